@@ -1,0 +1,81 @@
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+// Module boundaries are the architecture: the domain knows nothing of storage, transport or HTTP.
+//   type:domain   pure model and rules; imports only other domain code and small pure libraries
+//   type:infra    adapters (event store, messaging); may use the domain
+//   type:read     projections over the event stream; may use domain and infra
+//   type:feature  service logic (ingest, scheduling, execution, notification) and its Nest wiring
+//   type:app      thin process entry points
+const nodeBuiltins = ['fs', 'path', 'http', 'https', 'net', 'child_process', 'crypto', 'os', 'stream', 'worker_threads', 'sqlite'];
+
+export default [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  { ignores: ['**/dist', '**/node_modules', '**/.nx', '**/tmp', '**/data'] },
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            {
+              sourceTag: 'type:domain',
+              onlyDependOnLibsWithTags: ['type:domain'],
+              allowedExternalImports: ['papaparse'],
+            },
+            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:infra'] },
+            { sourceTag: 'type:read', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read'] },
+            {
+              sourceTag: 'type:feature',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read', 'type:feature'],
+            },
+            {
+              sourceTag: 'type:app',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read', 'type:feature'],
+            },
+            {
+              sourceTag: 'type:bench',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read', 'type:feature'],
+            },
+          ],
+        },
+      ],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-throw-literal': 'error',
+    },
+  },
+  {
+    // Decorated Nest constructors need runtime imports for DI metadata: a type-only import would erase the token.
+    files: ['apps/**/*.ts', 'libs/ingest/**/*.ts', 'libs/scheduling/**/*.ts', 'libs/execution/**/*.ts', 'libs/notification/**/*.ts', 'libs/platform/**/*.ts'],
+    rules: { '@typescript-eslint/consistent-type-imports': 'off' },
+  },
+  {
+    // The domain is pure: no Node built-ins, no clock, no randomness hidden inside.
+    files: ['libs/domain/**/*.ts'],
+    ignores: ['libs/domain/**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', ...nodeBuiltins], message: 'libs/domain is pure: no Node built-ins.' },
+          ],
+        },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Time comes in with the command, not from the clock.' },
+        { object: 'Math', property: 'random', message: 'Randomness comes in from outside the domain.' },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Time comes in with the command.' },
+      ],
+    },
+  },
+];
