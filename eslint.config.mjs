@@ -55,6 +55,10 @@ export default [
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
   {
+    files: ['**/*.spec.ts', '**/*.fixtures.ts', '**/testing.ts', '**/contract/**/*.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
+  },
+  {
     // The domain is pure: no Node built-ins, no clock, no randomness hidden inside.
     files: ['libs/domain/**/*.ts'],
     ignores: ['libs/domain/**/*.spec.ts'],

@@ -1,0 +1,390 @@
+import { RuleViolation, type Problem } from '../shared/errors';
+import type {
+  BatchCancelled,
+  BatchCompleted,
+  BatchEvent,
+  BatchSettings,
+  ExecutionTriggered,
+  ItemsLocation,
+  WaveDue,
+} from './batch.events';
+import {
+  BatchAlreadyExists,
+  BatchNotFound,
+  ExecutionNotFound,
+  IllegalBatchTransition,
+  IllegalExecutionTransition,
+} from './batch.errors';
+import { isBatch, type Batch, type BatchState, type BatchStatus } from './batch.state';
+import { executionIdOf } from './execution-id';
+
+/** Who asked, and why: carried into the events of operator actions. */
+export interface Actor {
+  readonly actor: string;
+  readonly reason?: string;
+}
+
+export type CreateBatch = {
+  readonly type: 'CreateBatch';
+  readonly batchId: string;
+  readonly settings: BatchSettings;
+  readonly total: number;
+  readonly items: ItemsLocation;
+  readonly actor: string;
+  readonly now: Date;
+};
+/** The scheduler's timer for the start time fired. */
+export type StartBatch = { readonly type: 'StartBatch'; readonly batchId: string; readonly now: Date };
+/** The scheduler's timer for a wave fired: record the due waves up to `now`. */
+export type DeclareDueWaves = { readonly type: 'DeclareDueWaves'; readonly batchId: string; readonly now: Date; readonly maxWaves?: number };
+/** The executor answers a due wave: trigger pending executions whose time has come, at most `limit`. */
+export type TriggerDueExecutions = { readonly type: 'TriggerDueExecutions'; readonly batchId: string; readonly now: Date; readonly limit: number };
+export type RecordExecutionAccepted = {
+  readonly type: 'RecordExecutionAccepted'; readonly batchId: string;
+  readonly index: number;
+  readonly attempt: number;
+  readonly now: Date;
+};
+export type RecordAttemptFailed = {
+  readonly type: 'RecordAttemptFailed'; readonly batchId: string;
+  readonly index: number;
+  readonly attempt: number;
+  readonly error: string;
+  readonly statusCode?: number;
+  readonly retryAt: Date;
+  readonly now: Date;
+};
+export type RecordExecutionCompleted = {
+  readonly type: 'RecordExecutionCompleted'; readonly batchId: string;
+  readonly index: number;
+  readonly output: unknown;
+  readonly attempts: number;
+  readonly now: Date;
+};
+export type RecordExecutionFailed = {
+  readonly type: 'RecordExecutionFailed'; readonly batchId: string;
+  readonly index: number;
+  readonly error: string;
+  readonly statusCode?: number;
+  readonly attempts: number;
+  readonly now: Date;
+};
+export type CancelExecution = { readonly type: 'CancelExecution'; readonly batchId: string; readonly index: number; readonly now: Date } & Actor;
+export type RescheduleExecution = {
+  readonly type: 'RescheduleExecution'; readonly batchId: string;
+  readonly index: number;
+  readonly executeAt: Date;
+  readonly now: Date;
+} & Actor;
+export type PauseBatch = { readonly type: 'PauseBatch'; readonly batchId: string; readonly now: Date } & Actor;
+export type ResumeBatch = { readonly type: 'ResumeBatch'; readonly batchId: string; readonly now: Date } & Actor;
+export type CancelBatch = { readonly type: 'CancelBatch'; readonly batchId: string; readonly now: Date } & Actor;
+
+export type BatchCommand =
+  | CreateBatch
+  | StartBatch
+  | DeclareDueWaves
+  | TriggerDueExecutions
+  | RecordExecutionAccepted
+  | RecordAttemptFailed
+  | RecordExecutionCompleted
+  | RecordExecutionFailed
+  | CancelExecution
+  | RescheduleExecution
+  | PauseBatch
+  | ResumeBatch
+  | CancelBatch;
+
+export const MAX_CONCURRENT_LIMIT = 10_000;
+
+/**
+ * Decides what happens when `command` meets the batch in `state`: the events to append, or a typed
+ * error when a rule refuses it. Pure: time comes in with the command.
+ */
+export const decide = (command: BatchCommand, state: BatchState): BatchEvent[] => {
+  if (command.type === 'CreateBatch') return createBatch(command, state);
+  if (!isBatch(state)) throw new BatchNotFound(command.batchId);
+  switch (command.type) {
+    case 'StartBatch':
+      return startBatch(command, state);
+    case 'DeclareDueWaves':
+      return declareDueWaves(command, state);
+    case 'TriggerDueExecutions':
+      return triggerDueExecutions(command, state);
+    case 'RecordExecutionAccepted':
+      return recordAccepted(command, state);
+    case 'RecordAttemptFailed':
+      return recordAttemptFailed(command, state);
+    case 'RecordExecutionCompleted':
+      return recordCompleted(command, state);
+    case 'RecordExecutionFailed':
+      return recordFailed(command, state);
+    case 'CancelExecution':
+      return cancelExecution(command, state);
+    case 'RescheduleExecution':
+      return rescheduleExecution(command, state);
+    case 'PauseBatch':
+      return pauseBatch(command, state);
+    case 'ResumeBatch':
+      return resumeBatch(command, state);
+    case 'CancelBatch':
+      return cancelBatch(command, state);
+    default: {
+      const unknownCommand: never = command;
+      throw new Error(`Unknown command ${(unknownCommand as { type: string }).type}`);
+    }
+  }
+};
+
+const iso = (date: Date): string => date.toISOString();
+
+const requireStatus = (batch: Batch, action: string, ...allowed: BatchStatus[]): void => {
+  if (!allowed.includes(batch.status)) throw new IllegalBatchTransition(batch.id, batch.status, action);
+};
+
+const operator = ({ actor, reason }: Actor): { actor: string; reason?: string } =>
+  reason === undefined ? { actor } : { actor, reason };
+
+export const validateBatchSettings = (settings: BatchSettings, total: number): Problem[] => {
+  const problems: Problem[] = [];
+  const problem = (field: string, message: string): void => void problems.push({ code: 'invalid_setting', field, message });
+  if (settings.name.trim() === '') problem('name', 'name must not be empty');
+  if (!Number.isInteger(settings.maxConcurrent) || settings.maxConcurrent < 1 || settings.maxConcurrent > MAX_CONCURRENT_LIMIT)
+    problem('maxConcurrent', `maxConcurrent must be an integer from 1 to ${MAX_CONCURRENT_LIMIT}`);
+  if (!Number.isFinite(settings.batchIntervalSeconds) || settings.batchIntervalSeconds < 0)
+    problem('batchIntervalSeconds', 'batchIntervalSeconds must be a number >= 0');
+  if (Number.isNaN(Date.parse(settings.startAt))) problem('startAt', 'startAt must be an ISO 8601 date-time');
+  if (!Number.isInteger(settings.workflowVersion) || settings.workflowVersion < 1)
+    problem('workflowVersion', 'workflowVersion must be an integer >= 1');
+  if (!Number.isInteger(total) || total < 1) problem('items', 'a batch needs at least one item');
+  return problems;
+};
+
+const createBatch = (command: CreateBatch, state: BatchState): BatchEvent[] => {
+  if (isBatch(state)) throw new BatchAlreadyExists(command.batchId);
+  const problems = validateBatchSettings(command.settings, command.total);
+  if (problems.length > 0) throw new RuleViolation('The batch settings are invalid', problems);
+  const created: BatchEvent = {
+    type: 'BatchCreated',
+    data: {
+      ...command.settings,
+      batchId: command.batchId,
+      total: command.total,
+      items: command.items,
+      occurredAt: iso(command.now),
+      actor: command.actor,
+    },
+  };
+  const startsNow = Date.parse(command.settings.startAt) <= command.now.getTime();
+  return startsNow ? [created, { type: 'BatchStarted', data: { batchId: command.batchId, occurredAt: iso(command.now) } }] : [created];
+};
+
+/** A timer that fires a little early starts nothing: the scheduler arms it again. */
+const startBatch = (command: StartBatch, batch: Batch): BatchEvent[] => {
+  requireStatus(batch, 'start', 'pending');
+  if (Date.parse(batch.settings.startAt) > command.now.getTime()) return [];
+  return [{ type: 'BatchStarted', data: { batchId: batch.id, occurredAt: iso(command.now) } }];
+};
+
+/** Declares, in order, each wave due time that has arrived and was not declared yet. */
+const declareDueWaves = (command: DeclareDueWaves, batch: Batch): BatchEvent[] => {
+  requireStatus(batch, 'declare a due wave of', 'running');
+  const events: WaveDue[] = [];
+  const nowMs = command.now.getTime();
+  let through = batch.declaredThroughMs;
+  const maxWaves = command.maxWaves ?? 1000;
+  while (events.length < maxWaves) {
+    const next = batch.executions.nextDueAfter(through);
+    if (next === null || next.atMs > nowMs) break;
+    events.push({
+      type: 'WaveDue',
+      data: { batchId: batch.id, plan: batch.plan, wave: next.wave, dueAt: new Date(next.atMs).toISOString(), occurredAt: iso(command.now) },
+    });
+    through = next.atMs;
+  }
+  return events;
+};
+
+/**
+ * Triggers the due executions, earliest first. When that leaves nothing pending the batch is
+ * completed in the same decision, so no later command can see a running batch with nothing to do.
+ */
+const triggerDueExecutions = (command: TriggerDueExecutions, batch: Batch): BatchEvent[] => {
+  requireStatus(batch, 'trigger executions of', 'running');
+  const due = batch.executions.dueAt(command.now.getTime(), command.limit);
+  const occurredAt = iso(command.now);
+  const events: BatchEvent[] = due.map(
+    (index): ExecutionTriggered => ({
+      type: 'ExecutionTriggered',
+      data: {
+        batchId: batch.id,
+        executionId: executionIdOf(batch.id, index),
+        index,
+        executeAt: new Date(batch.executions.executeAtOf(index)).toISOString(),
+        occurredAt,
+      },
+    }),
+  );
+  if (due.length > 0 && due.length === batch.counts.pending) {
+    events.push(completed(batch, command.now, batch.counts.triggered + due.length, batch.counts.cancelled));
+  }
+  return events;
+};
+
+const completed = (batch: Batch, now: Date, triggered: number, cancelled: number): BatchCompleted => ({
+  type: 'BatchCompleted',
+  data: { batchId: batch.id, triggered, cancelled, occurredAt: iso(now) },
+});
+
+const requireExecution = (batch: Batch, index: number, action: string, ...allowed: string[]): string => {
+  const executionId = executionIdOf(batch.id, index);
+  if (!Number.isInteger(index) || index < 0 || index >= batch.counts.total) throw new ExecutionNotFound(executionId);
+  const current = batch.executions.stateOf(index);
+  if (!allowed.includes(current)) throw new IllegalExecutionTransition(executionId, current, action);
+  return executionId;
+};
+
+const recordAccepted = (command: RecordExecutionAccepted, batch: Batch): BatchEvent[] => {
+  const executionId = requireExecution(batch, command.index, 'record the acceptance of', 'triggered');
+  return [
+    {
+      type: 'ExecutionAccepted',
+      data: { batchId: batch.id, executionId, index: command.index, attempt: command.attempt, occurredAt: iso(command.now) },
+    },
+  ];
+};
+
+const recordAttemptFailed = (command: RecordAttemptFailed, batch: Batch): BatchEvent[] => {
+  const executionId = requireExecution(batch, command.index, 'record a failed attempt of', 'triggered');
+  return [
+    {
+      type: 'ExecutionAttemptFailed',
+      data: {
+        batchId: batch.id,
+        executionId,
+        index: command.index,
+        attempt: command.attempt,
+        error: command.error,
+        ...(command.statusCode === undefined ? {} : { statusCode: command.statusCode }),
+        retryAt: iso(command.retryAt),
+        occurredAt: iso(command.now),
+      },
+    },
+  ];
+};
+
+const recordCompleted = (command: RecordExecutionCompleted, batch: Batch): BatchEvent[] => {
+  const executionId = requireExecution(batch, command.index, 'complete', 'triggered');
+  return [
+    {
+      type: 'ExecutionCompleted',
+      data: {
+        batchId: batch.id,
+        executionId,
+        index: command.index,
+        output: command.output ?? null,
+        attempts: command.attempts,
+        occurredAt: iso(command.now),
+      },
+    },
+  ];
+};
+
+const recordFailed = (command: RecordExecutionFailed, batch: Batch): BatchEvent[] => {
+  const executionId = requireExecution(batch, command.index, 'fail', 'triggered');
+  return [
+    {
+      type: 'ExecutionFailed',
+      data: {
+        batchId: batch.id,
+        executionId,
+        index: command.index,
+        error: command.error,
+        ...(command.statusCode === undefined ? {} : { statusCode: command.statusCode }),
+        attempts: command.attempts,
+        occurredAt: iso(command.now),
+      },
+    },
+  ];
+};
+
+const cancelExecution = (command: CancelExecution, batch: Batch): BatchEvent[] => {
+  const executionId = requireExecution(batch, command.index, 'cancel', 'pending');
+  const events: BatchEvent[] = [
+    {
+      type: 'ExecutionCancelled',
+      data: { batchId: batch.id, executionId, index: command.index, occurredAt: iso(command.now), ...operator(command) },
+    },
+  ];
+  // The last pending execution of a running batch leaving means the batch is done.
+  if (batch.status === 'running' && batch.counts.pending === 1) {
+    events.push(completed(batch, command.now, batch.counts.triggered, batch.counts.cancelled + 1));
+  }
+  return events;
+};
+
+const rescheduleExecution = (command: RescheduleExecution, batch: Batch): BatchEvent[] => {
+  const executionId = requireExecution(batch, command.index, 'reschedule', 'pending');
+  if (Number.isNaN(command.executeAt.getTime())) {
+    throw new RuleViolation('executeAt must be an ISO 8601 date-time', [
+      { code: 'invalid_setting', field: 'executeAt', message: 'executeAt must be an ISO 8601 date-time' },
+    ]);
+  }
+  const events: BatchEvent[] = [
+    {
+      type: 'ExecutionRescheduled',
+      data: {
+        batchId: batch.id,
+        executionId,
+        index: command.index,
+        executeAt: iso(command.executeAt),
+        previousExecuteAt: new Date(batch.executions.executeAtOf(command.index)).toISOString(),
+        occurredAt: iso(command.now),
+        ...operator(command),
+      },
+    },
+  ];
+  // The scheduler only looks past the due times already declared: a new time in that range is due
+  // now, so it is declared here or it would never fall due.
+  const atMs = command.executeAt.getTime();
+  if (batch.status === 'running' && atMs <= batch.declaredThroughMs) {
+    events.push({
+      type: 'WaveDue',
+      data: { batchId: batch.id, plan: batch.plan, wave: null, dueAt: iso(command.executeAt), occurredAt: iso(command.now) },
+    });
+  }
+  return events;
+};
+
+const pauseBatch = (command: PauseBatch, batch: Batch): BatchEvent[] => {
+  requireStatus(batch, 'pause', 'running');
+  return [{ type: 'BatchPaused', data: { batchId: batch.id, occurredAt: iso(command.now), ...operator(command) } }];
+};
+
+const resumeBatch = (command: ResumeBatch, batch: Batch): BatchEvent[] => {
+  requireStatus(batch, 'resume', 'paused');
+  const events: BatchEvent[] = [
+    {
+      type: 'BatchResumed',
+      data: {
+        batchId: batch.id,
+        plan: batch.plan + 1,
+        pending: batch.counts.pending,
+        occurredAt: iso(command.now),
+        ...operator(command),
+      },
+    },
+  ];
+  // Executions cancelled one by one while paused may have left nothing to run.
+  if (batch.counts.pending === 0) events.push(completed(batch, command.now, batch.counts.triggered, batch.counts.cancelled));
+  return events;
+};
+
+const cancelBatch = (command: CancelBatch, batch: Batch): BatchEvent[] => {
+  requireStatus(batch, 'cancel', 'pending', 'running', 'paused');
+  const cancelled: BatchCancelled = {
+    type: 'BatchCancelled',
+    data: { batchId: batch.id, cancelledExecutions: batch.counts.pending, occurredAt: iso(command.now), ...operator(command) },
+  };
+  return [cancelled];
+};

@@ -1,0 +1,58 @@
+import { DomainError } from '../shared/errors';
+import type { BatchStatus } from './batch.state';
+import type { ExecutionState } from './execution-table';
+
+export class BatchNotFound extends DomainError {
+  readonly kind = 'not_found';
+  readonly code = 'batch_not_found';
+  constructor(readonly batchId: string) {
+    super(`Batch ${batchId} does not exist`);
+    this.name = 'BatchNotFound';
+  }
+}
+
+export class BatchAlreadyExists extends DomainError {
+  readonly kind = 'conflict';
+  readonly code = 'batch_already_exists';
+  constructor(readonly batchId: string) {
+    super(`Batch ${batchId} already exists`);
+    this.name = 'BatchAlreadyExists';
+  }
+}
+
+/** The batch's lifecycle does not allow this command in its current status. */
+export class IllegalBatchTransition extends DomainError {
+  readonly kind = 'conflict';
+  readonly code = 'illegal_transition';
+  constructor(
+    readonly batchId: string,
+    readonly status: BatchStatus,
+    readonly action: string,
+  ) {
+    super(`Cannot ${action} batch ${batchId}: it is ${status}`);
+    this.name = 'IllegalBatchTransition';
+  }
+}
+
+export class ExecutionNotFound extends DomainError {
+  readonly kind = 'not_found';
+  readonly code = 'execution_not_found';
+  constructor(readonly executionId: string) {
+    super(`Execution ${executionId} does not exist`);
+    this.name = 'ExecutionNotFound';
+  }
+}
+
+/** The execution's lifecycle does not allow this command in its current state. */
+export class IllegalExecutionTransition extends DomainError {
+  readonly kind = 'conflict';
+  readonly code = 'illegal_execution_transition';
+  constructor(
+    readonly executionId: string,
+    readonly state: ExecutionState,
+    readonly action: string,
+  ) {
+    super(`Cannot ${action} execution ${executionId}: it is ${state}`);
+    this.name = 'IllegalExecutionTransition';
+  }
+}

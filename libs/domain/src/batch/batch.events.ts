@@ -1,0 +1,253 @@
+/**
+ * The events of a batch, all on the stream `batch-<batchId>`.
+ *
+ * Every event names its batch and says when it happened (`occurredAt`, ISO 8601). Operator actions
+ * (pause, resume, cancel, cancelling or rescheduling one execution) also say who (`actor`) and why
+ * (`reason`, optional).
+ *
+ * Events are kept small and bounded whatever the size of the batch (see docs/adr/0001): the items'
+ * inputs live in chunk events on their own stream (`batchitems-<batchId>`), and a batch-wide
+ * operation (cancel, resume) is one event that implies the change for every pending execution
+ * rather than one event per execution.
+ */
+
+export interface BatchSettings {
+  readonly name: string;
+  readonly workflowId: string;
+  readonly workflowVersion: number;
+  /** ISO 8601. */
+  readonly startAt: string;
+  /** Executions triggered per wave. */
+  readonly maxConcurrent: number;
+  /** Seconds between the start of consecutive waves. */
+  readonly batchIntervalSeconds: number;
+  readonly defaultProfile?: string;
+  readonly profilePool?: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** Where the items of a batch are: chunk events on their own stream, the i-th chunk starting at `chunkStarts[i]`. */
+export interface ItemsLocation {
+  readonly stream: string;
+  /** The index of the first item of each chunk, in stream order; chunk k is the event at revision k. */
+  readonly chunkStarts: readonly number[];
+}
+
+export type BatchCreated = {
+  readonly type: 'BatchCreated';
+  readonly data: BatchSettings & {
+    readonly batchId: string;
+    readonly total: number;
+    readonly items: ItemsLocation;
+    readonly occurredAt: string;
+    readonly actor: string;
+  };
+};
+
+/** The start time was reached (or had passed at creation): the batch is running. */
+export type BatchStarted = {
+  readonly type: 'BatchStarted';
+  readonly data: { readonly batchId: string; readonly occurredAt: string };
+};
+
+/**
+ * The due time of a wave arrived. The scheduler records it; the executor answers it by triggering
+ * every pending execution whose time has come. `wave` counts from 0 within the current plan
+ * (`plan` increases at every resume) and is null when only individually rescheduled executions
+ * fall due; `dueAt` is the wave's scheduled time.
+ */
+export type WaveDue = {
+  readonly type: 'WaveDue';
+  readonly data: {
+    readonly batchId: string;
+    readonly plan: number;
+    readonly wave: number | null;
+    readonly dueAt: string;
+    readonly occurredAt: string;
+  };
+};
+
+export type ExecutionTriggered = {
+  readonly type: 'ExecutionTriggered';
+  readonly data: {
+    readonly batchId: string;
+    readonly executionId: string;
+    readonly index: number;
+    /** When it was scheduled to run; `occurredAt - executeAt` is the lateness. */
+    readonly executeAt: string;
+    readonly occurredAt: string;
+  };
+};
+
+/** An async target accepted the execution; its outcome will arrive on the callback. */
+export type ExecutionAccepted = {
+  readonly type: 'ExecutionAccepted';
+  readonly data: {
+    readonly batchId: string;
+    readonly executionId: string;
+    readonly index: number;
+    readonly attempt: number;
+    readonly occurredAt: string;
+  };
+};
+
+/** One attempt failed and another will be made at `retryAt`. */
+export type ExecutionAttemptFailed = {
+  readonly type: 'ExecutionAttemptFailed';
+  readonly data: {
+    readonly batchId: string;
+    readonly executionId: string;
+    readonly index: number;
+    readonly attempt: number;
+    readonly error: string;
+    readonly statusCode?: number;
+    readonly retryAt: string;
+    readonly occurredAt: string;
+  };
+};
+
+export type ExecutionCompleted = {
+  readonly type: 'ExecutionCompleted';
+  readonly data: {
+    readonly batchId: string;
+    readonly executionId: string;
+    readonly index: number;
+    readonly output: unknown;
+    readonly attempts: number;
+    readonly occurredAt: string;
+  };
+};
+
+export type ExecutionFailed = {
+  readonly type: 'ExecutionFailed';
+  readonly data: {
+    readonly batchId: string;
+    readonly executionId: string;
+    readonly index: number;
+    readonly error: string;
+    readonly statusCode?: number;
+    readonly attempts: number;
+    readonly occurredAt: string;
+  };
+};
+
+export type ExecutionCancelled = {
+  readonly type: 'ExecutionCancelled';
+  readonly data: {
+    readonly batchId: string;
+    readonly executionId: string;
+    readonly index: number;
+    readonly occurredAt: string;
+    readonly actor: string;
+    readonly reason?: string;
+  };
+};
+
+export type ExecutionRescheduled = {
+  readonly type: 'ExecutionRescheduled';
+  readonly data: {
+    readonly batchId: string;
+    readonly executionId: string;
+    readonly index: number;
+    readonly executeAt: string;
+    readonly previousExecuteAt: string;
+    readonly occurredAt: string;
+    readonly actor: string;
+    readonly reason?: string;
+  };
+};
+
+export type BatchPaused = {
+  readonly type: 'BatchPaused';
+  readonly data: { readonly batchId: string; readonly occurredAt: string; readonly actor: string; readonly reason?: string };
+};
+
+/**
+ * The batch runs again. Implies a new plan (number `plan`): the still-pending executions, in their
+ * original order, are rescheduled from `occurredAt` with the wave formula.
+ */
+export type BatchResumed = {
+  readonly type: 'BatchResumed';
+  readonly data: {
+    readonly batchId: string;
+    readonly plan: number;
+    readonly pending: number;
+    readonly occurredAt: string;
+    readonly actor: string;
+    readonly reason?: string;
+  };
+};
+
+/** Final. Implies that every execution still pending is cancelled (`cancelledExecutions` of them). */
+export type BatchCancelled = {
+  readonly type: 'BatchCancelled';
+  readonly data: {
+    readonly batchId: string;
+    readonly cancelledExecutions: number;
+    readonly occurredAt: string;
+    readonly actor: string;
+    readonly reason?: string;
+  };
+};
+
+/** Every execution has been triggered or cancelled. Outcomes of triggered executions may still arrive. */
+export type BatchCompleted = {
+  readonly type: 'BatchCompleted';
+  readonly data: {
+    readonly batchId: string;
+    readonly triggered: number;
+    readonly cancelled: number;
+    readonly occurredAt: string;
+  };
+};
+
+export type BatchEvent =
+  | BatchCreated
+  | BatchStarted
+  | WaveDue
+  | ExecutionTriggered
+  | ExecutionAccepted
+  | ExecutionAttemptFailed
+  | ExecutionCompleted
+  | ExecutionFailed
+  | ExecutionCancelled
+  | ExecutionRescheduled
+  | BatchPaused
+  | BatchResumed
+  | BatchCancelled
+  | BatchCompleted;
+
+export type BatchEventType = BatchEvent['type'];
+
+export const batchEventTypes: readonly BatchEventType[] = [
+  'BatchCreated',
+  'BatchStarted',
+  'WaveDue',
+  'ExecutionTriggered',
+  'ExecutionAccepted',
+  'ExecutionAttemptFailed',
+  'ExecutionCompleted',
+  'ExecutionFailed',
+  'ExecutionCancelled',
+  'ExecutionRescheduled',
+  'BatchPaused',
+  'BatchResumed',
+  'BatchCancelled',
+  'BatchCompleted',
+];
+
+const batchEventTypeSet: ReadonlySet<string> = new Set(batchEventTypes);
+export const isBatchEvent = (event: { type: string }): event is BatchEvent => batchEventTypeSet.has(event.type);
+
+/** One item of a batch: the inputs for one execution, with its profile and metadata resolved. */
+export interface BatchItem {
+  readonly inputs: Readonly<Record<string, unknown>>;
+  readonly profile?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/** A chunk of a batch's items, on the stream `batchitems-<batchId>`; bounded in count and bytes. */
+export type BatchItemsChunkRecorded = {
+  readonly type: 'BatchItemsChunkRecorded';
+  readonly data: { readonly batchId: string; readonly fromIndex: number; readonly items: readonly BatchItem[] };
+};

@@ -1,0 +1,137 @@
+import type { BatchEvent, BatchSettings, ItemsLocation } from './batch.events';
+import { ExecutionTable } from './execution-table';
+
+export type BatchStatus = 'pending' | 'running' | 'paused' | 'completed' | 'cancelled';
+
+/**
+ * Counts over the executions of a batch. `pending + triggered + cancelled = total`;
+ * `completed` and `failed` count the outcomes of triggered executions.
+ */
+export interface ExecutionCounts {
+  total: number;
+  pending: number;
+  triggered: number;
+  cancelled: number;
+  completed: number;
+  failed: number;
+}
+
+export interface Batch {
+  readonly status: BatchStatus;
+  readonly id: string;
+  readonly settings: BatchSettings;
+  readonly items: ItemsLocation;
+  readonly createdAt: string;
+  readonly startedAt: string | null;
+  /** When it completed or was cancelled. */
+  readonly endedAt: string | null;
+  /** Plan number: 0 from the start time, +1 at every resume. */
+  readonly plan: number;
+  /** Wave due times up to this one (ms) have been declared in the current plan. */
+  readonly declaredThroughMs: number;
+  readonly counts: Readonly<ExecutionCounts>;
+  readonly executions: ExecutionTable;
+}
+
+export type BatchState = { readonly status: 'initial' } | Batch;
+
+export const initialBatchState = (): BatchState => ({ status: 'initial' });
+
+export const isBatch = (state: BatchState): state is Batch => state.status !== 'initial';
+
+const ms = (iso: string): number => Date.parse(iso);
+
+/**
+ * Folds one event into the state of its batch. Unknown events leave the state as it is.
+ *
+ * The execution table inside the state is updated in place (see `ExecutionTable`): treat the state
+ * passed in as consumed and keep the one returned.
+ */
+export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
+  if (event.type === 'BatchCreated') {
+    const { batchId, total, items, occurredAt, actor: _actor, ...settings } = event.data;
+    return {
+      status: 'pending',
+      id: batchId,
+      settings,
+      items,
+      createdAt: occurredAt,
+      startedAt: null,
+      endedAt: null,
+      plan: 0,
+      declaredThroughMs: Number.NEGATIVE_INFINITY,
+      counts: { total, pending: total, triggered: 0, cancelled: 0, completed: 0, failed: 0 },
+      executions: new ExecutionTable(total, ms(settings.startAt), settings),
+    };
+  }
+  if (!isBatch(state)) return state;
+  const counts = state.counts as ExecutionCounts;
+  switch (event.type) {
+    case 'BatchStarted':
+      return { ...state, status: 'running', startedAt: event.data.occurredAt };
+    case 'WaveDue':
+      return { ...state, declaredThroughMs: Math.max(state.declaredThroughMs, ms(event.data.dueAt)) };
+    case 'ExecutionTriggered':
+      if (!state.executions.isPending(event.data.index)) return state;
+      state.executions.markTriggered(event.data.index);
+      counts.pending--;
+      counts.triggered++;
+      return state;
+    case 'ExecutionCompleted':
+    case 'ExecutionFailed': {
+      const current = state.executions.stateOf(event.data.index);
+      if (current !== 'triggered') return state;
+      const outcome = event.type === 'ExecutionCompleted' ? 'completed' : 'failed';
+      state.executions.markOutcome(event.data.index, outcome);
+      counts[outcome]++;
+      return state;
+    }
+    case 'ExecutionCancelled':
+      if (!state.executions.isPending(event.data.index)) return state;
+      state.executions.markCancelled(event.data.index);
+      counts.pending--;
+      counts.cancelled++;
+      return state;
+    case 'ExecutionRescheduled':
+      state.executions.reschedule(event.data.index, ms(event.data.executeAt));
+      return state;
+    case 'BatchPaused':
+      return { ...state, status: 'paused' };
+    case 'BatchResumed':
+      state.executions.replan(ms(event.data.occurredAt));
+      return { ...state, status: 'running', plan: event.data.plan, declaredThroughMs: Number.NEGATIVE_INFINITY };
+    case 'BatchCancelled': {
+      const cancelled = state.executions.cancelAllPending();
+      counts.pending -= cancelled;
+      counts.cancelled += cancelled;
+      return { ...state, status: 'cancelled', endedAt: event.data.occurredAt };
+    }
+    case 'BatchCompleted':
+      return { ...state, status: 'completed', endedAt: event.data.occurredAt };
+    case 'ExecutionAccepted':
+    case 'ExecutionAttemptFailed':
+      return state;
+    default: {
+      const unknownEvent: never = event;
+      void unknownEvent;
+      return state;
+    }
+  }
+};
+
+/** Progress as the batch card shows it. `percent` is triggered / total, 0..100 with two decimals. */
+export interface BatchProgress extends ExecutionCounts {
+  readonly percent: number;
+}
+
+export const progressOf = (counts: Readonly<ExecutionCounts>): BatchProgress => ({
+  ...counts,
+  percent: counts.total === 0 ? 0 : Math.round((counts.triggered / counts.total) * 10000) / 100,
+});
+
+/** When the last pending execution is due; null while paused or when nothing is pending. */
+export const estimatedCompletionOf = (batch: Batch): string | null => {
+  if (batch.status === 'paused' || batch.status === 'completed' || batch.status === 'cancelled') return null;
+  const last = batch.executions.lastExecuteAt();
+  return last === null ? null : new Date(last).toISOString();
+};

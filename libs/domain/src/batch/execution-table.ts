@@ -1,0 +1,208 @@
+import { executeAtOf, waveOf, type WaveSettings } from './schedule';
+
+/** Where one scheduled execution is in its lifecycle; `completed` and `failed` are outcomes of a triggered one. */
+export type ExecutionState = 'pending' | 'triggered' | 'cancelled' | 'completed' | 'failed';
+
+const PENDING = 0;
+const TRIGGERED = 1;
+const CANCELLED = 2;
+const COMPLETED = 3;
+const FAILED = 4;
+const STATE_NAMES: readonly ExecutionState[] = ['pending', 'triggered', 'cancelled', 'completed', 'failed'];
+
+export interface DueTime {
+  readonly atMs: number;
+  /** The plan's wave starting at that time, or null when only rescheduled executions fall due then. */
+  readonly wave: number | null;
+}
+
+/**
+ * The per-execution part of a batch's state, sized for a million items: one byte of status per
+ * execution, the current plan as two typed arrays, and the individually rescheduled executions in a
+ * map. A plan orders the executions that were pending when it was made (all of them at creation,
+ * the still-pending ones at each resume) by their original index; an execution's time is given by
+ * its rank in that order and the wave formula, unless it was rescheduled.
+ *
+ * It is mutated in place by `evolve` (copying a million-entry table per event would make rebuilding
+ * a batch quadratic); everything else only reads it.
+ */
+export class ExecutionTable {
+  private readonly states: Uint8Array;
+  /** rank -> index in the current plan; null means the identity (the first plan over every item). */
+  private order: Int32Array | null = null;
+  /** index -> rank in the current plan, -1 when not in it; null means the identity. */
+  private ranks: Int32Array | null = null;
+  private planSize: number;
+  private anchorMs: number;
+  private readonly rescheduled = new Map<number, number>();
+  /** Ranks before `head` and from `tail` on hold no pending, plan-timed execution. */
+  private head = 0;
+  private tail: number;
+
+  constructor(
+    readonly total: number,
+    anchorMs: number,
+    private readonly waves: WaveSettings,
+  ) {
+    this.states = new Uint8Array(total);
+    this.planSize = total;
+    this.tail = total;
+    this.anchorMs = anchorMs;
+  }
+
+  stateOf(index: number): ExecutionState {
+    return STATE_NAMES[this.states[index] ?? PENDING] ?? 'pending';
+  }
+
+  isPending(index: number): boolean {
+    return this.states[index] === PENDING;
+  }
+
+  /** The time at which a pending execution is due (ms since the epoch). */
+  executeAtOf(index: number): number {
+    const rescheduledAt = this.rescheduled.get(index);
+    if (rescheduledAt !== undefined) return rescheduledAt;
+    const rank = this.rankOf(index);
+    return rank < 0 ? Number.NaN : executeAtOf(this.anchorMs, rank, this.waves);
+  }
+
+  /** The wave of the current plan an execution belongs to, or null when it was rescheduled or is not planned. */
+  waveOf(index: number): number | null {
+    if (this.rescheduled.has(index)) return null;
+    const rank = this.rankOf(index);
+    return rank < 0 ? null : waveOf(rank, this.waves);
+  }
+
+  markTriggered(index: number): void {
+    this.leavePending(index, TRIGGERED);
+  }
+
+  markCancelled(index: number): void {
+    this.leavePending(index, CANCELLED);
+  }
+
+  markOutcome(index: number, outcome: 'completed' | 'failed'): void {
+    this.states[index] = outcome === 'completed' ? COMPLETED : FAILED;
+  }
+
+  /** Cancels every pending execution; returns how many. */
+  cancelAllPending(): number {
+    let cancelled = 0;
+    for (let index = 0; index < this.total; index++) {
+      if (this.states[index] === PENDING) {
+        this.states[index] = CANCELLED;
+        cancelled++;
+      }
+    }
+    this.rescheduled.clear();
+    this.head = this.tail = this.planSize;
+    return cancelled;
+  }
+
+  reschedule(index: number, atMs: number): void {
+    this.rescheduled.set(index, atMs);
+    this.trimEnds();
+  }
+
+  /** A new plan from `anchorMs` over the still-pending executions in their original order; returns its size. */
+  replan(anchorMs: number): number {
+    const ranks = new Int32Array(this.total).fill(-1);
+    let pending = 0;
+    for (let index = 0; index < this.total; index++) if (this.states[index] === PENDING) ranks[index] = pending++;
+    const order = new Int32Array(pending);
+    for (let index = 0; index < this.total; index++) {
+      const rank = ranks[index] ?? -1;
+      if (rank >= 0) order[rank] = index;
+    }
+    this.order = order;
+    this.ranks = ranks;
+    this.planSize = pending;
+    this.anchorMs = anchorMs;
+    this.rescheduled.clear();
+    this.head = 0;
+    this.tail = pending;
+    return pending;
+  }
+
+  /**
+   * Pending executions due at or before `nowMs`, earliest first (ties in index order), at most `limit`.
+   * Cost is proportional to the executions returned plus the rescheduled ones.
+   */
+  dueAt(nowMs: number, limit: number): number[] {
+    const due: number[] = [];
+    for (let rank = this.head; rank < this.tail && due.length < limit; rank++) {
+      if (executeAtOf(this.anchorMs, rank, this.waves) > nowMs) break;
+      const index = this.indexAt(rank);
+      if (this.isPlanTimedPending(index)) due.push(index);
+    }
+    let mixed = false;
+    for (const [index, atMs] of this.rescheduled) {
+      if (atMs <= nowMs && this.states[index] === PENDING) {
+        due.push(index);
+        mixed = true;
+      }
+    }
+    if (!mixed) return due;
+    return due
+      .sort((a, b) => this.executeAtOf(a) - this.executeAtOf(b) || a - b)
+      .slice(0, limit);
+  }
+
+  /** The earliest time strictly after `afterMs` at which a pending execution is due, or null. */
+  nextDueAfter(afterMs: number): DueTime | null {
+    let next: DueTime | null = null;
+    // Plan times only grow with rank: jump straight to the first wave that starts after `afterMs`.
+    const intervalMs = this.waves.batchIntervalSeconds * 1000;
+    let firstWave = 0;
+    if (afterMs >= this.anchorMs) {
+      if (intervalMs === 0) firstWave = Number.POSITIVE_INFINITY;
+      else firstWave = Math.floor((afterMs - this.anchorMs) / intervalMs) + 1;
+    }
+    const fromRank = Math.max(this.head, firstWave * this.waves.maxConcurrent);
+    for (let rank = fromRank; rank < this.tail; rank++) {
+      if (this.isPlanTimedPending(this.indexAt(rank))) {
+        next = { atMs: executeAtOf(this.anchorMs, rank, this.waves), wave: waveOf(rank, this.waves) };
+        break;
+      }
+    }
+    for (const [index, atMs] of this.rescheduled) {
+      if (atMs > afterMs && this.states[index] === PENDING && (next === null || atMs < next.atMs)) {
+        next = { atMs, wave: null };
+      }
+    }
+    return next;
+  }
+
+  /** When the last pending execution is due, or null when none is pending. */
+  lastExecuteAt(): number | null {
+    let last: number | null = this.tail > this.head ? executeAtOf(this.anchorMs, this.tail - 1, this.waves) : null;
+    for (const [index, atMs] of this.rescheduled) {
+      if (this.states[index] === PENDING && (last === null || atMs > last)) last = atMs;
+    }
+    return last;
+  }
+
+  private leavePending(index: number, state: number): void {
+    this.states[index] = state;
+    this.rescheduled.delete(index);
+    this.trimEnds();
+  }
+
+  /** Moves head and tail past executions that left the plan; amortised O(1) per execution. */
+  private trimEnds(): void {
+    while (this.head < this.tail && !this.isPlanTimedPending(this.indexAt(this.head))) this.head++;
+    while (this.tail > this.head && !this.isPlanTimedPending(this.indexAt(this.tail - 1))) this.tail--;
+  }
+
+  private isPlanTimedPending(index: number): boolean {
+    return this.states[index] === PENDING && !this.rescheduled.has(index);
+  }
+
+  private indexAt(rank: number): number {
+    return this.order === null ? rank : (this.order[rank] ?? -1);
+  }
+
+  private rankOf(index: number): number {
+    return this.ranks === null ? index : (this.ranks[index] ?? -1);
+  }
+}

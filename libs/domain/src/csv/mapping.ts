@@ -1,0 +1,238 @@
+import type { Problem } from '../shared/errors';
+import type { WorkflowInput } from '../workflow/workflow';
+
+/**
+ * Column mapping for CSV batches. Each CSV column maps to one of: an input variable of the
+ * workflow, the profile of the row (overriding the batch's default profile), a metadata key, or
+ * nothing (skip). Pure functions over parsed rows: parsing itself happens at the edge.
+ */
+export type ColumnMapping =
+  | { readonly type: 'input'; readonly field: string }
+  | { readonly type: 'profile' }
+  | { readonly type: 'metadata'; readonly key: string }
+  | { readonly type: 'skip' };
+
+/** An explicit mapping by header name; headers not named are auto-mapped. */
+export type MappingRequest = Readonly<Record<string, ColumnMapping>>;
+
+export interface MappedColumn {
+  readonly index: number;
+  readonly header: string;
+  readonly mapping: ColumnMapping;
+  /** True when the mapping came from auto-mapping rather than the request. */
+  readonly auto: boolean;
+}
+
+/** Header and input names compare equal ignoring case, with runs of whitespace read as `_`. */
+export const normalizeName = (name: string): string => name.trim().replace(/\s+/g, '_').toLowerCase();
+
+/** Maps every column: explicitly when the request names its header, else to the input it matches, else skip. */
+export const mapColumns = (headers: readonly string[], inputs: readonly WorkflowInput[], request: MappingRequest = {}): MappedColumn[] => {
+  const inputByName = new Map(inputs.map((input) => [normalizeName(input.name), input.name]));
+  return headers.map((header, index) => {
+    const explicit = Object.prototype.hasOwnProperty.call(request, header) ? request[header] : undefined;
+    if (explicit !== undefined) return { index, header, mapping: explicit, auto: false };
+    const field = header.trim() === '' ? undefined : inputByName.get(normalizeName(header));
+    return { index, header, mapping: field === undefined ? { type: 'skip' } : { type: 'input', field }, auto: true };
+  });
+};
+
+const describeTarget = (mapping: ColumnMapping): string => {
+  switch (mapping.type) {
+    case 'input':
+      return `input "${mapping.field}"`;
+    case 'profile':
+      return 'the profile';
+    case 'metadata':
+      return `metadata key "${mapping.key}"`;
+    case 'skip':
+      return 'nothing';
+  }
+};
+
+const targetKey = (mapping: ColumnMapping): string | null => {
+  switch (mapping.type) {
+    case 'input':
+      return `input:${mapping.field}`;
+    case 'profile':
+      return 'profile';
+    case 'metadata':
+      return `metadata:${mapping.key}`;
+    case 'skip':
+      return null;
+  }
+};
+
+/**
+ * The mapping rules: the header is usable, every column maps somewhere that exists, every required
+ * input is mapped, no two columns map to the same field, at least one column is not skipped, and
+ * metadata columns have a key.
+ */
+export const validateMapping = (
+  headers: readonly string[],
+  columns: readonly MappedColumn[],
+  inputs: readonly WorkflowInput[],
+  request: MappingRequest = {},
+): Problem[] => {
+  const problems: Problem[] = [];
+  const seenHeaders = new Set<string>();
+  for (const header of headers) {
+    if (header.trim() !== '' && seenHeaders.has(header)) {
+      problems.push({ code: 'duplicate_header', column: header, message: `The header has two columns named "${header}"` });
+    }
+    seenHeaders.add(header);
+  }
+  for (const header of Object.keys(request)) {
+    if (!seenHeaders.has(header)) {
+      problems.push({ code: 'unknown_column', column: header, message: `The mapping names column "${header}", which is not in the CSV header` });
+    }
+  }
+  const inputNames = new Set(inputs.map((input) => input.name));
+  const claimedBy = new Map<string, string>();
+  for (const column of columns) {
+    const { mapping, header } = column;
+    if (mapping.type === 'input' && !inputNames.has(mapping.field)) {
+      problems.push({
+        code: 'unknown_input',
+        column: header,
+        field: mapping.field,
+        message: `Column "${header}" maps to input "${mapping.field}", which the workflow does not have`,
+      });
+    }
+    if (mapping.type === 'metadata' && (typeof mapping.key !== 'string' || mapping.key.trim() === '')) {
+      problems.push({ code: 'metadata_key_missing', column: header, message: `Column "${header}" maps to metadata but has no key` });
+      continue;
+    }
+    const key = targetKey(mapping);
+    if (key === null) continue;
+    const first = claimedBy.get(key);
+    if (first !== undefined) {
+      problems.push({
+        code: 'duplicate_mapping',
+        column: header,
+        ...(mapping.type === 'input' ? { field: mapping.field } : {}),
+        message: `Columns "${first}" and "${header}" both map to ${describeTarget(mapping)}`,
+      });
+    } else {
+      claimedBy.set(key, header);
+    }
+  }
+  for (const input of inputs) {
+    if (input.required && !claimedBy.has(`input:${input.name}`)) {
+      problems.push({ code: 'required_input_unmapped', field: input.name, message: `Required input "${input.name}" is not mapped to any column` });
+    }
+  }
+  if (columns.length > 0 && columns.every((column) => column.mapping.type === 'skip')) {
+    problems.push({ code: 'all_columns_skipped', message: 'At least one column must be mapped; every column is skipped' });
+  }
+  return problems;
+};
+
+export interface MappedRow {
+  /** 0-based index of the row among the data rows. */
+  readonly index: number;
+  readonly inputs: Record<string, string>;
+  readonly profile: string | null;
+  readonly metadata: Record<string, string>;
+  readonly valid: boolean;
+  readonly errors: Problem[];
+}
+
+/**
+ * Maps one data row and checks the row rules: it has as many cells as the header, and every
+ * required input is non-empty. `index` is 0-based; problems name the 1-based row number.
+ */
+export const mapRow = (
+  cells: readonly string[],
+  index: number,
+  columns: readonly MappedColumn[],
+  inputs: readonly WorkflowInput[],
+): MappedRow => {
+  const row = index + 1;
+  const errors: Problem[] = [];
+  if (cells.length !== columns.length) {
+    errors.push({
+      code: 'column_count',
+      row,
+      message: `Row ${row} has ${cells.length} ${cells.length === 1 ? 'column' : 'columns'}; the header has ${columns.length}`,
+    });
+  }
+  const values: Record<string, string> = {};
+  let profile: string | null = null;
+  const metadata: Record<string, string> = {};
+  for (const column of columns) {
+    const value = cells[column.index] ?? '';
+    switch (column.mapping.type) {
+      case 'input':
+        values[column.mapping.field] = value;
+        break;
+      case 'profile':
+        profile = value.trim() === '' ? null : value.trim();
+        break;
+      case 'metadata':
+        metadata[column.mapping.key] = value;
+        break;
+      case 'skip':
+        break;
+    }
+  }
+  for (const input of inputs) {
+    if (input.required && (values[input.name] ?? '').trim() === '') {
+      errors.push({ code: 'required_input_empty', row, field: input.name, message: `Row ${row}: required input "${input.name}" is empty` });
+    }
+  }
+  return { index, inputs: values, profile, metadata, valid: errors.length === 0, errors };
+};
+
+export const PREVIEW_ROWS = 10;
+
+export interface CsvPreview {
+  readonly columns: readonly string[];
+  readonly mapping: Record<string, ColumnMapping>;
+  readonly mappingErrors: readonly Problem[];
+  readonly rows: readonly MappedRow[];
+  readonly totalRows: number;
+  readonly validRows: number;
+  readonly invalidRows: number;
+}
+
+/**
+ * Builds a preview one row at a time, so a file of any size is previewed in constant memory:
+ * the first ten rows in full, counts over all of them.
+ */
+export class PreviewBuilder {
+  private readonly columns: MappedColumn[];
+  private readonly mappingErrors: Problem[];
+  private readonly rows: MappedRow[] = [];
+  private totalRows = 0;
+  private validRows = 0;
+
+  constructor(
+    private readonly headers: readonly string[],
+    private readonly inputs: readonly WorkflowInput[],
+    request: MappingRequest = {},
+  ) {
+    this.columns = mapColumns(headers, inputs, request);
+    this.mappingErrors = validateMapping(headers, this.columns, inputs, request);
+  }
+
+  add(cells: readonly string[]): MappedRow {
+    const mapped = mapRow(cells, this.totalRows, this.columns, this.inputs);
+    this.totalRows++;
+    if (mapped.valid) this.validRows++;
+    if (this.rows.length < PREVIEW_ROWS) this.rows.push(mapped);
+    return mapped;
+  }
+
+  result(): CsvPreview {
+    return {
+      columns: [...this.headers],
+      mapping: Object.fromEntries(this.columns.map((column) => [column.header, column.mapping])),
+      mappingErrors: this.mappingErrors,
+      rows: this.rows,
+      totalRows: this.totalRows,
+      validRows: this.validRows,
+      invalidRows: this.totalRows - this.validRows,
+    };
+  }
+}

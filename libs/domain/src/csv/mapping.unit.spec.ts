@@ -1,0 +1,179 @@
+import type { WorkflowInput } from '../workflow/workflow';
+import { mapColumns, mapRow, normalizeName, PreviewBuilder, validateMapping, type MappingRequest } from './mapping';
+import { parseCsvText } from './parse';
+import { RuleViolation } from '../shared/errors';
+
+const inputs: WorkflowInput[] = [
+  { name: 'email', required: true },
+  { name: 'first_name', required: true },
+  { name: 'company', required: false },
+];
+
+const check = (headers: string[], request: MappingRequest = {}) => validateMapping(headers, mapColumns(headers, inputs, request), inputs, request);
+
+describe('auto-mapping', () => {
+  it('maps a header to the input it equals, ignoring case, whitespace runs read as _', () => {
+    expect(normalizeName('First   Name')).toBe('first_name');
+    expect(normalizeName('\tEMAIL ')).toBe('email');
+    const columns = mapColumns(['EMAIL', 'First Name', 'Company', 'notes'], inputs);
+    expect(columns.map((column) => column.mapping)).toEqual([
+      { type: 'input', field: 'email' },
+      { type: 'input', field: 'first_name' },
+      { type: 'input', field: 'company' },
+      { type: 'skip' },
+    ]);
+    expect(columns.every((column) => column.auto)).toBe(true);
+  });
+
+  it('does not map near misses', () => {
+    expect(mapColumns(['e-mail', 'firstname', 'first__name'], inputs).map((column) => column.mapping.type)).toEqual(['skip', 'skip', 'skip']);
+  });
+
+  it('an explicit mapping wins over auto-mapping, other headers are still auto-mapped', () => {
+    const columns = mapColumns(['Email', 'who', 'tier', 'account'], inputs, {
+      who: { type: 'input', field: 'first_name' },
+      tier: { type: 'profile' },
+      account: { type: 'metadata', key: 'accountId' },
+    });
+    expect(columns.map((column) => [column.mapping, column.auto])).toEqual([
+      [{ type: 'input', field: 'email' }, true],
+      [{ type: 'input', field: 'first_name' }, false],
+      [{ type: 'profile' }, false],
+      [{ type: 'metadata', key: 'accountId' }, false],
+    ]);
+  });
+});
+
+describe('mapping rules', () => {
+  it('accepts a complete mapping', () => {
+    expect(check(['email', 'first name'])).toEqual([]);
+  });
+
+  it('every required input is mapped', () => {
+    expect(check(['email', 'company'])).toEqual([
+      { code: 'required_input_unmapped', field: 'first_name', message: 'Required input "first_name" is not mapped to any column' },
+    ]);
+  });
+
+  it('no two columns map to the same field', () => {
+    expect(check(['email', 'first_name', 'mail'], { mail: { type: 'input', field: 'email' } })).toEqual([
+      { code: 'duplicate_mapping', column: 'mail', field: 'email', message: 'Columns "email" and "mail" both map to input "email"' },
+    ]);
+    expect(check(['email', 'first_name', 'p1', 'p2'], { p1: { type: 'profile' }, p2: { type: 'profile' } })).toEqual([
+      { code: 'duplicate_mapping', column: 'p2', message: 'Columns "p1" and "p2" both map to the profile' },
+    ]);
+    expect(
+      check(['email', 'first_name', 'a', 'b'], { a: { type: 'metadata', key: 'k' }, b: { type: 'metadata', key: 'k' } }),
+    ).toEqual([{ code: 'duplicate_mapping', column: 'b', message: 'Columns "a" and "b" both map to metadata key "k"' }]);
+  });
+
+  it('at least one column is not skipped', () => {
+    const optionalOnly: WorkflowInput[] = [{ name: 'note', required: false }];
+    const headers = ['x', 'y'];
+    expect(validateMapping(headers, mapColumns(headers, optionalOnly), optionalOnly)).toEqual([
+      { code: 'all_columns_skipped', message: 'At least one column must be mapped; every column is skipped' },
+    ]);
+  });
+
+  it('metadata columns have a key', () => {
+    expect(check(['email', 'first_name', 'ref'], { ref: { type: 'metadata', key: ' ' } })).toEqual([
+      { code: 'metadata_key_missing', column: 'ref', message: 'Column "ref" maps to metadata but has no key' },
+    ]);
+  });
+
+  it('a mapping may only name inputs the workflow has and headers the file has', () => {
+    expect(check(['email', 'first_name', 'x'], { x: { type: 'input', field: 'phone' }, ghost: { type: 'skip' } })).toEqual([
+      { code: 'unknown_column', column: 'ghost', message: 'The mapping names column "ghost", which is not in the CSV header' },
+      { code: 'unknown_input', column: 'x', field: 'phone', message: 'Column "x" maps to input "phone", which the workflow does not have' },
+    ]);
+  });
+
+  it('a header may not name two columns', () => {
+    expect(check(['email', 'first_name', 'email'])).toContainEqual({
+      code: 'duplicate_header',
+      column: 'email',
+      message: 'The header has two columns named "email"',
+    });
+  });
+});
+
+describe('row rules', () => {
+  const columns = mapColumns(['email', 'first_name', 'tier', 'ref'], inputs, { tier: { type: 'profile' }, ref: { type: 'metadata', key: 'ref' } });
+
+  it('maps values to inputs, profile and metadata', () => {
+    expect(mapRow(['a@x.io', 'Ann', 'gold', 'R1'], 0, columns, inputs)).toEqual({
+      index: 0,
+      inputs: { email: 'a@x.io', first_name: 'Ann' },
+      profile: 'gold',
+      metadata: { ref: 'R1' },
+      valid: true,
+      errors: [],
+    });
+  });
+
+  it('an empty profile cell means the default profile', () => {
+    expect(mapRow(['a@x.io', 'Ann', ' ', 'R1'], 0, columns, inputs).profile).toBeNull();
+  });
+
+  it('every row has the header column count', () => {
+    expect(mapRow(['a@x.io', 'Ann', 'gold'], 4, columns, inputs).errors).toEqual([
+      { code: 'column_count', row: 5, message: 'Row 5 has 3 columns; the header has 4' },
+    ]);
+    expect(mapRow(['a@x.io', 'Ann', 'gold', 'R1', 'extra'], 0, columns, inputs).errors[0]?.message).toBe('Row 1 has 5 columns; the header has 4');
+  });
+
+  it('required inputs are non-empty', () => {
+    const row = mapRow(['', '  ', 'gold', 'R1'], 2, columns, inputs);
+    expect(row.valid).toBe(false);
+    expect(row.errors).toEqual([
+      { code: 'required_input_empty', row: 3, field: 'email', message: 'Row 3: required input "email" is empty' },
+      { code: 'required_input_empty', row: 3, field: 'first_name', message: 'Row 3: required input "first_name" is empty' },
+    ]);
+  });
+
+  it('optional inputs may be empty', () => {
+    const cols = mapColumns(['email', 'first_name', 'company'], inputs);
+    expect(mapRow(['a@x.io', 'Ann', ''], 0, cols, inputs).valid).toBe(true);
+  });
+});
+
+describe('preview', () => {
+  it('gives the first 10 rows mapped and validated, with counts over the whole file', () => {
+    const lines = ['Email,First Name,notes'];
+    for (let i = 0; i < 25; i++) lines.push(i % 5 === 0 ? `,Name${i},n` : `user${i}@x.io,Name${i},n`);
+    const { headers, rows } = parseCsvText(lines.join('\n') + '\n');
+    const preview = new PreviewBuilder(headers, inputs);
+    rows.forEach((row) => preview.add(row));
+    const result = preview.result();
+    expect(result.columns).toEqual(['Email', 'First Name', 'notes']);
+    expect(result.mapping).toEqual({ Email: { type: 'input', field: 'email' }, 'First Name': { type: 'input', field: 'first_name' }, notes: { type: 'skip' } });
+    expect(result.mappingErrors).toEqual([]);
+    expect(result.rows).toHaveLength(10);
+    expect(result.rows[0]).toMatchObject({ index: 0, valid: false, inputs: { email: '', first_name: 'Name0' } });
+    expect(result.rows[1]).toMatchObject({ index: 1, valid: true, inputs: { email: 'user1@x.io', first_name: 'Name1' } });
+    expect([result.totalRows, result.validRows, result.invalidRows]).toEqual([25, 20, 5]);
+  });
+
+  it('reports mapping errors beside the rows', () => {
+    const preview = new PreviewBuilder(['email'], inputs);
+    preview.add(['a@x.io']);
+    expect(preview.result().mappingErrors.map((problem) => problem.code)).toEqual(['required_input_unmapped']);
+  });
+});
+
+describe('parsing', () => {
+  it('requires a header row', () => {
+    expect(() => parseCsvText('')).toThrow(RuleViolation);
+    expect(() => parseCsvText('\n\n')).toThrow('The CSV file is empty: a header row is required');
+  });
+
+  it('keeps quoted commas and newlines inside a cell, and ignores blank lines', () => {
+    expect(parseCsvText('a,b\n"x, y","line1\nline2"\n\n1,2\n')).toEqual({
+      headers: ['a', 'b'],
+      rows: [
+        ['x, y', 'line1\nline2'],
+        ['1', '2'],
+      ],
+    });
+  });
+});
