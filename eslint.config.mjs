@@ -28,18 +28,19 @@ export default [
               allowedExternalImports: ['papaparse'],
             },
             { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:infra'] },
+            { sourceTag: 'type:application', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application'] },
             { sourceTag: 'type:read', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read'] },
             {
               sourceTag: 'type:feature',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read', 'type:feature'],
+              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:feature'],
             },
             {
               sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read', 'type:feature'],
+              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:feature'],
             },
             {
               sourceTag: 'type:bench',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read', 'type:feature'],
+              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:feature'],
             },
           ],
         },

@@ -9,3 +9,4 @@ export * from './batch/schedule';
 export * from './workflow/workflow';
 export * from './csv/mapping';
 export * from './csv/parse';
+export * from './batch/profiles';

@@ -3,7 +3,7 @@
  * everything else (batch state, progress, execution lists, audit history) is rebuilt from it.
  *
  * Two adapters implement it: the embedded SQLite store (node:sqlite, one file, WAL) and the
- * EventStoreDB store. Both must pass the one contract suite in `./contract/event-store.contract.ts`.
+ * EventStoreDB store. Both must pass the one contract suite, `describeEventStoreContract` in `./testing.ts`.
  */
 
 /** Stream names are `category-id`, built by one helper per category (see `streamName`). */
@@ -34,7 +34,7 @@ export interface NewEvent<Type extends string = string, Data = unknown> {
   readonly type: Type;
   readonly data: Data;
   readonly metadata?: EventMetadata;
-  /** Unique id of the event; generated when absent. Consumers deduplicate by it. */
+  /** Unique id of the event; generated when absent. Consumers deduplicate by it. A UUID: EventStoreDB accepts nothing else. */
   readonly id?: string;
 }
 

@@ -43,6 +43,7 @@ export type RecordExecutionAccepted = {
   readonly type: 'RecordExecutionAccepted'; readonly batchId: string;
   readonly index: number;
   readonly attempt: number;
+  readonly deadline?: Date;
   readonly now: Date;
 };
 export type RecordAttemptFailed = {
@@ -249,7 +250,14 @@ const recordAccepted = (command: RecordExecutionAccepted, batch: Batch): BatchEv
   return [
     {
       type: 'ExecutionAccepted',
-      data: { batchId: batch.id, executionId, index: command.index, attempt: command.attempt, occurredAt: iso(command.now) },
+      data: {
+        batchId: batch.id,
+        executionId,
+        index: command.index,
+        attempt: command.attempt,
+        ...(command.deadline === undefined ? {} : { deadline: iso(command.deadline) }),
+        occurredAt: iso(command.now),
+      },
     },
   ];
 };

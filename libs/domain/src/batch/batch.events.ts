@@ -87,6 +87,8 @@ export type ExecutionAccepted = {
     readonly executionId: string;
     readonly index: number;
     readonly attempt: number;
+    /** When the callback is due at the latest; past it the execution fails (the scheduler keeps that timer). */
+    readonly deadline?: string;
     readonly occurredAt: string;
   };
 };

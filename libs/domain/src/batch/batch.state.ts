@@ -1,5 +1,5 @@
 import type { BatchEvent, BatchSettings, ItemsLocation } from './batch.events';
-import { ExecutionTable } from './execution-table';
+import { ExecutionTable, type ExecutionTableSnapshot } from './execution-table';
 
 export type BatchStatus = 'pending' | 'running' | 'paused' | 'completed' | 'cancelled';
 
@@ -135,3 +135,14 @@ export const estimatedCompletionOf = (batch: Batch): string | null => {
   const last = batch.executions.lastExecuteAt();
   return last === null ? null : new Date(last).toISOString();
 };
+
+/** A batch's state as plain data, for snapshots: the execution table as typed arrays, the rest as is. */
+export type BatchSnapshot = Omit<Batch, 'executions'> & { readonly executions: ExecutionTableSnapshot };
+
+export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({ ...batch, counts: { ...batch.counts }, executions: batch.executions.toSnapshot() });
+
+export const fromBatchSnapshot = (snapshot: BatchSnapshot): Batch => ({
+  ...snapshot,
+  counts: { ...snapshot.counts },
+  executions: ExecutionTable.fromSnapshot(snapshot.executions, snapshot.settings),
+});

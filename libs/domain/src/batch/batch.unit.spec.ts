@@ -414,3 +414,14 @@ describe('progress', () => {
     expect(batchOf(state).counts).toMatchObject({ pending: 2, triggered: 1 });
   });
 });
+
+describe('profiles', () => {
+  it('an item keeps its own profile; others get the default, else the pool in turn', () => {
+    const { ProfileAssigner } = jest.requireActual<typeof import('./profiles')>('./profiles');
+    const pooled = new ProfileAssigner(undefined, ['a', 'b', 'c']);
+    expect([pooled.assign(null), pooled.assign('own'), pooled.assign(undefined), pooled.assign(''), pooled.assign(null)]).toEqual(['a', 'own', 'b', 'c', 'a']);
+    const withDefault = new ProfileAssigner('default', ['a']);
+    expect([withDefault.assign(null), withDefault.assign('x')]).toEqual(['default', 'x']);
+    expect(new ProfileAssigner().assign(null)).toBeUndefined();
+  });
+});

@@ -10,6 +10,19 @@ const COMPLETED = 3;
 const FAILED = 4;
 const STATE_NAMES: readonly ExecutionState[] = ['pending', 'triggered', 'cancelled', 'completed', 'failed'];
 
+/** Everything an execution table holds, as plain data: what a snapshot stores. */
+export interface ExecutionTableSnapshot {
+  readonly total: number;
+  readonly states: Uint8Array;
+  readonly order: Int32Array | null;
+  readonly ranks: Int32Array | null;
+  readonly planSize: number;
+  readonly anchorMs: number;
+  readonly rescheduled: readonly (readonly [number, number])[];
+  readonly head: number;
+  readonly tail: number;
+}
+
 export interface DueTime {
   readonly atMs: number;
   /** The plan's wave starting at that time, or null when only rescheduled executions fall due then. */
@@ -48,6 +61,33 @@ export class ExecutionTable {
     this.planSize = total;
     this.tail = total;
     this.anchorMs = anchorMs;
+  }
+
+  /** A copy of the table as plain data. */
+  toSnapshot(): ExecutionTableSnapshot {
+    return {
+      total: this.total,
+      states: this.states.slice(),
+      order: this.order?.slice() ?? null,
+      ranks: this.ranks?.slice() ?? null,
+      planSize: this.planSize,
+      anchorMs: this.anchorMs,
+      rescheduled: [...this.rescheduled],
+      head: this.head,
+      tail: this.tail,
+    };
+  }
+
+  static fromSnapshot(snapshot: ExecutionTableSnapshot, waves: WaveSettings): ExecutionTable {
+    const table = new ExecutionTable(snapshot.total, snapshot.anchorMs, waves);
+    table.states.set(snapshot.states);
+    table.order = snapshot.order;
+    table.ranks = snapshot.ranks;
+    table.planSize = snapshot.planSize;
+    for (const [index, atMs] of snapshot.rescheduled) table.rescheduled.set(index, atMs);
+    table.head = snapshot.head;
+    table.tail = snapshot.tail;
+    return table;
   }
 
   stateOf(index: number): ExecutionState {

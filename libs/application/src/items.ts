@@ -1,0 +1,115 @@
+import type { BatchItem, BatchItemsChunkRecorded, ItemsLocation } from '@flotilla/domain';
+import { streamName, type EventStore } from '@flotilla/event-store';
+
+export const itemsStream = (batchId: string): string => streamName('batchitems', batchId);
+
+/** Chunks stay far below EventStoreDB's 1 MiB append limit whatever the items hold. */
+export const MAX_CHUNK_ITEMS = 1000;
+export const MAX_CHUNK_BYTES = 256 * 1024;
+/** One item may not exceed this (its JSON, in UTF-8 bytes): it must fit in a chunk. */
+export const MAX_ITEM_BYTES = 64 * 1024;
+
+/**
+ * Writes a batch's items to `batchitems-<batchId>` as they arrive, in chunk events bounded in count
+ * and bytes, so an upload of any size is stored in constant memory. Each chunk is appended with the
+ * exact expected revision: a second writer of the same batch id fails instead of interleaving.
+ */
+export class ItemsWriter {
+  private readonly chunkStarts: number[] = [];
+  private pending: BatchItem[] = [];
+  private pendingBytes = 0;
+  private count = 0;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly batchId: string,
+  ) {}
+
+  get total(): number {
+    return this.count;
+  }
+
+  /** Adds one item; appends a chunk when one is full. Returns the item's index. */
+  async add(item: BatchItem): Promise<number> {
+    const bytes = Buffer.byteLength(JSON.stringify(item));
+    if (bytes > MAX_ITEM_BYTES) throw new ItemTooLarge(this.count, bytes);
+    if (this.pending.length >= MAX_CHUNK_ITEMS || this.pendingBytes + bytes > MAX_CHUNK_BYTES) await this.flush();
+    this.pending.push(item);
+    this.pendingBytes += bytes;
+    return this.count++;
+  }
+
+  /** Appends what is left and says where the items are. */
+  async finish(): Promise<ItemsLocation> {
+    await this.flush();
+    return { stream: itemsStream(this.batchId), chunkStarts: [...this.chunkStarts] };
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const fromIndex = this.count - this.pending.length;
+    const chunk: BatchItemsChunkRecorded = { type: 'BatchItemsChunkRecorded', data: { batchId: this.batchId, fromIndex, items: this.pending } };
+    const revision = this.chunkStarts.length;
+    await this.store.appendToStream(itemsStream(this.batchId), [chunk], { expectedRevision: revision === 0 ? 'no_stream' : revision - 1 });
+    this.chunkStarts.push(fromIndex);
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+}
+
+export class ItemTooLarge extends Error {
+  constructor(
+    readonly index: number,
+    readonly bytes: number,
+  ) {
+    super(`Item ${index + 1} is ${bytes} bytes; an item may hold at most ${MAX_ITEM_BYTES} bytes`);
+    this.name = 'ItemTooLarge';
+  }
+}
+
+/** Reads items by index, keeping recently used chunks in memory (executions of a wave share chunks). */
+export class ItemsReader {
+  private readonly chunks = new Map<string, BatchItem[]>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly maxCachedChunks = 64,
+  ) {}
+
+  async get(location: ItemsLocation, index: number): Promise<BatchItem> {
+    const chunk = chunkOf(location, index);
+    const items = await this.chunk(location, chunk);
+    const item = items[index - (location.chunkStarts[chunk] ?? 0)];
+    if (item === undefined) throw new Error(`Item ${index} is missing from ${location.stream}`);
+    return item;
+  }
+
+  private async chunk(location: ItemsLocation, chunk: number): Promise<BatchItem[]> {
+    const key = `${location.stream}#${chunk}`;
+    const cached = this.chunks.get(key);
+    if (cached !== undefined) return cached;
+    for await (const event of this.store.readStream(location.stream, { fromRevision: chunk, maxCount: 1 })) {
+      const items = [...(event.data as BatchItemsChunkRecorded['data']).items];
+      this.chunks.set(key, items);
+      while (this.chunks.size > this.maxCachedChunks) {
+        const oldest = this.chunks.keys().next().value;
+        if (oldest === undefined) break;
+        this.chunks.delete(oldest);
+      }
+      return items;
+    }
+    throw new Error(`Chunk ${chunk} of ${location.stream} is missing`);
+  }
+}
+
+/** The chunk holding `index`: the last chunk starting at or before it (binary search). */
+export const chunkOf = (location: ItemsLocation, index: number): number => {
+  let low = 0;
+  let high = location.chunkStarts.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if ((location.chunkStarts[middle] ?? 0) <= index) low = middle;
+    else high = middle - 1;
+  }
+  return low;
+};

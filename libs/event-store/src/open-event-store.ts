@@ -1,0 +1,19 @@
+import { EsdbEventStore } from './esdb/esdb-event-store';
+import type { EventStore } from './event-store';
+import { SqliteEventStore } from './sqlite/sqlite-event-store';
+
+const ESDB_SCHEME = /^(?:esdb|kurrentdb|kurrent|kdb)(?:\+discover)?:\/\//i;
+const ANY_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * Opens the event store a configuration names:
+ * - `esdb://…`, `kurrentdb://…` (and their `+discover` forms): EventStoreDB / KurrentDB;
+ * - `sqlite:<path>`, `sqlite://<path>` or a bare path: the embedded SQLite store, with its default options.
+ */
+export const openEventStore = async (url: string): Promise<EventStore> => {
+  if (ESDB_SCHEME.test(url)) return EsdbEventStore.fromConnectionString(url);
+  if (url.startsWith('sqlite:')) return new SqliteEventStore(url.replace(/^sqlite:(?:\/\/)?/, ''));
+  // A URL of some other engine must not turn into a file with a strange name.
+  if (ANY_SCHEME.test(url)) throw new Error(`Unsupported event store URL: ${url.replace(/\/\/[^@/]*@/, '//***@')}`);
+  return new SqliteEventStore(url);
+};

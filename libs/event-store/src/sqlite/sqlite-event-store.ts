@@ -1,0 +1,457 @@
+import { randomUUID } from 'node:crypto';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
+import { checkedFilter } from '../event-filter';
+import {
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventFilter,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type StoredEvent,
+  type StreamName,
+  type SubscribeOptions,
+  type Subscription,
+  type SubscriptionHandler,
+} from '../event-store';
+import { CaughtUpSignal, maxBatchSizeOf, reportSubscriptionError, stoppedBeforeCaughtUp } from '../subscription-support';
+
+/**
+ * - `full`: an append that returned is on disk (the WAL is fsynced at every commit).
+ * - `normal`: survives a crash of the process, but the last commits may be lost if the machine loses power.
+ */
+export type SqliteDurability = 'full' | 'normal';
+
+export interface SqliteEventStoreOptions {
+  /** Default `full`. */
+  readonly durability?: SqliteDurability;
+  /**
+   * How long an append waits for another process that holds the write lock, in ms (default 5000).
+   * node:sqlite is synchronous: the event loop is blocked while it waits.
+   */
+  readonly busyTimeoutMs?: number;
+  /** How often live subscriptions look for events appended by other processes, in ms (default 25). */
+  readonly pollIntervalMs?: number;
+  /** Rows fetched per query by reads and subscriptions (default 4096): bounds memory and event-loop pauses. */
+  readonly pageSize?: number;
+}
+
+/**
+ * A filtered page scans at most this many pages' worth of positions, so a filter that matches nothing
+ * still returns (with a checkpoint) after a bounded amount of synchronous work.
+ */
+const FILTER_SCAN_PAGES = 4;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS streams (
+    name     TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE IF NOT EXISTS events (
+    position    INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT    NOT NULL UNIQUE,
+    stream      TEXT    NOT NULL,
+    revision    INTEGER NOT NULL,
+    type        TEXT    NOT NULL,
+    data        TEXT    NOT NULL,
+    metadata    TEXT,
+    recorded_at INTEGER NOT NULL,
+    -- Also the index that reads a stream in revision order.
+    UNIQUE (stream, revision)
+  );
+`;
+// AUTOINCREMENT: a position is never handed out twice, even after the newest events were rolled back,
+// so a checkpoint stored by a subscriber can never point at a different event later.
+
+const COLUMNS = 'position, id, stream, revision, type, data, metadata, recorded_at';
+type Row = [position: number, id: string, stream: string, revision: number, type: string, data: string, metadata: string | null, recordedAt: number];
+
+interface Page {
+  readonly events: StoredEvent[];
+  /** Every position up to here has been looked at (delivered or filtered out). */
+  readonly scannedTo: number;
+  /** Nothing after `scannedTo` was stored when the page was read. */
+  readonly atEnd: boolean;
+}
+
+/**
+ * The embedded event store: one SQLite file in WAL mode, through Node's built-in `node:sqlite`.
+ * Several processes on one host can share the file: appends serialize on SQLite's write lock, and live
+ * subscriptions see other processes' appends by polling the head position.
+ */
+export class SqliteEventStore implements EventStore {
+  private readonly db: DatabaseSync;
+  private readonly pageSize: number;
+  private readonly pollIntervalMs: number;
+  private readonly statements: ReturnType<typeof prepareStatements>;
+  private readonly filteredPageStatements = new Map<string, StatementSync>();
+  private readonly subscriptions = new Set<SqliteSubscription>();
+  private poller: NodeJS.Timeout | undefined;
+  private knownHead = 0;
+
+  constructor(path: string, options: SqliteEventStoreOptions = {}) {
+    this.pageSize = options.pageSize ?? 4096;
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1) throw new Error(`pageSize must be a positive integer, not ${this.pageSize}`);
+    this.pollIntervalMs = options.pollIntervalMs ?? 25;
+    this.db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
+    try {
+      this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'};`);
+      // Closing the connection rolls the schema transaction back if it fails half-way.
+      this.db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
+      this.statements = prepareStatements(this.db);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+  }
+
+  async appendToStream(stream: StreamName, events: readonly NewEvent[], options: { expectedRevision?: ExpectedRevision } = {}): Promise<AppendResult> {
+    if (events.length === 0) throw new Error(`Append to ${stream} has no events`);
+    const expected = options.expectedRevision ?? 'any';
+    const { currentRevision, insertEvent, saveStreamRevision } = this.statements;
+    const result = this.inTransaction(() => {
+      const current = currentRevision.get(stream)?.['revision'] as number | undefined;
+      if (!revisionMatches(expected, current)) throw new WrongExpectedRevisionError(stream, expected, current);
+      const recordedAt = Date.now();
+      let revision = current ?? -1;
+      let position: number | bigint = 0;
+      for (const event of events) {
+        revision += 1;
+        const id = event.id ?? newEventId(recordedAt);
+        const metadata = event.metadata === undefined ? null : JSON.stringify(event.metadata);
+        try {
+          position = insertEvent.run(id, stream, revision, event.type, JSON.stringify(event.data ?? null), metadata, recordedAt).lastInsertRowid;
+        } catch (error) {
+          throw isDuplicateId(error) ? new Error(`Event id ${id} is already stored: the whole append to ${stream} is refused`, { cause: error }) : error;
+        }
+      }
+      saveStreamRevision.run(stream, revision);
+      return { nextExpectedRevision: revision, position: BigInt(position) };
+    });
+    this.wakeSubscriptions(Number(result.position));
+    return result;
+  }
+
+  readStream(stream: StreamName, options: ReadStreamOptions = {}): AsyncIterable<StoredEvent> {
+    const backwards = options.direction === 'backwards';
+    const statement = backwards ? this.statements.readStreamBackwards : this.statements.readStreamForwards;
+    let from = startRevision(options.fromRevision, backwards);
+    let remaining = options.maxCount ?? Number.POSITIVE_INFINITY;
+    return pagedEvents(() => {
+      if (remaining <= 0 || from < 0) return undefined;
+      const limit = Math.min(this.pageSize, remaining);
+      const rows = statement.all(stream, from, limit) as unknown as Row[];
+      const last = rows.at(-1);
+      // A short page is the end of the stream.
+      remaining = last === undefined || rows.length < limit ? 0 : remaining - rows.length;
+      if (last !== undefined) from = backwards ? last[3] - 1 : last[3] + 1;
+      return rows.map(toStoredEvent);
+    });
+  }
+
+  async streamRevision(stream: StreamName): Promise<number | undefined> {
+    return this.statements.currentRevision.get(stream)?.['revision'] as number | undefined;
+  }
+
+  readAll(options: ReadAllOptions = {}): AsyncIterable<StoredEvent> {
+    const filter = checkedFilter(options.filter);
+    let after = options.after === undefined || options.after === 'start' ? 0 : Number(options.after);
+    let remaining = options.maxCount ?? Number.POSITIVE_INFINITY;
+    let atEnd = false;
+    return pagedEvents(() => {
+      if (atEnd || remaining <= 0) return undefined;
+      const page = this.readPage(after, Math.min(this.pageSize, remaining), filter);
+      atEnd = page.atEnd;
+      remaining -= page.events.length;
+      after = page.scannedTo;
+      return page.events;
+    });
+  }
+
+  subscribeToAll(options: SubscribeOptions, handler: SubscriptionHandler): Subscription {
+    const filter = checkedFilter(options.filter);
+    const maxBatchSize = maxBatchSizeOf(options);
+    const head = this.head();
+    const after = options.after === undefined || options.after === 'start' ? 0 : options.after === 'end' ? head : Number(options.after);
+    const subscription = new SqliteSubscription(
+      {
+        readPage: (from) => this.readPage(from, this.pageSize, filter),
+        finished: () => this.detach(subscription),
+      },
+      { after, caughtUpAt: head, maxBatchSize },
+      handler,
+    );
+    this.subscriptions.add(subscription);
+    if (this.poller === undefined) {
+      this.knownHead = head;
+      this.poller = setInterval(() => this.pollHead(), this.pollIntervalMs);
+    }
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.isOpen) return;
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
+    this.db.close();
+  }
+
+  /** BEGIN IMMEDIATE takes the write lock up front, so the revision check and the inserts see the same state. */
+  private inTransaction<T>(work: () => T): T {
+    const { begin, commit, rollback } = this.statements;
+    begin.run();
+    try {
+      const result = work();
+      commit.run();
+      return result;
+    } catch (error) {
+      if (this.db.isTransaction) rollback.run();
+      throw error;
+    }
+  }
+
+  private head(): number {
+    return (this.statements.head.get()?.['head'] as number | null) ?? 0;
+  }
+
+  /**
+   * Events strictly after `after`. Unfiltered, that is the next `limit` rows. Filtered, the scan stops at a
+   * position window (and at the head as read before the query: writers are serialized, so everything up to
+   * the head is committed) to keep a sparse filter from scanning the whole table in one synchronous call.
+   */
+  private readPage(after: number, limit: number, filter: EventFilter | undefined): Page {
+    if (filter === undefined) {
+      const rows = this.statements.readAll.all(after, limit) as unknown as Row[];
+      return { events: rows.map(toStoredEvent), scannedTo: rows.at(-1)?.[0] ?? after, atEnd: rows.length < limit };
+    }
+    const head = this.head();
+    const upTo = Math.min(after + this.pageSize * FILTER_SCAN_PAGES, head);
+    if (upTo <= after) return { events: [], scannedTo: after, atEnd: true };
+    const prefixes = filter.streamPrefixes ?? [];
+    const types = filter.eventTypes ?? [];
+    const parameters: SQLInputValue[] = [after, upTo];
+    for (const prefix of prefixes) parameters.push([...prefix].length, prefix);
+    parameters.push(...types, limit);
+    const rows = this.filteredPageStatement(prefixes.length, types.length).all(...parameters) as unknown as Row[];
+    const last = rows.at(-1);
+    const scannedTo = last !== undefined && rows.length === limit ? last[0] : upTo;
+    return { events: rows.map(toStoredEvent), scannedTo, atEnd: scannedTo >= head };
+  }
+
+  /** One cached statement per filter shape (number of prefixes and types); the values are bound. */
+  private filteredPageStatement(prefixCount: number, typeCount: number): StatementSync {
+    const key = `${prefixCount}:${typeCount}`;
+    let statement = this.filteredPageStatements.get(key);
+    if (statement === undefined) {
+      // substr() rather than LIKE: LIKE ignores ASCII case and treats % and _ in a prefix as wildcards.
+      const conditions = Array.from({ length: prefixCount }, () => 'substr(stream, 1, ?) = ?');
+      if (typeCount > 0) conditions.push(`type IN (${Array.from({ length: typeCount }, () => '?').join(', ')})`);
+      statement = this.db.prepare(
+        `SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ? AND (${conditions.join(' OR ')}) ORDER BY position LIMIT ?`,
+        { returnArrays: true },
+      );
+      this.filteredPageStatements.set(key, statement);
+    }
+    return statement;
+  }
+
+  /** Other processes' appends are only visible in the file: a cheap look at the head tells whether to wake. */
+  private pollHead(): void {
+    let head: number;
+    try {
+      head = this.head();
+    } catch {
+      // Let the subscriptions run into the error themselves: they report it through onError.
+      for (const subscription of this.subscriptions) subscription.wake();
+      return;
+    }
+    if (head !== this.knownHead) this.wakeSubscriptions(head);
+  }
+
+  private wakeSubscriptions(head: number): void {
+    this.knownHead = Math.max(this.knownHead, head);
+    for (const subscription of this.subscriptions) subscription.wake();
+  }
+
+  private detach(subscription: SqliteSubscription): void {
+    this.subscriptions.delete(subscription);
+    if (this.subscriptions.size === 0) {
+      clearInterval(this.poller);
+      this.poller = undefined;
+    }
+  }
+}
+
+const prepareStatements = (db: DatabaseSync) => {
+  const rows = { returnArrays: true };
+  return {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    rollback: db.prepare('ROLLBACK'),
+    currentRevision: db.prepare('SELECT revision FROM streams WHERE name = ?'),
+    insertEvent: db.prepare('INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    saveStreamRevision: db.prepare('INSERT INTO streams (name, revision) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision'),
+    head: db.prepare('SELECT max(position) AS head FROM events'),
+    readStreamForwards: db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`, rows),
+    readStreamBackwards: db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`, rows),
+    readAll: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`, rows),
+  };
+};
+
+const revisionMatches = (expected: ExpectedRevision, current: number | undefined): boolean => {
+  switch (expected) {
+    case 'any':
+      return true;
+    case 'no_stream':
+      return current === undefined;
+    case 'stream_exists':
+      return current !== undefined;
+    default:
+      return current === expected;
+  }
+};
+
+/**
+ * SQLITE_CONSTRAINT_UNIQUE on the id column; the other unique key, (stream, revision), is kept by the
+ * revision check. Duck-typed: node:sqlite's errors need not come from this realm's Error (jest's sandbox).
+ */
+const isDuplicateId = (error: unknown): boolean => {
+  const { errcode, message } = (error ?? {}) as { errcode?: unknown; message?: unknown };
+  return errcode === 2067 && typeof message === 'string' && message.includes('events.id');
+};
+
+const startRevision = (from: ReadStreamOptions['fromRevision'], backwards: boolean): number => {
+  if (from === 'start') return 0;
+  if (from === 'end' || (from === undefined && backwards)) return Number.MAX_SAFE_INTEGER;
+  return from ?? 0;
+};
+
+const toStoredEvent = (row: Row): StoredEvent => ({
+  id: row[1],
+  streamName: row[2],
+  revision: row[3],
+  position: BigInt(row[0]),
+  type: row[4],
+  data: JSON.parse(row[5]),
+  metadata: row[6] === null ? {} : JSON.parse(row[6]),
+  recordedAt: new Date(row[7]),
+});
+
+/**
+ * Generated ids are UUIDv7 (time first, RFC 9562): consecutive ids land next to each other in the unique
+ * index, where random v4 ids would dirty one index page per event and halve the append throughput.
+ */
+const newEventId = (now: number): string => {
+  const time = now.toString(16).padStart(12, '0');
+  // randomUUID() is `xxxxxxxx-xxxx-4xxx-Nxxx-xxxxxxxxxxxx`: keep its random bits and variant, swap time and version in.
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${randomUUID().slice(15)}`;
+};
+
+/**
+ * Hands out pages one event at a time. Written by hand rather than as an async generator: a generator's
+ * `yield` costs a good part of what reading and decoding the row does, and full reads go through millions.
+ * Between pages it gives timers and I/O a turn, even to a consumer that never awaits anything real.
+ * `nextPage` returns undefined once there is nothing more.
+ */
+const pagedEvents = (nextPage: () => readonly StoredEvent[] | undefined): AsyncIterable<StoredEvent> => {
+  let page: readonly StoredEvent[] = [];
+  let index = 0;
+  let started = false;
+  const turnPage = async (): Promise<IteratorResult<StoredEvent>> => {
+    for (;;) {
+      if (started) await nextMacrotask();
+      started = true;
+      const next = nextPage();
+      if (next === undefined) return { done: true, value: undefined };
+      page = next;
+      index = 0;
+      if (page.length > 0) return { done: false, value: page[index++] as StoredEvent };
+    }
+  };
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => (index < page.length ? Promise.resolve({ done: false, value: page[index++] as StoredEvent }) : turnPage()),
+    }),
+  };
+};
+
+interface PageSource {
+  readPage(after: number): Page;
+  /** Called once when the subscription has stopped, whatever the reason. */
+  finished(): void;
+}
+
+/**
+ * Catch-up then live delivery. One loop reads a page, hands it out in batches (awaiting the handler), and
+ * at the end sleeps until an append in this process or the head poller wakes it.
+ */
+class SqliteSubscription implements Subscription {
+  private readonly signal = new CaughtUpSignal();
+  readonly caughtUp = this.signal.promise;
+  private readonly done: Promise<void>;
+  private stopping = false;
+  /** Set by wake(): something may have been appended since the last page was read. */
+  private woken = false;
+  private sleeper: (() => void) | undefined;
+
+  constructor(
+    private readonly source: PageSource,
+    private readonly options: { readonly after: number; readonly caughtUpAt: number; readonly maxBatchSize: number },
+    private readonly handler: SubscriptionHandler,
+  ) {
+    // Start on a later tick: the handler may use the subscription, which its caller does not hold yet.
+    this.done = nextMacrotask().then(() => this.run());
+  }
+
+  wake(): void {
+    this.woken = true;
+    this.sleeper?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.done;
+  }
+
+  private async run(): Promise<void> {
+    let position = this.options.after;
+    try {
+      while (!this.stopping) {
+        this.woken = false;
+        const page = this.source.readPage(position);
+        for (let start = 0; start < page.events.length && !this.stopping; start += this.options.maxBatchSize) {
+          const batch = page.events.slice(start, start + this.options.maxBatchSize);
+          await this.handler.onEvents(batch);
+          position = Number(batch[batch.length - 1]?.position);
+          if (position >= this.options.caughtUpAt) this.signal.resolve();
+        }
+        if (this.stopping) break;
+        if (position < page.scannedTo) {
+          // Only a filter leaves scanned positions undelivered: report them so a stored checkpoint can move on.
+          position = page.scannedTo;
+          await this.handler.onCheckpoint?.(BigInt(position));
+        }
+        if (page.atEnd || position >= this.options.caughtUpAt) this.signal.resolve();
+        if (!page.atEnd) {
+          await nextMacrotask();
+        } else if (!this.woken && !this.stopping) {
+          await new Promise<void>((resolve) => {
+            this.sleeper = resolve;
+          });
+          this.sleeper = undefined;
+        }
+      }
+      this.signal.reject(stoppedBeforeCaughtUp());
+    } catch (error) {
+      this.stopping = true;
+      this.signal.reject(error);
+      reportSubscriptionError(this.handler, error);
+    } finally {
+      this.source.finished();
+    }
+  }
+}

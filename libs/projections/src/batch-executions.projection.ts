@@ -1,0 +1,150 @@
+import type { StoredEvent } from '@flotilla/event-store';
+import type { BatchCreated, BatchItemsChunkRecorded, BatchResumed } from '@flotilla/domain';
+import { type Projection, field, isoToMs } from './projection';
+import type { ReadModelDb } from './read-model-db';
+
+/**
+ * One row per scheduled execution: its inputs, profile and metadata (from the items chunks), its
+ * state, schedule, attempts and outcome. `state` is the domain's execution state (pending,
+ * triggered, cancelled, completed, failed) so it can be filtered on directly.
+ *
+ * Batch-wide events are set operations: a cancel cancels every pending row in one UPDATE, a resume
+ * re-plans them with the wave formula in SQL, in original order.
+ */
+export class BatchExecutionsProjection implements Projection {
+  readonly name = 'batch-executions';
+  readonly version = 1;
+  readonly eventTypes = [
+    'BatchItemsChunkRecorded',
+    'BatchCreated',
+    'ExecutionTriggered',
+    'ExecutionAccepted',
+    'ExecutionAttemptFailed',
+    'ExecutionCompleted',
+    'ExecutionFailed',
+    'ExecutionCancelled',
+    'ExecutionRescheduled',
+    'BatchResumed',
+    'BatchCancelled',
+  ];
+
+  setup(db: ReadModelDb): void {
+    db.db.exec(`
+      CREATE TABLE IF NOT EXISTS executions (
+        batch_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        state TEXT,
+        execute_at INTEGER,
+        triggered_at TEXT,
+        inputs TEXT NOT NULL,
+        profile TEXT,
+        metadata TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        output TEXT,
+        error TEXT,
+        status_code INTEGER,
+        finished_at TEXT,
+        cancelled_at TEXT,
+        PRIMARY KEY (batch_id, idx)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS executions_by_state ON executions (batch_id, state, idx);
+      CREATE INDEX IF NOT EXISTS executions_pending_by_time ON executions (batch_id, state, execute_at);
+      CREATE TABLE IF NOT EXISTS execution_plans (
+        batch_id TEXT PRIMARY KEY,
+        max_concurrent INTEGER NOT NULL,
+        interval_ms INTEGER NOT NULL
+      );
+    `);
+  }
+
+  reset(db: ReadModelDb): void {
+    db.db.exec('DROP TABLE IF EXISTS executions; DROP TABLE IF EXISTS execution_plans;');
+  }
+
+  apply(event: StoredEvent, db: ReadModelDb): void {
+    const batchId = field<string>(event, 'batchId');
+    const index = field<number>(event, 'index');
+    const at = field<string>(event, 'occurredAt');
+    switch (event.type) {
+      case 'BatchItemsChunkRecorded': {
+        // Rows wait with no state until BatchCreated: a batch whose creation never finished stays invisible.
+        const { fromIndex, items } = event.data as BatchItemsChunkRecorded['data'];
+        const insert = db.prepare('INSERT OR IGNORE INTO executions (batch_id, idx, inputs, profile, metadata) VALUES (?, ?, ?, ?, ?)');
+        items.forEach((item, offset) =>
+          insert.run(batchId, fromIndex + offset, JSON.stringify(item.inputs), item.profile ?? null, JSON.stringify(item.metadata ?? {})),
+        );
+        return;
+      }
+      case 'BatchCreated': {
+        // node:sqlite binds JS numbers as REAL: CAST keeps the wave number an integer division.
+        const data = event.data as BatchCreated['data'];
+        const intervalMs = Math.round(data.batchIntervalSeconds * 1000);
+        db.run('INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms) VALUES (?, ?, ?)', batchId, data.maxConcurrent, intervalMs);
+        db.run(
+          `UPDATE executions SET state = 'pending', execute_at = ? + (idx / CAST(? AS INTEGER)) * ? WHERE batch_id = ? AND state IS NULL`,
+          isoToMs(data.startAt),
+          data.maxConcurrent,
+          intervalMs,
+          batchId,
+        );
+        return;
+      }
+      case 'ExecutionTriggered':
+        return db.run(`UPDATE executions SET state = 'triggered', triggered_at = ?, attempts = 1 WHERE batch_id = ? AND idx = ?`, at, batchId, index);
+      case 'ExecutionAccepted':
+        return db.run('UPDATE executions SET attempts = ? WHERE batch_id = ? AND idx = ?', field<number>(event, 'attempt'), batchId, index);
+      case 'ExecutionAttemptFailed':
+        return db.run(
+          'UPDATE executions SET attempts = ?, last_error = ? WHERE batch_id = ? AND idx = ?',
+          field<number>(event, 'attempt') + 1,
+          field<string>(event, 'error'),
+          batchId,
+          index,
+        );
+      case 'ExecutionCompleted':
+        return db.run(
+          `UPDATE executions SET state = 'completed', output = ?, attempts = ?, finished_at = ? WHERE batch_id = ? AND idx = ?`,
+          JSON.stringify(field<unknown>(event, 'output') ?? null),
+          field<number>(event, 'attempts'),
+          at,
+          batchId,
+          index,
+        );
+      case 'ExecutionFailed':
+        return db.run(
+          `UPDATE executions SET state = 'failed', error = ?, status_code = ?, attempts = ?, finished_at = ? WHERE batch_id = ? AND idx = ?`,
+          field<string>(event, 'error'),
+          field<number | undefined>(event, 'statusCode') ?? null,
+          field<number>(event, 'attempts'),
+          at,
+          batchId,
+          index,
+        );
+      case 'ExecutionCancelled':
+        return db.run(`UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND idx = ?`, at, batchId, index);
+      case 'ExecutionRescheduled':
+        return db.run('UPDATE executions SET execute_at = ? WHERE batch_id = ? AND idx = ?', isoToMs(field<string>(event, 'executeAt')), batchId, index);
+      case 'BatchCancelled':
+        return db.run(`UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND state = 'pending'`, at, batchId);
+      case 'BatchResumed': {
+        const plan = db.get<{ max_concurrent: number; interval_ms: number }>('SELECT max_concurrent, interval_ms FROM execution_plans WHERE batch_id = ?', batchId);
+        if (plan === undefined) return;
+        const resumedAt = isoToMs((event.data as BatchResumed['data']).occurredAt);
+        db.run(
+          `WITH ranked AS (
+             SELECT idx, row_number() OVER (ORDER BY idx) - 1 AS rank FROM executions WHERE batch_id = ? AND state = 'pending'
+           )
+           UPDATE executions SET execute_at = ? + (ranked.rank / CAST(? AS INTEGER)) * ?
+           FROM ranked WHERE executions.batch_id = ? AND executions.idx = ranked.idx`,
+          batchId,
+          resumedAt,
+          plan.max_concurrent,
+          plan.interval_ms,
+          batchId,
+        );
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,226 @@
+import type { BatchStatus, ExecutionState } from '@flotilla/domain';
+import type { ReadModelDb } from './read-model-db';
+
+/** Read side of batches: what the REST API returns, straight from the read-model tables. */
+
+export interface BatchView {
+  id: string;
+  name: string;
+  status: BatchStatus;
+  workflowId: string;
+  workflowVersion: number;
+  startAt: string;
+  maxConcurrent: number;
+  batchIntervalSeconds: number;
+  defaultProfile: string | null;
+  profilePool: string[] | null;
+  metadata: Record<string, string>;
+  progress: { total: number; pending: number; triggered: number; cancelled: number; completed: number; failed: number; percent: number };
+  estimatedCompletionAt: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  pausedAt: string | null;
+  completedAt: string | null;
+  cancelledAt: string | null;
+}
+
+export interface ExecutionView {
+  id: string;
+  batchId: string;
+  index: number;
+  status: 'pending' | 'triggered' | 'cancelled';
+  executeAt: string | null;
+  triggeredAt: string | null;
+  inputs: Record<string, unknown>;
+  profile: string | null;
+  metadata: Record<string, string>;
+  attempts: number;
+  lastError: string | null;
+  outcome: { status: 'completed' | 'failed'; output?: unknown; error?: string; statusCode?: number; finishedAt: string } | null;
+}
+
+export interface HistoryEntry {
+  position: string;
+  type: string;
+  occurredAt: string;
+  actor?: string;
+  reason?: string;
+  data: unknown;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+interface BatchRow {
+  id: string;
+  name: string;
+  status: BatchStatus;
+  workflow_id: string;
+  workflow_version: number;
+  start_at: string;
+  max_concurrent: number;
+  batch_interval_seconds: number;
+  default_profile: string | null;
+  profile_pool: string | null;
+  metadata: string;
+  total: number;
+  pending: number;
+  triggered: number;
+  cancelled: number;
+  completed: number;
+  failed: number;
+  created_at: string;
+  created_position: string;
+  started_at: string | null;
+  paused_at: string | null;
+  completed_at: string | null;
+  cancelled_at: string | null;
+}
+
+interface ExecutionRow {
+  batch_id: string;
+  idx: number;
+  state: ExecutionState;
+  execute_at: number | null;
+  triggered_at: string | null;
+  inputs: string;
+  profile: string | null;
+  metadata: string | null;
+  attempts: number;
+  last_error: string | null;
+  output: string | null;
+  error: string | null;
+  status_code: number | null;
+  finished_at: string | null;
+}
+
+const encodeCursor = (value: string | number): string => Buffer.from(String(value)).toString('base64url');
+const decodeCursor = (cursor: string | undefined): string | null => (cursor ? Buffer.from(cursor, 'base64url').toString() : null);
+
+export class BatchQueries {
+  constructor(private readonly db: ReadModelDb) {}
+
+  getBatch(id: string): BatchView | null {
+    const row = this.db.get<BatchRow>('SELECT * FROM batches WHERE id = ?', id);
+    return row ? this.toBatchView(row) : null;
+  }
+
+  /** Newest first. */
+  listBatches(filter: { status?: BatchStatus; workflowId?: string; limit: number; cursor?: string }): Page<BatchView> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const condition = (sql: string, value: string): void => {
+      where.push(sql);
+      params.push(value);
+    };
+    if (filter.status) condition('status = ?', filter.status);
+    if (filter.workflowId) condition('workflow_id = ?', filter.workflowId);
+    const after = decodeCursor(filter.cursor);
+    if (after !== null) condition('created_position < ?', after);
+    const rows = this.db.all<BatchRow>(
+      `SELECT * FROM batches ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_position DESC LIMIT ?`,
+      ...params,
+      filter.limit + 1,
+    );
+    const page = rows.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    return { items: page.map((row) => this.toBatchView(row)), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.created_position) : null };
+  }
+
+  /** In index order. `status` filters on the execution state, outcomes included (completed, failed). */
+  listExecutions(batchId: string, filter: { status?: ExecutionState; limit: number; cursor?: string }): Page<ExecutionView> {
+    const after = Number(decodeCursor(filter.cursor) ?? -1);
+    const rows = filter.status
+      ? this.db.all<ExecutionRow>('SELECT * FROM executions WHERE batch_id = ? AND state = ? AND idx > ? ORDER BY idx LIMIT ?', batchId, filter.status, after, filter.limit + 1)
+      : this.db.all<ExecutionRow>('SELECT * FROM executions WHERE batch_id = ? AND state IS NOT NULL AND idx > ? ORDER BY idx LIMIT ?', batchId, after, filter.limit + 1);
+    const page = rows.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    return { items: page.map(toExecutionView), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.idx) : null };
+  }
+
+  getExecution(batchId: string, index: number): ExecutionView | null {
+    const row = this.db.get<ExecutionRow>('SELECT * FROM executions WHERE batch_id = ? AND idx = ? AND state IS NOT NULL', batchId, index);
+    return row ? toExecutionView(row) : null;
+  }
+
+  history(batchId: string, filter: { limit: number; cursor?: string }): Page<HistoryEntry> {
+    const after = decodeCursor(filter.cursor) ?? '';
+    const rows = this.db.all<{ position: string; type: string; occurred_at: string; actor: string | null; reason: string | null; data: string }>(
+      'SELECT position, type, occurred_at, actor, reason, data FROM batch_history WHERE batch_id = ? AND position > ? ORDER BY position LIMIT ?',
+      batchId,
+      after,
+      filter.limit + 1,
+    );
+    const page = rows.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((row) => ({
+        position: BigInt(row.position).toString(),
+        type: row.type,
+        occurredAt: row.occurred_at,
+        ...(row.actor === null ? {} : { actor: row.actor }),
+        ...(row.reason === null ? {} : { reason: row.reason }),
+        data: JSON.parse(row.data) as unknown,
+      })),
+      nextCursor: rows.length > filter.limit && last ? encodeCursor(last.position) : null,
+    };
+  }
+
+  private toBatchView(row: BatchRow): BatchView {
+    const counts = { total: row.total, pending: row.pending, triggered: row.triggered, cancelled: row.cancelled, completed: row.completed, failed: row.failed };
+    return {
+      id: row.id,
+      name: row.name,
+      status: row.status,
+      workflowId: row.workflow_id,
+      workflowVersion: row.workflow_version,
+      startAt: row.start_at,
+      maxConcurrent: row.max_concurrent,
+      batchIntervalSeconds: row.batch_interval_seconds,
+      defaultProfile: row.default_profile,
+      profilePool: row.profile_pool ? (JSON.parse(row.profile_pool) as string[]) : null,
+      metadata: JSON.parse(row.metadata) as Record<string, string>,
+      progress: { ...counts, percent: row.total === 0 ? 0 : Math.round((row.triggered / row.total) * 10000) / 100 },
+      estimatedCompletionAt: this.estimatedCompletion(row),
+      createdAt: row.created_at,
+      startedAt: row.started_at,
+      pausedAt: row.paused_at,
+      completedAt: row.completed_at,
+      cancelledAt: row.cancelled_at,
+    };
+  }
+
+  /** The execute time of the last pending execution; null while paused or when none is pending. */
+  private estimatedCompletion(row: BatchRow): string | null {
+    if (row.status !== 'pending' && row.status !== 'running') return null;
+    if (row.pending === 0) return null;
+    const last = this.db.get<{ at: number | null }>(`SELECT MAX(execute_at) AS at FROM executions WHERE batch_id = ? AND state = 'pending'`, row.id);
+    return last?.at == null ? null : new Date(last.at).toISOString();
+  }
+}
+
+const toExecutionView = (row: ExecutionRow): ExecutionView => {
+  const status = row.state === 'completed' || row.state === 'failed' ? 'triggered' : row.state;
+  const outcome: ExecutionView['outcome'] =
+    row.state === 'completed'
+      ? { status: 'completed', output: row.output === null ? null : (JSON.parse(row.output) as unknown), finishedAt: row.finished_at ?? '' }
+      : row.state === 'failed'
+        ? { status: 'failed', error: row.error ?? '', ...(row.status_code === null ? {} : { statusCode: row.status_code }), finishedAt: row.finished_at ?? '' }
+        : null;
+  return {
+    id: `${row.batch_id}.${row.idx}`,
+    batchId: row.batch_id,
+    index: row.idx,
+    status,
+    executeAt: row.execute_at === null ? null : new Date(row.execute_at).toISOString(),
+    triggeredAt: row.triggered_at,
+    inputs: JSON.parse(row.inputs) as Record<string, unknown>,
+    profile: row.profile,
+    metadata: row.metadata ? (JSON.parse(row.metadata) as Record<string, string>) : {},
+    attempts: row.attempts,
+    lastError: row.last_error,
+    outcome,
+  };
+};

@@ -1,0 +1,157 @@
+import type { StoredEvent } from '@flotilla/event-store';
+import type { BatchCreated, BatchResumed } from '@flotilla/domain';
+import { type Projection, field } from './projection';
+import type { ReadModelDb } from './read-model-db';
+import { positionKey } from './batch-history.projection';
+
+type CountDeltas = { pending: number; triggered: number; cancelled: number; completed: number; failed: number };
+const zero = (): CountDeltas => ({ pending: 0, triggered: 0, cancelled: 0, completed: 0, failed: 0 });
+
+/**
+ * One row per batch: its settings, status, lifecycle times and progress counts. Per-execution
+ * events only move counters; they are summed in memory and written once per transaction, so a
+ * wave of a thousand executions costs one UPDATE, not a thousand.
+ */
+export class BatchSummaryProjection implements Projection {
+  readonly name = 'batch-summary';
+  readonly version = 1;
+  readonly eventTypes = [
+    'BatchCreated',
+    'BatchStarted',
+    'ExecutionTriggered',
+    'ExecutionCompleted',
+    'ExecutionFailed',
+    'ExecutionCancelled',
+    'BatchPaused',
+    'BatchResumed',
+    'BatchCancelled',
+    'BatchCompleted',
+  ];
+  private readonly deltas = new Map<string, CountDeltas>();
+
+  setup(db: ReadModelDb): void {
+    db.db.exec(`
+      CREATE TABLE IF NOT EXISTS batches (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        workflow_id TEXT NOT NULL,
+        workflow_version INTEGER NOT NULL,
+        start_at TEXT NOT NULL,
+        max_concurrent INTEGER NOT NULL,
+        batch_interval_seconds REAL NOT NULL,
+        default_profile TEXT,
+        profile_pool TEXT,
+        metadata TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        pending INTEGER NOT NULL,
+        triggered INTEGER NOT NULL DEFAULT 0,
+        cancelled INTEGER NOT NULL DEFAULT 0,
+        completed INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        created_position TEXT NOT NULL,
+        started_at TEXT,
+        paused_at TEXT,
+        completed_at TEXT,
+        cancelled_at TEXT,
+        plan INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status, created_position);
+      CREATE INDEX IF NOT EXISTS batches_by_workflow ON batches (workflow_id, created_position);
+    `);
+  }
+
+  reset(db: ReadModelDb): void {
+    db.db.exec('DROP TABLE IF EXISTS batches');
+    this.deltas.clear();
+  }
+
+  apply(event: StoredEvent, db: ReadModelDb): void {
+    const batchId = field<string>(event, 'batchId');
+    const at = field<string>(event, 'occurredAt');
+    switch (event.type) {
+      case 'BatchCreated': {
+        const data = event.data as BatchCreated['data'];
+        db.run(
+          `INSERT OR IGNORE INTO batches (id, name, status, workflow_id, workflow_version, start_at, max_concurrent, batch_interval_seconds,
+             default_profile, profile_pool, metadata, total, pending, created_at, created_position)
+           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          batchId,
+          data.name,
+          data.workflowId,
+          data.workflowVersion,
+          data.startAt,
+          data.maxConcurrent,
+          data.batchIntervalSeconds,
+          data.defaultProfile ?? null,
+          data.profilePool ? JSON.stringify(data.profilePool) : null,
+          JSON.stringify(data.metadata ?? {}),
+          data.total,
+          data.total,
+          at,
+          positionKey(event.position),
+        );
+        return;
+      }
+      case 'BatchStarted':
+        return db.run(`UPDATE batches SET status = 'running', started_at = ? WHERE id = ?`, at, batchId);
+      case 'BatchPaused':
+        return db.run(`UPDATE batches SET status = 'paused', paused_at = ? WHERE id = ?`, at, batchId);
+      case 'BatchResumed':
+        return db.run(`UPDATE batches SET status = 'running', paused_at = NULL, plan = ? WHERE id = ?`, (event.data as BatchResumed['data']).plan, batchId);
+      case 'BatchCompleted':
+        return db.run(`UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?`, at, batchId);
+      case 'BatchCancelled': {
+        this.flushBatch(db, batchId);
+        const cancelled = field<number>(event, 'cancelledExecutions');
+        return db.run(
+          `UPDATE batches SET status = 'cancelled', cancelled_at = ?, pending = pending - ?, cancelled = cancelled + ? WHERE id = ?`,
+          at,
+          cancelled,
+          cancelled,
+          batchId,
+        );
+      }
+      case 'ExecutionTriggered':
+        return this.count(batchId, { pending: -1, triggered: 1 });
+      case 'ExecutionCancelled':
+        return this.count(batchId, { pending: -1, cancelled: 1 });
+      case 'ExecutionCompleted':
+        return this.count(batchId, { completed: 1 });
+      case 'ExecutionFailed':
+        return this.count(batchId, { failed: 1 });
+    }
+  }
+
+  flush(db: ReadModelDb): void {
+    for (const batchId of [...this.deltas.keys()]) this.flushBatch(db, batchId);
+  }
+
+  discard(): void {
+    this.deltas.clear();
+  }
+
+  private count(batchId: string, delta: Partial<CountDeltas>): void {
+    let deltas = this.deltas.get(batchId);
+    if (deltas === undefined) this.deltas.set(batchId, (deltas = zero()));
+    for (const [key, value] of Object.entries(delta) as [keyof CountDeltas, number][]) deltas[key] += value;
+  }
+
+  private flushBatch(db: ReadModelDb, batchId: string): void {
+    const deltas = this.deltas.get(batchId);
+    if (deltas === undefined) return;
+    this.deltas.delete(batchId);
+    db.run(
+      `UPDATE batches SET pending = pending + ?, triggered = triggered + ?, cancelled = cancelled + ?, completed = completed + ?, failed = failed + ?
+       WHERE id = ?`,
+      deltas.pending,
+      deltas.triggered,
+      deltas.cancelled,
+      deltas.completed,
+      deltas.failed,
+      batchId,
+    );
+  }
+}
+

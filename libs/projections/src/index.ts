@@ -1,0 +1,15 @@
+export * from './read-model-db';
+export * from './projection';
+export * from './projection-runner';
+export * from './batch-summary.projection';
+export * from './batch-executions.projection';
+export * from './batch-history.projection';
+export * from './batch-queries';
+
+import { BatchExecutionsProjection } from './batch-executions.projection';
+import { BatchHistoryProjection } from './batch-history.projection';
+import { BatchSummaryProjection } from './batch-summary.projection';
+import type { Projection } from './projection';
+
+/** The read models the REST API serves. */
+export const batchProjections = (): Projection[] => [new BatchSummaryProjection(), new BatchExecutionsProjection(), new BatchHistoryProjection()];

@@ -1,0 +1,192 @@
+import type { EventStore, GlobalPosition, StoredEvent, Subscription } from '@flotilla/event-store';
+import type { Projection } from './projection';
+import type { ReadModelDb } from './read-model-db';
+
+interface Checkpoint {
+  position: GlobalPosition | null;
+}
+
+/**
+ * Keeps a set of projections up to date from one subscription to the event store.
+ *
+ * Each projection has its own checkpoint (the position of the last event it applied), stored in
+ * the read-model database and moved in the same transaction as the rows the events produced: an
+ * event at or before a projection's checkpoint is skipped, so replaying changes nothing, and a
+ * crash loses nothing. The subscription starts after the lowest checkpoint.
+ */
+export class ProjectionRunner {
+  private subscription: Subscription | null = null;
+  private readonly checkpoints = new Map<string, Checkpoint>();
+  private readonly waiters: { position: GlobalPosition; resolve: () => void }[] = [];
+  private failure: unknown = null;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly db: ReadModelDb,
+    private readonly projections: readonly Projection[],
+    private readonly options: { maxBatchSize?: number; onError?: (error: unknown) => void } = {},
+  ) {
+    db.db.exec('CREATE TABLE IF NOT EXISTS projection_checkpoints (name TEXT PRIMARY KEY, version INTEGER NOT NULL, position TEXT)');
+  }
+
+  /** Starts applying events; resolves once the projections have caught up with the store. */
+  async start(): Promise<void> {
+    if (this.subscription) return;
+    this.failure = null;
+    for (const projection of this.projections) this.load(projection);
+    const eventTypes = [...new Set(this.projections.flatMap((projection) => projection.eventTypes))];
+    const after = this.lowestCheckpoint();
+    this.subscription = this.store.subscribeToAll(
+      { after: after ?? 'start', filter: { eventTypes }, maxBatchSize: this.options.maxBatchSize ?? 2000 },
+      {
+        onEvents: (events) => this.applyBatch(events),
+        onCheckpoint: (position) => this.advanceTo(position),
+        onError: (error) => {
+          this.failure = error;
+          this.subscription = null;
+          this.options.onError?.(error);
+        },
+      },
+    );
+    await this.subscription.caughtUp;
+  }
+
+  async stop(): Promise<void> {
+    const subscription = this.subscription;
+    this.subscription = null;
+    await subscription?.stop();
+  }
+
+  /** Drops what one projection wrote and applies every event again from the first. */
+  async rebuild(name: string): Promise<void> {
+    const projection = this.projections.find((candidate) => candidate.name === name);
+    if (projection === undefined) throw new Error(`Unknown projection ${name}`);
+    await this.stop();
+    this.db.transaction(() => {
+      projection.reset(this.db);
+      this.db.run('DELETE FROM projection_checkpoints WHERE name = ?', name);
+    });
+    await this.start();
+  }
+
+  /** The position every projection has reached (null when none has applied anything). */
+  position(): GlobalPosition | null {
+    return this.lowestCheckpoint();
+  }
+
+  /**
+   * Resolves once every projection has applied the events up to `position`, so a caller can read
+   * its own writes. Rejects after `timeoutMs`.
+   */
+  waitFor(position: GlobalPosition, timeoutMs = 10_000): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const reached = this.lowestCheckpoint();
+    if (reached !== null && reached >= position) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = { position, resolve: () => (clearTimeout(timer), resolve()) };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new Error(`Read models did not reach position ${position} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  private load(projection: Projection): void {
+    const row = this.db.get<{ version: number; position: string | null }>(
+      'SELECT version, position FROM projection_checkpoints WHERE name = ?',
+      projection.name,
+    );
+    this.db.transaction(() => {
+      if (row !== undefined && row.version !== projection.version) {
+        // The projection changed shape: its rows are rebuilt from the first event.
+        projection.reset(this.db);
+        this.db.run('DELETE FROM projection_checkpoints WHERE name = ?', projection.name);
+      }
+      projection.setup(this.db);
+    });
+    const current = row !== undefined && row.version === projection.version ? row.position : null;
+    this.checkpoints.set(projection.name, { position: current === null ? null : BigInt(current) });
+  }
+
+  private applyBatch(events: readonly StoredEvent[]): void {
+    const last = events[events.length - 1];
+    if (last === undefined) return;
+    try {
+      this.db.transaction(() => {
+        for (const projection of this.projections) {
+          const checkpoint = this.checkpointOf(projection);
+          const handled = new Set(projection.eventTypes);
+          for (const event of events) {
+            if (checkpoint.position !== null && event.position <= checkpoint.position) continue;
+            if (handled.has(event.type)) projection.apply(event, this.db);
+          }
+          projection.flush?.(this.db);
+          this.saveCheckpoint(projection, last.position);
+        }
+      });
+    } catch (error) {
+      for (const projection of this.projections) projection.discard?.();
+      this.reloadCheckpoints();
+      throw error;
+    }
+    this.commitCheckpoints(last.position);
+  }
+
+  private advanceTo(position: GlobalPosition): void {
+    this.db.transaction(() => {
+      for (const projection of this.projections) this.saveCheckpoint(projection, position);
+    });
+    this.commitCheckpoints(position);
+  }
+
+  private saveCheckpoint(projection: Projection, position: GlobalPosition): void {
+    const checkpoint = this.checkpointOf(projection);
+    if (checkpoint.position !== null && checkpoint.position >= position) return;
+    this.db.run(
+      'INSERT INTO projection_checkpoints (name, version, position) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position',
+      projection.name,
+      projection.version,
+      position.toString(),
+    );
+  }
+
+  /** After a successful commit, the in-memory checkpoints follow the stored ones and waiters are released. */
+  private commitCheckpoints(position: GlobalPosition): void {
+    for (const checkpoint of this.checkpoints.values()) {
+      if (checkpoint.position === null || checkpoint.position < position) checkpoint.position = position;
+    }
+    const reached = this.lowestCheckpoint();
+    if (reached === null) return;
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const waiter = this.waiters[i];
+      if (waiter !== undefined && waiter.position <= reached) {
+        this.waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+
+  private reloadCheckpoints(): void {
+    for (const projection of this.projections) {
+      const row = this.db.get<{ position: string | null }>('SELECT position FROM projection_checkpoints WHERE name = ?', projection.name);
+      this.checkpoints.set(projection.name, { position: row?.position ? BigInt(row.position) : null });
+    }
+  }
+
+  private checkpointOf(projection: Projection): Checkpoint {
+    let checkpoint = this.checkpoints.get(projection.name);
+    if (checkpoint === undefined) this.checkpoints.set(projection.name, (checkpoint = { position: null }));
+    return checkpoint;
+  }
+
+  private lowestCheckpoint(): GlobalPosition | null {
+    let lowest: GlobalPosition | null = null;
+    for (const projection of this.projections) {
+      const position = this.checkpointOf(projection).position;
+      if (position === null) return null;
+      if (lowest === null || position < lowest) lowest = position;
+    }
+    return lowest;
+  }
+}

@@ -1,0 +1,254 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DomainError, decide, evolve, initialBatchState, type BatchCommand, type BatchEvent, type BatchState, type BatchItem } from '@flotilla/domain';
+import { SqliteEventStore, type EventStore, type SubscribeOptions, type SubscriptionHandler } from '@flotilla/event-store';
+import { BatchQueries, ProjectionRunner, ReadModelDb, batchProjections } from './index';
+
+/** Seeded so a failure can be replayed. */
+const random = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+
+const dump = (db: ReadModelDb) => ({
+  batches: db.all('SELECT * FROM batches ORDER BY id'),
+  executions: db.all('SELECT * FROM executions ORDER BY batch_id, idx'),
+  plans: db.all('SELECT * FROM execution_plans ORDER BY batch_id'),
+  history: db.all('SELECT * FROM batch_history ORDER BY batch_id, position'),
+});
+
+/** Writes batches the way the services do (items chunks, then decisions appended with expected revisions). */
+class Driver {
+  private readonly states = new Map<string, { state: BatchState; revision: number }>();
+  constructor(private readonly store: EventStore) {}
+
+  async create(batchId: string, items: BatchItem[], command: Omit<Extract<BatchCommand, { type: 'CreateBatch' }>, 'items' | 'total'>): Promise<void> {
+    const chunkStarts: number[] = [];
+    for (let from = 0; from < items.length; from += 7) {
+      chunkStarts.push(from);
+      await this.store.appendToStream(`batchitems-${batchId}`, [
+        { type: 'BatchItemsChunkRecorded', data: { batchId, fromIndex: from, items: items.slice(from, from + 7) } },
+      ]);
+    }
+    await this.run(batchId, { ...command, total: items.length, items: { stream: `batchitems-${batchId}`, chunkStarts } });
+  }
+
+  async run(batchId: string, command: BatchCommand): Promise<BatchEvent[]> {
+    const current = this.states.get(batchId) ?? { state: initialBatchState(), revision: -1 };
+    let events: BatchEvent[];
+    try {
+      events = decide(command, current.state);
+    } catch (error) {
+      if (error instanceof DomainError) return [];
+      throw error;
+    }
+    if (events.length === 0) return events;
+    const result = await this.store.appendToStream(`batch-${batchId}`, events, {
+      expectedRevision: current.revision < 0 ? 'no_stream' : current.revision,
+    });
+    this.states.set(batchId, { state: events.reduce(evolve, current.state), revision: result.nextExpectedRevision });
+    return events;
+  }
+
+  state(batchId: string): BatchState | undefined {
+    return this.states.get(batchId)?.state;
+  }
+
+  triggered(batchId: string): number[] {
+    const state = this.states.get(batchId)?.state;
+    if (!state || state.status === 'initial') return [];
+    const indexes: number[] = [];
+    for (let i = 0; i < state.counts.total; i++) if (state.executions.stateOf(i) === 'triggered') indexes.push(i);
+    return indexes;
+  }
+}
+
+/** Replays everything from the first event, whatever position the runner asks for. */
+const replayingFromStart = (store: EventStore): EventStore =>
+  new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'subscribeToAll') {
+        return (options: SubscribeOptions, handler: SubscriptionHandler) => target.subscribeToAll({ ...options, after: 'start' }, handler);
+      }
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
+
+describe('projections', () => {
+  let dir: string;
+  let store: SqliteEventStore;
+  const dbs: ReadModelDb[] = [];
+  const runners: ProjectionRunner[] = [];
+  const readModels = (path = ':memory:') => {
+    const db = new ReadModelDb(path);
+    dbs.push(db);
+    return db;
+  };
+  const runner = (db: ReadModelDb, source: EventStore = store) => {
+    const created = new ProjectionRunner(source, db, batchProjections());
+    runners.push(created);
+    return created;
+  };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'flotilla-projections-'));
+    store = new SqliteEventStore(join(dir, 'events.sqlite'));
+  });
+
+  afterEach(async () => {
+    for (const each of runners.splice(0)) await each.stop();
+    for (const db of dbs.splice(0)) db.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a projection rebuilt from zero equals the live one after a random mix of commands', async () => {
+    const next = random(20261122);
+    const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)] as T;
+    const live = readModels(join(dir, 'live.sqlite'));
+    const liveRunner = runner(live);
+    await liveRunner.start();
+
+    const driver = new Driver(store);
+    const t0 = Date.parse('2026-03-01T00:00:00Z');
+    let now = t0;
+    const batchIds: string[] = [];
+    for (let step = 0; step < 1200; step++) {
+      now += Math.floor(next() * 20_000);
+      const at = new Date(now);
+      const batchId = batchIds.length === 0 || next() < 0.08 ? `bat_${batchIds.length}` : pick(batchIds);
+      if (!batchIds.includes(batchId)) {
+        batchIds.push(batchId);
+        const total = 1 + Math.floor(next() * 30);
+        const items = Array.from({ length: total }, (_, i) => ({ inputs: { n: i, word: `w${Math.floor(next() * 1000)}` }, profile: next() < 0.5 ? 'p' : undefined }));
+        await driver.create(batchId, items, {
+          type: 'CreateBatch',
+          batchId,
+          settings: {
+            name: `batch ${batchId}`,
+            workflowId: pick(['wf-a', 'wf-b']),
+            workflowVersion: 1,
+            startAt: new Date(now + (next() < 0.5 ? 0 : 30_000)).toISOString(),
+            maxConcurrent: 1 + Math.floor(next() * 5),
+            batchIntervalSeconds: pick([0, 10, 30]),
+            metadata: { team: 'a' },
+          },
+          actor: 'tester',
+          now: at,
+        });
+        continue;
+      }
+      const actor = { actor: 'ops', reason: next() < 0.5 ? 'because' : undefined };
+      const index = Math.floor(next() * 30);
+      const triggered = driver.triggered(batchId);
+      const outcomeIndex = triggered.length > 0 ? pick(triggered) : index;
+      const command: BatchCommand = pick<BatchCommand>([
+        { type: 'StartBatch', batchId, now: at },
+        { type: 'DeclareDueWaves', batchId, now: at },
+        { type: 'TriggerDueExecutions', batchId, now: at, limit: 1 + Math.floor(next() * 10) },
+        { type: 'TriggerDueExecutions', batchId, now: at, limit: 100 },
+        { type: 'RecordExecutionCompleted', batchId, index: outcomeIndex, output: { ok: index }, attempts: 1, now: at },
+        { type: 'RecordExecutionFailed', batchId, index: outcomeIndex, error: 'HTTP 500', statusCode: 500, attempts: 3, now: at },
+        { type: 'RecordAttemptFailed', batchId, index: outcomeIndex, attempt: 1, error: 'HTTP 503', retryAt: new Date(now + 500), now: at },
+        { type: 'CancelExecution', batchId, index, now: at, ...actor },
+        { type: 'RescheduleExecution', batchId, index, executeAt: new Date(now + Math.floor(next() * 60_000)), now: at, ...actor },
+        { type: 'PauseBatch', batchId, now: at, ...actor },
+        { type: 'ResumeBatch', batchId, now: at, ...actor },
+        { type: 'CancelBatch', batchId, now: at, ...actor },
+      ]);
+      await driver.run(batchId, command);
+    }
+
+    const end = (await store.streamRevision(`batch-${batchIds[0]}`)) ?? -1;
+    expect(end).toBeGreaterThan(0);
+    // Wait for the live runner to apply everything written.
+    let lastPosition = 0n;
+    for await (const event of store.readAll()) lastPosition = event.position;
+    await liveRunner.waitFor(lastPosition);
+
+    const liveDump = dump(live);
+    expect(liveDump.batches.length).toBe(batchIds.length);
+    const statuses = new Set(liveDump.batches.map((row) => (row as { status: string }).status));
+    expect(statuses.size).toBeGreaterThanOrEqual(3);
+    expect(liveDump.history.length).toBeGreaterThan(500);
+
+    const rebuilt = readModels();
+    await runner(rebuilt).start();
+    expect(dump(rebuilt)).toEqual(liveDump);
+
+    // Rebuilding one projection in place gives the same rows again.
+    await liveRunner.rebuild('batch-executions');
+    expect(dump(live)).toEqual(liveDump);
+
+    // Every count agrees with the execution rows it summarises.
+    const queries = new BatchQueries(live);
+    for (const batchId of batchIds) {
+      const batch = queries.getBatch(batchId)!;
+      const rows = live.all<{ state: string; n: number }>('SELECT state, count(*) AS n FROM executions WHERE batch_id = ? GROUP BY state', batchId);
+      const count = (state: string) => rows.find((row) => row.state === state)?.n ?? 0;
+      expect(batch.progress.pending).toBe(count('pending'));
+      expect(batch.progress.cancelled).toBe(count('cancelled'));
+      expect(batch.progress.triggered).toBe(count('triggered') + count('completed') + count('failed'));
+      expect(batch.progress.completed).toBe(count('completed'));
+      expect(batch.progress.failed).toBe(count('failed'));
+      // And every row agrees with the decider's own state of the batch.
+      const state = driver.state(batchId);
+      if (!state || state.status === 'initial') throw new Error(`no state for ${batchId}`);
+      expect(batch.status).toBe(state.status);
+      expect(batch.progress).toMatchObject(state.counts);
+      const executions = queries.listExecutions(batchId, { limit: 100 }).items;
+      for (const execution of executions) {
+        const expected = state.executions.stateOf(execution.index);
+        expect([execution.index, execution.outcome?.status ?? execution.status]).toEqual([execution.index, expected]);
+        if (expected === 'pending') {
+          expect([execution.index, execution.executeAt]).toEqual([execution.index, new Date(state.executions.executeAtOf(execution.index)).toISOString()]);
+        }
+      }
+    }
+  });
+
+  it('replaying events already applied changes nothing (guarded by position)', async () => {
+    const driver = new Driver(store);
+    const now = new Date('2026-03-01T00:00:00Z');
+    await driver.create('bat_r', [{ inputs: { a: 1 } }, { inputs: { a: 2 } }, { inputs: { a: 3 } }], {
+      type: 'CreateBatch',
+      batchId: 'bat_r',
+      settings: { name: 'r', workflowId: 'wf', workflowVersion: 1, startAt: now.toISOString(), maxConcurrent: 2, batchIntervalSeconds: 0, metadata: {} },
+      actor: 't',
+      now,
+    });
+    await driver.run('bat_r', { type: 'TriggerDueExecutions', batchId: 'bat_r', now, limit: 2 });
+    await driver.run('bat_r', { type: 'RecordExecutionCompleted', batchId: 'bat_r', index: 0, output: 'x', attempts: 1, now });
+    const db = readModels(join(dir, 'read.sqlite'));
+    await runner(db).start();
+    const once = dump(db);
+    expect(new BatchQueries(db).getBatch('bat_r')?.progress).toMatchObject({ total: 3, pending: 1, triggered: 2, completed: 1 });
+    await runners[0]!.stop();
+
+    await runner(db, replayingFromStart(store)).start();
+    expect(dump(db)).toEqual(once);
+  });
+
+  it('resumes from its stored checkpoint after a restart', async () => {
+    const driver = new Driver(store);
+    const now = new Date('2026-03-01T00:00:00Z');
+    const settings = { name: 'c', workflowId: 'wf', workflowVersion: 1, startAt: now.toISOString(), maxConcurrent: 1, batchIntervalSeconds: 0, metadata: {} };
+    await driver.create('bat_c', [{ inputs: {} }, { inputs: {} }], { type: 'CreateBatch', batchId: 'bat_c', settings, actor: 't', now });
+    const path = join(dir, 'read.sqlite');
+    const first = readModels(path);
+    await runner(first).start();
+    await runners[0]!.stop();
+    first.close();
+
+    await driver.run('bat_c', { type: 'PauseBatch', batchId: 'bat_c', now, actor: 'ops', reason: 'maintenance' });
+    const second = readModels(path);
+    await runner(second).start();
+    expect(new BatchQueries(second).getBatch('bat_c')?.status).toBe('paused');
+    const history = new BatchQueries(second).history('bat_c', { limit: 100 }).items;
+    expect(history.map((entry) => entry.type)).toEqual(['BatchCreated', 'BatchStarted', 'BatchPaused']);
+    expect(history[2]).toMatchObject({ actor: 'ops', reason: 'maintenance' });
+  });
+});
