@@ -3,9 +3,14 @@ import type { BatchCreated, BatchItemsChunkRecorded, BatchResumed } from '@floti
 import { type Projection, field, isoToMs } from './projection';
 import type { ReadModelDb } from './read-model-db';
 
+/** Rows per INSERT statement when copying an items chunk: one statement per row cost more than the insert itself. */
+const ROWS_PER_INSERT = 100;
+
 /**
- * One row per scheduled execution: its inputs, profile and metadata (from the items chunks), its
- * state, schedule, attempts and outcome. `state` is the domain's execution state (pending,
+ * The executions of each batch. Items chunks land in `execution_items` (inputs, profile,
+ * metadata) as they arrive; `BatchCreated` then creates every `executions` row (state, schedule,
+ * attempts, outcome) with one INSERT ... SELECT, so items of a batch whose creation never finished
+ * stay invisible and no row is written twice. `state` is the domain's execution state (pending,
  * triggered, cancelled, completed, failed) so it can be filtered on directly.
  *
  * Batch-wide events are set operations: a cancel cancels every pending row in one UPDATE, a resume
@@ -13,7 +18,7 @@ import type { ReadModelDb } from './read-model-db';
  */
 export class BatchExecutionsProjection implements Projection {
   readonly name = 'batch-executions';
-  readonly version = 1;
+  readonly version = 2;
   readonly eventTypes = [
     'BatchItemsChunkRecorded',
     'BatchCreated',
@@ -30,15 +35,20 @@ export class BatchExecutionsProjection implements Projection {
 
   setup(db: ReadModelDb): void {
     db.db.exec(`
-      CREATE TABLE IF NOT EXISTS executions (
+      CREATE TABLE IF NOT EXISTS execution_items (
         batch_id TEXT NOT NULL,
         idx INTEGER NOT NULL,
-        state TEXT,
-        execute_at INTEGER,
-        triggered_at TEXT,
         inputs TEXT NOT NULL,
         profile TEXT,
         metadata TEXT,
+        PRIMARY KEY (batch_id, idx)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS executions (
+        batch_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        execute_at INTEGER,
+        triggered_at TEXT,
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
         output TEXT,
@@ -49,7 +59,6 @@ export class BatchExecutionsProjection implements Projection {
         PRIMARY KEY (batch_id, idx)
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS executions_by_state ON executions (batch_id, state, idx);
-      CREATE INDEX IF NOT EXISTS executions_pending_by_time ON executions (batch_id, state, execute_at);
       CREATE TABLE IF NOT EXISTS execution_plans (
         batch_id TEXT PRIMARY KEY,
         max_concurrent INTEGER NOT NULL,
@@ -59,7 +68,7 @@ export class BatchExecutionsProjection implements Projection {
   }
 
   reset(db: ReadModelDb): void {
-    db.db.exec('DROP TABLE IF EXISTS executions; DROP TABLE IF EXISTS execution_plans;');
+    db.db.exec('DROP TABLE IF EXISTS execution_items; DROP TABLE IF EXISTS executions; DROP TABLE IF EXISTS execution_plans;');
   }
 
   apply(event: StoredEvent, db: ReadModelDb): void {
@@ -68,12 +77,15 @@ export class BatchExecutionsProjection implements Projection {
     const at = field<string>(event, 'occurredAt');
     switch (event.type) {
       case 'BatchItemsChunkRecorded': {
-        // Rows wait with no state until BatchCreated: a batch whose creation never finished stays invisible.
         const { fromIndex, items } = event.data as BatchItemsChunkRecorded['data'];
-        const insert = db.prepare('INSERT OR IGNORE INTO executions (batch_id, idx, inputs, profile, metadata) VALUES (?, ?, ?, ?, ?)');
-        items.forEach((item, offset) =>
-          insert.run(batchId, fromIndex + offset, JSON.stringify(item.inputs), item.profile ?? null, JSON.stringify(item.metadata ?? {})),
-        );
+        for (let from = 0; from < items.length; from += ROWS_PER_INSERT) {
+          const rows = items.slice(from, from + ROWS_PER_INSERT);
+          const values: (string | number | null)[] = [];
+          rows.forEach((item, offset) =>
+            values.push(batchId, fromIndex + from + offset, JSON.stringify(item.inputs), item.profile ?? null, JSON.stringify(item.metadata ?? {})),
+          );
+          db.run(`INSERT OR IGNORE INTO execution_items (batch_id, idx, inputs, profile, metadata) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`, ...values);
+        }
         return;
       }
       case 'BatchCreated': {
@@ -82,7 +94,8 @@ export class BatchExecutionsProjection implements Projection {
         const intervalMs = Math.round(data.batchIntervalSeconds * 1000);
         db.run('INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms) VALUES (?, ?, ?)', batchId, data.maxConcurrent, intervalMs);
         db.run(
-          `UPDATE executions SET state = 'pending', execute_at = ? + (idx / CAST(? AS INTEGER)) * ? WHERE batch_id = ? AND state IS NULL`,
+          `INSERT OR IGNORE INTO executions (batch_id, idx, state, execute_at)
+           SELECT batch_id, idx, 'pending', ? + (idx / CAST(? AS INTEGER)) * ? FROM execution_items WHERE batch_id = ?`,
           isoToMs(data.startAt),
           data.maxConcurrent,
           intervalMs,

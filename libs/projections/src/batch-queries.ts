@@ -77,6 +77,7 @@ interface BatchRow {
   paused_at: string | null;
   completed_at: string | null;
   cancelled_at: string | null;
+  plan_ends_at: string | null;
 }
 
 interface ExecutionRow {
@@ -95,6 +96,8 @@ interface ExecutionRow {
   status_code: number | null;
   finished_at: string | null;
 }
+
+const EXECUTION_SELECT = 'SELECT e.*, i.inputs, i.profile, i.metadata FROM executions e JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx';
 
 const encodeCursor = (value: string | number): string => Buffer.from(String(value)).toString('base64url');
 const decodeCursor = (cursor: string | undefined): string | null => (cursor ? Buffer.from(cursor, 'base64url').toString() : null);
@@ -133,15 +136,15 @@ export class BatchQueries {
   listExecutions(batchId: string, filter: { status?: ExecutionState; limit: number; cursor?: string }): Page<ExecutionView> {
     const after = Number(decodeCursor(filter.cursor) ?? -1);
     const rows = filter.status
-      ? this.db.all<ExecutionRow>('SELECT * FROM executions WHERE batch_id = ? AND state = ? AND idx > ? ORDER BY idx LIMIT ?', batchId, filter.status, after, filter.limit + 1)
-      : this.db.all<ExecutionRow>('SELECT * FROM executions WHERE batch_id = ? AND state IS NOT NULL AND idx > ? ORDER BY idx LIMIT ?', batchId, after, filter.limit + 1);
+      ? this.db.all<ExecutionRow>(`${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`, batchId, filter.status, after, filter.limit + 1)
+      : this.db.all<ExecutionRow>(`${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`, batchId, after, filter.limit + 1);
     const page = rows.slice(0, filter.limit);
     const last = page[page.length - 1];
     return { items: page.map(toExecutionView), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.idx) : null };
   }
 
   getExecution(batchId: string, index: number): ExecutionView | null {
-    const row = this.db.get<ExecutionRow>('SELECT * FROM executions WHERE batch_id = ? AND idx = ? AND state IS NOT NULL', batchId, index);
+    const row = this.db.get<ExecutionRow>(`${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.idx = ?`, batchId, index);
     return row ? toExecutionView(row) : null;
   }
 
@@ -183,7 +186,7 @@ export class BatchQueries {
       profilePool: row.profile_pool ? (JSON.parse(row.profile_pool) as string[]) : null,
       metadata: JSON.parse(row.metadata) as Record<string, string>,
       progress: { ...counts, percent: row.total === 0 ? 0 : Math.round((row.triggered / row.total) * 10000) / 100 },
-      estimatedCompletionAt: this.estimatedCompletion(row),
+      estimatedCompletionAt: estimatedCompletion(row),
       createdAt: row.created_at,
       startedAt: row.started_at,
       pausedAt: row.paused_at,
@@ -192,14 +195,11 @@ export class BatchQueries {
     };
   }
 
-  /** The execute time of the last pending execution; null while paused or when none is pending. */
-  private estimatedCompletion(row: BatchRow): string | null {
-    if (row.status !== 'pending' && row.status !== 'running') return null;
-    if (row.pending === 0) return null;
-    const last = this.db.get<{ at: number | null }>(`SELECT MAX(execute_at) AS at FROM executions WHERE batch_id = ? AND state = 'pending'`, row.id);
-    return last?.at == null ? null : new Date(last.at).toISOString();
-  }
 }
+
+/** The execute time of the last pending execution, as the plan's events announce it; null while paused or when none is pending. */
+const estimatedCompletion = (row: BatchRow): string | null =>
+  (row.status === 'pending' || row.status === 'running') && row.pending > 0 ? row.plan_ends_at : null;
 
 const toExecutionView = (row: ExecutionRow): ExecutionView => {
   const status = row.state === 'completed' || row.state === 'failed' ? 'triggered' : row.state;

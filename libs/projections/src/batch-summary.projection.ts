@@ -14,7 +14,7 @@ const zero = (): CountDeltas => ({ pending: 0, triggered: 0, cancelled: 0, compl
  */
 export class BatchSummaryProjection implements Projection {
   readonly name = 'batch-summary';
-  readonly version = 1;
+  readonly version = 2;
   readonly eventTypes = [
     'BatchCreated',
     'BatchStarted',
@@ -22,6 +22,7 @@ export class BatchSummaryProjection implements Projection {
     'ExecutionCompleted',
     'ExecutionFailed',
     'ExecutionCancelled',
+    'ExecutionRescheduled',
     'BatchPaused',
     'BatchResumed',
     'BatchCancelled',
@@ -55,7 +56,8 @@ export class BatchSummaryProjection implements Projection {
         paused_at TEXT,
         completed_at TEXT,
         cancelled_at TEXT,
-        plan INTEGER NOT NULL DEFAULT 0
+        plan INTEGER NOT NULL DEFAULT 0,
+        plan_ends_at TEXT
       );
       CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status, created_position);
       CREATE INDEX IF NOT EXISTS batches_by_workflow ON batches (workflow_id, created_position);
@@ -75,8 +77,8 @@ export class BatchSummaryProjection implements Projection {
         const data = event.data as BatchCreated['data'];
         db.run(
           `INSERT OR IGNORE INTO batches (id, name, status, workflow_id, workflow_version, start_at, max_concurrent, batch_interval_seconds,
-             default_profile, profile_pool, metadata, total, pending, created_at, created_position)
-           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             default_profile, profile_pool, metadata, total, pending, created_at, created_position, plan_ends_at)
+           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           batchId,
           data.name,
           data.workflowId,
@@ -91,6 +93,7 @@ export class BatchSummaryProjection implements Projection {
           data.total,
           at,
           positionKey(event.position),
+          data.planEndsAt ?? null,
         );
         return;
       }
@@ -99,7 +102,14 @@ export class BatchSummaryProjection implements Projection {
       case 'BatchPaused':
         return db.run(`UPDATE batches SET status = 'paused', paused_at = ? WHERE id = ?`, at, batchId);
       case 'BatchResumed':
-        return db.run(`UPDATE batches SET status = 'running', paused_at = NULL, plan = ? WHERE id = ?`, (event.data as BatchResumed['data']).plan, batchId);
+        return db.run(
+          `UPDATE batches SET status = 'running', paused_at = NULL, plan = ?, plan_ends_at = ? WHERE id = ?`,
+          (event.data as BatchResumed['data']).plan,
+          (event.data as BatchResumed['data']).planEndsAt ?? null,
+          batchId,
+        );
+      case 'ExecutionRescheduled':
+        return db.run('UPDATE batches SET plan_ends_at = ? WHERE id = ?', field<string | null>(event, 'planEndsAt') ?? null, batchId);
       case 'BatchCompleted':
         return db.run(`UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?`, at, batchId);
       case 'BatchCancelled': {
@@ -116,6 +126,7 @@ export class BatchSummaryProjection implements Projection {
       case 'ExecutionTriggered':
         return this.count(batchId, { pending: -1, triggered: 1 });
       case 'ExecutionCancelled':
+        db.run('UPDATE batches SET plan_ends_at = ? WHERE id = ?', field<string | null>(event, 'planEndsAt') ?? null, batchId);
         return this.count(batchId, { pending: -1, cancelled: 1 });
       case 'ExecutionCompleted':
         return this.count(batchId, { completed: 1 });

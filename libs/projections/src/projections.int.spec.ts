@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DomainError, decide, evolve, initialBatchState, type BatchCommand, type BatchEvent, type BatchState, type BatchItem } from '@flotilla/domain';
+import { DomainError, decide, estimatedCompletionOf, evolve, initialBatchState, type BatchCommand, type BatchEvent, type BatchState, type BatchItem } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type SubscribeOptions, type SubscriptionHandler } from '@flotilla/event-store';
 import { BatchQueries, ProjectionRunner, ReadModelDb, batchProjections } from './index';
 
@@ -199,6 +199,7 @@ describe('projections', () => {
       if (!state || state.status === 'initial') throw new Error(`no state for ${batchId}`);
       expect(batch.status).toBe(state.status);
       expect(batch.progress).toMatchObject(state.counts);
+      expect([batchId, batch.estimatedCompletionAt]).toEqual([batchId, estimatedCompletionOf(state)]);
       const executions = queries.listExecutions(batchId, { limit: 100 }).items;
       for (const execution of executions) {
         const expected = state.executions.stateOf(execution.index);

@@ -17,6 +17,13 @@ import {
 } from './batch.errors';
 import { isBatch, type Batch, type BatchState, type BatchStatus } from './batch.state';
 import { executionIdOf } from './execution-id';
+import { lastExecuteAtOf } from './schedule';
+
+/** The time the last pending execution is due once `events` are folded into `batch`: what they announce as `planEndsAt`. */
+const planEndAfter = (batch: Batch, change: (table: Batch['executions']) => number | null): string | null => {
+  const last = change(batch.executions);
+  return last === null ? null : new Date(last).toISOString();
+};
 
 /** Who asked, and why: carried into the events of operator actions. */
 export interface Actor {
@@ -172,6 +179,7 @@ const createBatch = (command: CreateBatch, state: BatchState): BatchEvent[] => {
       batchId: command.batchId,
       total: command.total,
       items: command.items,
+      planEndsAt: new Date(lastExecuteAtOf(Date.parse(command.settings.startAt), command.total, command.settings) ?? Date.parse(command.settings.startAt)).toISOString(),
       occurredAt: iso(command.now),
       actor: command.actor,
     },
@@ -321,7 +329,14 @@ const cancelExecution = (command: CancelExecution, batch: Batch): BatchEvent[] =
   const events: BatchEvent[] = [
     {
       type: 'ExecutionCancelled',
-      data: { batchId: batch.id, executionId, index: command.index, occurredAt: iso(command.now), ...operator(command) },
+      data: {
+        batchId: batch.id,
+        executionId,
+        index: command.index,
+        planEndsAt: planEndAfter(batch, (table) => table.lastExecuteAtWithout(command.index)),
+        occurredAt: iso(command.now),
+        ...operator(command),
+      },
     },
   ];
   // The last pending execution of a running batch leaving means the batch is done.
@@ -347,6 +362,7 @@ const rescheduleExecution = (command: RescheduleExecution, batch: Batch): BatchE
         index: command.index,
         executeAt: iso(command.executeAt),
         previousExecuteAt: new Date(batch.executions.executeAtOf(command.index)).toISOString(),
+        planEndsAt: planEndAfter(batch, (table) => table.lastExecuteAtWith(command.index, command.executeAt.getTime())),
         occurredAt: iso(command.now),
         ...operator(command),
       },
@@ -378,6 +394,7 @@ const resumeBatch = (command: ResumeBatch, batch: Batch): BatchEvent[] => {
         batchId: batch.id,
         plan: batch.plan + 1,
         pending: batch.counts.pending,
+        planEndsAt: planEndAfter(batch, () => lastExecuteAtOf(command.now.getTime(), batch.counts.pending, batch.settings)),
         occurredAt: iso(command.now),
         ...operator(command),
       },

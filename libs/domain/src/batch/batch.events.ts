@@ -5,6 +5,9 @@
  * (pause, resume, cancel, cancelling or rescheduling one execution) also say who (`actor`) and why
  * (`reason`, optional).
  *
+ * Events that move the end of the plan carry `planEndsAt`, the time the last pending execution is
+ * due, so a read model can show the estimated completion without recomputing the plan.
+ *
  * Events are kept small and bounded whatever the size of the batch (see docs/adr/0001): the items'
  * inputs live in chunk events on their own stream (`batchitems-<batchId>`), and a batch-wide
  * operation (cancel, resume) is one event that implies the change for every pending execution
@@ -39,6 +42,8 @@ export type BatchCreated = {
     readonly batchId: string;
     readonly total: number;
     readonly items: ItemsLocation;
+    /** When the last execution is due under this plan. */
+    readonly planEndsAt: string;
     readonly occurredAt: string;
     readonly actor: string;
   };
@@ -139,6 +144,8 @@ export type ExecutionCancelled = {
     readonly batchId: string;
     readonly executionId: string;
     readonly index: number;
+    /** When the last pending execution is due, after this change. */
+    readonly planEndsAt: string | null;
     readonly occurredAt: string;
     readonly actor: string;
     readonly reason?: string;
@@ -153,6 +160,8 @@ export type ExecutionRescheduled = {
     readonly index: number;
     readonly executeAt: string;
     readonly previousExecuteAt: string;
+    /** When the last pending execution is due, after this change. */
+    readonly planEndsAt: string | null;
     readonly occurredAt: string;
     readonly actor: string;
     readonly reason?: string;
@@ -174,6 +183,8 @@ export type BatchResumed = {
     readonly batchId: string;
     readonly plan: number;
     readonly pending: number;
+    /** When the last pending execution is due under the new plan. */
+    readonly planEndsAt: string | null;
     readonly occurredAt: string;
     readonly actor: string;
     readonly reason?: string;

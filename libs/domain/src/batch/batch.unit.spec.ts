@@ -192,7 +192,7 @@ describe('batch lifecycle', () => {
     const paused = decide({ type: 'PauseBatch', batchId: BATCH_ID, now: at(5), actor: 'alice', reason: 'target is down' }, fold(created(3)));
     expect(paused).toEqual([{ type: 'BatchPaused', data: { batchId: BATCH_ID, occurredAt: at(5).toISOString(), actor: 'alice', reason: 'target is down' } }]);
     const resumed = decide({ type: 'ResumeBatch', batchId: BATCH_ID, now: at(6), actor: 'bob' }, fold([...created(3), ...paused]));
-    expect(resumed[0]?.data).toEqual({ batchId: BATCH_ID, plan: 1, pending: 3, occurredAt: at(6).toISOString(), actor: 'bob' });
+    expect(resumed[0]?.data).toEqual({ batchId: BATCH_ID, plan: 1, pending: 3, planEndsAt: at(6).toISOString(), occurredAt: at(6).toISOString(), actor: 'bob' });
   });
 });
 
@@ -405,6 +405,33 @@ describe('progress', () => {
     expect(progressOf(batch.counts)).toEqual({ total: 12, pending: 6, triggered: 5, cancelled: 1, completed: 1, failed: 1, percent: 41.67 });
     // The last pending execution is 10 (11 was cancelled): wave 2 at +120 s.
     expect(estimatedCompletionOf(batch)).toBe(at(120).toISOString());
+  });
+
+  it('events that move the end of the plan announce it, and it matches the estimate folded from them', () => {
+    const planEnd = (events: BatchEvent[]) => (events.find((event) => 'planEndsAt' in event.data)?.data as { planEndsAt: string | null }).planEndsAt;
+    const steps: BatchCommand[] = [
+      { type: 'CancelExecution', batchId: BATCH_ID, index: 11, now: at(1), ...operator },
+      { type: 'RescheduleExecution', batchId: BATCH_ID, index: 0, executeAt: at(500), now: at(2), ...operator },
+      { type: 'RescheduleExecution', batchId: BATCH_ID, index: 0, executeAt: at(20), now: at(3), ...operator },
+      { type: 'PauseBatch', batchId: BATCH_ID, now: at(4), ...operator },
+      { type: 'ResumeBatch', batchId: BATCH_ID, now: at(1000), ...operator },
+      { type: 'CancelExecution', batchId: BATCH_ID, index: 10, now: at(1001), ...operator },
+    ];
+    let events = created(12);
+    expect(planEnd(events)).toBe(at(120).toISOString());
+    const announced: (string | null)[] = [];
+    for (const command of steps) {
+      const decided = decide(command, fold(events));
+      events = [...events, ...decided];
+      if (decided.some((event) => 'planEndsAt' in event.data)) {
+        announced.push(planEnd(decided));
+        const state = batchOf(fold(events));
+        if (state.status === 'running') expect(planEnd(decided)).toBe(estimatedCompletionOf(state));
+      }
+    }
+    // 11 cancelled: 10 is last (+120 s); 0 moved to +500 s; 0 back to +20 s; resume: 11 pending from +1000 s,
+    // 5 per minute (+1120 s); 10 cancelled: 9 is last, in the second wave (+1060 s).
+    expect(announced).toEqual([at(120), at(500), at(120), at(1120), at(1060)].map((date) => date.toISOString()));
   });
 
   it('a duplicate event for one execution is not counted twice', () => {

@@ -215,9 +215,32 @@ export class ExecutionTable {
 
   /** When the last pending execution is due, or null when none is pending. */
   lastExecuteAt(): number | null {
-    let last: number | null = this.tail > this.head ? executeAtOf(this.anchorMs, this.tail - 1, this.waves) : null;
+    return this.lastExecuteAtExcept(-1);
+  }
+
+  /** When the last pending execution would be due if `index` left the pending set (a decision not yet made). */
+  lastExecuteAtWithout(index: number): number | null {
+    return this.lastExecuteAtExcept(index);
+  }
+
+  /** When the last pending execution would be due if `index` were moved to `atMs`. */
+  lastExecuteAtWith(index: number, atMs: number): number | null {
+    const others = this.lastExecuteAtExcept(index);
+    return others === null ? atMs : Math.max(others, atMs);
+  }
+
+  /** The tail scan stops at the first pending execution other than `excluded`: O(1) but for it. */
+  private lastExecuteAtExcept(excluded: number): number | null {
+    let last: number | null = null;
+    for (let rank = this.tail - 1; rank >= this.head; rank--) {
+      const index = this.indexAt(rank);
+      if (index !== excluded && this.isPlanTimedPending(index)) {
+        last = executeAtOf(this.anchorMs, rank, this.waves);
+        break;
+      }
+    }
     for (const [index, atMs] of this.rescheduled) {
-      if (this.states[index] === PENDING && (last === null || atMs > last)) last = atMs;
+      if (index !== excluded && this.states[index] === PENDING && (last === null || atMs > last)) last = atMs;
     }
     return last;
   }
