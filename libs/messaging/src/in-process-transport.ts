@@ -1,0 +1,64 @@
+import type { EventStore, Subscription } from '@flotilla/event-store';
+import type { SqliteCheckpointStore } from './checkpoint-store';
+import { handleWithRetries } from './message-processing';
+import { toMessage, type ConsumeOptions, type DeadLetter, type MessageConsumer, type MessageHandler, type MessageTransport } from './message';
+import { OrderedWindow } from './ordered-window';
+
+export const DEAD_LETTER_STREAM_CATEGORY = 'deadletters';
+
+/**
+ * The embedded transport: no broker, all in one process. Each consumer group is a subscription to
+ * the event store that resumes from the group's stored checkpoint, which plays the part of a Kafka
+ * consumer offset. Delivery is at least once (a crash replays from the checkpoint), in order per
+ * key; a message whose handler keeps failing is recorded on the `deadletters-<group>` stream.
+ */
+export class InProcessTransport implements MessageTransport {
+  private readonly consumers = new Set<MessageConsumer>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly checkpoints: SqliteCheckpointStore,
+    private readonly options: { retryBaseDelayMs?: number; onDeadLetter?: (letter: DeadLetter) => void } = {},
+  ) {}
+
+  async consume(options: ConsumeOptions, handler: MessageHandler): Promise<MessageConsumer> {
+    const checkpointName = `group:${options.group}`;
+    let stopping = false;
+    const window = new OrderedWindow(options.concurrency ?? 1, (position) => this.checkpoints.set(checkpointName, position));
+    const policy = { maxAttempts: options.maxAttempts ?? 5, baseDelayMs: this.options.retryBaseDelayMs ?? 200 };
+    const deadLetter = async (letter: DeadLetter): Promise<void> => {
+      this.options.onDeadLetter?.(letter);
+      await this.store.appendToStream(`${DEAD_LETTER_STREAM_CATEGORY}-${options.group}`, [{ type: 'MessageDeadLettered', data: letter }]);
+    };
+    const subscription: Subscription = this.store.subscribeToAll(
+      { after: this.checkpoints.get(checkpointName) ?? 'start', filter: { eventTypes: options.eventTypes }, maxBatchSize: 500 },
+      {
+        onEvents: async (events) => {
+          for (const event of events) {
+            if (stopping) return;
+            const message = toMessage(event);
+            await window.push(event.position, options.ordering === 'none' ? null : message.key, () =>
+              handleWithRetries(options.group, message, handler, policy, deadLetter, () => stopping),
+            );
+          }
+        },
+        onCheckpoint: (position) => window.mark(position),
+      },
+    );
+    const consumer: MessageConsumer = {
+      caughtUp: subscription.caughtUp,
+      stop: async () => {
+        stopping = true;
+        this.consumers.delete(consumer);
+        await subscription.stop();
+        await window.drain();
+      },
+    };
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((consumer) => consumer.stop()));
+  }
+}

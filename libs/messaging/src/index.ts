@@ -1,0 +1,5 @@
+export * from './message';
+export * from './checkpoint-store';
+export * from './ordered-window';
+export * from './message-processing';
+export * from './in-process-transport';

@@ -1,0 +1,77 @@
+import type { EventMetadata, StoredEvent } from '@flotilla/event-store';
+
+/**
+ * An event as it travels between services (and to downstream Kafka consumers). The payload is the
+ * stored event, with where it came from; `id` is the event's id, so a consumer that sees the same
+ * message twice (delivery is at least once) can tell. Documented in docs/events.md.
+ */
+export interface EventMessage {
+  readonly schemaVersion: 1;
+  readonly id: string;
+  readonly type: string;
+  /** Partition key: the batch id for batch events, else the stream's id. Per-key order is kept. */
+  readonly key: string;
+  readonly stream: string;
+  readonly revision: number;
+  /** Global position in the event store, as a decimal string. */
+  readonly position: string;
+  readonly occurredAt: string;
+  readonly data: unknown;
+  readonly metadata: EventMetadata;
+}
+
+export const toMessage = (event: StoredEvent): EventMessage => {
+  const data = event.data as { batchId?: unknown; occurredAt?: unknown };
+  return {
+    schemaVersion: 1,
+    id: event.id,
+    type: event.type,
+    key: typeof data?.batchId === 'string' ? data.batchId : event.streamName.slice(event.streamName.indexOf('-') + 1),
+    stream: event.streamName,
+    revision: event.revision,
+    position: event.position.toString(),
+    occurredAt: typeof data?.occurredAt === 'string' ? data.occurredAt : event.recordedAt.toISOString(),
+    data: event.data,
+    metadata: event.metadata,
+  };
+};
+
+export type MessageHandler = (message: EventMessage) => Promise<void>;
+
+export interface ConsumeOptions {
+  /** The consumer group: each group gets every message once; members of a group share the work. */
+  readonly group: string;
+  /** The event types this consumer handles; others are not delivered to it. */
+  readonly eventTypes: readonly string[];
+  /** Messages handled at once. Default 1. */
+  readonly concurrency?: number;
+  /** `key`: messages with the same key are handled one at a time, in order (default). `none`: any order. */
+  readonly ordering?: 'key' | 'none';
+  /** Attempts before a message goes to the dead letters. Default 5. */
+  readonly maxAttempts?: number;
+}
+
+export interface MessageConsumer {
+  /** Resolves when the consumer has caught up with what was published before it started. */
+  readonly caughtUp: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * How services receive events. Delivery is at least once and per-key ordered; a handler that keeps
+ * failing has its message moved to the dead letters (with the error) so the rest flows.
+ * Publishing is not part of it: services append to the event store, and the transport (or its
+ * relay) carries what was appended.
+ */
+export interface MessageTransport {
+  consume(options: ConsumeOptions, handler: MessageHandler): Promise<MessageConsumer>;
+  close(): Promise<void>;
+}
+
+export interface DeadLetter {
+  readonly group: string;
+  readonly message: EventMessage;
+  readonly error: string;
+  readonly attempts: number;
+  readonly failedAt: string;
+}

@@ -1,0 +1,93 @@
+import {
+  BadRequestException,
+  Catch,
+  HttpException,
+  HttpStatus,
+  Logger,
+  ValidationPipe,
+  type ArgumentsHost,
+  type ExceptionFilter,
+  type ValidationError,
+} from '@nestjs/common';
+import { DomainError, RuleViolation, type Problem } from '@flotilla/domain';
+import type { Response } from 'express';
+
+/** The one error shape of the REST API. `details` lists field and row problems. */
+export interface ErrorBody {
+  readonly statusCode: number;
+  readonly error: string;
+  readonly message: string;
+  readonly details?: readonly Problem[];
+}
+
+const STATUS_OF_KIND: Record<DomainError['kind'], number> = {
+  not_found: HttpStatus.NOT_FOUND,
+  conflict: HttpStatus.CONFLICT,
+  rule_violation: HttpStatus.UNPROCESSABLE_ENTITY,
+};
+
+const REASON: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  500: 'Internal Server Error',
+};
+
+export const errorBody = (statusCode: number, message: string, details?: readonly Problem[]): ErrorBody => ({
+  statusCode,
+  error: REASON[statusCode] ?? HttpStatus[statusCode] ?? 'Error',
+  message,
+  ...(details && details.length > 0 ? { details } : {}),
+});
+
+/** Maps every error to the API's error shape: domain errors by kind, Nest's by status, the rest to 500 (logged). */
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HttpErrorFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const body = this.toBody(exception);
+    if (body.statusCode >= 500) this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    if (!response.headersSent) response.status(body.statusCode).json(body);
+  }
+
+  private toBody(exception: unknown): ErrorBody {
+    if (exception instanceof DomainError) {
+      return errorBody(STATUS_OF_KIND[exception.kind], exception.message, exception instanceof RuleViolation ? exception.problems : undefined);
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      if (typeof response === 'object' && response !== null && 'details' in response) {
+        const { message, details } = response as { message: string; details: Problem[] };
+        return errorBody(status, message, details);
+      }
+      return errorBody(status, exception.message);
+    }
+    return errorBody(500, 'Internal error');
+  }
+}
+
+/** Flattens class-validator's nested errors into `{ field, message }` problems with paths like `items[3].inputs`. */
+export const validationProblems = (errors: readonly ValidationError[], parent = ''): Problem[] =>
+  errors.flatMap((error) => {
+    const field = parent === '' ? error.property : /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`;
+    const own = Object.values(error.constraints ?? {}).map((message) => ({ code: 'invalid_field', field, message: message.replace(error.property, field) }));
+    return [...own, ...validationProblems(error.children ?? [], field)];
+  });
+
+/** Request bodies are checked against their DTOs: unknown fields are refused, shapes give 400 with every problem. */
+export const createValidationPipe = (): ValidationPipe =>
+  new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    exceptionFactory: (errors) => {
+      const details = validationProblems(errors);
+      return new BadRequestException({ message: details[0]?.message ?? 'The request body is invalid', details });
+    },
+  });

@@ -1,0 +1,6 @@
+export * from './config';
+export * from './core.module';
+export * from './http-errors';
+export * from './http-app';
+export * from './health.controller';
+export * from './service';
