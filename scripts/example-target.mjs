@@ -14,17 +14,17 @@ createServer((request, response) => {
   let body = '';
   request.on('data', (chunk) => (body += chunk));
   request.on('end', () => {
-    calls++;
+    const call = ++calls;
     const execution = body ? JSON.parse(body) : {};
     const key = request.headers['idempotency-key'];
     setTimeout(() => {
       if (Math.random() < failRate) {
-        console.log(`#${calls} ${key} attempt ${execution.attempt}: 503`);
+        console.log(`#${call} ${key} attempt ${execution.attempt}: 503`);
         response.writeHead(503).end();
         return;
       }
       const name = execution.inputs?.first_name ?? execution.inputs?.email ?? 'there';
-      console.log(`#${calls} ${key} attempt ${execution.attempt} profile=${execution.profile ?? '-'} inputs=${JSON.stringify(execution.inputs)}`);
+      console.log(`#${call} ${key} attempt ${execution.attempt} profile=${execution.profile ?? '-'} inputs=${JSON.stringify(execution.inputs)}`);
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ greeting: `Hello, ${name}!`, handledAt: new Date().toISOString() }));
     }, delayMs);

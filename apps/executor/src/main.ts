@@ -1,14 +1,6 @@
 import 'reflect-metadata';
-import { Logger, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { ExecutorModule } from '@flotilla/execution';
+import { runService } from '@flotilla/platform';
 
-@Module({})
-class ExecutorModule {}
-
-async function bootstrap(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(ExecutorModule);
-  app.enableShutdownHooks();
-  new Logger('executor').log('started');
-}
-
-void bootstrap();
+/** An executor process; several may run at once (they share the work through their consumer groups). */
+void runService('executor', () => [ExecutorModule]);

@@ -1,22 +1,7 @@
 import 'reflect-metadata';
-import { Controller, Get, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { IngestModule } from '@flotilla/ingest';
+import { WebhooksModule } from '@flotilla/notification';
+import { runService } from '@flotilla/platform';
 
-@Controller()
-class HealthController {
-  @Get('health')
-  health(): { status: string } {
-    return { status: 'ok' };
-  }
-}
-
-@Module({ controllers: [HealthController] })
-class IngestApiModule {}
-
-async function bootstrap(): Promise<void> {
-  const app = await NestFactory.create(IngestApiModule);
-  app.enableShutdownHooks();
-  await app.listen(Number(process.env['PORT'] ?? 3000), '127.0.0.1');
-}
-
-void bootstrap();
+/** The REST API as its own process: commands to the event store, reads from its own projections. */
+void runService('ingest-api', () => [IngestModule, WebhooksModule]);

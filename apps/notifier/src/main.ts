@@ -1,14 +1,6 @@
 import 'reflect-metadata';
-import { Logger, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { NotifierModule } from '@flotilla/notification';
+import { runService } from '@flotilla/platform';
 
-@Module({})
-class NotifierModule {}
-
-async function bootstrap(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(NotifierModule);
-  app.enableShutdownHooks();
-  new Logger('notifier').log('started');
-}
-
-void bootstrap();
+/** The notifier as its own process: webhook deliveries. */
+void runService('notifier', () => [NotifierModule]);

@@ -1,14 +1,6 @@
 import 'reflect-metadata';
-import { Logger, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { runService } from '@flotilla/platform';
+import { SchedulerModule } from '@flotilla/scheduling';
 
-@Module({})
-class SchedulerModule {}
-
-async function bootstrap(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(SchedulerModule);
-  app.enableShutdownHooks();
-  new Logger('scheduler').log('started');
-}
-
-void bootstrap();
+/** The scheduler as its own process: batch start times, wave due times, async callback deadlines. */
+void runService('scheduler', () => [SchedulerModule]);

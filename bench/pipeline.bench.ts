@@ -1,0 +1,209 @@
+/**
+ * The product end to end, embedded mode: the built process (`dist/apps/standalone`) on a free
+ * port with a fresh data directory, and a no-op workflow target on loopback. Prints:
+ *  - CSV intake: rows accepted per second for 100,000 and 1,000,000 rows, with the server's peak RSS;
+ *  - pipeline throughput: executions per second from submit to every outcome recorded
+ *    (interval 0, large maxConcurrent);
+ *  - wave lateness (triggeredAt - executeAt) p50/p99 over waves of 1,000.
+ *
+ *   npm run build && node dist/bench/pipeline.bench.js [--rows 100000,1000000] [--executions 20000]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const arg = (name: string, fallback: string): string => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
+};
+const rowCounts = arg('rows', '100000,1000000').split(',').map(Number);
+const executionCount = Number(arg('executions', '20000'));
+const root = resolve(__dirname, '..', '..');
+
+const freePort = async (): Promise<number> => {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return port;
+};
+
+/** Peak resident set size of a process, from /proc (Linux). */
+const peakRssMb = (pid: number): number => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+};
+
+class Product {
+  child: ChildProcess | null = null;
+  url = '';
+  private readonly dataDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
+
+  async start(): Promise<void> {
+    const port = await freePort();
+    this.url = `http://127.0.0.1:${port}`;
+    this.child = spawn(process.execPath, [join(root, 'dist/apps/standalone/src/main.js')], {
+      env: { ...process.env, PORT: String(port), DATA_DIR: this.dataDir },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    for (let i = 0; i < 200; i++) {
+      try {
+        if ((await fetch(`${this.url}/health`)).ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    throw new Error('the product did not start');
+  }
+
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      ...(body === undefined ? {} : body instanceof FormData ? { body } : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 500)}`);
+    return JSON.parse(text) as T;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((done) => child.once('exit', done));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+const startTarget = async (): Promise<{ url: string; calls: () => number; close: () => Promise<void> }> => {
+  let calls = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      calls++;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`,
+    calls: () => calls,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    },
+  };
+};
+
+interface BatchView {
+  status: string;
+  progress: { total: number; triggered: number; completed: number; failed: number };
+}
+
+const waitForOutcomes = async (product: Product, id: string, total: number, timeoutMs: number): Promise<BatchView> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const batch = await product.json<BatchView>('GET', `/v1/batches/${id}`);
+    if (batch.progress.completed + batch.progress.failed >= total) return batch;
+    if (Date.now() > deadline) throw new Error(`timed out: ${JSON.stringify(batch.progress)}`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+};
+
+const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+async function csvIntake(rows: number, targetUrl: string): Promise<void> {
+  const product = new Product();
+  await product.start();
+  try {
+    await product.json('POST', '/v1/workflows', { id: 'bench', name: 'bench', inputs: [{ name: 'email' }, { name: 'first_name' }], target: { url: targetUrl } });
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-csv-'));
+    const path = join(dir, 'rows.csv');
+    const lines = ['email,first_name,company'];
+    for (let i = 0; i < rows; i++) lines.push(`user${i}@example.com,Name${i},Company ${i % 1000}`);
+    writeFileSync(path, lines.join('\n') + '\n');
+    const form = new FormData();
+    // Far in the future: this measures intake, not execution.
+    form.append('config', JSON.stringify({ name: `csv ${rows}`, workflowId: 'bench', startAt: '2099-01-01T00:00:00Z', maxConcurrent: 1000, batchIntervalSeconds: 60 }));
+    form.append('file', new Blob([readFileSync(path)]), 'rows.csv');
+    const started = performance.now();
+    const created = await product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
+    const seconds = (performance.now() - started) / 1000;
+    rmSync(dir, { recursive: true, force: true });
+    if (created.total !== rows) throw new Error(`accepted ${created.total} of ${rows}`);
+    const pid = product.child?.pid ?? 0;
+    console.log(`csv intake\t${rows} rows\t${seconds.toFixed(2)} s\t${Math.round(rows / seconds)} rows/s\tpeak RSS ${peakRssMb(pid).toFixed(0)} MB`);
+  } finally {
+    await product.stop();
+  }
+}
+
+async function throughput(targetUrl: string, calls: () => number): Promise<void> {
+  const product = new Product();
+  await product.start();
+  try {
+    await product.json('POST', '/v1/workflows', { id: 'noop', name: 'noop', inputs: [{ name: 'n' }], target: { url: targetUrl } });
+    const items = Array.from({ length: executionCount }, (_, i) => ({ inputs: { n: String(i) } }));
+    const before = calls();
+    const started = performance.now();
+    const created = await product.json<{ id: string }>('POST', '/v1/batches', { name: 'throughput', workflowId: 'noop', maxConcurrent: 10000, batchIntervalSeconds: 0, items });
+    const batch = await waitForOutcomes(product, created.id, executionCount, 600_000);
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `pipeline\t${executionCount} executions\t${seconds.toFixed(2)} s\t${Math.round(executionCount / seconds)} executions/s\t(target calls ${calls() - before}, completed ${batch.progress.completed}, failed ${batch.progress.failed}, peak RSS ${peakRssMb(product.child?.pid ?? 0).toFixed(0)} MB)`,
+    );
+  } finally {
+    await product.stop();
+  }
+}
+
+async function lateness(targetUrl: string): Promise<void> {
+  const product = new Product();
+  await product.start();
+  try {
+    await product.json('POST', '/v1/workflows', { id: 'late', name: 'late', inputs: [{ name: 'n' }], target: { url: targetUrl } });
+    const waves = 5;
+    const items = Array.from({ length: waves * 1000 }, (_, i) => ({ inputs: { n: String(i) } }));
+    const startAt = new Date(Date.now() + 2000).toISOString();
+    const created = await product.json<{ id: string }>('POST', '/v1/batches', { name: 'lateness', workflowId: 'late', startAt, maxConcurrent: 1000, batchIntervalSeconds: 2, items });
+    await waitForOutcomes(product, created.id, items.length, 120_000);
+    const late: number[] = [];
+    for (let cursor: string | null = ''; cursor !== null; ) {
+      const page: { items: { executeAt: string; triggeredAt: string }[]; nextCursor: string | null } = await product.json(
+        'GET',
+        `/v1/batches/${created.id}/executions?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      for (const execution of page.items) late.push(Date.parse(execution.triggeredAt) - Date.parse(execution.executeAt));
+      cursor = page.nextCursor;
+    }
+    late.sort((a, b) => a - b);
+    console.log(`lateness\t${waves} waves of 1000\tp50 ${percentile(late, 50)} ms\tp99 ${percentile(late, 99)} ms\tmax ${late.at(-1)} ms`);
+  } finally {
+    await product.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const target = await startTarget();
+  try {
+    console.log('Flotilla embedded mode, end to end (one process, SQLite store, in-process transport)');
+    for (const rows of rowCounts) await csvIntake(rows, target.url);
+    await throughput(target.url, target.calls);
+    await lateness(target.url);
+  } finally {
+    await target.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

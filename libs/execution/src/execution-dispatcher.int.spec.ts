@@ -1,0 +1,249 @@
+import { loadConfig, systemClock } from '@flotilla/platform';
+import type { RetryPolicy, WorkflowTarget } from '@flotilla/domain';
+import type { EventMessage } from '@flotilla/messaging';
+import { ExecutionDispatcher } from './execution-dispatcher';
+import { ExecutionWorld, TargetServer, refusingUrl, type Reply } from './execution.fixtures';
+import { OutcomeWriter } from './outcome-writer';
+import { TargetClient } from './target-client';
+
+const PUBLIC_URL = 'http://flotilla.test:3000';
+
+describe('ExecutionDispatcher', () => {
+  let world: ExecutionWorld;
+  let client: TargetClient;
+  let dispatcher: ExecutionDispatcher;
+  let target: TargetServer | undefined;
+
+  const dispatcherWith = (maxResponseBytes?: number): ExecutionDispatcher => {
+    client?.close();
+    client = new TargetClient({ maxSocketsPerOrigin: 16, ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }) });
+    const config = loadConfig({ DATA_DIR: world.directory, PUBLIC_URL });
+    return new ExecutionDispatcher(world.batches, world.workflows, world.items, client, new OutcomeWriter(world.batches), systemClock, config);
+  };
+
+  beforeEach(() => {
+    world = ExecutionWorld.open();
+    dispatcher = dispatcherWith();
+  });
+  afterEach(async () => {
+    dispatcher.stop();
+    client.close();
+    await target?.close();
+    target = undefined;
+    await world.close();
+  });
+
+  /** A batch of one execution against a target that answers with `reply`; returns its ExecutionTriggered message. */
+  const oneExecution = async (
+    reply: (n: number) => Reply,
+    setup: { target?: Partial<WorkflowTarget>; retry?: Partial<RetryPolicy> } = {},
+  ): Promise<EventMessage> => {
+    target = await TargetServer.start((_call, n) => reply(n));
+    await world.createBatch({ batchId: 'bat_one', target: { ...setup.target, url: target.url }, ...(setup.retry ? { retry: setup.retry } : {}) });
+    const [message] = await world.trigger('bat_one');
+    return message!;
+  };
+  /** What the executor recorded: the execution events after the trigger. */
+  const outcomesOf = async (batchId: string) =>
+    (await world.events(batchId)).filter((event) => event.type.startsWith('Execution') && event.type !== 'ExecutionTriggered');
+  const outcomes = () => outcomesOf('bat_one');
+
+  it('sync 200: records the body as the output, after one call carrying the execution id as Idempotency-Key', async () => {
+    const message = await oneExecution(() => ({ status: 200, body: '{"answer":42}', headers: { 'Content-Type': 'application/json' } }));
+    await dispatcher.handle(message);
+
+    expect(await outcomes()).toEqual([
+      { type: 'ExecutionCompleted', data: expect.objectContaining({ executionId: 'bat_one.0', index: 0, output: { answer: 42 }, attempts: 1 }) },
+    ]);
+    expect(target!.calls).toHaveLength(1);
+    expect(target!.calls[0]!.headers['idempotency-key']).toBe('bat_one.0');
+    expect(target!.calls[0]!.headers['content-type']).toBe('application/json');
+  });
+
+  it('keeps a non-JSON body as text and an empty one as null', async () => {
+    const message = await oneExecution(() => ({ status: 200, body: 'plain words' }));
+    await dispatcher.handle(message);
+    expect((await outcomes())[0]?.data['output']).toBe('plain words');
+
+    const emptyTarget = await TargetServer.start(() => ({ status: 204 }));
+    try {
+      await world.createBatch({ batchId: 'bat_204', target: { url: emptyTarget.url } });
+      const [noContent] = await world.trigger('bat_204');
+      await dispatcher.handle(noContent!);
+      expect(await outcomesOf('bat_204')).toEqual([{ type: 'ExecutionCompleted', data: expect.objectContaining({ output: null }) }]);
+    } finally {
+      await emptyTarget.close();
+    }
+  });
+
+  it('503 twice then 200: two failed attempts recorded, then completed with attempts 3', async () => {
+    const message = await oneExecution((n) => (n < 2 ? { status: 503 } : { status: 200, body: '"done"' }));
+    await dispatcher.handle(message);
+
+    const events = await outcomes();
+    expect(events.map((event) => event.type)).toEqual(['ExecutionAttemptFailed', 'ExecutionAttemptFailed', 'ExecutionCompleted']);
+    expect(events[0]!.data).toMatchObject({ attempt: 1, error: 'HTTP 503 Service Unavailable', statusCode: 503 });
+    expect(events[1]!.data).toMatchObject({ attempt: 2, error: 'HTTP 503 Service Unavailable', statusCode: 503 });
+    expect(events[2]!.data).toMatchObject({ output: 'done', attempts: 3 });
+    expect(target!.calls.map((call) => call.body.attempt)).toEqual([1, 2, 3]);
+    // Every attempt of one execution carries the same key, so the target can deduplicate.
+    expect(new Set(target!.calls.map((call) => call.headers['idempotency-key']))).toEqual(new Set(['bat_one.0']));
+  });
+
+  it('429 with Retry-After: 1 waits at least a second before the retry', async () => {
+    const message = await oneExecution((n) => (n === 0 ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 200, body: '1' }), {
+      retry: { backoffMs: 1 },
+    });
+    await dispatcher.handle(message);
+
+    const [failed, completed] = await outcomes();
+    expect(failed).toMatchObject({ type: 'ExecutionAttemptFailed', data: { attempt: 1, error: 'HTTP 429 Too Many Requests', statusCode: 429 } });
+    expect(Date.parse(failed!.data['retryAt'] as string) - Date.parse(failed!.data['occurredAt'] as string)).toBe(1000);
+    expect(completed).toMatchObject({ type: 'ExecutionCompleted', data: { attempts: 2 } });
+    expect(target!.calls[1]!.at - target!.calls[0]!.at).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('400 fails at once with attempts 1', async () => {
+    const message = await oneExecution(() => ({ status: 400, body: '{"error":"bad input"}' }));
+    await dispatcher.handle(message);
+
+    expect(await outcomes()).toEqual([
+      { type: 'ExecutionFailed', data: expect.objectContaining({ error: 'HTTP 400 Bad Request', statusCode: 400, attempts: 1 }) },
+    ]);
+    expect(target!.calls).toHaveLength(1);
+  });
+
+  it('500 forever with maxAttempts 2: one failed attempt, then failed with attempts 2', async () => {
+    const message = await oneExecution(() => ({ status: 500 }), { retry: { maxAttempts: 2 } });
+    await dispatcher.handle(message);
+
+    const events = await outcomes();
+    expect(events.map((event) => event.type)).toEqual(['ExecutionAttemptFailed', 'ExecutionFailed']);
+    expect(events[1]!.data).toMatchObject({ error: 'HTTP 500 Internal Server Error', statusCode: 500, attempts: 2 });
+    expect(target!.calls).toHaveLength(2);
+  });
+
+  it('a target slower than its timeout is retried, then failed', async () => {
+    const message = await oneExecution(() => ({ status: 200, body: 'late', delayMs: 2000 }), { target: { timeoutMs: 100 }, retry: { maxAttempts: 2 } });
+    const started = Date.now();
+    await dispatcher.handle(message);
+
+    expect(Date.now() - started).toBeLessThan(1500);
+    const events = await outcomes();
+    expect(events.map((event) => event.type)).toEqual(['ExecutionAttemptFailed', 'ExecutionFailed']);
+    expect(events[0]!.data).toMatchObject({ attempt: 1, error: 'timed out after 100 ms' });
+    expect(events[0]!.data).not.toHaveProperty('statusCode');
+    expect(events[1]!.data).toMatchObject({ error: 'timed out after 100 ms', attempts: 2 });
+    expect(target!.calls).toHaveLength(2);
+  });
+
+  it('a refused connection is retried, then failed', async () => {
+    await world.createBatch({ batchId: 'bat_refused', target: { url: await refusingUrl() }, retry: { maxAttempts: 2 } });
+    const [message] = await world.trigger('bat_refused');
+    await dispatcher.handle(message!);
+
+    const events = await outcomesOf('bat_refused');
+    expect(events).toEqual([
+      { type: 'ExecutionAttemptFailed', data: expect.objectContaining({ attempt: 1, error: 'connection refused (ECONNREFUSED)' }) },
+      { type: 'ExecutionFailed', data: expect.objectContaining({ error: 'connection refused (ECONNREFUSED)', attempts: 2 }) },
+    ]);
+  });
+
+  it('fails at once when the response is larger than the client keeps', async () => {
+    dispatcher = dispatcherWith(1024);
+    const message = await oneExecution(() => ({ status: 200, body: 'x'.repeat(5000) }));
+    await dispatcher.handle(message);
+
+    expect(await outcomes()).toEqual([
+      { type: 'ExecutionFailed', data: expect.objectContaining({ error: 'response body exceeds 1024 bytes', attempts: 1 }) },
+    ]);
+  });
+
+  it('fails an execution whose workflow version does not exist, without calling anything', async () => {
+    target = await TargetServer.start(() => ({ status: 200 }));
+    await world.createBatch({ batchId: 'bat_nover', target: { url: target.url }, workflowVersion: 2 });
+    const [message] = await world.trigger('bat_nover');
+    await dispatcher.handle(message!);
+
+    expect(await outcomesOf('bat_nover')).toEqual([
+      { type: 'ExecutionFailed', data: expect.objectContaining({ error: 'workflow wf-bat_nover has no version 2', attempts: 0 }) },
+    ]);
+    expect(target.calls).toHaveLength(0);
+  });
+
+  it('async 202: records the acceptance and no outcome', async () => {
+    const message = await oneExecution(() => ({ status: 202 }), { target: { mode: 'async' } });
+    await dispatcher.handle(message);
+
+    expect(await outcomes()).toEqual([{ type: 'ExecutionAccepted', data: expect.objectContaining({ executionId: 'bat_one.0', attempt: 1 }) }]);
+  });
+
+  it('a redelivered ExecutionTriggered whose execution has an outcome does not call the target again', async () => {
+    const message = await oneExecution(() => ({ status: 200, body: '1' }));
+    await dispatcher.handle(message);
+    await dispatcher.handle(message);
+    // A fresh process (cold caches) behaves the same.
+    await dispatcherWith().handle(message);
+
+    expect(target!.calls).toHaveLength(1);
+    expect((await outcomes()).map((event) => event.type)).toEqual(['ExecutionCompleted']);
+  });
+
+  it('stopping ends a retry wait at once, leaving the message unacknowledged and nothing more recorded', async () => {
+    const message = await oneExecution(() => ({ status: 503, headers: { 'Retry-After': '60' } }));
+    const handled = dispatcher.handle(message);
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (target!.calls.length > 0) resolve(void clearInterval(poll));
+      }, 5);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    dispatcher.stop();
+
+    await expect(handled).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(500);
+    expect((await outcomes()).map((event) => event.type)).toEqual(['ExecutionAttemptFailed']);
+  });
+
+  it('sends every documented field: the item inputs, its profile, the batch metadata overlaid with its own, the callback URL', async () => {
+    target = await TargetServer.start(() => ({ status: 200 }));
+    await world.createBatch({
+      batchId: 'bat_fields',
+      target: { url: target.url },
+      metadata: { team: 'ops', region: 'eu' },
+      profilePool: ['p1', 'p2'],
+      items: [
+        { inputs: { n: '0', extra: 7 }, profile: 'p2', metadata: { region: 'us', row: '1' } },
+        { inputs: { n: '1' } },
+      ],
+    });
+    for (const message of await world.trigger('bat_fields')) await dispatcher.handle(message);
+
+    const bodies = target.calls.map((call) => call.body).sort((a, b) => a.executionId.localeCompare(b.executionId));
+    expect(bodies).toEqual([
+      {
+        executionId: 'bat_fields.0',
+        batchId: 'bat_fields',
+        workflowId: 'wf-bat_fields',
+        workflowVersion: 1,
+        inputs: { n: '0', extra: 7 },
+        profile: 'p2',
+        metadata: { team: 'ops', region: 'us', row: '1' },
+        attempt: 1,
+        callbackUrl: `${PUBLIC_URL}/v1/executions/bat_fields.0/result`,
+      },
+      {
+        executionId: 'bat_fields.1',
+        batchId: 'bat_fields',
+        workflowId: 'wf-bat_fields',
+        workflowVersion: 1,
+        inputs: { n: '1' },
+        profile: null,
+        metadata: { team: 'ops', region: 'eu' },
+        attempt: 1,
+        callbackUrl: `${PUBLIC_URL}/v1/executions/bat_fields.1/result`,
+      },
+    ]);
+  });
+});

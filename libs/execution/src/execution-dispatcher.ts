@@ -1,0 +1,196 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable } from '@nestjs/common';
+import { BatchRepository, ItemsReader, WorkflowRepository } from '@flotilla/application';
+import {
+  BatchNotFound,
+  IllegalExecutionTransition,
+  findVersion,
+  isBatch,
+  type Batch,
+  type BatchItem,
+  type BatchState,
+  type ExecutionTriggered,
+  type WorkflowVersion,
+} from '@flotilla/domain';
+import type { EventMessage } from '@flotilla/messaging';
+import { CLOCK, CONFIG, type Clock, type PlatformConfig } from '@flotilla/platform';
+import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
+import { backoffDelay, isRetryable } from './retry-policy';
+import { SharedLoads } from './shared-loads';
+import { TargetClient, type CallResult } from './target-client';
+
+/** The JSON a workflow target receives; `attempt` counts from 1. */
+export interface TargetPayload {
+  readonly executionId: string;
+  readonly batchId: string;
+  readonly workflowId: string;
+  readonly workflowVersion: number;
+  readonly inputs: Readonly<Record<string, unknown>>;
+  /** Resolved when the items were ingested; null when the batch uses none. */
+  readonly profile: string | null;
+  /** The batch's metadata overlaid with the item's own. */
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly attempt: number;
+  /** Where an async target posts the outcome. */
+  readonly callbackUrl: string;
+}
+
+interface Execution {
+  readonly batchId: string;
+  readonly executionId: string;
+  readonly index: number;
+  readonly version: WorkflowVersion;
+  readonly payload: Omit<TargetPayload, 'attempt'>;
+}
+
+interface AttemptFailure {
+  readonly error: string;
+  readonly statusCode?: number;
+  readonly retryable: boolean;
+  readonly retryAfter?: string;
+}
+
+/**
+ * Carries out one triggered execution: calls its workflow target, retries what may succeed later,
+ * and records the outcome. The handler returns only once what it decided is durably appended,
+ * because the transport acknowledges the message when it returns.
+ *
+ * Retries wait here, holding one of the dispatch slots: a failing target then slows its own
+ * executions down instead of being called ever faster. Each failed attempt that will be retried is
+ * recorded first, so the wait is visible. After a restart a redelivered execution starts again
+ * from attempt 1: the batch state does not keep attempt counts.
+ */
+@Injectable()
+export class ExecutionDispatcher {
+  /** Aborted on shutdown: calls and waits in flight end at once and their messages are redelivered later. */
+  private readonly stopping = new AbortController();
+  /** Workflow versions never change once added. */
+  private readonly versions = new Map<string, WorkflowVersion>();
+  /** Every message reads its batch's state; concurrent messages of a batch share the reads. */
+  private readonly batchStates: SharedLoads<BatchState>;
+
+  constructor(
+    private readonly batches: BatchRepository,
+    private readonly workflows: WorkflowRepository,
+    private readonly items: ItemsReader,
+    private readonly client: TargetClient,
+    private readonly writer: OutcomeWriter,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(CONFIG) private readonly config: PlatformConfig,
+  ) {
+    this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
+  }
+
+  async handle(message: EventMessage): Promise<void> {
+    const { batchId, executionId, index } = message.data as ExecutionTriggered['data'];
+    const batch = await this.batchStates.load(batchId);
+    if (!isBatch(batch)) throw new BatchNotFound(batchId);
+    // A redelivery of an execution whose outcome is already recorded (a restart before the message
+    // was acknowledged): calling the target again would run it twice.
+    if (batch.executions.stateOf(index) !== 'triggered') return;
+    const { workflowId, workflowVersion } = batch.settings;
+    const version = await this.versionOf(workflowId, workflowVersion);
+    if (version === undefined) {
+      const error = `workflow ${workflowId} has no version ${workflowVersion}`;
+      await this.record({ type: 'RecordExecutionFailed', batchId, index, error, attempts: 0, now: this.clock.now() });
+      return;
+    }
+    const item = await this.items.get(batch.items, index);
+    await this.run({ batchId, executionId, index, version, payload: this.payloadOf(batch, executionId, item) });
+  }
+
+  /** Ends calls and retry waits in flight; their handlers throw, so their messages stay unacknowledged. */
+  stop(): void {
+    this.stopping.abort(new Error('The executor is stopping'));
+  }
+
+  private async run(execution: Execution): Promise<void> {
+    const { batchId, index, version } = execution;
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.client.call(
+        {
+          url: version.target.url,
+          body: JSON.stringify({ ...execution.payload, attempt }),
+          idempotencyKey: execution.executionId,
+          timeoutMs: version.target.timeoutMs,
+        },
+        this.stopping.signal,
+      );
+      if (result.kind === 'response' && result.status >= 200 && result.status <= 299) {
+        // Async: the outcome arrives on the callback; the scheduler fails the execution when no
+        // callback comes by the deadline (target.timeoutMs after acceptance), so nothing waits here.
+        if (version.target.mode === 'async') {
+          const now = this.clock.now();
+          const deadline = new Date(now.getTime() + version.target.timeoutMs);
+          await this.record({ type: 'RecordExecutionAccepted', batchId, index, attempt, deadline, now });
+        }
+        else await this.record({ type: 'RecordExecutionCompleted', batchId, index, output: outputOf(result.body), attempts: attempt, now: this.clock.now() }, result.body.length);
+        return;
+      }
+      const failure = failureOf(result);
+      const details = failure.statusCode === undefined ? { error: failure.error } : { error: failure.error, statusCode: failure.statusCode };
+      const now = this.clock.now();
+      if (!failure.retryable || attempt >= version.retry.maxAttempts) {
+        await this.record({ type: 'RecordExecutionFailed', batchId, index, ...details, attempts: attempt, now });
+        return;
+      }
+      const delay = backoffDelay(attempt, version.retry, failure.retryAfter, Math.random, now);
+      const retryAt = new Date(now.getTime() + delay);
+      if (!(await this.record({ type: 'RecordAttemptFailed', batchId, index, attempt, ...details, retryAt, now }))) return;
+      await sleep(delay, undefined, { signal: this.stopping.signal });
+    }
+  }
+
+  /**
+   * Appends through the group commit. False when the execution already has an outcome (another
+   * delivery of it settled it first): there is nothing left to do for it.
+   */
+  private async record(command: OutcomeCommand, bytes = 0): Promise<boolean> {
+    try {
+      await this.writer.record(command, bytes);
+      return true;
+    } catch (error) {
+      if (error instanceof IllegalExecutionTransition) return false;
+      throw error;
+    }
+  }
+
+  private async versionOf(workflowId: string, versionNumber: number): Promise<WorkflowVersion | undefined> {
+    const key = `${workflowId}@${versionNumber}`;
+    const cached = this.versions.get(key);
+    if (cached !== undefined) return cached;
+    const workflow = await this.workflows.load(workflowId);
+    const version = workflow === null ? undefined : findVersion(workflow, versionNumber);
+    if (version !== undefined) this.versions.set(key, version);
+    return version;
+  }
+
+  private payloadOf(batch: Batch, executionId: string, item: BatchItem): Omit<TargetPayload, 'attempt'> {
+    return {
+      executionId,
+      batchId: batch.id,
+      workflowId: batch.settings.workflowId,
+      workflowVersion: batch.settings.workflowVersion,
+      inputs: item.inputs,
+      profile: item.profile ?? null,
+      metadata: { ...batch.settings.metadata, ...item.metadata },
+      callbackUrl: `${this.config.publicUrl}/v1/executions/${encodeURIComponent(executionId)}/result`,
+    };
+  }
+}
+
+/** A sync target's answer as the execution's output: JSON when it parses, else the text; null when empty. */
+const outputOf = (body: string): unknown => {
+  if (body === '') return null;
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
+};
+
+const failureOf = (result: CallResult): AttemptFailure => {
+  if (result.kind === 'failure') return { error: result.error, retryable: isRetryable(result) };
+  const failure = { error: `HTTP ${result.status} ${result.statusText}`.trimEnd(), statusCode: result.status, retryable: isRetryable(result.status) };
+  return result.retryAfter === undefined ? failure : { ...failure, retryAfter: result.retryAfter };
+};

@@ -1,0 +1,71 @@
+import { Inject, Injectable, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { BatchRepository } from '@flotilla/application';
+import type { EventMessage, MessageConsumer, MessageTransport } from '@flotilla/messaging';
+import { CONFIG, MESSAGE_TRANSPORT, type PlatformConfig } from '@flotilla/platform';
+import { ExecutionDispatcher } from './execution-dispatcher';
+import { OutcomeWriter } from './outcome-writer';
+import { TargetClient } from './target-client';
+import { WaveTrigger } from './wave-trigger';
+
+export const TRIGGER_GROUP = 'executor-trigger';
+export const DISPATCH_GROUP = 'executor-dispatch';
+/** Batches whose due waves are triggered at once; each batch's own waves still go one at a time, in order. */
+const TRIGGER_CONCURRENCY = 8;
+
+/** Starts the executor's two consumer groups with the application and stops them before the shared resources close. */
+@Injectable()
+export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private consumers: MessageConsumer[] = [];
+
+  constructor(
+    @Inject(MESSAGE_TRANSPORT) private readonly transport: MessageTransport,
+    @Inject(CONFIG) private readonly config: PlatformConfig,
+    private readonly trigger: WaveTrigger,
+    private readonly dispatcher: ExecutionDispatcher,
+    private readonly client: TargetClient,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.consumers = [
+      await this.transport.consume(
+        { group: TRIGGER_GROUP, eventTypes: ['WaveDue'], ordering: 'key', concurrency: TRIGGER_CONCURRENCY },
+        (message: EventMessage) => this.trigger.handle(message),
+      ),
+      // Executions are independent of each other: no per-batch ordering, as many calls in flight as configured.
+      await this.transport.consume(
+        { group: DISPATCH_GROUP, eventTypes: ['ExecutionTriggered'], ordering: 'none', concurrency: this.config.executorConcurrency },
+        (message: EventMessage) => this.dispatcher.handle(message),
+      ),
+    ];
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    // Stopping first marks the consumers as stopping, so the handlers that the abort below makes
+    // throw are left unacknowledged (redelivered after the restart) rather than retried or dead-lettered.
+    const stopped = Promise.all(this.consumers.map((consumer) => consumer.stop()));
+    this.dispatcher.stop();
+    await stopped;
+    this.consumers = [];
+    this.client.close();
+  }
+}
+
+/**
+ * The executor: triggers the executions of due waves and calls their workflow targets. Relies on
+ * the global CoreModule for the store, the transport, the repositories, the clock and the config.
+ */
+@Module({
+  providers: [
+    {
+      provide: TargetClient,
+      inject: [CONFIG],
+      useFactory: (config: PlatformConfig) => new TargetClient({ maxSocketsPerOrigin: config.executorConcurrency }),
+    },
+    { provide: OutcomeWriter, inject: [BatchRepository], useFactory: (batches: BatchRepository) => new OutcomeWriter(batches) },
+    WaveTrigger,
+    ExecutionDispatcher,
+    ExecutorConsumers,
+  ],
+  exports: [TargetClient, OutcomeWriter],
+})
+export class ExecutorModule {}

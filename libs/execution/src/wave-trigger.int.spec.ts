@@ -1,0 +1,67 @@
+import { systemClock } from '@flotilla/platform';
+import { toMessage, type EventMessage } from '@flotilla/messaging';
+import { ExecutionWorld } from './execution.fixtures';
+import { TRIGGER_LIMIT, WaveTrigger } from './wave-trigger';
+
+describe('WaveTrigger', () => {
+  let world: ExecutionWorld;
+  let trigger: WaveTrigger;
+
+  beforeEach(() => {
+    world = ExecutionWorld.open();
+    trigger = new WaveTrigger(world.batches, systemClock);
+  });
+  afterEach(() => world.close());
+
+  const items = (count: number) => Array.from({ length: count }, (_, n) => ({ inputs: { n: String(n) } }));
+  const waveDue = async (batchId: string): Promise<EventMessage> => {
+    await world.batches.handle(batchId, { type: 'DeclareDueWaves', batchId, now: new Date() });
+    const stored = (await world.stored(batchId)).filter((event) => event.type === 'WaveDue');
+    expect(stored).toHaveLength(1);
+    return toMessage(stored[0]!);
+  };
+  const count = async (batchId: string, type: string) => (await world.events(batchId)).filter((event) => event.type === type).length;
+
+  it('triggers every due execution of the wave, a limited number per append, then completes the batch', async () => {
+    const total = 2 * TRIGGER_LIMIT + 200;
+    await world.createBatch({ batchId: 'bat_wave', target: { url: 'http://127.0.0.1:9/' }, items: items(total) });
+    const message = await waveDue('bat_wave');
+
+    await trigger.handle(message);
+
+    const triggered = (await world.stored('bat_wave')).filter((event) => event.type === 'ExecutionTriggered');
+    expect(triggered).toHaveLength(total);
+    expect(new Set(triggered.map((event) => (event.data as { index: number }).index)).size).toBe(total);
+    expect(triggered.every((event) => event.metadata['causationId'] === message.id && event.metadata['actor'] === 'executor')).toBe(true);
+    expect(await count('bat_wave', 'BatchCompleted')).toBe(1);
+  });
+
+  it('a WaveDue for a paused batch triggers nothing and does not fail', async () => {
+    await world.createBatch({ batchId: 'bat_paused', target: { url: 'http://127.0.0.1:9/' }, items: items(5) });
+    const message = await waveDue('bat_paused');
+    await world.batches.handle('bat_paused', { type: 'PauseBatch', batchId: 'bat_paused', now: new Date(), actor: 'ops' });
+
+    await expect(trigger.handle(message)).resolves.toBeUndefined();
+
+    expect(await count('bat_paused', 'ExecutionTriggered')).toBe(0);
+  });
+
+  it('a WaveDue redelivered after its wave was triggered adds nothing', async () => {
+    await world.createBatch({ batchId: 'bat_again', target: { url: 'http://127.0.0.1:9/' }, items: items(5) });
+    const message = await waveDue('bat_again');
+    await trigger.handle(message);
+    await trigger.handle(message);
+
+    expect(await count('bat_again', 'ExecutionTriggered')).toBe(5);
+  });
+
+  it('takes the wave due time as the earliest now: a clock running behind still triggers the wave', async () => {
+    await world.createBatch({ batchId: 'bat_skew', target: { url: 'http://127.0.0.1:9/' }, items: items(3) });
+    const message = await waveDue('bat_skew');
+    const behind = new WaveTrigger(world.batches, { now: () => new Date(Date.now() - 60_000) });
+
+    await behind.handle(message);
+
+    expect(await count('bat_skew', 'ExecutionTriggered')).toBe(3);
+  });
+});

@@ -1,0 +1,46 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { BatchRepository } from '@flotilla/application';
+import { IllegalBatchTransition, type WaveDue } from '@flotilla/domain';
+import type { EventMessage } from '@flotilla/messaging';
+import { CLOCK, type Clock } from '@flotilla/platform';
+
+/** Executions triggered per append: keeps each append (and the decision before it) small. */
+export const TRIGGER_LIMIT = 500;
+
+/**
+ * Answers a due wave by triggering every pending execution of the batch whose time has come, a
+ * limited number per append, until none is left. Each append carries the revision its decision was
+ * made on, so once a pause or cancel is appended no trigger decided before it can land after it:
+ * the decision is made again, refused, and this stops quietly.
+ */
+@Injectable()
+export class WaveTrigger {
+  constructor(
+    private readonly batches: BatchRepository,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async handle(message: EventMessage): Promise<void> {
+    const { batchId, dueAt } = message.data as WaveDue['data'];
+    const dueAtMs = Date.parse(dueAt);
+    for (;;) {
+      let triggered: boolean;
+      try {
+        const result = await this.batches.handle(
+          batchId,
+          // Built at decision time, after any wait for the batch's lock. The wave's own due time is a
+          // floor: with this clock behind the scheduler's, the wave's executions would look not yet
+          // due, and no later WaveDue would come for the last wave.
+          () => ({ type: 'TriggerDueExecutions', batchId, now: new Date(Math.max(this.clock.now().getTime(), dueAtMs)), limit: TRIGGER_LIMIT }),
+          { actor: 'executor', causationId: message.id },
+        );
+        triggered = result.events.some((event) => event.type === 'ExecutionTriggered');
+      } catch (error) {
+        // Paused, cancelled or completed: nothing more to trigger. Any other error goes back to the transport to retry.
+        if (error instanceof IllegalBatchTransition) return;
+        throw error;
+      }
+      if (!triggered) return;
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOperation, ApiTags, getSchemaPath, ApiExtraModels } from '@nestjs/swagger';
+import { BatchRepository } from '@flotilla/application';
+import { BatchNotFound, RuleViolation, type BatchCommand, type MappingRequest } from '@flotilla/domain';
+import { CLOCK, type Clock } from '@flotilla/platform';
+import type { BatchView } from '@flotilla/projections';
+import type { Request } from 'express';
+import { BatchIntakeService } from './batch-intake.service';
+import { BatchConfigDto, CreateBatchDto, ListBatchesQueryDto, ListExecutionsQueryDto, OperatorActionDto, PageQueryDto } from './dto';
+import { actorOf } from './http-context';
+import { ReadModelsService } from './read-models.service';
+import { csvRecords, jsonField, receiveUpload, validDto } from './uploads';
+
+@ApiTags('batches')
+@ApiExtraModels(CreateBatchDto, BatchConfigDto)
+@Controller('v1/batches')
+export class BatchesController {
+  constructor(
+    private readonly intake: BatchIntakeService,
+    private readonly batches: BatchRepository,
+    private readonly readModels: ReadModelsService,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  @Post()
+  @ApiOperation({
+    summary: 'Create a batch from a JSON array of items, or from a CSV upload with column mapping',
+    description:
+      'JSON: the body is CreateBatchDto. CSV: multipart/form-data with `file` (the CSV, header row first) and `config` ' +
+      '(a JSON string: BatchConfigDto plus an optional `mapping` of header -> { type: input|profile|metadata|skip, field?, key? }). ' +
+      'Any invalid row: 422 with the errors of the first 100 rows and the counts; nothing is created.',
+  })
+  @ApiConsumes('application/json', 'multipart/form-data')
+  @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(CreateBatchDto) }, { type: 'object', properties: { file: { type: 'string', format: 'binary' }, config: { type: 'string' } } }] } })
+  async create(@Req() request: Request, @Body() body: unknown) {
+    const actor = actorOf(request);
+    const created = request.is('multipart/form-data') ? await this.createFromCsv(request, actor) : await this.createFromJson(body, actor);
+    await this.readModels.settle(created.position);
+    const batch = this.readModels.queries.getBatch(created.batchId);
+    return { id: created.batchId, status: batch?.status ?? 'pending', total: created.total };
+  }
+
+  @Post('preview')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Preview a CSV upload: mapping, first 10 rows mapped and validated, counts over the whole file' })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['file', 'workflowId'],
+      properties: { file: { type: 'string', format: 'binary' }, workflowId: { type: 'string' }, workflowVersion: { type: 'integer' }, mapping: { type: 'string' } },
+    },
+  })
+  async preview(@Req() request: Request) {
+    const upload = await receiveUpload(request);
+    try {
+      const workflowId = upload.fields['workflowId'];
+      if (!workflowId) throw new RuleViolation('workflowId is required', [{ code: 'required', field: 'workflowId', message: 'workflowId is required' }]);
+      const version = upload.fields['workflowVersion'] ? Number(upload.fields['workflowVersion']) : undefined;
+      if (version !== undefined && (!Number.isInteger(version) || version < 1)) {
+        throw new RuleViolation('workflowVersion must be an integer >= 1', [{ code: 'invalid_field', field: 'workflowVersion', message: 'workflowVersion must be an integer >= 1' }]);
+      }
+      if (upload.filePath === null) throw missingFile();
+      return await this.intake.preview(workflowId, version, jsonField<MappingRequest>(upload.fields, 'mapping') ?? {}, csvRecords(upload.filePath));
+    } finally {
+      await upload.dispose();
+    }
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List batches, newest first' })
+  list(@Query() query: ListBatchesQueryDto) {
+    return this.readModels.queries.listBatches({
+      limit: query.limit ?? 50,
+      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+      ...(query.status === undefined ? {} : { status: query.status }),
+      ...(query.workflowId === undefined ? {} : { workflowId: query.workflowId }),
+    });
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'A batch with its progress' })
+  get(@Param('id') id: string): BatchView {
+    return this.batchView(id);
+  }
+
+  @Post(':id/pause')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Pause: once this returns, no further execution of the batch is triggered until resume' })
+  pause(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request) {
+    return this.operate(id, { type: 'PauseBatch', batchId: id, now: this.clock.now(), actor: actorOf(request), ...reason(body) });
+  }
+
+  @Post(':id/resume')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Resume: the pending executions are re-planned from now, in their original order' })
+  resume(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request) {
+    return this.operate(id, { type: 'ResumeBatch', batchId: id, now: this.clock.now(), actor: actorOf(request), ...reason(body) });
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel (final): pending executions are cancelled; triggered ones are not affected' })
+  cancel(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request) {
+    return this.operate(id, { type: 'CancelBatch', batchId: id, now: this.clock.now(), actor: actorOf(request), ...reason(body) });
+  }
+
+  @Get(':id/executions')
+  @ApiOperation({ summary: 'The executions of a batch, in input order; status filters on pending, triggered, cancelled, completed, failed' })
+  executions(@Param('id') id: string, @Query() query: ListExecutionsQueryDto) {
+    this.batchView(id);
+    return this.readModels.queries.listExecutions(id, {
+      limit: query.limit ?? 50,
+      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+      ...(query.status === undefined ? {} : { status: query.status }),
+    });
+  }
+
+  @Get(':id/history')
+  @ApiOperation({ summary: 'The audit history of a batch: every event, in order, with who did it and why' })
+  history(@Param('id') id: string, @Query() query: PageQueryDto) {
+    this.batchView(id);
+    return this.readModels.queries.history(id, { limit: query.limit ?? 1000, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
+  }
+
+  private async createFromJson(body: unknown, actor: string) {
+    const dto = await validDto(CreateBatchDto, body);
+    const { items, ...config } = dto;
+    return this.intake.createFromJson(config, items, actor);
+  }
+
+  private async createFromCsv(request: Request, actor: string) {
+    const upload = await receiveUpload(request);
+    try {
+      const raw = jsonField<Record<string, unknown>>(upload.fields, 'config');
+      if (raw === undefined) throw new RuleViolation('config is required', [{ code: 'required', field: 'config', message: 'config (a JSON string) is required' }]);
+      const { mapping, ...rest } = raw;
+      const config = await validDto(BatchConfigDto, rest, 'config');
+      if (upload.filePath === null) throw missingFile();
+      return await this.intake.createFromCsv(config, (mapping ?? {}) as MappingRequest, csvRecords(upload.filePath), actor);
+    } finally {
+      await upload.dispose();
+    }
+  }
+
+  private async operate(batchId: string, command: BatchCommand): Promise<BatchView> {
+    const result = await this.batches.handle(batchId, command, { actor: 'actor' in command ? command.actor : 'api' });
+    await this.readModels.settle(result.position);
+    return this.batchView(batchId);
+  }
+
+  private batchView(id: string): BatchView {
+    const batch = this.readModels.queries.getBatch(id);
+    if (batch === null) throw new BatchNotFound(id);
+    return batch;
+  }
+}
+
+const reason = (body: OperatorActionDto | undefined): { reason?: string } => (body?.reason === undefined ? {} : { reason: body.reason });
+
+const missingFile = (): RuleViolation => new RuleViolation('A "file" part with the CSV is required', [{ code: 'required', field: 'file', message: 'A "file" part with the CSV is required' }]);

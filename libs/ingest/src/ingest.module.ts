@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { BatchIntakeService } from './batch-intake.service';
+import { BatchesController } from './batches.controller';
+import { ExecutionsController } from './executions.controller';
+import { ReadModelsService } from './read-models.service';
+import { WorkflowsController } from './workflows.controller';
+
+/** The REST API: workflows, batches (JSON and CSV), executions, history; reads from the projections. */
+@Module({
+  controllers: [WorkflowsController, BatchesController, ExecutionsController],
+  providers: [BatchIntakeService, ReadModelsService],
+  exports: [ReadModelsService],
+})
+export class IngestModule {}

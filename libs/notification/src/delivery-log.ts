@@ -1,0 +1,93 @@
+import { RuleViolation } from '@flotilla/domain';
+import { type EventStore } from '@flotilla/event-store';
+import { deliveriesStream, type WebhookDeliveryAttempted, type WebhookEventType } from './webhook';
+
+/** One delivery attempt as the API shows it: absent facts are null, so every item has the same shape. */
+export interface DeliveryAttempt {
+  readonly deliveryId: string;
+  readonly eventId: string;
+  readonly eventType: WebhookEventType;
+  readonly batchId: string;
+  readonly executionId: string | null;
+  readonly attempt: number;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly delivered: boolean;
+  readonly durationMs: number;
+  readonly occurredAt: string;
+  readonly nextAttemptAt: string | null;
+}
+
+export interface DeliveryPage {
+  readonly items: readonly DeliveryAttempt[];
+  /** Pass it back as `cursor` for the next (older) page; null when there is none. */
+  readonly nextCursor: string | null;
+}
+
+export const DEFAULT_DELIVERY_PAGE = 50;
+export const MAX_DELIVERY_PAGE = 200;
+
+/**
+ * The delivery attempts of each webhook, on `webhookdeliveries-<webhookId>`. Read newest first:
+ * whoever looks at deliveries is asking what happened lately. The cursor is the stream revision of
+ * the last item returned; revisions never change, so paging stays exact while new attempts arrive
+ * (they land before the first page, not inside the one being read).
+ */
+export class DeliveryLog {
+  constructor(private readonly store: EventStore) {}
+
+  async record(attempt: WebhookDeliveryAttempted['data']): Promise<void> {
+    const event: WebhookDeliveryAttempted = { type: 'WebhookDeliveryAttempted', data: attempt };
+    await this.store.appendToStream(deliveriesStream(attempt.webhookId), [event]);
+  }
+
+  /** Attempts older than `cursor` (all when absent), newest first. `RuleViolation` for a bad limit or cursor. */
+  async read(webhookId: string, page: { limit?: number; cursor?: string } = {}): Promise<DeliveryPage> {
+    const limit = page.limit ?? DEFAULT_DELIVERY_PAGE;
+    const problems = [];
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_DELIVERY_PAGE) {
+      problems.push({ code: 'invalid_limit', field: 'limit', message: `limit must be an integer from 1 to ${MAX_DELIVERY_PAGE}, not ${limit}` });
+    }
+    if (page.cursor !== undefined && !/^(0|[1-9]\d{0,14})$/.test(page.cursor)) {
+      problems.push({ code: 'invalid_cursor', field: 'cursor', message: `cursor ${JSON.stringify(page.cursor)} is not one this API returned` });
+    }
+    if (problems.length > 0) throw new RuleViolation('The page request is invalid', problems);
+    const before = page.cursor === undefined ? undefined : Number(page.cursor);
+    if (before === 0) return { items: [], nextCursor: null };
+
+    const items: DeliveryAttempt[] = [];
+    let lastRevision = -1;
+    let more = false;
+    // One more than asked for says whether there is a next page without a second read.
+    const events = this.store.readStream(deliveriesStream(webhookId), {
+      direction: 'backwards',
+      fromRevision: before === undefined ? 'end' : before - 1,
+      maxCount: limit + 1,
+    });
+    for await (const event of events) {
+      if (items.length === limit) {
+        more = true;
+        break;
+      }
+      // This class is the stream's only writer: every event on it is an attempt.
+      items.push(attemptOf(event.data as WebhookDeliveryAttempted['data']));
+      lastRevision = event.revision;
+    }
+    return { items, nextCursor: more ? String(lastRevision) : null };
+  }
+}
+
+const attemptOf = (data: WebhookDeliveryAttempted['data']): DeliveryAttempt => ({
+  deliveryId: data.deliveryId,
+  eventId: data.eventId,
+  eventType: data.eventType,
+  batchId: data.batchId,
+  executionId: data.executionId ?? null,
+  attempt: data.attempt,
+  statusCode: data.statusCode ?? null,
+  error: data.error ?? null,
+  delivered: data.delivered,
+  durationMs: data.durationMs,
+  occurredAt: data.occurredAt,
+  nextAttemptAt: data.nextAttemptAt ?? null,
+});

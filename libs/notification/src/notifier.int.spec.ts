@@ -1,0 +1,203 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { BatchRepository, batchStream } from '@flotilla/application';
+import { type BatchCommand } from '@flotilla/domain';
+import { type EventStore } from '@flotilla/event-store';
+import { CoreModule, EVENT_STORE, loadConfig } from '@flotilla/platform';
+import { DeliveryLog } from './delivery-log';
+import { createBatch, refusingUrl, startReceiver, until, type Receiver } from './notification.fixtures';
+import { type NotifierOptions } from './notifier';
+import { NotifierModule } from './notifier.module';
+import { verifySignature } from './signature';
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhook';
+import { WebhookRegistry } from './webhook-registry';
+
+const SECRET = 'receiver-secret-1';
+const OTHER_SECRET = 'receiver-secret-2';
+
+describe('Notifier', () => {
+  let dir: string;
+  let app: TestingModule | null = null;
+  const receivers: Receiver[] = [];
+
+  const boot = async (options: NotifierOptions = { baseDelayMs: 10 }): Promise<TestingModule> => {
+    const module = await Test.createTestingModule({ imports: [CoreModule.forRoot(loadConfig({ DATA_DIR: dir })), NotifierModule.forRoot(options)] }).compile();
+    module.useLogger(false);
+    await module.init();
+    app = module;
+    return module;
+  };
+  const receiver = async (answer?: (request: number) => number | 'hang'): Promise<Receiver> => {
+    const started = await startReceiver(answer);
+    receivers.push(started);
+    return started;
+  };
+  const register = (module: TestingModule, url: string, events: readonly WebhookEventType[], options: { secret?: string; workflowId?: string } = {}) =>
+    module
+      .get(WebhookRegistry)
+      .register({ url, events, secret: options.secret ?? SECRET, ...(options.workflowId ? { workflowId: options.workflowId } : {}), actor: 'tester', now: new Date() })
+      .then(({ webhook }) => webhook);
+  const run = (module: TestingModule, batchId: string, command: BatchCommand) => module.get(BatchRepository).handle(batchId, command);
+  const attemptsOf = async (module: TestingModule, webhookId: string) => (await module.get(DeliveryLog).read(webhookId)).items;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'flotilla-notifier-'));
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = null;
+    for (const started of receivers.splice(0)) await started.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('POSTs each subscribed event, signed, with its type, batch, execution and merged metadata', async () => {
+    const module = await boot();
+    const everything = await receiver();
+    const executionsOnly = await receiver();
+    const all = await register(module, everything.url, WEBHOOK_EVENT_TYPES);
+    const completedOnly = await register(module, executionsOnly.url, ['execution.completed'], { secret: OTHER_SECRET });
+
+    const batchId = await createBatch(module, {
+      workflowId: 'wf-a',
+      metadata: { team: 'growth', region: 'eu' },
+      items: [{ inputs: { n: 0 } }, { inputs: { n: 1 }, metadata: { region: 'us', customer: 'c-42' } }, { inputs: { n: 2 } }],
+      maxConcurrent: 2,
+    });
+    await run(module, batchId, { type: 'TriggerDueExecutions', batchId, now: new Date(), limit: 10 });
+    await run(module, batchId, { type: 'RecordExecutionCompleted', batchId, index: 1, output: { ok: true }, attempts: 1, now: new Date() });
+    await run(module, batchId, { type: 'RecordExecutionFailed', batchId, index: 0, error: 'boom', statusCode: 502, attempts: 3, now: new Date() });
+    await run(module, batchId, { type: 'PauseBatch', batchId, now: new Date(), actor: 'ops' });
+    // The last message: once it arrives, every message of the batch before it has been fully handled (per-batch order).
+    await run(module, batchId, { type: 'ResumeBatch', batchId, now: new Date(), actor: 'ops' });
+
+    await until(() => everything.requests.length === 5);
+    expect(everything.requests.map((request) => request.payload.type)).toEqual([
+      'batch.started',
+      'execution.completed',
+      'execution.failed',
+      'batch.paused',
+      'batch.resumed',
+    ]);
+    expect(executionsOnly.requests.map((request) => request.payload.type)).toEqual(['execution.completed']);
+
+    const eventIds = new Map<string, string>();
+    for await (const event of module.get<EventStore>(EVENT_STORE).readStream(batchStream(batchId))) eventIds.set(event.type, event.id);
+    for (const [received, webhookId, secret] of [
+      ...everything.requests.map((request) => [request, all.id, SECRET] as const),
+      ...executionsOnly.requests.map((request) => [request, completedOnly.id, OTHER_SECRET] as const),
+    ]) {
+      expect(received.headers['content-type']).toBe('application/json');
+      expect(received.headers['x-webhook-id']).toBe(webhookId);
+      expect(received.headers['x-event-id']).toBe(received.payload.id);
+      const signature = String(received.headers['x-signature']);
+      expect(signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+      expect(verifySignature(secret, signature, received.body, 60, new Date())).toBe(true);
+      expect(verifySignature(secret === SECRET ? OTHER_SECRET : SECRET, signature, received.body, 60, new Date())).toBe(false);
+    }
+
+    const [started, completed, failed, paused] = everything.requests.map((request) => request.payload);
+    expect(started).toEqual({
+      id: eventIds.get('BatchStarted'),
+      type: 'batch.started',
+      occurredAt: expect.any(String),
+      batchId,
+      metadata: { team: 'growth', region: 'eu' },
+      data: { batchId, occurredAt: started!.occurredAt },
+    });
+    expect(completed).toEqual({
+      id: eventIds.get('ExecutionCompleted'),
+      type: 'execution.completed',
+      occurredAt: expect.any(String),
+      batchId,
+      executionId: `${batchId}.1`,
+      metadata: { team: 'growth', region: 'us', customer: 'c-42' },
+      data: expect.objectContaining({ batchId, executionId: `${batchId}.1`, index: 1, output: { ok: true }, attempts: 1 }),
+    });
+    expect(failed).toMatchObject({
+      id: eventIds.get('ExecutionFailed'),
+      executionId: `${batchId}.0`,
+      metadata: { team: 'growth', region: 'eu' },
+      data: { error: 'boom', statusCode: 502, attempts: 3 },
+    });
+    expect(paused).toMatchObject({ id: eventIds.get('BatchPaused'), batchId, data: { actor: 'ops' } });
+    expect(paused).not.toHaveProperty('executionId');
+    expect(executionsOnly.requests[0]!.payload).toEqual(completed);
+  });
+
+  it('sends to a workflow-filtered webhook only the batches of its workflow', async () => {
+    const module = await boot();
+    const filteredReceiver = await receiver();
+    const everyReceiver = await receiver();
+    await register(module, filteredReceiver.url, ['batch.started', 'batch.paused'], { workflowId: 'wf-a' });
+    await register(module, everyReceiver.url, WEBHOOK_EVENT_TYPES);
+
+    const ofA = await createBatch(module, { workflowId: 'wf-a', items: [{ inputs: {} }] , maxConcurrent: 1 });
+    const ofB = await createBatch(module, { workflowId: 'wf-b', items: [{ inputs: {} }], maxConcurrent: 1 });
+    for (const batchId of [ofB, ofA]) {
+      await run(module, batchId, { type: 'PauseBatch', batchId, now: new Date(), actor: 'ops' });
+      // Sent only to the unfiltered webhook: once it arrives, the batch's earlier messages are fully handled.
+      await run(module, batchId, { type: 'ResumeBatch', batchId, now: new Date(), actor: 'ops' });
+    }
+
+    await until(() => everyReceiver.requests.filter((request) => request.payload.type === 'batch.resumed').length === 2);
+    expect(filteredReceiver.requests.map((request) => [request.payload.type, request.payload.batchId])).toEqual([
+      ['batch.started', ofA],
+      ['batch.paused', ofA],
+    ]);
+    expect(new Set(everyReceiver.requests.map((request) => request.payload.batchId))).toEqual(new Set([ofA, ofB]));
+  });
+
+  it('retries refused connections and timeouts with exponential backoff, records every attempt, then gives up', async () => {
+    const module = await boot({ baseDelayMs: 10, maxAttempts: 3, timeoutMs: 200 });
+    const silent = await receiver(() => 'hang');
+    const refusing = await register(module, await refusingUrl(), ['batch.started']);
+    const hanging = await register(module, silent.url, ['batch.started']);
+    const batchId = await createBatch(module, { workflowId: 'wf', items: [{ inputs: {} }] });
+
+    await until(async () => (await attemptsOf(module, refusing.id)).length === 3 && (await attemptsOf(module, hanging.id)).length === 3);
+    expect(silent.requests).toHaveLength(3);
+    for (const [webhook, error] of [
+      [refusing, /ECONNREFUSED/],
+      [hanging, /^timed out after 200 ms$/],
+    ] as const) {
+      const attempts = await attemptsOf(module, webhook.id);
+      expect(attempts.map((attempt) => attempt.attempt)).toEqual([3, 2, 1]);
+      expect(new Set(attempts.map((attempt) => attempt.deliveryId)).size).toBe(1);
+      for (const attempt of attempts) {
+        expect(attempt).toMatchObject({ eventType: 'batch.started', batchId, executionId: null, statusCode: null, delivered: false });
+        expect(attempt.error).toMatch(error);
+      }
+      // Backoff doubles (10 ms, 20 ms); the last attempt announces no next one: the delivery was given up.
+      expect(attempts.map((attempt) => (attempt.nextAttemptAt === null ? null : Date.parse(attempt.nextAttemptAt) - Date.parse(attempt.occurredAt)))).toEqual([
+        null,
+        20,
+        10,
+      ]);
+    }
+    expect((await attemptsOf(module, hanging.id))[0]!.durationMs).toBeGreaterThanOrEqual(190);
+  });
+
+  it('a delivery cut short by a shutdown is not recorded, and the event is sent again after the restart', async () => {
+    const first = await boot({ baseDelayMs: 10, timeoutMs: 30_000 });
+    const flaky = await receiver((request) => (request === 1 ? 'hang' : 200));
+    const webhook = await register(first, flaky.url, ['batch.started']);
+    await createBatch(first, { workflowId: 'wf', items: [{ inputs: {} }] });
+    await until(() => flaky.requests.length === 1);
+
+    // Does not wait out the 30 s timeout: the shutdown aborts the request.
+    const closing = Date.now();
+    await first.close();
+    app = null;
+    expect(Date.now() - closing).toBeLessThan(2000);
+
+    const second = await boot();
+    await until(async () => (await attemptsOf(second, webhook.id)).length > 0);
+    const attempts = await attemptsOf(second, webhook.id);
+    expect(attempts).toEqual([expect.objectContaining({ attempt: 1, statusCode: 200, delivered: true })]);
+    expect(flaky.requests).toHaveLength(2);
+    expect(flaky.requests[1]!.headers['x-event-id']).toBe(flaky.requests[0]!.headers['x-event-id']);
+    expect(flaky.requests[1]!.body).toBe(flaky.requests[0]!.body);
+  });
+});

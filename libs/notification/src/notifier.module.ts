@@ -1,0 +1,30 @@
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { type EventStore } from '@flotilla/event-store';
+import { EVENT_STORE } from '@flotilla/platform';
+import { DeliveryLog } from './delivery-log';
+import { NOTIFIER_OPTIONS, Notifier, type NotifierOptions } from './notifier';
+import { WebhookRegistry } from './webhook-registry';
+import { WebhooksController } from './webhooks.controller';
+
+/* Both modules rely on the global CoreModule for the event store, the transport, the clock and the repositories. */
+
+const storeProviders: Provider[] = [
+  { provide: WebhookRegistry, inject: [EVENT_STORE], useFactory: (store: EventStore) => new WebhookRegistry(store) },
+  { provide: DeliveryLog, inject: [EVENT_STORE], useFactory: (store: EventStore) => new DeliveryLog(store) },
+];
+
+/** The webhooks REST API (`/v1/webhooks`), for the process that serves HTTP. Starts no consumer. */
+@Module({ controllers: [WebhooksController], providers: storeProviders, exports: [WebhookRegistry, DeliveryLog] })
+export class WebhooksModule {}
+
+/**
+ * The notifier: consumes batch events and delivers them to the webhooks. Serves no HTTP, so an API
+ * process importing WebhooksModule does not deliver, and the notifier process does not serve.
+ */
+@Module({ providers: [...storeProviders, Notifier] })
+export class NotifierModule {
+  /** With delivery settings other than the defaults (tests shorten the backoff). */
+  static forRoot(options: NotifierOptions): DynamicModule {
+    return { module: NotifierModule, providers: [{ provide: NOTIFIER_OPTIONS, useValue: options }] };
+  }
+}

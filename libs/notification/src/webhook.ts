@@ -1,0 +1,174 @@
+import { DomainError, RuleViolation, type BatchEventType, type Problem } from '@flotilla/domain';
+import { streamName, type StreamName } from '@flotilla/event-store';
+
+/**
+ * Webhooks: an HTTP endpoint that is sent a signed POST for each batch event it subscribed to.
+ *
+ * Both facts about webhooks are events. Registrations go to one stream, `webhooks-registry`, so a
+ * process that starts reads one stream to know every webhook. Each delivery attempt goes to the
+ * webhook's own stream, `webhookdeliveries-<webhookId>`, which is its delivery log.
+ */
+
+export const WEBHOOK_REGISTRY_STREAM: StreamName = streamName('webhooks', 'registry');
+export const deliveriesStream = (webhookId: string): StreamName => streamName('webhookdeliveries', webhookId);
+
+/** The event types a webhook can subscribe to: the public names, decoupled from the domain's event names. */
+export const WEBHOOK_EVENT_TYPES = [
+  'batch.started',
+  'batch.paused',
+  'batch.resumed',
+  'batch.cancelled',
+  'batch.completed',
+  'execution.completed',
+  'execution.failed',
+] as const;
+
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+const webhookEventTypeSet: ReadonlySet<string> = new Set(WEBHOOK_EVENT_TYPES);
+export const isWebhookEventType = (value: string): value is WebhookEventType => webhookEventTypeSet.has(value);
+
+/** Which batch event each webhook event type announces. */
+export const WEBHOOK_TYPE_OF = {
+  BatchStarted: 'batch.started',
+  BatchPaused: 'batch.paused',
+  BatchResumed: 'batch.resumed',
+  BatchCancelled: 'batch.cancelled',
+  BatchCompleted: 'batch.completed',
+  ExecutionCompleted: 'execution.completed',
+  ExecutionFailed: 'execution.failed',
+} as const satisfies Partial<Record<BatchEventType, WebhookEventType>>;
+
+export type NotifiedBatchEventType = keyof typeof WEBHOOK_TYPE_OF;
+
+/** The batch event types the notifier consumes. */
+export const NOTIFIED_BATCH_EVENT_TYPES = Object.keys(WEBHOOK_TYPE_OF) as NotifiedBatchEventType[];
+
+export const webhookTypeOf = (batchEventType: string): WebhookEventType | undefined =>
+  Object.hasOwn(WEBHOOK_TYPE_OF, batchEventType) ? WEBHOOK_TYPE_OF[batchEventType as NotifiedBatchEventType] : undefined;
+
+export type WebhookRegistered = {
+  readonly type: 'WebhookRegistered';
+  readonly data: {
+    readonly webhookId: string;
+    readonly url: string;
+    readonly events: readonly WebhookEventType[];
+    /** Only batches of this workflow are notified; absent: every batch. */
+    readonly workflowId?: string;
+    /**
+     * The signing secret, in clear: the notifier needs the secret itself to compute HMACs, so a hash
+     * would not do. Encrypting it at rest (envelope encryption with a key outside the store) is
+     * future work; until then the event store must be protected like a secrets store. No read API
+     * ever returns it.
+     */
+    readonly secret: string;
+    readonly occurredAt: string;
+    readonly actor: string;
+  };
+};
+
+/**
+ * One attempt to deliver one event to one webhook. A delivery (`deliveryId`) is the sequence of
+ * attempts for one event and one webhook. `nextAttemptAt` is set when another attempt will follow;
+ * a failed attempt without it is the last one: the delivery was given up.
+ */
+export type WebhookDeliveryAttempted = {
+  readonly type: 'WebhookDeliveryAttempted';
+  readonly data: {
+    readonly webhookId: string;
+    readonly deliveryId: string;
+    /** The id of the batch event delivered (also the payload's `id`). */
+    readonly eventId: string;
+    readonly eventType: WebhookEventType;
+    readonly batchId: string;
+    readonly executionId?: string;
+    /** 1-based. */
+    readonly attempt: number;
+    /** Absent when no response arrived (timeout, connection error). */
+    readonly statusCode?: number;
+    readonly error?: string;
+    readonly durationMs: number;
+    readonly delivered: boolean;
+    readonly nextAttemptAt?: string;
+    readonly occurredAt: string;
+  };
+};
+
+/** A webhook as every read API shows it: never with its secret. */
+export interface Webhook {
+  readonly id: string;
+  readonly url: string;
+  readonly events: readonly WebhookEventType[];
+  readonly workflowId: string | null;
+  readonly createdAt: string;
+  readonly createdBy: string;
+}
+
+export interface RegisterWebhook {
+  readonly url: string;
+  readonly events: readonly string[];
+  readonly secret: string;
+  readonly workflowId?: string;
+  readonly actor: string;
+  readonly now: Date;
+}
+
+export const MIN_SECRET_LENGTH = 8;
+
+/** The rules a registration must keep; each broken rule names its field (and the offending value). */
+export const validateRegistration = (input: Pick<RegisterWebhook, 'url' | 'events' | 'secret' | 'workflowId'>): Problem[] => {
+  const problems: Problem[] = [];
+  const problem = (code: string, field: string, message: string): void => void problems.push({ code, field, message });
+  if (!isHttpUrl(input.url)) problem('invalid_url', 'url', `url must be an absolute http or https URL, not ${JSON.stringify(input.url)}`);
+  if (input.events.length === 0) problem('no_events', 'events', 'events must name at least one event type');
+  input.events.forEach((type, index) => {
+    if (!isWebhookEventType(type)) {
+      problem('unknown_event_type', `events[${index}]`, `unknown event type ${JSON.stringify(type)}; allowed: ${WEBHOOK_EVENT_TYPES.join(', ')}`);
+    }
+  });
+  if (input.secret.length < MIN_SECRET_LENGTH) problem('secret_too_short', 'secret', `secret must be at least ${MIN_SECRET_LENGTH} characters`);
+  if (input.workflowId !== undefined && input.workflowId.trim() === '') problem('invalid_workflow_id', 'workflowId', 'workflowId must not be empty');
+  return problems;
+};
+
+const isHttpUrl = (value: string): boolean => {
+  if (!URL.canParse(value)) return false;
+  const { protocol, hostname } = new URL(value);
+  return (protocol === 'http:' || protocol === 'https:') && hostname !== '';
+};
+
+/** Builds the registration event, or throws `RuleViolation` listing every broken rule. Duplicate event types are kept once. */
+export const decideRegistration = (input: RegisterWebhook, webhookId: string): WebhookRegistered => {
+  const problems = validateRegistration(input);
+  if (problems.length > 0) throw new RuleViolation('The webhook registration is invalid', problems);
+  return {
+    type: 'WebhookRegistered',
+    data: {
+      webhookId,
+      url: input.url,
+      events: [...new Set(input.events.filter(isWebhookEventType))],
+      ...(input.workflowId === undefined ? {} : { workflowId: input.workflowId }),
+      secret: input.secret,
+      occurredAt: input.now.toISOString(),
+      actor: input.actor,
+    },
+  };
+};
+
+export const webhookOf = ({ data }: WebhookRegistered): Webhook => ({
+  id: data.webhookId,
+  url: data.url,
+  events: data.events,
+  workflowId: data.workflowId ?? null,
+  createdAt: data.occurredAt,
+  createdBy: data.actor,
+});
+
+export class WebhookNotFound extends DomainError {
+  readonly kind = 'not_found';
+  readonly code = 'webhook_not_found';
+  constructor(readonly webhookId: string) {
+    super(`Webhook ${webhookId} does not exist`);
+    this.name = 'WebhookNotFound';
+  }
+}

@@ -1,0 +1,60 @@
+import { RuleViolation } from '@flotilla/domain';
+import { NOTIFIED_BATCH_EVENT_TYPES, WEBHOOK_EVENT_TYPES, decideRegistration, validateRegistration, webhookOf, webhookTypeOf } from './webhook';
+
+const valid = { url: 'https://example.com/hooks', events: ['batch.started'], secret: '12345678' };
+const now = new Date('2026-05-01T00:00:00Z');
+
+describe('webhook registration rules', () => {
+  it('accepts http and https URLs, every known event type and a secret of 8 characters', () => {
+    expect(validateRegistration(valid)).toEqual([]);
+    expect(validateRegistration({ ...valid, url: 'http://127.0.0.1:8080/x?y=1', events: [...WEBHOOK_EVENT_TYPES], workflowId: 'wf' })).toEqual([]);
+  });
+
+  it('names the field and the offending value of every broken rule', () => {
+    const problems = validateRegistration({ url: 'ftp://example.com/x', events: ['batch.started', 'batch.exploded'], secret: 'short', workflowId: ' ' });
+    expect(problems.map((problem) => problem.field)).toEqual(['url', 'events[1]', 'secret', 'workflowId']);
+    expect(problems[0]!.message).toContain('"ftp://example.com/x"');
+    expect(problems[1]).toMatchObject({ code: 'unknown_event_type', field: 'events[1]' });
+    expect(problems[1]!.message).toContain('"batch.exploded"');
+  });
+
+  it('refuses a relative or unparsable URL, no event types and an empty secret', () => {
+    expect(validateRegistration({ ...valid, url: '/hooks' }).map((problem) => problem.field)).toEqual(['url']);
+    expect(validateRegistration({ ...valid, url: 'not a url' }).map((problem) => problem.field)).toEqual(['url']);
+    expect(validateRegistration({ ...valid, events: [] }).map((problem) => problem.code)).toEqual(['no_events']);
+    expect(validateRegistration({ ...valid, secret: '' }).map((problem) => problem.field)).toEqual(['secret']);
+  });
+
+  it('throws a RuleViolation for an invalid registration; keeps each event type once in a valid one', () => {
+    expect(() => decideRegistration({ ...valid, secret: 'x', actor: 'ops', now }, 'whk_1')).toThrow(RuleViolation);
+    const event = decideRegistration({ ...valid, events: ['batch.started', 'batch.started', 'execution.failed'], actor: 'ops', now }, 'whk_1');
+    expect(event.data).toEqual({
+      webhookId: 'whk_1',
+      url: valid.url,
+      events: ['batch.started', 'execution.failed'],
+      secret: valid.secret,
+      occurredAt: now.toISOString(),
+      actor: 'ops',
+    });
+    expect(webhookOf(event)).toEqual({ id: 'whk_1', url: valid.url, events: ['batch.started', 'execution.failed'], workflowId: null, createdAt: now.toISOString(), createdBy: 'ops' });
+  });
+});
+
+describe('webhook event types', () => {
+  it('maps each notified batch event to its public type, one to one', () => {
+    expect(NOTIFIED_BATCH_EVENT_TYPES.map(webhookTypeOf)).toEqual([
+      'batch.started',
+      'batch.paused',
+      'batch.resumed',
+      'batch.cancelled',
+      'batch.completed',
+      'execution.completed',
+      'execution.failed',
+    ]);
+    expect(new Set(NOTIFIED_BATCH_EVENT_TYPES.map(webhookTypeOf))).toEqual(new Set(WEBHOOK_EVENT_TYPES));
+  });
+
+  it('maps nothing else, not even inherited property names', () => {
+    for (const type of ['WaveDue', 'ExecutionTriggered', 'BatchCreated', 'toString', 'constructor']) expect(webhookTypeOf(type)).toBeUndefined();
+  });
+});

@@ -1,0 +1,73 @@
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
+import { CLOCK, type Clock } from '@flotilla/platform';
+import { DeliveryLog } from './delivery-log';
+import { type Webhook } from './webhook';
+import { WebhookRegistry } from './webhook-registry';
+import { DeliveriesPageResponse, DeliveriesQuery, RegisterWebhookRequest, WebhookResponse } from './webhooks.dto';
+
+/** Who registers, when the caller does not say (`X-Actor`, as in the rest of the API); recorded on the registration event. */
+const DEFAULT_ACTOR = 'api';
+
+@ApiTags('webhooks')
+@Controller('v1/webhooks')
+export class WebhooksController {
+  constructor(
+    private readonly registry: WebhookRegistry,
+    private readonly deliveryLog: DeliveryLog,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  @Post()
+  @HttpCode(201)
+  @ApiHeader({ name: 'X-Actor', required: false, description: `Who registers, for the audit trail; default "${DEFAULT_ACTOR}".` })
+  @ApiCreatedResponse({ type: WebhookResponse })
+  @ApiBadRequestResponse({ description: 'The body is not of the expected shape.' })
+  @ApiUnprocessableEntityResponse({ description: 'A rule is broken (unknown event type, not an http(s) URL, short secret); `details` names the field.' })
+  async register(@Body() body: RegisterWebhookRequest, @Headers('x-actor') actor: string | undefined): Promise<WebhookResponse> {
+    const { webhook } = await this.registry.register({
+      url: body.url,
+      events: body.events,
+      secret: body.secret,
+      ...(body.workflowId === undefined ? {} : { workflowId: body.workflowId }),
+      actor: actor?.trim().slice(0, 200) || DEFAULT_ACTOR,
+      now: this.clock.now(),
+    });
+    return toResponse(webhook);
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: WebhookResponse })
+  @ApiNotFoundResponse({ description: 'No webhook has this id.' })
+  async get(@Param('id') id: string): Promise<WebhookResponse> {
+    return toResponse(await this.registry.get(id));
+  }
+
+  @Get(':id/deliveries')
+  @ApiOkResponse({ type: DeliveriesPageResponse, description: 'Delivery attempts, newest first.' })
+  @ApiNotFoundResponse({ description: 'No webhook has this id.' })
+  @ApiUnprocessableEntityResponse({ description: 'limit out of range or a cursor this API did not return.' })
+  async deliveries(@Param('id') id: string, @Query() query: DeliveriesQuery): Promise<DeliveriesPageResponse> {
+    // An unknown webhook is a 404, not an empty list.
+    await this.registry.get(id);
+    const page = await this.deliveryLog.read(id, query);
+    return { items: [...page.items], nextCursor: page.nextCursor };
+  }
+}
+
+/** The secret is not on `Webhook` at all; the fields are still listed one by one so nothing else leaks in later. */
+const toResponse = (webhook: Webhook): WebhookResponse => ({
+  id: webhook.id,
+  url: webhook.url,
+  events: [...webhook.events],
+  workflowId: webhook.workflowId,
+  createdAt: webhook.createdAt,
+});

@@ -1,0 +1,112 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsArray, IsInt, IsOptional, IsString } from 'class-validator';
+import { DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE } from './delivery-log';
+import { MIN_SECRET_LENGTH, WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhook';
+
+/*
+ * The DTOs check the shape of a request (a 400 from the validation pipe); the rules about the
+ * values (a known event type, an http(s) URL, a long enough secret, a page size in range) are the
+ * registry's, which answers with a RuleViolation (422) naming the field and the offending value.
+ * So the rules hold for every caller, not only the HTTP ones.
+ */
+
+export class RegisterWebhookRequest {
+  @ApiProperty({ description: 'Absolute http or https URL that receives the POSTs.', example: 'https://example.com/hooks/flotilla', format: 'uri' })
+  @IsString()
+  url!: string;
+
+  @ApiProperty({ description: 'The event types to send.', enum: WEBHOOK_EVENT_TYPES, isArray: true, example: ['execution.completed', 'execution.failed'] })
+  @IsArray()
+  @IsString({ each: true })
+  events!: string[];
+
+  @ApiProperty({
+    description: 'Shared secret for the X-Signature HMAC. Stored to sign deliveries; never returned.',
+    minLength: MIN_SECRET_LENGTH,
+    writeOnly: true,
+  })
+  @IsString()
+  secret!: string;
+
+  @ApiPropertyOptional({ description: 'Only batches of this workflow are notified; absent: every batch.' })
+  @IsOptional()
+  @IsString()
+  workflowId?: string;
+}
+
+export class WebhookResponse {
+  @ApiProperty({ example: 'whk_01jx5c3n8e7w6h2q9r4t5v6w7x' })
+  id!: string;
+
+  @ApiProperty({ format: 'uri' })
+  url!: string;
+
+  @ApiProperty({ enum: WEBHOOK_EVENT_TYPES, isArray: true })
+  events!: WebhookEventType[];
+
+  @ApiProperty({ type: String, nullable: true })
+  workflowId!: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+}
+
+export class DeliveriesQuery {
+  @ApiPropertyOptional({ description: 'Page size.', minimum: 1, maximum: MAX_DELIVERY_PAGE, default: DEFAULT_DELIVERY_PAGE })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page.' })
+  @IsOptional()
+  @IsString()
+  cursor?: string;
+}
+
+export class DeliveryAttemptResponse {
+  @ApiProperty({ description: 'The attempts of one delivery (one event to one webhook) share it.' })
+  deliveryId!: string;
+
+  @ApiProperty({ description: 'The id of the event delivered: the payload `id` and the X-Event-Id header.' })
+  eventId!: string;
+
+  @ApiProperty({ enum: WEBHOOK_EVENT_TYPES })
+  eventType!: WebhookEventType;
+
+  @ApiProperty()
+  batchId!: string;
+
+  @ApiProperty({ type: String, nullable: true })
+  executionId!: string | null;
+
+  @ApiProperty({ description: '1-based.' })
+  attempt!: number;
+
+  @ApiProperty({ type: Number, nullable: true, description: 'Null when no response arrived (timeout, connection error).' })
+  statusCode!: number | null;
+
+  @ApiProperty({ type: String, nullable: true })
+  error!: string | null;
+
+  @ApiProperty()
+  delivered!: boolean;
+
+  @ApiProperty()
+  durationMs!: number;
+
+  @ApiProperty({ format: 'date-time', description: 'When the outcome of the attempt was known.' })
+  occurredAt!: string;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'Null when delivered or given up.' })
+  nextAttemptAt!: string | null;
+}
+
+export class DeliveriesPageResponse {
+  @ApiProperty({ type: [DeliveryAttemptResponse], description: 'Newest first.' })
+  items!: DeliveryAttemptResponse[];
+
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next, older page; null on the last page.' })
+  nextCursor!: string | null;
+}
