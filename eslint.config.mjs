@@ -6,7 +6,8 @@ import tseslint from 'typescript-eslint';
 //   type:infra    adapters (event store, messaging); may use the domain
 //   type:read     projections over the event stream; may use domain and infra
 //   type:feature  service logic (ingest, scheduling, execution, notification) and its Nest wiring
-//   type:app      thin process entry points
+//   type:app      thin process entry points (and their end-to-end tests)
+//   type:testing  harnesses for end-to-end tests
 const nodeBuiltins = ['fs', 'path', 'http', 'https', 'net', 'child_process', 'crypto', 'os', 'stream', 'worker_threads', 'sqlite'];
 
 export default [
@@ -36,8 +37,10 @@ export default [
             },
             {
               sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:feature'],
+              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:feature', 'type:testing'],
             },
+            // Test support (process harnesses, loopback servers): used by end-to-end tests only.
+            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:read', 'type:testing'] },
             {
               sourceTag: 'type:bench',
               onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:feature'],

@@ -1,5 +1,5 @@
 import type { BatchView, ExecutionView } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, tempDir } from './harness';
+import { PlatformProcess, TargetServer, eventually, freePort, tempDir } from '@flotilla/testing';
 
 interface ErrorBody {
   statusCode: number;

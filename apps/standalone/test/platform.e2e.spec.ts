@@ -1,5 +1,5 @@
 import type { BatchView, ExecutionView, HistoryEntry } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, sleep, startWebhookReceiver, tempDir, verifySignatureHeader } from './harness';
+import { PlatformProcess, TargetServer, eventually, freePort, sleep, startWebhookReceiver, tempDir, verifySignatureHeader } from '@flotilla/testing';
 
 /**
  * The product as a user meets it: one process started with its data directory, a workflow target

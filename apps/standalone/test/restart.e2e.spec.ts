@@ -1,5 +1,5 @@
 import type { BatchView, HistoryEntry } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, sleep, tempDir } from './harness';
+import { PlatformProcess, TargetServer, eventually, freePort, sleep, tempDir } from '@flotilla/testing';
 
 describe('restart on the same data directory', () => {
   it('after a crash mid-batch nothing is lost, nothing is triggered twice, and due waves fire at once, in order', async () => {

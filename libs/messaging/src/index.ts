@@ -3,3 +3,5 @@ export * from './checkpoint-store';
 export * from './ordered-window';
 export * from './message-processing';
 export * from './in-process-transport';
+export * from './kafka-transport';
+export * from './relay';

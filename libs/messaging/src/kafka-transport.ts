@@ -1,0 +1,244 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { Kafka, Partitioners, logLevel, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import { handleWithRetries } from './message-processing';
+import type { ConsumeOptions, DeadLetter, EventMessage, MessageConsumer, MessageHandler, MessageTransport } from './message';
+import { OrderedWindow } from './ordered-window';
+
+export interface KafkaSettings {
+  readonly brokers: readonly string[];
+  /** Names this process to the brokers (logs, quotas). */
+  readonly clientId: string;
+  readonly topic?: string;
+  readonly partitions?: number;
+  /** Consumer group ids are `<groupPrefix>.<group>`; default `flotilla`. */
+  readonly groupPrefix?: string;
+  /** First delay between a handler's attempts; doubled each time. */
+  readonly retryBaseDelayMs?: number;
+}
+
+export const EVENTS_TOPIC = 'flotilla.events';
+export const deadLetterTopic = (topic: string): string => `${topic}.dlq`;
+
+/**
+ * The kafkajs client as every part of the product configures it: reconnects for a long while (a
+ * broker restart must not end a service), logs only warnings.
+ */
+export const createKafka = (settings: KafkaSettings): Kafka =>
+  new Kafka({
+    clientId: settings.clientId,
+    brokers: [...settings.brokers],
+    logLevel: logLevel.WARN,
+    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1000 },
+  });
+
+/** Creates the events topic and its dead-letter topic when they do not exist yet. */
+export const ensureTopics = async (kafka: Kafka, settings: KafkaSettings): Promise<void> => {
+  const topic = settings.topic ?? EVENTS_TOPIC;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = [topic, deadLetterTopic(topic)].filter((name) => !existing.has(name));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((name) => ({ topic: name, numPartitions: settings.partitions ?? 6, replicationFactor: 1 })),
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+};
+
+/**
+ * Remembers which events a consumer group has handled, so a message delivered again (after a
+ * crash, a rebalance or a relay that published twice) is skipped: every consumer is idempotent by
+ * event id, whatever its handler does. Kept in the process's state database.
+ */
+class HandledEvents {
+  private readonly has: StatementSync;
+  private readonly add: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    db.exec(`CREATE TABLE IF NOT EXISTS handled_events (grp TEXT NOT NULL, event_id TEXT NOT NULL, handled_at INTEGER NOT NULL, PRIMARY KEY (grp, event_id)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS handled_events_by_time ON handled_events (handled_at);`);
+    // A week is far longer than any redelivery takes.
+    db.prepare('DELETE FROM handled_events WHERE handled_at < ?').run(Date.now() - 7 * 24 * 3600 * 1000);
+    this.has = db.prepare('SELECT 1 FROM handled_events WHERE grp = ? AND event_id = ?');
+    this.add = db.prepare('INSERT OR IGNORE INTO handled_events (grp, event_id, handled_at) VALUES (?, ?, ?)');
+  }
+
+  seen(group: string, id: string): boolean {
+    return this.has.get(group, id) !== undefined;
+  }
+
+  remember(group: string, id: string): void {
+    this.add.run(group, id, Date.now());
+  }
+}
+
+/**
+ * The distributed transport: each consumer group is a Kafka consumer group on the events topic,
+ * keyed by batch so a batch's events stay in order on one partition. kafkajs is used directly
+ * rather than through the NestJS transport because the handlers need what that transport hides:
+ * batch-level control to run messages concurrently while committing offsets strictly in order,
+ * heartbeats during long handlers, and dead-lettering that commits past a poison message instead of
+ * blocking its partition.
+ */
+export class KafkaTransport implements MessageTransport {
+  private readonly kafka: Kafka;
+  private readonly topic: string;
+  private readonly handled: HandledEvents;
+  private producer: Producer | null = null;
+  private readonly consumers = new Set<MessageConsumer>();
+
+  constructor(
+    private readonly settings: KafkaSettings,
+    stateDb: DatabaseSync,
+    private readonly options: { onDeadLetter?: (letter: DeadLetter) => void } = {},
+  ) {
+    this.kafka = createKafka(settings);
+    this.topic = settings.topic ?? EVENTS_TOPIC;
+    this.handled = new HandledEvents(stateDb);
+  }
+
+  async consume(options: ConsumeOptions, handler: MessageHandler): Promise<MessageConsumer> {
+    await ensureTopics(this.kafka, this.settings);
+    const consumer = this.kafka.consumer({
+      groupId: `${this.settings.groupPrefix ?? 'flotilla'}.${options.group}`,
+      // A member that died (kill -9) is noticed within the session timeout; live members heartbeat
+      // every second, and during long handlers too (processBatch), so 10 s is plenty.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      maxWaitTimeInMs: 50,
+      allowAutoTopicCreation: false,
+      retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1000 },
+    });
+    const wanted = new Set(options.eventTypes);
+    const policy = { maxAttempts: options.maxAttempts ?? 5, baseDelayMs: this.settings.retryBaseDelayMs ?? 200 };
+    let stopping = false;
+    let caughtUpResolve: () => void = () => undefined;
+    const caughtUp = new Promise<void>((resolve) => (caughtUpResolve = resolve));
+    consumer.on(consumer.events.GROUP_JOIN, () => caughtUpResolve());
+
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+    await consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommitInterval: 200,
+      partitionsConsumedConcurrently: 6,
+      eachBatch: (payload) =>
+        this.processBatch(payload, options, wanted, handler, () => stopping, (message, error, attempts) =>
+          this.deadLetter({ group: options.group, message, error, attempts, failedAt: new Date().toISOString() }),
+        policy,
+      ),
+    });
+    const handle: MessageConsumer = {
+      caughtUp,
+      stop: async () => {
+        stopping = true;
+        this.consumers.delete(handle);
+        await consumer.disconnect();
+      },
+    };
+    this.consumers.add(handle);
+    return handle;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((consumer) => consumer.stop()));
+    await this.producer?.disconnect();
+    this.producer = null;
+  }
+
+  /**
+   * Runs one fetched batch of a partition through an ordered window: up to `concurrency` messages at
+   * once (one at a time per batch id unless ordering is 'none'), offsets resolved only up to the
+   * first unfinished message, heartbeats while anything runs.
+   */
+  private async processBatch(
+    { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload,
+    options: ConsumeOptions,
+    wanted: ReadonlySet<string>,
+    handler: MessageHandler,
+    isStopping: () => boolean,
+    deadLetter: (message: EventMessage, error: string, attempts: number) => Promise<void>,
+    policy: { maxAttempts: number; baseDelayMs: number },
+  ): Promise<void> {
+    const window = new OrderedWindow(options.concurrency ?? 1, (offset) => resolveOffset(offset.toString()));
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
+    try {
+      for (const record of batch.messages) {
+        if (!isRunning() || isStale() || isStopping()) break;
+        const offset = BigInt(record.offset);
+        const message = parse(record);
+        if (message === null) {
+          // Not an event at all: nothing can handle it, so straight to the dead letters.
+          await deadLetter(rawMessage(record), 'Malformed message: the value is not an event envelope (JSON with id and type)', 0);
+          window.mark(offset);
+          continue;
+        }
+        if (!wanted.has(message.type) || this.handled.seen(options.group, message.id)) {
+          window.mark(offset);
+          continue;
+        }
+        await window.push(offset, options.ordering === 'none' ? null : message.key, async () => {
+          await handleWithRetries(options.group, message, handler, policy, (letter) => deadLetter(letter.message, letter.error, letter.attempts), isStopping);
+          this.handled.remember(options.group, message.id);
+        });
+      }
+      await window.drain();
+      await commitOffsetsIfNecessary();
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  private async deadLetter(letter: DeadLetter): Promise<void> {
+    this.options.onDeadLetter?.(letter);
+    const producer = await this.producerOf();
+    await producer.send({
+      topic: deadLetterTopic(this.topic),
+      acks: -1,
+      messages: [
+        {
+          key: letter.message.key,
+          value: JSON.stringify(letter),
+          headers: { group: letter.group, error: letter.error.slice(0, 1000), 'event-id': letter.message.id },
+        },
+      ],
+    });
+  }
+
+  private async producerOf(): Promise<Producer> {
+    if (this.producer === null) {
+      this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      await this.producer.connect();
+    }
+    return this.producer;
+  }
+}
+
+const parse = (record: KafkaMessage): EventMessage | null => {
+  try {
+    const value = JSON.parse(record.value?.toString() ?? '') as Partial<EventMessage> | null;
+    if (value === null || typeof value !== 'object' || typeof value.id !== 'string' || typeof value.type !== 'string') return null;
+    return { ...value, key: value.key ?? record.key?.toString() ?? '' } as EventMessage;
+  } catch {
+    return null;
+  }
+};
+
+/** A stand-in envelope for a record that is not an event, so it can still be dead-lettered with its bytes. */
+const rawMessage = (record: KafkaMessage): EventMessage => ({
+  schemaVersion: 1,
+  id: `offset-${record.offset}`,
+  type: 'Unreadable',
+  key: record.key?.toString() ?? '',
+  stream: '',
+  revision: -1,
+  position: '',
+  occurredAt: new Date(Number(record.timestamp)).toISOString(),
+  data: record.value?.toString() ?? null,
+  metadata: {},
+});

@@ -1,0 +1,88 @@
+import type { EventStore, StoredEvent, Subscription } from '@flotilla/event-store';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { SqliteCheckpointStore } from './checkpoint-store';
+import { EVENTS_TOPIC, ensureTopics, type KafkaSettings } from './kafka-transport';
+import { toMessage } from './message';
+
+/** The streams published to Kafka: decisions and definitions. Item chunks and snapshots stay in the store. */
+export const RELAYED_STREAM_PREFIXES = ['batch-', 'workflow-', 'webhooks-'];
+
+const CHECKPOINT = 'relay';
+
+/**
+ * Publishes what was appended to the event store to Kafka. Services never write to both (no dual
+ * writes): they append to the store, and the relay, subscribed to the store from its stored
+ * checkpoint, publishes each event keyed by batch id and only then moves the checkpoint. A crash in
+ * between publishes some events again on restart (consumers deduplicate by event id); nothing is
+ * lost. If the broker is away, publishing fails, the subscription ends, and the relay starts again
+ * from its checkpoint a moment later.
+ */
+export class Relay {
+  private subscription: Subscription | null = null;
+  private producer: Producer | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly kafka: Kafka,
+    private readonly settings: KafkaSettings,
+    private readonly checkpoints: SqliteCheckpointStore,
+    private readonly onError: (error: unknown) => void = () => undefined,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await ensureTopics(this.kafka, this.settings);
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    await this.producer.connect();
+    this.subscribe();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    await this.subscription?.stop().catch(() => undefined);
+    this.subscription = null;
+    await this.producer?.disconnect();
+    this.producer = null;
+  }
+
+  /** Resolves once everything stored when it was called has been published. */
+  get caughtUp(): Promise<void> {
+    return this.subscription?.caughtUp ?? Promise.resolve();
+  }
+
+  private subscribe(): void {
+    const topic = this.settings.topic ?? EVENTS_TOPIC;
+    this.subscription = this.store.subscribeToAll(
+      { after: this.checkpoints.get(CHECKPOINT) ?? 'start', filter: { streamPrefixes: RELAYED_STREAM_PREFIXES }, maxBatchSize: 500 },
+      {
+        onEvents: async (events) => {
+          await this.publish(topic, events);
+          const last = events[events.length - 1];
+          if (last) this.checkpoints.set(CHECKPOINT, last.position);
+        },
+        onCheckpoint: (position) => this.checkpoints.set(CHECKPOINT, position),
+        onError: (error) => {
+          this.onError(error);
+          this.subscription = null;
+          if (!this.stopped) this.restartTimer = setTimeout(() => this.subscribe(), 1000);
+        },
+      },
+    );
+    this.subscription.caughtUp.catch(() => undefined);
+  }
+
+  private async publish(topic: string, events: readonly StoredEvent[]): Promise<void> {
+    if (this.producer === null) throw new Error('The relay is not started');
+    await this.producer.send({
+      topic,
+      acks: -1,
+      messages: events.map((event) => {
+        const message = toMessage(event);
+        return { key: message.key, value: JSON.stringify(message), headers: { 'event-type': message.type, 'event-id': message.id } };
+      }),
+    });
+  }
+}
