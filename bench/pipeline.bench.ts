@@ -8,12 +8,10 @@
  *
  *   npm run build && node dist/bench/pipeline.bench.js [--rows 100000,1000000] [--executions 20000]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { Product, peakRssMb, percentile, startTarget, waitForOutcomes } from './support';
 
 const arg = (name: string, fallback: string): string => {
   const index = process.argv.indexOf(`--${name}`);
@@ -21,104 +19,6 @@ const arg = (name: string, fallback: string): string => {
 };
 const rowCounts = arg('rows', '100000,1000000').split(',').map(Number);
 const executionCount = Number(arg('executions', '20000'));
-const root = resolve(__dirname, '..', '..');
-
-const freePort = async (): Promise<number> => {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
-};
-
-/** Peak resident set size of a process, from /proc (Linux). */
-const peakRssMb = (pid: number): number => {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-};
-
-class Product {
-  child: ChildProcess | null = null;
-  url = '';
-  private readonly dataDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
-
-  async start(): Promise<void> {
-    const port = await freePort();
-    this.url = `http://127.0.0.1:${port}`;
-    this.child = spawn(process.execPath, [join(root, 'dist/apps/standalone/src/main.js')], {
-      env: { ...process.env, PORT: String(port), DATA_DIR: this.dataDir },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    for (let i = 0; i < 200; i++) {
-      try {
-        if ((await fetch(`${this.url}/health`)).ok) return;
-      } catch {
-        // not up yet
-      }
-      await new Promise((done) => setTimeout(done, 100));
-    }
-    throw new Error('the product did not start');
-  }
-
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await fetch(`${this.url}${path}`, {
-      method,
-      ...(body === undefined ? {} : body instanceof FormData ? { body } : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 500)}`);
-    return JSON.parse(text) as T;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (child && child.exitCode === null) {
-      const exited = new Promise((done) => child.once('exit', done));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    rmSync(this.dataDir, { recursive: true, force: true });
-  }
-}
-
-const startTarget = async (): Promise<{ url: string; calls: () => number; close: () => Promise<void> }> => {
-  let calls = 0;
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      calls++;
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`,
-    calls: () => calls,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((done) => server.close(done));
-    },
-  };
-};
-
-interface BatchView {
-  status: string;
-  progress: { total: number; triggered: number; completed: number; failed: number };
-}
-
-const waitForOutcomes = async (product: Product, id: string, total: number, timeoutMs: number): Promise<BatchView> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const batch = await product.json<BatchView>('GET', `/v1/batches/${id}`);
-    if (batch.progress.completed + batch.progress.failed >= total) return batch;
-    if (Date.now() > deadline) throw new Error(`timed out: ${JSON.stringify(batch.progress)}`);
-    await new Promise((done) => setTimeout(done, 100));
-  }
-};
-
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
 async function csvIntake(rows: number, targetUrl: string): Promise<void> {
   const product = new Product();

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { acquireKafkaBroker } from '@flotilla/messaging/testing';
 import type { BatchView, HistoryEntry } from '@flotilla/projections';
 import { TargetServer, eventually, sleep, type PlatformProcess } from '@flotilla/testing';
@@ -66,6 +68,15 @@ describe('flotilla distributed over Kafka', () => {
     await expectEachTriggeredOnce(api, id, 40);
     const calls = target.calls.filter((call) => call.key.startsWith(`${id}.`));
     expect(calls).toHaveLength(40);
+    // Both executors took part in this one batch (ExecutionTriggered is keyed by execution id).
+    const dispatchedBy = ['executor', 'executor-2'].map((name) => {
+      const db = new DatabaseSync(join(cluster.data.path, `${name}-state.sqlite`), { readOnly: true });
+      const row = db.prepare(`SELECT count(*) AS n FROM handled_events WHERE grp = 'executor-dispatch'`).get() as { n: number };
+      db.close();
+      return row.n;
+    });
+    expect(dispatchedBy[0]! + dispatchedBy[1]!).toBe(40);
+    expect(Math.min(...dispatchedBy)).toBeGreaterThan(0);
 
     // Waves at the formula's times.
     const executions = (await api.request<{ items: { index: number; executeAt: string; triggeredAt: string }[] }>('GET', `/v1/batches/${id}/executions?limit=100`)).body.items;

@@ -2,12 +2,23 @@ import type { EventStore, StoredEvent, Subscription } from '@flotilla/event-stor
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { SqliteCheckpointStore } from './checkpoint-store';
 import { EVENTS_TOPIC, ensureTopics, type KafkaSettings } from './kafka-transport';
-import { toMessage } from './message';
+import { toMessage, type EventMessage } from './message';
 
 /** The streams published to Kafka: decisions and definitions. Item chunks and snapshots stay in the store. */
 export const RELAYED_STREAM_PREFIXES = ['batch-', 'workflow-', 'webhooks-'];
 
 const CHECKPOINT = 'relay';
+
+/**
+ * The Kafka record key. A batch's events share its id as key, so they keep their order on one
+ * partition, except ExecutionTriggered, keyed by execution id: dispatching needs no order, and
+ * spreading a batch's executions over the partitions is what lets several executors share one
+ * batch's work.
+ */
+export const partitionKeyOf = (message: EventMessage): string => {
+  const executionId = (message.data as { executionId?: unknown } | null)?.executionId;
+  return message.type === 'ExecutionTriggered' && typeof executionId === 'string' ? executionId : message.key;
+};
 
 /**
  * Publishes what was appended to the event store to Kafka. Services never write to both (no dual
@@ -81,7 +92,7 @@ export class Relay {
       acks: -1,
       messages: events.map((event) => {
         const message = toMessage(event);
-        return { key: message.key, value: JSON.stringify(message), headers: { 'event-type': message.type, 'event-id': message.id } };
+        return { key: partitionKeyOf(message), value: JSON.stringify(message), headers: { 'event-type': message.type, 'event-id': message.id } };
       }),
     });
   }

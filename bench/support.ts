@@ -1,0 +1,131 @@
+/** Shared pieces of the end-to-end benchmarks: the built product as child processes, and a no-op target. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const root = resolve(__dirname, '..', '..');
+
+export const freePort = async (): Promise<number> => {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return port;
+};
+
+/** Peak resident set size of a process, from /proc (Linux). */
+export const peakRssMb = (pid: number): number => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+};
+
+export const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+/** One built service process (`dist/apps/<app>/src/main.js`). */
+export class ServiceProcess {
+  child: ChildProcess | null = null;
+  url = '';
+
+  constructor(
+    private readonly app: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  async start(): Promise<void> {
+    const port = await freePort();
+    this.url = `http://127.0.0.1:${port}`;
+    this.child = spawn(process.execPath, [join(root, `dist/apps/${this.app}/src/main.js`)], {
+      env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1', ...this.env, PORT: String(port) },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    for (let i = 0; i < 300; i++) {
+      try {
+        if ((await fetch(`${this.url}/health`)).ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    throw new Error(`${this.app} did not start`);
+  }
+
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      ...(body === undefined ? {} : body instanceof FormData ? { body } : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 500)}`);
+    return JSON.parse(text) as T;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((done) => child.once('exit', done));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+}
+
+/** The embedded product: one process, a fresh data directory. */
+export class Product extends ServiceProcess {
+  private readonly dataDir: string;
+
+  constructor(env: Record<string, string> = {}) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
+    super('standalone', { DATA_DIR: dataDir, ...env });
+    this.dataDir = dataDir;
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** A workflow target that answers at once and records when each execution reached it. */
+export const startTarget = async (): Promise<{ url: string; calls: () => number; calledAt: Map<string, number>; close: () => Promise<void> }> => {
+  let calls = 0;
+  const calledAt = new Map<string, number>();
+  const server = createServer((request, response) => {
+    const key = String(request.headers['idempotency-key']);
+    if (!calledAt.has(key)) calledAt.set(key, Date.now());
+    request.resume();
+    request.on('end', () => {
+      calls++;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`,
+    calls: () => calls,
+    calledAt,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    },
+  };
+};
+
+export interface BatchView {
+  status: string;
+  startAt: string;
+  progress: { total: number; triggered: number; completed: number; failed: number };
+}
+
+export const waitForOutcomes = async (api: ServiceProcess, id: string, total: number, timeoutMs: number): Promise<BatchView> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const batch = await api.json<BatchView>('GET', `/v1/batches/${id}`);
+    if (batch.progress.completed + batch.progress.failed >= total) return batch;
+    if (Date.now() > deadline) throw new Error(`timed out: ${JSON.stringify(batch.progress)}`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+};
