@@ -84,8 +84,15 @@ const measure = async (deployment: Deployment, target: Target): Promise<string> 
   const startAt = new Date(Date.now() + 2000).toISOString();
   const waved = await api.json<{ id: string }>('POST', '/v1/batches', { name: 'latency', workflowId, startAt, maxConcurrent: 500, batchIntervalSeconds: 1, items: waveItems });
   await waitForOutcomes(api, waved.id, waveItems.length, 120_000);
-  const history = await api.json<{ items: { type: string; occurredAt: string; data: { wave: number | null } }[] }>('GET', `/v1/batches/${waved.id}/history?limit=1000`);
-  const waveDueAt = new Map(history.items.filter((entry) => entry.type === 'WaveDue').map((entry) => [entry.data.wave, Date.parse(entry.occurredAt)]));
+  const waveDueAt = new Map<number | null, number>();
+  for (let cursor: string | null = ''; cursor !== null; ) {
+    const page: { items: { type: string; occurredAt: string; data: { wave: number | null } }[]; nextCursor: string | null } = await api.json(
+      'GET',
+      `/v1/batches/${waved.id}/history?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
+    );
+    for (const entry of page.items) if (entry.type === 'WaveDue') waveDueAt.set(entry.data.wave, Date.parse(entry.occurredAt));
+    cursor = page.nextCursor;
+  }
   const latencies: number[] = [];
   for (let index = 0; index < waveItems.length; index++) {
     const calledAt = target.calledAt.get(`${waved.id}.${index}`);

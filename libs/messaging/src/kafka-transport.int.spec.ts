@@ -136,6 +136,34 @@ describe('KafkaTransport and Relay, over a real broker', () => {
     expect(letters.every((letter) => letter.group === 'g3')).toBe(true);
   });
 
+  it('a handler that runs longer than the session timeout keeps its consumer in the group (heartbeats)', async () => {
+    // One partition: no other partition's fetch loop sends heartbeats for the blocked one.
+    settings = { ...settings, partitions: 1 };
+    await startRelay(stateDb('relay'));
+    const handled: number[] = [];
+    const member = transport(stateDb('slow'));
+    await member.consume({ group: 'g5', eventTypes: ['A'], concurrency: 2 }, async (message) => {
+      const n = (message.data as { n: number }).n;
+      // The session timeout is 10 s: without heartbeats during this, the broker would evict the member.
+      if (n === 0) await new Promise((resolve) => setTimeout(resolve, 13_000));
+      handled.push(n);
+    });
+    const admin = createKafka(settings).admin();
+    await admin.connect();
+    closers.push(() => admin.disconnect());
+    const members = async (): Promise<string[]> => (await admin.describeGroups(['flotilla.g5'])).groups[0]?.members.map((m) => m.memberId) ?? [];
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const before = await members();
+    expect(before).toHaveLength(1);
+    await append('slow', 'A', 0);
+    await append('slow', 'A', 1);
+    await until(() => handled.length >= 2, 40_000, 'both messages');
+    expect(handled).toEqual([0, 1]);
+    // Still the same member: an eviction (no heartbeat within the session timeout) would have
+    // made it rejoin under a new member id.
+    expect(await members()).toEqual(before);
+  });
+
   it('two members of a group share the partitions; every message is handled once', async () => {
     await startRelay(stateDb('relay'));
     const byMember: [string[], string[]] = [[], []];
