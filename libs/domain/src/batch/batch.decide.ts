@@ -253,75 +253,37 @@ const requireExecution = (batch: Batch, index: number, action: string, ...allowe
   return executionId;
 };
 
+/** What every event about one execution says: which one, of which batch, and when. */
+const aboutExecution = (batch: Batch, executionId: string, command: { readonly index: number; readonly now: Date }) => ({
+  batchId: batch.id,
+  executionId,
+  index: command.index,
+  occurredAt: iso(command.now),
+});
+
+const statusCodeOf = (command: { readonly statusCode?: number }): { statusCode?: number } =>
+  command.statusCode === undefined ? {} : { statusCode: command.statusCode };
+
 const recordAccepted = (command: RecordExecutionAccepted, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'record the acceptance of', 'triggered');
-  return [
-    {
-      type: 'ExecutionAccepted',
-      data: {
-        batchId: batch.id,
-        executionId,
-        index: command.index,
-        attempt: command.attempt,
-        ...(command.deadline === undefined ? {} : { deadline: iso(command.deadline) }),
-        occurredAt: iso(command.now),
-      },
-    },
-  ];
+  const deadline = command.deadline === undefined ? {} : { deadline: iso(command.deadline) };
+  return [{ type: 'ExecutionAccepted', data: { ...aboutExecution(batch, executionId, command), attempt: command.attempt, ...deadline } }];
 };
 
 const recordAttemptFailed = (command: RecordAttemptFailed, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'record a failed attempt of', 'triggered');
-  return [
-    {
-      type: 'ExecutionAttemptFailed',
-      data: {
-        batchId: batch.id,
-        executionId,
-        index: command.index,
-        attempt: command.attempt,
-        error: command.error,
-        ...(command.statusCode === undefined ? {} : { statusCode: command.statusCode }),
-        retryAt: iso(command.retryAt),
-        occurredAt: iso(command.now),
-      },
-    },
-  ];
+  const data = { ...aboutExecution(batch, executionId, command), attempt: command.attempt, error: command.error, ...statusCodeOf(command), retryAt: iso(command.retryAt) };
+  return [{ type: 'ExecutionAttemptFailed', data }];
 };
 
 const recordCompleted = (command: RecordExecutionCompleted, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'complete', 'triggered');
-  return [
-    {
-      type: 'ExecutionCompleted',
-      data: {
-        batchId: batch.id,
-        executionId,
-        index: command.index,
-        output: command.output ?? null,
-        attempts: command.attempts,
-        occurredAt: iso(command.now),
-      },
-    },
-  ];
+  return [{ type: 'ExecutionCompleted', data: { ...aboutExecution(batch, executionId, command), output: command.output ?? null, attempts: command.attempts } }];
 };
 
 const recordFailed = (command: RecordExecutionFailed, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'fail', 'triggered');
-  return [
-    {
-      type: 'ExecutionFailed',
-      data: {
-        batchId: batch.id,
-        executionId,
-        index: command.index,
-        error: command.error,
-        ...(command.statusCode === undefined ? {} : { statusCode: command.statusCode }),
-        attempts: command.attempts,
-        occurredAt: iso(command.now),
-      },
-    },
-  ];
+  return [{ type: 'ExecutionFailed', data: { ...aboutExecution(batch, executionId, command), error: command.error, ...statusCodeOf(command), attempts: command.attempts } }];
 };
 
 const cancelExecution = (command: CancelExecution, batch: Batch): BatchEvent[] => {
@@ -330,11 +292,8 @@ const cancelExecution = (command: CancelExecution, batch: Batch): BatchEvent[] =
     {
       type: 'ExecutionCancelled',
       data: {
-        batchId: batch.id,
-        executionId,
-        index: command.index,
+        ...aboutExecution(batch, executionId, command),
         planEndsAt: planEndAfter(batch, (table) => table.lastExecuteAtWithout(command.index)),
-        occurredAt: iso(command.now),
         ...operator(command),
       },
     },
@@ -357,13 +316,10 @@ const rescheduleExecution = (command: RescheduleExecution, batch: Batch): BatchE
     {
       type: 'ExecutionRescheduled',
       data: {
-        batchId: batch.id,
-        executionId,
-        index: command.index,
+        ...aboutExecution(batch, executionId, command),
         executeAt: iso(command.executeAt),
         previousExecuteAt: new Date(batch.executions.executeAtOf(command.index)).toISOString(),
         planEndsAt: planEndAfter(batch, (table) => table.lastExecuteAtWith(command.index, command.executeAt.getTime())),
-        occurredAt: iso(command.now),
         ...operator(command),
       },
     },
