@@ -83,6 +83,7 @@ describe('BatchRepository', () => {
     for (let i = 0; i < 12; i++) await writer.handle('bat_d', { type: 'TriggerDueExecutions', batchId: 'bat_d', now: later, limit: 10 });
     await writer.handle('bat_d', { type: 'RescheduleExecution', batchId: 'bat_d', index: 499, executeAt: new Date(later.getTime() + 5000), now: later, actor: 'ops' });
     await writer.handle('bat_d', { type: 'TriggerDueExecutions', batchId: 'bat_d', now: later, limit: 7 });
+    await writer.handle('bat_d', { type: 'RecordAttemptFailed', batchId: 'bat_d', index: 4, attempt: 1, error: 'HTTP 503', retryAt: later, now: later });
 
     let snapshots = 0;
     for await (const _ of store.readStream(batchSnapshotStream('bat_d'))) snapshots++;
@@ -95,6 +96,7 @@ describe('BatchRepository', () => {
     const { executions: _b, ...restB } = replayed;
     expect(restA).toEqual(restB);
     expect(replayed.counts).toMatchObject({ triggered: 127, cancelled: 1 });
+    expect(fromSnapshot.executions.failedAttemptsOf(4)).toBe(1);
   });
 });
 

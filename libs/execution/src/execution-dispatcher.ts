@@ -57,8 +57,8 @@ interface AttemptFailure {
  *
  * Retries wait here, holding one of the dispatch slots: a failing target then slows its own
  * executions down instead of being called ever faster. Each failed attempt that will be retried is
- * recorded first, so the wait is visible. After a restart a redelivered execution starts again
- * from attempt 1: the batch state does not keep attempt counts.
+ * recorded first, so the wait is visible, and a redelivered execution (after a restart) goes on
+ * from the attempts the batch state has recorded.
  */
 @Injectable()
 export class ExecutionDispatcher {
@@ -96,7 +96,9 @@ export class ExecutionDispatcher {
       return;
     }
     const item = await this.items.get(batch.items, index);
-    await this.run({ batchId, executionId, index, version, payload: this.payloadOf(batch, executionId, item) });
+    // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
+    const firstAttempt = batch.executions.failedAttemptsOf(index) + 1;
+    await this.run({ batchId, executionId, index, version, payload: this.payloadOf(batch, executionId, item) }, firstAttempt);
   }
 
   /** Ends calls and retry waits in flight; their handlers throw, so their messages stay unacknowledged. */
@@ -104,9 +106,9 @@ export class ExecutionDispatcher {
     this.stopping.abort(new Error('The executor is stopping'));
   }
 
-  private async run(execution: Execution): Promise<void> {
+  private async run(execution: Execution, firstAttempt: number): Promise<void> {
     const { batchId, index, version } = execution;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = firstAttempt; ; attempt++) {
       const result = await this.client.call(
         {
           url: version.target.url,

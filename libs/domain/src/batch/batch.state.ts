@@ -108,8 +108,10 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
     }
     case 'BatchCompleted':
       return { ...state, status: 'completed', endedAt: event.data.occurredAt };
-    case 'ExecutionAccepted':
     case 'ExecutionAttemptFailed':
+      state.executions.recordFailedAttempt(event.data.index, event.data.attempt);
+      return state;
+    case 'ExecutionAccepted':
       return state;
     default: {
       const unknownEvent: never = event;

@@ -276,6 +276,20 @@ describe('scheduled executions', () => {
     });
   }
 
+  it('failed attempts are kept until the outcome, so a redelivered execution goes on counting', () => {
+    const { state } = run(
+      running(),
+      { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(0), limit: 2 },
+      { type: 'RecordAttemptFailed', batchId: BATCH_ID, index: 0, attempt: 1, error: 'HTTP 503', retryAt: at(1), now: at(0) },
+      { type: 'RecordAttemptFailed', batchId: BATCH_ID, index: 0, attempt: 2, error: 'HTTP 503', retryAt: at(2), now: at(1) },
+      { type: 'RecordAttemptFailed', batchId: BATCH_ID, index: 1, attempt: 1, error: 'HTTP 503', retryAt: at(1), now: at(0) },
+      { type: 'RecordExecutionCompleted', batchId: BATCH_ID, index: 1, output: null, attempts: 2, now: at(2) },
+    );
+    expect(batchOf(state).executions.failedAttemptsOf(0)).toBe(2);
+    expect(batchOf(state).executions.failedAttemptsOf(1)).toBe(0);
+    expect(batchOf(state).executions.failedAttemptsOf(5)).toBe(0);
+  });
+
   it('outcomes carry output, error and attempts', () => {
     const state = run(running(), { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(0), limit: 2 }).state;
     expect(decide(executionCommands['fail']!(0), state)[0]).toEqual({

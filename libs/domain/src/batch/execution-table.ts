@@ -19,6 +19,7 @@ export interface ExecutionTableSnapshot {
   readonly planSize: number;
   readonly anchorMs: number;
   readonly rescheduled: readonly (readonly [number, number])[];
+  readonly failedAttempts: readonly (readonly [number, number])[];
   readonly head: number;
   readonly tail: number;
 }
@@ -48,6 +49,8 @@ export class ExecutionTable {
   private planSize: number;
   private anchorMs: number;
   private readonly rescheduled = new Map<number, number>();
+  /** Attempts that failed so far, for triggered executions still without an outcome (few at a time). */
+  private readonly failedAttempts = new Map<number, number>();
   /** Ranks before `head` and from `tail` on hold no pending, plan-timed execution. */
   private head = 0;
   private tail: number;
@@ -73,6 +76,7 @@ export class ExecutionTable {
       planSize: this.planSize,
       anchorMs: this.anchorMs,
       rescheduled: [...this.rescheduled],
+      failedAttempts: [...this.failedAttempts],
       head: this.head,
       tail: this.tail,
     };
@@ -85,6 +89,7 @@ export class ExecutionTable {
     table.ranks = snapshot.ranks;
     table.planSize = snapshot.planSize;
     for (const [index, atMs] of snapshot.rescheduled) table.rescheduled.set(index, atMs);
+    for (const [index, attempts] of snapshot.failedAttempts) table.failedAttempts.set(index, attempts);
     table.head = snapshot.head;
     table.tail = snapshot.tail;
     return table;
@@ -123,6 +128,16 @@ export class ExecutionTable {
 
   markOutcome(index: number, outcome: 'completed' | 'failed'): void {
     this.states[index] = outcome === 'completed' ? COMPLETED : FAILED;
+    this.failedAttempts.delete(index);
+  }
+
+  recordFailedAttempt(index: number, attempt: number): void {
+    if (this.states[index] === TRIGGERED) this.failedAttempts.set(index, Math.max(attempt, this.failedAttempts.get(index) ?? 0));
+  }
+
+  /** How many attempts of a triggered execution have failed so far: a redelivered execution goes on from there. */
+  failedAttemptsOf(index: number): number {
+    return this.failedAttempts.get(index) ?? 0;
   }
 
   /** Cancels every pending execution; returns how many. */
