@@ -57,6 +57,13 @@ export class Cluster {
     return api;
   }
 
+  /** The tail of every process's output, for a failure's report. */
+  logs(lines = 40): string {
+    return [...this.processes.entries()]
+      .map(([name, running]) => `--- ${name}\n${running.output.join('').split('\n').slice(-lines).join('\n')}`)
+      .join('\n');
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.processes.values()].map((each) => each.kill()));
     this.data.remove();

@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { Kafka, Partitioners, logLevel, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
 import { handleWithRetries } from './message-processing';
 import type { ConsumeOptions, DeadLetter, EventMessage, MessageConsumer, MessageHandler, MessageTransport } from './message';
 import { OrderedWindow } from './ordered-window';
@@ -104,41 +104,56 @@ export class KafkaTransport implements MessageTransport {
 
   async consume(options: ConsumeOptions, handler: MessageHandler): Promise<MessageConsumer> {
     await ensureTopics(this.kafka, this.settings);
-    const consumer = this.kafka.consumer({
-      groupId: `${this.settings.groupPrefix ?? 'flotilla'}.${options.group}`,
-      // A member that died (kill -9) is noticed within the session timeout; live members heartbeat
-      // every second, and during long handlers too (processBatch), so 10 s is plenty.
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
-      maxWaitTimeInMs: 50,
-      allowAutoTopicCreation: false,
-      retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1000 },
-    });
     const wanted = new Set(options.eventTypes);
     const policy = { maxAttempts: options.maxAttempts ?? 5, baseDelayMs: this.settings.retryBaseDelayMs ?? 200 };
     let stopping = false;
+    let current: Consumer | null = null;
+    let restartTimer: NodeJS.Timeout | null = null;
     let caughtUpResolve: () => void = () => undefined;
     const caughtUp = new Promise<void>((resolve) => (caughtUpResolve = resolve));
-    consumer.on(consumer.events.GROUP_JOIN, () => caughtUpResolve());
 
-    await consumer.connect();
-    await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
-    await consumer.run({
-      eachBatchAutoResolve: false,
-      autoCommitInterval: 200,
-      partitionsConsumedConcurrently: 6,
-      eachBatch: (payload) =>
-        this.processBatch(payload, options, wanted, handler, () => stopping, (message, error, attempts) =>
-          this.deadLetter({ group: options.group, message, error, attempts, failedAt: new Date().toISOString() }),
-        policy,
-      ),
-    });
+    const start = async (): Promise<void> => {
+      const consumer = this.kafka.consumer({
+        groupId: `${this.settings.groupPrefix ?? 'flotilla'}.${options.group}`,
+        // A member that died (kill -9) is noticed within the session timeout; live members heartbeat
+        // every second, and during long handlers too (processBatch), so 10 s is plenty.
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1_000,
+        maxWaitTimeInMs: 50,
+        allowAutoTopicCreation: false,
+        retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1000 },
+      });
+      current = consumer;
+      consumer.on(consumer.events.GROUP_JOIN, () => caughtUpResolve());
+      // kafkajs gives up on a consumer after a crash it deems not retriable, such as not finding the
+      // group coordinator while the broker restarts. A service must never stop consuming: start a
+      // new consumer, which resumes from the committed offsets.
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        if (payload.restart || stopping) return;
+        restartTimer = setTimeout(() => void start().catch(() => (restartTimer = setTimeout(() => void start(), 2000))), 1000);
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+      await consumer.run({
+        eachBatchAutoResolve: false,
+        autoCommitInterval: 200,
+        partitionsConsumedConcurrently: 6,
+        eachBatch: (payload) =>
+          this.processBatch(payload, options, wanted, handler, () => stopping, (message, error, attempts) =>
+            this.deadLetter({ group: options.group, message, error, attempts, failedAt: new Date().toISOString() }),
+          policy,
+        ),
+      });
+    };
+    await start();
+
     const handle: MessageConsumer = {
       caughtUp,
       stop: async () => {
         stopping = true;
+        if (restartTimer) clearTimeout(restartTimer);
         this.consumers.delete(handle);
-        await consumer.disconnect();
+        await current?.disconnect();
       },
     };
     this.consumers.add(handle);
