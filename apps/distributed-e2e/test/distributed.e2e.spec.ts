@@ -20,7 +20,7 @@ describe('flotilla distributed over Kafka', () => {
     await target.start();
   });
   afterEach(async () => {
-    if (expect.getState().assertionCalls > 0 && process.env['FLOTILLA_E2E_LOGS']) console.log(cluster.logs());
+    if (process.env['FLOTILLA_E2E_LOGS']) console.log(cluster.logs());
     await cluster.stop();
     await target.stop();
   });
