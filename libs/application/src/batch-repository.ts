@@ -277,5 +277,3 @@ export class KeyedLock {
     return result;
   }
 }
-
-export const isDomainError = (error: unknown): error is DomainError => error instanceof DomainError;

@@ -139,4 +139,3 @@ export const streamName = (category: string, id: string): StreamName => {
 };
 
 export const streamId = (stream: StreamName): string => stream.slice(stream.indexOf('-') + 1);
-export const streamCategory = (stream: StreamName): string => stream.slice(0, stream.indexOf('-'));

@@ -53,3 +53,30 @@ export const reportSubscriptionError = (handler: SubscriptionHandler, error: unk
     throw error;
   });
 };
+
+/**
+ * Lets a subscription's loop sleep until something may have changed (new events, a marker, a
+ * failure, a stop). A wake that comes while the loop is busy is not lost: the next sleep returns
+ * at once. The loop calls `reset()` at the top of each pass, before it looks at what changed.
+ */
+export class WakeSignal {
+  private woken = false;
+  private sleeper: (() => void) | undefined;
+
+  wake(): void {
+    this.woken = true;
+    this.sleeper?.();
+  }
+
+  reset(): void {
+    this.woken = false;
+  }
+
+  async sleep(): Promise<void> {
+    if (this.woken) return;
+    await new Promise<void>((resolve) => {
+      this.sleeper = resolve;
+    });
+    this.sleeper = undefined;
+  }
+}

@@ -42,7 +42,7 @@ import {
   type Subscription,
   type SubscriptionHandler,
 } from '../event-store';
-import { CaughtUpSignal, maxBatchSizeOf, reportSubscriptionError, stoppedBeforeCaughtUp } from '../subscription-support';
+import { CaughtUpSignal, WakeSignal, maxBatchSizeOf, reportSubscriptionError, stoppedBeforeCaughtUp } from '../subscription-support';
 
 const PREPARE_MASK = (1n << 64n) - 1n;
 
@@ -246,8 +246,7 @@ class EsdbSubscription implements Subscription {
   private taken = 0;
   private stopping = false;
   private failure: { readonly error: unknown } | undefined;
-  private woken = false;
-  private sleeper: (() => void) | undefined;
+  private readonly wakeup = new WakeSignal();
 
   constructor(
     client: EventStoreDBClient,
@@ -291,15 +290,14 @@ class EsdbSubscription implements Subscription {
   }
 
   private wake(): void {
-    this.woken = true;
-    this.sleeper?.();
+    this.wakeup.wake();
   }
 
   private async run(): Promise<void> {
     let delivered = -1n;
     try {
       while (!this.stopping) {
-        this.woken = false;
+        this.wakeup.reset();
         const batch = this.takeBatch();
         if (batch.length > 0) {
           await this.handler.onEvents(batch);
@@ -317,12 +315,7 @@ class EsdbSubscription implements Subscription {
           continue;
         }
         if (this.failure !== undefined && !this.stopping) throw this.failure.error;
-        if (!this.woken && !this.stopping) {
-          await new Promise<void>((resolve) => {
-            this.sleeper = resolve;
-          });
-          this.sleeper = undefined;
-        }
+        if (!this.stopping) await this.wakeup.sleep();
       }
       this.signal.reject(stoppedBeforeCaughtUp());
     } catch (error) {

@@ -17,7 +17,7 @@ import {
   type Subscription,
   type SubscriptionHandler,
 } from '../event-store';
-import { CaughtUpSignal, maxBatchSizeOf, reportSubscriptionError, stoppedBeforeCaughtUp } from '../subscription-support';
+import { CaughtUpSignal, WakeSignal, maxBatchSizeOf, reportSubscriptionError, stoppedBeforeCaughtUp } from '../subscription-support';
 
 /**
  * - `full`: an append that returned is on disk (the WAL is fsynced at every commit).
@@ -393,9 +393,8 @@ class SqliteSubscription implements Subscription {
   readonly caughtUp = this.signal.promise;
   private readonly done: Promise<void>;
   private stopping = false;
-  /** Set by wake(): something may have been appended since the last page was read. */
-  private woken = false;
-  private sleeper: (() => void) | undefined;
+  /** Woken when something may have been appended since the last page was read. */
+  private readonly wakeup = new WakeSignal();
 
   constructor(
     private readonly source: PageSource,
@@ -407,8 +406,7 @@ class SqliteSubscription implements Subscription {
   }
 
   wake(): void {
-    this.woken = true;
-    this.sleeper?.();
+    this.wakeup.wake();
   }
 
   async stop(): Promise<void> {
@@ -421,7 +419,7 @@ class SqliteSubscription implements Subscription {
     let position = this.options.after;
     try {
       while (!this.stopping) {
-        this.woken = false;
+        this.wakeup.reset();
         const page = this.source.readPage(position);
         for (let start = 0; start < page.events.length && !this.stopping; start += this.options.maxBatchSize) {
           const batch = page.events.slice(start, start + this.options.maxBatchSize);
@@ -438,11 +436,8 @@ class SqliteSubscription implements Subscription {
         if (page.atEnd || position >= this.options.caughtUpAt) this.signal.resolve();
         if (!page.atEnd) {
           await nextMacrotask();
-        } else if (!this.woken && !this.stopping) {
-          await new Promise<void>((resolve) => {
-            this.sleeper = resolve;
-          });
-          this.sleeper = undefined;
+        } else if (!this.stopping) {
+          await this.wakeup.sleep();
         }
       }
       this.signal.reject(stoppedBeforeCaughtUp());
