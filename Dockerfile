@@ -21,7 +21,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 # scripts/build.mjs transpiles apps/, libs/ and bench/ with SWC and rewrites the @flotilla/* path
 # aliases (from tsconfig.base.json) into relative requires: dist/ is plain CommonJS.
 COPY tsconfig.base.json ./
-COPY scripts/build.mjs ./scripts/
+COPY scripts/build.mjs scripts/check-node.cjs ./scripts/
 COPY apps ./apps
 COPY libs ./libs
 COPY bench ./bench
@@ -43,6 +43,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 
 COPY --from=build /app/dist/apps ./dist/apps
 COPY --from=build /app/dist/libs ./dist/libs
+COPY --from=build /app/dist/scripts ./dist/scripts
 
 # The state directory belongs to the unprivileged user; a named volume mounted here starts
 # with this ownership. The application files stay root-owned (read-only for the service).

@@ -2,7 +2,7 @@
 // SWC (decorator metadata on, for NestJS) and the `@flotilla/*` path aliases rewritten to relative
 // requires, so the output runs on plain Node: `node dist/apps/standalone/src/main.js`.
 // Type-checking is `npm run typecheck`'s job; this only transpiles, in about a second.
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformFileSync } from '@swc/core';
@@ -45,4 +45,7 @@ for (const source of sources) {
   mkdirSync(dirname(destination), { recursive: true });
   writeFileSync(destination, code);
 }
+// Each service's main.js requires ../../../scripts/check-node.cjs first: plain JS, copied as it is.
+mkdirSync(join(out, 'scripts'), { recursive: true });
+copyFileSync(join(root, 'scripts', 'check-node.cjs'), join(out, 'scripts', 'check-node.cjs'));
 console.log(`built ${sources.length} files into ${relative(process.cwd(), out) || '.'}`);

@@ -1,3 +1,5 @@
+// First: on a Node too old for node:sqlite this exits with one clear line, before any import below fails.
+import '../../../scripts/check-node.cjs';
 import 'reflect-metadata';
 import { IngestModule } from '@flotilla/ingest';
 import { WebhooksModule } from '@flotilla/notification';
