@@ -4,13 +4,13 @@ import {
   fromBatchSnapshot,
   initialBatchState,
   isBatch,
-  isBatchEvent,
+  batchEvents,
   toBatchSnapshot,
   type BatchCommand,
   type BatchEvent,
   type BatchState,
 } from '@flotilla/domain';
-import { streamName, type EventStore, type StoredEvent } from '@flotilla/event-store';
+import { streamName, type EventStore } from '@flotilla/event-store';
 import { decodeBatchSnapshot, encodeBatchSnapshot } from './batch-snapshot';
 import { CommandHandler, type Decider } from './command-handler';
 
@@ -24,7 +24,7 @@ export const batchDecider: Decider<BatchState, BatchCommand, BatchEvent> = {
   decide,
   evolve,
   initialState: initialBatchState,
-  read: (stored: StoredEvent) => (isBatchEvent(stored) ? ({ type: stored.type, data: stored.data } as BatchEvent) : null),
+  events: batchEvents,
 };
 
 /**

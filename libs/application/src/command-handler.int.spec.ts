@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RuleViolation, WorkflowAlreadyExists, type AddWorkflowVersion } from '@flotilla/domain';
+import { EventRegistry, RuleViolation, WorkflowAlreadyExists, type AddWorkflowVersion } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
 import { CommandHandler, type Decider } from './command-handler';
 import { WorkflowRepository } from './workflow-repository';
@@ -18,7 +18,7 @@ const counter: Decider<Counter, Add, Added> = {
   },
   evolve: (state, event) => ({ value: state.value + event.data.by }),
   initialState: () => ({ value: 0 }),
-  read: (stored) => (stored.type === 'Added' ? { type: 'Added', data: stored.data as Added['data'] } : null),
+  events: new EventRegistry<Added>({ Added: { schemaVersion: 1 } }),
 };
 
 const definition = { name: 'w', inputs: [], target: { url: 'http://127.0.0.1:1/run', timeoutMs: 1000, mode: 'sync' as const }, retry: { maxAttempts: 1, backoffMs: 0 } };

@@ -1,24 +1,18 @@
-import { DomainError } from '@flotilla/domain';
-import { WrongExpectedRevisionError, type EventMetadata, type EventStore, type GlobalPosition, type StoredEvent, type StreamName } from '@flotilla/event-store';
+import { DomainError, type DomainEvent, type EventRegistry } from '@flotilla/domain';
+import { WrongExpectedRevisionError, type EventMetadata, type EventStore, type GlobalPosition, type NewEvent, type StreamName } from '@flotilla/event-store';
 import { KeyedLock } from './keyed-lock';
 import { SnapshotStore, type SnapshotOptions } from './snapshot-store';
 
-/** What every domain event is: a type and its data. */
-export interface DomainEvent {
-  readonly type: string;
-  readonly data: unknown;
-}
-
 /**
- * A decider as the domain writes one: pure functions over a state, plus how to read its events back
- * from the store. `read` returns the typed event a stored one is (upcast to the current schema), or
- * null for an event this decider does not fold (it only moves the revision on).
+ * A decider as the domain writes one: pure functions over a state, and the registry of its event
+ * types, through which stored events are read back typed (and upcast to the current schema). Events
+ * on the stream that the registry does not know only move the revision on.
  */
 export interface Decider<State, Command, Event extends DomainEvent> {
   readonly decide: (command: Command, state: State) => readonly Event[];
   readonly evolve: (state: State, event: Event) => State;
   readonly initialState: () => State;
-  readonly read: (stored: StoredEvent) => Event | null;
+  readonly events: EventRegistry<Event>;
 }
 
 export interface CommandHandlerOptions<State> {
@@ -151,7 +145,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       try {
         const result = await this.store.appendToStream(
           this.options.streamOf(id),
-          events.map((event) => ({ type: event.type, data: event.data, metadata })),
+          events.map((event) => this.toNewEvent(event, metadata)),
           { expectedRevision: loaded.revision < 0 ? 'no_stream' : loaded.revision },
         );
         // Our own events are folded in: the cached state is then current without reading them back.
@@ -164,6 +158,12 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
         if (!(error instanceof WrongExpectedRevisionError) || attempt >= this.maxAttempts) throw error;
       }
     }
+  }
+
+  /** Events are written with their type's schema version; version 1 is left implicit (it is what absence means). */
+  private toNewEvent(event: Event, metadata: EventMetadata): NewEvent {
+    const schemaVersion = this.decider.events.schemaVersionOf(event.type);
+    return { type: event.type, data: event.data, metadata: schemaVersion === 1 ? metadata : { ...metadata, schemaVersion } };
   }
 
   private fold(state: State, events: readonly Event[]): State {
@@ -185,7 +185,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     }
     try {
       for await (const stored of this.store.readStream(this.options.streamOf(id), { fromRevision: loaded.revision + 1 })) {
-        const event = this.decider.read(stored);
+        const event = this.decider.events.read(stored);
         if (event !== null) loaded.state = this.decider.evolve(loaded.state, event);
         loaded.revision = stored.revision;
       }

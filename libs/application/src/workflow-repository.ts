@@ -1,4 +1,4 @@
-import { decideWorkflow, evolveWorkflow, type AddWorkflowVersion, type Workflow, type WorkflowEvent, type WorkflowState } from '@flotilla/domain';
+import { decideWorkflow, evolveWorkflow, workflowEvents, type AddWorkflowVersion, type Workflow, type WorkflowEvent, type WorkflowState } from '@flotilla/domain';
 import { streamName, type EventStore, type GlobalPosition } from '@flotilla/event-store';
 import { CommandHandler } from './command-handler';
 
@@ -19,7 +19,7 @@ export class WorkflowRepository {
         decide: decideWorkflow,
         evolve: evolveWorkflow,
         initialState: () => null,
-        read: (stored) => (stored.type === 'WorkflowVersionAdded' ? ({ type: stored.type, data: stored.data } as WorkflowEvent) : null),
+        events: workflowEvents,
       },
       { streamOf: workflowStream },
     );
