@@ -1,3 +1,6 @@
+export * from './command-handler';
+export * from './snapshot-store';
+export * from './keyed-lock';
 export * from './batch-repository';
 export * from './items';
 export * from './ids';

@@ -1,36 +1,37 @@
-import { decideWorkflow, evolveWorkflow, type AddWorkflowVersion, type Workflow, type WorkflowEvent, type WorkflowState } from '@flotilla/domain';
+import { decideWorkflow, evolveWorkflow, workflowEvents, type AddWorkflowVersion, type Workflow, type WorkflowEvent, type WorkflowState } from '@flotilla/domain';
 import { streamName, type EventStore, type GlobalPosition } from '@flotilla/event-store';
+import { CommandHandler } from './command-handler';
 
 export const workflowStream = (workflowId: string): string => streamName('workflow', workflowId);
 
-/** Workflows and their versions, one stream each; versions never change once added, so reads are cached. */
+/**
+ * Workflows and their versions, one stream each, decided through the command handler: a version
+ * added twice at once gets one number, and a workflow registered twice at once exists once (the
+ * loser's decision is made again and refused as already existing).
+ */
 export class WorkflowRepository {
-  private readonly cache = new Map<string, { state: WorkflowState; revision: number }>();
+  private readonly handler: CommandHandler<WorkflowState, AddWorkflowVersion, WorkflowEvent>;
 
-  constructor(private readonly store: EventStore) {}
+  constructor(store: EventStore) {
+    this.handler = new CommandHandler(
+      store,
+      {
+        decide: decideWorkflow,
+        evolve: evolveWorkflow,
+        initialState: () => null,
+        events: workflowEvents,
+      },
+      { streamOf: workflowStream },
+    );
+  }
 
-  async load(workflowId: string): Promise<Workflow | null> {
-    const cached = this.cache.get(workflowId) ?? { state: null, revision: -1 };
-    for await (const event of this.store.readStream(workflowStream(workflowId), { fromRevision: cached.revision + 1 })) {
-      cached.state = evolveWorkflow(cached.state, event as unknown as WorkflowEvent);
-      cached.revision = event.revision;
-    }
-    if (cached.state !== null) this.cache.set(workflowId, cached);
-    return cached.state;
+  load(workflowId: string): Promise<Workflow | null> {
+    return this.handler.load(workflowId);
   }
 
   async add(command: AddWorkflowVersion): Promise<{ workflow: Workflow; position: GlobalPosition }> {
-    const current = await this.load(command.workflowId);
-    const revision = this.cache.get(command.workflowId)?.revision ?? -1;
-    const events = decideWorkflow(command, current);
-    const result = await this.store.appendToStream(
-      workflowStream(command.workflowId),
-      events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: command.actor } })),
-      // A concurrent add of the same version number fails here instead of producing two version 2s.
-      { expectedRevision: revision < 0 ? 'no_stream' : revision },
-    );
-    const workflow = await this.load(command.workflowId);
-    if (workflow === null) throw new Error(`Workflow ${command.workflowId} vanished after it was written`);
-    return { workflow, position: result.position };
+    const { state, position } = await this.handler.handle(command.workflowId, command, { actor: command.actor });
+    if (state === null || position === null) throw new Error(`Workflow ${command.workflowId} was not recorded`);
+    return { workflow: state, position };
   }
 }

@@ -1,5 +1,7 @@
 export * from './shared/errors';
+export * from './shared/event-registry';
 export * from './batch/batch.events';
+export * from './batch/batch.registry';
 export * from './batch/batch.state';
 export * from './batch/batch.decide';
 export * from './batch/batch.errors';
@@ -7,6 +9,7 @@ export * from './batch/execution-table';
 export * from './batch/execution-id';
 export * from './batch/schedule';
 export * from './workflow/workflow';
+export * from './workflow/workflow.registry';
 export * from './csv/mapping';
 export * from './csv/parse';
 export * from './batch/profiles';

@@ -232,26 +232,6 @@ export type BatchEvent =
 
 export type BatchEventType = BatchEvent['type'];
 
-export const batchEventTypes: readonly BatchEventType[] = [
-  'BatchCreated',
-  'BatchStarted',
-  'WaveDue',
-  'ExecutionTriggered',
-  'ExecutionAccepted',
-  'ExecutionAttemptFailed',
-  'ExecutionCompleted',
-  'ExecutionFailed',
-  'ExecutionCancelled',
-  'ExecutionRescheduled',
-  'BatchPaused',
-  'BatchResumed',
-  'BatchCancelled',
-  'BatchCompleted',
-];
-
-const batchEventTypeSet: ReadonlySet<string> = new Set(batchEventTypes);
-export const isBatchEvent = (event: { type: string }): event is BatchEvent => batchEventTypeSet.has(event.type);
-
 /** One item of a batch: the inputs for one execution, with its profile and metadata resolved. */
 export interface BatchItem {
   readonly inputs: Readonly<Record<string, unknown>>;

@@ -1,0 +1,109 @@
+/**
+ * The schema of a process's state database, as numbered migrations applied in order, once each, and
+ * recorded in `schema_migrations`. This list is the only place that creates or changes tables.
+ *
+ * Migration 1 is the schema as the product created it before migrations existed (main at 4463914),
+ * with IF NOT EXISTS throughout: a database written by that code adopts it without a change, and a
+ * new one gets the same tables. Every later change is a new entry at the end; entries are never
+ * edited once released.
+ */
+export interface Migration {
+  readonly id: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const STATE_MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'baseline: read models, consumer checkpoints, handled events, scheduler timers',
+    sql: `
+      CREATE TABLE IF NOT EXISTS projection_checkpoints (name TEXT PRIMARY KEY, version INTEGER NOT NULL, position TEXT);
+
+      CREATE TABLE IF NOT EXISTS batches (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        workflow_id TEXT NOT NULL,
+        workflow_version INTEGER NOT NULL,
+        start_at TEXT NOT NULL,
+        max_concurrent INTEGER NOT NULL,
+        batch_interval_seconds REAL NOT NULL,
+        default_profile TEXT,
+        profile_pool TEXT,
+        metadata TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        pending INTEGER NOT NULL,
+        triggered INTEGER NOT NULL DEFAULT 0,
+        cancelled INTEGER NOT NULL DEFAULT 0,
+        completed INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        created_position TEXT NOT NULL,
+        started_at TEXT,
+        paused_at TEXT,
+        completed_at TEXT,
+        cancelled_at TEXT,
+        plan INTEGER NOT NULL DEFAULT 0,
+        plan_ends_at TEXT
+      );
+      CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status, created_position);
+      CREATE INDEX IF NOT EXISTS batches_by_workflow ON batches (workflow_id, created_position);
+
+      CREATE TABLE IF NOT EXISTS execution_items (
+        batch_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        inputs TEXT NOT NULL,
+        profile TEXT,
+        metadata TEXT,
+        PRIMARY KEY (batch_id, idx)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS executions (
+        batch_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        execute_at INTEGER,
+        triggered_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        output TEXT,
+        error TEXT,
+        status_code INTEGER,
+        finished_at TEXT,
+        cancelled_at TEXT,
+        PRIMARY KEY (batch_id, idx)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS executions_by_state ON executions (batch_id, state, idx);
+      CREATE TABLE IF NOT EXISTS execution_plans (
+        batch_id TEXT PRIMARY KEY,
+        max_concurrent INTEGER NOT NULL,
+        interval_ms INTEGER NOT NULL
+      );
+
+      CREATE TABLE IF NOT EXISTS batch_history (
+        batch_id TEXT NOT NULL,
+        position TEXT NOT NULL,
+        type TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        actor TEXT,
+        reason TEXT,
+        data TEXT NOT NULL,
+        PRIMARY KEY (batch_id, position)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE IF NOT EXISTS consumer_checkpoints (name TEXT PRIMARY KEY, position TEXT NOT NULL);
+
+      CREATE TABLE IF NOT EXISTS handled_events (
+        grp TEXT NOT NULL, event_id TEXT NOT NULL, handled_at INTEGER NOT NULL, PRIMARY KEY (grp, event_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS handled_events_by_time ON handled_events (handled_at);
+
+      CREATE TABLE IF NOT EXISTS scheduler_active_batches (batch_id TEXT PRIMARY KEY);
+      CREATE TABLE IF NOT EXISTS scheduler_callback_deadlines (
+        batch_id TEXT NOT NULL, idx INTEGER NOT NULL, attempt INTEGER NOT NULL, deadline INTEGER NOT NULL,
+        PRIMARY KEY (batch_id, idx)
+      );
+      CREATE INDEX IF NOT EXISTS scheduler_deadlines_by_time ON scheduler_callback_deadlines (deadline);
+    `,
+  },
+];

@@ -1,0 +1,103 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { STATE_MIGRATIONS, type Migration } from './migrations';
+
+/**
+ * A process's own state database (SQLite, WAL): its read models, consumer checkpoints, the ids of
+ * the events it has handled, and the scheduler's timers. Everything in it is derived from the event
+ * stream or is a position in it, so deleting it loses nothing that cannot be rebuilt. Opening it
+ * applies the pending migrations (./migrations.ts), the only place that creates tables.
+ */
+export class StateDb {
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+
+  constructor(path = ':memory:', migrations: readonly Migration[] = STATE_MIGRATIONS) {
+    this.db = new DatabaseSync(path);
+    try {
+      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = OFF;');
+      migrate(this.db, migrations);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+  }
+
+  /** A prepared statement, cached by its SQL text. */
+  prepare(sql: string): StatementSync {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  run(sql: string, ...params: SQLInputValue[]): void {
+    this.prepare(sql).run(...params);
+  }
+
+  get<T>(sql: string, ...params: SQLInputValue[]): T | undefined {
+    return this.prepare(sql).get(...params) as T | undefined;
+  }
+
+  all<T>(sql: string, ...params: SQLInputValue[]): T[] {
+    return this.prepare(sql).all(...params) as T[];
+  }
+
+  /** Runs `work` in one transaction: all of it is applied or none. Not re-entrant. */
+  transaction<T>(work: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /** The migrations applied so far, in order. */
+  appliedMigrations(): { id: number; name: string; appliedAt: string }[] {
+    return this.all<{ id: number; name: string; applied_at: string }>('SELECT id, name, applied_at FROM schema_migrations ORDER BY id').map((row) => ({
+      id: row.id,
+      name: row.name,
+      appliedAt: row.applied_at,
+    }));
+  }
+
+  close(): void {
+    this.statements.clear();
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+/**
+ * Applies, in id order, each migration not yet recorded, each in its own transaction with its record.
+ * Two processes opening one file at once are serialised by BEGIN IMMEDIATE; the second sees the
+ * first's record and skips.
+ */
+const migrate = (db: DatabaseSync, migrations: readonly Migration[]): void => {
+  const ids = migrations.map((migration) => migration.id);
+  if (ids.some((id, i) => id !== i + 1)) throw new Error(`State migrations must be numbered 1, 2, 3, … in order; got ${ids.join(', ')}`);
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  const newest = (db.prepare('SELECT max(id) AS id FROM schema_migrations').get() as { id: number | null }).id ?? 0;
+  if (newest > migrations.length) {
+    throw new Error(`The state database has migration ${newest}, newer than this code knows (${migrations.length}): run a newer Flotilla, or delete the file to rebuild it`);
+  }
+  const applied = db.prepare('SELECT 1 FROM schema_migrations WHERE id = ?');
+  const record = db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)');
+  for (const migration of migrations) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      if (applied.get(migration.id) === undefined) {
+        db.exec(migration.sql);
+        record.run(migration.id, migration.name, new Date().toISOString());
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw new Error(`State migration ${migration.id} (${migration.name}) failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+};
