@@ -1,4 +1,5 @@
 export * from './shared/errors';
+export * from './shared/backoff';
 export * from './shared/event-registry';
 export * from './batch/batch.events';
 export * from './batch/batch.registry';

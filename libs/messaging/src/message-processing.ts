@@ -1,3 +1,4 @@
+import { backoffDelay } from '@flotilla/domain';
 import type { DeadLetter, EventMessage, MessageHandler } from './message';
 
 export interface RetryPolicy {
@@ -34,7 +35,7 @@ export const handleWithRetries = async (
         });
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, policy.baseDelayMs * 2 ** (attempt - 1)));
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, { baseMs: policy.baseDelayMs })));
     }
   }
 };
