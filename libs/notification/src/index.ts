@@ -2,6 +2,7 @@ export * from './webhook';
 export * from './signature';
 export * from './webhook-registry';
 export * from './delivery-log';
+export * from './delivery-queue';
 export * from './notifier';
 export * from './webhooks.dto';
 export * from './webhooks.controller';

@@ -1,12 +1,14 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { type EventStore } from '@flotilla/event-store';
 import { EVENT_STORE } from '@flotilla/platform';
+import { ReadModelDb } from '@flotilla/projections';
 import { DeliveryLog } from './delivery-log';
+import { DeliveryQueue } from './delivery-queue';
 import { NOTIFIER_OPTIONS, Notifier, type NotifierOptions } from './notifier';
 import { WebhookRegistry } from './webhook-registry';
 import { WebhooksController } from './webhooks.controller';
 
-/* Both modules rely on the global CoreModule for the event store, the transport, the clock and the repositories. */
+/* Both modules rely on the global CoreModule for the event store, the state database, the transport, the clock and the repositories. */
 
 const storeProviders: Provider[] = [
   { provide: WebhookRegistry, inject: [EVENT_STORE], useFactory: (store: EventStore) => new WebhookRegistry(store) },
@@ -21,7 +23,14 @@ export class WebhooksModule {}
  * The notifier: consumes batch events and delivers them to the webhooks. Serves no HTTP, so an API
  * process importing WebhooksModule does not deliver, and the notifier process does not serve.
  */
-@Module({ providers: [...storeProviders, Notifier] })
+@Module({
+  providers: [
+    ...storeProviders,
+    // In this process's state database: only the notifier that enqueued a delivery sends it.
+    { provide: DeliveryQueue, inject: [ReadModelDb], useFactory: (db: ReadModelDb) => new DeliveryQueue(db) },
+    Notifier,
+  ],
+})
 export class NotifierModule {
   /** With delivery settings other than the defaults (tests shorten the backoff). */
   static forRoot(options: NotifierOptions): DynamicModule {

@@ -1,13 +1,13 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BatchRepository, ItemsReader, newId } from '@flotilla/application';
 import { isBatch, type Batch } from '@flotilla/domain';
 import { type EventMessage, type MessageConsumer, type MessageTransport } from '@flotilla/messaging';
 import { CLOCK, MESSAGE_TRANSPORT, type Clock } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
+import { DeliveryQueue, type NewDelivery, type QueuedDelivery } from './delivery-queue';
 import { isSuccess, post } from './http-post';
 import { SIGNATURE_HEADER } from './signature';
-import { NOTIFIED_BATCH_EVENT_TYPES, webhookTypeOf, type Webhook, type WebhookEventType } from './webhook';
+import { NOTIFIED_BATCH_EVENT_TYPES, webhookTypeOf, type WebhookEventType } from './webhook';
 import { WebhookRegistry } from './webhook-registry';
 
 /** What a webhook receives, as the JSON body of the POST. */
@@ -32,14 +32,30 @@ export interface NotifierOptions {
   readonly baseDelayMs?: number;
   /** An attempt without a response by then has failed. Default 10 s. */
   readonly timeoutMs?: number;
-  /** Messages handled at once (messages of one batch are handled in order, one at a time). Default 32. */
+  /** Messages enqueued at once (messages of one batch are handled in order, one at a time). Default 32. */
   readonly concurrency?: number;
+  /** Delivery attempts in flight at once, over every webhook. Default 64. */
+  readonly deliveryConcurrency?: number;
+  /** Delivery attempts in flight at once to one webhook (each for a different batch). Default 8. */
+  readonly webhookConcurrency?: number;
 }
 
 export const NOTIFIER_OPTIONS = Symbol('NotifierOptions');
 export const NOTIFIER_GROUP = 'notifier';
 
-const DEFAULTS: Required<NotifierOptions> = { maxAttempts: 5, baseDelayMs: 1000, timeoutMs: 10_000, concurrency: 32 };
+const DEFAULTS: Required<NotifierOptions> = {
+  maxAttempts: 5,
+  baseDelayMs: 1000,
+  timeoutMs: 10_000,
+  concurrency: 32,
+  deliveryConcurrency: 64,
+  webhookConcurrency: 8,
+};
+
+/** After a failure that is not the receiver's (the delivery log or the queue could not be written), a lane is tried again this much later. */
+const RETRY_LANE_MS = 1000;
+/** How often enqueued keys older than their retention are forgotten, while running. */
+const PRUNE_EVERY_MS = 3600 * 1000;
 
 /** The fields of the batch events the notifier consumes that it reads (execution events carry both optional ones). */
 interface NotifiedEventData {
@@ -48,14 +64,38 @@ interface NotifiedEventData {
   readonly index?: number;
 }
 
+/** A lane in memory: the deliveries of one batch to one webhook; the rows themselves stay in the queue. */
+interface Lane {
+  readonly key: string;
+  readonly webhookId: string;
+  readonly batchId: string;
+  /** When the lane's head may be attempted (its retry time, or when it was enqueued). */
+  dueAt: number;
+  /** An attempt of the head is in flight. */
+  busy: boolean;
+}
+
+const laneKey = (webhookId: string, batchId: string): string => `${webhookId}\n${batchId}`;
+
 /**
- * Sends each batch event to the webhooks subscribed to it. Consumes the batch events from the
- * message transport; for each one, POSTs a signed payload to every matching webhook, concurrently,
- * retrying with exponential backoff, and records every attempt on the webhook's delivery log.
+ * Sends each batch event to the webhooks subscribed to it, in two steps that never wait on each other.
  *
- * A message is finished only when every delivery for it has been delivered or given up; until
- * then the transport does not commit past it, so a restart sends it again (at least once: the
- * payload's `id` lets receivers drop the duplicate).
+ * Enqueue: the notifier consumes the batch events from the message transport and, for each one,
+ * enqueues one delivery per matching webhook in the durable queue (DeliveryQueue, in this process's
+ * state database) in one transaction, idempotent by (webhook, event). Only then does the handler
+ * return and the transport move past the message; from there on a crash loses nothing.
+ *
+ * Deliver: the queue is drained in lanes, one per webhook and batch. A lane sends its deliveries one
+ * at a time in event order: a delivery waiting for its retry holds back the later ones of that lane
+ * and nothing else, so a slow or failing receiver delays only its own deliveries. Each attempt POSTs
+ * a signed payload, is recorded on the webhook's delivery log, and on failure is retried with
+ * exponential backoff until `maxAttempts`; a delivered or given-up delivery leaves the queue.
+ *
+ * Concurrency is bounded twice: at most `webhookConcurrency` attempts in flight to one webhook (so
+ * a burst of batches does not flood one receiver, and a hanging receiver holds at most that many
+ * slots) and at most `deliveryConcurrency` over all webhooks (sockets and memory). A lane waiting
+ * for its retry holds no slot. Lanes are started oldest first, skipping webhooks at their bound,
+ * so the other receivers keep flowing while one sits at its bound.
  */
 @Injectable()
 export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -63,10 +103,19 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
   private readonly policy: Required<NotifierOptions>;
   private readonly shutdown = new AbortController();
   private consumer: MessageConsumer | null = null;
+  private stopping = false;
+  /** Every non-empty lane, in the order they became non-empty. */
+  private readonly lanes = new Map<string, Lane>();
+  private readonly inFlightByWebhook = new Map<string, number>();
+  private readonly attempts = new Set<Promise<void>>();
+  private pumpScheduled = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly registry: WebhookRegistry,
     private readonly deliveryLog: DeliveryLog,
+    private readonly queue: DeliveryQueue,
     private readonly batches: BatchRepository,
     private readonly items: ItemsReader,
     @Inject(MESSAGE_TRANSPORT) private readonly transport: MessageTransport,
@@ -78,31 +127,43 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
       baseDelayMs: options?.baseDelayMs ?? DEFAULTS.baseDelayMs,
       timeoutMs: options?.timeoutMs ?? DEFAULTS.timeoutMs,
       concurrency: options?.concurrency ?? DEFAULTS.concurrency,
+      deliveryConcurrency: options?.deliveryConcurrency ?? DEFAULTS.deliveryConcurrency,
+      webhookConcurrency: options?.webhookConcurrency ?? DEFAULTS.webhookConcurrency,
     };
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // What was queued before a stop or a crash goes first: its lanes are older than any new one.
+    for (const head of this.queue.lanes()) this.addLane(head.webhookId, head.batchId, head.dueAt);
+    this.schedulePump();
+    this.pruneTimer = setInterval(() => this.queue.prune(), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
     this.consumer = await this.transport.consume(
       { group: NOTIFIER_GROUP, eventTypes: NOTIFIED_BATCH_EVENT_TYPES, ordering: 'key', concurrency: this.policy.concurrency },
-      (message) => this.handle(message),
+      (message) => this.enqueue(message),
     );
   }
 
   /**
-   * Runs before the shared store closes. The consumer is told to stop first, so that the messages
-   * whose deliveries are then cut short count as interrupted (left uncommitted, sent again after a
-   * restart) rather than as failed; waiting out their backoff could take a minute.
+   * Runs before the shared store and state database close. The consumer stops first (its handlers
+   * only enqueue, so that is quick); then the attempts in flight are cut short. Such an attempt is
+   * not an outcome of the receiver's, so it is not recorded and its delivery stays queued, to be
+   * sent after a restart; waiting out the timeouts could take a while.
    */
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
     const consumer = this.consumer;
     this.consumer = null;
-    if (consumer === null) return;
-    const stopped = consumer.stop();
-    this.shutdown.abort(new Error('The notifier is shutting down; the message will be delivered again after a restart'));
+    const stopped = consumer?.stop();
+    this.shutdown.abort(new Error('The notifier is shutting down; the delivery stays queued'));
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
     await stopped;
+    await Promise.allSettled([...this.attempts]);
   }
 
-  private async handle(message: EventMessage): Promise<void> {
+  /** The message handler: enqueues the event's deliveries and returns, so the transport can move on. */
+  private async enqueue(message: EventMessage): Promise<void> {
     const type = webhookTypeOf(message.type);
     if (type === undefined) return;
     const subscribed = (await this.registry.list()).filter((webhook) => webhook.events.includes(type));
@@ -125,9 +186,18 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
       data: message.data,
     };
     const body = JSON.stringify(payload);
-    const results = await Promise.allSettled(targets.map((webhook) => this.deliver(webhook, payload, body)));
-    const failure = results.find((result) => result.status === 'rejected');
-    if (failure !== undefined) throw failure.reason;
+    const now = this.clock.now().getTime();
+    const deliveries: NewDelivery[] = targets.map((webhook) => ({
+      webhookId: webhook.id,
+      eventId: message.id,
+      deliveryId: newId('dlv', now),
+      eventType: type,
+      batchId: data.batchId,
+      executionId: data.executionId ?? null,
+      body,
+    }));
+    for (const added of this.queue.enqueue(deliveries, now)) this.addLane(added.webhookId, added.batchId, now);
+    this.schedulePump();
   }
 
   private async metadataOf(batch: Batch, index: number | undefined): Promise<Readonly<Record<string, string>>> {
@@ -136,51 +206,132 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     return { ...batch.settings.metadata, ...item.metadata };
   }
 
-  /**
-   * Attempts one delivery until a 2xx or `maxAttempts`. Resolves either way (a given-up delivery
-   * is recorded, not retried forever); rejects only when the attempt cannot be recorded or the
-   * notifier is shutting down, so that the message is handled again.
-   */
-  private async deliver(webhook: Webhook, payload: WebhookPayload, body: string): Promise<void> {
-    const signal = this.shutdown.signal;
-    const deliveryId = newId('dlv', this.clock.now().getTime());
-    for (let attempt = 1; ; attempt++) {
-      signal.throwIfAborted();
-      const headers = {
-        'Content-Type': 'application/json',
-        // Signed afresh each attempt: the timestamp is part of the signature and receivers reject old ones.
-        [SIGNATURE_HEADER]: this.registry.sign(webhook.id, Math.floor(this.clock.now().getTime() / 1000), body),
-        'X-Webhook-Id': webhook.id,
-        'X-Event-Id': payload.id,
-      };
-      const outcome = await post(webhook.url, body, headers, this.policy.timeoutMs, signal);
-      // Cut short by the shutdown: not an outcome of the receiver's, so not recorded.
-      signal.throwIfAborted();
-      const delivered = isSuccess(outcome);
-      const retry = !delivered && attempt < this.policy.maxAttempts;
-      const delayMs = this.policy.baseDelayMs * 2 ** (attempt - 1);
-      const now = this.clock.now();
-      await this.deliveryLog.record({
-        webhookId: webhook.id,
-        deliveryId,
-        eventId: payload.id,
-        eventType: payload.type,
-        batchId: payload.batchId,
-        ...(payload.executionId === undefined ? {} : { executionId: payload.executionId }),
-        attempt,
-        ...(outcome.statusCode === undefined ? {} : { statusCode: outcome.statusCode }),
-        ...(outcome.error === undefined ? {} : { error: outcome.error }),
-        durationMs: outcome.durationMs,
-        delivered,
-        ...(retry ? { nextAttemptAt: new Date(now.getTime() + delayMs).toISOString() } : {}),
-        occurredAt: now.toISOString(),
-      });
-      if (delivered) return;
-      if (!retry) {
-        this.logger.warn(`Gave up delivering ${payload.type} ${payload.id} to webhook ${webhook.id} after ${attempt} attempts: ${outcome.error}`);
-        return;
+  /** A lane already known keeps its head and due time: what was just enqueued queues behind them. */
+  private addLane(webhookId: string, batchId: string, dueAt: number): void {
+    const key = laneKey(webhookId, batchId);
+    if (!this.lanes.has(key)) this.lanes.set(key, { key, webhookId, batchId, dueAt, busy: false });
+  }
+
+  /** Coalesces the pumps asked for in one turn (a message's enqueue, a burst of finished attempts) into one pass. */
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.stopping) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Starts every lane whose head is due, within the bounds; wakes again at the next due time. */
+  private pump(): void {
+    if (this.stopping) return;
+    const now = this.clock.now().getTime();
+    let nextDue = Infinity;
+    for (const lane of this.lanes.values()) {
+      // Full: a finished attempt pumps again, and recomputes the next due time then.
+      if (this.attempts.size >= this.policy.deliveryConcurrency) break;
+      if (lane.busy) continue;
+      if (lane.dueAt > now) {
+        nextDue = Math.min(nextDue, lane.dueAt);
+        continue;
       }
-      await sleep(delayMs, undefined, { signal });
+      if ((this.inFlightByWebhook.get(lane.webhookId) ?? 0) >= this.policy.webhookConcurrency) continue;
+      this.start(lane);
     }
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+    if (nextDue === Infinity) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.pump();
+    }, Math.max(0, nextDue - now));
+  }
+
+  private start(lane: Lane): void {
+    lane.busy = true;
+    this.inFlightByWebhook.set(lane.webhookId, (this.inFlightByWebhook.get(lane.webhookId) ?? 0) + 1);
+    const attempt: Promise<void> = this.attemptHead(lane)
+      .catch((error: unknown) => {
+        if (this.shutdown.signal.aborted) return;
+        this.logger.warn(`Delivering to webhook ${lane.webhookId} failed, trying again in ${RETRY_LANE_MS} ms: ${String(error)}`);
+        lane.dueAt = this.clock.now().getTime() + RETRY_LANE_MS;
+      })
+      .finally(() => {
+        lane.busy = false;
+        const left = (this.inFlightByWebhook.get(lane.webhookId) ?? 1) - 1;
+        if (left === 0) this.inFlightByWebhook.delete(lane.webhookId);
+        else this.inFlightByWebhook.set(lane.webhookId, left);
+        this.attempts.delete(attempt);
+        this.schedulePump();
+      });
+    this.attempts.add(attempt);
+  }
+
+  /**
+   * Makes one attempt of the lane's head, records it, and moves the lane on: to the retry time, or
+   * (delivered or given up) to the next delivery, dropping the lane when it is empty.
+   *
+   * The attempt is recorded on the delivery log before the queue notes it; a crash between the two
+   * makes the attempt again after the restart, under the same number (at least once, as before).
+   */
+  private async attemptHead(lane: Lane): Promise<void> {
+    const delivery = this.queue.head(lane.webhookId, lane.batchId);
+    if (delivery === undefined) {
+      this.lanes.delete(lane.key);
+      return;
+    }
+    const signal = this.shutdown.signal;
+    const webhook = await this.registry.get(delivery.webhookId);
+    signal.throwIfAborted();
+    const attempt = delivery.attempts + 1;
+    const headers = {
+      'Content-Type': 'application/json',
+      // Signed afresh each attempt: the timestamp is part of the signature and receivers reject old ones.
+      [SIGNATURE_HEADER]: this.registry.sign(webhook.id, Math.floor(this.clock.now().getTime() / 1000), delivery.body),
+      'X-Webhook-Id': webhook.id,
+      'X-Event-Id': delivery.eventId,
+    };
+    const outcome = await post(webhook.url, delivery.body, headers, this.policy.timeoutMs, signal);
+    // Cut short by the shutdown: not an outcome of the receiver's, so not recorded; it stays queued.
+    signal.throwIfAborted();
+    const delivered = isSuccess(outcome);
+    const retry = !delivered && attempt < this.policy.maxAttempts;
+    const now = this.clock.now();
+    const nextAttemptAt = now.getTime() + this.backoffMs(attempt);
+    await this.deliveryLog.record({
+      webhookId: delivery.webhookId,
+      deliveryId: delivery.deliveryId,
+      eventId: delivery.eventId,
+      eventType: delivery.eventType,
+      batchId: delivery.batchId,
+      ...(delivery.executionId === null ? {} : { executionId: delivery.executionId }),
+      attempt,
+      ...(outcome.statusCode === undefined ? {} : { statusCode: outcome.statusCode }),
+      ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      durationMs: outcome.durationMs,
+      delivered,
+      ...(retry ? { nextAttemptAt: new Date(nextAttemptAt).toISOString() } : {}),
+      occurredAt: now.toISOString(),
+    });
+    if (retry) {
+      this.queue.retryAt(delivery.seq, attempt, nextAttemptAt);
+      // The pump that follows every attempt arms the wake-up for it.
+      lane.dueAt = nextAttemptAt;
+      return;
+    }
+    if (!delivered) this.giveUp(delivery, attempt, outcome.error);
+    this.queue.remove(delivery.seq);
+    const next = this.queue.head(lane.webhookId, lane.batchId);
+    if (next === undefined) this.lanes.delete(lane.key);
+    else lane.dueAt = next.dueAt;
+  }
+
+  /** The one backoff formula: `baseDelayMs` before the second attempt, doubled before each further one. */
+  private backoffMs(attempt: number): number {
+    return this.policy.baseDelayMs * 2 ** (attempt - 1);
+  }
+
+  private giveUp(delivery: QueuedDelivery, attempts: number, error: string | undefined): void {
+    this.logger.warn(`Gave up delivering ${delivery.eventType} ${delivery.eventId} to webhook ${delivery.webhookId} after ${attempts} attempts: ${error}`);
   }
 }
