@@ -194,16 +194,18 @@ describe('flotilla, embedded, over REST', () => {
   });
 
   it('async targets: accepted with 202, outcome on the callback, failed when the callback never comes', async () => {
-    await registerWorkflow('slow', { target: { url: target.url, mode: 'async', timeoutMs: 1500 } });
+    await registerWorkflow('slow', { target: { url: target.url, mode: 'async', timeoutMs: 1500, callbackTimeoutMs: 1500 } });
     target.respond = () => ({ status: 202, body: { accepted: true } });
     const { body } = await app.request<{ id: string }>('POST', '/v1/batches', { name: 'a', workflowId: 'slow', maxConcurrent: 5, batchIntervalSeconds: 0, items: items(2) });
     const id = body.id;
     await eventually(() => executions(id), (list) => list.every((execution) => execution.status === 'triggered'), 5000, 'both triggered');
     await eventually(() => history(id), (entries) => entries.filter((entry) => entry.type === 'ExecutionAccepted').length === 2, 5000, 'both accepted');
-    expect(target.calls[0]?.body).toMatchObject({ callbackUrl: `${app.url}/v1/executions/${id}.0/result` });
-    const result = await app.request<ExecutionView>('POST', `/v1/executions/${id}.0/result`, { status: 'completed', output: { score: 7 } });
+    const call = target.calls.find((each) => each.body.executionId === `${id}.0`);
+    expect(call?.body).toMatchObject({ callbackUrl: `${app.url}/v1/executions/${id}.0/result` });
+    const callbackToken = call!.body.callbackToken;
+    const result = await app.request<ExecutionView>('POST', `/v1/executions/${id}.0/result`, { status: 'completed', output: { score: 7 }, callbackToken });
     expect(result).toMatchObject({ status: 200, body: { outcome: { status: 'completed', output: { score: 7 } } } });
-    expect((await app.request('POST', `/v1/executions/${id}.0/result`, { status: 'failed', error: 'late' })).status).toBe(409);
+    expect((await app.request('POST', `/v1/executions/${id}.0/result`, { status: 'failed', error: 'late', callbackToken })).status).toBe(409);
     const timedOut = await eventually(() => executions(id), (list) => list[1]?.outcome !== null, 10_000, 'the deadline');
     expect(timedOut[1]?.outcome).toMatchObject({ status: 'failed', error: 'No result arrived on the callback before the workflow timeout' });
     expect((await batch(id)).progress).toMatchObject({ completed: 1, failed: 1 });

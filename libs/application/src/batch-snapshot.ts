@@ -19,6 +19,7 @@ export const encodeBatchSnapshot = (snapshot: BatchSnapshot): Buffer => {
         anchorMs: executions.anchorMs,
         rescheduled: executions.rescheduled,
         failedAttempts: executions.failedAttempts,
+        awaitingCallback: executions.awaitingCallback,
         head: executions.head,
         tail: executions.tail,
         hasOrder: executions.order !== null,
@@ -37,7 +38,13 @@ export const decodeBatchSnapshot = (encoded: Buffer): BatchSnapshot => {
   const headerLength = raw.readUInt32LE(0);
   const header = JSON.parse(raw.subarray(4, 4 + headerLength).toString()) as Omit<BatchSnapshot, 'executions' | 'declaredThroughMs'> & {
     declaredThroughMs: number | null;
-    table: Omit<ExecutionTableSnapshot, 'states' | 'order' | 'ranks'> & { hasOrder: boolean; hasRanks: boolean };
+    // Snapshots written before a field existed lack it: failedAttempts, awaitingCallback.
+    table: Omit<ExecutionTableSnapshot, 'states' | 'order' | 'ranks' | 'failedAttempts' | 'awaitingCallback'> & {
+      failedAttempts?: ExecutionTableSnapshot['failedAttempts'];
+      awaitingCallback?: ExecutionTableSnapshot['awaitingCallback'];
+      hasOrder: boolean;
+      hasRanks: boolean;
+    };
   };
   const { table, declaredThroughMs, ...rest } = header;
   let offset = 4 + headerLength;
@@ -63,6 +70,7 @@ export const decodeBatchSnapshot = (encoded: Buffer): BatchSnapshot => {
       anchorMs: table.anchorMs,
       rescheduled: table.rescheduled,
       failedAttempts: table.failedAttempts ?? [],
+      awaitingCallback: table.awaitingCallback ?? [],
       head: table.head,
       tail: table.tail,
     },

@@ -1,4 +1,4 @@
-import { decide, evolve, initialBatchState, isBatch, toBatchSnapshot, type BatchCommand, type BatchEvent, type BatchState } from '@flotilla/domain';
+import { decide, evolve, fromBatchSnapshot, initialBatchState, isBatch, toBatchSnapshot, type BatchCommand, type BatchEvent, type BatchState } from '@flotilla/domain';
 import { decodeBatchSnapshot, encodeBatchSnapshot } from './batch-snapshot';
 
 const now = new Date('2026-05-01T00:00:00Z');
@@ -19,6 +19,7 @@ describe('batch snapshot encoding', () => {
       { type: 'DeclareDueWaves', batchId: 'bat_s', now: new Date(now.getTime() + 15_000) },
       { type: 'TriggerDueExecutions', batchId: 'bat_s', now: new Date(now.getTime() + 15_000), limit: 100 },
       { type: 'RecordAttemptFailed', batchId: 'bat_s', index: 2, attempt: 1, error: 'x', retryAt: later, now },
+      { type: 'RecordExecutionAccepted', batchId: 'bat_s', index: 4, attempt: 3, deadline: later, now },
       { type: 'CancelExecution', batchId: 'bat_s', index: 7, now, actor: 'ops' },
       { type: 'PauseBatch', batchId: 'bat_s', now, actor: 'ops' },
       { type: 'ResumeBatch', batchId: 'bat_s', now: later, actor: 'ops' },
@@ -31,7 +32,16 @@ describe('batch snapshot encoding', () => {
     const decoded = decodeBatchSnapshot(encodeBatchSnapshot(snapshot));
     expect(decoded).toEqual(snapshot);
     expect(decoded.executions.failedAttempts).toEqual([[2, 1]]);
+    expect(decoded.executions.awaitingCallback).toEqual([[4, 3]]);
     expect(decoded.executions.order).not.toBeNull();
+    expect(fromBatchSnapshot(decoded).executions.acceptedAttemptOf(4)).toBe(3);
+
+    // A snapshot written before the table knew about callbacks: the field is absent, nothing awaits one.
+    const { awaitingCallback: _absent, ...olderTable } = snapshot.executions;
+    const older = decodeBatchSnapshot(encodeBatchSnapshot({ ...snapshot, executions: olderTable as typeof snapshot.executions }));
+    expect(older.executions.awaitingCallback).toEqual([]);
+    expect(fromBatchSnapshot(older).executions.acceptedAttemptOf(4)).toBeNull();
+    expect(older.executions.failedAttempts).toEqual([[2, 1]]);
   });
 
   it('keeps an undeclared plan (-Infinity) as such', () => {

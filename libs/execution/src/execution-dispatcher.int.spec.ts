@@ -1,8 +1,9 @@
-import { loadConfig, systemClock } from '@flotilla/platform';
-import type { RetryPolicy, WorkflowTarget } from '@flotilla/domain';
+import { callbackTokenOf, loadConfig, systemClock, type PlatformConfig } from '@flotilla/platform';
+import type { RetryPolicy, WorkflowLimits, WorkflowTarget } from '@flotilla/domain';
 import type { EventMessage } from '@flotilla/messaging';
+import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
-import { ExecutionWorld, TargetServer, refusingUrl, type Reply } from './execution.fixtures';
+import { ExecutionWorld, TargetServer, refusingUrl, until, type Reply } from './execution.fixtures';
 import { OutcomeWriter } from './outcome-writer';
 import { TargetClient } from './target-client';
 
@@ -13,12 +14,13 @@ describe('ExecutionDispatcher', () => {
   let client: TargetClient;
   let dispatcher: ExecutionDispatcher;
   let target: TargetServer | undefined;
+  let config: PlatformConfig;
 
-  const dispatcherWith = (maxResponseBytes?: number): ExecutionDispatcher => {
+  const dispatcherWith = (maxResponseBytes?: number, slots = new CallSlots(16)): ExecutionDispatcher => {
     client?.close();
     client = new TargetClient({ maxSocketsPerOrigin: 16, ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }) });
-    const config = loadConfig({ DATA_DIR: world.directory, PUBLIC_URL });
-    return new ExecutionDispatcher(world.batches, world.workflows, world.items, client, new OutcomeWriter(world.batches), systemClock, config);
+    config = loadConfig({ DATA_DIR: world.directory, PUBLIC_URL });
+    return new ExecutionDispatcher(world.batches, world.workflows, world.items, client, new OutcomeWriter(world.batches), slots, systemClock, config);
   };
 
   beforeEach(() => {
@@ -36,10 +38,15 @@ describe('ExecutionDispatcher', () => {
   /** A batch of one execution against a target that answers with `reply`; returns its ExecutionTriggered message. */
   const oneExecution = async (
     reply: (n: number) => Reply,
-    setup: { target?: Partial<WorkflowTarget>; retry?: Partial<RetryPolicy> } = {},
+    setup: { target?: Partial<WorkflowTarget>; retry?: Partial<RetryPolicy>; limits?: WorkflowLimits } = {},
   ): Promise<EventMessage> => {
     target = await TargetServer.start((_call, n) => reply(n));
-    await world.createBatch({ batchId: 'bat_one', target: { ...setup.target, url: target.url }, ...(setup.retry ? { retry: setup.retry } : {}) });
+    await world.createBatch({
+      batchId: 'bat_one',
+      target: { ...setup.target, url: target.url },
+      ...(setup.retry ? { retry: setup.retry } : {}),
+      ...(setup.limits ? { limits: setup.limits } : {}),
+    });
     const [message] = await world.trigger('bat_one');
     return message!;
   };
@@ -171,11 +178,54 @@ describe('ExecutionDispatcher', () => {
     expect(target.calls).toHaveLength(0);
   });
 
-  it('async 202: records the acceptance and no outcome', async () => {
-    const message = await oneExecution(() => ({ status: 202 }), { target: { mode: 'async' } });
+  it('async 202: records the acceptance and no outcome, with the callback deadline callbackTimeoutMs away', async () => {
+    const message = await oneExecution(() => ({ status: 202 }), { target: { mode: 'async', timeoutMs: 1000, callbackTimeoutMs: 7_200_000 } });
     await dispatcher.handle(message);
 
-    expect(await outcomes()).toEqual([{ type: 'ExecutionAccepted', data: expect.objectContaining({ executionId: 'bat_one.0', attempt: 1 }) }]);
+    const events = await outcomes();
+    expect(events).toEqual([{ type: 'ExecutionAccepted', data: expect.objectContaining({ executionId: 'bat_one.0', attempt: 1 }) }]);
+    expect(Date.parse(events[0]!.data['deadline'] as string) - Date.parse(events[0]!.data['occurredAt'] as string)).toBe(7_200_000);
+    expect(target!.calls[0]!.body.callbackToken).toBe(callbackTokenOf(config.callbackSecret, 'bat_one.0'));
+  });
+
+  it('a redelivered ExecutionTriggered of an accepted async execution does not call the target again', async () => {
+    const message = await oneExecution(() => ({ status: 202 }), { target: { mode: 'async' } });
+    await dispatcher.handle(message);
+    await dispatcher.handle(message);
+    await dispatcherWith().handle(message);
+
+    expect(target!.calls).toHaveLength(1);
+    expect((await outcomes()).map((event) => event.type)).toEqual(['ExecutionAccepted']);
+  });
+
+  it("holds a workflow's calls to its limits.maxInFlight", async () => {
+    target = await TargetServer.start(() => ({ status: 200, body: '1', delayMs: 150 }));
+    await world.createBatch({
+      batchId: 'bat_limit',
+      target: { url: target.url },
+      limits: { maxInFlight: 2 },
+      items: Array.from({ length: 6 }, (_, n) => ({ inputs: { n: String(n) } })),
+    });
+    await Promise.all((await world.trigger('bat_limit')).map((message) => dispatcher.handle(message)));
+
+    expect((await outcomesOf('bat_limit')).filter((event) => event.type === 'ExecutionCompleted')).toHaveLength(6);
+    expect(target.open.max).toBe(2);
+  });
+
+  it("a retry's backoff wait holds no call slot", async () => {
+    // One slot in all: the second execution is called while the first waits for its retry.
+    dispatcher = dispatcherWith(undefined, new CallSlots(1));
+    target = await TargetServer.start((call) => (call.body.executionId === 'bat_wait.0' && call.body.attempt === 1 ? { status: 503, headers: { 'Retry-After': '1' } } : { status: 200, body: '1' }));
+    await world.createBatch({ batchId: 'bat_wait', target: { url: target.url }, items: [{ inputs: { n: '0' } }, { inputs: { n: '1' } }] });
+    const [first, second] = await world.trigger('bat_wait');
+    const firstDone = dispatcher.handle(first!);
+    await until(() => target!.calls.length === 1);
+    await dispatcher.handle(second!);
+    await firstDone;
+
+    const order = target.calls.map((call) => `${call.body.executionId}#${call.body.attempt}`);
+    expect(order).toEqual(['bat_wait.0#1', 'bat_wait.1#1', 'bat_wait.0#2']);
+    expect(target.calls[2]!.at - target.calls[1]!.at).toBeGreaterThan(500);
   });
 
   it('a redelivered ExecutionTriggered whose execution has an outcome does not call the target again', async () => {
@@ -206,7 +256,7 @@ describe('ExecutionDispatcher', () => {
     expect((await outcomes()).map((event) => event.type)).toEqual(['ExecutionAttemptFailed']);
   });
 
-  it('sends every documented field: the item inputs, its profile, the batch metadata overlaid with its own, the callback URL', async () => {
+  it('sends every documented field: the item inputs, its profile, the batch metadata overlaid with its own, the callback URL and token', async () => {
     target = await TargetServer.start(() => ({ status: 200 }));
     await world.createBatch({
       batchId: 'bat_fields',
@@ -232,6 +282,7 @@ describe('ExecutionDispatcher', () => {
         metadata: { team: 'ops', region: 'us', row: '1' },
         attempt: 1,
         callbackUrl: `${PUBLIC_URL}/v1/executions/bat_fields.0/result`,
+        callbackToken: callbackTokenOf(config.callbackSecret, 'bat_fields.0'),
       },
       {
         executionId: 'bat_fields.1',
@@ -243,6 +294,7 @@ describe('ExecutionDispatcher', () => {
         metadata: { team: 'ops', region: 'eu' },
         attempt: 1,
         callbackUrl: `${PUBLIC_URL}/v1/executions/bat_fields.1/result`,
+        callbackToken: callbackTokenOf(config.callbackSecret, 'bat_fields.1'),
       },
     ]);
   });

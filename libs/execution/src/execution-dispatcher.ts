@@ -13,7 +13,8 @@ import {
   type WorkflowVersion,
 } from '@flotilla/domain';
 import type { EventMessage } from '@flotilla/messaging';
-import { CLOCK, CONFIG, type Clock, type PlatformConfig } from '@flotilla/platform';
+import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
+import { CallSlots } from './call-slots';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { backoffDelay, isRetryable } from './retry-policy';
 import { SharedLoads } from './shared-loads';
@@ -33,6 +34,12 @@ export interface TargetPayload {
   readonly attempt: number;
   /** Where an async target posts the outcome. */
   readonly callbackUrl: string;
+  /**
+   * What an async target sends back with the outcome (body field `callbackToken` or header
+   * `X-Callback-Token`): without it the callback is refused. Sent to sync targets too, where it
+   * settles nothing.
+   */
+  readonly callbackToken: string;
 }
 
 interface Execution {
@@ -55,10 +62,13 @@ interface AttemptFailure {
  * and records the outcome. The handler returns only once what it decided is durably appended,
  * because the transport acknowledges the message when it returns.
  *
- * Retries wait here, holding one of the dispatch slots: a failing target then slows its own
- * executions down instead of being called ever faster. Each failed attempt that will be retried is
- * recorded first, so the wait is visible, and a redelivered execution (after a restart) goes on
- * from the attempts the batch state has recorded.
+ * Each call takes one of the executor's call slots (CallSlots: a global limit and one per
+ * workflow) and gives it back when the call ends, so a workflow whose calls hang holds at most its
+ * share of them, and the messages of other workflows still get through. Retries wait here, outside
+ * any slot but keeping their message: a failing target then slows its own executions down instead
+ * of being called ever faster. Each failed attempt that will be retried is recorded first, so the
+ * wait is visible, and a redelivered execution (after a restart) goes on from the attempts the
+ * batch state has recorded.
  */
 @Injectable()
 export class ExecutionDispatcher {
@@ -75,6 +85,7 @@ export class ExecutionDispatcher {
     private readonly items: ItemsReader,
     private readonly client: TargetClient,
     private readonly writer: OutcomeWriter,
+    private readonly slots: CallSlots,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: PlatformConfig,
   ) {
@@ -88,6 +99,8 @@ export class ExecutionDispatcher {
     // A redelivery of an execution whose outcome is already recorded (a restart before the message
     // was acknowledged): calling the target again would run it twice.
     if (batch.executions.stateOf(index) !== 'triggered') return;
+    // Likewise once an async target accepted it: its outcome comes on the callback.
+    if (batch.executions.acceptedAttemptOf(index) !== null) return;
     const { workflowId, workflowVersion } = batch.settings;
     const version = await this.versionOf(workflowId, workflowVersion);
     if (version === undefined) {
@@ -109,21 +122,27 @@ export class ExecutionDispatcher {
   private async run(execution: Execution, firstAttempt: number): Promise<void> {
     const { batchId, index, version } = execution;
     for (let attempt = firstAttempt; ; attempt++) {
-      const result = await this.client.call(
-        {
-          url: version.target.url,
-          body: JSON.stringify({ ...execution.payload, attempt }),
-          idempotencyKey: execution.executionId,
-          timeoutMs: version.target.timeoutMs,
-        },
-        this.stopping.signal,
-      );
+      const release = await this.slots.acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal);
+      let result: CallResult;
+      try {
+        result = await this.client.call(
+          {
+            url: version.target.url,
+            body: JSON.stringify({ ...execution.payload, attempt }),
+            idempotencyKey: execution.executionId,
+            timeoutMs: version.target.timeoutMs,
+          },
+          this.stopping.signal,
+        );
+      } finally {
+        release();
+      }
       if (result.kind === 'response' && result.status >= 200 && result.status <= 299) {
         // Async: the outcome arrives on the callback; the scheduler fails the execution when no
-        // callback comes by the deadline (target.timeoutMs after acceptance), so nothing waits here.
+        // callback comes by the deadline (target.callbackTimeoutMs after acceptance), so nothing waits here.
         if (version.target.mode === 'async') {
           const now = this.clock.now();
-          const deadline = new Date(now.getTime() + version.target.timeoutMs);
+          const deadline = new Date(now.getTime() + version.target.callbackTimeoutMs);
           await this.record({ type: 'RecordExecutionAccepted', batchId, index, attempt, deadline, now });
         }
         else await this.record({ type: 'RecordExecutionCompleted', batchId, index, output: outputOf(result.body), attempts: attempt, now: this.clock.now() }, result.body.length);
@@ -177,6 +196,7 @@ export class ExecutionDispatcher {
       profile: item.profile ?? null,
       metadata: { ...batch.settings.metadata, ...item.metadata },
       callbackUrl: `${this.config.publicUrl}/v1/executions/${encodeURIComponent(executionId)}/result`,
+      callbackToken: callbackTokenOf(this.config.callbackSecret, executionId),
     };
   }
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchRepository, ItemsReader, ItemsWriter, WorkflowRepository, batchStream } from '@flotilla/application';
-import type { BatchItem, RetryPolicy, WorkflowTarget } from '@flotilla/domain';
+import type { BatchItem, RetryPolicy, WorkflowLimits, WorkflowTarget } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type StoredEvent } from '@flotilla/event-store';
 import { toMessage, type EventMessage } from '@flotilla/messaging';
 import type { TargetPayload } from './execution-dispatcher';
@@ -24,6 +24,12 @@ export interface Reply {
   readonly delayMs?: number;
 }
 
+/** Requests a target has open (arrived, not yet answered or dropped), now and at most so far. */
+export interface OpenCalls {
+  now: number;
+  max: number;
+}
+
 /** A workflow target on loopback whose answers the test scripts: `reply` gets each call and its 0-based number. */
 export class TargetServer {
   private constructor(
@@ -31,12 +37,16 @@ export class TargetServer {
     readonly url: string,
     readonly calls: ReceivedCall[],
     private readonly timers: Set<NodeJS.Timeout>,
+    readonly open: OpenCalls,
   ) {}
 
   static async start(reply: (call: ReceivedCall, n: number) => Reply): Promise<TargetServer> {
     const calls: ReceivedCall[] = [];
     const timers = new Set<NodeJS.Timeout>();
+    const open: OpenCalls = { now: 0, max: 0 };
     const server = createServer((req, res) => {
+      open.max = Math.max(open.max, ++open.now);
+      res.once('close', () => void open.now--);
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
@@ -52,7 +62,7 @@ export class TargetServer {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return new TargetServer(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`, calls, timers);
+    return new TargetServer(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`, calls, timers, open);
   }
 
   async close(): Promise<void> {
@@ -75,6 +85,7 @@ export interface BatchSetup {
   readonly batchId: string;
   readonly target: Partial<WorkflowTarget> & Pick<WorkflowTarget, 'url'>;
   readonly retry?: Partial<RetryPolicy>;
+  readonly limits?: WorkflowLimits;
   readonly items?: readonly BatchItem[];
   readonly metadata?: Readonly<Record<string, string>>;
   readonly profilePool?: readonly string[];
@@ -134,8 +145,9 @@ export class ExecutionWorld {
       definition: {
         name: 'test workflow',
         inputs: [{ name: 'n', required: true }],
-        target: { timeoutMs: 5000, mode: 'sync', ...setup.target },
+        target: { timeoutMs: 5000, mode: 'sync', callbackTimeoutMs: 60_000, ...setup.target },
         retry: { maxAttempts: 3, backoffMs: 10, ...setup.retry },
+        ...(setup.limits === undefined ? {} : { limits: setup.limits }),
       },
       actor: 'test',
       now,

@@ -6,7 +6,7 @@ import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { BatchRepository } from '@flotilla/application';
 import type { EventStore } from '@flotilla/event-store';
-import { CoreModule, EVENT_STORE, loadConfig } from '@flotilla/platform';
+import { CONFIG, CoreModule, EVENT_STORE, callbackTokenOf, loadConfig, type PlatformConfig } from '@flotilla/platform';
 import { ExecutionWorld, TargetServer, until } from './execution.fixtures';
 import { DISPATCH_GROUP, ExecutorModule, TRIGGER_GROUP } from './executor.module';
 
@@ -86,6 +86,7 @@ describe('ExecutorModule', () => {
       metadata: { team: 'ops' },
       attempt: 1,
       callbackUrl: `${PUBLIC_URL}/v1/executions/bat_nest.3/result`,
+      callbackToken: callbackTokenOf(app.get<PlatformConfig>(CONFIG).callbackSecret, 'bat_nest.3'),
     });
     expect((await world.events('bat_nest')).filter((event) => event.type === 'BatchCompleted')).toHaveLength(1);
     expect(await deadLetters(store)).toBe(0);

@@ -2,6 +2,7 @@ import { Inject, Injectable, Module, type BeforeApplicationShutdown, type OnAppl
 import { BatchRepository } from '@flotilla/application';
 import type { EventMessage, MessageConsumer, MessageTransport } from '@flotilla/messaging';
 import { CONFIG, MESSAGE_TRANSPORT, type PlatformConfig } from '@flotilla/platform';
+import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
 import { OutcomeWriter } from './outcome-writer';
 import { TargetClient } from './target-client';
@@ -31,9 +32,12 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
         { group: TRIGGER_GROUP, eventTypes: ['WaveDue'], ordering: 'key', concurrency: TRIGGER_CONCURRENCY },
         (message: EventMessage) => this.trigger.handle(message),
       ),
-      // Executions are independent of each other: no per-batch ordering, as many calls in flight as configured.
+      // Executions are independent of each other: no per-batch ordering. The window is deeper than
+      // the call slots (EXECUTOR_QUEUE_DEPTH, 4x by default): messages of a workflow at its
+      // maxInFlight wait for a slot inside it, and the rest of the window lets other workflows'
+      // messages reach the free slots meanwhile. The call slots bound the real calls.
       await this.transport.consume(
-        { group: DISPATCH_GROUP, eventTypes: ['ExecutionTriggered'], ordering: 'none', concurrency: this.config.executorConcurrency },
+        { group: DISPATCH_GROUP, eventTypes: ['ExecutionTriggered'], ordering: 'none', concurrency: this.config.executorQueueDepth },
         (message: EventMessage) => this.dispatcher.handle(message),
       ),
     ];
@@ -62,10 +66,11 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
       useFactory: (config: PlatformConfig) => new TargetClient({ maxSocketsPerOrigin: config.executorConcurrency }),
     },
     { provide: OutcomeWriter, inject: [BatchRepository], useFactory: (batches: BatchRepository) => new OutcomeWriter(batches) },
+    { provide: CallSlots, inject: [CONFIG], useFactory: (config: PlatformConfig) => new CallSlots(config.executorConcurrency) },
     WaveTrigger,
     ExecutionDispatcher,
     ExecutorConsumers,
   ],
-  exports: [TargetClient, OutcomeWriter],
+  exports: [TargetClient, OutcomeWriter, CallSlots],
 })
 export class ExecutorModule {}

@@ -4,3 +4,4 @@ export * from './wave-trigger';
 export * from './outcome-writer';
 export * from './target-client';
 export * from './retry-policy';
+export * from './call-slots';

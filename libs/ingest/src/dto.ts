@@ -40,17 +40,37 @@ export class WorkflowTargetDto {
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   url!: string;
 
-  @ApiPropertyOptional({ default: 30000, description: 'Per call (sync) or until the callback (async).' })
+  // Ranges are rules the domain checks (422, naming the field).
+  @ApiPropertyOptional({ default: 30000, minimum: 1, maximum: 900000, description: 'How long one call of the target may take (sync or async), at most 15 minutes.' })
   @IsOptional()
   @IsInt()
-  @Min(1)
-  @Max(86_400_000)
   timeoutMs?: number;
 
   @ApiPropertyOptional({ enum: ['sync', 'async'], default: 'sync' })
   @IsOptional()
   @IsIn(['sync', 'async'])
   mode?: 'sync' | 'async';
+
+  @ApiPropertyOptional({
+    default: 3600000,
+    minimum: 1,
+    maximum: 86400000,
+    description: 'Async: how long after accepting an execution the target may take to post its result; past it the execution fails.',
+  })
+  @IsOptional()
+  @IsInt()
+  callbackTimeoutMs?: number;
+}
+
+export class WorkflowLimitsDto {
+  @ApiPropertyOptional({
+    minimum: 1,
+    maximum: 10000,
+    description: 'Calls of this workflow in flight at once, per executor process. Default: half of EXECUTOR_CONCURRENCY.',
+  })
+  @IsOptional()
+  @IsInt()
+  maxInFlight?: number;
 }
 
 export class RetryPolicyDto {
@@ -95,6 +115,13 @@ export class WorkflowVersionDto {
   @ValidateNested()
   @Type(() => RetryPolicyDto)
   retry?: RetryPolicyDto;
+
+  @ApiPropertyOptional({ type: WorkflowLimitsDto })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => WorkflowLimitsDto)
+  limits?: WorkflowLimitsDto;
 }
 
 export class CreateWorkflowDto extends WorkflowVersionDto {
@@ -212,6 +239,14 @@ export class ExecutionResultDto {
   @IsString()
   @MaxLength(10_000)
   error?: string;
+
+  @ApiPropertyOptional({
+    description: 'The callbackToken the target received with the execution. Required here or in the X-Callback-Token header; without it the callback is refused with 403.',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  callbackToken?: string;
 }
 
 export class PageQueryDto {

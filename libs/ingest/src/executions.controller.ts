@@ -1,8 +1,8 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, ForbiddenException, Get, Headers, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { BatchRepository } from '@flotilla/application';
-import { ExecutionNotFound, parseExecutionId, type BatchCommand } from '@flotilla/domain';
-import { CLOCK, type Clock } from '@flotilla/platform';
+import { ExecutionNotFound, executionIdOf, parseExecutionId, type BatchCommand } from '@flotilla/domain';
+import { CLOCK, CONFIG, isCallbackToken, type Clock, type PlatformConfig } from '@flotilla/platform';
 import type { ExecutionView } from '@flotilla/projections';
 import type { Request } from 'express';
 import { ExecutionResultDto, OperatorActionDto, RescheduleDto } from './dto';
@@ -16,6 +16,7 @@ export class ExecutionsController {
     private readonly batches: BatchRepository,
     private readonly readModels: ReadModelsService,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(CONFIG) private readonly config: PlatformConfig,
   ) {}
 
   @Get(':id')
@@ -50,18 +51,23 @@ export class ExecutionsController {
 
   @Post(':id/result')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Completion callback of an async target: the outcome of a triggered execution (409 once it has one)' })
-  result(@Param('id') id: string, @Body() body: ExecutionResultDto) {
+  @ApiOperation({
+    summary: 'Completion callback of an async target: the outcome of an execution it accepted',
+    description:
+      'Needs the callbackToken the target received with the execution, as the body field callbackToken or the X-Callback-Token header ' +
+      '(403 without it or with a wrong one). 409 unless the execution awaits its callback: a sync execution, one with an outcome, or one not accepted yet.',
+  })
+  @ApiHeader({ name: 'X-Callback-Token', required: false, description: 'The callbackToken the target received (instead of the body field).' })
+  result(@Param('id') id: string, @Body() body: ExecutionResultDto, @Headers('x-callback-token') headerToken?: string) {
     const { batchId, index } = this.parse(id);
-    const now = this.clock.now();
-    // Attempts are counted by the executor; the read model has its latest count.
-    const attempts = Math.max(1, this.readModels.queries.getExecution(batchId, index)?.attempts ?? 1);
-    return this.run(
-      id,
-      body.status === 'completed'
-        ? { type: 'RecordExecutionCompleted', batchId, index, output: body.output ?? null, attempts, now }
-        : { type: 'RecordExecutionFailed', batchId, index, error: body.error ?? 'failed', attempts, now },
-    );
+    // Checked before anything about the execution is looked at, so a caller without the token learns nothing of it.
+    if (!isCallbackToken(this.config.callbackSecret, executionIdOf(batchId, index), body.callbackToken ?? headerToken)) {
+      throw new ForbiddenException(
+        `The callback token of execution ${id} is missing or wrong: send the callbackToken the target received, as the body field callbackToken or the X-Callback-Token header`,
+      );
+    }
+    const result = body.status === 'completed' ? { status: 'completed' as const, output: body.output ?? null } : { status: 'failed' as const, error: body.error ?? 'failed' };
+    return this.run(id, { type: 'RecordCallbackResult', batchId, index, result, now: this.clock.now() });
   }
 
   private async run(id: string, command: BatchCommand): Promise<ExecutionView> {

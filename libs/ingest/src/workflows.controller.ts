@@ -1,7 +1,16 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { WorkflowRepository } from '@flotilla/application';
-import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, WorkflowNotFound, latestVersion, type Workflow, type WorkflowDefinition, type WorkflowVersion } from '@flotilla/domain';
+import {
+  DEFAULT_CALLBACK_TIMEOUT_MS,
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUT_MS,
+  WorkflowNotFound,
+  latestVersion,
+  type Workflow,
+  type WorkflowDefinition,
+  type WorkflowVersion,
+} from '@flotilla/domain';
 import { Inject } from '@nestjs/common';
 import { CLOCK, type Clock } from '@flotilla/platform';
 import type { Request } from 'express';
@@ -11,8 +20,15 @@ import { actorOf } from './http-context';
 const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
   name: dto.name,
   inputs: dto.inputs.map((input) => ({ name: input.name, required: input.required ?? true })),
-  target: { url: dto.target.url, timeoutMs: dto.target.timeoutMs ?? DEFAULT_TIMEOUT_MS, mode: dto.target.mode ?? 'sync' },
+  target: {
+    url: dto.target.url,
+    timeoutMs: dto.target.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    mode: dto.target.mode ?? 'sync',
+    callbackTimeoutMs: dto.target.callbackTimeoutMs ?? DEFAULT_CALLBACK_TIMEOUT_MS,
+  },
   retry: { maxAttempts: dto.retry?.maxAttempts ?? DEFAULT_RETRY.maxAttempts, backoffMs: dto.retry?.backoffMs ?? DEFAULT_RETRY.backoffMs },
+  // Only what was declared: the executor's default applies to the rest.
+  ...(dto.limits?.maxInFlight === undefined ? {} : { limits: { maxInFlight: dto.limits.maxInFlight } }),
 });
 
 const versionView = (version: WorkflowVersion) => ({
@@ -22,6 +38,7 @@ const versionView = (version: WorkflowVersion) => ({
   inputs: version.inputs,
   target: version.target,
   retry: version.retry,
+  limits: version.limits ?? {},
   createdAt: version.createdAt,
 });
 

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /** Process configuration, from the environment. One place reads `process.env`; everything else is injected. */
@@ -24,6 +25,14 @@ export interface PlatformConfig {
   readonly publicUrl: string;
   /** HTTP calls to workflow targets in flight at once, per executor process. */
   readonly executorConcurrency: number;
+  /**
+   * ExecutionTriggered messages the executor holds at once, calling or waiting for a call slot or
+   * a retry: more than the call slots, so that executions of a workflow at its maxInFlight do not
+   * keep other workflows' executions from reaching the slots.
+   */
+  readonly executorQueueDepth: number;
+  /** Key of the callback tokens (HMAC-SHA256): the executor signs with it, ingest-api checks with it. */
+  readonly callbackSecret: string;
 }
 
 export const CONFIG = Symbol('PlatformConfig');
@@ -34,6 +43,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
   const port = Number(env['PORT'] ?? 3000);
   const host = env['HOST'] ?? '127.0.0.1';
   const transport = env['TRANSPORT'] ?? 'inprocess';
+  const executorConcurrency = positiveInteger(env, 'EXECUTOR_CONCURRENCY', 256);
   if (transport !== 'inprocess' && transport !== 'kafka') throw new Error(`TRANSPORT must be inprocess or kafka, not ${transport}`);
   return {
     service,
@@ -48,6 +58,55 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     kafkaTopic: env['KAFKA_TOPIC'] ?? 'flotilla.events',
     kafkaGroupPrefix: env['KAFKA_GROUP_PREFIX'] ?? 'flotilla',
     publicUrl: env['PUBLIC_URL'] ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
-    executorConcurrency: Number(env['EXECUTOR_CONCURRENCY'] ?? 256),
+    executorConcurrency,
+    executorQueueDepth: positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', 4 * executorConcurrency),
+    callbackSecret: callbackSecretOf(env, dataDir),
   };
+};
+
+const positiveInteger = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not ${raw}`);
+  return value;
+};
+
+export const MIN_CALLBACK_SECRET_LENGTH = 32;
+
+/**
+ * CALLBACK_SECRET, else the key in <dataDir>/callback.secret, made on first start (32 random bytes,
+ * hex, mode 0600). Processes sharing a data directory share the file; processes that do not (the
+ * distributed services on their own volumes) need CALLBACK_SECRET, the same for all of them.
+ */
+const callbackSecretOf = (env: NodeJS.ProcessEnv, dataDir: string): string => {
+  const given = env['CALLBACK_SECRET'];
+  if (given !== undefined && given !== '') {
+    if (given.length < MIN_CALLBACK_SECRET_LENGTH) throw new Error(`CALLBACK_SECRET must be at least ${MIN_CALLBACK_SECRET_LENGTH} characters`);
+    return given;
+  }
+  const path = join(dataDir, 'callback.secret');
+  try {
+    return readSecret(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  // Written aside and linked into place, so a process starting at the same time never reads a
+  // half-written file: whichever link lands first is the secret, and everyone reads that one.
+  const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(aside, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    linkSync(aside, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    unlinkSync(aside);
+  }
+  return readSecret(path);
+};
+
+const readSecret = (path: string): string => {
+  const secret = readFileSync(path, 'utf8').trim();
+  if (secret.length < MIN_CALLBACK_SECRET_LENGTH) throw new Error(`${path} must hold a key of at least ${MIN_CALLBACK_SECRET_LENGTH} characters`);
+  return secret;
 };

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { callbackTokenOf, isCallbackToken } from './callback-token';
 import { loadConfig } from './config';
 
 describe('configuration', () => {
@@ -26,5 +27,49 @@ describe('configuration', () => {
 
   it('refuses an unknown transport', () => {
     expect(() => loadConfig({ DATA_DIR: dir, TRANSPORT: 'carrier-pigeon' })).toThrow('TRANSPORT must be inprocess or kafka, not carrier-pigeon');
+  });
+
+  it('sizes the executor: call slots, and a deeper queue of messages (4 x the slots unless set)', () => {
+    expect(loadConfig({ DATA_DIR: dir })).toMatchObject({ executorConcurrency: 256, executorQueueDepth: 1024 });
+    expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8' })).toMatchObject({ executorConcurrency: 8, executorQueueDepth: 32 });
+    expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8', EXECUTOR_QUEUE_DEPTH: '100' })).toMatchObject({ executorQueueDepth: 100 });
+    expect(() => loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: 'lots' })).toThrow('EXECUTOR_CONCURRENCY must be a positive integer, not lots');
+    expect(() => loadConfig({ DATA_DIR: dir, EXECUTOR_QUEUE_DEPTH: '0' })).toThrow('EXECUTOR_QUEUE_DEPTH must be a positive integer, not 0');
+  });
+
+  it('makes a callback secret in DATA_DIR on first start (mode 0600) and keeps it', () => {
+    const first = loadConfig({ DATA_DIR: dir }).callbackSecret;
+    const path = join(dir, 'callback.secret');
+    expect(first).toMatch(/^[0-9a-f]{64}$/);
+    expect(readFileSync(path, 'utf8').trim()).toBe(first);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(loadConfig({ DATA_DIR: dir }).callbackSecret).toBe(first);
+    const other = mkdtempSync(join(tmpdir(), 'flotilla-config-'));
+    try {
+      expect(loadConfig({ DATA_DIR: other }).callbackSecret).not.toBe(first);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('takes CALLBACK_SECRET over the file, and refuses a short one', () => {
+    const secret = 'a-shared-secret-of-at-least-32-characters';
+    expect(loadConfig({ DATA_DIR: dir, CALLBACK_SECRET: secret }).callbackSecret).toBe(secret);
+    expect(() => loadConfig({ DATA_DIR: dir, CALLBACK_SECRET: 'short' })).toThrow('CALLBACK_SECRET must be at least 32 characters');
+    writeFileSync(join(dir, 'callback.secret'), 'tiny');
+    expect(() => loadConfig({ DATA_DIR: dir })).toThrow('must hold a key of at least 32 characters');
+  });
+
+  it('callback tokens: HMAC-SHA256 of the execution id, checked exactly', () => {
+    const secret = 'k'.repeat(32);
+    const token = callbackTokenOf(secret, 'bat_1.0');
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+    expect(isCallbackToken(secret, 'bat_1.0', token)).toBe(true);
+    expect(isCallbackToken(secret, 'bat_1.1', token)).toBe(false);
+    expect(isCallbackToken('j'.repeat(32), 'bat_1.0', token)).toBe(false);
+    expect(isCallbackToken(secret, 'bat_1.0', token.slice(0, -1))).toBe(false);
+    expect(isCallbackToken(secret, 'bat_1.0', token.toUpperCase())).toBe(false);
+    expect(isCallbackToken(secret, 'bat_1.0', undefined)).toBe(false);
+    expect(isCallbackToken(secret, 'bat_1.0', ['x'])).toBe(false);
   });
 });

@@ -28,6 +28,7 @@ const STATUS_OF_KIND: Record<DomainError['kind'], number> = {
 
 const REASON: Record<number, string> = {
   400: 'Bad Request',
+  403: 'Forbidden',
   404: 'Not Found',
   409: 'Conflict',
   413: 'Payload Too Large',

@@ -4,3 +4,4 @@ export * from './http-errors';
 export * from './http-app';
 export * from './health.controller';
 export * from './service';
+export * from './callback-token';

@@ -109,4 +109,27 @@ describe('scheduler', () => {
     await batches.handle('bat_p', { type: 'ResumeBatch', batchId: 'bat_p', now: new Date(), actor: 'ops' });
     await until(async () => (await events(store, 'bat_p')).filter((event) => event.type === 'WaveDue' && event.data.plan === 1).length === 5);
   });
+
+  it('fails an accepted execution whose callback has not come by its deadline, with its accepted attempt; one settled in time is left alone', async () => {
+    const { store, batches } = await boot();
+    await batches.handle('bat_cb', create('bat_cb', new Date(), 2, 0));
+    await batches.handle('bat_cb', { type: 'TriggerDueExecutions', batchId: 'bat_cb', now: new Date(), limit: 10 });
+    const acceptedAt = new Date();
+    const deadline = new Date(acceptedAt.getTime() + 400);
+    await batches.handleAll('bat_cb', [
+      { type: 'RecordExecutionAccepted', batchId: 'bat_cb', index: 0, attempt: 2, deadline, now: acceptedAt },
+      { type: 'RecordExecutionAccepted', batchId: 'bat_cb', index: 1, attempt: 1, deadline, now: acceptedAt },
+    ]);
+    await batches.handle('bat_cb', { type: 'RecordCallbackResult', batchId: 'bat_cb', index: 1, result: { status: 'completed', output: 1 }, now: new Date() });
+    await until(async () => (await events(store, 'bat_cb')).some((event) => event.type === 'ExecutionFailed'));
+    const outcomes = (await events(store, 'bat_cb')).filter((event) => event.type === 'ExecutionFailed' || event.type === 'ExecutionCompleted');
+    expect(outcomes.map((event) => [event.type, event.data.index])).toEqual([
+      ['ExecutionCompleted', 1],
+      ['ExecutionFailed', 0],
+    ]);
+    const failed = outcomes[1]!;
+    if (failed.type !== 'ExecutionFailed') throw new Error('expected ExecutionFailed');
+    expect(failed.data).toMatchObject({ attempts: 2, error: 'No result arrived on the callback before the workflow timeout' });
+    expect(Date.parse(failed.data.occurredAt)).toBeGreaterThanOrEqual(deadline.getTime());
+  });
 });

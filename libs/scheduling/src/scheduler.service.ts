@@ -12,7 +12,8 @@ const RETRY_MS = 1000;
 
 /**
  * Owns the durable timers: the start time of each pending batch, the due time of each wave, and
- * the callback deadline of each execution accepted by an async target.
+ * the callback deadline of each execution accepted by an async target (the acceptance carries it:
+ * the workflow's target.callbackTimeoutMs after the target accepted).
  *
  * Nothing is trusted to memory alone. The timers are derived from the batch's state, rebuilt from
  * its stream, every time something that moves them happens (creation, start, wave due, resume,
@@ -173,15 +174,16 @@ export class SchedulerService implements OnApplicationBootstrap, BeforeApplicati
     for (const row of due) byBatch.set(row.batch_id, [...(byBatch.get(row.batch_id) ?? []), row]);
     for (const [batchId, rows] of byBatch) {
       try {
-        // An execution whose result arrived meanwhile is refused by the decider and left as it is.
+        // The callback that never came: settled like one, so only an execution still awaiting its
+        // callback fails (with its accepted attempt); one whose result arrived meanwhile is refused
+        // by the decider and left as it is.
         await this.batches.handleAll(
           batchId,
           rows.map((row) => ({
-            type: 'RecordExecutionFailed' as const,
+            type: 'RecordCallbackResult' as const,
             batchId,
             index: row.idx,
-            error: 'No result arrived on the callback before the workflow timeout',
-            attempts: row.attempt,
+            result: { status: 'failed' as const, error: 'No result arrived on the callback before the workflow timeout' },
             now,
           })),
         );

@@ -109,26 +109,50 @@ export class PlatformProcess {
 export interface TargetCall {
   readonly at: number;
   readonly key: string;
-  readonly body: { executionId: string; batchId: string; inputs: Record<string, unknown>; attempt: number; profile?: string; metadata?: Record<string, string> };
+  readonly body: {
+    executionId: string;
+    batchId: string;
+    inputs: Record<string, unknown>;
+    attempt: number;
+    profile?: string;
+    metadata?: Record<string, string>;
+    callbackUrl: string;
+    callbackToken: string;
+  };
 }
 
-/** A workflow target on loopback that records every call; `respond` decides each answer. */
+export interface TargetAnswer {
+  readonly status: number;
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+}
+
+/**
+ * A workflow target on loopback that records every call; `respond` decides each answer, at once or
+ * later (a promise; one that never settles makes a target that hangs until the caller gives up).
+ */
 export class TargetServer {
   readonly calls: TargetCall[] = [];
+  /** Requests open (arrived, neither answered nor dropped by the caller), now and at most so far. */
+  readonly open = { now: 0, max: 0 };
   private server: Server | null = null;
   url = '';
-  respond: (call: TargetCall, count: number) => { status: number; body?: unknown; headers?: Record<string, string> } = () => ({ status: 200, body: { ok: true } });
+  respond: (call: TargetCall, count: number) => TargetAnswer | Promise<TargetAnswer> = () => ({ status: 200, body: { ok: true } });
 
   async start(): Promise<void> {
     this.server = createServer((request: IncomingMessage, response: ServerResponse) => {
+      this.open.max = Math.max(this.open.max, ++this.open.now);
+      response.once('close', () => void this.open.now--);
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
         const call: TargetCall = { at: Date.now(), key: String(request.headers['idempotency-key']), body: JSON.parse(Buffer.concat(chunks).toString()) as TargetCall['body'] };
         this.calls.push(call);
-        const answer = this.respond(call, this.calls.filter((other) => other.key === call.key).length);
-        response.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
-        response.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+        void Promise.resolve(this.respond(call, this.calls.filter((other) => other.key === call.key).length)).then((answer) => {
+          if (response.destroyed) return;
+          response.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
+          response.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+        });
       });
     });
     this.server.keepAliveTimeout = 30_000;

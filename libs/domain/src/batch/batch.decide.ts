@@ -77,6 +77,17 @@ export type RecordExecutionFailed = {
   readonly attempts: number;
   readonly now: Date;
 };
+/**
+ * An async target's callback: the outcome of an execution it accepted. Only an execution awaiting
+ * its callback can be settled this way (a sync call in flight cannot), and the attempts are the
+ * accepted attempt's, from the batch state.
+ */
+export type RecordCallbackResult = {
+  readonly type: 'RecordCallbackResult'; readonly batchId: string;
+  readonly index: number;
+  readonly result: { readonly status: 'completed'; readonly output: unknown } | { readonly status: 'failed'; readonly error: string };
+  readonly now: Date;
+};
 export type CancelExecution = { readonly type: 'CancelExecution'; readonly batchId: string; readonly index: number; readonly now: Date } & Actor;
 export type RescheduleExecution = {
   readonly type: 'RescheduleExecution'; readonly batchId: string;
@@ -97,6 +108,7 @@ export type BatchCommand =
   | RecordAttemptFailed
   | RecordExecutionCompleted
   | RecordExecutionFailed
+  | RecordCallbackResult
   | CancelExecution
   | RescheduleExecution
   | PauseBatch
@@ -127,6 +139,8 @@ export const decide = (command: BatchCommand, state: BatchState): BatchEvent[] =
       return recordCompleted(command, state);
     case 'RecordExecutionFailed':
       return recordFailed(command, state);
+    case 'RecordCallbackResult':
+      return recordCallbackResult(command, state);
     case 'CancelExecution':
       return cancelExecution(command, state);
     case 'RescheduleExecution':
@@ -284,6 +298,17 @@ const recordCompleted = (command: RecordExecutionCompleted, batch: Batch): Batch
 const recordFailed = (command: RecordExecutionFailed, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'fail', 'triggered');
   return [{ type: 'ExecutionFailed', data: { ...aboutExecution(batch, executionId, command), error: command.error, ...statusCodeOf(command), attempts: command.attempts } }];
+};
+
+const recordCallbackResult = (command: RecordCallbackResult, batch: Batch): BatchEvent[] => {
+  const action = 'record a callback result of';
+  const executionId = requireExecution(batch, command.index, action, 'triggered');
+  const attempts = batch.executions.acceptedAttemptOf(command.index);
+  if (attempts === null) throw new IllegalExecutionTransition(executionId, 'triggered', action, 'triggered and not awaiting a callback');
+  const about = aboutExecution(batch, executionId, command);
+  return command.result.status === 'completed'
+    ? [{ type: 'ExecutionCompleted', data: { ...about, output: command.result.output ?? null, attempts } }]
+    : [{ type: 'ExecutionFailed', data: { ...about, error: command.result.error, attempts } }];
 };
 
 const cancelExecution = (command: CancelExecution, batch: Batch): BatchEvent[] => {

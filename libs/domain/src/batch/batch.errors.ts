@@ -51,8 +51,10 @@ export class IllegalExecutionTransition extends DomainError {
     readonly executionId: string,
     readonly state: ExecutionState,
     readonly action: string,
+    /** What more to say about the state than its name, e.g. `triggered and not awaiting a callback`. */
+    described: string = state,
   ) {
-    super(`Cannot ${action} execution ${executionId}: it is ${state}`);
+    super(`Cannot ${action} execution ${executionId}: it is ${described}`);
     this.name = 'IllegalExecutionTransition';
   }
 }

@@ -112,6 +112,7 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       state.executions.recordFailedAttempt(event.data.index, event.data.attempt);
       return state;
     case 'ExecutionAccepted':
+      state.executions.markAccepted(event.data.index, event.data.attempt);
       return state;
     default: {
       const unknownEvent: never = event;

@@ -290,6 +290,59 @@ describe('scheduled executions', () => {
     expect(batchOf(state).executions.failedAttemptsOf(5)).toBe(0);
   });
 
+  describe('callbacks of async targets', () => {
+    const callback = (index: number, result: { status: 'completed'; output: unknown } | { status: 'failed'; error: string } = { status: 'completed', output: { ok: 1 } }): BatchCommand => ({
+      type: 'RecordCallbackResult',
+      batchId: BATCH_ID,
+      index,
+      result,
+      now: at(5),
+    });
+    const accepted = (index: number, attempt: number): BatchCommand => ({ type: 'RecordExecutionAccepted', batchId: BATCH_ID, index, attempt, deadline: at(3600), now: at(1) });
+    const triggered = (): BatchEvent[] => run(running(), { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(0), limit: 3 }).events;
+
+    it('settle an execution an async target accepted, with the accepted attempt; then it awaits nothing', () => {
+      const { state, events } = run(
+        triggered(),
+        { type: 'RecordAttemptFailed', batchId: BATCH_ID, index: 0, attempt: 1, error: 'HTTP 503', retryAt: at(1), now: at(0) },
+        accepted(0, 2),
+        accepted(1, 1),
+      );
+      expect(batchOf(state).executions.acceptedAttemptOf(0)).toBe(2);
+      expect(batchOf(state).executions.acceptedAttemptOf(2)).toBeNull();
+      const settled = run(events, callback(0), callback(1, { status: 'failed', error: 'no stock' }));
+      expect(settled.events.slice(-2)).toEqual([
+        { type: 'ExecutionCompleted', data: { batchId: BATCH_ID, executionId: `${BATCH_ID}.0`, index: 0, output: { ok: 1 }, attempts: 2, occurredAt: at(5).toISOString() } },
+        { type: 'ExecutionFailed', data: { batchId: BATCH_ID, executionId: `${BATCH_ID}.1`, index: 1, error: 'no stock', attempts: 1, occurredAt: at(5).toISOString() } },
+      ]);
+      expect(batchOf(settled.state).executions.acceptedAttemptOf(0)).toBeNull();
+      expect(() => decide(callback(0), settled.state)).toThrow(`Cannot record a callback result of execution ${BATCH_ID}.0: it is completed`);
+      expect(() => decide(callback(1), settled.state)).toThrow(`Cannot record a callback result of execution ${BATCH_ID}.1: it is failed`);
+    });
+
+    it('refuse a triggered execution that awaits no callback: a sync call, or an attempt in flight', () => {
+      const state = fold(triggered());
+      expect(() => decide(callback(2), state)).toThrow(IllegalExecutionTransition);
+      expect(() => decide(callback(2), state)).toThrow(`Cannot record a callback result of execution ${BATCH_ID}.2: it is triggered and not awaiting a callback`);
+      // A failed attempt ends the wait of the attempt before it.
+      const retried = run(triggered(), accepted(0, 1), { type: 'RecordAttemptFailed', batchId: BATCH_ID, index: 0, attempt: 1, error: 'x', retryAt: at(2), now: at(1) }).state;
+      expect(batchOf(retried).executions.acceptedAttemptOf(0)).toBeNull();
+      expect(() => decide(callback(0), retried)).toThrow('it is triggered and not awaiting a callback');
+    });
+
+    it('refuse pending, cancelled and missing executions', () => {
+      const state = run(triggered(), { type: 'CancelExecution', batchId: BATCH_ID, index: 5, now: at(1), ...operator }).state;
+      expect(() => decide(callback(7), state)).toThrow(`Cannot record a callback result of execution ${BATCH_ID}.7: it is pending`);
+      expect(() => decide(callback(5), state)).toThrow(`Cannot record a callback result of execution ${BATCH_ID}.5: it is cancelled`);
+      expect(() => decide(callback(12), state)).toThrow(ExecutionNotFound);
+    });
+
+    it('an outcome by other means (the deadline, the executor) ends the wait too', () => {
+      const { state } = run(triggered(), accepted(0, 1), { type: 'RecordExecutionFailed', batchId: BATCH_ID, index: 0, error: 'late', attempts: 1, now: at(2) });
+      expect(batchOf(state).executions.acceptedAttemptOf(0)).toBeNull();
+    });
+  });
+
   it('outcomes carry output, error and attempts', () => {
     const state = run(running(), { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(0), limit: 2 }).state;
     expect(decide(executionCommands['fail']!(0), state)[0]).toEqual({

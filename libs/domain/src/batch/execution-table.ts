@@ -20,6 +20,8 @@ export interface ExecutionTableSnapshot {
   readonly anchorMs: number;
   readonly rescheduled: readonly (readonly [number, number])[];
   readonly failedAttempts: readonly (readonly [number, number])[];
+  /** index -> the accepted attempt, for executions awaiting an async target's callback. */
+  readonly awaitingCallback: readonly (readonly [number, number])[];
   readonly head: number;
   readonly tail: number;
 }
@@ -51,6 +53,11 @@ export class ExecutionTable {
   private readonly rescheduled = new Map<number, number>();
   /** Attempts that failed so far, for triggered executions still without an outcome (few at a time). */
   private readonly failedAttempts = new Map<number, number>();
+  /**
+   * Triggered executions an async target accepted, still awaiting their callback: index -> the
+   * attempt that was accepted (few at a time). Only these may be settled by a callback.
+   */
+  private readonly awaitingCallback = new Map<number, number>();
   /** Ranks before `head` and from `tail` on hold no pending, plan-timed execution. */
   private head = 0;
   private tail: number;
@@ -77,6 +84,7 @@ export class ExecutionTable {
       anchorMs: this.anchorMs,
       rescheduled: [...this.rescheduled],
       failedAttempts: [...this.failedAttempts],
+      awaitingCallback: [...this.awaitingCallback],
       head: this.head,
       tail: this.tail,
     };
@@ -90,6 +98,7 @@ export class ExecutionTable {
     table.planSize = snapshot.planSize;
     for (const [index, atMs] of snapshot.rescheduled) table.rescheduled.set(index, atMs);
     for (const [index, attempts] of snapshot.failedAttempts) table.failedAttempts.set(index, attempts);
+    for (const [index, attempt] of snapshot.awaitingCallback) table.awaitingCallback.set(index, attempt);
     table.head = snapshot.head;
     table.tail = snapshot.tail;
     return table;
@@ -129,10 +138,23 @@ export class ExecutionTable {
   markOutcome(index: number, outcome: 'completed' | 'failed'): void {
     this.states[index] = outcome === 'completed' ? COMPLETED : FAILED;
     this.failedAttempts.delete(index);
+    this.awaitingCallback.delete(index);
   }
 
   recordFailedAttempt(index: number, attempt: number): void {
-    if (this.states[index] === TRIGGERED) this.failedAttempts.set(index, Math.max(attempt, this.failedAttempts.get(index) ?? 0));
+    if (this.states[index] !== TRIGGERED) return;
+    this.failedAttempts.set(index, Math.max(attempt, this.failedAttempts.get(index) ?? 0));
+    this.awaitingCallback.delete(index);
+  }
+
+  /** An async target accepted `attempt` of a triggered execution: its outcome now comes on the callback. */
+  markAccepted(index: number, attempt: number): void {
+    if (this.states[index] === TRIGGERED) this.awaitingCallback.set(index, attempt);
+  }
+
+  /** The accepted attempt of an execution awaiting its callback, or null when it awaits none. */
+  acceptedAttemptOf(index: number): number | null {
+    return this.awaitingCallback.get(index) ?? null;
   }
 
   /** How many attempts of a triggered execution have failed so far: a redelivered execution goes on from there. */

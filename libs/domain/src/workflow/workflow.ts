@@ -14,9 +14,17 @@ export type TargetMode = 'sync' | 'async';
 
 export interface WorkflowTarget {
   readonly url: string;
-  /** How long one call may take (sync), or how long to wait for the callback (async). */
+  /** How long one HTTP call of the target may take, sync or async (at most MAX_CALL_TIMEOUT_MS). */
   readonly timeoutMs: number;
   readonly mode: TargetMode;
+  /** Async: how long after the target accepted an execution its callback may come; past it the execution fails. */
+  readonly callbackTimeoutMs: number;
+}
+
+/** How much of the executor one workflow may use. */
+export interface WorkflowLimits {
+  /** Calls of this workflow in flight at once, per executor process; absent: half the executor's slots. */
+  readonly maxInFlight?: number;
 }
 
 export interface RetryPolicy {
@@ -30,6 +38,7 @@ export interface WorkflowDefinition {
   readonly inputs: readonly WorkflowInput[];
   readonly target: WorkflowTarget;
   readonly retry: RetryPolicy;
+  readonly limits?: WorkflowLimits;
 }
 
 export interface WorkflowVersion extends WorkflowDefinition {
@@ -60,7 +69,10 @@ export type WorkflowState = Workflow | null;
 export const evolveWorkflow = (state: WorkflowState, event: WorkflowEvent): WorkflowState => {
   if (event.type !== 'WorkflowVersionAdded') return state;
   const { occurredAt, actor: _actor, ...version } = event.data;
-  const versions = [...(state?.versions ?? []), { ...version, createdAt: occurredAt }];
+  // Versions stored before callbackTimeoutMs existed waited for the callback for timeoutMs: they keep that meaning.
+  const stored: Partial<Pick<WorkflowTarget, 'callbackTimeoutMs'>> = version.target;
+  const target: WorkflowTarget = { ...version.target, callbackTimeoutMs: stored.callbackTimeoutMs ?? version.target.timeoutMs };
+  const versions = [...(state?.versions ?? []), { ...version, target, createdAt: occurredAt }];
   return { id: event.data.workflowId, versions };
 };
 
@@ -124,6 +136,7 @@ export const decideWorkflow = (command: AddWorkflowVersion, state: WorkflowState
 };
 
 const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const isIntegerIn = (value: number, min: number, max: number): boolean => Number.isInteger(value) && value >= min && value <= max;
 
 export const validateWorkflowDefinition = (definition: WorkflowDefinition): Problem[] => {
   const problems: Problem[] = [];
@@ -145,8 +158,13 @@ export const validateWorkflowDefinition = (definition: WorkflowDefinition): Prob
     url = null;
   }
   if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) problem('target.url', 'target.url must be an http or https URL');
-  if (!Number.isInteger(definition.target.timeoutMs) || definition.target.timeoutMs < 1 || definition.target.timeoutMs > 86_400_000)
-    problem('target.timeoutMs', 'target.timeoutMs must be an integer from 1 to 86400000');
+  if (!isIntegerIn(definition.target.timeoutMs, 1, MAX_CALL_TIMEOUT_MS))
+    problem('target.timeoutMs', `target.timeoutMs must be an integer from 1 to ${MAX_CALL_TIMEOUT_MS} (15 minutes, one call of the target)`);
+  if (!isIntegerIn(definition.target.callbackTimeoutMs, 1, MAX_CALLBACK_TIMEOUT_MS))
+    problem('target.callbackTimeoutMs', `target.callbackTimeoutMs must be an integer from 1 to ${MAX_CALLBACK_TIMEOUT_MS} (24 hours)`);
+  const maxInFlight = definition.limits?.maxInFlight;
+  if (maxInFlight !== undefined && !isIntegerIn(maxInFlight, 1, MAX_IN_FLIGHT_LIMIT))
+    problem('limits.maxInFlight', `limits.maxInFlight must be an integer from 1 to ${MAX_IN_FLIGHT_LIMIT}`);
   if (!Number.isInteger(definition.retry.maxAttempts) || definition.retry.maxAttempts < 1 || definition.retry.maxAttempts > 100)
     problem('retry.maxAttempts', 'retry.maxAttempts must be an integer from 1 to 100');
   if (!Number.isInteger(definition.retry.backoffMs) || definition.retry.backoffMs < 0 || definition.retry.backoffMs > 3_600_000)
@@ -155,4 +173,9 @@ export const validateWorkflowDefinition = (definition: WorkflowDefinition): Prob
 };
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** One call of a target: a sync call holds an executor slot for this long at most. */
+export const MAX_CALL_TIMEOUT_MS = 900_000;
+export const DEFAULT_CALLBACK_TIMEOUT_MS = 3_600_000;
+export const MAX_CALLBACK_TIMEOUT_MS = 86_400_000;
+export const MAX_IN_FLIGHT_LIMIT = 10_000;
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, backoffMs: 500 };

@@ -1,13 +1,24 @@
-import { decideWorkflow, evolveWorkflow, findVersion, latestVersion, WorkflowAlreadyExists, WorkflowNotFound, type AddWorkflowVersion, type WorkflowState } from './workflow';
+import {
+  decideWorkflow,
+  evolveWorkflow,
+  findVersion,
+  latestVersion,
+  WorkflowAlreadyExists,
+  WorkflowNotFound,
+  type AddWorkflowVersion,
+  type WorkflowDefinition,
+  type WorkflowState,
+  type WorkflowVersionAdded,
+} from './workflow';
 import { RuleViolation } from '../shared/errors';
 
-const definition = {
+const definition: WorkflowDefinition = {
   name: 'Enrich lead',
   inputs: [{ name: 'email', required: true }],
-  target: { url: 'http://127.0.0.1:9000/run', timeoutMs: 5000, mode: 'sync' as const },
+  target: { url: 'http://127.0.0.1:9000/run', timeoutMs: 5000, mode: 'sync' as const, callbackTimeoutMs: 3_600_000 },
   retry: { maxAttempts: 3, backoffMs: 100 },
 };
-const add = (isNew: boolean, overrides: Partial<typeof definition> = {}): AddWorkflowVersion => ({
+const add = (isNew: boolean, overrides: Partial<WorkflowDefinition> = {}): AddWorkflowVersion => ({
   type: 'AddWorkflowVersion',
   workflowId: 'enrich',
   isNew,
@@ -41,7 +52,7 @@ describe('workflow versions', () => {
             { name: 'EMAIL', required: false },
             { name: '1bad', required: true },
           ],
-          target: { url: 'ftp://x', timeoutMs: 0, mode: 'sync' },
+          target: { url: 'ftp://x', timeoutMs: 0, mode: 'sync', callbackTimeoutMs: 3_600_000 },
           retry: { maxAttempts: 0, backoffMs: -1 },
         }),
       );
@@ -57,5 +68,64 @@ describe('workflow versions', () => {
         'retry.backoffMs',
       ]);
     }
+  });
+
+  const problemsOf = (overrides: Partial<WorkflowDefinition>): { field?: string; message: string }[] => {
+    try {
+      fold(add(true, overrides));
+      return [];
+    } catch (error) {
+      if (!(error instanceof RuleViolation)) throw error;
+      return error.problems.map(({ field, message }) => ({ ...(field === undefined ? {} : { field }), message }));
+    }
+  };
+  const target = (overrides: Partial<WorkflowDefinition['target']>): Partial<WorkflowDefinition> => ({ target: { ...definition.target, ...overrides } });
+
+  it('caps one call of the target at 15 minutes, sync or async', () => {
+    expect(problemsOf(target({ timeoutMs: 900_000 }))).toEqual([]);
+    for (const mode of ['sync', 'async'] as const) {
+      expect(problemsOf(target({ timeoutMs: 900_001, mode }))).toEqual([
+        { field: 'target.timeoutMs', message: 'target.timeoutMs must be an integer from 1 to 900000 (15 minutes, one call of the target)' },
+      ]);
+    }
+  });
+
+  it('gives the callback of an async target its own timeout, 1 ms to 24 hours', () => {
+    expect(problemsOf(target({ mode: 'async', timeoutMs: 1000, callbackTimeoutMs: 86_400_000 }))).toEqual([]);
+    for (const callbackTimeoutMs of [0, 86_400_001, 1.5]) {
+      expect(problemsOf(target({ mode: 'async', callbackTimeoutMs }))).toEqual([
+        { field: 'target.callbackTimeoutMs', message: 'target.callbackTimeoutMs must be an integer from 1 to 86400000 (24 hours)' },
+      ]);
+    }
+  });
+
+  it('accepts limits.maxInFlight from 1 to 10000, and no limits at all', () => {
+    expect(problemsOf({ limits: { maxInFlight: 1 } })).toEqual([]);
+    expect(problemsOf({ limits: { maxInFlight: 10_000 } })).toEqual([]);
+    expect(problemsOf({ limits: {} })).toEqual([]);
+    for (const maxInFlight of [0, 10_001, 2.5]) {
+      expect(problemsOf({ limits: { maxInFlight } })).toEqual([{ field: 'limits.maxInFlight', message: 'limits.maxInFlight must be an integer from 1 to 10000' }]);
+    }
+    expect(latestVersion(fold(add(true, { limits: { maxInFlight: 7 } }))!).limits).toEqual({ maxInFlight: 7 });
+  });
+
+  it('loads a version stored before callbackTimeoutMs existed: its callback keeps waiting timeoutMs', () => {
+    // What WorkflowVersionAdded looked like before: no callbackTimeoutMs, no limits.
+    const legacy = {
+      type: 'WorkflowVersionAdded',
+      data: {
+        workflowId: 'old',
+        version: 1,
+        name: 'Old async',
+        inputs: [],
+        target: { url: 'http://127.0.0.1:9000/run', timeoutMs: 7_200_000, mode: 'async' },
+        retry: { maxAttempts: 1, backoffMs: 0 },
+        occurredAt: '2025-01-01T00:00:00.000Z',
+        actor: 'a',
+      },
+    } as unknown as WorkflowVersionAdded;
+    const version = latestVersion(evolveWorkflow(null, legacy)!);
+    expect(version.target).toEqual({ url: 'http://127.0.0.1:9000/run', timeoutMs: 7_200_000, mode: 'async', callbackTimeoutMs: 7_200_000 });
+    expect(version.limits).toBeUndefined();
   });
 });
