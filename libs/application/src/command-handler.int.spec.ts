@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventRegistry, RuleViolation, WorkflowAlreadyExists, type AddWorkflowVersion } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
+import { BatchRepository } from './batch-repository';
 import { CommandHandler, type Decider } from './command-handler';
 import { WorkflowRepository } from './workflow-repository';
 
@@ -21,7 +22,7 @@ const counter: Decider<Counter, Add, Added> = {
   events: new EventRegistry<Added>({ Added: { schemaVersion: 1 } }),
 };
 
-const definition = { name: 'w', inputs: [], target: { url: 'http://127.0.0.1:1/run', timeoutMs: 1000, mode: 'sync' as const }, retry: { maxAttempts: 1, backoffMs: 0 } };
+const definition = { name: 'w', inputs: [], target: { url: 'http://127.0.0.1:1/run', timeoutMs: 1000, callbackTimeoutMs: 1000, mode: 'sync' as const }, retry: { maxAttempts: 1, backoffMs: 0 } };
 const register = (workflowId: string, isNew = true): AddWorkflowVersion => ({ type: 'AddWorkflowVersion', workflowId, isNew, definition, actor: 't', now: new Date() });
 
 describe('CommandHandler', () => {
@@ -94,5 +95,43 @@ describe('CommandHandler', () => {
     const processes = Array.from({ length: 3 }, () => new WorkflowRepository(store));
     await Promise.all(processes.map((workflows) => workflows.add(register('wf-v', false))));
     expect((await new WorkflowRepository(store).load('wf-v'))?.versions.map((version) => version.version)).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('events written by main at 4463914', () => {
+  const fixture = join(__dirname, '../../platform/test-fixtures/data-main-4463914');
+  let dir: string;
+  let store: EventStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'flotilla-old-events-'));
+    copyFileSync(join(fixture, 'events.sqlite'), join(dir, 'events.sqlite'));
+    store = new SqliteEventStore(join(dir, 'events.sqlite'));
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('load through the upcaster: a v1 workflow keeps its callback wait as callbackTimeoutMs, its call timeout capped', async () => {
+    const workflows = new WorkflowRepository(store);
+    const async = await workflows.load('async-wf');
+    expect(async?.versions[0]?.target).toEqual({ url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/run$/), mode: 'async', timeoutMs: 900_000, callbackTimeoutMs: 3_600_000 });
+    const sync = await workflows.load('sync-wf');
+    expect(sync?.versions[0]?.target).toMatchObject({ mode: 'sync', timeoutMs: 5000, callbackTimeoutMs: 5000 });
+    // A version added today is written with schema 2 and reads back as it was written.
+    await workflows.add({ ...register('sync-wf', false), definition: { ...definition, target: { ...definition.target, timeoutMs: 2000, callbackTimeoutMs: 7000 } } });
+    const reread = await new WorkflowRepository(store).load('sync-wf');
+    expect(reread?.versions.map((version) => version.target)).toEqual([sync?.versions[0]?.target, expect.objectContaining({ timeoutMs: 2000, callbackTimeoutMs: 7000 })]);
+    const metadata: unknown[] = [];
+    for await (const event of store.readStream('workflow-sync-wf')) metadata.push(event.metadata['schemaVersion']);
+    expect(metadata).toEqual([undefined, 2]);
+  });
+
+  it('batches written then still load, with their counts and status', async () => {
+    const batches = new BatchRepository(store);
+    const done = await batches.load('bat_01m8sh7zrmbtp9yndc78x5dajk');
+    expect(done).toMatchObject({ status: 'completed', counts: { total: 5, completed: 5 } });
+    expect(await batches.load('bat_01m8sh8013m3fx1hbwjj2r7m7q')).toMatchObject({ status: 'pending', counts: { total: 3, pending: 3 } });
   });
 });

@@ -1,6 +1,18 @@
 import { EventRegistry } from '../shared/event-registry';
-import type { WorkflowEvent } from './workflow';
+import { MAX_CALL_TIMEOUT_MS, type WorkflowEvent, type WorkflowVersionAdded } from './workflow';
+
+type TargetV1 = Omit<WorkflowVersionAdded['data']['target'], 'callbackTimeoutMs'>;
+
+/**
+ * Schema 1 of WorkflowVersionAdded had one `timeoutMs` for both the HTTP call and, for async targets,
+ * the wait for the callback. Schema 2 splits them: the callback keeps the old figure as
+ * `callbackTimeoutMs`, and the call's timeout is capped as new definitions are (15 minutes).
+ */
+const splitTimeouts = (data: unknown): unknown => {
+  const v1 = data as Omit<WorkflowVersionAdded['data'], 'target'> & { readonly target: TargetV1 };
+  return { ...v1, target: { ...v1.target, timeoutMs: Math.min(v1.target.timeoutMs, MAX_CALL_TIMEOUT_MS), callbackTimeoutMs: v1.target.timeoutMs } };
+};
 
 export const workflowEvents = new EventRegistry<WorkflowEvent>({
-  WorkflowVersionAdded: { schemaVersion: 1 },
+  WorkflowVersionAdded: { schemaVersion: 2, upcasters: { 1: splitTimeouts } },
 });

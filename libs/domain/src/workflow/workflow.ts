@@ -69,10 +69,7 @@ export type WorkflowState = Workflow | null;
 export const evolveWorkflow = (state: WorkflowState, event: WorkflowEvent): WorkflowState => {
   if (event.type !== 'WorkflowVersionAdded') return state;
   const { occurredAt, actor: _actor, ...version } = event.data;
-  // Versions stored before callbackTimeoutMs existed waited for the callback for timeoutMs: they keep that meaning.
-  const stored: Partial<Pick<WorkflowTarget, 'callbackTimeoutMs'>> = version.target;
-  const target: WorkflowTarget = { ...version.target, callbackTimeoutMs: stored.callbackTimeoutMs ?? version.target.timeoutMs };
-  const versions = [...(state?.versions ?? []), { ...version, target, createdAt: occurredAt }];
+  const versions = [...(state?.versions ?? []), { ...version, createdAt: occurredAt }];
   return { id: event.data.workflowId, versions };
 };
 

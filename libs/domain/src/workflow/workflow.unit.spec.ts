@@ -10,6 +10,7 @@ import {
   type WorkflowState,
   type WorkflowVersionAdded,
 } from './workflow';
+import { workflowEvents } from './workflow.registry';
 import { RuleViolation } from '../shared/errors';
 
 const definition: WorkflowDefinition = {
@@ -109,7 +110,7 @@ describe('workflow versions', () => {
     expect(latestVersion(fold(add(true, { limits: { maxInFlight: 7 } }))!).limits).toEqual({ maxInFlight: 7 });
   });
 
-  it('loads a version stored before callbackTimeoutMs existed: its callback keeps waiting timeoutMs', () => {
+  it('reads a version stored before callbackTimeoutMs existed through the upcaster: its callback keeps waiting timeoutMs, its call is capped', () => {
     // What WorkflowVersionAdded looked like before: no callbackTimeoutMs, no limits.
     const legacy = {
       type: 'WorkflowVersionAdded',
@@ -123,9 +124,9 @@ describe('workflow versions', () => {
         occurredAt: '2025-01-01T00:00:00.000Z',
         actor: 'a',
       },
-    } as unknown as WorkflowVersionAdded;
-    const version = latestVersion(evolveWorkflow(null, legacy)!);
-    expect(version.target).toEqual({ url: 'http://127.0.0.1:9000/run', timeoutMs: 7_200_000, mode: 'async', callbackTimeoutMs: 7_200_000 });
+    };
+    const version = latestVersion(evolveWorkflow(null, workflowEvents.read(legacy)!)!);
+    expect(version.target).toEqual({ url: 'http://127.0.0.1:9000/run', timeoutMs: 900_000, mode: 'async', callbackTimeoutMs: 7_200_000 });
     expect(version.limits).toBeUndefined();
   });
 });
