@@ -126,6 +126,8 @@ export const receiveUpload = async (request: Request): Promise<Upload> => {
       if (!request.complete) settle(interrupted());
     });
     request.pipe(parser);
+    // The client may have gone while the folder was made, before any listener was there to see it.
+    if (request.destroyed) settle(interrupted());
   });
 };
 
