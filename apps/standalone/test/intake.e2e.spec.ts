@@ -165,7 +165,7 @@ describe('batch intake', () => {
     const oversized = await app.request<ErrorBody>('POST', '/v1/batches', JSON.stringify({ ...base, name: 'x'.repeat(60 * 1024 * 1024) }), { 'content-type': 'application/json' });
     expect(oversized).toMatchObject({ status: 413, body: { statusCode: 413, error: 'Payload Too Large' } });
     expect((await app.request<ErrorBody>('GET', '/v1/batches/bat_nope')).status).toBe(404);
-    expect((await app.request<ErrorBody>('POST', '/v1/batches/bat_nope/pause')).body).toMatchObject({ statusCode: 404, error: 'Not Found', message: 'Batch bat_nope does not exist' });
+    expect((await app.request<ErrorBody>('POST', '/v1/batches/bat_nope/pause', {})).body).toMatchObject({ statusCode: 404, error: 'Not Found', message: 'Batch bat_nope does not exist' });
     expect((await app.request<ErrorBody>('GET', '/v1/batches?limit=0')).status).toBe(400);
     expect((await app.request<ErrorBody>('GET', '/v1/batches?status=weird')).status).toBe(400);
   });

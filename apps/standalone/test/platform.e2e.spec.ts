@@ -115,10 +115,10 @@ describe('flotilla, embedded, over REST', () => {
     await sleep(2500);
     expect((await batch(id)).progress.triggered).toBe(countAtPause);
     expect([...target.keys()].filter((key) => !triggeredAtPause.has(key))).toEqual([]);
-    expect((await app.request('POST', `/v1/batches/${id}/pause`)).status).toBe(409);
+    expect((await app.request('POST', `/v1/batches/${id}/pause`, {})).status).toBe(409);
 
     const beforeResume = Date.now();
-    const resumed = await app.request<BatchView>('POST', `/v1/batches/${id}/resume`);
+    const resumed = await app.request<BatchView>('POST', `/v1/batches/${id}/resume`, {});
     const afterResume = Date.now();
     expect(resumed.body.status).toBe('running');
     // Every execution still pending at the pause is re-planned from the resume time, in input order,
@@ -144,7 +144,7 @@ describe('flotilla, embedded, over REST', () => {
     expect((await batch(id)).progress).toMatchObject({ triggered: final.triggered, cancelled: final.cancelled });
     expect([...target.keys()].filter((key) => !triggeredAtCancel.has(key))).toEqual([]);
     for (const action of ['pause', 'resume', 'cancel']) {
-      const refused = await app.request<{ statusCode: number; message: string }>('POST', `/v1/batches/${id}/${action}`);
+      const refused = await app.request<{ statusCode: number; message: string }>('POST', `/v1/batches/${id}/${action}`, {});
       expect(refused.status).toBe(409);
       expect(refused.body.message).toContain('it is cancelled');
     }
@@ -159,13 +159,13 @@ describe('flotilla, embedded, over REST', () => {
     const { body } = await app.request<{ id: string; status: string }>('POST', '/v1/batches', { name: 'future', workflowId: 'enrich', startAt, maxConcurrent: 1, batchIntervalSeconds: 10, items: items(3) });
     expect(body.status).toBe('pending');
     const id = body.id;
-    expect((await app.request<ExecutionView>('POST', `/v1/executions/${id}.1/cancel`)).body.status).toBe('cancelled');
-    expect((await app.request('POST', `/v1/executions/${id}.1/cancel`)).status).toBe(409);
+    expect((await app.request<ExecutionView>('POST', `/v1/executions/${id}.1/cancel`, {})).body.status).toBe('cancelled');
+    expect((await app.request('POST', `/v1/executions/${id}.1/cancel`, {})).status).toBe(409);
     const soon = new Date(Date.now() + 300).toISOString();
     const moved = await app.request<ExecutionView>('POST', `/v1/executions/${id}.2/reschedule`, { executeAt: soon });
     expect(moved.body.executeAt).toBe(soon);
-    expect((await app.request('POST', `/v1/executions/${id}.9/cancel`)).status).toBe(404);
-    expect((await app.request('POST', `/v1/executions/nope.1/cancel`)).status).toBe(404);
+    expect((await app.request('POST', `/v1/executions/${id}.9/cancel`, {})).status).toBe(404);
+    expect((await app.request('POST', `/v1/executions/nope.1/cancel`, {})).status).toBe(404);
     expect((await app.request('POST', `/v1/executions/${id}.2/reschedule`, { executeAt: 'soon' })).status).toBe(400);
     const view = await batch(id);
     expect(view.progress).toMatchObject({ total: 3, pending: 2, cancelled: 1 });

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from
 import { ApiBody, ApiConsumes, ApiOperation, ApiTags, getSchemaPath, ApiExtraModels } from '@nestjs/swagger';
 import { BatchRepository } from '@flotilla/application';
 import { BatchNotFound, RuleViolation, type BatchCommand, type MappingRequest } from '@flotilla/domain';
-import { CLOCK, type Clock } from '@flotilla/platform';
+import { AcceptsContentTypes, CLOCK, type Clock } from '@flotilla/platform';
 import type { BatchView } from '@flotilla/projections';
 import type { Request } from 'express';
 import { BatchIntakeService } from './batch-intake.service';
@@ -23,6 +23,7 @@ export class BatchesController {
   ) {}
 
   @Post()
+  @AcceptsContentTypes('multipart/form-data')
   @ApiOperation({
     summary: 'Create a batch from a JSON array of items, or from a CSV upload with column mapping',
     description:
@@ -41,6 +42,7 @@ export class BatchesController {
   }
 
   @Post('preview')
+  @AcceptsContentTypes('multipart/form-data')
   @HttpCode(200)
   @ApiOperation({ summary: 'Preview a CSV upload: mapping, first 10 rows mapped and validated, counts over the whole file' })
   @ApiConsumes('multipart/form-data')

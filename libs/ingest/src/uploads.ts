@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BadRequestException, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
+import { BadRequestException, Logger, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
 import { CSV_PARSE_OPTIONS } from '@flotilla/domain';
-import { validationProblems } from '@flotilla/platform';
+import { assertJsonDepth, validationProblems } from '@flotilla/platform';
 import busboy from 'busboy';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
@@ -14,6 +14,10 @@ import Papa from 'papaparse';
 
 /** Largest CSV upload accepted. */
 export const MAX_CSV_BYTES = 2 * 1024 * 1024 * 1024;
+/** Most text fields in one multipart form (the forms have at most four). */
+export const MAX_FORM_FIELDS = 20;
+/** Largest text field of a multipart form (`config`, `mapping`). */
+export const MAX_FORM_FIELD_BYTES = 1024 * 1024;
 
 export interface Upload {
   readonly fields: Readonly<Record<string, string>>;
@@ -23,41 +27,123 @@ export interface Upload {
   dispose(): Promise<void>;
 }
 
+const badUpload = (message: string): BadRequestException =>
+  new BadRequestException({ message, details: [{ code: 'invalid_upload', field: 'body', message }] });
+
+const tooLarge = (message: string, field = 'body'): PayloadTooLargeException =>
+  new PayloadTooLargeException({ message, details: [{ code: 'too_large', field, message }] });
+
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /**
  * Receives a multipart/form-data request: text fields in memory, the `file` part streamed to a
  * temporary file. Spooling makes the part order irrelevant (the config may come after the file)
  * while the CSV is still never held in memory whole.
+ *
+ * Every way an upload can go wrong (a malformed or truncated body, a limit, a client that goes
+ * away, a temporary file that cannot be written) ends in this one promise rejecting with an HTTP
+ * error, after the spooled file is closed and its folder removed: no stream error is left without
+ * a listener, since one would be an unhandled rejection and take the whole process down.
+ *
+ * Compressed multipart bodies are refused with 415 rather than inflated: busboy reads raw bytes,
+ * a CSV client has no reason to compress a form it streams, and a refusal needs no second size
+ * limit to keep decompression bombs out.
  */
 export const receiveUpload = async (request: Request): Promise<Upload> => {
   if (!request.is('multipart/form-data')) throw new UnsupportedMediaTypeException('Expected multipart/form-data with a "file" part');
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-upload-'));
-  const dispose = () => rm(dir, { recursive: true, force: true });
+  const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding !== 'identity') {
+    throw new UnsupportedMediaTypeException(`A multipart upload cannot be compressed (Content-Encoding: ${encoding}); send the form uncompressed`);
+  }
+  let parser: busboy.Busboy;
   try {
+    parser = busboy({ headers: request.headers, limits: { fileSize: MAX_CSV_BYTES, files: 1, fields: MAX_FORM_FIELDS, fieldSize: MAX_FORM_FIELD_BYTES } });
+  } catch (error) {
+    // No boundary, or a Content-Type busboy cannot read.
+    throw badUpload(`The multipart Content-Type is invalid: ${errorMessage(error)}`);
+  }
+  let dir: string;
+  try {
+    dir = await mkdtemp(join(tmpdir(), 'flotilla-upload-'));
+  } catch (error) {
+    throw spoolFailed(error);
+  }
+  const dispose = () => rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  return new Promise<Upload>((resolve, reject) => {
     const fields: Record<string, string> = {};
     let filePath: string | null = null;
-    let tooLarge = false;
-    const writes: Promise<void>[] = [];
-    const parser = busboy({ headers: request.headers, limits: { fileSize: MAX_CSV_BYTES, files: 1, fields: 20, fieldSize: 1024 * 1024 } });
-    parser.on('field', (name, value) => {
+    // Resolves once the spooled file's descriptor is closed, whatever happened to it.
+    const spools: Promise<void>[] = [];
+    // A failure of the temporary file, told apart from one of the part (which the parser reports
+    // with its own 'error') by which side failed first.
+    let spoolError: unknown = null;
+    let settled = false;
+
+    const settle = (failure: unknown): void => {
+      if (settled) return;
+      settled = true;
+      request.unpipe(parser);
+      if (failure !== null) {
+        // Ends the file part too; the rest of the request is read off and dropped so the answer can go out.
+        parser.destroy();
+        request.resume();
+      }
+      void Promise.allSettled(spools).then(async () => {
+        // The file can still fail while it is flushed after the form ended.
+        const error = failure ?? (spoolError === null ? null : spoolFailed(spoolError));
+        if (error === null) return resolve({ fields, filePath, dispose });
+        await dispose().catch(() => undefined);
+        reject(error);
+      });
+    };
+
+    parser.on('field', (name, value, info) => {
+      if (info.valueTruncated) settle(tooLarge(`The form field "${name}" is larger than ${MAX_FORM_FIELD_BYTES} bytes`, name));
       fields[name] = value;
     });
+    parser.on('fieldsLimit', () => settle(tooLarge(`The form has more than ${MAX_FORM_FIELDS} fields; at most ${MAX_FORM_FIELDS} are accepted`)));
+    parser.on('filesLimit', () => settle(tooLarge('The form has more than one file; send the CSV as its one "file" part', 'file')));
     parser.on('file', (name, stream) => {
-      if (name !== 'file' || filePath !== null) {
+      if (settled || name !== 'file' || filePath !== null) {
         stream.resume();
         return;
       }
       filePath = join(dir, 'upload.csv');
-      stream.on('limit', () => (tooLarge = true));
-      writes.push(pipeline(stream, createWriteStream(filePath)));
+      const out = createWriteStream(filePath);
+      spools.push(new Promise<void>((done) => out.once('close', () => done())));
+      out.once('error', (error) => {
+        if (stream.errored === null) spoolError = error;
+      });
+      stream.on('limit', () => settle(tooLarge(`The CSV file is larger than ${MAX_CSV_BYTES} bytes`, 'file')));
+      pipeline(stream, out).catch(() => {
+        if (spoolError !== null && !settled) settle(spoolFailed(spoolError));
+      });
     });
-    await pipeline(request, parser);
-    await Promise.all(writes);
-    if (tooLarge) throw new PayloadTooLargeException(`The CSV file is larger than ${MAX_CSV_BYTES} bytes`);
-    return { fields, filePath, dispose };
-  } catch (error) {
-    await dispose();
-    throw error;
-  }
+    parser.on('error', (error) => settle(malformed(error)));
+    parser.on('finish', () => settle(null));
+    request.on('error', () => settle(interrupted()));
+    request.on('close', () => {
+      if (!request.complete) settle(interrupted());
+    });
+    request.pipe(parser);
+    // The client may have gone while the folder was made, before any listener was there to see it.
+    if (request.destroyed) settle(interrupted());
+  });
+};
+
+const malformed = (error: unknown): BadRequestException => {
+  const message = errorMessage(error);
+  const hint = /unexpected end/i.test(message) ? ': it ends before its closing boundary (is the boundary in Content-Type the one the body uses?)' : `: ${message}`;
+  return badUpload(`The multipart body is malformed${hint}`);
+};
+
+/** The client went away mid-upload: nobody reads this answer, but the controller still sees a clean refusal. */
+const interrupted = (): BadRequestException => badUpload('The upload was interrupted before the request ended');
+
+const spoolFailed = (error: unknown): BadRequestException => {
+  new Logger('uploads').warn(`An upload could not be spooled to a temporary file: ${errorMessage(error)}`);
+  const code = (error as { code?: unknown } | null)?.code;
+  return badUpload(`The upload could not be stored${typeof code === 'string' ? ` (${code})` : ''}`);
 };
 
 /**
@@ -118,6 +204,7 @@ export async function* csvRecords(path: string, highWater = 5000): AsyncGenerato
 export const jsonField = <T>(fields: Readonly<Record<string, string>>, name: string): T | undefined => {
   const text = fields[name];
   if (text === undefined || text.trim() === '') return undefined;
+  assertJsonDepth(text, name);
   try {
     return JSON.parse(text) as T;
   } catch {

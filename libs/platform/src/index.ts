@@ -1,4 +1,5 @@
 export * from './config';
+export * from './content-type.guard';
 export * from './core.module';
 export * from './http-errors';
 export * from './http-app';

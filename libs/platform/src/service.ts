@@ -1,4 +1,4 @@
-import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { Logger, Module, type DynamicModule, type Type } from '@nestjs/common';
 import { loadConfig, type PlatformConfig } from './config';
 import { CoreModule } from './core.module';
 import { HealthController } from './health.controller';
@@ -10,6 +10,7 @@ import { createHttpApp, listen } from './http-app';
  * controllers through its modules). Every app's main is one call to this.
  */
 export const runService = async (name: string, modules: (config: PlatformConfig) => (Type<unknown> | DynamicModule)[]): Promise<void> => {
+  installSafetyNet();
   const config = loadConfig(process.env, name);
   @Module({})
   class ServiceModule {}
@@ -20,4 +21,26 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
   };
   const app = await createHttpApp(root);
   await listen(app, config, name);
+};
+
+const describeFailure = (failure: unknown): string => (failure instanceof Error ? (failure.stack ?? `${failure.name}: ${failure.message}`) : String(failure));
+
+/**
+ * The process-level safety net, installed once by every service.
+ *
+ * A rejected promise nobody awaited (`unhandledRejection`) was a task that failed alone: the
+ * service's state is whatever the store says it is, so it is logged with its stack and the service
+ * keeps serving (Node's default would kill the scheduler, executor and notifier with it).
+ * An exception thrown out of a callback (`uncaughtException`) may have left any stream or handle
+ * half-done, so it is logged and the process exits with 1 for its supervisor to restart it; the
+ * store is durable, so a restart loses nothing. Neither is ever silent.
+ */
+export const installSafetyNet = (logger: Pick<Logger, 'error'> = new Logger('process'), exit: (code: number) => void = (code) => process.exit(code)): void => {
+  process.on('unhandledRejection', (reason) => {
+    logger.error(`Unhandled promise rejection; the service keeps running: ${describeFailure(reason)}`);
+  });
+  process.on('uncaughtException', (error) => {
+    logger.error(`Uncaught exception; exiting so that a supervisor restarts the service: ${describeFailure(error)}`);
+    exit(1);
+  });
 };
