@@ -1,6 +1,7 @@
 import type { EventStore, Subscription } from '@flotilla/event-store';
 import type { SqliteCheckpointStore } from './checkpoint-store';
-import { handleWithRetries } from './message-processing';
+import type { HandledEvents } from './handled-events';
+import { deliverOnce, handleWithRetries } from './message-processing';
 import { toMessage, type ConsumeOptions, type DeadLetter, type MessageConsumer, type MessageHandler, type MessageTransport } from './message';
 import { OrderedWindow } from './ordered-window';
 
@@ -10,18 +11,27 @@ export const DEAD_LETTER_STREAM_CATEGORY = 'deadletters';
  * The embedded transport: no broker, all in one process. Each consumer group is a subscription to
  * the event store that resumes from the group's stored checkpoint, which plays the part of a Kafka
  * consumer offset. Delivery is at least once (a crash replays from the checkpoint), in order per
- * key; a message whose handler keeps failing is recorded on the `deadletters-<group>` stream.
+ * key, and a message the group already handled is skipped by event id (`HandledEvents`, as over
+ * Kafka); a message whose handler keeps failing is recorded on the `deadletters-<group>` stream.
+ * A group has one consumer: there is no one to share its work with in one process, and two
+ * subscriptions on one checkpoint would each handle everything.
  */
 export class InProcessTransport implements MessageTransport {
   private readonly consumers = new Set<MessageConsumer>();
+  private readonly groups = new Set<string>();
 
   constructor(
     private readonly store: EventStore,
     private readonly checkpoints: SqliteCheckpointStore,
+    private readonly handled: HandledEvents,
     private readonly options: { retryBaseDelayMs?: number; onDeadLetter?: (letter: DeadLetter) => void } = {},
   ) {}
 
   async consume(options: ConsumeOptions, handler: MessageHandler): Promise<MessageConsumer> {
+    if (this.groups.has(options.group)) {
+      throw new Error(`Group ${options.group} already has a consumer: the in-process transport runs one consumer per group (several share a group's work only over Kafka)`);
+    }
+    this.groups.add(options.group);
     const checkpointName = `group:${options.group}`;
     let stopping = false;
     const window = new OrderedWindow(options.concurrency ?? 1, (position) => this.checkpoints.set(checkpointName, position));
@@ -37,7 +47,7 @@ export class InProcessTransport implements MessageTransport {
           for (const event of events) {
             if (stopping) return;
             const message = toMessage(event);
-            await window.push(event.position, options.ordering === 'none' ? null : message.key, () =>
+            await deliverOnce(window, this.handled, event.position, message, options, () =>
               handleWithRetries(options.group, message, handler, policy, deadLetter, () => stopping),
             );
           }
@@ -45,14 +55,17 @@ export class InProcessTransport implements MessageTransport {
         onCheckpoint: (position) => window.mark(position),
       },
     );
+    let stopped: Promise<void> | null = null;
     const consumer: MessageConsumer = {
       caughtUp: subscription.caughtUp,
-      stop: async () => {
-        stopping = true;
-        this.consumers.delete(consumer);
-        await subscription.stop();
-        await window.drain();
-      },
+      stop: () =>
+        (stopped ??= (async () => {
+          stopping = true;
+          this.consumers.delete(consumer);
+          await subscription.stop();
+          await window.drain();
+          this.groups.delete(options.group);
+        })()),
     };
     this.consumers.add(consumer);
     return consumer;

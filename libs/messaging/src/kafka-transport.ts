@@ -1,6 +1,7 @@
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
-import { handleWithRetries } from './message-processing';
+import { HandledEvents } from './handled-events';
+import { deliverOnce, handleWithRetries } from './message-processing';
 import type { ConsumeOptions, DeadLetter, EventMessage, MessageConsumer, MessageHandler, MessageTransport } from './message';
 import { OrderedWindow } from './ordered-window';
 
@@ -49,33 +50,6 @@ export const ensureTopics = async (kafka: Kafka, settings: KafkaSettings): Promi
     await admin.disconnect();
   }
 };
-
-/**
- * Remembers which events a consumer group has handled, so a message delivered again (after a
- * crash, a rebalance or a relay that published twice) is skipped: every consumer is idempotent by
- * event id, whatever its handler does. Kept in the process's state database.
- */
-class HandledEvents {
-  private readonly has: StatementSync;
-  private readonly add: StatementSync;
-
-  constructor(db: DatabaseSync) {
-    db.exec(`CREATE TABLE IF NOT EXISTS handled_events (grp TEXT NOT NULL, event_id TEXT NOT NULL, handled_at INTEGER NOT NULL, PRIMARY KEY (grp, event_id)) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS handled_events_by_time ON handled_events (handled_at);`);
-    // A week is far longer than any redelivery takes.
-    db.prepare('DELETE FROM handled_events WHERE handled_at < ?').run(Date.now() - 7 * 24 * 3600 * 1000);
-    this.has = db.prepare('SELECT 1 FROM handled_events WHERE grp = ? AND event_id = ?');
-    this.add = db.prepare('INSERT OR IGNORE INTO handled_events (grp, event_id, handled_at) VALUES (?, ?, ?)');
-  }
-
-  seen(group: string, id: string): boolean {
-    return this.has.get(group, id) !== undefined;
-  }
-
-  remember(group: string, id: string): void {
-    this.add.run(group, id, Date.now());
-  }
-}
 
 /**
  * The distributed transport: each consumer group is a Kafka consumer group on the events topic,
@@ -193,14 +167,13 @@ export class KafkaTransport implements MessageTransport {
           window.mark(offset);
           continue;
         }
-        if (!wanted.has(message.type) || this.handled.seen(options.group, message.id)) {
+        if (!wanted.has(message.type)) {
           window.mark(offset);
           continue;
         }
-        await window.push(offset, options.ordering === 'none' ? null : message.key, async () => {
-          await handleWithRetries(options.group, message, handler, policy, (letter) => deadLetter(letter.message, letter.error, letter.attempts), isStopping);
-          this.handled.remember(options.group, message.id);
-        });
+        await deliverOnce(window, this.handled, offset, message, options, () =>
+          handleWithRetries(options.group, message, handler, policy, (letter) => deadLetter(letter.message, letter.error, letter.attempts), isStopping),
+        );
       }
       await window.drain();
       await commitOffsetsIfNecessary();

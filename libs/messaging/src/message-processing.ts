@@ -1,5 +1,7 @@
 import { backoffDelay } from '@flotilla/domain';
-import type { DeadLetter, EventMessage, MessageHandler } from './message';
+import type { HandledEvents } from './handled-events';
+import type { ConsumeOptions, DeadLetter, EventMessage, MessageHandler } from './message';
+import type { OrderedWindow } from './ordered-window';
 
 export interface RetryPolicy {
   readonly maxAttempts: number;
@@ -38,4 +40,28 @@ export const handleWithRetries = async (
       await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, { baseMs: policy.baseDelayMs })));
     }
   }
+};
+
+/**
+ * Hands one message to the ordered window at most once per group, by event id: a message this
+ * group already handled (delivered again after a crash, a rebalance or a republish) only moves the
+ * commit on. Work that completes, by success or dead letter, is remembered; work that fails (a
+ * consumer stopped mid-work) is not, so it is delivered and done again.
+ */
+export const deliverOnce = async (
+  window: OrderedWindow,
+  handled: HandledEvents,
+  position: bigint,
+  message: EventMessage,
+  options: ConsumeOptions,
+  work: () => Promise<void>,
+): Promise<void> => {
+  if (handled.seen(options.group, message.id)) {
+    window.mark(position);
+    return;
+  }
+  await window.push(position, options.ordering === 'none' ? null : message.key, async () => {
+    await work();
+    handled.remember(options.group, message.id);
+  });
 };

@@ -1,7 +1,7 @@
 import { Global, Inject, Logger, Module, Optional, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { BatchRepository, ItemsReader, WorkflowRepository } from '@flotilla/application';
 import { openEventStore, type EventStore } from '@flotilla/event-store';
-import { InProcessTransport, KafkaTransport, Relay, SqliteCheckpointStore, createKafka, type KafkaSettings, type MessageTransport } from '@flotilla/messaging';
+import { HandledEvents, InProcessTransport, KafkaTransport, Relay, SqliteCheckpointStore, createKafka, type KafkaSettings, type MessageTransport } from '@flotilla/messaging';
 import { ReadModelDb } from '@flotilla/projections';
 import { CONFIG, type PlatformConfig } from './config';
 
@@ -25,7 +25,7 @@ const kafkaSettingsOf = (config: PlatformConfig, clientId: string): KafkaSetting
 });
 
 const transportFor = (config: PlatformConfig, store: EventStore, stateDb: ReadModelDb): MessageTransport => {
-  if (config.transport === 'inprocess') return new InProcessTransport(store, new SqliteCheckpointStore(stateDb.db));
+  if (config.transport === 'inprocess') return new InProcessTransport(store, new SqliteCheckpointStore(stateDb.db), new HandledEvents(stateDb.db));
   const logger = new Logger('KafkaTransport');
   return new KafkaTransport(kafkaSettingsOf(config, config.service), stateDb.db, {
     onDeadLetter: (letter) => logger.error(`Dead-lettered ${letter.message.type} ${letter.message.id} for ${letter.group}: ${letter.error}`),

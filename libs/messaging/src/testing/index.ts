@@ -1,0 +1,2 @@
+export * from './kafka-broker';
+export * from './transport-contract';
