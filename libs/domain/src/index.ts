@@ -10,3 +10,4 @@ export * from './workflow/workflow';
 export * from './csv/mapping';
 export * from './csv/parse';
 export * from './batch/profiles';
+export * from './shared/url';

@@ -1,4 +1,5 @@
 import { DomainError, RuleViolation, type Problem } from '../shared/errors';
+import { httpUrlProblems } from '../shared/url';
 
 /**
  * A workflow is what a batch runs once per item: an HTTP target taking named inputs. Workflows are
@@ -138,13 +139,7 @@ export const validateWorkflowDefinition = (definition: WorkflowDefinition): Prob
     if (seen.has(key)) problem(`inputs[${i}].name`, `input "${input.name}" is declared twice (names are case-insensitive)`);
     seen.add(key);
   });
-  let url: URL | null = null;
-  try {
-    url = new URL(definition.target.url);
-  } catch {
-    url = null;
-  }
-  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) problem('target.url', 'target.url must be an http or https URL');
+  problems.push(...httpUrlProblems(definition.target.url, 'target.url'));
   if (!Number.isInteger(definition.target.timeoutMs) || definition.target.timeoutMs < 1 || definition.target.timeoutMs > 86_400_000)
     problem('target.timeoutMs', 'target.timeoutMs must be an integer from 1 to 86400000');
   if (!Number.isInteger(definition.retry.maxAttempts) || definition.retry.maxAttempts < 1 || definition.retry.maxAttempts > 100)
