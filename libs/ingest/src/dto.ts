@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsPageCursor } from '@flotilla/platform';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -214,18 +215,21 @@ export class ExecutionResultDto {
   error?: string;
 }
 
+const LIMIT_MESSAGE = 'limit must be an integer from 1 to 1000';
+
 export class PageQueryDto {
   @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 1000 })
   @IsOptional()
   @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1000)
+  // One message for the three checks: `limit=abc` is not "greater than 1000".
+  @IsInt({ message: LIMIT_MESSAGE })
+  @Min(1, { message: LIMIT_MESSAGE })
+  @Max(1000, { message: LIMIT_MESSAGE })
   limit?: number;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page.' })
   @IsOptional()
-  @IsString()
+  @IsPageCursor()
   cursor?: string;
 }
 
