@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsPageCursor } from '@flotilla/platform';
+import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
 import { Exclude, Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -20,19 +20,11 @@ import {
   MaxLength,
   Min,
   ValidateBy,
-  ValidateIf,
   ValidateNested,
   type ValidationArguments,
 } from 'class-validator';
 
 /** Request and response shapes of the REST API. Shapes are checked here (400); rules in the domain (422). */
-
-/**
- * An optional body field: it may be left out, but null is checked like any other value, so the
- * type checks refuse it (400 naming the field). class-validator's @IsOptional lets null through,
- * and the code past the DTO reads a missing field as `undefined`, not null.
- */
-const IsOptionalNotNull = (): PropertyDecorator => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
 /** class-transformer finds no property to walk in an instance of this class. */
 @Exclude()

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsPageCursor } from '@flotilla/platform';
+import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
 import { Type } from 'class-transformer';
 import { IsArray, IsInt, IsOptional, IsString } from 'class-validator';
 import { DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE } from './delivery-log';
@@ -31,7 +31,7 @@ export class RegisterWebhookRequest {
   secret!: string;
 
   @ApiPropertyOptional({ description: 'Only batches of this workflow are notified; absent: every batch.' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   workflowId?: string;
 }

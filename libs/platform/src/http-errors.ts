@@ -11,7 +11,7 @@ import {
 } from '@nestjs/common';
 import { DomainError, RuleViolation, type Problem } from '@flotilla/domain';
 import { INVALID_CURSOR_MESSAGE, isPageCursor } from '@flotilla/projections';
-import { ValidateBy } from 'class-validator';
+import { ValidateBy, ValidateIf } from 'class-validator';
 import type { Response } from 'express';
 
 /** The one error shape of the REST API. `details` lists field and row problems. */
@@ -96,6 +96,13 @@ const flatProblems = (errors: readonly ValidationError[], parent: string): Probl
     const own = messages.map((message) => ({ code: 'invalid_field', field, message }));
     return [...own, ...flatProblems(error.children ?? [], field)];
   });
+
+/**
+ * An optional body field: it may be left out, but null is checked like any other value, so the
+ * type checks refuse it (400 naming the field). class-validator's @IsOptional lets null through,
+ * and the code past the DTO reads a missing field as `undefined`, not null.
+ */
+export const IsOptionalNotNull = (): PropertyDecorator => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
 /** A page cursor this API handed out: a bogus one is a 400 naming `cursor`, never a first or empty page. */
 export const IsPageCursor = (): PropertyDecorator =>
