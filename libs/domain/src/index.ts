@@ -14,3 +14,4 @@ export * from './workflow/workflow.registry';
 export * from './csv/mapping';
 export * from './csv/parse';
 export * from './batch/profiles';
+export * from './shared/url';

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable } from '@nestjs/common';
 import { BatchRepository, ItemTooLarge, ItemsWriter, WorkflowRepository, newId } from '@flotilla/application';
 import {
   PreviewBuilder,
@@ -10,6 +10,7 @@ import {
   latestVersion,
   mapColumns,
   mapRow,
+  mappingShapeProblems,
   validateBatchSettings,
   validateMapping,
   type BatchItem,
@@ -113,7 +114,8 @@ export class BatchIntakeService {
         }
       }
       for (const input of workflow.inputs) {
-        const value = item.inputs[input.name];
+        // Own properties only: an input named `toString` or `constructor` is not found on the prototype.
+        const value = Object.hasOwn(item.inputs, input.name) ? item.inputs[input.name] : undefined;
         if (input.required && (value === undefined || value === null || (typeof value === 'string' && value.trim() === ''))) {
           itemProblems.push({
             code: 'required_input_empty',
@@ -135,8 +137,12 @@ export class BatchIntakeService {
     });
   }
 
-  /** Rows arrive as parsed CSV records, the header first; they are mapped, checked and written as they come. */
-  async createFromCsv(config: BatchConfigDto, mapping: MappingRequest, rows: AsyncIterable<string[]>, actor: string): Promise<CreatedBatch> {
+  /**
+   * Rows arrive as parsed CSV records, the header first; they are mapped, checked and written as they
+   * come. `rawMapping` is the `mapping` of the config as the client sent it.
+   */
+  async createFromCsv(config: BatchConfigDto, rawMapping: unknown, rows: AsyncIterable<string[]>, actor: string): Promise<CreatedBatch> {
+    const mapping = mappingOf(rawMapping, 'config.mapping');
     const workflow = await this.resolveWorkflow(config.workflowId, config.workflowVersion);
     const settings = this.settingsOf(config, workflow);
     const profiles = new ProfileAssigner(settings.defaultProfile, settings.profilePool);
@@ -161,7 +167,9 @@ export class BatchIntakeService {
     });
   }
 
-  async preview(workflowId: string, version: number | undefined, mapping: MappingRequest, rows: AsyncIterable<string[]>): Promise<CsvPreview> {
+  /** `rawMapping` is the `mapping` field as the client sent it. */
+  async preview(workflowId: string, version: number | undefined, rawMapping: unknown, rows: AsyncIterable<string[]>): Promise<CsvPreview> {
+    const mapping = mappingOf(rawMapping, 'mapping');
     const workflow = await this.resolveWorkflow(workflowId, version);
     let builder: PreviewBuilder | null = null;
     for await (const row of rows) {
@@ -200,6 +208,13 @@ const itemOf = (inputs: Record<string, unknown>, profile: string | undefined, me
   ...(profile === undefined ? {} : { profile }),
   ...(metadata === undefined || Object.keys(metadata).length === 0 ? {} : { metadata }),
 });
+
+/** A mapping of the wrong shape (`{"n": null}`, an unknown type) is a 400 naming the column's entry. */
+const mappingOf = (raw: unknown, field: string): MappingRequest => {
+  const problems = mappingShapeProblems(raw, field);
+  if (problems.length > 0) throw new BadRequestException({ message: problems[0]?.message ?? `${field} is invalid`, details: problems });
+  return raw as MappingRequest;
+};
 
 const withoutBom = (headers: string[]): string[] => headers.map((header, i) => (i === 0 ? header.replace(/^\uFEFF/, '') : header));
 

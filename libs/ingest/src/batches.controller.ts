@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiTags, getSchemaPath, ApiExtraModels } from '@nestjs/swagger';
 import { BatchRepository } from '@flotilla/application';
-import { BatchNotFound, RuleViolation, type BatchCommand, type MappingRequest } from '@flotilla/domain';
+import { BatchNotFound, RuleViolation, type BatchCommand } from '@flotilla/domain';
 import { AcceptsContentTypes, CLOCK, type Clock } from '@flotilla/platform';
 import type { BatchView } from '@flotilla/projections';
 import type { Request } from 'express';
@@ -63,7 +63,7 @@ export class BatchesController {
         throw new RuleViolation('workflowVersion must be an integer >= 1', [{ code: 'invalid_field', field: 'workflowVersion', message: 'workflowVersion must be an integer >= 1' }]);
       }
       if (upload.filePath === null) throw missingFile();
-      return await this.intake.preview(workflowId, version, jsonField<MappingRequest>(upload.fields, 'mapping') ?? {}, csvRecords(upload.filePath));
+      return await this.intake.preview(workflowId, version, jsonField(upload.fields, 'mapping') ?? {}, csvRecords(upload.filePath));
     } finally {
       await upload.dispose();
     }
@@ -134,12 +134,12 @@ export class BatchesController {
   private async createFromCsv(request: Request, actor: string) {
     const upload = await receiveUpload(request);
     try {
-      const raw = jsonField<Record<string, unknown>>(upload.fields, 'config');
+      const raw = jsonField(upload.fields, 'config');
       if (raw === undefined) throw new RuleViolation('config is required', [{ code: 'required', field: 'config', message: 'config (a JSON string) is required' }]);
       const { mapping, ...rest } = raw;
       const config = await validDto(BatchConfigDto, rest, 'config');
       if (upload.filePath === null) throw missingFile();
-      return await this.intake.createFromCsv(config, (mapping ?? {}) as MappingRequest, csvRecords(upload.filePath), actor);
+      return await this.intake.createFromCsv(config, mapping === undefined ? {} : mapping, csvRecords(upload.filePath), actor);
     } finally {
       await upload.dispose();
     }

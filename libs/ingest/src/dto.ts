@@ -1,5 +1,7 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
+import { Exclude, Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -7,7 +9,6 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsISO8601,
   IsNotEmpty,
   IsNumber,
   IsObject,
@@ -18,10 +19,69 @@ import {
   Max,
   MaxLength,
   Min,
+  ValidateBy,
   ValidateNested,
+  type ValidationArguments,
 } from 'class-validator';
 
 /** Request and response shapes of the REST API. Shapes are checked here (400); rules in the domain (422). */
+
+/** class-transformer finds no property to walk in an instance of this class. */
+@Exclude()
+class Opaque {}
+
+/**
+ * A free-form JSON field (item inputs, metadata): kept exactly as parsed, never walked by
+ * class-transformer. Walked as if it were a class, a `constructor` key at any depth crashed the
+ * transformation (a 500), and `__proto__`, `constructor` and `toString` keys were silently dropped.
+ * The walk sees an opaque instance instead, and the field is then set to the parsed value itself.
+ */
+export const FreeFormJson = (): PropertyDecorator =>
+  applyDecorators(
+    Type(() => Opaque),
+    Transform(({ obj, key }) => (obj as Record<string, unknown>)[key], { toClassOnly: true }),
+  );
+
+const isPlainObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** With `@IsObject({ each: true })`: names the first element that is not an object (`items[2] must be an object`). */
+const eachObjectMessage = ({ property, value }: ValidationArguments): string => {
+  const index = Array.isArray(value) ? value.findIndex((element) => !isPlainObject(element)) : -1;
+  return index < 0 ? `each of ${property} must be an object` : `${property}[${index}] must be an object`;
+};
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/i;
+const EARLIEST_MS = Date.parse('0000-01-01T00:00:00Z');
+const LATEST_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+/**
+ * A full RFC 3339 timestamp: date, time and `Z` or an offset, fractional seconds after a dot, a
+ * real calendar date (no 2026-02-30, no 24:00) and, in UTC, a four-digit year, so the instant
+ * round-trips through `toISOString`. Leap seconds (:60) are refused: JavaScript dates cannot hold
+ * them. ISO 8601's other forms (weeks, ordinal days, basic format, no time zone) are refused too:
+ * they parse differently or not at all.
+ */
+export const isRfc3339Timestamp = (value: unknown): value is string => {
+  if (typeof value !== 'string') return false;
+  const match = RFC3339.exec(value);
+  if (match === null) return false;
+  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = match.slice(1).map((part) => Number(part ?? 0)) as [number, number, number, number, number, number, number, number];
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
+  if (day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || offsetHour > 23 || offsetMinute > 59) return false;
+  const ms = Date.parse(value);
+  return ms >= EARLIEST_MS && ms <= LATEST_MS;
+};
+
+/** The one check of the date-times the API accepts (`startAt`, `executeAt`). */
+export const IsRfc3339 = (): PropertyDecorator =>
+  ValidateBy({
+    name: 'isRfc3339',
+    validator: {
+      validate: (value: unknown) => isRfc3339Timestamp(value),
+      defaultMessage: ({ property }: ValidationArguments) => `${property} must be an RFC 3339 date-time with a time zone, like 2026-12-01T09:00:00Z`,
+    },
+  });
 
 export class WorkflowInputDto {
   @ApiProperty({ example: 'email' })
@@ -99,6 +159,7 @@ export class WorkflowVersionDto {
   @ApiProperty({ type: [WorkflowInputDto] })
   @IsArray()
   @ArrayMaxSize(200)
+  @IsObject({ each: true, message: eachObjectMessage })
   @ValidateNested({ each: true })
   @Type(() => WorkflowInputDto)
   inputs!: WorkflowInputDto[];
@@ -110,7 +171,7 @@ export class WorkflowVersionDto {
   target!: WorkflowTargetDto;
 
   @ApiPropertyOptional({ type: RetryPolicyDto })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsObject()
   @ValidateNested()
   @Type(() => RetryPolicyDto)
@@ -134,17 +195,19 @@ export class CreateWorkflowDto extends WorkflowVersionDto {
 export class BatchItemDto {
   @ApiProperty({ type: 'object', additionalProperties: true, example: { email: 'ann@example.com' } })
   @IsObject()
+  @FreeFormJson()
   inputs!: Record<string, unknown>;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(200)
   profile?: string;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsObject()
+  @FreeFormJson()
   metadata?: Record<string, string>;
 }
 
@@ -162,14 +225,14 @@ export class BatchConfigDto {
   workflowId!: string;
 
   @ApiPropertyOptional({ description: 'Default: the latest version.' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt()
   @Min(1)
   workflowVersion?: number;
 
-  @ApiPropertyOptional({ description: 'ISO 8601; default now. In the future: the batch waits as pending.' })
-  @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'startAt must be an ISO 8601 date-time' })
+  @ApiPropertyOptional({ format: 'date-time', description: 'RFC 3339 (e.g. 2026-12-01T09:00:00Z); default now. In the future: the batch waits as pending.' })
+  @IsOptionalNotNull()
+  @IsRfc3339()
   startAt?: string;
 
   // Types are shape (400); ranges are rules the domain checks (422, naming the field).
@@ -182,13 +245,13 @@ export class BatchConfigDto {
   batchIntervalSeconds!: number;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(200)
   defaultProfile?: string;
 
   @ApiPropertyOptional({ type: [String], description: 'Given in turn to items with no profile (when there is no default profile).' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(1000)
@@ -196,9 +259,10 @@ export class BatchConfigDto {
   @IsNotEmpty({ each: true })
   profilePool?: string[];
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
-  @IsOptional()
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: 'At most 16 KiB as JSON.' })
+  @IsOptionalNotNull()
   @IsObject()
+  @FreeFormJson()
   metadata?: Record<string, string>;
 }
 
@@ -206,6 +270,7 @@ export class CreateBatchDto extends BatchConfigDto {
   @ApiProperty({ type: [BatchItemDto] })
   @IsArray()
   @ArrayMinSize(1, { message: 'items must hold at least one item' })
+  @IsObject({ each: true, message: eachObjectMessage })
   @ValidateNested({ each: true })
   @Type(() => BatchItemDto)
   items!: BatchItemDto[];
@@ -213,15 +278,15 @@ export class CreateBatchDto extends BatchConfigDto {
 
 export class OperatorActionDto {
   @ApiPropertyOptional({ example: 'target under maintenance' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(1000)
   reason?: string;
 }
 
 export class RescheduleDto extends OperatorActionDto {
-  @ApiProperty({ example: '2026-12-01T09:00:00Z' })
-  @IsISO8601({ strict: true }, { message: 'executeAt must be an ISO 8601 date-time' })
+  @ApiProperty({ example: '2026-12-01T09:00:00Z', format: 'date-time', description: 'RFC 3339.' })
+  @IsRfc3339()
   executeAt!: string;
 }
 
@@ -249,18 +314,21 @@ export class ExecutionResultDto {
   callbackToken?: string;
 }
 
+const LIMIT_MESSAGE = 'limit must be an integer from 1 to 1000';
+
 export class PageQueryDto {
   @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 1000 })
   @IsOptional()
   @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1000)
+  // One message for the three checks: `limit=abc` is not "greater than 1000".
+  @IsInt({ message: LIMIT_MESSAGE })
+  @Min(1, { message: LIMIT_MESSAGE })
+  @Max(1000, { message: LIMIT_MESSAGE })
   limit?: number;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page.' })
   @IsOptional()
-  @IsString()
+  @IsPageCursor()
   cursor?: string;
 }
 

@@ -200,16 +200,21 @@ export async function* csvRecords(path: string, highWater = 5000): AsyncGenerato
   }
 }
 
-/** Parses a JSON text field of a multipart request, naming it when it is not JSON. */
-export const jsonField = <T>(fields: Readonly<Record<string, string>>, name: string): T | undefined => {
+/** Parses a text field of a multipart request holding a JSON object, naming it when it is not JSON or not an object (`null`, an array). */
+export const jsonField = (fields: Readonly<Record<string, string>>, name: string): Record<string, unknown> | undefined => {
   const text = fields[name];
   if (text === undefined || text.trim() === '') return undefined;
   assertJsonDepth(text, name);
+  let value: unknown;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text);
   } catch {
     throw new BadRequestException({ message: `${name} must be a JSON string`, details: [{ code: 'invalid_json', field: name, message: `${name} must be a JSON string` }] });
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new BadRequestException({ message: `${name} must be a JSON object`, details: [{ code: 'invalid_field', field: name, message: `${name} must be a JSON object` }] });
+  }
+  return value as Record<string, unknown>;
 };
 
 /** Validates a plain object against a DTO class, as the global ValidationPipe does for JSON bodies. */

@@ -1,5 +1,6 @@
 import { RuleViolation } from '@flotilla/domain';
 import { type EventStore } from '@flotilla/event-store';
+import { INVALID_CURSOR_MESSAGE, decodePageCursor, encodePageCursor } from '@flotilla/projections';
 import { deliveriesStream, type WebhookDeliveryAttempted, type WebhookEventType } from './webhook';
 
 /** One delivery attempt as the API shows it: absent facts are null, so every item has the same shape. */
@@ -29,9 +30,9 @@ export const MAX_DELIVERY_PAGE = 200;
 
 /**
  * The delivery attempts of each webhook, on `webhookdeliveries-<webhookId>`. Read newest first:
- * whoever looks at deliveries is asking what happened lately. The cursor is the stream revision of
- * the last item returned; revisions never change, so paging stays exact while new attempts arrive
- * (they land before the first page, not inside the one being read).
+ * whoever looks at deliveries is asking what happened lately. The cursor (a page cursor, opaque to
+ * clients) holds the stream revision of the last item returned; revisions never change, so paging
+ * stays exact while new attempts arrive (they land before the first page, not inside the one being read).
  */
 export class DeliveryLog {
   constructor(private readonly store: EventStore) {}
@@ -48,11 +49,9 @@ export class DeliveryLog {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_DELIVERY_PAGE) {
       problems.push({ code: 'invalid_limit', field: 'limit', message: `limit must be an integer from 1 to ${MAX_DELIVERY_PAGE}, not ${limit}` });
     }
-    if (page.cursor !== undefined && !/^(0|[1-9]\d{0,14})$/.test(page.cursor)) {
-      problems.push({ code: 'invalid_cursor', field: 'cursor', message: `cursor ${JSON.stringify(page.cursor)} is not one this API returned` });
-    }
-    if (problems.length > 0) throw new RuleViolation('The page request is invalid', problems);
-    const before = page.cursor === undefined ? undefined : Number(page.cursor);
+    const before = page.cursor === undefined ? undefined : revisionOf(page.cursor);
+    if (before === null) problems.push({ code: 'invalid_cursor', field: 'cursor', message: INVALID_CURSOR_MESSAGE });
+    if (problems.length > 0 || before === null) throw new RuleViolation('The page request is invalid', problems);
     if (before === 0) return { items: [], nextCursor: null };
 
     const items: DeliveryAttempt[] = [];
@@ -73,9 +72,15 @@ export class DeliveryLog {
       items.push(attemptOf(event.data as WebhookDeliveryAttempted['data']));
       lastRevision = event.revision;
     }
-    return { items, nextCursor: more ? String(lastRevision) : null };
+    return { items, nextCursor: more ? encodePageCursor(lastRevision) : null };
   }
 }
+
+/** The stream revision a cursor stands for; null when it is not a cursor this log handed out. */
+const revisionOf = (cursor: string): number | null => {
+  const position = decodePageCursor(cursor);
+  return position !== null && Number.isSafeInteger(Number(position)) ? Number(position) : null;
+};
 
 const attemptOf = (data: WebhookDeliveryAttempted['data']): DeliveryAttempt => ({
   deliveryId: data.deliveryId,

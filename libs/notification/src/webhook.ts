@@ -1,4 +1,4 @@
-import { DomainError, RuleViolation, type BatchEventType, type Problem } from '@flotilla/domain';
+import { DomainError, RuleViolation, httpUrlProblems, type BatchEventType, type Problem } from '@flotilla/domain';
 import { streamName, type StreamName } from '@flotilla/event-store';
 
 /**
@@ -119,7 +119,7 @@ export const MIN_SECRET_LENGTH = 8;
 export const validateRegistration = (input: Pick<RegisterWebhook, 'url' | 'events' | 'secret' | 'workflowId'>): Problem[] => {
   const problems: Problem[] = [];
   const problem = (code: string, field: string, message: string): void => void problems.push({ code, field, message });
-  if (!isHttpUrl(input.url)) problem('invalid_url', 'url', `url must be an absolute http or https URL, not ${JSON.stringify(input.url)}`);
+  problems.push(...httpUrlProblems(input.url, 'url'));
   if (input.events.length === 0) problem('no_events', 'events', 'events must name at least one event type');
   input.events.forEach((type, index) => {
     if (!isWebhookEventType(type)) {
@@ -129,12 +129,6 @@ export const validateRegistration = (input: Pick<RegisterWebhook, 'url' | 'event
   if (input.secret.length < MIN_SECRET_LENGTH) problem('secret_too_short', 'secret', `secret must be at least ${MIN_SECRET_LENGTH} characters`);
   if (input.workflowId !== undefined && input.workflowId.trim() === '') problem('invalid_workflow_id', 'workflowId', 'workflowId must not be empty');
   return problems;
-};
-
-const isHttpUrl = (value: string): boolean => {
-  if (!URL.canParse(value)) return false;
-  const { protocol, hostname } = new URL(value);
-  return (protocol === 'http:' || protocol === 'https:') && hostname !== '';
 };
 
 /** Builds the registration event, or throws `RuleViolation` listing every broken rule. Duplicate event types are kept once. */

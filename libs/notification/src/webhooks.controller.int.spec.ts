@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { type INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Test } from '@nestjs/testing';
 import { type EventStore } from '@flotilla/event-store';
-import { CoreModule, EVENT_STORE, HttpErrorFilter, loadConfig } from '@flotilla/platform';
+import { CoreModule, EVENT_STORE, HttpErrorFilter, createValidationPipe, loadConfig } from '@flotilla/platform';
 import { createBatch, startReceiver, until, type Receiver } from './notification.fixtures';
 import { NotifierModule, WebhooksModule } from './notifier.module';
 import { verifySignature } from './signature';
@@ -38,7 +38,7 @@ describe('WebhooksController', () => {
     }).compile();
     app = module.createNestApplication({ logger: false });
     // As the API process installs them: the DTO pipe, and the filter mapping domain errors by kind.
-    app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+    app.useGlobalPipes(createValidationPipe());
     app.useGlobalFilters(new HttpErrorFilter());
     await app.listen(0, '127.0.0.1');
     base = await app.getUrl();
@@ -136,7 +136,7 @@ describe('WebhooksController', () => {
     expect(second).toEqual({ items: [expect.objectContaining({ attempt: 1 })], nextCursor: null });
 
     expect((await call('GET', `/v1/webhooks/${id}/deliveries?limit=0`)).json).toMatchObject({ statusCode: 422, details: [{ field: 'limit' }] });
-    expect((await call('GET', `/v1/webhooks/${id}/deliveries?cursor=abc`)).json).toMatchObject({ statusCode: 422, details: [{ field: 'cursor' }] });
+    expect((await call('GET', `/v1/webhooks/${id}/deliveries?cursor=abc`)).json).toMatchObject({ statusCode: 400, details: [{ field: 'cursor' }] });
     expect((await call('GET', `/v1/webhooks/${id}/deliveries?limit=many`)).status).toBe(400);
   });
 

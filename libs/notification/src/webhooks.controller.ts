@@ -54,7 +54,8 @@ export class WebhooksController {
   @Get(':id/deliveries')
   @ApiOkResponse({ type: DeliveriesPageResponse, description: 'Delivery attempts, newest first.' })
   @ApiNotFoundResponse({ description: 'No webhook has this id.' })
-  @ApiUnprocessableEntityResponse({ description: 'limit out of range or a cursor this API did not return.' })
+  @ApiBadRequestResponse({ description: 'A cursor this API did not return, or a limit that is not an integer.' })
+  @ApiUnprocessableEntityResponse({ description: 'limit out of range.' })
   async deliveries(@Param('id') id: string, @Query() query: DeliveriesQuery): Promise<DeliveriesPageResponse> {
     // An unknown webhook is a 404, not an empty list.
     await this.registry.get(id);

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
 import { Type } from 'class-transformer';
 import { IsArray, IsInt, IsOptional, IsString } from 'class-validator';
 import { DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE } from './delivery-log';
@@ -30,7 +31,7 @@ export class RegisterWebhookRequest {
   secret!: string;
 
   @ApiPropertyOptional({ description: 'Only batches of this workflow are notified; absent: every batch.' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   workflowId?: string;
 }
@@ -56,12 +57,12 @@ export class DeliveriesQuery {
   @ApiPropertyOptional({ description: 'Page size.', minimum: 1, maximum: MAX_DELIVERY_PAGE, default: DEFAULT_DELIVERY_PAGE })
   @IsOptional()
   @Type(() => Number)
-  @IsInt()
+  @IsInt({ message: `limit must be an integer from 1 to ${MAX_DELIVERY_PAGE}` })
   limit?: number;
 
   @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page.' })
   @IsOptional()
-  @IsString()
+  @IsPageCursor()
   cursor?: string;
 }
 

@@ -10,6 +10,8 @@ import {
   type ValidationError,
 } from '@nestjs/common';
 import { DomainError, RuleViolation, type Problem } from '@flotilla/domain';
+import { INVALID_CURSOR_MESSAGE, isPageCursor } from '@flotilla/projections';
+import { ValidateBy, ValidateIf } from 'class-validator';
 import type { Response } from 'express';
 
 /** The one error shape of the REST API. `details` lists field and row problems. */
@@ -73,13 +75,39 @@ export class HttpErrorFilter implements ExceptionFilter {
   }
 }
 
-/** Flattens class-validator's nested errors into `{ field, message }` problems with paths like `items[3].inputs`. */
-export const validationProblems = (errors: readonly ValidationError[], parent = ''): Problem[] =>
+/**
+ * Flattens class-validator's nested errors into `{ field, message }` problems with paths like
+ * `items[3].inputs`. A field's problems are listed in the order its checks are written (the type
+ * check first: `null` is "must be an array", not "each value should not be empty"; class-validator
+ * records them in reverse), and a message said twice (checks sharing one message) is listed once.
+ */
+export const validationProblems = (errors: readonly ValidationError[], parent = ''): Problem[] => {
+  const problems = flatProblems(errors, parent);
+  return problems.filter((problem, i) => problems.findIndex((other) => other.message === problem.message) === i);
+};
+
+const flatProblems = (errors: readonly ValidationError[], parent: string): Problem[] =>
   errors.flatMap((error) => {
     const field = parent === '' ? error.property : /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`;
-    const own = Object.values(error.constraints ?? {}).map((message) => ({ code: 'invalid_field', field, message: message.replace(error.property, field) }));
-    return [...own, ...validationProblems(error.children ?? [], field)];
+    const { nestedValidation, ...checks } = error.constraints ?? {};
+    const messages = Object.values(checks).reverse().map((message) => message.replace(error.property, field));
+    // class-validator's "nested property x must be either object or array" names no path, and says
+    // less than the field's own type check; alone, it is about an element that should be an object.
+    if (nestedValidation !== undefined && messages.length === 0) messages.push(`${field} must be an object`);
+    const own = messages.map((message) => ({ code: 'invalid_field', field, message }));
+    return [...own, ...flatProblems(error.children ?? [], field)];
   });
+
+/**
+ * An optional body field: it may be left out, but null is checked like any other value, so the
+ * type checks refuse it (400 naming the field). class-validator's @IsOptional lets null through,
+ * and the code past the DTO reads a missing field as `undefined`, not null.
+ */
+export const IsOptionalNotNull = (): PropertyDecorator => ValidateIf((_object: object, value: unknown) => value !== undefined);
+
+/** A page cursor this API handed out: a bogus one is a 400 naming `cursor`, never a first or empty page. */
+export const IsPageCursor = (): PropertyDecorator =>
+  ValidateBy({ name: 'isPageCursor', validator: { validate: (value: unknown) => isPageCursor(value), defaultMessage: () => INVALID_CURSOR_MESSAGE } });
 
 /** Request bodies are checked against their DTOs: unknown fields are refused, shapes give 400 with every problem. */
 export const createValidationPipe = (): ValidationPipe =>

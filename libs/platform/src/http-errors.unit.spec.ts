@@ -1,8 +1,8 @@
 import { BadRequestException, HttpStatus } from '@nestjs/common';
 import { BatchNotFound, IllegalBatchTransition, RuleViolation } from '@flotilla/domain';
 import { plainToInstance, Type } from 'class-transformer';
-import { IsInt, IsString, ValidateNested, validate } from 'class-validator';
-import { HttpErrorFilter, validationProblems } from './http-errors';
+import { ArrayMinSize, IsArray, IsInt, IsNotEmpty, IsString, Max, Min, ValidateNested, validate } from 'class-validator';
+import { HttpErrorFilter, IsOptionalNotNull, validationProblems } from './http-errors';
 
 class Inner {
   @IsString()
@@ -15,6 +15,26 @@ class Outer {
   @ValidateNested({ each: true })
   @Type(() => Inner)
   items!: Inner[];
+}
+
+class Checks {
+  @IsOptionalNotNull()
+  @IsArray()
+  @ArrayMinSize(1)
+  @IsString({ each: true })
+  @IsNotEmpty({ each: true })
+  pool?: string[];
+
+  @IsOptionalNotNull()
+  @IsInt({ message: 'size must be an integer from 1 to 10' })
+  @Min(1, { message: 'size must be an integer from 1 to 10' })
+  @Max(10, { message: 'size must be an integer from 1 to 10' })
+  size?: number;
+
+  @IsOptionalNotNull()
+  @ValidateNested({ each: true })
+  @Type(() => Inner)
+  items?: Inner[];
 }
 
 const respond = (exception: unknown) => {
@@ -57,6 +77,19 @@ describe('the API error shape', () => {
       details,
     });
     expect(respond(new Error('database password is hunter2'))).toEqual({ status: HttpStatus.INTERNAL_SERVER_ERROR, body: { statusCode: 500, error: 'Internal Server Error', message: 'Internal error' } });
+  });
+
+  it('lists a field\'s type check first, a shared message once, and an element that is not an object by its path', async () => {
+    const problemsOf = async (plain: object) => validationProblems(await validate(plainToInstance(Checks, plain)));
+    expect((await problemsOf({ pool: null }))[0]).toEqual({ code: 'invalid_field', field: 'pool', message: 'pool must be an array' });
+    expect(await problemsOf({ size: Number('abc') })).toEqual([{ code: 'invalid_field', field: 'size', message: 'size must be an integer from 1 to 10' }]);
+    expect(await problemsOf({ items: [{ name: 'a' }, null] })).toEqual([{ code: 'invalid_field', field: 'items[1]', message: 'items[1] must be an object' }]);
+  });
+
+  it('IsOptionalNotNull: absent passes, null is checked like any value', async () => {
+    expect(await validate(plainToInstance(Checks, {}))).toEqual([]);
+    expect((await validate(plainToInstance(Checks, { size: null }))).map((error) => error.property)).toEqual(['size']);
+    expect((await validate(plainToInstance(Checks, { items: null }))).map((error) => error.property)).toEqual(['items']);
   });
 
   it('names nested fields with paths', async () => {

@@ -1,5 +1,6 @@
 import type { BatchStatus, ExecutionState } from '@flotilla/domain';
 import type { ReadModelDb } from './read-model-db';
+import { encodePageCursor, positionOfCursor } from './page-cursor';
 
 /** Read side of batches: what the REST API returns, straight from the read-model tables. */
 
@@ -99,8 +100,6 @@ interface ExecutionRow {
 
 const EXECUTION_SELECT = 'SELECT e.*, i.inputs, i.profile, i.metadata FROM executions e JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx';
 
-const encodeCursor = (value: string | number): string => Buffer.from(String(value)).toString('base64url');
-const decodeCursor = (cursor: string | undefined): string | null => (cursor ? Buffer.from(cursor, 'base64url').toString() : null);
 
 export class BatchQueries {
   constructor(private readonly db: ReadModelDb) {}
@@ -120,8 +119,8 @@ export class BatchQueries {
     };
     if (filter.status) condition('status = ?', filter.status);
     if (filter.workflowId) condition('workflow_id = ?', filter.workflowId);
-    const after = decodeCursor(filter.cursor);
-    if (after !== null) condition('created_position < ?', after);
+    const after = positionOfCursor(filter.cursor);
+    if (after !== undefined) condition('created_position < ?', after);
     const rows = this.db.all<BatchRow>(
       `SELECT * FROM batches ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_position DESC LIMIT ?`,
       ...params,
@@ -129,18 +128,18 @@ export class BatchQueries {
     );
     const page = rows.slice(0, filter.limit);
     const last = page[page.length - 1];
-    return { items: page.map((row) => this.toBatchView(row)), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.created_position) : null };
+    return { items: page.map((row) => this.toBatchView(row)), nextCursor: rows.length > filter.limit && last ? encodePageCursor(last.created_position) : null };
   }
 
   /** In index order. `status` filters on the execution state, outcomes included (completed, failed). */
   listExecutions(batchId: string, filter: { status?: ExecutionState; limit: number; cursor?: string }): Page<ExecutionView> {
-    const after = Number(decodeCursor(filter.cursor) ?? -1);
+    const after = Number(positionOfCursor(filter.cursor) ?? -1);
     const rows = filter.status
       ? this.db.all<ExecutionRow>(`${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`, batchId, filter.status, after, filter.limit + 1)
       : this.db.all<ExecutionRow>(`${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`, batchId, after, filter.limit + 1);
     const page = rows.slice(0, filter.limit);
     const last = page[page.length - 1];
-    return { items: page.map(toExecutionView), nextCursor: rows.length > filter.limit && last ? encodeCursor(last.idx) : null };
+    return { items: page.map(toExecutionView), nextCursor: rows.length > filter.limit && last ? encodePageCursor(last.idx) : null };
   }
 
   getExecution(batchId: string, index: number): ExecutionView | null {
@@ -149,7 +148,7 @@ export class BatchQueries {
   }
 
   history(batchId: string, filter: { limit: number; cursor?: string }): Page<HistoryEntry> {
-    const after = decodeCursor(filter.cursor) ?? '';
+    const after = positionOfCursor(filter.cursor) ?? '';
     const rows = this.db.all<{ position: string; type: string; occurred_at: string; actor: string | null; reason: string | null; data: string }>(
       'SELECT position, type, occurred_at, actor, reason, data FROM batch_history WHERE batch_id = ? AND position > ? ORDER BY position LIMIT ?',
       batchId,
@@ -167,7 +166,7 @@ export class BatchQueries {
         ...(row.reason === null ? {} : { reason: row.reason }),
         data: JSON.parse(row.data) as unknown,
       })),
-      nextCursor: rows.length > filter.limit && last ? encodeCursor(last.position) : null,
+      nextCursor: rows.length > filter.limit && last ? encodePageCursor(last.position) : null,
     };
   }
 

@@ -5,6 +5,7 @@ export * from './batch-summary.projection';
 export * from './batch-executions.projection';
 export * from './batch-history.projection';
 export * from './batch-queries';
+export * from './page-cursor';
 
 import { BatchExecutionsProjection } from './batch-executions.projection';
 import { BatchHistoryProjection } from './batch-history.projection';

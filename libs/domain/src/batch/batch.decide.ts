@@ -116,6 +116,12 @@ export type BatchCommand =
   | CancelBatch;
 
 export const MAX_CONCURRENT_LIMIT = 10_000;
+/** 30 days. Longer gaps between waves are not a use case, and they let a plan end past any date. */
+export const MAX_BATCH_INTERVAL_SECONDS = 30 * 24 * 3600;
+/** Batch metadata goes with every target call and webhook, so it is kept small: 16 KiB as JSON (UTF-8). */
+export const MAX_BATCH_METADATA_BYTES = 16 * 1024;
+/** The last instant an RFC 3339 timestamp (four-digit year) can name: every time the API shows is one. */
+const LATEST_TIMESTAMP_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /**
  * Decides what happens when `command` meets the batch in `state`: the events to append, or a typed
@@ -173,13 +179,36 @@ export const validateBatchSettings = (settings: BatchSettings, total: number): P
   if (settings.name.trim() === '') problem('name', 'name must not be empty');
   if (!Number.isInteger(settings.maxConcurrent) || settings.maxConcurrent < 1 || settings.maxConcurrent > MAX_CONCURRENT_LIMIT)
     problem('maxConcurrent', `maxConcurrent must be an integer from 1 to ${MAX_CONCURRENT_LIMIT}`);
-  if (!Number.isFinite(settings.batchIntervalSeconds) || settings.batchIntervalSeconds < 0)
-    problem('batchIntervalSeconds', 'batchIntervalSeconds must be a number >= 0');
+  if (!Number.isFinite(settings.batchIntervalSeconds) || settings.batchIntervalSeconds < 0 || settings.batchIntervalSeconds > MAX_BATCH_INTERVAL_SECONDS)
+    problem('batchIntervalSeconds', `batchIntervalSeconds must be a number from 0 to ${MAX_BATCH_INTERVAL_SECONDS} (30 days)`);
   if (Number.isNaN(Date.parse(settings.startAt))) problem('startAt', 'startAt must be an ISO 8601 date-time');
   if (!Number.isInteger(settings.workflowVersion) || settings.workflowVersion < 1)
     problem('workflowVersion', 'workflowVersion must be an integer >= 1');
   if (!Number.isInteger(total) || total < 1) problem('items', 'a batch needs at least one item');
+  const metadataBytes = utf8Length(JSON.stringify(settings.metadata));
+  if (metadataBytes > MAX_BATCH_METADATA_BYTES)
+    problem('metadata', `metadata must be at most ${MAX_BATCH_METADATA_BYTES} bytes as JSON, not ${metadataBytes}`);
   return problems;
+};
+
+const utf8Length = (text: string): number => {
+  let bytes = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+};
+
+/** When the last of `total` executions is due: it must be a time the API can show, however many waves there are. */
+const planEndOf = (settings: BatchSettings, total: number): string => {
+  const startMs = Date.parse(settings.startAt);
+  const endMs = lastExecuteAtOf(startMs, total, settings) ?? startMs;
+  if (!Number.isFinite(endMs) || endMs > LATEST_TIMESTAMP_MS) {
+    const message = `the plan would end after the year 9999: ${total} items, ${settings.maxConcurrent} per wave, batchIntervalSeconds ${settings.batchIntervalSeconds} from startAt ${settings.startAt}`;
+    throw new RuleViolation(message, [{ code: 'plan_out_of_range', field: 'batchIntervalSeconds', message }]);
+  }
+  return new Date(endMs).toISOString();
 };
 
 const createBatch = (command: CreateBatch, state: BatchState): BatchEvent[] => {
@@ -193,7 +222,7 @@ const createBatch = (command: CreateBatch, state: BatchState): BatchEvent[] => {
       batchId: command.batchId,
       total: command.total,
       items: command.items,
-      planEndsAt: new Date(lastExecuteAtOf(Date.parse(command.settings.startAt), command.total, command.settings) ?? Date.parse(command.settings.startAt)).toISOString(),
+      planEndsAt: planEndOf(command.settings, command.total),
       occurredAt: iso(command.now),
       actor: command.actor,
     },

@@ -1,4 +1,4 @@
-import { decide, type BatchCommand } from './batch.decide';
+import { decide, validateBatchSettings, type BatchCommand } from './batch.decide';
 import { BatchAlreadyExists, BatchNotFound, ExecutionNotFound, IllegalBatchTransition, IllegalExecutionTransition } from './batch.errors';
 import type { BatchEvent, ExecutionTriggered, WaveDue } from './batch.events';
 import { estimatedCompletionOf, initialBatchState, isBatch, progressOf, type Batch, type BatchState, type BatchStatus } from './batch.state';
@@ -53,7 +53,9 @@ describe('batch lifecycle', () => {
       [{ maxConcurrent: -5 }, 'maxConcurrent', 'maxConcurrent must be an integer from 1 to 10000'],
       [{ maxConcurrent: 10_001 }, 'maxConcurrent', 'maxConcurrent must be an integer from 1 to 10000'],
       [{ maxConcurrent: 1.5 }, 'maxConcurrent', 'maxConcurrent must be an integer from 1 to 10000'],
-      [{ batchIntervalSeconds: -1 }, 'batchIntervalSeconds', 'batchIntervalSeconds must be a number >= 0'],
+      [{ batchIntervalSeconds: -1 }, 'batchIntervalSeconds', 'batchIntervalSeconds must be a number from 0 to 2592000 (30 days)'],
+      [{ batchIntervalSeconds: 2_592_000.5 }, 'batchIntervalSeconds', 'batchIntervalSeconds must be a number from 0 to 2592000 (30 days)'],
+      [{ batchIntervalSeconds: 1e13 }, 'batchIntervalSeconds', 'batchIntervalSeconds must be a number from 0 to 2592000 (30 days)'],
       [{ startAt: 'tomorrow' }, 'startAt', 'startAt must be an ISO 8601 date-time'],
       [{ name: ' ' }, 'name', 'name must not be empty'],
     ])('refuses invalid settings %j', (overrides, field, message) => {
@@ -63,6 +65,42 @@ describe('batch lifecycle', () => {
       } catch (error) {
         expect(error).toBeInstanceOf(RuleViolation);
         expect((error as RuleViolation).problems).toContainEqual({ code: 'invalid_setting', field, message });
+      }
+    });
+
+    it('refuses batch metadata over 16 KiB as JSON, counted in UTF-8 bytes', () => {
+      const problemsOf = (metadata: Record<string, string>) => validateBatchSettings(settings({ metadata }), 3);
+      expect(problemsOf({ big: 'x'.repeat(16_384) })).toEqual([
+        { code: 'invalid_setting', field: 'metadata', message: 'metadata must be at most 16384 bytes as JSON, not 16394' },
+      ]);
+      // 5,462 three-byte characters are 16,386 bytes, plus the 8 of {"k":""}; as characters they would fit.
+      expect(problemsOf({ k: '€'.repeat(5_462) })).toEqual([
+        { code: 'invalid_setting', field: 'metadata', message: 'metadata must be at most 16384 bytes as JSON, not 16394' },
+      ]);
+      expect(() => created(3, { metadata: { big: 'x'.repeat(16_384) } })).toThrow(RuleViolation);
+    });
+
+    it('accepts the largest interval and metadata of exactly 16 KiB', () => {
+      expect(types(created(3, { batchIntervalSeconds: 2_592_000, metadata: { k: 'x'.repeat(16_384 - '{"k":""}'.length) } }))).toEqual([
+        'BatchCreated',
+        'BatchStarted',
+      ]);
+    });
+
+    it('refuses a plan that would end past the last date the API can show, and plans up to it', () => {
+      const lastWaveSeconds = (Date.parse('9999-12-31T23:59:59.999Z') - T0.getTime()) / 1000;
+      const waves = Math.floor(lastWaveSeconds / 2_592_000);
+      // One item per wave, 30 days apart: `waves + 1` items end in 9999, one more ends in 10000.
+      const fits = created(waves + 1, { maxConcurrent: 1, batchIntervalSeconds: 2_592_000 })[0]!;
+      expect(fits.type === 'BatchCreated' && fits.data.planEndsAt.startsWith('9999-')).toBe(true);
+      try {
+        created(waves + 2, { maxConcurrent: 1, batchIntervalSeconds: 2_592_000 });
+        throw new Error('expected a RuleViolation');
+      } catch (error) {
+        expect(error).toBeInstanceOf(RuleViolation);
+        expect((error as RuleViolation).problems).toEqual([
+          { code: 'plan_out_of_range', field: 'batchIntervalSeconds', message: expect.stringContaining('the plan would end after the year 9999') },
+        ]);
       }
     });
 

@@ -23,6 +23,35 @@ export interface MappedColumn {
   readonly auto: boolean;
 }
 
+const MAPPING_TYPES: readonly ColumnMapping['type'][] = ['input', 'profile', 'metadata', 'skip'];
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The shape of a mapping as a client sent it (parsed JSON): an object whose every value is an
+ * object with a known `type`, and a string `field` or `key` where there is one. Empty when `raw`
+ * is a MappingRequest; the rules about what the names point at are `validateMapping`'s.
+ */
+export const mappingShapeProblems = (raw: unknown, field = 'mapping'): Problem[] => {
+  const problem = (at: string, message: string): Problem => ({ code: 'invalid_mapping', field: at, message });
+  if (!isRecord(raw)) return [problem(field, `${field} must be a JSON object of column header -> { "type": ... }`)];
+  const problems: Problem[] = [];
+  for (const [header, mapping] of Object.entries(raw)) {
+    const at = `${field}.${header}`;
+    if (!isRecord(mapping)) {
+      problems.push(problem(at, `${at} must be an object like { "type": "input", "field": "email" }`));
+      continue;
+    }
+    if (typeof mapping['type'] !== 'string' || !(MAPPING_TYPES as readonly string[]).includes(mapping['type'])) {
+      problems.push(problem(`${at}.type`, `${at}.type must be one of ${MAPPING_TYPES.join(', ')}`));
+    }
+    for (const name of ['field', 'key']) {
+      if (mapping[name] !== undefined && typeof mapping[name] !== 'string') problems.push(problem(`${at}.${name}`, `${at}.${name} must be a string`));
+    }
+  }
+  return problems;
+};
+
 /** Header and input names compare equal ignoring case, with runs of whitespace read as `_`. */
 export const normalizeName = (name: string): string => name.trim().replace(/\s+/g, '_').toLowerCase();
 
@@ -91,6 +120,10 @@ export const validateMapping = (
   const claimedBy = new Map<string, string>();
   for (const column of columns) {
     const { mapping, header } = column;
+    if (mapping.type === 'input' && typeof mapping.field !== 'string') {
+      problems.push({ code: 'input_field_missing', column: header, message: `Column "${header}" maps to an input but names none (field)` });
+      continue;
+    }
     if (mapping.type === 'input' && !inputNames.has(mapping.field)) {
       problems.push({
         code: 'unknown_input',
@@ -164,24 +197,32 @@ export const mapRow = (
     const value = cells[column.index] ?? '';
     switch (column.mapping.type) {
       case 'input':
-        values[column.mapping.field] = value;
+        put(values, column.mapping.field, value);
         break;
       case 'profile':
         profile = value.trim() === '' ? null : value.trim();
         break;
       case 'metadata':
-        metadata[column.mapping.key] = value;
+        put(metadata, column.mapping.key, value);
         break;
       case 'skip':
         break;
     }
   }
   for (const input of inputs) {
-    if (input.required && (values[input.name] ?? '').trim() === '') {
+    if (input.required && (Object.hasOwn(values, input.name) ? (values[input.name] ?? '') : '').trim() === '') {
       errors.push({ code: 'required_input_empty', row, field: input.name, message: `Row ${row}: required input "${input.name}" is empty` });
     }
   }
   return { index, inputs: values, profile, metadata, valid: errors.length === 0, errors };
+};
+
+/**
+ * Sets an own property whatever its name: input names and metadata keys come from clients, and
+ * `record['__proto__'] = value` would set the prototype (or do nothing) instead of keeping the data.
+ */
+const put = (record: Record<string, string>, key: string, value: string): void => {
+  Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true });
 };
 
 export const PREVIEW_ROWS = 10;

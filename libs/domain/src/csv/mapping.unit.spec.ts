@@ -1,5 +1,5 @@
 import type { WorkflowInput } from '../workflow/workflow';
-import { mapColumns, mapRow, normalizeName, PreviewBuilder, validateMapping, type MappingRequest } from './mapping';
+import { mapColumns, mappingShapeProblems, mapRow, normalizeName, PreviewBuilder, validateMapping, type MappingRequest } from './mapping';
 import { parseCsvText } from './parse';
 import { RuleViolation } from '../shared/errors';
 
@@ -158,6 +158,61 @@ describe('preview', () => {
     const preview = new PreviewBuilder(['email'], inputs);
     preview.add(['a@x.io']);
     expect(preview.result().mappingErrors.map((problem) => problem.code)).toEqual(['required_input_unmapped']);
+  });
+});
+
+describe('the shape of a mapping as sent', () => {
+  it('accepts every kind of column mapping', () => {
+    expect(
+      mappingShapeProblems({ a: { type: 'input', field: 'email' }, b: { type: 'profile' }, c: { type: 'metadata', key: 'k' }, d: { type: 'skip' }, e: { type: 'metadata' } }),
+    ).toEqual([]);
+  });
+
+  it('names the entry that is not an object, or has an unknown type or a field or key that is not a string', () => {
+    expect(mappingShapeProblems(null)).toEqual([{ code: 'invalid_mapping', field: 'mapping', message: 'mapping must be a JSON object of column header -> { "type": ... }' }]);
+    expect(mappingShapeProblems([], 'config.mapping').map((problem) => problem.field)).toEqual(['config.mapping']);
+    expect(mappingShapeProblems({ n: null, m: [], s: 'input' }).map((problem) => problem.message)).toEqual([
+      'mapping.n must be an object like { "type": "input", "field": "email" }',
+      'mapping.m must be an object like { "type": "input", "field": "email" }',
+      'mapping.s must be an object like { "type": "input", "field": "email" }',
+    ]);
+    expect(mappingShapeProblems({ a: {}, b: { type: 'bogus' }, c: { type: 'input', field: 5 }, d: { type: 'metadata', key: null } })).toEqual([
+      { code: 'invalid_mapping', field: 'mapping.a.type', message: 'mapping.a.type must be one of input, profile, metadata, skip' },
+      { code: 'invalid_mapping', field: 'mapping.b.type', message: 'mapping.b.type must be one of input, profile, metadata, skip' },
+      { code: 'invalid_mapping', field: 'mapping.c.field', message: 'mapping.c.field must be a string' },
+      { code: 'invalid_mapping', field: 'mapping.d.key', message: 'mapping.d.key must be a string' },
+    ]);
+  });
+
+  it('a column mapped to an input must name it', () => {
+    expect(check(['email', 'first_name', 'x'], { x: { type: 'input' } as unknown as MappingRequest[string] })).toEqual([
+      { code: 'input_field_missing', column: 'x', message: 'Column "x" maps to an input but names none (field)' },
+    ]);
+  });
+});
+
+describe('names that are also Object.prototype names', () => {
+  const special: WorkflowInput[] = [
+    { name: '__proto__', required: true },
+    { name: 'constructor', required: true },
+    { name: 'toString', required: true },
+  ];
+
+  it('are plain data: each maps, is kept as an own property and is checked for emptiness', () => {
+    const headers = ['__proto__', 'constructor', 'toString', 'meta'];
+    const columns = mapColumns(headers, special, { meta: { type: 'metadata', key: '__proto__' } });
+    expect(validateMapping(headers, columns, special)).toEqual([]);
+    const row = mapRow(['p', 'c', 't', 'm'], 0, columns, special);
+    expect(row.valid).toBe(true);
+    expect(JSON.stringify(row.inputs)).toBe('{"__proto__":"p","constructor":"c","toString":"t"}');
+    expect(JSON.stringify(row.metadata)).toBe('{"__proto__":"m"}');
+    expect(Object.getPrototypeOf(row.inputs)).toBe(Object.prototype);
+    expect(row.errors).toEqual([]);
+  });
+
+  it('an unmapped one is empty, not the prototype property of the same name', () => {
+    const row = mapRow(['c'], 0, mapColumns(['constructor'], special), special);
+    expect(row.errors.map((problem) => problem.field)).toEqual(['__proto__', 'toString']);
   });
 });
 

@@ -1,4 +1,5 @@
 import { DomainError, RuleViolation, type Problem } from '../shared/errors';
+import { httpUrlProblems } from '../shared/url';
 
 /**
  * A workflow is what a batch runs once per item: an HTTP target taking named inputs. Workflows are
@@ -148,13 +149,7 @@ export const validateWorkflowDefinition = (definition: WorkflowDefinition): Prob
     if (seen.has(key)) problem(`inputs[${i}].name`, `input "${input.name}" is declared twice (names are case-insensitive)`);
     seen.add(key);
   });
-  let url: URL | null = null;
-  try {
-    url = new URL(definition.target.url);
-  } catch {
-    url = null;
-  }
-  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) problem('target.url', 'target.url must be an http or https URL');
+  problems.push(...httpUrlProblems(definition.target.url, 'target.url'));
   if (!isIntegerIn(definition.target.timeoutMs, 1, MAX_CALL_TIMEOUT_MS))
     problem('target.timeoutMs', `target.timeoutMs must be an integer from 1 to ${MAX_CALL_TIMEOUT_MS} (15 minutes, one call of the target)`);
   if (!isIntegerIn(definition.target.callbackTimeoutMs, 1, MAX_CALLBACK_TIMEOUT_MS))

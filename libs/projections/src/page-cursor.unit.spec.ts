@@ -1,0 +1,36 @@
+import { decodePageCursor, encodePageCursor, isPageCursor, positionOfCursor, InvalidPageCursor } from './page-cursor';
+
+describe('page cursors', () => {
+  it('round-trip the positions of every read model: numbers and zero-padded global positions', () => {
+    for (const position of ['0', '41', '0000000000000000000000000000000000001234']) {
+      expect(decodePageCursor(encodePageCursor(position))).toBe(position);
+    }
+    expect(decodePageCursor(encodePageCursor(7))).toBe('7');
+    expect(positionOfCursor(undefined)).toBeUndefined();
+  });
+
+  it('recognise strings they did not hand out: random, edited, truncated, or the old bare base64url of a position', () => {
+    const good = encodePageCursor('12345');
+    const bogus = [
+      'abc',
+      'zzzz',
+      '!!!',
+      '',
+      Buffer.from('12345').toString('base64url'),
+      Buffer.from('page2:12345').toString('base64url'),
+      Buffer.from('page1:12a45').toString('base64url'),
+      Buffer.from('page1:-1').toString('base64url'),
+      good.slice(0, -2),
+      `${good}A`,
+      `${good}=`,
+      good.toUpperCase(),
+    ];
+    for (const cursor of bogus) {
+      expect([cursor, decodePageCursor(cursor)]).toEqual([cursor, null]);
+      expect(isPageCursor(cursor)).toBe(false);
+      expect(() => positionOfCursor(cursor)).toThrow(InvalidPageCursor);
+    }
+    expect(isPageCursor(42)).toBe(false);
+    expect(isPageCursor(good)).toBe(true);
+  });
+});
