@@ -2,12 +2,14 @@ import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
 // Module boundaries are the architecture: the domain knows nothing of storage, transport or HTTP.
-//   type:domain   pure model and rules; imports only other domain code and small pure libraries
-//   type:infra    adapters (event store, messaging); may use the domain
-//   type:read     projections over the event stream; may use domain and infra
-//   type:feature  service logic (ingest, scheduling, execution, notification) and its Nest wiring
-//   type:app      thin process entry points (and their end-to-end tests)
-//   type:testing  harnesses for end-to-end tests
+//   type:domain       pure model and rules; imports only other domain code and small pure libraries
+//   type:infra        adapters: the event store, messaging, a process's state database; may use the domain
+//   type:application  command handling over the event store (the command handler, items, snapshots)
+//   type:read         projections over the event stream
+//   type:platform     configuration, the shared Nest core (adapter choice, lifecycle), the HTTP edge
+//   type:feature      service logic (ingest, scheduling, execution, notification) and its Nest wiring
+//   type:app          thin process entry points (and their end-to-end tests)
+//   type:testing      harnesses for end-to-end tests
 const nodeBuiltins = ['fs', 'path', 'http', 'https', 'net', 'child_process', 'crypto', 'os', 'stream', 'worker_threads', 'sqlite'];
 
 export default [
@@ -32,19 +34,28 @@ export default [
             { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:infra'] },
             { sourceTag: 'type:application', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application'] },
             { sourceTag: 'type:read', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read'] },
+            { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:platform'] },
             {
               sourceTag: 'type:feature',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:feature'],
+              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:platform', 'type:feature'],
             },
             {
               sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:feature', 'type:testing'],
+              onlyDependOnLibsWithTags: [
+                'type:domain',
+                'type:infra',
+                'type:application',
+                'type:read',
+                'type:platform',
+                'type:feature',
+                'type:testing',
+              ],
             },
             // Test support (process harnesses, loopback servers): used by end-to-end tests only.
             { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:read', 'type:testing'] },
             {
               sourceTag: 'type:bench',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:feature'],
+              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:platform', 'type:feature'],
             },
           ],
         },
@@ -56,7 +67,14 @@ export default [
   },
   {
     // Decorated Nest constructors need runtime imports for DI metadata: a type-only import would erase the token.
-    files: ['apps/**/*.ts', 'libs/ingest/**/*.ts', 'libs/scheduling/**/*.ts', 'libs/execution/**/*.ts', 'libs/notification/**/*.ts', 'libs/platform/**/*.ts'],
+    files: [
+      'apps/**/*.ts',
+      'libs/ingest/**/*.ts',
+      'libs/scheduling/**/*.ts',
+      'libs/execution/**/*.ts',
+      'libs/notification/**/*.ts',
+      'libs/platform/**/*.ts',
+    ],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
   {

@@ -99,7 +99,7 @@ describe('CommandHandler', () => {
 });
 
 describe('events written by main at 4463914', () => {
-  const fixture = join(__dirname, '../../platform/test-fixtures/data-main-4463914');
+  const fixture = join(__dirname, '../../state/test-fixtures/data-main-4463914');
   let dir: string;
   let store: EventStore;
 

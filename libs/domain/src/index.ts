@@ -1,5 +1,6 @@
 export * from './shared/errors';
 export * from './shared/backoff';
+export * from './shared/page-cursor';
 export * from './shared/event-registry';
 export * from './batch/batch.events';
 export * from './batch/batch.registry';

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
 import { EVENT_STORE } from '@flotilla/platform';
-import { BatchQueries, ProjectionRunner, ReadModelDb, batchProjections } from '@flotilla/projections';
+import { BatchQueries, ProjectionRunner, batchProjections } from '@flotilla/projections';
+import { StateDb } from '@flotilla/state';
 
 /**
  * The read side of the API: keeps the projections up to date in this process's state database and
@@ -14,7 +15,7 @@ export class ReadModelsService implements OnApplicationBootstrap, BeforeApplicat
   private readonly runner: ProjectionRunner;
   private readonly logger = new Logger('ReadModels');
 
-  constructor(@Inject(EVENT_STORE) store: EventStore, db: ReadModelDb) {
+  constructor(@Inject(EVENT_STORE) store: EventStore, db: StateDb) {
     this.runner = new ProjectionRunner(store, db, batchProjections(), {
       onError: (error) => {
         this.logger.error(`Projections stopped: ${String(error)}; restarting in 1 s`);

@@ -1,25 +1,23 @@
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import type { DeadLetter } from './message';
-import { SqliteCheckpointStore } from './checkpoint-store';
-import { HandledEvents } from './handled-events';
+import { CheckpointStore, HandledEvents, StateDb } from '@flotilla/state';
 import { DEAD_LETTER_STREAM_CATEGORY, InProcessTransport } from './in-process-transport';
 import { describeTransportContract } from './testing/transport-contract';
 
 describeTransportContract('InProcessTransport', {
   severalConsumersOfAGroup: 'refuse',
   open: async ({ store, dir }) => {
-    const dbs = new Map<string, DatabaseSync>();
+    const dbs = new Map<string, StateDb>();
     const transports: InProcessTransport[] = [];
-    const stateDb = (process: string): DatabaseSync => {
+    const stateDb = (process: string): StateDb => {
       let db = dbs.get(process);
-      if (db === undefined) dbs.set(process, (db = new DatabaseSync(join(dir, `${process}.state.sqlite`))));
+      if (db === undefined) dbs.set(process, (db = new StateDb(join(dir, `${process}.state.sqlite`))));
       return db;
     };
     return {
       transport: async (process) => {
         const db = stateDb(process);
-        const transport = new InProcessTransport(store, new SqliteCheckpointStore(db), new HandledEvents(db), { retryBaseDelayMs: 1 });
+        const transport = new InProcessTransport(store, new CheckpointStore(db), new HandledEvents(db), { retryBaseDelayMs: 1 });
         transports.push(transport);
         return transport;
       },

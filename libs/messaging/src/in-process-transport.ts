@@ -1,6 +1,5 @@
 import type { EventStore, Subscription } from '@flotilla/event-store';
-import type { SqliteCheckpointStore } from './checkpoint-store';
-import type { HandledEvents } from './handled-events';
+import type { CheckpointStore, HandledEvents } from '@flotilla/state';
 import { deliverOnce, handleWithRetries } from './message-processing';
 import { toMessage, type ConsumeOptions, type DeadLetter, type MessageConsumer, type MessageHandler, type MessageTransport } from './message';
 import { OrderedWindow } from './ordered-window';
@@ -22,7 +21,7 @@ export class InProcessTransport implements MessageTransport {
 
   constructor(
     private readonly store: EventStore,
-    private readonly checkpoints: SqliteCheckpointStore,
+    private readonly checkpoints: CheckpointStore,
     private readonly handled: HandledEvents,
     private readonly options: { retryBaseDelayMs?: number; onDeadLetter?: (letter: DeadLetter) => void } = {},
   ) {}

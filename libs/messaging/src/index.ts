@@ -1,6 +1,4 @@
 export * from './message';
-export * from './checkpoint-store';
-export * from './handled-events';
 export * from './ordered-window';
 export * from './message-processing';
 export * from './in-process-transport';

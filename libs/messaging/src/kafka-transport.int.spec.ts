@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { SqliteEventStore } from '@flotilla/event-store';
 import { Partitioners, type Kafka } from 'kafkajs';
-import { SqliteCheckpointStore } from './checkpoint-store';
+import { CheckpointStore, HandledEvents, StateDb } from '@flotilla/state';
 import { KafkaTransport, createKafka, deadLetterTopic, ensureTopics, type KafkaSettings } from './kafka-transport';
 import type { DeadLetter } from './message';
 import { Relay } from './relay';
@@ -40,19 +39,19 @@ describeTransportContract('KafkaTransport over a real broker (relay from the sto
       retryBaseDelayMs: 10,
     };
     const closers: (() => Promise<unknown>)[] = [];
-    const dbs = new Map<string, DatabaseSync>();
-    const stateDb = (process: string): DatabaseSync => {
+    const dbs = new Map<string, StateDb>();
+    const stateDb = (process: string): StateDb => {
       let db = dbs.get(process);
-      if (db === undefined) dbs.set(process, (db = new DatabaseSync(join(dir, `${process}.state.sqlite`))));
+      if (db === undefined) dbs.set(process, (db = new StateDb(join(dir, `${process}.state.sqlite`))));
       return db;
     };
-    const relay = new Relay(store, createKafka(settings), settings, new SqliteCheckpointStore(stateDb('relay process')));
+    const relay = new Relay(store, createKafka(settings), settings, new CheckpointStore(stateDb('relay process')));
     await relay.start();
     closers.push(() => relay.stop());
     let deadLetters: Promise<DeadLetter[]> | null = null;
     return {
       transport: async (process) => {
-        const transport = new KafkaTransport(settings, stateDb(process));
+        const transport = new KafkaTransport(settings, new HandledEvents(stateDb(process)));
         closers.push(() => transport.close());
         return transport;
       },
@@ -88,19 +87,19 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const stateDb = (name: string): DatabaseSync => {
-    const db = new DatabaseSync(join(dir, `${name}.sqlite`));
+  const stateDb = (name: string): StateDb => {
+    const db = new StateDb(join(dir, `${name}.sqlite`));
     closers.push(async () => db.close());
     return db;
   };
-  const startRelay = async (db: DatabaseSync): Promise<Relay> => {
-    const relay = new Relay(store, createKafka(settings), settings, new SqliteCheckpointStore(db));
+  const startRelay = async (db: StateDb): Promise<Relay> => {
+    const relay = new Relay(store, createKafka(settings), settings, new CheckpointStore(db));
     await relay.start();
     closers.push(() => relay.stop());
     return relay;
   };
-  const transport = (db: DatabaseSync): KafkaTransport => {
-    const created = new KafkaTransport(settings, db);
+  const transport = (db: StateDb): KafkaTransport => {
+    const created = new KafkaTransport(settings, new HandledEvents(db));
     closers.push(() => created.close());
     return created;
   };
@@ -116,7 +115,7 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
     await until(() => handled.length === 5);
     await relay.stop();
     // The relay forgets its checkpoint, as if it crashed before saving it: it publishes all five again.
-    relayDb.exec('DELETE FROM consumer_checkpoints');
+    relayDb.run('DELETE FROM consumer_checkpoints');
     await startRelay(relayDb);
     await append('x', 'A', 5);
     await until(() => handled.length >= 6);

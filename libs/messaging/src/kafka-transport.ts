@@ -1,6 +1,5 @@
-import type { DatabaseSync } from 'node:sqlite';
 import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
-import { HandledEvents } from './handled-events';
+import type { HandledEvents } from '@flotilla/state';
 import { deliverOnce, handleWithRetries } from './message-processing';
 import type { ConsumeOptions, DeadLetter, EventMessage, MessageConsumer, MessageHandler, MessageTransport } from './message';
 import { OrderedWindow } from './ordered-window';
@@ -62,18 +61,16 @@ export const ensureTopics = async (kafka: Kafka, settings: KafkaSettings): Promi
 export class KafkaTransport implements MessageTransport {
   private readonly kafka: Kafka;
   private readonly topic: string;
-  private readonly handled: HandledEvents;
   private producer: Producer | null = null;
   private readonly consumers = new Set<MessageConsumer>();
 
   constructor(
     private readonly settings: KafkaSettings,
-    stateDb: DatabaseSync,
+    private readonly handled: HandledEvents,
     private readonly options: { onDeadLetter?: (letter: DeadLetter) => void } = {},
   ) {
     this.kafka = createKafka(settings);
     this.topic = settings.topic ?? EVENTS_TOPIC;
-    this.handled = new HandledEvents(stateDb);
   }
 
   async consume(options: ConsumeOptions, handler: MessageHandler): Promise<MessageConsumer> {

@@ -1,5 +1,5 @@
 import { backoffDelay } from '@flotilla/domain';
-import type { HandledEvents } from './handled-events';
+import type { HandledEvents } from '@flotilla/state';
 import type { ConsumeOptions, DeadLetter, EventMessage, MessageHandler } from './message';
 import type { OrderedWindow } from './ordered-window';
 

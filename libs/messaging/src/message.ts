@@ -1,3 +1,4 @@
+import type { DomainEvent, EventRegistry } from '@flotilla/domain';
 import type { EventMetadata, StoredEvent } from '@flotilla/event-store';
 
 /**
@@ -75,3 +76,24 @@ export interface DeadLetter {
   readonly attempts: number;
   readonly failedAt: string;
 }
+
+/** A message whose event is one of `E`, typed by its `type`: narrowing on `type` narrows `data`. */
+export type TypedMessage<E extends DomainEvent> = E extends unknown ? Omit<EventMessage, 'type' | 'data'> & { readonly type: E['type']; readonly data: E['data'] } : never;
+
+/**
+ * How a service consumes events: by a registry (or a subset of one) rather than a list of type names,
+ * so its handler gets typed messages, upcast to the current schema of their type, instead of casting
+ * `message.data`. The transport below moves envelopes and knows nothing of the domain.
+ */
+export const consumeEvents = <E extends DomainEvent>(
+  transport: MessageTransport,
+  options: Omit<ConsumeOptions, 'eventTypes'> & { readonly events: EventRegistry<E> },
+  handler: (message: TypedMessage<E>) => Promise<void>,
+): Promise<MessageConsumer> => {
+  const { events, ...rest } = options;
+  return transport.consume({ ...rest, eventTypes: events.types }, async (message) => {
+    const event = events.read(message);
+    // The transport filters by type already; anything else is not this consumer's.
+    if (event !== null) await handler({ ...message, type: event.type, data: event.data } as TypedMessage<E>);
+  });
+};

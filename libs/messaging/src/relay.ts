@@ -1,6 +1,6 @@
 import type { EventStore, StoredEvent, Subscription } from '@flotilla/event-store';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import type { SqliteCheckpointStore } from './checkpoint-store';
+import type { CheckpointStore } from '@flotilla/state';
 import { EVENTS_TOPIC, ensureTopics, type KafkaSettings } from './kafka-transport';
 import { toMessage, type EventMessage } from './message';
 
@@ -38,7 +38,7 @@ export class Relay {
     private readonly store: EventStore,
     private readonly kafka: Kafka,
     private readonly settings: KafkaSettings,
-    private readonly checkpoints: SqliteCheckpointStore,
+    private readonly checkpoints: CheckpointStore,
     private readonly onError: (error: unknown) => void = () => undefined,
   ) {}
 

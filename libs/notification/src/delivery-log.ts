@@ -1,6 +1,5 @@
-import { RuleViolation } from '@flotilla/domain';
+import { INVALID_CURSOR_MESSAGE, RuleViolation, decodePageCursor, encodePageCursor } from '@flotilla/domain';
 import { type EventStore } from '@flotilla/event-store';
-import { INVALID_CURSOR_MESSAGE, decodePageCursor, encodePageCursor } from '@flotilla/projections';
 import { deliveriesStream, type WebhookDeliveryAttempted, type WebhookEventType } from './webhook';
 
 /** One delivery attempt as the API shows it: absent facts are null, so every item has the same shape. */

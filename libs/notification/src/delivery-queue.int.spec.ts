@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ReadModelDb } from '@flotilla/projections';
+import { StateDb } from '@flotilla/state';
 import { DeliveryQueue, type NewDelivery } from './delivery-queue';
 
 const delivery = (webhookId: string, eventId: string, batchId = 'bat_1'): NewDelivery => ({
@@ -19,12 +19,12 @@ const DAY = 24 * 3600 * 1000;
 describe('DeliveryQueue', () => {
   let dir: string;
   let path: string;
-  let db: ReadModelDb;
+  let db: StateDb;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'flotilla-queue-'));
     path = join(dir, 'state.sqlite');
-    db = new ReadModelDb(path);
+    db = new StateDb(path);
   });
   afterEach(() => {
     db.close();
@@ -51,7 +51,7 @@ describe('DeliveryQueue', () => {
     queue.retryAt(queue.head('whk_a', 'bat_1')!.seq, 1, 5000);
     db.close();
 
-    db = new ReadModelDb(path);
+    db = new StateDb(path);
     const reopened = new DeliveryQueue(db);
     expect(reopened.lanes()).toEqual([
       { webhookId: 'whk_a', batchId: 'bat_1', dueAt: 5000 },

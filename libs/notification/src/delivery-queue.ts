@@ -1,4 +1,4 @@
-import { type ReadModelDb } from '@flotilla/projections';
+import { type StateDb } from '@flotilla/state';
 import { type WebhookEventType } from './webhook';
 
 /** A delivery to enqueue: one event for one webhook, with its body as it will be signed and sent. */
@@ -29,35 +29,6 @@ export interface LaneHead {
 /** Enqueued keys are remembered this long after the latest enqueue (not after now: a process down for a month still recognises its redeliveries). */
 const KEY_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
-/**
- * The one place the queue's tables are created (a later issue moves every table to numbered
- * migrations). `webhook_delivery_queue` holds what is still to be sent, in enqueue order (`seq`),
- * which for one batch is event order: the transport hands a batch's messages over one at a time.
- * `webhook_delivery_keys` remembers every (webhook, event) ever enqueued, so a message the transport
- * redelivers after its deliveries were sent and removed does not enqueue them again.
- */
-const createTables = (db: ReadModelDb): void => {
-  db.db.exec(`
-    CREATE TABLE IF NOT EXISTS webhook_delivery_queue (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      webhook_id TEXT NOT NULL,
-      event_id TEXT NOT NULL,
-      delivery_id TEXT NOT NULL,
-      event_type TEXT NOT NULL,
-      batch_id TEXT NOT NULL,
-      execution_id TEXT,
-      body TEXT NOT NULL,
-      attempts INTEGER NOT NULL DEFAULT 0,
-      due_at INTEGER NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS webhook_delivery_queue_by_lane ON webhook_delivery_queue (webhook_id, batch_id, seq);
-    CREATE TABLE IF NOT EXISTS webhook_delivery_keys (
-      webhook_id TEXT NOT NULL, event_id TEXT NOT NULL, enqueued_at INTEGER NOT NULL,
-      PRIMARY KEY (webhook_id, event_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS webhook_delivery_keys_by_time ON webhook_delivery_keys (enqueued_at);
-  `);
-};
 
 interface Row {
   seq: number;
@@ -91,8 +62,7 @@ const deliveryOf = (row: Row): QueuedDelivery => ({
  * (node:sqlite), so nothing interleaves with another caller between its statements.
  */
 export class DeliveryQueue {
-  constructor(private readonly db: ReadModelDb) {
-    createTables(db);
+  constructor(private readonly db: StateDb) {
     this.prune();
   }
 

@@ -1,7 +1,7 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { type EventStore } from '@flotilla/event-store';
 import { EVENT_STORE } from '@flotilla/platform';
-import { ReadModelDb } from '@flotilla/projections';
+import { StateDb } from '@flotilla/state';
 import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue } from './delivery-queue';
 import { NOTIFIER_OPTIONS, Notifier, type NotifierOptions } from './notifier';
@@ -27,7 +27,7 @@ export class WebhooksModule {}
   providers: [
     ...storeProviders,
     // In this process's state database: only the notifier that enqueued a delivery sends it.
-    { provide: DeliveryQueue, inject: [ReadModelDb], useFactory: (db: ReadModelDb) => new DeliveryQueue(db) },
+    { provide: DeliveryQueue, inject: [StateDb], useFactory: (db: StateDb) => new DeliveryQueue(db) },
     Notifier,
   ],
 })

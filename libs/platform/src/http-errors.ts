@@ -9,8 +9,7 @@ import {
   type ExceptionFilter,
   type ValidationError,
 } from '@nestjs/common';
-import { DomainError, RuleViolation, type Problem } from '@flotilla/domain';
-import { INVALID_CURSOR_MESSAGE, isPageCursor } from '@flotilla/projections';
+import { DomainError, INVALID_CURSOR_MESSAGE, RuleViolation, isPageCursor, type Problem } from '@flotilla/domain';
 import { ValidateBy, ValidateIf } from 'class-validator';
 import type { Response } from 'express';
 

@@ -1,5 +1,7 @@
 export * from './config';
 export * from './content-type.guard';
+export * from './adapters';
+export * from './clock';
 export * from './core.module';
 export * from './http-errors';
 export * from './http-app';

@@ -1,7 +1,7 @@
 import type { StoredEvent } from '@flotilla/event-store';
 import type { BatchCreated, BatchItemsChunkRecorded, BatchResumed } from '@flotilla/domain';
 import { type Projection, field, isoToMs } from './projection';
-import type { ReadModelDb } from './read-model-db';
+import type { StateDb } from '@flotilla/state';
 
 /** Rows per INSERT statement when copying an items chunk: one statement per row cost more than the insert itself. */
 const ROWS_PER_INSERT = 100;
@@ -33,45 +33,12 @@ export class BatchExecutionsProjection implements Projection {
     'BatchCancelled',
   ];
 
-  setup(db: ReadModelDb): void {
-    db.db.exec(`
-      CREATE TABLE IF NOT EXISTS execution_items (
-        batch_id TEXT NOT NULL,
-        idx INTEGER NOT NULL,
-        inputs TEXT NOT NULL,
-        profile TEXT,
-        metadata TEXT,
-        PRIMARY KEY (batch_id, idx)
-      ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS executions (
-        batch_id TEXT NOT NULL,
-        idx INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        execute_at INTEGER,
-        triggered_at TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        output TEXT,
-        error TEXT,
-        status_code INTEGER,
-        finished_at TEXT,
-        cancelled_at TEXT,
-        PRIMARY KEY (batch_id, idx)
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS executions_by_state ON executions (batch_id, state, idx);
-      CREATE TABLE IF NOT EXISTS execution_plans (
-        batch_id TEXT PRIMARY KEY,
-        max_concurrent INTEGER NOT NULL,
-        interval_ms INTEGER NOT NULL
-      );
-    `);
+  reset(db: StateDb): void {
+    db.run('DELETE FROM execution_items'); db.run('DELETE FROM executions'); db.run('DELETE FROM execution_plans');
   }
 
-  reset(db: ReadModelDb): void {
-    db.db.exec('DROP TABLE IF EXISTS execution_items; DROP TABLE IF EXISTS executions; DROP TABLE IF EXISTS execution_plans;');
-  }
 
-  apply(event: StoredEvent, db: ReadModelDb): void {
+  apply(event: StoredEvent, db: StateDb): void {
     const batchId = field<string>(event, 'batchId');
     const index = field<number>(event, 'index');
     const at = field<string>(event, 'occurredAt');

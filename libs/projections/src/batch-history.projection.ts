@@ -1,7 +1,7 @@
 import type { StoredEvent } from '@flotilla/event-store';
 import { batchEventTypes } from '@flotilla/domain';
 import { type Projection, field } from './projection';
-import type { ReadModelDb } from './read-model-db';
+import type { StateDb } from '@flotilla/state';
 
 /** The audit history of each batch: every event of its stream, with who did it and why. */
 export class BatchHistoryProjection implements Projection {
@@ -9,26 +9,12 @@ export class BatchHistoryProjection implements Projection {
   readonly version = 1;
   readonly eventTypes = batchEventTypes;
 
-  setup(db: ReadModelDb): void {
-    db.db.exec(`
-      CREATE TABLE IF NOT EXISTS batch_history (
-        batch_id TEXT NOT NULL,
-        position TEXT NOT NULL,
-        type TEXT NOT NULL,
-        occurred_at TEXT NOT NULL,
-        actor TEXT,
-        reason TEXT,
-        data TEXT NOT NULL,
-        PRIMARY KEY (batch_id, position)
-      ) WITHOUT ROWID;
-    `);
+  reset(db: StateDb): void {
+    db.run('DELETE FROM batch_history');
   }
 
-  reset(db: ReadModelDb): void {
-    db.db.exec('DROP TABLE IF EXISTS batch_history');
-  }
 
-  apply(event: StoredEvent, db: ReadModelDb): void {
+  apply(event: StoredEvent, db: StateDb): void {
     if (!event.streamName.startsWith('batch-')) return;
     db.run(
       'INSERT OR IGNORE INTO batch_history (batch_id, position, type, occurred_at, actor, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?)',

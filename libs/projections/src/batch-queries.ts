@@ -1,6 +1,5 @@
-import type { BatchStatus, ExecutionState } from '@flotilla/domain';
-import type { ReadModelDb } from './read-model-db';
-import { encodePageCursor, positionOfCursor } from './page-cursor';
+import { encodePageCursor, positionOfCursor, type BatchStatus, type ExecutionState } from '@flotilla/domain';
+import type { StateDb } from '@flotilla/state';
 
 /** Read side of batches: what the REST API returns, straight from the read-model tables. */
 
@@ -102,7 +101,7 @@ const EXECUTION_SELECT = 'SELECT e.*, i.inputs, i.profile, i.metadata FROM execu
 
 
 export class BatchQueries {
-  constructor(private readonly db: ReadModelDb) {}
+  constructor(private readonly db: StateDb) {}
 
   getBatch(id: string): BatchView | null {
     const row = this.db.get<BatchRow>('SELECT * FROM batches WHERE id = ?', id);

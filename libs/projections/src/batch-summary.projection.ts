@@ -1,7 +1,7 @@
 import type { StoredEvent } from '@flotilla/event-store';
 import type { BatchCreated, BatchResumed } from '@flotilla/domain';
 import { type Projection, field } from './projection';
-import type { ReadModelDb } from './read-model-db';
+import type { StateDb } from '@flotilla/state';
 import { positionKey } from './batch-history.projection';
 
 type CountDeltas = { pending: number; triggered: number; cancelled: number; completed: number; failed: number };
@@ -30,46 +30,13 @@ export class BatchSummaryProjection implements Projection {
   ];
   private readonly deltas = new Map<string, CountDeltas>();
 
-  setup(db: ReadModelDb): void {
-    db.db.exec(`
-      CREATE TABLE IF NOT EXISTS batches (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        status TEXT NOT NULL,
-        workflow_id TEXT NOT NULL,
-        workflow_version INTEGER NOT NULL,
-        start_at TEXT NOT NULL,
-        max_concurrent INTEGER NOT NULL,
-        batch_interval_seconds REAL NOT NULL,
-        default_profile TEXT,
-        profile_pool TEXT,
-        metadata TEXT NOT NULL,
-        total INTEGER NOT NULL,
-        pending INTEGER NOT NULL,
-        triggered INTEGER NOT NULL DEFAULT 0,
-        cancelled INTEGER NOT NULL DEFAULT 0,
-        completed INTEGER NOT NULL DEFAULT 0,
-        failed INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL,
-        created_position TEXT NOT NULL,
-        started_at TEXT,
-        paused_at TEXT,
-        completed_at TEXT,
-        cancelled_at TEXT,
-        plan INTEGER NOT NULL DEFAULT 0,
-        plan_ends_at TEXT
-      );
-      CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status, created_position);
-      CREATE INDEX IF NOT EXISTS batches_by_workflow ON batches (workflow_id, created_position);
-    `);
-  }
-
-  reset(db: ReadModelDb): void {
-    db.db.exec('DROP TABLE IF EXISTS batches');
+  reset(db: StateDb): void {
+    db.run('DELETE FROM batches');
     this.deltas.clear();
   }
 
-  apply(event: StoredEvent, db: ReadModelDb): void {
+
+  apply(event: StoredEvent, db: StateDb): void {
     const batchId = field<string>(event, 'batchId');
     const at = field<string>(event, 'occurredAt');
     switch (event.type) {
@@ -135,7 +102,7 @@ export class BatchSummaryProjection implements Projection {
     }
   }
 
-  flush(db: ReadModelDb): void {
+  flush(db: StateDb): void {
     for (const batchId of [...this.deltas.keys()]) this.flushBatch(db, batchId);
   }
 
@@ -149,7 +116,7 @@ export class BatchSummaryProjection implements Projection {
     for (const [key, value] of Object.entries(delta) as [keyof CountDeltas, number][]) deltas[key] += value;
   }
 
-  private flushBatch(db: ReadModelDb, batchId: string): void {
+  private flushBatch(db: StateDb, batchId: string): void {
     const deltas = this.deltas.get(batchId);
     if (deltas === undefined) return;
     this.deltas.delete(batchId);

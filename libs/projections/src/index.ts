@@ -1,11 +1,9 @@
-export * from './read-model-db';
 export * from './projection';
 export * from './projection-runner';
 export * from './batch-summary.projection';
 export * from './batch-executions.projection';
 export * from './batch-history.projection';
 export * from './batch-queries';
-export * from './page-cursor';
 
 import { BatchExecutionsProjection } from './batch-executions.projection';
 import { BatchHistoryProjection } from './batch-history.projection';

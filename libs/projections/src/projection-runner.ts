@@ -1,6 +1,6 @@
 import type { EventStore, GlobalPosition, StoredEvent, Subscription } from '@flotilla/event-store';
 import type { Projection } from './projection';
-import type { ReadModelDb } from './read-model-db';
+import type { StateDb } from '@flotilla/state';
 
 interface Checkpoint {
   position: GlobalPosition | null;
@@ -22,12 +22,10 @@ export class ProjectionRunner {
 
   constructor(
     private readonly store: EventStore,
-    private readonly db: ReadModelDb,
+    private readonly db: StateDb,
     private readonly projections: readonly Projection[],
     private readonly options: { maxBatchSize?: number; onError?: (error: unknown) => void } = {},
-  ) {
-    db.db.exec('CREATE TABLE IF NOT EXISTS projection_checkpoints (name TEXT PRIMARY KEY, version INTEGER NOT NULL, position TEXT)');
-  }
+  ) {}
 
   /** Starts applying events; resolves once the projections have caught up with the store. */
   async start(): Promise<void> {
@@ -99,11 +97,10 @@ export class ProjectionRunner {
     );
     this.db.transaction(() => {
       if (row !== undefined && row.version !== projection.version) {
-        // The projection changed shape: its rows are rebuilt from the first event.
+        // The projection's logic changed: its rows are rebuilt from the first event.
         projection.reset(this.db);
         this.db.run('DELETE FROM projection_checkpoints WHERE name = ?', projection.name);
       }
-      projection.setup(this.db);
     });
     const current = row !== undefined && row.version === projection.version ? row.position : null;
     this.checkpoints.set(projection.name, { position: current === null ? null : BigInt(current) });

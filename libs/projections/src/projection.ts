@@ -1,5 +1,5 @@
 import type { StoredEvent } from '@flotilla/event-store';
-import type { ReadModelDb } from './read-model-db';
+import type { StateDb } from '@flotilla/state';
 
 /**
  * A projection turns events into read-model rows. It never decides anything: it records what the
@@ -12,13 +12,11 @@ export interface Projection {
   readonly version: number;
   /** The event types it reads; the runner subscribes only to these. */
   readonly eventTypes: readonly string[];
-  /** Creates the tables when missing. */
-  setup(db: ReadModelDb): void;
-  /** Drops everything the projection wrote, before a rebuild. */
-  reset(db: ReadModelDb): void;
-  apply(event: StoredEvent, db: ReadModelDb): void;
+  /** Deletes every row the projection wrote, before a rebuild. Its tables come from the state migrations. */
+  reset(db: StateDb): void;
+  apply(event: StoredEvent, db: StateDb): void;
   /** Called at the end of each transaction, for projections that aggregate across events. */
-  flush?(db: ReadModelDb): void;
+  flush?(db: StateDb): void;
   /** Called when a transaction rolled back, to drop what `apply` kept in memory for `flush`. */
   discard?(): void;
 }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DomainError, decide, estimatedCompletionOf, evolve, initialBatchState, type BatchCommand, type BatchEvent, type BatchState, type BatchItem } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type SubscribeOptions, type SubscriptionHandler } from '@flotilla/event-store';
-import { BatchQueries, ProjectionRunner, ReadModelDb, batchProjections } from './index';
+import { StateDb } from '@flotilla/state';
+import { BatchQueries, ProjectionRunner, batchProjections } from './index';
 
 /** Seeded so a failure can be replayed. */
 const random = (seed: number) => () => {
@@ -13,7 +14,7 @@ const random = (seed: number) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
-const dump = (db: ReadModelDb) => ({
+const dump = (db: StateDb) => ({
   batches: db.all('SELECT * FROM batches ORDER BY id'),
   executions: db.all('SELECT * FROM executions ORDER BY batch_id, idx'),
   plans: db.all('SELECT * FROM execution_plans ORDER BY batch_id'),
@@ -80,14 +81,14 @@ const replayingFromStart = (store: EventStore): EventStore =>
 describe('projections', () => {
   let dir: string;
   let store: SqliteEventStore;
-  const dbs: ReadModelDb[] = [];
+  const dbs: StateDb[] = [];
   const runners: ProjectionRunner[] = [];
   const readModels = (path = ':memory:') => {
-    const db = new ReadModelDb(path);
+    const db = new StateDb(path);
     dbs.push(db);
     return db;
   };
-  const runner = (db: ReadModelDb, source: EventStore = store) => {
+  const runner = (db: StateDb, source: EventStore = store) => {
     const created = new ProjectionRunner(source, db, batchProjections());
     runners.push(created);
     return created;

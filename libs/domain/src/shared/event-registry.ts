@@ -84,3 +84,6 @@ export class EventRegistry<E extends DomainEvent> {
     return new EventRegistry<EventOf<E, Types>>(specs as EventSpecs<EventOf<E, Types>>);
   }
 }
+
+/** The event union a registry holds: `RegisteredEvent<typeof batchEvents>` is `BatchEvent`. */
+export type RegisteredEvent<Registry> = Registry extends EventRegistry<infer E> ? E : never;

@@ -8,7 +8,6 @@ import {
   type AddWorkflowVersion,
   type WorkflowDefinition,
   type WorkflowState,
-  type WorkflowVersionAdded,
 } from './workflow';
 import { workflowEvents } from './workflow.registry';
 import { RuleViolation } from '../shared/errors';

@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { STATE_MIGRATIONS, type Migration } from './migrations';
 import { StateDb } from './state-db';
 
-const fixture = join(__dirname, '../../test-fixtures/data-main-4463914');
+const fixture = join(__dirname, '../test-fixtures/data-main-4463914');
 
 const tables = (path: string): string[] => {
   const db = new DatabaseSync(path);
@@ -41,8 +41,11 @@ describe('StateDb', () => {
     expect(state.get<{ n: number }>('SELECT count(*) AS n FROM projection_checkpoints')?.n).toBe(3);
     expect(state.get<{ n: number }>('SELECT count(*) AS n FROM scheduler_active_batches')?.n).toBe(2);
     state.close();
-    // The embedded default never made the Kafka transport's table; the baseline adds it, and nothing else changes.
-    expect(tables(path)).toEqual([...before, 'handled_events', 'schema_migrations'].sort());
+    // The embedded default of then never made the Kafka transport's table: the baseline adds it. Later
+    // migrations add their own tables (the webhook queue, with SQLite's sequence table for its AUTOINCREMENT).
+    expect(tables(path)).toEqual(
+      [...before, 'handled_events', 'schema_migrations', 'sqlite_sequence', 'webhook_delivery_keys', 'webhook_delivery_queue'].sort(),
+    );
   });
 
   it('applies each migration once: reopening changes nothing', () => {

@@ -106,4 +106,30 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX IF NOT EXISTS scheduler_deadlines_by_time ON scheduler_callback_deadlines (deadline);
     `,
   },
+  {
+    id: 2,
+    name: 'webhook deliveries queued per subscription',
+    sql: `
+      -- What is still to be sent, in enqueue order (seq), which for one batch is event order.
+      CREATE TABLE webhook_delivery_queue (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        execution_id TEXT,
+        body TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_at INTEGER NOT NULL
+      );
+      CREATE INDEX webhook_delivery_queue_by_lane ON webhook_delivery_queue (webhook_id, batch_id, seq);
+      -- Every (webhook, event) ever enqueued, so a redelivered message enqueues nothing twice.
+      CREATE TABLE webhook_delivery_keys (
+        webhook_id TEXT NOT NULL, event_id TEXT NOT NULL, enqueued_at INTEGER NOT NULL,
+        PRIMARY KEY (webhook_id, event_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX webhook_delivery_keys_by_time ON webhook_delivery_keys (enqueued_at);
+    `,
+  },
 ];

@@ -1,0 +1,5 @@
+export * from './migrations';
+export * from './state-db';
+export * from './checkpoint-store';
+export * from './handled-events';
+export * from './timer-store';

@@ -1,0 +1,61 @@
+import type { StateDb } from './state-db';
+
+/** An async execution's callback deadline: past it, the execution fails. */
+export interface CallbackDeadline {
+  readonly batchId: string;
+  readonly index: number;
+  readonly attempt: number;
+  /** ms since the epoch. */
+  readonly deadline: number;
+}
+
+/**
+ * The scheduler's durable lists, derived from the events it consumes: which batches still need
+ * timers (their due times themselves come from the batch state, rebuilt from its stream), and
+ * which accepted async executions await their callback until when.
+ */
+export class TimerStore {
+  constructor(private readonly db: StateDb) {}
+
+  activeBatches(): string[] {
+    return this.db.all<{ batch_id: string }>('SELECT batch_id FROM scheduler_active_batches').map((row) => row.batch_id);
+  }
+
+  addActiveBatch(batchId: string): void {
+    this.db.run('INSERT OR IGNORE INTO scheduler_active_batches (batch_id) VALUES (?)', batchId);
+  }
+
+  removeActiveBatch(batchId: string): void {
+    this.db.run('DELETE FROM scheduler_active_batches WHERE batch_id = ?', batchId);
+  }
+
+  setDeadline({ batchId, index, attempt, deadline }: CallbackDeadline): void {
+    this.db.run(
+      'INSERT OR REPLACE INTO scheduler_callback_deadlines (batch_id, idx, attempt, deadline) VALUES (?, ?, ?, ?)',
+      batchId,
+      index,
+      attempt,
+      deadline,
+    );
+  }
+
+  removeDeadline(batchId: string, index: number): void {
+    this.db.run('DELETE FROM scheduler_callback_deadlines WHERE batch_id = ? AND idx = ?', batchId, index);
+  }
+
+  /** The earliest deadline, or null when no callback is awaited. */
+  nextDeadline(): number | null {
+    return this.db.get<{ deadline: number | null }>('SELECT MIN(deadline) AS deadline FROM scheduler_callback_deadlines')?.deadline ?? null;
+  }
+
+  /** Deadlines at or before `nowMs`, earliest first, at most `limit`. */
+  dueDeadlines(nowMs: number, limit: number): CallbackDeadline[] {
+    return this.db
+      .all<{ batch_id: string; idx: number; attempt: number; deadline: number }>(
+        'SELECT batch_id, idx, attempt, deadline FROM scheduler_callback_deadlines WHERE deadline <= ? ORDER BY deadline LIMIT ?',
+        nowMs,
+        limit,
+      )
+      .map((row) => ({ batchId: row.batch_id, index: row.idx, attempt: row.attempt, deadline: row.deadline }));
+  }
+}
