@@ -5,3 +5,4 @@ export * from './batch-repository';
 export * from './items';
 export * from './ids';
 export * from './workflow-repository';
+export * from './shared-loads';

@@ -12,6 +12,7 @@ export * from './batch/execution-id';
 export * from './batch/schedule';
 export * from './workflow/workflow';
 export * from './workflow/workflow.registry';
+export * from './webhook/webhook';
 export * from './csv/mapping';
 export * from './csv/parse';
 export * from './batch/profiles';

@@ -1,6 +1,6 @@
 import { callbackTokenOf, loadConfig, systemClock, type PlatformConfig } from '@flotilla/platform';
-import type { RetryPolicy, WorkflowLimits, WorkflowTarget } from '@flotilla/domain';
-import type { EventMessage } from '@flotilla/messaging';
+import type { ExecutionTriggered, RetryPolicy, WorkflowLimits, WorkflowTarget } from '@flotilla/domain';
+import type { TypedMessage } from '@flotilla/messaging';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
 import { ExecutionWorld, TargetServer, refusingUrl, until, type Reply } from './execution.fixtures';
@@ -39,7 +39,7 @@ describe('ExecutionDispatcher', () => {
   const oneExecution = async (
     reply: (n: number) => Reply,
     setup: { target?: Partial<WorkflowTarget>; retry?: Partial<RetryPolicy>; limits?: WorkflowLimits } = {},
-  ): Promise<EventMessage> => {
+  ): Promise<TypedMessage<ExecutionTriggered>> => {
     target = await TargetServer.start((_call, n) => reply(n));
     await world.createBatch({
       batchId: 'bat_one',

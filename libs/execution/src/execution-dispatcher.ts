@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
-import { BatchRepository, ItemsReader, WorkflowRepository } from '@flotilla/application';
+import { BatchRepository, ItemsReader, SharedLoads, WorkflowRepository } from '@flotilla/application';
 import {
   BatchNotFound,
   IllegalExecutionTransition,
@@ -12,12 +12,11 @@ import {
   type ExecutionTriggered,
   type WorkflowVersion,
 } from '@flotilla/domain';
-import type { EventMessage } from '@flotilla/messaging';
+import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots } from './call-slots';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { backoffDelay, isRetryable } from './retry-policy';
-import { SharedLoads } from './shared-loads';
 import { TargetClient, type CallResult } from './target-client';
 
 /** The JSON a workflow target receives; `attempt` counts from 1. */
@@ -92,8 +91,8 @@ export class ExecutionDispatcher {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
   }
 
-  async handle(message: EventMessage): Promise<void> {
-    const { batchId, executionId, index } = message.data as ExecutionTriggered['data'];
+  async handle(message: TypedMessage<ExecutionTriggered>): Promise<void> {
+    const { batchId, executionId, index } = message.data;
     const batch = await this.batchStates.load(batchId);
     if (!isBatch(batch)) throw new BatchNotFound(batchId);
     // A redelivery of an execution whose outcome is already recorded (a restart before the message

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchRepository, ItemsReader, ItemsWriter, WorkflowRepository, batchStream } from '@flotilla/application';
-import type { BatchItem, RetryPolicy, WorkflowLimits, WorkflowTarget } from '@flotilla/domain';
+import { batchEvents, type BatchItem, type ExecutionTriggered, type RetryPolicy, type WorkflowLimits, type WorkflowTarget } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type StoredEvent } from '@flotilla/event-store';
-import { toMessage, type EventMessage } from '@flotilla/messaging';
+import { readMessage, toMessage, type TypedMessage } from '@flotilla/messaging';
 import type { TargetPayload } from './execution-dispatcher';
 
 export interface ReceivedCall {
@@ -176,9 +176,10 @@ export class ExecutionWorld {
   }
 
   /** Triggers every due execution and returns their ExecutionTriggered messages, as the transport would deliver them. */
-  async trigger(batchId: string): Promise<EventMessage[]> {
+  async trigger(batchId: string): Promise<TypedMessage<ExecutionTriggered>[]> {
     await this.batches.handle(batchId, { type: 'TriggerDueExecutions', batchId, now: new Date(), limit: 10_000 });
-    return (await this.stored(batchId)).filter((event) => event.type === 'ExecutionTriggered').map(toMessage);
+    const triggered = batchEvents.subset('ExecutionTriggered');
+    return (await this.stored(batchId)).flatMap((event) => readMessage(triggered, toMessage(event)) ?? []);
   }
 
   /** The batch's events after its creation, as type and data. */

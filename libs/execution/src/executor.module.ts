@@ -1,6 +1,7 @@
 import { Inject, Injectable, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BatchRepository } from '@flotilla/application';
-import type { EventMessage, MessageConsumer, MessageTransport } from '@flotilla/messaging';
+import { batchEvents } from '@flotilla/domain';
+import { consumeEvents, type MessageConsumer, type MessageTransport } from '@flotilla/messaging';
 import { CONFIG, MESSAGE_TRANSPORT, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
@@ -28,17 +29,19 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
 
   async onApplicationBootstrap(): Promise<void> {
     this.consumers = [
-      await this.transport.consume(
-        { group: TRIGGER_GROUP, eventTypes: ['WaveDue'], ordering: 'key', concurrency: TRIGGER_CONCURRENCY },
-        (message: EventMessage) => this.trigger.handle(message),
+      await consumeEvents(
+        this.transport,
+        { group: TRIGGER_GROUP, events: batchEvents.subset('WaveDue'), ordering: 'key', concurrency: TRIGGER_CONCURRENCY },
+        (message) => this.trigger.handle(message),
       ),
       // Executions are independent of each other: no per-batch ordering. The window is deeper than
       // the call slots (EXECUTOR_QUEUE_DEPTH, 4x by default): messages of a workflow at its
       // maxInFlight wait for a slot inside it, and the rest of the window lets other workflows'
       // messages reach the free slots meanwhile. The call slots bound the real calls.
-      await this.transport.consume(
-        { group: DISPATCH_GROUP, eventTypes: ['ExecutionTriggered'], ordering: 'none', concurrency: this.config.executorQueueDepth },
-        (message: EventMessage) => this.dispatcher.handle(message),
+      await consumeEvents(
+        this.transport,
+        { group: DISPATCH_GROUP, events: batchEvents.subset('ExecutionTriggered'), ordering: 'none', concurrency: this.config.executorQueueDepth },
+        (message) => this.dispatcher.handle(message),
       ),
     ];
   }

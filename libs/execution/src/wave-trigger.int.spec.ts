@@ -1,5 +1,6 @@
+import { batchEvents, type WaveDue } from '@flotilla/domain';
 import { systemClock } from '@flotilla/platform';
-import { toMessage, type EventMessage } from '@flotilla/messaging';
+import { readMessage, toMessage, type TypedMessage } from '@flotilla/messaging';
 import { ExecutionWorld } from './execution.fixtures';
 import { TRIGGER_LIMIT, WaveTrigger } from './wave-trigger';
 
@@ -14,11 +15,11 @@ describe('WaveTrigger', () => {
   afterEach(() => world.close());
 
   const items = (count: number) => Array.from({ length: count }, (_, n) => ({ inputs: { n: String(n) } }));
-  const waveDue = async (batchId: string): Promise<EventMessage> => {
+  const waveDue = async (batchId: string): Promise<TypedMessage<WaveDue>> => {
     await world.batches.handle(batchId, { type: 'DeclareDueWaves', batchId, now: new Date() });
     const stored = (await world.stored(batchId)).filter((event) => event.type === 'WaveDue');
     expect(stored).toHaveLength(1);
-    return toMessage(stored[0]!);
+    return readMessage(batchEvents.subset('WaveDue'), toMessage(stored[0]!))!;
   };
   const count = async (batchId: string, type: string) => (await world.events(batchId)).filter((event) => event.type === type).length;
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { BatchRepository } from '@flotilla/application';
 import { IllegalBatchTransition, type WaveDue } from '@flotilla/domain';
-import type { EventMessage } from '@flotilla/messaging';
+import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, type Clock } from '@flotilla/platform';
 
 /** Executions triggered per append: keeps each append (and the decision before it) small. */
@@ -20,8 +20,8 @@ export class WaveTrigger {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async handle(message: EventMessage): Promise<void> {
-    const { batchId, dueAt } = message.data as WaveDue['data'];
+  async handle(message: TypedMessage<WaveDue>): Promise<void> {
+    const { batchId, dueAt } = message.data;
     const dueAtMs = Date.parse(dueAt);
     for (;;) {
       let triggered: boolean;

@@ -92,8 +92,14 @@ export const consumeEvents = <E extends DomainEvent>(
 ): Promise<MessageConsumer> => {
   const { events, ...rest } = options;
   return transport.consume({ ...rest, eventTypes: events.types }, async (message) => {
-    const event = events.read(message);
+    const typed = readMessage(events, message);
     // The transport filters by type already; anything else is not this consumer's.
-    if (event !== null) await handler({ ...message, type: event.type, data: event.data } as TypedMessage<E>);
+    if (typed !== null) await handler(typed);
   });
+};
+
+/** The message as one of the registry's events, upcast to its type's current schema; null when its type is not in the registry. */
+export const readMessage = <E extends DomainEvent>(events: EventRegistry<E>, message: EventMessage): TypedMessage<E> | null => {
+  const event = events.read(message);
+  return event === null ? null : ({ ...message, type: event.type, data: event.data } as TypedMessage<E>);
 };

@@ -1,6 +1,7 @@
 import { INVALID_CURSOR_MESSAGE, RuleViolation, decodePageCursor, encodePageCursor } from '@flotilla/domain';
 import { type EventStore } from '@flotilla/event-store';
-import { deliveriesStream, type WebhookDeliveryAttempted, type WebhookEventType } from './webhook';
+import { type WebhookDeliveryAttempted, type WebhookEventType } from '@flotilla/domain';
+import { deliveriesStream } from './webhook-streams';
 
 /** One delivery attempt as the API shows it: absent facts are null, so every item has the same shape. */
 export interface DeliveryAttempt {

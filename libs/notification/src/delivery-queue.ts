@@ -1,5 +1,5 @@
 import { type StateDb } from '@flotilla/state';
-import { type WebhookEventType } from './webhook';
+import { type WebhookEventType } from '@flotilla/domain';
 
 /** A delivery to enqueue: one event for one webhook, with its body as it will be signed and sent. */
 export interface NewDelivery {

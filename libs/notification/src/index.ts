@@ -1,4 +1,4 @@
-export * from './webhook';
+export * from './webhook-streams';
 export * from './signature';
 export * from './webhook-registry';
 export * from './delivery-log';

@@ -13,7 +13,7 @@ import { createBatch, refusingUrl, startReceiver, until, type Receiver } from '.
 import { type NotifierOptions } from './notifier';
 import { NotifierModule } from './notifier.module';
 import { verifySignature } from './signature';
-import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhook';
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
 
 const SECRET = 'receiver-secret-1';

@@ -1,13 +1,12 @@
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BatchRepository, ItemsReader, newId } from '@flotilla/application';
-import { isBatch, type Batch } from '@flotilla/domain';
-import { type EventMessage, type MessageConsumer, type MessageTransport } from '@flotilla/messaging';
+import { consumeEvents, type MessageConsumer, type MessageTransport, type TypedMessage } from '@flotilla/messaging';
 import { CLOCK, MESSAGE_TRANSPORT, type Clock } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue, type NewDelivery, type QueuedDelivery } from './delivery-queue';
 import { isSuccess, post } from './http-post';
 import { SIGNATURE_HEADER } from './signature';
-import { NOTIFIED_BATCH_EVENT_TYPES, webhookTypeOf, type WebhookEventType } from './webhook';
+import { isBatch, notifiedBatchEvents, webhookTypeOf, type Batch, type RegisteredEvent, type WebhookEventType } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
 
 /** What a webhook receives, as the JSON body of the POST. */
@@ -57,12 +56,8 @@ const RETRY_LANE_MS = 1000;
 /** How often enqueued keys older than their retention are forgotten, while running. */
 const PRUNE_EVERY_MS = 3600 * 1000;
 
-/** The fields of the batch events the notifier consumes that it reads (execution events carry both optional ones). */
-interface NotifiedEventData {
-  readonly batchId: string;
-  readonly executionId?: string;
-  readonly index?: number;
-}
+/** A batch event the notifier consumes, typed and upcast. */
+type NotifiedMessage = TypedMessage<RegisteredEvent<typeof notifiedBatchEvents>>;
 
 /** A lane in memory: the deliveries of one batch to one webhook; the rows themselves stay in the queue. */
 interface Lane {
@@ -138,8 +133,9 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     this.schedulePump();
     this.pruneTimer = setInterval(() => this.queue.prune(), PRUNE_EVERY_MS);
     this.pruneTimer.unref();
-    this.consumer = await this.transport.consume(
-      { group: NOTIFIER_GROUP, eventTypes: NOTIFIED_BATCH_EVENT_TYPES, ordering: 'key', concurrency: this.policy.concurrency },
+    this.consumer = await consumeEvents(
+      this.transport,
+      { group: NOTIFIER_GROUP, events: notifiedBatchEvents, ordering: 'key', concurrency: this.policy.concurrency },
       (message) => this.enqueue(message),
     );
   }
@@ -163,13 +159,14 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
   }
 
   /** The message handler: enqueues the event's deliveries and returns, so the transport can move on. */
-  private async enqueue(message: EventMessage): Promise<void> {
+  private async enqueue(message: NotifiedMessage): Promise<void> {
     const type = webhookTypeOf(message.type);
     if (type === undefined) return;
     const subscribed = (await this.registry.list()).filter((webhook) => webhook.events.includes(type));
     // Most events interest no webhook: decide that before loading the batch.
     if (subscribed.length === 0) return;
-    const data = message.data as NotifiedEventData;
+    // Execution events name their execution; batch events do not.
+    const data: { batchId: string; executionId?: string; index?: number } = message.data;
     // The batch as it is now, not as it was at the event: only its settings are used, and they never change.
     const batch = await this.batches.load(data.batchId);
     if (!isBatch(batch)) throw new Error(`Batch ${data.batchId} of event ${message.id} does not exist`);

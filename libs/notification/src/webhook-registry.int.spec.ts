@@ -5,7 +5,8 @@ import { RuleViolation } from '@flotilla/domain';
 import { SqliteEventStore } from '@flotilla/event-store';
 import { DeliveryLog } from './delivery-log';
 import { verifySignature } from './signature';
-import { WEBHOOK_REGISTRY_STREAM, WebhookNotFound, deliveriesStream, type WebhookDeliveryAttempted } from './webhook';
+import { WebhookNotFound, type WebhookDeliveryAttempted } from '@flotilla/domain';
+import { WEBHOOK_REGISTRY_STREAM, deliveriesStream } from './webhook-streams';
 import { WebhookRegistry } from './webhook-registry';
 
 const now = new Date('2026-05-01T00:00:00Z');

@@ -1,12 +1,29 @@
-import { newId } from '@flotilla/application';
+import { CommandHandler, SharedLoads, newId } from '@flotilla/application';
+import {
+  WebhookNotFound,
+  decideWebhookRegistry,
+  evolveWebhookRegistry,
+  initialWebhookRegistry,
+  webhookEvents,
+  webhookOf,
+  type RegisterWebhook,
+  type Webhook,
+  type WebhookCommand,
+  type WebhookEvent,
+  type WebhookRegistryState,
+} from '@flotilla/domain';
 import { type EventStore, type GlobalPosition } from '@flotilla/event-store';
 import { signPayload } from './signature';
-import { WEBHOOK_REGISTRY_STREAM, WebhookNotFound, decideRegistration, webhookOf, type RegisterWebhook, type Webhook, type WebhookRegistered } from './webhook';
+import { WEBHOOK_REGISTRY_STREAM } from './webhook-streams';
+
+/** A registration as callers make it: the registry gives the webhook its id. */
+export type WebhookRegistration = Omit<RegisterWebhook, 'type' | 'webhookId'>;
 
 /**
- * The registered webhooks, read from the one registry stream. Each instance keeps what it has read
- * and, before every read, reads only the events after the last revision it saw; so registrations
- * made by another process (the API registers, the notifier delivers) are seen on the next call.
+ * The registered webhooks, on the one registry stream. Registrations are decided through the command
+ * handler (one id, one registration). Reads keep what they have read and, before every read, read
+ * only the events after the last revision seen, so registrations made by another process (the API
+ * registers, the notifier delivers) are seen on the next call.
  *
  * Secrets are held here and nowhere else: reads return webhooks without them, and the notifier
  * asks the registry to sign instead of asking for the secret.
@@ -15,29 +32,40 @@ export class WebhookRegistry {
   private readonly webhooks = new Map<string, Webhook>();
   private readonly secrets = new Map<string, string>();
   private revision = -1;
-  /** Catch-ups run one after another; `queued` is the next one, not started yet, which new callers join. */
-  private running: Promise<void> = Promise.resolve();
-  private queued: Promise<void> | null = null;
+  private readonly handler: CommandHandler<WebhookRegistryState, WebhookCommand, WebhookEvent>;
+  /**
+   * Catch-ups are shared between concurrent readers, but a reader only joins one that has not
+   * started yet: joining one already under way could miss an append the reader made just before
+   * (read-your-writes after `register`).
+   */
+  private readonly catchUps = new SharedLoads<void>(() => this.readNewEvents());
 
-  constructor(private readonly store: EventStore) {}
+  constructor(private readonly store: EventStore) {
+    this.handler = new CommandHandler(
+      store,
+      { decide: decideWebhookRegistry, evolve: evolveWebhookRegistry, initialState: initialWebhookRegistry, events: webhookEvents },
+      { streamOf: () => WEBHOOK_REGISTRY_STREAM, maxCachedStates: 1 },
+    );
+  }
 
-  /** Appends the registration (validated: `RuleViolation` naming the fields) and returns the webhook, without its secret. */
-  async register(input: RegisterWebhook): Promise<{ webhook: Webhook; position: GlobalPosition }> {
-    const event = decideRegistration(input, newId('whk', input.now.getTime()));
-    // Registrations never conflict with one another (each has a fresh id), so no expected revision.
-    const result = await this.store.appendToStream(WEBHOOK_REGISTRY_STREAM, [{ type: event.type, data: event.data, metadata: { actor: input.actor } }]);
-    return { webhook: webhookOf(event), position: result.position };
+  /** Decides the registration (`RuleViolation` naming the fields) and returns the webhook, without its secret. */
+  async register(registration: WebhookRegistration): Promise<{ webhook: Webhook; position: GlobalPosition }> {
+    const webhookId = newId('whk', registration.now.getTime());
+    const { events, position } = await this.handler.handle('registry', { type: 'RegisterWebhook', webhookId, ...registration }, { actor: registration.actor });
+    const [registered] = events;
+    if (registered === undefined || position === null) throw new Error(`Webhook ${webhookId} was not recorded`);
+    return { webhook: webhookOf(registered), position };
   }
 
   /** Every webhook, oldest first. */
   async list(): Promise<Webhook[]> {
-    await this.catchUp();
+    await this.catchUps.load('registry');
     return [...this.webhooks.values()];
   }
 
   /** Throws `WebhookNotFound` for an unknown id. */
   async get(webhookId: string): Promise<Webhook> {
-    await this.catchUp();
+    await this.catchUps.load('registry');
     const webhook = this.webhooks.get(webhookId);
     if (webhook === undefined) throw new WebhookNotFound(webhookId);
     return webhook;
@@ -50,30 +78,15 @@ export class WebhookRegistry {
     return signPayload(secret, timestamp, body);
   }
 
-  /**
-   * Joining a catch-up that has already started could miss an append the caller made just before
-   * calling (read-your-writes after `register`); joining one that has not started yet cannot.
-   */
-  private catchUp(): Promise<void> {
-    if (this.queued !== null) return this.queued;
-    const next = this.running.then(() => {
-      this.queued = null;
-      return this.readNewEvents();
-    });
-    this.queued = next;
-    this.running = next.catch(() => undefined);
-    return next;
-  }
-
   private async readNewEvents(): Promise<void> {
-    for await (const event of this.store.readStream(WEBHOOK_REGISTRY_STREAM, { fromRevision: this.revision + 1 })) {
-      if (event.type === 'WebhookRegistered') {
-        const registered = { type: event.type, data: event.data } as WebhookRegistered;
-        this.webhooks.set(registered.data.webhookId, webhookOf(registered));
-        this.secrets.set(registered.data.webhookId, registered.data.secret);
+    for await (const stored of this.store.readStream(WEBHOOK_REGISTRY_STREAM, { fromRevision: this.revision + 1 })) {
+      const event = webhookEvents.read(stored);
+      if (event !== null) {
+        this.webhooks.set(event.data.webhookId, webhookOf(event));
+        this.secrets.set(event.data.webhookId, event.data.secret);
       }
       // Each event is folded and counted together, so a read cut short leaves a consistent cache.
-      this.revision = event.revision;
+      this.revision = stored.revision;
     }
   }
 }

@@ -9,7 +9,8 @@ import { CoreModule, EVENT_STORE, HttpErrorFilter, createValidationPipe, loadCon
 import { createBatch, startReceiver, until, type Receiver } from './notification.fixtures';
 import { NotifierModule, WebhooksModule } from './notifier.module';
 import { verifySignature } from './signature';
-import { WEBHOOK_EVENT_TYPES, WEBHOOK_REGISTRY_STREAM } from './webhook';
+import { WEBHOOK_EVENT_TYPES } from '@flotilla/domain';
+import { WEBHOOK_REGISTRY_STREAM } from './webhook-streams';
 
 const SECRET = 'a-long-enough-secret';
 

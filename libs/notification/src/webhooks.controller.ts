@@ -10,7 +10,7 @@ import {
 } from '@nestjs/swagger';
 import { CLOCK, type Clock } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
-import { type Webhook } from './webhook';
+import { type Webhook } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
 import { DeliveriesPageResponse, DeliveriesQuery, RegisterWebhookRequest, WebhookResponse } from './webhooks.dto';
 

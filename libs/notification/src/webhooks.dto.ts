@@ -3,7 +3,7 @@ import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
 import { Type } from 'class-transformer';
 import { IsArray, IsInt, IsOptional, IsString } from 'class-validator';
 import { DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE } from './delivery-log';
-import { MIN_SECRET_LENGTH, WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhook';
+import { MIN_SECRET_LENGTH, WEBHOOK_EVENT_TYPES, type WebhookEventType } from '@flotilla/domain';
 
 /*
  * The DTOs check the shape of a request (a 400 from the validation pipe); the rules about the

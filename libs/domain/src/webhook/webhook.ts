@@ -1,16 +1,17 @@
-import { DomainError, RuleViolation, httpUrlProblems, type BatchEventType, type Problem } from '@flotilla/domain';
-import { streamName, type StreamName } from '@flotilla/event-store';
+import type { BatchEventType } from '../batch/batch.events';
+import { batchEvents } from '../batch/batch.registry';
+import { DomainError, RuleViolation, type Problem } from '../shared/errors';
+import { EventRegistry } from '../shared/event-registry';
+import { httpUrlProblems } from '../shared/url';
 
 /**
  * Webhooks: an HTTP endpoint that is sent a signed POST for each batch event it subscribed to.
  *
- * Both facts about webhooks are events. Registrations go to one stream, `webhooks-registry`, so a
- * process that starts reads one stream to know every webhook. Each delivery attempt goes to the
- * webhook's own stream, `webhookdeliveries-<webhookId>`, which is its delivery log.
+ * Both facts about webhooks are events. Registrations go to one stream (the registry), so a process
+ * that starts reads one stream to know every webhook; the registry is decided like a batch or a
+ * workflow, so one id is registered once. Each delivery attempt goes to the webhook's own stream,
+ * which is its delivery log.
  */
-
-export const WEBHOOK_REGISTRY_STREAM: StreamName = streamName('webhooks', 'registry');
-export const deliveriesStream = (webhookId: string): StreamName => streamName('webhookdeliveries', webhookId);
 
 /** The event types a webhook can subscribe to: the public names, decoupled from the domain's event names. */
 export const WEBHOOK_EVENT_TYPES = [
@@ -43,6 +44,9 @@ export type NotifiedBatchEventType = keyof typeof WEBHOOK_TYPE_OF;
 
 /** The batch event types the notifier consumes. */
 export const NOTIFIED_BATCH_EVENT_TYPES = Object.keys(WEBHOOK_TYPE_OF) as NotifiedBatchEventType[];
+
+/** The registry of the batch events the notifier consumes. */
+export const notifiedBatchEvents = batchEvents.subset(...NOTIFIED_BATCH_EVENT_TYPES);
 
 export const webhookTypeOf = (batchEventType: string): WebhookEventType | undefined =>
   Object.hasOwn(WEBHOOK_TYPE_OF, batchEventType) ? WEBHOOK_TYPE_OF[batchEventType as NotifiedBatchEventType] : undefined;
@@ -104,14 +108,32 @@ export interface Webhook {
   readonly createdBy: string;
 }
 
-export interface RegisterWebhook {
+export type RegisterWebhook = {
+  readonly type: 'RegisterWebhook';
+  readonly webhookId: string;
   readonly url: string;
   readonly events: readonly string[];
   readonly secret: string;
   readonly workflowId?: string;
   readonly actor: string;
   readonly now: Date;
+};
+
+export type WebhookCommand = RegisterWebhook;
+export type WebhookEvent = WebhookRegistered;
+
+/** What the registry's decisions need: the ids already registered. */
+export interface WebhookRegistryState {
+  readonly ids: ReadonlySet<string>;
 }
+
+export const initialWebhookRegistry = (): WebhookRegistryState => ({ ids: new Set() });
+
+export const evolveWebhookRegistry = (state: WebhookRegistryState, event: WebhookEvent): WebhookRegistryState =>
+  event.type === 'WebhookRegistered' ? { ids: new Set([...state.ids, event.data.webhookId]) } : state;
+
+export const webhookEvents = new EventRegistry<WebhookEvent>({ WebhookRegistered: { schemaVersion: 1 } });
+export const webhookDeliveryEvents = new EventRegistry<WebhookDeliveryAttempted>({ WebhookDeliveryAttempted: { schemaVersion: 1 } });
 
 export const MIN_SECRET_LENGTH = 8;
 
@@ -131,22 +153,28 @@ export const validateRegistration = (input: Pick<RegisterWebhook, 'url' | 'event
   return problems;
 };
 
-/** Builds the registration event, or throws `RuleViolation` listing every broken rule. Duplicate event types are kept once. */
-export const decideRegistration = (input: RegisterWebhook, webhookId: string): WebhookRegistered => {
-  const problems = validateRegistration(input);
+/**
+ * Registers a webhook: the registration event, or `RuleViolation` listing every broken rule, or
+ * `WebhookAlreadyExists` for an id already taken. Duplicate event types are kept once.
+ */
+export const decideWebhookRegistry = (command: WebhookCommand, state: WebhookRegistryState): WebhookEvent[] => {
+  if (state.ids.has(command.webhookId)) throw new WebhookAlreadyExists(command.webhookId);
+  const problems = validateRegistration(command);
   if (problems.length > 0) throw new RuleViolation('The webhook registration is invalid', problems);
-  return {
-    type: 'WebhookRegistered',
-    data: {
-      webhookId,
-      url: input.url,
-      events: [...new Set(input.events.filter(isWebhookEventType))],
-      ...(input.workflowId === undefined ? {} : { workflowId: input.workflowId }),
-      secret: input.secret,
-      occurredAt: input.now.toISOString(),
-      actor: input.actor,
+  return [
+    {
+      type: 'WebhookRegistered',
+      data: {
+        webhookId: command.webhookId,
+        url: command.url,
+        events: [...new Set(command.events.filter(isWebhookEventType))],
+        ...(command.workflowId === undefined ? {} : { workflowId: command.workflowId }),
+        secret: command.secret,
+        occurredAt: command.now.toISOString(),
+        actor: command.actor,
+      },
     },
-  };
+  ];
 };
 
 export const webhookOf = ({ data }: WebhookRegistered): Webhook => ({
@@ -164,5 +192,14 @@ export class WebhookNotFound extends DomainError {
   constructor(readonly webhookId: string) {
     super(`Webhook ${webhookId} does not exist`);
     this.name = 'WebhookNotFound';
+  }
+}
+
+export class WebhookAlreadyExists extends DomainError {
+  readonly kind = 'conflict';
+  readonly code = 'webhook_already_exists';
+  constructor(readonly webhookId: string) {
+    super(`Webhook ${webhookId} already exists`);
+    this.name = 'WebhookAlreadyExists';
   }
 }

@@ -1,5 +1,18 @@
-import { RuleViolation } from '@flotilla/domain';
-import { NOTIFIED_BATCH_EVENT_TYPES, WEBHOOK_EVENT_TYPES, decideRegistration, validateRegistration, webhookOf, webhookTypeOf } from './webhook';
+import { RuleViolation } from '../shared/errors';
+import {
+  NOTIFIED_BATCH_EVENT_TYPES,
+  WEBHOOK_EVENT_TYPES,
+  WebhookAlreadyExists,
+  decideWebhookRegistry,
+  evolveWebhookRegistry,
+  initialWebhookRegistry,
+  validateRegistration,
+  webhookOf,
+  webhookTypeOf,
+  type RegisterWebhook,
+} from './webhook';
+
+const register = (fields: Omit<RegisterWebhook, 'type' | 'webhookId'>, webhookId: string): RegisterWebhook => ({ type: 'RegisterWebhook', webhookId, ...fields });
 
 const valid = { url: 'https://example.com/hooks', events: ['batch.started'], secret: '12345678' };
 const now = new Date('2026-05-01T00:00:00Z');
@@ -26,8 +39,9 @@ describe('webhook registration rules', () => {
   });
 
   it('throws a RuleViolation for an invalid registration; keeps each event type once in a valid one', () => {
-    expect(() => decideRegistration({ ...valid, secret: 'x', actor: 'ops', now }, 'whk_1')).toThrow(RuleViolation);
-    const event = decideRegistration({ ...valid, events: ['batch.started', 'batch.started', 'execution.failed'], actor: 'ops', now }, 'whk_1');
+    expect(() => decideWebhookRegistry(register({ ...valid, secret: 'x', actor: 'ops', now }, 'whk_1'), initialWebhookRegistry())).toThrow(RuleViolation);
+    const [event] = decideWebhookRegistry(register({ ...valid, events: ['batch.started', 'batch.started', 'execution.failed'], actor: 'ops', now }, 'whk_1'), initialWebhookRegistry());
+    if (event === undefined) throw new Error('no registration');
     expect(event.data).toEqual({
       webhookId: 'whk_1',
       url: valid.url,
@@ -37,6 +51,16 @@ describe('webhook registration rules', () => {
       actor: 'ops',
     });
     expect(webhookOf(event)).toEqual({ id: 'whk_1', url: valid.url, events: ['batch.started', 'execution.failed'], workflowId: null, createdAt: now.toISOString(), createdBy: 'ops' });
+  });
+});
+
+describe('the webhook registry decider', () => {
+  it('registers an id once: a second registration of it is refused as already existing', () => {
+    const registration = register({ ...valid, actor: 'ops', now }, 'whk_2');
+    const state = decideWebhookRegistry(registration, initialWebhookRegistry()).reduce(evolveWebhookRegistry, initialWebhookRegistry());
+    expect(state.ids).toEqual(new Set(['whk_2']));
+    expect(() => decideWebhookRegistry(registration, state)).toThrow(WebhookAlreadyExists);
+    expect(decideWebhookRegistry(register({ ...valid, actor: 'ops', now }, 'whk_3'), state)).toHaveLength(1);
   });
 });
 
