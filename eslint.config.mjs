@@ -24,7 +24,7 @@ export default [
         {
           enforceBuildableLibDependency: false,
           // The Node version check every service main requires first: a plain script, not a project (see scripts/check-node.cjs).
-          allow: ['^\\.\\./\\.\\./\\.\\./scripts/check-node\\.cjs$'],
+          allow: ['^\\.\\./\\.\\./\\.\\./scripts/check-node\\.cjs$', '^@flotilla/testing/poll$'],
           depConstraints: [
             {
               sourceTag: 'type:domain',

@@ -1,4 +1,4 @@
-import type { BatchItem, BatchItemsChunkRecorded, ItemsLocation } from '@flotilla/domain';
+import { batchItemsEvents, type BatchItem, type BatchItemsChunkRecorded, type ItemsLocation } from '@flotilla/domain';
 import { streamName, type EventStore } from '@flotilla/event-store';
 
 export const itemsStream = (batchId: string): string => streamName('batchitems', batchId);
@@ -88,8 +88,10 @@ export class ItemsReader {
     const key = `${location.stream}#${chunk}`;
     const cached = this.chunks.get(key);
     if (cached !== undefined) return cached;
-    for await (const event of this.store.readStream(location.stream, { fromRevision: chunk, maxCount: 1 })) {
-      const items = [...(event.data as BatchItemsChunkRecorded['data']).items];
+    for await (const stored of this.store.readStream(location.stream, { fromRevision: chunk, maxCount: 1 })) {
+      const event = batchItemsEvents.read(stored);
+      if (event === null) break;
+      const items = [...event.data.items];
       this.chunks.set(key, items);
       while (this.chunks.size > this.maxCachedChunks) {
         const oldest = this.chunks.keys().next().value;

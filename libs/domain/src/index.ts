@@ -17,3 +17,4 @@ export * from './csv/mapping';
 export * from './csv/parse';
 export * from './batch/profiles';
 export * from './shared/url';
+export * from './events';

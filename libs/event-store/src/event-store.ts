@@ -51,6 +51,11 @@ export interface StoredEvent<Type extends string = string, Data = unknown> {
   readonly recordedAt: Date;
 }
 
+/** A stored event whose type and data are one of the events `E` (narrowing on `type` narrows `data`). */
+export type Recorded<E extends { readonly type: string; readonly data: unknown }> = E extends unknown
+  ? Omit<StoredEvent, 'type' | 'data'> & { readonly type: E['type']; readonly data: E['data'] }
+  : never;
+
 export interface AppendResult {
   /** The revision of the last event appended: pass it as the next expected revision. */
   readonly nextExpectedRevision: number;

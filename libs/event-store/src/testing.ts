@@ -15,6 +15,7 @@ import {
   type Subscription,
   type SubscriptionHandler,
 } from './event-store';
+import { until } from '@flotilla/testing/poll';
 
 const TEST_TIMEOUT_MS = 30_000;
 
@@ -367,7 +368,7 @@ export function describeEventStoreContract(
 
           await append(stream('a'), happened(2));
           await append(stream('c'), happened(1));
-          await waitFor(() => subscription.delivered.length === 8, 'the live events');
+          await until(() => subscription.delivered.length === 8, 10_000, 'the live events');
           expect(subscription.delivered.slice(5).map((event) => `${event.streamName}@${event.revision}`)).toEqual(
             [`${stream('a')}@3`, `${stream('a')}@4`, `${stream('c')}@0`],
           );
@@ -386,7 +387,7 @@ export function describeEventStoreContract(
           const subscription = record({ after: mark0 });
           await subscription.subscription.caughtUp;
           await append(stream('b'), happened(2));
-          await waitFor(() => subscription.own().length === 4, 'the events');
+          await until(() => subscription.own().length === 4, 10_000, 'the events');
 
           expect(subscription.own().map((event) => `${event.streamName}@${event.revision}`)).toEqual(
             [`${stream('a')}@0`, `${stream('a')}@1`, `${stream('b')}@0`, `${stream('b')}@1`],
@@ -404,7 +405,7 @@ export function describeEventStoreContract(
           const subscription = record({ after: 'end', filter: { streamPrefixes: [ownPrefix()] } });
           await subscription.subscription.caughtUp;
           await append(stream('s'), happened(1));
-          await waitFor(() => subscription.delivered.length >= 1, 'the new event');
+          await until(() => subscription.delivered.length >= 1, 10_000, 'the new event');
 
           expect(subscription.delivered.map((event) => event.revision)).toEqual([2]);
         },
@@ -424,12 +425,12 @@ export function describeEventStoreContract(
           expect(subscription.delivered.map((event) => event.data)).toEqual([{ n: 1 }]);
           // EventStoreDB sends a checkpoint every so many scanned events, so ask for one well inside the noise.
           const halfway = noise[100]?.position ?? 0n;
-          await waitFor(() => subscription.checkpoints.some((position) => position >= halfway), 'a checkpoint past the filtered-out events');
+          await until(() => subscription.checkpoints.some((position) => position >= halfway), 10_000, 'a checkpoint past the filtered-out events');
           expectIncreasing(subscription.checkpoints);
 
           await append(stream('noise'), happened(1));
           await append(stream('wanted'), [{ type: 'Wanted', data: { n: 2 } }]);
-          await waitFor(() => subscription.delivered.length === 2, 'the live event');
+          await until(() => subscription.delivered.length === 2, 10_000, 'the live event');
           expect(subscription.delivered.map((event) => event.data)).toEqual([{ n: 1 }, { n: 2 }]);
         },
         TEST_TIMEOUT_MS,
@@ -450,7 +451,7 @@ export function describeEventStoreContract(
             { type: 'Other', data: { n: 3 } },
             { type: wanted, data: { n: 4 } },
           ]);
-          await waitFor(() => subscription.delivered.length === 2, 'the live event');
+          await until(() => subscription.delivered.length === 2, 10_000, 'the live event');
 
           expect(subscription.delivered.map((event) => event.data)).toEqual([{ n: 1 }, { n: 4 }]);
         },
@@ -475,7 +476,7 @@ export function describeEventStoreContract(
           await witness.subscription.caughtUp;
 
           await append(stream('s'), happened(1));
-          await waitFor(() => witness.delivered.length === 1, 'the witness to see the event');
+          await until(() => witness.delivered.length === 1, 10_000, 'the witness to see the event');
           expect(stopped.delivered).toEqual([]);
         },
         TEST_TIMEOUT_MS,
@@ -499,7 +500,7 @@ export function describeEventStoreContract(
               },
             },
           );
-          await waitFor(() => handling.started, 'the handler to start');
+          await until(() => handling.started, 10_000, 'the handler to start');
 
           let stopResolved = false;
           const stopping = subscription.stop().then(() => (stopResolved = true));
@@ -531,7 +532,7 @@ export function describeEventStoreContract(
           );
 
           await expect(subscription.caughtUp).rejects.toThrow('handler failed');
-          await waitFor(() => errors.length > 0, 'onError');
+          await until(() => errors.length > 0, 10_000, 'onError');
           expect(errors).toEqual([new Error('handler failed')]);
           await subscription.stop();
           expect(calls).toBe(1);
@@ -563,11 +564,3 @@ const expectConflict = async (append: Promise<unknown>, expected: { stream: stri
   expect(error).toMatchObject(expected);
 };
 
-/** Waits for something asynchronous (a subscription catching up) instead of sleeping a fixed time. */
-const waitFor = async (condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};

@@ -3,9 +3,10 @@ import type { ExecutionTriggered, RetryPolicy, WorkflowLimits, WorkflowTarget } 
 import type { TypedMessage } from '@flotilla/messaging';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
-import { ExecutionWorld, TargetServer, refusingUrl, until, type Reply } from './execution.fixtures';
+import { ExecutionWorld, TargetServer, refusingUrl, type Reply } from './execution.fixtures';
 import { OutcomeWriter } from './outcome-writer';
 import { TargetClient } from './target-client';
+import { until } from '@flotilla/testing/poll';
 
 const PUBLIC_URL = 'http://flotilla.test:3000';
 

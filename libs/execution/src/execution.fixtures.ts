@@ -196,10 +196,3 @@ export class ExecutionWorld {
   }
 }
 
-export const until = async (condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-};

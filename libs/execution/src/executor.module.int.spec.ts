@@ -7,8 +7,9 @@ import { NestFactory } from '@nestjs/core';
 import { BatchRepository } from '@flotilla/application';
 import type { EventStore } from '@flotilla/event-store';
 import { CONFIG, CoreModule, EVENT_STORE, callbackTokenOf, loadConfig, type PlatformConfig } from '@flotilla/platform';
-import { ExecutionWorld, TargetServer, until } from './execution.fixtures';
+import { ExecutionWorld, TargetServer } from './execution.fixtures';
 import { DISPATCH_GROUP, ExecutorModule, TRIGGER_GROUP } from './executor.module';
+import { until } from '@flotilla/testing/poll';
 
 @Module({})
 class TestRoot {}

@@ -6,9 +6,10 @@ import { SqliteEventStore } from '@flotilla/event-store';
 import { Partitioners, type Kafka } from 'kafkajs';
 import { CheckpointStore, HandledEvents, StateDb } from '@flotilla/state';
 import { KafkaTransport, createKafka, deadLetterTopic, ensureTopics, type KafkaSettings } from './kafka-transport';
-import type { DeadLetter } from './message';
+import type { DeadLetter, EventMessage } from './message';
 import { Relay } from './relay';
-import { describeTransportContract, until } from './testing/transport-contract';
+import { until } from '@flotilla/testing/poll';
+import { describeTransportContract } from './testing/transport-contract';
 
 /** Against the real broker from the global setup (KAFKA_BROKERS). */
 const brokers = (): string[] => {
@@ -122,6 +123,27 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(handled).toHaveLength(6);
     expect(new Set(handled).size).toBe(6);
+  });
+
+  it('publishes an event written with an older schema upcast to the current one, saying so in its metadata', async () => {
+    await startRelay(stateDb('relay'));
+    const seen: EventMessage[] = [];
+    await transport(stateDb('consumer')).consume({ group: 'g4', eventTypes: ['WorkflowVersionAdded'] }, async (message) => void seen.push(message));
+    // WorkflowVersionAdded as schema 1 wrote it: one timeout for the call and the callback.
+    const v1 = {
+      workflowId: 'old',
+      version: 1,
+      name: 'Old',
+      inputs: [],
+      target: { url: 'http://127.0.0.1:9/run', timeoutMs: 3_600_000, mode: 'async' },
+      retry: { maxAttempts: 1, backoffMs: 0 },
+      occurredAt: new Date().toISOString(),
+      actor: 'a',
+    };
+    await store.appendToStream('workflow-old', [{ type: 'WorkflowVersionAdded', data: v1 }]);
+    await until(() => seen.length === 1, 30_000, 'the published workflow event');
+    expect(seen[0]?.data).toMatchObject({ target: { timeoutMs: 900_000, callbackTimeoutMs: 3_600_000 } });
+    expect(seen[0]?.metadata).toMatchObject({ schemaVersion: 2 });
   });
 
   it('a record that is not an event goes straight to the dead-letter topic, and the rest of the partition flows', async () => {

@@ -1,3 +1,4 @@
+import { allEvents } from '@flotilla/domain';
 import type { EventStore, StoredEvent, Subscription } from '@flotilla/event-store';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { CheckpointStore } from '@flotilla/state';
@@ -18,6 +19,16 @@ const CHECKPOINT = 'relay';
 export const partitionKeyOf = (message: EventMessage): string => {
   const executionId = (message.data as { executionId?: unknown } | null)?.executionId;
   return message.type === 'ExecutionTriggered' && typeof executionId === 'string' ? executionId : message.key;
+};
+
+/**
+ * An event as the current schema of its type: downstream consumers of the topic never meet an old
+ * shape. Events written with the current schema (nearly all) are published as they are.
+ */
+export const upcastForPublishing = (event: StoredEvent): StoredEvent => {
+  const current = allEvents.read(event);
+  if (current === null || current.data === event.data) return event;
+  return { ...event, data: current.data, metadata: { ...event.metadata, schemaVersion: allEvents.schemaVersionOf(current.type) } };
 };
 
 /**
@@ -91,7 +102,7 @@ export class Relay {
       topic,
       acks: -1,
       messages: events.map((event) => {
-        const message = toMessage(event);
+        const message = toMessage(upcastForPublishing(event));
         return { key: partitionKeyOf(message), value: JSON.stringify(message), headers: { 'event-type': message.type, 'event-id': message.id } };
       }),
     });

@@ -1,4 +1,4 @@
-import { INVALID_CURSOR_MESSAGE, RuleViolation, decodePageCursor, encodePageCursor } from '@flotilla/domain';
+import { INVALID_CURSOR_MESSAGE, RuleViolation, decodePageCursor, encodePageCursor, webhookDeliveryEvents } from '@flotilla/domain';
 import { type EventStore } from '@flotilla/event-store';
 import { type WebhookDeliveryAttempted, type WebhookEventType } from '@flotilla/domain';
 import { deliveriesStream } from './webhook-streams';
@@ -69,7 +69,8 @@ export class DeliveryLog {
         break;
       }
       // This class is the stream's only writer: every event on it is an attempt.
-      items.push(attemptOf(event.data as WebhookDeliveryAttempted['data']));
+      const attempt = webhookDeliveryEvents.read(event);
+      if (attempt !== null) items.push(attemptOf(attempt.data));
       lastRevision = event.revision;
     }
     return { items, nextCursor: more ? encodePageCursor(lastRevision) : null };

@@ -57,14 +57,6 @@ export const refusingUrl = async (): Promise<string> => {
   return receiver.url;
 };
 
-/** Waits for a condition (a delivery, a recorded attempt) instead of sleeping a fixed time. */
-export const until = async (condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the condition');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
 
 /** Creates a running batch (its start time is now): items on their chunk stream, then CreateBatch. */
 export const createBatch = async (

@@ -9,12 +9,13 @@ import { type EventStore } from '@flotilla/event-store';
 import { CoreModule, EVENT_STORE, loadConfig } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue } from './delivery-queue';
-import { createBatch, refusingUrl, startReceiver, until, type Receiver } from './notification.fixtures';
+import { createBatch, refusingUrl, startReceiver, type Receiver } from './notification.fixtures';
 import { type NotifierOptions } from './notifier';
 import { NotifierModule } from './notifier.module';
 import { verifySignature } from './signature';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
+import { until } from '@flotilla/testing/poll';
 
 const SECRET = 'receiver-secret-1';
 const OTHER_SECRET = 'receiver-secret-2';

@@ -6,11 +6,12 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Test } from '@nestjs/testing';
 import { type EventStore } from '@flotilla/event-store';
 import { CoreModule, EVENT_STORE, HttpErrorFilter, createValidationPipe, loadConfig } from '@flotilla/platform';
-import { createBatch, startReceiver, until, type Receiver } from './notification.fixtures';
+import { createBatch, startReceiver, type Receiver } from './notification.fixtures';
 import { NotifierModule, WebhooksModule } from './notifier.module';
 import { verifySignature } from './signature';
 import { WEBHOOK_EVENT_TYPES } from '@flotilla/domain';
 import { WEBHOOK_REGISTRY_STREAM } from './webhook-streams';
+import { until } from '@flotilla/testing/poll';
 
 const SECRET = 'a-long-enough-secret';
 

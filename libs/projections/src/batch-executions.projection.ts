@@ -1,6 +1,6 @@
-import type { StoredEvent } from '@flotilla/event-store';
-import type { BatchCreated, BatchItemsChunkRecorded, BatchResumed } from '@flotilla/domain';
-import { type Projection, field, isoToMs } from './projection';
+import { batchEvents, batchItemsEvents, type RegisteredEvent } from '@flotilla/domain';
+import type { Recorded } from '@flotilla/event-store';
+import { type Projection, isoToMs } from './projection';
 import type { StateDb } from '@flotilla/state';
 
 /** Rows per INSERT statement when copying an items chunk: one statement per row cost more than the insert itself. */
@@ -16,11 +16,8 @@ const ROWS_PER_INSERT = 100;
  * Batch-wide events are set operations: a cancel cancels every pending row in one UPDATE, a resume
  * re-plans them with the wave formula in SQL, in original order.
  */
-export class BatchExecutionsProjection implements Projection {
-  readonly name = 'batch-executions';
-  readonly version = 2;
-  readonly eventTypes = [
-    'BatchItemsChunkRecorded',
+const executionsEvents = batchItemsEvents.with(
+  batchEvents.subset(
     'BatchCreated',
     'ExecutionTriggered',
     'ExecutionAccepted',
@@ -31,20 +28,27 @@ export class BatchExecutionsProjection implements Projection {
     'ExecutionRescheduled',
     'BatchResumed',
     'BatchCancelled',
-  ];
+  ),
+);
+type ExecutionsEvent = RegisteredEvent<typeof executionsEvents>;
+
+export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
+  readonly name = 'batch-executions';
+  readonly version = 2;
+  readonly events = executionsEvents;
 
   reset(db: StateDb): void {
-    db.run('DELETE FROM execution_items'); db.run('DELETE FROM executions'); db.run('DELETE FROM execution_plans');
+    db.run('DELETE FROM execution_items');
+    db.run('DELETE FROM executions');
+    db.run('DELETE FROM execution_plans');
   }
 
 
-  apply(event: StoredEvent, db: StateDb): void {
-    const batchId = field<string>(event, 'batchId');
-    const index = field<number>(event, 'index');
-    const at = field<string>(event, 'occurredAt');
+  apply(event: Recorded<ExecutionsEvent>, db: StateDb): void {
+    const batchId = event.data.batchId;
     switch (event.type) {
       case 'BatchItemsChunkRecorded': {
-        const { fromIndex, items } = event.data as BatchItemsChunkRecorded['data'];
+        const { fromIndex, items } = event.data;
         for (let from = 0; from < items.length; from += ROWS_PER_INSERT) {
           const rows = items.slice(from, from + ROWS_PER_INSERT);
           const values: (string | number | null)[] = [];
@@ -57,7 +61,7 @@ export class BatchExecutionsProjection implements Projection {
       }
       case 'BatchCreated': {
         // node:sqlite binds JS numbers as REAL: CAST keeps the wave number an integer division.
-        const data = event.data as BatchCreated['data'];
+        const data = event.data;
         const intervalMs = Math.round(data.batchIntervalSeconds * 1000);
         db.run('INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms) VALUES (?, ?, ?)', batchId, data.maxConcurrent, intervalMs);
         db.run(
@@ -71,46 +75,46 @@ export class BatchExecutionsProjection implements Projection {
         return;
       }
       case 'ExecutionTriggered':
-        return db.run(`UPDATE executions SET state = 'triggered', triggered_at = ?, attempts = 1 WHERE batch_id = ? AND idx = ?`, at, batchId, index);
+        return db.run(`UPDATE executions SET state = 'triggered', triggered_at = ?, attempts = 1 WHERE batch_id = ? AND idx = ?`, event.data.occurredAt, batchId, event.data.index);
       case 'ExecutionAccepted':
-        return db.run('UPDATE executions SET attempts = ? WHERE batch_id = ? AND idx = ?', field<number>(event, 'attempt'), batchId, index);
+        return db.run('UPDATE executions SET attempts = ? WHERE batch_id = ? AND idx = ?', event.data.attempt, batchId, event.data.index);
       case 'ExecutionAttemptFailed':
         return db.run(
           'UPDATE executions SET attempts = ?, last_error = ? WHERE batch_id = ? AND idx = ?',
-          field<number>(event, 'attempt') + 1,
-          field<string>(event, 'error'),
+          event.data.attempt + 1,
+          event.data.error,
           batchId,
-          index,
+          event.data.index,
         );
       case 'ExecutionCompleted':
         return db.run(
           `UPDATE executions SET state = 'completed', output = ?, attempts = ?, finished_at = ? WHERE batch_id = ? AND idx = ?`,
-          JSON.stringify(field<unknown>(event, 'output') ?? null),
-          field<number>(event, 'attempts'),
-          at,
+          JSON.stringify(event.data.output ?? null),
+          event.data.attempts,
+          event.data.occurredAt,
           batchId,
-          index,
+          event.data.index,
         );
       case 'ExecutionFailed':
         return db.run(
           `UPDATE executions SET state = 'failed', error = ?, status_code = ?, attempts = ?, finished_at = ? WHERE batch_id = ? AND idx = ?`,
-          field<string>(event, 'error'),
-          field<number | undefined>(event, 'statusCode') ?? null,
-          field<number>(event, 'attempts'),
-          at,
+          event.data.error,
+          event.data.statusCode ?? null,
+          event.data.attempts,
+          event.data.occurredAt,
           batchId,
-          index,
+          event.data.index,
         );
       case 'ExecutionCancelled':
-        return db.run(`UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND idx = ?`, at, batchId, index);
+        return db.run(`UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND idx = ?`, event.data.occurredAt, batchId, event.data.index);
       case 'ExecutionRescheduled':
-        return db.run('UPDATE executions SET execute_at = ? WHERE batch_id = ? AND idx = ?', isoToMs(field<string>(event, 'executeAt')), batchId, index);
+        return db.run('UPDATE executions SET execute_at = ? WHERE batch_id = ? AND idx = ?', isoToMs(event.data.executeAt), batchId, event.data.index);
       case 'BatchCancelled':
-        return db.run(`UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND state = 'pending'`, at, batchId);
+        return db.run(`UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND state = 'pending'`, event.data.occurredAt, batchId);
       case 'BatchResumed': {
         const plan = db.get<{ max_concurrent: number; interval_ms: number }>('SELECT max_concurrent, interval_ms FROM execution_plans WHERE batch_id = ?', batchId);
         if (plan === undefined) return;
-        const resumedAt = isoToMs((event.data as BatchResumed['data']).occurredAt);
+        const resumedAt = isoToMs(event.data.occurredAt);
         db.run(
           `WITH ranked AS (
              SELECT idx, row_number() OVER (ORDER BY idx) - 1 AS rank FROM executions WHERE batch_id = ? AND state = 'pending'
@@ -124,6 +128,10 @@ export class BatchExecutionsProjection implements Projection {
           batchId,
         );
         return;
+      }
+      default: {
+        const unhandled: never = event;
+        void unhandled;
       }
     }
   }

@@ -1,6 +1,6 @@
-import type { StoredEvent } from '@flotilla/event-store';
-import type { BatchCreated, BatchResumed } from '@flotilla/domain';
-import { type Projection, field } from './projection';
+import { batchEvents, type RegisteredEvent } from '@flotilla/domain';
+import type { Recorded } from '@flotilla/event-store';
+import type { Projection } from './projection';
 import type { StateDb } from '@flotilla/state';
 import { positionKey } from './batch-history.projection';
 
@@ -12,22 +12,25 @@ const zero = (): CountDeltas => ({ pending: 0, triggered: 0, cancelled: 0, compl
  * events only move counters; they are summed in memory and written once per transaction, so a
  * wave of a thousand executions costs one UPDATE, not a thousand.
  */
-export class BatchSummaryProjection implements Projection {
+const summaryEvents = batchEvents.subset(
+  'BatchCreated',
+  'BatchStarted',
+  'ExecutionTriggered',
+  'ExecutionCompleted',
+  'ExecutionFailed',
+  'ExecutionCancelled',
+  'ExecutionRescheduled',
+  'BatchPaused',
+  'BatchResumed',
+  'BatchCancelled',
+  'BatchCompleted',
+);
+type SummaryEvent = RegisteredEvent<typeof summaryEvents>;
+
+export class BatchSummaryProjection implements Projection<SummaryEvent> {
   readonly name = 'batch-summary';
   readonly version = 2;
-  readonly eventTypes = [
-    'BatchCreated',
-    'BatchStarted',
-    'ExecutionTriggered',
-    'ExecutionCompleted',
-    'ExecutionFailed',
-    'ExecutionCancelled',
-    'ExecutionRescheduled',
-    'BatchPaused',
-    'BatchResumed',
-    'BatchCancelled',
-    'BatchCompleted',
-  ];
+  readonly events = summaryEvents;
   private readonly deltas = new Map<string, CountDeltas>();
 
   reset(db: StateDb): void {
@@ -36,12 +39,11 @@ export class BatchSummaryProjection implements Projection {
   }
 
 
-  apply(event: StoredEvent, db: StateDb): void {
-    const batchId = field<string>(event, 'batchId');
-    const at = field<string>(event, 'occurredAt');
+  apply(event: Recorded<SummaryEvent>, db: StateDb): void {
+    const { batchId, occurredAt: at } = event.data;
     switch (event.type) {
       case 'BatchCreated': {
-        const data = event.data as BatchCreated['data'];
+        const data = event.data;
         db.run(
           `INSERT OR IGNORE INTO batches (id, name, status, workflow_id, workflow_version, start_at, max_concurrent, batch_interval_seconds,
              default_profile, profile_pool, metadata, total, pending, created_at, created_position, plan_ends_at)
@@ -71,17 +73,17 @@ export class BatchSummaryProjection implements Projection {
       case 'BatchResumed':
         return db.run(
           `UPDATE batches SET status = 'running', paused_at = NULL, plan = ?, plan_ends_at = ? WHERE id = ?`,
-          (event.data as BatchResumed['data']).plan,
-          (event.data as BatchResumed['data']).planEndsAt ?? null,
+          event.data.plan,
+          event.data.planEndsAt ?? null,
           batchId,
         );
       case 'ExecutionRescheduled':
-        return db.run('UPDATE batches SET plan_ends_at = ? WHERE id = ?', field<string | null>(event, 'planEndsAt') ?? null, batchId);
+        return db.run('UPDATE batches SET plan_ends_at = ? WHERE id = ?', event.data.planEndsAt ?? null, batchId);
       case 'BatchCompleted':
         return db.run(`UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?`, at, batchId);
       case 'BatchCancelled': {
         this.flushBatch(db, batchId);
-        const cancelled = field<number>(event, 'cancelledExecutions');
+        const cancelled = event.data.cancelledExecutions;
         return db.run(
           `UPDATE batches SET status = 'cancelled', cancelled_at = ?, pending = pending - ?, cancelled = cancelled + ? WHERE id = ?`,
           at,
@@ -93,12 +95,16 @@ export class BatchSummaryProjection implements Projection {
       case 'ExecutionTriggered':
         return this.count(batchId, { pending: -1, triggered: 1 });
       case 'ExecutionCancelled':
-        db.run('UPDATE batches SET plan_ends_at = ? WHERE id = ?', field<string | null>(event, 'planEndsAt') ?? null, batchId);
+        db.run('UPDATE batches SET plan_ends_at = ? WHERE id = ?', event.data.planEndsAt ?? null, batchId);
         return this.count(batchId, { pending: -1, cancelled: 1 });
       case 'ExecutionCompleted':
         return this.count(batchId, { completed: 1 });
       case 'ExecutionFailed':
         return this.count(batchId, { failed: 1 });
+      default: {
+        const unhandled: never = event;
+        void unhandled;
+      }
     }
   }
 

@@ -1,4 +1,5 @@
-import type { EventStore, GlobalPosition, StoredEvent, Subscription } from '@flotilla/event-store';
+import type { DomainEvent } from '@flotilla/domain';
+import type { EventStore, GlobalPosition, Recorded, StoredEvent, Subscription } from '@flotilla/event-store';
 import type { Projection } from './projection';
 import type { StateDb } from '@flotilla/state';
 
@@ -32,7 +33,7 @@ export class ProjectionRunner {
     if (this.subscription) return;
     this.failure = null;
     for (const projection of this.projections) this.load(projection);
-    const eventTypes = [...new Set(this.projections.flatMap((projection) => projection.eventTypes))];
+    const eventTypes = [...new Set(this.projections.flatMap((projection) => projection.events.types))];
     const after = this.lowestCheckpoint();
     this.subscription = this.store.subscribeToAll(
       { after: after ?? 'start', filter: { eventTypes }, maxBatchSize: this.options.maxBatchSize ?? 2000 },
@@ -113,10 +114,12 @@ export class ProjectionRunner {
       this.db.transaction(() => {
         for (const projection of this.projections) {
           const checkpoint = this.checkpointOf(projection);
-          const handled = new Set(projection.eventTypes);
           for (const event of events) {
             if (checkpoint.position !== null && event.position <= checkpoint.position) continue;
-            if (handled.has(event.type)) projection.apply(event, this.db);
+            const typed = projection.events.read(event);
+            if (typed === null) continue;
+            // Upcasting made new data only for events written with an older schema: the rest go as they are.
+            projection.apply((typed.data === event.data ? event : { ...event, data: typed.data }) as Recorded<DomainEvent>, this.db);
           }
           projection.flush?.(this.db);
           this.saveCheckpoint(projection, last.position);

@@ -1,4 +1,5 @@
-import type { StoredEvent } from '@flotilla/event-store';
+import type { DomainEvent, EventRegistry } from '@flotilla/domain';
+import type { Recorded } from '@flotilla/event-store';
 import type { StateDb } from '@flotilla/state';
 
 /**
@@ -6,22 +7,19 @@ import type { StateDb } from '@flotilla/state';
  * events say. The runner calls `apply` inside a transaction that also moves the projection's
  * checkpoint, so an event is applied exactly once per read model (replaying changes nothing).
  */
-export interface Projection {
+export interface Projection<E extends DomainEvent = DomainEvent> {
   readonly name: string;
   /** Bump when the tables or the logic change: the runner then rebuilds the projection from zero. */
   readonly version: number;
-  /** The event types it reads; the runner subscribes only to these. */
-  readonly eventTypes: readonly string[];
+  /** The events it reads, as a registry (subset): the runner subscribes only to these and hands them over typed and upcast. */
+  readonly events: EventRegistry<E>;
   /** Deletes every row the projection wrote, before a rebuild. Its tables come from the state migrations. */
   reset(db: StateDb): void;
-  apply(event: StoredEvent, db: StateDb): void;
+  apply(event: Recorded<E>, db: StateDb): void;
   /** Called at the end of each transaction, for projections that aggregate across events. */
   flush?(db: StateDb): void;
   /** Called when a transaction rolled back, to drop what `apply` kept in memory for `flush`. */
   discard?(): void;
 }
-
-/** Reads a field of an event's data without trusting its shape (events come from outside the process). */
-export const field = <T>(event: StoredEvent, name: string): T => (event.data as Record<string, T>)[name] as T;
 
 export const isoToMs = (iso: unknown): number | null => (typeof iso === 'string' ? Date.parse(iso) : null);

@@ -9,14 +9,8 @@ import type { BatchEvent, CreateBatch } from '@flotilla/domain';
 import { EVENT_STORE, CoreModule, loadConfig } from '@flotilla/platform';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
 import { SchedulerModule, nextTimerOf } from './index';
+import { until } from '@flotilla/testing/poll';
 
-const until = async (condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-};
 
 describe('scheduler', () => {
   let dir: string;

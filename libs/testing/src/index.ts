@@ -1,1 +1,2 @@
 export * from './e2e-harness';
+export * from './poll';

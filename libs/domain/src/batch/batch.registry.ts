@@ -1,5 +1,5 @@
 import { EventRegistry } from '../shared/event-registry';
-import type { BatchEvent, BatchEventType } from './batch.events';
+import type { BatchEvent, BatchEventType, BatchItemsChunkRecorded } from './batch.events';
 
 /** Every batch event type with its schema version (all at 1: nothing has been upcast yet). */
 export const batchEvents = new EventRegistry<BatchEvent>({
@@ -18,6 +18,9 @@ export const batchEvents = new EventRegistry<BatchEvent>({
   BatchCancelled: { schemaVersion: 1 },
   BatchCompleted: { schemaVersion: 1 },
 });
+
+/** The events of a batch's items stream. */
+export const batchItemsEvents = new EventRegistry<BatchItemsChunkRecorded>({ BatchItemsChunkRecorded: { schemaVersion: 1 } });
 
 export const batchEventTypes: readonly BatchEventType[] = batchEvents.types;
 

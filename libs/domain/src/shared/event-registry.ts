@@ -78,6 +78,13 @@ export class EventRegistry<E extends DomainEvent> {
     return { type: recorded.type, data } as E;
   }
 
+  /** One registry of these types and `other`'s, for a reader of both (their type names must not clash). */
+  with<F extends DomainEvent>(other: EventRegistry<F>): EventRegistry<E | F> {
+    const specs = Object.fromEntries([...this.specs, ...other.specs]);
+    if (Object.keys(specs).length !== this.specs.size + other.specs.size) throw new Error('Event registries with a type in common cannot be joined');
+    return new EventRegistry<E | F>(specs as EventSpecs<E | F>);
+  }
+
   /** The registry of some of these types, for a reader that handles only them. */
   subset<Types extends E['type']>(...types: readonly Types[]): EventRegistry<EventOf<E, Types>> {
     const specs = Object.fromEntries(types.map((type) => [type, this.specs.get(type) as EventTypeSpec]));

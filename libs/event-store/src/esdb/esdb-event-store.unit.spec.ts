@@ -16,6 +16,7 @@ import {
 } from '@eventstore/db-client';
 import { WrongExpectedRevisionError, type StoredEvent } from '../event-store';
 import { EsdbEventStore, decodePosition, encodePosition, toEsdbConnectionString } from './esdb-event-store';
+import { until } from '@flotilla/testing/poll';
 
 const position = (n: number): Position => ({ commit: BigInt(n), prepare: BigInt(n) });
 
@@ -55,13 +56,6 @@ const collect = async <T>(iterable: AsyncIterable<T>): Promise<T[]> => {
   return items;
 };
 
-const waitFor = async (condition: () => boolean): Promise<void> => {
-  const deadline = Date.now() + 2_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('Timed out');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-};
 
 describe('EventStoreDB positions', () => {
   it('pack (commit, prepare) into one bigint that sorts like the pair and unpacks losslessly', () => {
@@ -222,7 +216,7 @@ describe('EsdbEventStore on a fake client', () => {
       void subscription.caughtUp.then(() => (caughtUp = true));
 
       stream.write(recorded(0));
-      await waitFor(() => log.length === 1);
+      await until(() => log.length === 1, 2_000);
       // While the handler is busy, the client buffers events and reports a checkpoint and caught-up.
       stream.write(recorded(1));
       stream.write(recorded(2, { streamId: 'customer-1' }));
@@ -238,7 +232,7 @@ describe('EsdbEventStore on a fake client', () => {
       expect(log).toEqual(['events 0', 'events 1', 'checkpoint 350', 'events 4']);
 
       stream.write(recorded(5));
-      await waitFor(() => log.length === 5);
+      await until(() => log.length === 5, 2_000);
       expect(log[4]).toBe('events 5');
       await subscription.stop();
       expect(stream.unsubscribe).toHaveBeenCalled();
@@ -259,7 +253,7 @@ describe('EsdbEventStore on a fake client', () => {
       stream.write(recorded(0));
 
       await expect(subscription.caughtUp).rejects.toThrow('handler failed');
-      await waitFor(() => errors.length === 1);
+      await until(() => errors.length === 1, 2_000);
       expect(stream.unsubscribe).toHaveBeenCalled();
       await expect(subscription.stop()).resolves.toBeUndefined();
     });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
 import type { ConsumeOptions, DeadLetter, EventMessage, MessageConsumer, MessageHandler, MessageTransport } from '../message';
+import { until } from '@flotilla/testing/poll';
 
 /** One test's transport, over the store the suite gives it. */
 export interface TransportUnderTest {
@@ -33,14 +34,6 @@ export interface TransportFactory {
   open(context: { readonly store: EventStore; readonly dir: string }): Promise<TransportUnderTest>;
 }
 
-/** Polls until `condition` holds. */
-export const until = async (condition: () => boolean | Promise<boolean>, timeoutMs = 30_000, what = 'condition'): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-};
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const nOf = (message: EventMessage): number => (message.data as { n: number }).n;
