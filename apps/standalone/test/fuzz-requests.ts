@@ -120,7 +120,7 @@ export class Pool {
 
   /** Resolves a reference to a path segment or query value (already percent-encoded). */
   resolve(ref: Ref): string {
-    const batch = this.batches.length > 0 ? this.batches[ref.pick % this.batches.length]! : 'b_none';
+    const batch = this.batches.length > 0 ? nth(this.batches, ref.pick) : 'b_none';
     if (ref.real) {
       const list = { batch: this.batches, execution: this.executions, workflow: this.workflows, webhook: this.webhooks, cursor: this.cursors }[ref.ref];
       if (ref.ref === 'execution' && (ref.pick % 3 === 0 || list.length === 0)) {
@@ -128,7 +128,7 @@ export class Pool {
         const total = this.totals.get(batch) ?? 1;
         return encodeURIComponent(`${batch}.${(ref.pick >> 2) % (total + 1)}`);
       }
-      if (list.length > 0) return encodeURIComponent(list[ref.pick % list.length]!);
+      if (list.length > 0) return encodeURIComponent(nth(list, ref.pick));
     }
     const junk = [
       ...JUNK_SEGMENTS,
@@ -142,7 +142,7 @@ export class Pool {
       encodeURIComponent(batch.toUpperCase()),
       ...(ref.ref === 'cursor' ? JUNK_CURSORS : []),
     ];
-    return junk[ref.pick % junk.length]!;
+    return nth(junk, ref.pick);
   }
 }
 
@@ -178,6 +178,13 @@ const JUNK_SEGMENTS = [
 ];
 
 const JUNK_CURSORS = ['', 'abc', 'eyJ4IjoxfQ', 'eyJwIjotMX0=', 'AAAA', '%FF%FE', '-1', '9'.repeat(400), encodeURIComponent('{"p":1}'), 'c'.repeat(10_000)];
+
+/** The element at `index` modulo the length: a generated number picks from a list of any size. */
+const nth = <T>(list: readonly T[], index: number): T => {
+  const value = list[index % list.length];
+  if (value === undefined) throw new Error('nth: empty list');
+  return value;
+};
 
 const refArb = (kind: RefKind, realWeight = 3): fc.Arbitrary<Ref> =>
   fc.record({ ref: fc.constant(kind), real: fc.oneof({ weight: realWeight, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), pick: fc.nat() });
@@ -218,7 +225,9 @@ const DATES = [
 
 /** Values that break assumptions: nulls, arrays for objects, huge and NaN-ish numbers, unicode, very long strings. */
 const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom<unknown>(null, [], [[]], {}, '', [null], [{}], true, false),
+  // Wrong shapes first: null or an array where an object belongs is the most common 500.
+  { weight: 8, arbitrary: fc.constantFrom<unknown>(null, null, [], [[]], {}, [null], [{}]) },
+  fc.constantFrom<unknown>('', true, false),
   fc.constantFrom<unknown>(0, -1, -0.5, 0.1, 1e-7, 2 ** 31, 2 ** 53 + 2, 1e13, 1e15, 1e21, 1e308, -1e308, Number.MAX_SAFE_INTEGER),
   fc.constantFrom<unknown>('NaN', 'Infinity', '-Infinity', '1e999', '0x1F', ' 7 ', 'null', 'undefined', 'true', '[object Object]', '1,5', '٣'),
   fc.constantFrom<unknown>(...UNICODE),
@@ -240,6 +249,11 @@ export class ValueGen {
   constructor(
     private readonly doc: OpenApiDoc,
     private readonly known: Known,
+    /**
+     * Every optional property present, each with a value the API accepts: a wrong shape put
+     * anywhere in it is then the only thing wrong with the body.
+     */
+    private readonly full = false,
   ) {}
 
   schema(name: string): Schema {
@@ -262,7 +276,7 @@ export class ValueGen {
         if (schema.properties) {
           const model: Record<string, fc.Arbitrary<unknown>> = {};
           for (const [key, child] of Object.entries(schema.properties)) model[key] = this.of(child, owner, key);
-          return fc.record(model, { requiredKeys: [...(schema.required ?? [])] });
+          return fc.record(model, { requiredKeys: this.full ? Object.keys(model) : [...(schema.required ?? [])] });
         }
         const values = typeof schema.additionalProperties === 'object' ? this.of(schema.additionalProperties, owner, property) : fc.jsonValue({ maxDepth: 2 });
         return schema.additionalProperties ? fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }), values, { maxKeys: 3 }) : fc.jsonValue({ maxDepth: 3 });
@@ -297,15 +311,16 @@ export class ValueGen {
       case 'CreateWorkflowDto.id':
         return fc.stringMatching(/^[a-z0-9]{1,8}$/).map((suffix) => `fz-${suffix}`);
       case 'WorkflowTargetDto.url':
-        return this.urls(known.targetUrl);
+        return this.full ? fc.constant(known.targetUrl) : this.urls(known.targetUrl);
       case 'WorkflowTargetDto.timeoutMs':
+        if (this.full) return fc.constant(30_000);
         return fc.oneof(fc.integer({ min: 100, max: 30_000 }), fc.constantFrom(1, 86_400_000));
       case 'RetryPolicyDto.maxAttempts':
         return fc.integer({ min: 1, max: 3 });
       case 'RetryPolicyDto.backoffMs':
         return fc.integer({ min: 0, max: 1000 });
       case 'RegisterWebhookRequest.url':
-        return this.urls(known.receiverUrl);
+        return this.full ? fc.constant(known.receiverUrl) : this.urls(known.receiverUrl);
       case 'RegisterWebhookRequest.events':
         return fc.subarray([...(schema.items?.enum ?? [])] as string[], { minLength: 1 });
       case 'RegisterWebhookRequest.secret':
@@ -317,17 +332,20 @@ export class ValueGen {
     }
     switch (property) {
       case 'workflowId':
+        if (this.full) return fc.constantFrom(...known.workflowIds);
         return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...known.workflowIds) }, { weight: 1, arbitrary: fc.constant('no-such-workflow') });
       case 'workflowVersion':
-        return fc.constantFrom(1, 1, 1, 2, 99);
+        return this.full ? fc.constant(1) : fc.constantFrom(1, 1, 1, 2, 99);
       case 'startAt':
-        return fc.constantFrom(...DATES);
       case 'executeAt':
+        if (this.full) return fc.constantFrom('2030-01-01T00:00:00Z', '2020-01-01T00:00:00.000Z');
+        if (property === 'startAt') return fc.constantFrom(...DATES);
         return fc.oneof(fc.constantFrom(...DATES), fc.date({ noInvalidDate: true }).map((date) => date.toISOString()));
       case 'maxConcurrent':
         return fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 5 }) }, { weight: 1, arbitrary: fc.constantFrom(1, 10_000) });
       case 'batchIntervalSeconds':
-        return fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 0, 0, 1) }, { weight: 1, arbitrary: fc.constantFrom(0.5, 2_592_000, 3e9, 1e13, 1e15, 8.64e12) });
+        if (this.full) return fc.constantFrom(0, 1);
+        return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 0, 0, 1) }, { weight: 1, arbitrary: fc.constantFrom(0.5, 2_592_000, 3e9, 8.64e12) }, { weight: 1, arbitrary: fc.constantFrom(1e13, 1e15, 1e20) });
       case 'items':
         return fc.array(this.of(this.schema('BatchItemDto'), 'BatchItemDto'), { minLength: 1, maxLength: 6 });
       case 'profile':
@@ -336,6 +354,7 @@ export class ValueGen {
       case 'metadata':
         return fc.dictionary(fc.constantFrom('account', 'region', 'tier', 'k'), fc.string({ maxLength: 12 }), { maxKeys: 3 });
       case 'name':
+        if (this.full) return fc.constant('fuzz');
         return fc.oneof(fc.constantFrom('fuzz', 'Fuzz batch'), fc.string({ minLength: 1, maxLength: 20 }));
       case 'reason':
         return fc.oneof(fc.constant('fuzz'), fc.string({ maxLength: 40 }));
@@ -347,8 +366,8 @@ export class ValueGen {
   inputs(): fc.Arbitrary<Record<string, unknown>> {
     const model: Record<string, fc.Arbitrary<unknown>> = {};
     for (const name of this.known.inputNames) model[name] = fc.oneof({ weight: 5, arbitrary: fc.string({ minLength: 1, maxLength: 12 }) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
-    model['extra'] = fc.string({ maxLength: 5 });
-    return fc.record(model, { requiredKeys: [this.known.inputNames[0]!] });
+    if (!this.full) model['extra'] = fc.string({ maxLength: 5 });
+    return fc.record(model, { requiredKeys: this.full ? Object.keys(model) : [nth(this.known.inputNames, 0)] });
   }
 }
 
@@ -368,7 +387,8 @@ const pathsOf = (value: unknown, path: Path = [], out: Path[] = [], limit = 400)
 const getAt = (value: unknown, path: Path): unknown => path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], value);
 
 export interface Mutation {
-  readonly action: 'replace' | 'delete' | 'unknown-key' | 'dangerous-key' | 'wrap-array';
+  /** `reshape`: replace an object or array (null, [], [[]], {}...). */
+  readonly action: 'replace' | 'reshape' | 'delete' | 'unknown-key' | 'dangerous-key' | 'wrap-array';
   readonly pick: number;
   readonly value: unknown;
   readonly key: string;
@@ -387,11 +407,18 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.record({
   key: fc.oneof(fc.constantFrom(...DANGEROUS_KEYS), fc.string({ minLength: 1, maxLength: 8 })),
 });
 
-/** Paths into inputs and metadata come first half of the time: that is where user keys land. */
-const choosePath = (paths: Path[], pick: number): Path => {
+/**
+ * A third of the time a path into inputs, metadata or mapping (where user keys land), a third of
+ * the time a container (where a wrong shape hurts most), else any path.
+ */
+const choosePath = (paths: Path[], pick: number, root: unknown): Path => {
   const preferred = paths.filter((path) => path.some((key) => key === 'inputs' || key === 'metadata' || key === 'mapping'));
-  const list = pick % 2 === 0 && preferred.length > 0 ? preferred : paths;
-  return list[(pick >> 1) % list.length]!;
+  const containers = paths.filter((path) => {
+    const node = getAt(root, path);
+    return typeof node === 'object' && node !== null;
+  });
+  const choice = nth([preferred, containers, paths], pick);
+  return nth(choice.length > 0 ? choice : paths, Math.floor(pick / 3));
 };
 
 /** Applies one mutation to a JSON copy of `value` (JSON.parse keeps `__proto__` an own key). */
@@ -402,12 +429,15 @@ export const mutate = (value: unknown, mutation: Mutation): unknown => {
     return typeof node === 'object' && node !== null && !Array.isArray(node);
   };
   const all = pathsOf(root.v);
-  const path = mutation.action === 'dangerous-key' || mutation.action === 'unknown-key' ? choosePath(all.filter(objects), mutation.pick) : choosePath(all, mutation.pick);
+  const containers = (path: Path): boolean => typeof getAt(root.v, path) === 'object' && getAt(root.v, path) !== null;
+  const candidates = mutation.action === 'dangerous-key' || mutation.action === 'unknown-key' ? all.filter(objects) : mutation.action === 'reshape' ? all.filter(containers) : all;
+  const path = choosePath(candidates.length > 0 ? candidates : all, mutation.pick, root.v);
   if (path === undefined) return root.v;
   const parent = path.length === 0 ? root : (getAt(root.v, path.slice(0, -1)) as Record<string | number, unknown>);
-  const key = path.length === 0 ? 'v' : path[path.length - 1]!;
+  const key = path.at(-1) ?? 'v';
   switch (mutation.action) {
     case 'replace':
+    case 'reshape':
       parent[key as never] = mutation.value as never;
       break;
     case 'delete':
@@ -420,7 +450,9 @@ export const mutate = (value: unknown, mutation: Mutation): unknown => {
     case 'unknown-key':
     case 'dangerous-key': {
       const target = getAt(root.v, path) as Record<string, unknown>;
-      const name = mutation.action === 'dangerous-key' ? DANGEROUS_KEYS[mutation.pick % DANGEROUS_KEYS.length]! : `fz_${mutation.key}`;
+      // No object left to hold a key (an earlier mutation replaced it): nothing to do.
+      if (typeof target !== 'object' || target === null) break;
+      const name = mutation.action === 'dangerous-key' ? nth(DANGEROUS_KEYS, mutation.pick) : `fz_${mutation.key}`;
       withKey(target, name, mutation.value);
       break;
     }
@@ -446,6 +478,8 @@ export interface WireRequest {
   /** `abort`: a raw socket announces the whole body, writes the first `abortAfter` bytes and disconnects. */
   readonly delivery: 'normal' | 'abort';
   readonly abortAfter?: number;
+  /** What is special about this request, for the failure report. */
+  readonly note?: string;
 }
 
 interface RequestLine {
@@ -469,7 +503,7 @@ const actorArb: fc.Arbitrary<string | undefined> = fc.oneof(
 
 const kindOfSegment = (template: string): RefKind => (template.startsWith('/v1/executions') ? 'execution' : template.startsWith('/v1/workflows') ? 'workflow' : template.startsWith('/v1/webhooks') ? 'webhook' : 'batch');
 
-const QUERY_JUNK = ['', '0', '-1', '1001', '1000', '1', 'abc', '1.5', '1e3', ' 5', '0x10', 'NaN', 'Infinity', '9'.repeat(400), '%00', '%E0%A4%A', encodeURIComponent('🙂'), 'true'];
+const QUERY_JUNK = ['', '0', '-1', '1001', '1000', '1', 'abc', '1.5', '1e3', '%205', '+5', '0x10', 'NaN', 'Infinity', '9'.repeat(400), '%00', '%E0%A4%A', encodeURIComponent('🙂'), 'true'];
 
 /** Path, query string and headers of a request, from the operation's parameters. */
 const requestLineArb = (endpoint: Endpoint, hostile: boolean): fc.Arbitrary<RequestLine> => {
@@ -540,6 +574,7 @@ const depthArb = fc.oneof(fc.integer({ min: 100, max: 20_000 }), fc.constantFrom
 export class CaseGen {
   readonly endpoints: Endpoint[];
   private readonly values: ValueGen;
+  private readonly fullValues: ValueGen;
 
   constructor(
     doc: OpenApiDoc,
@@ -547,6 +582,7 @@ export class CaseGen {
   ) {
     this.endpoints = endpointsOf(doc);
     this.values = new ValueGen(doc, known);
+    this.fullValues = new ValueGen(doc, known, true);
   }
 
   /** Every case family, weighted; a few hundred of these make a run. */
@@ -555,10 +591,12 @@ export class CaseGen {
     const withJson = all.filter((endpoint) => endpoint.json !== null);
     const withBody = all.filter((endpoint) => endpoint.json !== null || endpoint.multipart !== null);
     const multipart = all.filter((endpoint) => endpoint.multipart !== null);
-    const pick = (list: Endpoint[]) => fc.constantFrom(...list);
+    // Operations with bigger bodies get more of the cases: there is more to get wrong there.
+    const pick = (list: Endpoint[]) => fc.oneof(...list.map((endpoint) => ({ weight: this.weightOf(endpoint), arbitrary: fc.constant(endpoint) })));
     return fc.oneof(
-      { weight: 26, arbitrary: pick(all).chain((endpoint) => this.schemaCase(endpoint, 'schema-valid', 0)) },
-      { weight: 20, arbitrary: pick(all).chain((endpoint) => this.schemaCase(endpoint, 'mutant', 1)) },
+      { weight: 22, arbitrary: pick(all).chain((endpoint) => this.schemaCase(endpoint, 'schema-valid', 0)) },
+      { weight: 16, arbitrary: pick(all).chain((endpoint) => this.schemaCase(endpoint, 'mutant', 1)) },
+      { weight: 12, arbitrary: pick(withJson).chain((endpoint) => this.wrongShapeCase(endpoint)) },
       { weight: 8, arbitrary: pick(all).chain((endpoint) => this.schemaCase(endpoint, 'chaos', 4)) },
       { weight: 10, arbitrary: pick(multipart).chain((endpoint) => this.multipartCase(endpoint, 'multipart')) },
       { weight: 6, arbitrary: pick(multipart).chain((endpoint) => this.multipartCase(endpoint, 'truncated-multipart')) },
@@ -568,6 +606,17 @@ export class CaseGen {
       { weight: 5, arbitrary: pick(withJson).chain((endpoint) => this.contentTypeCase(endpoint)) },
       { weight: 5, arbitrary: pick(withBody).chain((endpoint) => this.encodingCase(endpoint)) },
     );
+  }
+
+  /** 1 for an operation without a body, up to 8 for one whose body schema has many properties. */
+  private weightOf(endpoint: Endpoint): number {
+    const size = (schema: Schema | undefined, depth: number): number => {
+      if (schema === undefined || depth > 4) return 0;
+      if (schema.$ref !== undefined) return size(this.values.schema(schema.$ref.replace('#/components/schemas/', '')), depth + 1);
+      const own = Object.values(schema.properties ?? {});
+      return own.length + [...own, ...(schema.oneOf ?? []), ...(schema.items ? [schema.items] : [])].reduce((sum, child) => sum + size(child, depth + 1), 0);
+    };
+    return 1 + Math.min(7, Math.ceil(Math.max(size(endpoint.json ?? undefined, 0), size(endpoint.multipart ?? undefined, 0)) / 3));
   }
 
   /** A valid body of the operation's JSON schema (the JSON alternative of a multipart operation). */
@@ -582,6 +631,17 @@ export class CaseGen {
       family,
       endpoint: endpointName(endpoint),
       build: jsonRequest(endpoint, line, value === undefined ? undefined : JSON.stringify(value)),
+    }));
+  }
+
+  /** A body with every optional property, one object or array of it replaced by null, [], [[]], {}... */
+  private wrongShapeCase(endpoint: Endpoint): fc.Arbitrary<Case> {
+    const schema = endpoint.json ?? {};
+    const shapes = fc.constantFrom<unknown>(null, null, [], [[]], {}, [null], '', 0, 'x');
+    return fc.record({ line: requestLineArb(endpoint, false), valid: this.fullValues.of(schema.oneOf?.[0] ?? schema), pick: fc.nat(), value: shapes }).map(({ line, valid, pick, value }) => ({
+      family: 'wrong-shape',
+      endpoint: endpointName(endpoint),
+      build: jsonRequest(endpoint, line, JSON.stringify(mutate(valid, { action: 'reshape', pick, value, key: '' }))),
     }));
   }
 
@@ -682,17 +742,18 @@ export class CaseGen {
           if (framing === 'no-closing') body = body.subarray(0, body.length - `--${boundary}--\r\n`.length);
           if (truncated) body = body.subarray(0, Math.max(1, Math.floor(body.length * cut)));
           const type = { 'no-boundary': 'multipart/form-data', 'wrong-boundary': `multipart/form-data; boundary=${boundary}x`, 'quoted-boundary': `multipart/form-data; boundary="${boundary}"` }[framing as string] ?? `multipart/form-data; boundary=${boundary}`;
-          return { method: endpoint.method, path: pathOf(line, pool), headers: { ...line.headers, 'content-type': type }, body, delivery: 'normal' };
+          const note = truncated ? `multipart cut at ${Math.round(cut * 100)}% (no closing boundary), sent whole` : `multipart framing: ${framing}`;
+          return { method: endpoint.method, path: pathOf(line, pool), headers: { ...line.headers, 'content-type': type }, body, delivery: 'normal', note };
         },
       }));
   }
 
   /** A client that announces a whole body, sends part of it and disconnects. */
   private abortedCase(endpoint: Endpoint): fc.Arbitrary<Case> {
+    const multipart = fc.tuple(this.fields(endpoint, false), fc.stringMatching(/^[A-Za-z0-9]{1,20}$/)).map(([parts, boundary]) => ({ type: `multipart/form-data; boundary=${boundary}`, bytes: multipartBody(parts, boundary, '\r\n') }));
+    const json = this.validBody(endpoint).map((value) => ({ type: 'application/json', bytes: Buffer.from(JSON.stringify(value)) }));
     const body: fc.Arbitrary<{ type: string; bytes: Buffer }> =
-      endpoint.multipart !== null
-        ? fc.tuple(this.fields(endpoint, false), fc.stringMatching(/^[A-Za-z0-9]{1,20}$/)).map(([parts, boundary]) => ({ type: `multipart/form-data; boundary=${boundary}`, bytes: multipartBody(parts, boundary, '\r\n') }))
-        : this.validBody(endpoint).map((value) => ({ type: 'application/json', bytes: Buffer.from(JSON.stringify(value)) }));
+      endpoint.multipart === null ? json : endpoint.json === null ? multipart : fc.oneof({ weight: 3, arbitrary: multipart }, { weight: 1, arbitrary: json });
     return fc.record({ line: requestLineArb(endpoint, false), body, cut: fc.double({ min: 0, max: 0.95, noNaN: true }) }).map(({ line, body: { type, bytes }, cut }) => ({
       family: 'aborted-upload',
       endpoint: endpointName(endpoint),
@@ -711,20 +772,21 @@ export class CaseGen {
   private deepCase(endpoint: Endpoint): fc.Arbitrary<Case> {
     return fc.record({ line: requestLineArb(endpoint, false), valid: this.validBody(endpoint), pick: fc.nat(), depth: depthArb, shape: fc.constantFrom<'object' | 'array'>('object', 'array'), boundary: fc.constant('fuzzdeep') }).map(({ line, valid, pick, depth, shape, boundary }) => {
       const marked = mutate(valid, { action: 'replace', pick, value: '__DEEP__', key: '' });
+      const note = `${depth} levels of ${shape}s`;
       const text = deepen(marked, depth, shape);
       const multipart = endpoint.json === null || (endpoint.multipart !== null && pick % 2 === 1);
       return {
         family: 'deep-nesting',
         endpoint: endpointName(endpoint),
         build: (pool: Pool): WireRequest => {
-          if (!multipart) return jsonRequest(endpoint, line, text)(pool);
+          if (!multipart) return { ...jsonRequest(endpoint, line, text)(pool), note };
           const field = endpoint.template.endsWith('preview') ? 'mapping' : 'config';
           const parts: Part[] = [
             { name: field, value: field === 'mapping' ? deepen({ email: '__DEEP__' }, depth, shape) : text },
-            ...(field === 'mapping' ? [{ name: 'workflowId', value: this.known.workflowIds[0]! }] : []),
+            ...(field === 'mapping' ? [{ name: 'workflowId', value: nth(this.known.workflowIds, 0) }] : []),
             { name: 'file', filename: 'rows.csv', value: `${this.known.inputNames.join(',')}\na,b\n` },
           ];
-          return { method: endpoint.method, path: pathOf(line, pool), headers: { ...line.headers, 'content-type': `multipart/form-data; boundary=${boundary}` }, body: multipartBody(parts, boundary, '\r\n'), delivery: 'normal' };
+          return { method: endpoint.method, path: pathOf(line, pool), headers: { ...line.headers, 'content-type': `multipart/form-data; boundary=${boundary}` }, body: multipartBody(parts, boundary, '\r\n'), delivery: 'normal', note: `${note} in the ${field} field` };
         },
       };
     });
@@ -744,7 +806,7 @@ export class CaseGen {
           const mapping = list.reduce(mutate, { email: { type: 'input', field: this.known.inputNames[0] } });
           const parts: Part[] = preview
             ? [
-                { name: 'workflowId', value: this.known.workflowIds[0]! },
+                { name: 'workflowId', value: nth(this.known.workflowIds, 0) },
                 { name: 'mapping', value: JSON.stringify(mapping) },
               ]
             : [{ name: 'config', value: JSON.stringify(value) }];

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { readdirSync } from 'node:fs';
 import { PlatformProcess, TargetServer, eventually, freePort, sleep, startWebhookReceiver, tempDir } from '@flotilla/testing';
 import { CaseGen, Pool, send, type Case, type OpenApiDoc, type WireRequest, type WireResponse } from './fuzz-requests';
 
@@ -11,7 +12,7 @@ import { CaseGen, Pool, send, type Case, type OpenApiDoc, type WireRequest, type
  *
  * FUZZ_RUNS (cases), FUZZ_SEED (replay a run), FUZZ_TIME_MS (time for the cases; stops early when spent).
  */
-const RUNS = Number(process.env['FUZZ_RUNS'] ?? 300);
+const RUNS = Number(process.env['FUZZ_RUNS'] ?? 800);
 const SEED = Number(process.env['FUZZ_SEED'] ?? 7_2026);
 const BUDGET_MS = Number(process.env['FUZZ_TIME_MS'] ?? 100_000);
 
@@ -22,7 +23,7 @@ interface Seen {
 }
 
 interface Failure {
-  readonly kind: '5xx' | 'crash' | 'no answer';
+  readonly kind: '5xx' | 'crash' | 'no answer' | 'error after abort';
   readonly cause: string;
   readonly endpoint: string;
   readonly status: number | null;
@@ -34,12 +35,22 @@ interface Failure {
 // eslint-disable-next-line no-control-regex
 const stripAnsi = (text: string): string => text.replace(/\u001b\[[0-9;]*m/g, '');
 
-/** The server's own words for a failure: the logged error of a 5xx, the fatal error of a crash. */
+/** Where an error was thrown: the first stack frame in the project's code, else the first frame. */
+const frameOf = (output: string, from: number): string => {
+  // A stack overflow is thrown wherever the stack happens to run out: its frame tells nothing.
+  if (/Maximum call stack size exceeded/.test(output.slice(from, from + 300))) return '';
+  const frames = output.slice(from).split('\n').slice(1, 40).filter((line) => /^\s+at /.test(line));
+  const own = frames.find((line) => /\/(libs|apps)\//.test(line) && !line.includes('node_modules'));
+  const frame = (own ?? frames[0])?.trim().replace(/^at /, '');
+  return frame === undefined ? '' : ` @ ${frame.replace(/\(?\/[^()]*\/(libs|apps|node_modules)\//, '($1/').replace(/:\d+\)?$/, ')')}`;
+};
+
+/** The server's own words for a failure: the logged error of a 5xx, the fatal error of a crash, and where it was thrown. */
 const causeOf = (output: string, response: WireResponse): string => {
-  const logged = /ERROR\s+\[[^\]]+\]\s+(.+)/.exec(output)?.[1];
-  if (logged) return logged.trim();
-  const fatal = /^\s*(?:Uncaught |Unhandled )?(?:[A-Za-z]*Error|Error)(?: \[[A-Z_]+\])?: .+$/m.exec(output)?.[0];
-  if (fatal) return fatal.trim();
+  const logged = /ERROR\s+\[[^\]]+\]\s+(.+)/.exec(output);
+  if (logged?.[1] !== undefined) return logged[1].trim() + frameOf(output, logged.index);
+  const fatal = /^\s*(?:Uncaught |Unhandled )?(?:[A-Za-z]*Error|Error)(?: \[[A-Z_]+\])?: .+$/m.exec(output);
+  if (fatal) return fatal[0].trim() + frameOf(output, fatal.index);
   const lines = output.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('Node.js v'));
   return lines.at(-1)?.trim().slice(0, 200) ?? response.error ?? '(no server output)';
 };
@@ -48,13 +59,38 @@ const causeOf = (output: string, response: WireResponse): string => {
 const normalise = (cause: string): string =>
   cause
     .replace(/\b[0-9A-Za-z_]*\d[0-9A-Za-z_]{6,}\b/g, '<id>')
-    .replace(/\d+/g, 'N')
+    .replace(/\b\d+\b/g, 'N')
     .slice(0, 240);
 
-const excerpt = (bytes: Buffer | undefined, max = 400): string => {
+const printable = (bytes: Buffer): string => bytes.toString('latin1').replace(/[^\x20-\x7e]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : '.'));
+
+/** Head and tail of a body: the end matters for truncated uploads. */
+const excerpt = (bytes: Buffer | undefined, head = 300, tail = 160): string => {
   if (bytes === undefined) return '(none)';
-  const text = bytes.subarray(0, max).toString('latin1').replace(/[^\x20-\x7e]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : '.'));
-  return `${text}${bytes.length > max ? ` … (${bytes.length} bytes)` : ''}`;
+  if (bytes.length <= head + tail) return printable(bytes);
+  return `${printable(bytes.subarray(0, head))} … ${printable(bytes.subarray(bytes.length - tail))} (${bytes.length} bytes)`;
+};
+
+/** The last lines of the server's output, with runs of one repeated line (deep recursion) folded. */
+const tailOf = (output: string, lines = 25): string => {
+  const folded: string[] = [];
+  let previous = '';
+  let repeats = 0;
+  for (const line of output.split('\n')) {
+    if (line === previous) {
+      repeats++;
+      continue;
+    }
+    if (repeats > 0) folded.push(`      … the line above ${repeats} more time(s)`);
+    folded.push(line);
+    previous = line;
+    repeats = 0;
+  }
+  if (repeats > 0) folded.push(`      … the line above ${repeats} more time(s)`);
+  return folded
+    .slice(-lines)
+    .map((line) => `    | ${line}`)
+    .join('\n');
 };
 
 const describeRequest = (request: WireRequest): string =>
@@ -62,6 +98,7 @@ const describeRequest = (request: WireRequest): string =>
     `    ${request.method} ${request.path.length > 300 ? `${request.path.slice(0, 300)}… (${request.path.length} chars)` : request.path}`,
     `    headers: ${JSON.stringify(Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, v.length > 120 ? `${v.slice(0, 120)}… (${v.length})` : v])))}`,
     `    body: ${excerpt(request.body)}`,
+    ...(request.note === undefined ? [] : [`    note: ${request.note}`]),
     ...(request.delivery === 'abort' ? [`    delivery: headers announce ${request.body?.length ?? 0} bytes, ${request.abortAfter} sent, then the socket is destroyed`] : []),
   ].join('\n');
 
@@ -76,6 +113,8 @@ const isErrorShape = (body: string): boolean => {
 
 describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
   let data: ReturnType<typeof tempDir>;
+  /** The process's TMPDIR: upload spools land here, so leftovers can be counted. */
+  let tmp: ReturnType<typeof tempDir>;
   let app: PlatformProcess;
   let target: TargetServer;
   let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
@@ -85,6 +124,7 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
   const created = new Set<string>();
   const failures = new Map<string, Failure>();
   const statuses = new Map<string, Map<string, number>>();
+  const familyStatuses = new Map<string, Map<string, number>>();
   const offShape = new Map<string, string>();
   let tried = 0;
   let restarts = 0;
@@ -110,10 +150,11 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
 
   beforeAll(async () => {
     data = tempDir('flotilla-fuzz-');
+    tmp = tempDir('flotilla-fuzz-tmp-');
     target = new TargetServer();
     await target.start();
     receiver = await startWebhookReceiver();
-    app = new PlatformProcess(await freePort(), data.path, { NO_COLOR: '1' });
+    app = new PlatformProcess(await freePort(), data.path, { NO_COLOR: '1', TMPDIR: tmp.path });
     await app.start();
     // A sync and an async workflow, a second version, a webhook, and batches in every state, so
     // that valid-looking requests reach deep code (pause, reschedule, callbacks, history...).
@@ -147,12 +188,13 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
     await target?.stop();
     await receiver?.stop();
     data?.remove();
+    tmp?.remove();
   });
 
-  const count = (endpoint: string, status: string): void => {
-    const row = statuses.get(endpoint) ?? new Map<string, number>();
+  const count = (table: Map<string, Map<string, number>>, name: string, status: string): void => {
+    const row = table.get(name) ?? new Map<string, number>();
     row.set(status, (row.get(status) ?? 0) + 1);
-    statuses.set(endpoint, row);
+    table.set(name, row);
   };
 
   const record = (kind: Failure['kind'], fuzzCase: Case, seen: Seen): void => {
@@ -172,7 +214,8 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
     const mark = app.output.length;
     const response = await send(app.port, request);
     const status = response.status === null ? (request.delivery === 'abort' ? 'aborted' : 'no answer') : String(response.status);
-    count(fuzzCase.endpoint, status);
+    count(statuses, fuzzCase.endpoint, status);
+    count(familyStatuses, fuzzCase.family, status);
     if (response.status !== null && response.status < 300) {
       try {
         const body = JSON.parse(response.body) as unknown;
@@ -197,6 +240,8 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
       await app.start();
     } else if (response.status !== null && response.status >= 500) record('5xx', fuzzCase, seen);
     else if (response.status === null && request.delivery === 'normal') record('no answer', fuzzCase, seen);
+    // The client is gone, so nobody sees a 500; the log still shows one.
+    else if (request.delivery === 'abort' && /ERROR\s+\[/.test(output)) record('error after abort', fuzzCase, seen);
   };
 
   it(
@@ -210,19 +255,17 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
         await runCase(fuzzCase);
         tried++;
       }
-      const families = new Map<string, number>();
-      for (const fuzzCase of cases.slice(0, tried)) families.set(fuzzCase.family, (families.get(fuzzCase.family) ?? 0) + 1);
       const columns = [...new Set([...statuses.values()].flatMap((row) => [...row.keys()]))].sort();
       const width = Math.max(...[...statuses.keys()].map((endpoint) => endpoint.length));
       const table = [
-        `${'endpoint'.padEnd(width)} ${columns.map((column) => column.padStart(9)).join('')}`,
-        ...[...statuses.entries()].sort().map(([endpoint, row]) => `${endpoint.padEnd(width)} ${columns.map((column) => String(row.get(column) ?? '').padStart(9)).join('')}`),
+        `${'endpoint'.padEnd(width)} ${columns.map((column) => column.padStart(10)).join('')}`,
+        ...[...statuses.entries()].sort().map(([endpoint, row]) => `${endpoint.padEnd(width)} ${columns.map((column) => String(row.get(column) ?? '').padStart(10)).join('')}`),
       ];
       const totals = columns.map((column) => `${column}: ${[...statuses.values()].reduce((sum, row) => sum + (row.get(column) ?? 0), 0)}`);
       const stoppedEarly = tried < cases.length ? `\nSTOPPED EARLY: the time budget (FUZZ_TIME_MS=${BUDGET_MS}) ran out after ${tried} of ${cases.length} cases.` : '';
       console.log(
         `fuzz: seed ${SEED} (FUZZ_SEED=${SEED} to replay), ${tried} of ${cases.length} cases tried in ${Math.round((Date.now() - started) / 1000)} s, ${restarts} restart(s) after a crash${stoppedEarly}\n` +
-          `families: ${[...families.entries()].map(([family, n]) => `${family} ${n}`).join(', ')}\n` +
+          `by family: ${[...familyStatuses.entries()].sort().map(([family, row]) => `${family} (${[...row.entries()].sort().map(([code, n]) => `${code}: ${n}`).join(', ')})`).join('; ')}\n` +
           `status codes: ${totals.join(', ')}\n${table.join('\n')}` +
           (offShape.size === 0 ? '' : `\n\n4xx answers not in the API error shape (not failed on, for information):\n${[...offShape.entries()].map(([key, text]) => `  ${key}\n${text}`).join('\n')}`),
       );
@@ -234,10 +277,20 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
             `  cause: ${failure.cause}`,
             `  request:\n${describeRequest(failure.example.request)}`,
             `  response: ${failure.example.response.status ?? '-'} ${failure.example.response.body.slice(0, 300) || failure.example.response.error || ''}`,
-            `  server output (tail):\n${failure.example.output.split('\n').slice(-25).map((line) => `    | ${line}`).join('\n')}`,
+            `  server output (tail):\n${tailOf(failure.example.output)}`,
           ].join('\n'),
         );
-      if (report.length > 0) console.log(`fuzz: ${failures.size} distinct failure(s), ${[...failures.values()].reduce((sum, failure) => sum + failure.count, 0)} failing case(s):\n\n${report.join('\n\n')}`);
+      const byCause = new Map<string, string[]>();
+      for (const failure of failures.values()) {
+        const cause = `${failure.kind}: ${normalise(failure.cause)}`;
+        byCause.set(cause, [...(byCause.get(cause) ?? []), `${failure.endpoint} → ${failure.status ?? 'no answer'} ×${failure.count}`]);
+      }
+      const overview = [...byCause.entries()].sort().map(([cause, where]) => `  ${cause}\n${where.map((line) => `      ${line}`).join('\n')}`);
+      if (report.length > 0) {
+        console.log(
+          `fuzz: ${failures.size} distinct failure(s), ${[...failures.values()].reduce((sum, failure) => sum + failure.count, 0)} failing case(s), ${byCause.size} cause(s):\n${overview.join('\n')}\n\n${report.join('\n\n')}`,
+        );
+      }
       expect(tried).toBeGreaterThan(0);
       expect([...failures.keys()]).toEqual([]);
     },
@@ -265,5 +318,11 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
     // The list is a read model: give it a moment to catch up after a restart before comparing.
     const listed = await eventually(listAll, (ids) => ids.length >= created.size, 5_000, 'the batch list').catch(() => listAll());
     expect(listed).toEqual([...created].sort());
+  });
+
+  it('leaves no upload spool behind', async () => {
+    const leftovers = () => readdirSync(tmp.path).filter((name) => name.startsWith('flotilla-upload-'));
+    const left = await eventually(async () => leftovers(), (names) => names.length === 0, 3_000, 'upload spools to be removed').catch(() => leftovers());
+    expect(left).toEqual([]);
   });
 });
