@@ -12,7 +12,7 @@ import { CaseGen, Pool, send, type Case, type OpenApiDoc, type WireRequest, type
  *
  * FUZZ_RUNS (cases), FUZZ_SEED (replay a run), FUZZ_TIME_MS (time for the cases; stops early when spent).
  */
-const RUNS = Number(process.env['FUZZ_RUNS'] ?? 800);
+const RUNS = Number(process.env['FUZZ_RUNS'] ?? 1000);
 const SEED = Number(process.env['FUZZ_SEED'] ?? 7_2026);
 const BUDGET_MS = Number(process.env['FUZZ_TIME_MS'] ?? 100_000);
 
@@ -23,7 +23,7 @@ interface Seen {
 }
 
 interface Failure {
-  readonly kind: '5xx' | 'crash' | 'no answer' | 'error after abort';
+  readonly kind: '5xx' | 'crash' | 'hang' | 'no answer' | 'error after abort';
   readonly cause: string;
   readonly endpoint: string;
   readonly status: number | null;
@@ -51,6 +51,7 @@ const causeOf = (output: string, response: WireResponse): string => {
   if (logged?.[1] !== undefined) return logged[1].trim() + frameOf(output, logged.index);
   const fatal = /^\s*(?:Uncaught |Unhandled )?(?:[A-Za-z]*Error|Error)(?: \[[A-Z_]+\])?: .+$/m.exec(output);
   if (fatal) return fatal[0].trim() + frameOf(output, fatal.index);
+  if (response.error?.startsWith('no answer within') === true) return response.error;
   const lines = output.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('Node.js v'));
   return lines.at(-1)?.trim().slice(0, 200) ?? response.error ?? '(no server output)';
 };
@@ -234,7 +235,9 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
     const output = stripAnsi(app.output.slice(mark).join(''));
     const seen = { request, response, output };
     if (!alive) {
-      record('crash', fuzzCase, seen);
+      // No answer in time and /health silent too: the event loop is blocked (or the process gone).
+      const hung = response.error?.startsWith('no answer within') === true;
+      record(hung ? 'hang' : 'crash', fuzzCase, hung ? { ...seen, output: `${output}\n(/health did not answer either: the process was killed and restarted)` } : seen);
       restarts++;
       await app.kill();
       await app.start();
@@ -264,7 +267,7 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
       const totals = columns.map((column) => `${column}: ${[...statuses.values()].reduce((sum, row) => sum + (row.get(column) ?? 0), 0)}`);
       const stoppedEarly = tried < cases.length ? `\nSTOPPED EARLY: the time budget (FUZZ_TIME_MS=${BUDGET_MS}) ran out after ${tried} of ${cases.length} cases.` : '';
       console.log(
-        `fuzz: seed ${SEED} (FUZZ_SEED=${SEED} to replay), ${tried} of ${cases.length} cases tried in ${Math.round((Date.now() - started) / 1000)} s, ${restarts} restart(s) after a crash${stoppedEarly}\n` +
+        `fuzz: seed ${SEED} (FUZZ_SEED=${SEED} to replay), ${tried} of ${cases.length} cases tried in ${Math.round((Date.now() - started) / 1000)} s, ${restarts} restart(s) after a crash or hang${stoppedEarly}\n` +
           `by family: ${[...familyStatuses.entries()].sort().map(([family, row]) => `${family} (${[...row.entries()].sort().map(([code, n]) => `${code}: ${n}`).join(', ')})`).join('; ')}\n` +
           `status codes: ${totals.join(', ')}\n${table.join('\n')}` +
           (offShape.size === 0 ? '' : `\n\n4xx answers not in the API error shape (not failed on, for information):\n${[...offShape.entries()].map(([key, text]) => `  ${key}\n${text}`).join('\n')}`),
