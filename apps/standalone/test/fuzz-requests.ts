@@ -250,10 +250,11 @@ export class ValueGen {
     private readonly doc: OpenApiDoc,
     private readonly known: Known,
     /**
-     * Every optional property present, each with a value the API accepts: a wrong shape put
-     * anywhere in it is then the only thing wrong with the body.
+     * Only values the API accepts: a wrong shape put anywhere in it is then the only thing wrong
+     * with the body. (Optional properties stay optional: all of them at once would hide some, as
+     * a default profile hides the profile pool.)
      */
-    private readonly full = false,
+    private readonly clean = false,
   ) {}
 
   schema(name: string): Schema {
@@ -276,7 +277,7 @@ export class ValueGen {
         if (schema.properties) {
           const model: Record<string, fc.Arbitrary<unknown>> = {};
           for (const [key, child] of Object.entries(schema.properties)) model[key] = this.of(child, owner, key);
-          return fc.record(model, { requiredKeys: this.full ? Object.keys(model) : [...(schema.required ?? [])] });
+          return fc.record(model, { requiredKeys: [...(schema.required ?? [])] });
         }
         const values = typeof schema.additionalProperties === 'object' ? this.of(schema.additionalProperties, owner, property) : fc.jsonValue({ maxDepth: 2 });
         return schema.additionalProperties ? fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }), values, { maxKeys: 3 }) : fc.jsonValue({ maxDepth: 3 });
@@ -311,16 +312,16 @@ export class ValueGen {
       case 'CreateWorkflowDto.id':
         return fc.stringMatching(/^[a-z0-9]{1,8}$/).map((suffix) => `fz-${suffix}`);
       case 'WorkflowTargetDto.url':
-        return this.full ? fc.constant(known.targetUrl) : this.urls(known.targetUrl);
+        return this.clean ? fc.constant(known.targetUrl) : this.urls(known.targetUrl);
       case 'WorkflowTargetDto.timeoutMs':
-        if (this.full) return fc.constant(30_000);
+        if (this.clean) return fc.constant(30_000);
         return fc.oneof(fc.integer({ min: 100, max: 30_000 }), fc.constantFrom(1, 86_400_000));
       case 'RetryPolicyDto.maxAttempts':
         return fc.integer({ min: 1, max: 3 });
       case 'RetryPolicyDto.backoffMs':
         return fc.integer({ min: 0, max: 1000 });
       case 'RegisterWebhookRequest.url':
-        return this.full ? fc.constant(known.receiverUrl) : this.urls(known.receiverUrl);
+        return this.clean ? fc.constant(known.receiverUrl) : this.urls(known.receiverUrl);
       case 'RegisterWebhookRequest.events':
         return fc.subarray([...(schema.items?.enum ?? [])] as string[], { minLength: 1 });
       case 'RegisterWebhookRequest.secret':
@@ -332,29 +333,30 @@ export class ValueGen {
     }
     switch (property) {
       case 'workflowId':
-        if (this.full) return fc.constantFrom(...known.workflowIds);
+        if (this.clean) return fc.constantFrom(...known.workflowIds);
         return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...known.workflowIds) }, { weight: 1, arbitrary: fc.constant('no-such-workflow') });
       case 'workflowVersion':
-        return this.full ? fc.constant(1) : fc.constantFrom(1, 1, 1, 1, 1, 2, 99);
+        return this.clean ? fc.constant(1) : fc.constantFrom(1, 1, 1, 1, 1, 2, 99);
       case 'startAt':
       case 'executeAt':
-        if (this.full) return fc.constantFrom('2030-01-01T00:00:00Z', '2020-01-01T00:00:00.000Z');
+        if (this.clean) return fc.constantFrom('2030-01-01T00:00:00Z', '2020-01-01T00:00:00.000Z');
         if (property === 'startAt') return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...GOOD_DATES) }, { weight: 2, arbitrary: fc.constantFrom(...ODD_DATES) });
         return fc.oneof(fc.constantFrom(...GOOD_DATES, ...ODD_DATES), fc.date({ noInvalidDate: true }).map((date) => date.toISOString()));
       case 'maxConcurrent':
         return fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 5 }) }, { weight: 1, arbitrary: fc.constantFrom(1, 10_000) });
       case 'batchIntervalSeconds':
-        if (this.full) return fc.constantFrom(0, 1);
+        if (this.clean) return fc.constantFrom(0, 1);
         return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 0, 0, 1) }, { weight: 1, arbitrary: fc.constantFrom(0.5, 2_592_000, 3e9, 8.64e12) }, { weight: 1, arbitrary: fc.constantFrom(1e13, 1e15, 1e20) });
       case 'items':
-        return fc.array(this.of(this.schema('BatchItemDto'), 'BatchItemDto'), { minLength: 1, maxLength: 6 });
+        // Few items when clean: each one more dilutes where a wrong shape lands.
+        return fc.array(this.of(this.schema('BatchItemDto'), 'BatchItemDto'), { minLength: 1, maxLength: this.clean ? 2 : 6 });
       case 'profile':
       case 'defaultProfile':
         return fc.constantFrom('gold', 'silver', 'standard');
       case 'metadata':
         return fc.dictionary(fc.constantFrom('account', 'region', 'tier', 'k'), fc.string({ maxLength: 12 }), { maxKeys: 3 });
       case 'name':
-        if (this.full) return fc.constant('fuzz');
+        if (this.clean) return fc.constant('fuzz');
         return fc.oneof(fc.constantFrom('fuzz', 'Fuzz batch'), fc.string({ minLength: 1, maxLength: 20 }));
       case 'reason':
         return fc.oneof(fc.constant('fuzz'), fc.string({ maxLength: 40 }));
@@ -365,8 +367,9 @@ export class ValueGen {
   /** The inputs of one batch item: the workflows' inputs (mutations add unknown ones). */
   inputs(): fc.Arbitrary<Record<string, unknown>> {
     const model: Record<string, fc.Arbitrary<unknown>> = {};
-    for (const name of this.known.inputNames) model[name] = fc.oneof({ weight: 5, arbitrary: fc.string({ minLength: 1, maxLength: 12 }) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
-    return fc.record(model, { requiredKeys: this.full ? Object.keys(model) : [nth(this.known.inputNames, 0)] });
+    const text = fc.string({ minLength: 1, maxLength: 12 });
+    for (const name of this.known.inputNames) model[name] = this.clean ? text : fc.oneof({ weight: 5, arbitrary: text }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
+    return fc.record(model, { requiredKeys: [nth(this.known.inputNames, 0)] });
   }
 }
 
@@ -417,7 +420,15 @@ const choosePath = (paths: Path[], pick: number, root: unknown): Path => {
     return typeof node === 'object' && node !== null;
   });
   const choice = nth([preferred, containers, paths], pick);
-  return nth(choice.length > 0 ? choice : paths, Math.floor(pick / 3));
+  // Every property gets the same chance however long the arrays are: pick a property shape
+  // (items[].metadata), then one of its paths (items[3].metadata).
+  const groups = new Map<string, Path[]>();
+  for (const path of choice.length > 0 ? choice : paths) {
+    const shape = path.map((key) => (typeof key === 'number' ? '[]' : key)).join('.');
+    groups.set(shape, [...(groups.get(shape) ?? []), path]);
+  }
+  const rest = Math.floor(pick / 3);
+  return nth(nth([...groups.values()], rest), Math.floor(rest / 64));
 };
 
 /** Applies one mutation to a JSON copy of `value` (JSON.parse keeps `__proto__` an own key). */
@@ -573,7 +584,7 @@ const depthArb = fc.oneof(fc.integer({ min: 100, max: 20_000 }), fc.constantFrom
 export class CaseGen {
   readonly endpoints: Endpoint[];
   private readonly values: ValueGen;
-  private readonly fullValues: ValueGen;
+  private readonly cleanValues: ValueGen;
 
   constructor(
     doc: OpenApiDoc,
@@ -581,7 +592,7 @@ export class CaseGen {
   ) {
     this.endpoints = endpointsOf(doc);
     this.values = new ValueGen(doc, known);
-    this.fullValues = new ValueGen(doc, known, true);
+    this.cleanValues = new ValueGen(doc, known, true);
   }
 
   /** Every case family, weighted; a few hundred of these make a run. */
@@ -633,11 +644,11 @@ export class CaseGen {
     }));
   }
 
-  /** A body with every optional property, one object or array of it replaced by null, [], [[]], {}... */
+  /** An acceptable body with one of its objects or arrays replaced by null, [], [[]], {}... */
   private wrongShapeCase(endpoint: Endpoint): fc.Arbitrary<Case> {
     const schema = endpoint.json ?? {};
-    const shapes = fc.constantFrom<unknown>(null, null, [], [[]], {}, [null], '', 0, 'x');
-    return fc.record({ line: requestLineArb(endpoint, false), valid: this.fullValues.of(schema.oneOf?.[0] ?? schema), pick: fc.nat(), value: shapes }).map(({ line, valid, pick, value }) => ({
+    const shapes = fc.constantFrom<unknown>(null, null, null, [], [[]], {}, [null]);
+    return fc.record({ line: requestLineArb(endpoint, false), valid: this.cleanValues.of(schema.oneOf?.[0] ?? schema), pick: fc.nat(), value: shapes }).map(({ line, valid, pick, value }) => ({
       family: 'wrong-shape',
       endpoint: endpointName(endpoint),
       build: jsonRequest(endpoint, line, JSON.stringify(mutate(valid, { action: 'reshape', pick, value, key: '' }))),
