@@ -161,7 +161,7 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
     // that valid-looking requests reach deep code (pause, reschedule, callbacks, history...).
     const inputs = [{ name: 'email' }, { name: 'name', required: false }];
     expect((await call('POST', '/v1/workflows', { id: 'fz-sync', name: 'Fuzz sync', inputs, target: { url: target.url } })).status).toBe(201);
-    expect((await call('POST', '/v1/workflows', { id: 'fz-async', name: 'Fuzz async', inputs, target: { url: target.url, mode: 'async', timeoutMs: 3_600_000 } })).status).toBe(201);
+    expect((await call('POST', '/v1/workflows', { id: 'fz-async', name: 'Fuzz async', inputs, target: { url: target.url, mode: 'async', timeoutMs: 5000, callbackTimeoutMs: 3_600_000 } })).status).toBe(201);
     expect((await call('POST', '/v1/workflows/fz-sync/versions', { name: 'Fuzz sync v2', inputs, target: { url: target.url } })).status).toBe(201);
     const events = ['batch.started', 'batch.paused', 'batch.resumed', 'batch.cancelled', 'batch.completed', 'execution.completed', 'execution.failed'];
     expect((await call('POST', '/v1/webhooks', { url: receiver.url, events, secret: 'fuzz-secret-0001' })).status).toBe(201);
