@@ -7,6 +7,8 @@ import {
   WorkflowNotFound,
   emptyCsv,
   findVersion,
+  itemProblems,
+  jsonItemOrigin,
   latestVersion,
   mapColumns,
   mapRow,
@@ -91,7 +93,7 @@ export class BatchIntakeService {
       ...(config.profilePool === undefined ? {} : { profilePool: config.profilePool }),
       metadata: stringRecord(config.metadata ?? {}),
     };
-    const problems = validateBatchSettings(settings, 1);
+    const problems = validateBatchSettings(settings);
     if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'The batch settings are invalid', problems);
     return settings;
   }
@@ -99,37 +101,8 @@ export class BatchIntakeService {
   async createFromJson(config: BatchConfigDto, items: readonly BatchItemDto[], actor: string): Promise<CreatedBatch> {
     const workflow = await this.resolveWorkflow(config.workflowId, config.workflowVersion);
     const settings = this.settingsOf(config, workflow);
-    const declared = new Set(workflow.inputs.map((input) => input.name));
     const problems = new RowProblems();
-    items.forEach((item, i) => {
-      const itemProblems: Problem[] = [];
-      for (const name of Object.keys(item.inputs)) {
-        if (!declared.has(name)) {
-          itemProblems.push({
-            code: 'unknown_input',
-            row: i + 1,
-            field: `items[${i}].inputs.${name}`,
-            message: `items[${i}].inputs.${name} is not an input of workflow ${workflow.workflowId} v${workflow.version}`,
-          });
-        }
-      }
-      for (const input of workflow.inputs) {
-        // Own properties only: an input named `toString` or `constructor` is not found on the prototype.
-        const value = Object.hasOwn(item.inputs, input.name) ? item.inputs[input.name] : undefined;
-        if (input.required && (value === undefined || value === null || (typeof value === 'string' && value.trim() === ''))) {
-          itemProblems.push({
-            code: 'required_input_empty',
-            row: i + 1,
-            field: `items[${i}].inputs.${input.name}`,
-            message: `items[${i}]: required input "${input.name}" is missing or empty`,
-          });
-        }
-      }
-      if (item.metadata !== undefined && Object.values(item.metadata).some((value) => typeof value !== 'string')) {
-        itemProblems.push({ code: 'invalid_metadata', row: i + 1, field: `items[${i}].metadata`, message: `items[${i}].metadata values must be strings` });
-      }
-      problems.add(itemProblems);
-    });
+    items.forEach((item, i) => problems.add(itemProblems(item, workflow, jsonItemOrigin(i))));
     problems.throwIfAny('items');
     const profiles = new ProfileAssigner(settings.defaultProfile, settings.profilePool);
     return this.create(settings, actor, async (writer) => {
@@ -156,7 +129,7 @@ export class BatchIntakeService {
       if (mappingProblems.length > 0) throw new RuleViolation(`The column mapping is invalid: ${mappingProblems[0]?.message ?? ''}`, mappingProblems);
       const problems = new RowProblems();
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-        const row = mapRow(next.value, problems.rows, columns, workflow.inputs);
+        const row = mapRow(next.value, problems.rows, columns, workflow);
         problems.add(row.errors);
         // After the first invalid row nothing more is written: the upload will be refused, but every
         // row is still read so the answer can count them all.
@@ -173,7 +146,7 @@ export class BatchIntakeService {
     const workflow = await this.resolveWorkflow(workflowId, version);
     let builder: PreviewBuilder | null = null;
     for await (const row of rows) {
-      if (builder === null) builder = new PreviewBuilder(withoutBom(row), workflow.inputs, mapping);
+      if (builder === null) builder = new PreviewBuilder(withoutBom(row), workflow, mapping);
       else builder.add(row);
     }
     if (builder === null) throw emptyCsv();
