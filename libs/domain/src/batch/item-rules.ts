@@ -77,7 +77,12 @@ export const itemProblems = (item: ItemCandidate, workflow: ItemWorkflow, origin
   }
   for (const [key, value] of Object.entries(item.metadata ?? {})) {
     if (typeof value !== 'string') {
-      problems.push({ code: 'invalid_metadata', row, field: origin.field('metadata', key), message: `${label}: metadata "${key}" must be a string` });
+      problems.push({
+        code: 'invalid_metadata',
+        row,
+        field: origin.field('metadata', key),
+        message: `${label}: metadata "${key}" must be a string`,
+      });
     }
   }
   return problems;
