@@ -16,5 +16,6 @@ export * from './webhook/webhook';
 export * from './csv/mapping';
 export * from './csv/parse';
 export * from './batch/profiles';
+export * from './batch/item-rules';
 export * from './shared/url';
 export * from './events';

@@ -173,7 +173,8 @@ const requireStatus = (batch: Batch, action: string, ...allowed: BatchStatus[]):
 const operator = ({ actor, reason }: Actor): { actor: string; reason?: string } =>
   reason === undefined ? { actor } : { actor, reason };
 
-export const validateBatchSettings = (settings: BatchSettings, total: number): Problem[] => {
+/** The rules of a batch's settings alone, so an edge can check them before it reads any item. */
+export const validateBatchSettings = (settings: BatchSettings): Problem[] => {
   const problems: Problem[] = [];
   const problem = (field: string, message: string): void => void problems.push({ code: 'invalid_setting', field, message });
   if (settings.name.trim() === '') problem('name', 'name must not be empty');
@@ -184,7 +185,6 @@ export const validateBatchSettings = (settings: BatchSettings, total: number): P
   if (Number.isNaN(Date.parse(settings.startAt))) problem('startAt', 'startAt must be an ISO 8601 date-time');
   if (!Number.isInteger(settings.workflowVersion) || settings.workflowVersion < 1)
     problem('workflowVersion', 'workflowVersion must be an integer >= 1');
-  if (!Number.isInteger(total) || total < 1) problem('items', 'a batch needs at least one item');
   const metadataBytes = utf8Length(JSON.stringify(settings.metadata));
   if (metadataBytes > MAX_BATCH_METADATA_BYTES)
     problem('metadata', `metadata must be at most ${MAX_BATCH_METADATA_BYTES} bytes as JSON, not ${metadataBytes}`);
@@ -213,8 +213,12 @@ const planEndOf = (settings: BatchSettings, total: number): string => {
 
 const createBatch = (command: CreateBatch, state: BatchState): BatchEvent[] => {
   if (isBatch(state)) throw new BatchAlreadyExists(command.batchId);
-  const problems = validateBatchSettings(command.settings, command.total);
+  const problems = validateBatchSettings(command.settings);
   if (problems.length > 0) throw new RuleViolation('The batch settings are invalid', problems);
+  if (!Number.isInteger(command.total) || command.total < 1) {
+    const message = 'a batch needs at least one item';
+    throw new RuleViolation(message, [{ code: 'no_items', field: 'items', message }]);
+  }
   const created: BatchEvent = {
     type: 'BatchCreated',
     data: {

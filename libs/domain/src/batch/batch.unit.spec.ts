@@ -69,7 +69,7 @@ describe('batch lifecycle', () => {
     });
 
     it('refuses batch metadata over 16 KiB as JSON, counted in UTF-8 bytes', () => {
-      const problemsOf = (metadata: Record<string, string>) => validateBatchSettings(settings({ metadata }), 3);
+      const problemsOf = (metadata: Record<string, string>) => validateBatchSettings(settings({ metadata }));
       expect(problemsOf({ big: 'x'.repeat(16_384) })).toEqual([
         { code: 'invalid_setting', field: 'metadata', message: 'metadata must be at most 16384 bytes as JSON, not 16394' },
       ]);
@@ -106,6 +106,7 @@ describe('batch lifecycle', () => {
 
     it('refuses an empty batch', () => {
       expect(() => created(0)).toThrow(RuleViolation);
+      expect(() => created(0)).toThrow('a batch needs at least one item');
     });
   });
 

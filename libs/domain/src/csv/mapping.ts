@@ -1,3 +1,4 @@
+import { csvRowOrigin, itemProblems, type ItemWorkflow } from '../batch/item-rules';
 import type { Problem } from '../shared/errors';
 import type { WorkflowInput } from '../workflow/workflow';
 
@@ -172,15 +173,11 @@ export interface MappedRow {
 }
 
 /**
- * Maps one data row and checks the row rules: it has as many cells as the header, and every
- * required input is non-empty. `index` is 0-based; problems name the 1-based row number.
+ * Maps one data row and checks it: it has as many cells as the header (the one rule of CSV rows
+ * alone), then the mapped item passes the item rules every batch item passes (`itemProblems`).
+ * `index` is 0-based; problems name the 1-based row number.
  */
-export const mapRow = (
-  cells: readonly string[],
-  index: number,
-  columns: readonly MappedColumn[],
-  inputs: readonly WorkflowInput[],
-): MappedRow => {
+export const mapRow = (cells: readonly string[], index: number, columns: readonly MappedColumn[], workflow: ItemWorkflow): MappedRow => {
   const row = index + 1;
   const errors: Problem[] = [];
   if (cells.length !== columns.length) {
@@ -209,11 +206,7 @@ export const mapRow = (
         break;
     }
   }
-  for (const input of inputs) {
-    if (input.required && (Object.hasOwn(values, input.name) ? (values[input.name] ?? '') : '').trim() === '') {
-      errors.push({ code: 'required_input_empty', row, field: input.name, message: `Row ${row}: required input "${input.name}" is empty` });
-    }
-  }
+  errors.push(...itemProblems({ inputs: values, profile, metadata }, workflow, csvRowOrigin(index)));
   return { index, inputs: values, profile, metadata, valid: errors.length === 0, errors };
 };
 
@@ -250,15 +243,15 @@ export class PreviewBuilder {
 
   constructor(
     private readonly headers: readonly string[],
-    private readonly inputs: readonly WorkflowInput[],
+    private readonly workflow: ItemWorkflow,
     request: MappingRequest = {},
   ) {
-    this.columns = mapColumns(headers, inputs, request);
-    this.mappingErrors = validateMapping(headers, this.columns, inputs, request);
+    this.columns = mapColumns(headers, workflow.inputs, request);
+    this.mappingErrors = validateMapping(headers, this.columns, workflow.inputs, request);
   }
 
   add(cells: readonly string[]): MappedRow {
-    const mapped = mapRow(cells, this.totalRows, this.columns, this.inputs);
+    const mapped = mapRow(cells, this.totalRows, this.columns, this.workflow);
     this.totalRows++;
     if (mapped.valid) this.validRows++;
     if (this.rows.length < PREVIEW_ROWS) this.rows.push(mapped);

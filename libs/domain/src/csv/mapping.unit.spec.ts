@@ -8,6 +8,7 @@ const inputs: WorkflowInput[] = [
   { name: 'first_name', required: true },
   { name: 'company', required: false },
 ];
+const workflow = { workflowId: 'crm', version: 1, inputs };
 
 const check = (headers: string[], request: MappingRequest = {}) => validateMapping(headers, mapColumns(headers, inputs, request), inputs, request);
 
@@ -101,7 +102,7 @@ describe('row rules', () => {
   const columns = mapColumns(['email', 'first_name', 'tier', 'ref'], inputs, { tier: { type: 'profile' }, ref: { type: 'metadata', key: 'ref' } });
 
   it('maps values to inputs, profile and metadata', () => {
-    expect(mapRow(['a@x.io', 'Ann', 'gold', 'R1'], 0, columns, inputs)).toEqual({
+    expect(mapRow(['a@x.io', 'Ann', 'gold', 'R1'], 0, columns, workflow)).toEqual({
       index: 0,
       inputs: { email: 'a@x.io', first_name: 'Ann' },
       profile: 'gold',
@@ -112,18 +113,18 @@ describe('row rules', () => {
   });
 
   it('an empty profile cell means the default profile', () => {
-    expect(mapRow(['a@x.io', 'Ann', ' ', 'R1'], 0, columns, inputs).profile).toBeNull();
+    expect(mapRow(['a@x.io', 'Ann', ' ', 'R1'], 0, columns, workflow).profile).toBeNull();
   });
 
   it('every row has the header column count', () => {
-    expect(mapRow(['a@x.io', 'Ann', 'gold'], 4, columns, inputs).errors).toEqual([
+    expect(mapRow(['a@x.io', 'Ann', 'gold'], 4, columns, workflow).errors).toEqual([
       { code: 'column_count', row: 5, message: 'Row 5 has 3 columns; the header has 4' },
     ]);
-    expect(mapRow(['a@x.io', 'Ann', 'gold', 'R1', 'extra'], 0, columns, inputs).errors[0]?.message).toBe('Row 1 has 5 columns; the header has 4');
+    expect(mapRow(['a@x.io', 'Ann', 'gold', 'R1', 'extra'], 0, columns, workflow).errors[0]?.message).toBe('Row 1 has 5 columns; the header has 4');
   });
 
   it('required inputs are non-empty', () => {
-    const row = mapRow(['', '  ', 'gold', 'R1'], 2, columns, inputs);
+    const row = mapRow(['', '  ', 'gold', 'R1'], 2, columns, workflow);
     expect(row.valid).toBe(false);
     expect(row.errors).toEqual([
       { code: 'required_input_empty', row: 3, field: 'email', message: 'Row 3: required input "email" is empty' },
@@ -133,7 +134,7 @@ describe('row rules', () => {
 
   it('optional inputs may be empty', () => {
     const cols = mapColumns(['email', 'first_name', 'company'], inputs);
-    expect(mapRow(['a@x.io', 'Ann', ''], 0, cols, inputs).valid).toBe(true);
+    expect(mapRow(['a@x.io', 'Ann', ''], 0, cols, workflow).valid).toBe(true);
   });
 });
 
@@ -142,7 +143,7 @@ describe('preview', () => {
     const lines = ['Email,First Name,notes'];
     for (let i = 0; i < 25; i++) lines.push(i % 5 === 0 ? `,Name${i},n` : `user${i}@x.io,Name${i},n`);
     const { headers, rows } = parseCsvText(lines.join('\n') + '\n');
-    const preview = new PreviewBuilder(headers, inputs);
+    const preview = new PreviewBuilder(headers, workflow);
     rows.forEach((row) => preview.add(row));
     const result = preview.result();
     expect(result.columns).toEqual(['Email', 'First Name', 'notes']);
@@ -155,7 +156,7 @@ describe('preview', () => {
   });
 
   it('reports mapping errors beside the rows', () => {
-    const preview = new PreviewBuilder(['email'], inputs);
+    const preview = new PreviewBuilder(['email'], workflow);
     preview.add(['a@x.io']);
     expect(preview.result().mappingErrors.map((problem) => problem.code)).toEqual(['required_input_unmapped']);
   });
@@ -202,7 +203,7 @@ describe('names that are also Object.prototype names', () => {
     const headers = ['__proto__', 'constructor', 'toString', 'meta'];
     const columns = mapColumns(headers, special, { meta: { type: 'metadata', key: '__proto__' } });
     expect(validateMapping(headers, columns, special)).toEqual([]);
-    const row = mapRow(['p', 'c', 't', 'm'], 0, columns, special);
+    const row = mapRow(['p', 'c', 't', 'm'], 0, columns, { workflowId: 'special', version: 1, inputs: special });
     expect(row.valid).toBe(true);
     expect(JSON.stringify(row.inputs)).toBe('{"__proto__":"p","constructor":"c","toString":"t"}');
     expect(JSON.stringify(row.metadata)).toBe('{"__proto__":"m"}');
@@ -211,7 +212,7 @@ describe('names that are also Object.prototype names', () => {
   });
 
   it('an unmapped one is empty, not the prototype property of the same name', () => {
-    const row = mapRow(['c'], 0, mapColumns(['constructor'], special), special);
+    const row = mapRow(['c'], 0, mapColumns(['constructor'], special), { workflowId: 'special', version: 1, inputs: special });
     expect(row.errors.map((problem) => problem.field)).toEqual(['__proto__', 'toString']);
   });
 });

@@ -1,0 +1,33 @@
+import { RuleViolation, validateBatchSettings, type BatchSettings, type Problem, type WorkflowVersion } from '@flotilla/domain';
+import type { BatchConfigDto } from './dto';
+
+/**
+ * The settings of a batch from its config, checked before any item is read so a bad config fails
+ * fast. `now` is the start time when the config names none.
+ */
+export const batchSettingsOf = (config: BatchConfigDto, workflow: WorkflowVersion, now: Date): BatchSettings => {
+  const settings: BatchSettings = {
+    name: config.name,
+    workflowId: workflow.workflowId,
+    workflowVersion: workflow.version,
+    startAt: config.startAt === undefined ? now.toISOString() : new Date(config.startAt).toISOString(),
+    maxConcurrent: config.maxConcurrent,
+    batchIntervalSeconds: config.batchIntervalSeconds,
+    ...(config.defaultProfile === undefined ? {} : { defaultProfile: config.defaultProfile }),
+    ...(config.profilePool === undefined ? {} : { profilePool: config.profilePool }),
+    metadata: stringRecord(config.metadata ?? {}),
+  };
+  const problems = validateBatchSettings(settings);
+  if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'The batch settings are invalid', problems);
+  return settings;
+};
+
+const stringRecord = (record: Record<string, unknown>): Record<string, string> => {
+  const problems: Problem[] = [];
+  for (const [key, value] of Object.entries(record)) {
+    if (typeof value !== 'string')
+      problems.push({ code: 'invalid_metadata', field: `metadata.${key}`, message: `metadata.${key} must be a string` });
+  }
+  if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'metadata values must be strings', problems);
+  return record as Record<string, string>;
+};

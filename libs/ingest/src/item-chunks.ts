@@ -1,0 +1,40 @@
+import { ItemTooLarge, ItemsWriter } from '@flotilla/application';
+import { RuleViolation, type BatchItem, type ItemsLocation } from '@flotilla/domain';
+import type { EventStore } from '@flotilla/event-store';
+
+/** Feeds a batch's items, one `add` at a time, to the writer of its chunks. */
+export type ItemsSource = (writer: ItemsWriter) => Promise<void>;
+
+export interface WrittenItems {
+  readonly items: ItemsLocation;
+  readonly total: number;
+}
+
+/**
+ * Writes the items of batch `batchId` in chunks as `source` gives them. An item too large for a
+ * chunk is a 422 naming its row. Chunks written before a failure belong to no batch and are never read.
+ */
+export const writeItemChunks = async (store: EventStore, batchId: string, source: ItemsSource): Promise<WrittenItems> => {
+  const writer = new ItemsWriter(store, batchId);
+  try {
+    await source(writer);
+  } catch (error) {
+    if (error instanceof ItemTooLarge) {
+      throw new RuleViolation(error.message, [{ code: 'item_too_large', row: error.index + 1, message: error.message }]);
+    }
+    throw error;
+  }
+  const items = await writer.finish();
+  return { items, total: writer.total };
+};
+
+/** The item as stored: no empty profile or metadata. */
+export const batchItemOf = (
+  inputs: Record<string, unknown>,
+  profile: string | undefined,
+  metadata: Record<string, string> | undefined,
+): BatchItem => ({
+  inputs,
+  ...(profile === undefined ? {} : { profile }),
+  ...(metadata === undefined || Object.keys(metadata).length === 0 ? {} : { metadata }),
+});

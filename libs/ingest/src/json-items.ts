@@ -1,0 +1,19 @@
+import { ProfileAssigner, itemProblems, jsonItemOrigin, type BatchSettings, type WorkflowVersion } from '@flotilla/domain';
+import type { BatchItemDto } from './dto';
+import { batchItemOf, type ItemsSource } from './item-chunks';
+import { RowProblems } from './row-problems';
+
+/** Checks every item of a JSON body with the item rules; any invalid one is a 422 listing them, before anything is written. */
+export const checkJsonItems = (items: readonly BatchItemDto[], workflow: WorkflowVersion): void => {
+  const problems = new RowProblems();
+  items.forEach((item, i) => problems.add(itemProblems(item, workflow, jsonItemOrigin(i))));
+  problems.throwIfAny('items');
+};
+
+/** The checked items with their profiles assigned, in order. */
+export const jsonItemsSource =
+  (items: readonly BatchItemDto[], settings: BatchSettings): ItemsSource =>
+  async (writer) => {
+    const profiles = new ProfileAssigner(settings.defaultProfile, settings.profilePool);
+    for (const item of items) await writer.add(batchItemOf(item.inputs, profiles.assign(item.profile), item.metadata));
+  };
