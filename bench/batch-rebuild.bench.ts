@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchRepository, ItemsWriter, SNAPSHOT_EVERY, batchSnapshotStream, batchStream } from '@flotilla/application';
+import { BatchCommandHandler, ItemsWriter, SNAPSHOT_EVERY, batchSnapshotStream, batchStream } from '@flotilla/application';
 import { isBatch, type BatchCommand, type BatchState } from '@flotilla/domain';
 import { SqliteEventStore } from '@flotilla/event-store';
 
@@ -23,7 +23,7 @@ async function prepare(store: SqliteEventStore, batchId: string, total: number):
   const items = new ItemsWriter(store, batchId);
   for (let i = 0; i < total; i++) await items.add({ inputs: { email: `user${i}@example.com`, n: String(i) }, profile: 'default' });
   const location = await items.finish();
-  const repository = new BatchRepository(store);
+  const repository = new BatchCommandHandler(store);
   const now = new Date();
   await repository.handle(batchId, {
     type: 'CreateBatch',
@@ -74,11 +74,11 @@ async function main(): Promise<void> {
       global.gc?.();
       const heapBefore = process.memoryUsage().heapUsed;
       let started = performance.now();
-      check(await new BatchRepository(store, { snapshotEvery: 0 }).load(batchId));
+      check(await new BatchCommandHandler(store, { snapshotEvery: 0 }).load(batchId));
       const replayMs = performance.now() - started;
       const heapMb = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
       started = performance.now();
-      check(await new BatchRepository(store).load(batchId));
+      check(await new BatchCommandHandler(store).load(batchId));
       const snapshotMs = performance.now() - started;
       let snapshotRevision = -1;
       for await (const event of store.readStream(batchSnapshotStream(batchId), { direction: 'backwards', maxCount: 1 })) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventRegistry, RuleViolation, WorkflowAlreadyExists, type AddWorkflowVersion } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
-import { BatchRepository } from './batch-repository';
+import { BatchCommandHandler } from './batch-command-handler';
 import { CommandHandler, type Decider } from './command-handler';
 import { WorkflowRepository } from './workflow-repository';
 
@@ -129,7 +129,7 @@ describe('events written by main at 4463914', () => {
   });
 
   it('batches written then still load, with their counts and status', async () => {
-    const batches = new BatchRepository(store);
+    const batches = new BatchCommandHandler(store);
     const done = await batches.load('bat_01m8sh7zrmbtp9yndc78x5dajk');
     expect(done).toMatchObject({ status: 'completed', counts: { total: 5, completed: 5 } });
     expect(await batches.load('bat_01m8sh8013m3fx1hbwjj2r7m7q')).toMatchObject({ status: 'pending', counts: { total: 3, pending: 3 } });

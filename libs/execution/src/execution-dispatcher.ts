@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
-import { BatchRepository, ItemsReader, SharedLoads, WorkflowRepository } from '@flotilla/application';
+import { BatchCommandHandler, ItemsReader, SharedLoads, WorkflowRepository } from '@flotilla/application';
 import {
   BatchNotFound,
   IllegalExecutionTransition,
@@ -16,7 +16,7 @@ import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots } from './call-slots';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
-import { backoffDelay, isRetryable } from './retry-policy';
+import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
 
 /** The JSON a workflow target receives; `attempt` counts from 1. */
@@ -79,7 +79,7 @@ export class ExecutionDispatcher {
   private readonly batchStates: SharedLoads<BatchState>;
 
   constructor(
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchCommandHandler,
     private readonly workflows: WorkflowRepository,
     private readonly items: ItemsReader,
     private readonly client: TargetClient,
@@ -154,7 +154,7 @@ export class ExecutionDispatcher {
         await this.record({ type: 'RecordExecutionFailed', batchId, index, ...details, attempts: attempt, now });
         return;
       }
-      const delay = backoffDelay(attempt, version.retry, failure.retryAfter, Math.random, now);
+      const delay = retryDelay(attempt, version.retry, failure.retryAfter, Math.random, now);
       const retryAt = new Date(now.getTime() + delay);
       if (!(await this.record({ type: 'RecordAttemptFailed', batchId, index, attempt, ...details, retryAt, now }))) return;
       await sleep(delay, undefined, { signal: this.stopping.signal });

@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchRepository, ItemsReader, ItemsWriter, WorkflowRepository, batchStream } from '@flotilla/application';
+import { BatchCommandHandler, ItemsReader, ItemsWriter, WorkflowRepository, batchStream } from '@flotilla/application';
 import { batchEvents, type BatchItem, type ExecutionTriggered, type RetryPolicy, type WorkflowLimits, type WorkflowTarget } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type StoredEvent } from '@flotilla/event-store';
 import { readMessage, toMessage, type TypedMessage } from '@flotilla/messaging';
@@ -98,7 +98,7 @@ export interface BatchSetup {
  * workflow and create a running batch in one call, trigger its executions, read its events back.
  */
 export class ExecutionWorld {
-  readonly batches: BatchRepository;
+  readonly batches: BatchCommandHandler;
   readonly workflows: WorkflowRepository;
   readonly items: ItemsReader;
 
@@ -107,7 +107,7 @@ export class ExecutionWorld {
     private readonly dir: string | null,
     readonly store: EventStore,
   ) {
-    this.batches = new BatchRepository(store);
+    this.batches = new BatchCommandHandler(store);
     this.workflows = new WorkflowRepository(store);
     this.items = new ItemsReader(store);
   }

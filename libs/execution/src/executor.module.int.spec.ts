@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { BatchRepository } from '@flotilla/application';
+import { BatchCommandHandler } from '@flotilla/application';
 import type { EventStore } from '@flotilla/event-store';
 import { CONFIG, CoreModule, EVENT_STORE, callbackTokenOf, loadConfig, type PlatformConfig } from '@flotilla/platform';
 import { ExecutionWorld, TargetServer } from './execution.fixtures';
@@ -66,7 +66,7 @@ describe('ExecutorModule', () => {
     });
 
     // What the scheduler does when the wave's timer fires; the rest is the executor's, through the transport.
-    await app.get(BatchRepository).handle('bat_nest', { type: 'DeclareDueWaves', batchId: 'bat_nest', now: new Date() });
+    await app.get(BatchCommandHandler).handle('bat_nest', { type: 'DeclareDueWaves', batchId: 'bat_nest', now: new Date() });
 
     const completed = async () => (await world.events('bat_nest')).filter((event) => event.type === 'ExecutionCompleted');
     await until(async () => (await completed()).length === total);
@@ -106,7 +106,7 @@ describe('ExecutorModule', () => {
     const app = await start();
     const world = ExecutionWorld.over(app.get<EventStore>(EVENT_STORE));
     await world.createBatch({ batchId: 'bat_stop', target: { url: target.url } });
-    await app.get(BatchRepository).handle('bat_stop', { type: 'DeclareDueWaves', batchId: 'bat_stop', now: new Date() });
+    await app.get(BatchCommandHandler).handle('bat_stop', { type: 'DeclareDueWaves', batchId: 'bat_stop', now: new Date() });
     await until(async () => (await world.events('bat_stop')).some((event) => event.type === 'ExecutionAttemptFailed'));
 
     const started = Date.now();

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { BatchRepository } from '@flotilla/application';
+import { BatchCommandHandler } from '@flotilla/application';
 import { batchEvents } from '@flotilla/domain';
 import { consumeEvents, type MessageConsumer, type MessageTransport } from '@flotilla/messaging';
 import { CONFIG, MESSAGE_TRANSPORT, type PlatformConfig } from '@flotilla/platform';
@@ -68,7 +68,7 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
       inject: [CONFIG],
       useFactory: (config: PlatformConfig) => new TargetClient({ maxSocketsPerOrigin: config.executorConcurrency }),
     },
-    { provide: OutcomeWriter, inject: [BatchRepository], useFactory: (batches: BatchRepository) => new OutcomeWriter(batches) },
+    { provide: OutcomeWriter, inject: [BatchCommandHandler], useFactory: (batches: BatchCommandHandler) => new OutcomeWriter(batches) },
     { provide: CallSlots, inject: [CONFIG], useFactory: (config: PlatformConfig) => new CallSlots(config.executorConcurrency) },
     WaveTrigger,
     ExecutionDispatcher,

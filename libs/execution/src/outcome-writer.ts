@@ -1,4 +1,4 @@
-import type { BatchRepository } from '@flotilla/application';
+import type { BatchCommandHandler } from '@flotilla/application';
 import type { RecordAttemptFailed, RecordExecutionAccepted, RecordExecutionCompleted, RecordExecutionFailed } from '@flotilla/domain';
 
 /** What the executor records about a triggered execution. */
@@ -32,7 +32,7 @@ interface BatchQueue {
 /**
  * Group commit for execution outcomes. Appending each outcome alone would cost one durable write
  * (an fsync) per execution and cap the executor far below its target rate; instead the commands of
- * a batch are collected and appended together with `BatchRepository.handleAll`, one append per
+ * a batch are collected and appended together with `BatchCommandHandler.handleAll`, one append per
  * group. While one group's append is in flight the next group fills, and it is appended as soon as
  * the first returns, so groups grow with the load by themselves.
  *
@@ -46,7 +46,7 @@ export class OutcomeWriter {
   private readonly maxBytes: number;
 
   constructor(
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchCommandHandler,
     options: OutcomeWriterOptions = {},
   ) {
     this.maxDelayMs = options.maxDelayMs ?? 5;

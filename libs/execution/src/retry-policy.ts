@@ -1,4 +1,4 @@
-import type { RetryPolicy } from '@flotilla/domain';
+import { backoffDelay, type RetryPolicy } from '@flotilla/domain';
 import type { CallFailure } from './target-client';
 
 /** The computed backoff never exceeds this, however many attempts came before. */
@@ -37,9 +37,8 @@ export const parseRetryAfter = (header: string | undefined, now: Date): number |
  * in lockstep. A target that says when to come back (Retry-After) knows better: its delay is used
  * as is, without jitter, up to MAX_RETRY_AFTER_MS. `random` returns [0, 1) and `now` reads HTTP dates.
  */
-export const backoffDelay = (attempt: number, policy: RetryPolicy, retryAfterHeader: string | undefined, random: () => number, now: Date): number => {
+export const retryDelay = (attempt: number, policy: RetryPolicy, retryAfterHeader: string | undefined, random: () => number, now: Date): number => {
   const retryAfter = parseRetryAfter(retryAfterHeader, now);
   if (retryAfter !== undefined) return Math.min(retryAfter, MAX_RETRY_AFTER_MS);
-  const ceiling = Math.min(MAX_BACKOFF_MS, policy.backoffMs * 2 ** Math.max(0, attempt - 1));
-  return Math.floor(random() * ceiling);
+  return backoffDelay(attempt, { baseMs: policy.backoffMs, capMs: MAX_BACKOFF_MS }, random);
 };

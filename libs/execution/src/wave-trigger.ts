@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { BatchRepository } from '@flotilla/application';
+import { BatchCommandHandler } from '@flotilla/application';
 import { IllegalBatchTransition, type WaveDue } from '@flotilla/domain';
 import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, type Clock } from '@flotilla/platform';
@@ -16,7 +16,7 @@ export const TRIGGER_LIMIT = 500;
 @Injectable()
 export class WaveTrigger {
   constructor(
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchCommandHandler,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { BatchRepository, WorkflowRepository } from '@flotilla/application';
+import { BatchCommandHandler, WorkflowRepository } from '@flotilla/application';
 import type { BatchSettings, CsvPreview } from '@flotilla/domain';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
 import { CLOCK, EVENT_STORE, type Clock } from '@flotilla/platform';
@@ -26,7 +26,7 @@ export interface CreatedBatch {
 export class BatchIntakeService {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchCommandHandler,
     private readonly workflows: WorkflowRepository,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiTags, getSchemaPath, ApiExtraModels } from '@nestjs/swagger';
-import { BatchRepository } from '@flotilla/application';
+import { BatchCommandHandler } from '@flotilla/application';
 import { BatchNotFound, RuleViolation, type BatchCommand } from '@flotilla/domain';
 import { AcceptsContentTypes, CLOCK, type Clock } from '@flotilla/platform';
 import type { BatchView } from '@flotilla/projections';
@@ -17,7 +17,7 @@ import { csvRecords, jsonField, receiveUpload, validDto } from './uploads';
 export class BatchesController {
   constructor(
     private readonly intake: BatchIntakeService,
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchCommandHandler,
     private readonly readModels: ReadModelsService,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}

@@ -1,6 +1,6 @@
 import { Body, Controller, ForbiddenException, Get, Headers, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { BatchRepository } from '@flotilla/application';
+import { BatchCommandHandler } from '@flotilla/application';
 import { ExecutionNotFound, executionIdOf, parseExecutionId, type BatchCommand } from '@flotilla/domain';
 import { CLOCK, CONFIG, isCallbackToken, type Clock, type PlatformConfig } from '@flotilla/platform';
 import type { ExecutionView } from '@flotilla/projections';
@@ -13,7 +13,7 @@ import { ReadModelsService } from './read-models.service';
 @Controller('v1/executions')
 export class ExecutionsController {
   constructor(
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchCommandHandler,
     private readonly readModels: ReadModelsService,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: PlatformConfig,

@@ -3,7 +3,7 @@ import type { HandledEvents } from '@flotilla/state';
 import type { ConsumeOptions, DeadLetter, EventMessage, MessageHandler } from './message';
 import type { OrderedWindow } from './ordered-window';
 
-export interface RetryPolicy {
+export interface RedeliveryPolicy {
   readonly maxAttempts: number;
   /** First delay between attempts; doubled each time. */
   readonly baseDelayMs: number;
@@ -17,7 +17,7 @@ export const handleWithRetries = async (
   group: string,
   message: EventMessage,
   handler: MessageHandler,
-  policy: RetryPolicy,
+  policy: RedeliveryPolicy,
   deadLetter: (letter: DeadLetter) => Promise<void>,
   isStopping: () => boolean = () => false,
 ): Promise<void> => {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { type INestApplicationContext } from '@nestjs/common';
-import { BatchRepository, ItemsWriter, newId } from '@flotilla/application';
+import { BatchCommandHandler, ItemsWriter, newId } from '@flotilla/application';
 import { type BatchItem } from '@flotilla/domain';
 import { type EventStore } from '@flotilla/event-store';
 import { EVENT_STORE } from '@flotilla/platform';
@@ -68,7 +68,7 @@ export const createBatch = async (
   for (const item of options.items) await writer.add(item);
   const items = await writer.finish();
   const now = new Date();
-  await app.get(BatchRepository).handle(batchId, {
+  await app.get(BatchCommandHandler).handle(batchId, {
     type: 'CreateBatch',
     batchId,
     settings: {

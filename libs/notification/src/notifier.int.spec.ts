@@ -3,7 +3,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { BatchRepository, batchStream } from '@flotilla/application';
+import { BatchCommandHandler, batchStream } from '@flotilla/application';
 import { type BatchCommand } from '@flotilla/domain';
 import { type EventStore } from '@flotilla/event-store';
 import { CoreModule, EVENT_STORE, loadConfig } from '@flotilla/platform';
@@ -42,7 +42,7 @@ describe('Notifier', () => {
       .get(WebhookRegistry)
       .register({ url, events, secret: options.secret ?? SECRET, ...(options.workflowId ? { workflowId: options.workflowId } : {}), actor: 'tester', now: new Date() })
       .then(({ webhook }) => webhook);
-  const run = (module: TestingModule, batchId: string, command: BatchCommand) => module.get(BatchRepository).handle(batchId, command);
+  const run = (module: TestingModule, batchId: string, command: BatchCommand) => module.get(BatchCommandHandler).handle(batchId, command);
   const attemptsOf = async (module: TestingModule, webhookId: string) => (await module.get(DeliveryLog).read(webhookId)).items;
 
   beforeEach(() => {

@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { BatchRepository, ItemsReader, newId } from '@flotilla/application';
+import { BatchCommandHandler, ItemsReader, newId } from '@flotilla/application';
 import { consumeEvents, type MessageConsumer, type MessageTransport, type TypedMessage } from '@flotilla/messaging';
 import { CLOCK, MESSAGE_TRANSPORT, type Clock } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue, type NewDelivery, type QueuedDelivery } from './delivery-queue';
 import { isSuccess, post } from './http-post';
 import { SIGNATURE_HEADER } from './signature';
-import { isBatch, notifiedBatchEvents, webhookTypeOf, type Batch, type RegisteredEvent, type WebhookEventType } from '@flotilla/domain';
+import { backoffDelay, isBatch, notifiedBatchEvents, webhookTypeOf, type Batch, type RegisteredEvent, type WebhookEventType } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
 
 /** What a webhook receives, as the JSON body of the POST. */
@@ -111,7 +111,7 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     private readonly registry: WebhookRegistry,
     private readonly deliveryLog: DeliveryLog,
     private readonly queue: DeliveryQueue,
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchCommandHandler,
     private readonly items: ItemsReader,
     @Inject(MESSAGE_TRANSPORT) private readonly transport: MessageTransport,
     @Inject(CLOCK) private readonly clock: Clock,
@@ -323,9 +323,9 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     else lane.dueAt = next.dueAt;
   }
 
-  /** The one backoff formula: `baseDelayMs` before the second attempt, doubled before each further one. */
+  /** The domain's backoff: `baseDelayMs` before the second attempt, doubled before each further one. */
   private backoffMs(attempt: number): number {
-    return this.policy.baseDelayMs * 2 ** (attempt - 1);
+    return backoffDelay(attempt, { baseMs: this.policy.baseDelayMs });
   }
 
   private giveUp(delivery: QueuedDelivery, attempts: number, error: string | undefined): void {

@@ -1,5 +1,5 @@
 import { Global, Inject, Module, Optional, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { BatchRepository, ItemsReader, WorkflowRepository } from '@flotilla/application';
+import { BatchCommandHandler, ItemsReader, WorkflowRepository } from '@flotilla/application';
 import { openEventStore, type EventStore } from '@flotilla/event-store';
 import type { MessageTransport, Relay } from '@flotilla/messaging';
 import { StateDb } from '@flotilla/state';
@@ -37,11 +37,11 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         { provide: StateDb, useFactory: () => new StateDb(config.stateDbPath) },
         { provide: MESSAGE_TRANSPORT, ...overStoreAndState((store, stateDb) => transportFor(config, store, stateDb)) },
         { provide: RELAY, ...overStoreAndState((store, stateDb) => relayFor(config, store, stateDb)) },
-        { provide: BatchRepository, ...overStore((store) => new BatchRepository(store)) },
+        { provide: BatchCommandHandler, ...overStore((store) => new BatchCommandHandler(store)) },
         { provide: WorkflowRepository, ...overStore((store) => new WorkflowRepository(store)) },
         { provide: ItemsReader, ...overStore((store) => new ItemsReader(store)) },
       ],
-      exports: [CONFIG, CLOCK, EVENT_STORE, StateDb, MESSAGE_TRANSPORT, BatchRepository, WorkflowRepository, ItemsReader],
+      exports: [CONFIG, CLOCK, EVENT_STORE, StateDb, MESSAGE_TRANSPORT, BatchCommandHandler, WorkflowRepository, ItemsReader],
     };
   }
 

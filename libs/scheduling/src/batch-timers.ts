@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { BatchRepository } from '@flotilla/application';
+import type { BatchCommandHandler } from '@flotilla/application';
 import { DomainError, isBatch, type BatchState } from '@flotilla/domain';
 import type { Clock } from '@flotilla/platform';
 
@@ -27,7 +27,7 @@ export class BatchTimers {
   private stopped = false;
 
   constructor(
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchCommandHandler,
     private readonly clock: Clock,
   ) {}
 

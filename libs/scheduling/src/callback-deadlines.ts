@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { BatchRepository } from '@flotilla/application';
+import type { BatchCommandHandler } from '@flotilla/application';
 import type { Clock } from '@flotilla/platform';
 import type { TimerStore } from '@flotilla/state';
 
@@ -20,7 +20,7 @@ export class CallbackDeadlines {
   private stopped = false;
 
   constructor(
-    private readonly batches: BatchRepository,
+    private readonly batches: BatchCommandHandler,
     private readonly timers: TimerStore,
     private readonly clock: Clock,
   ) {}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Module } from '@nestjs/common';
-import { BatchRepository, batchStream } from '@flotilla/application';
+import { BatchCommandHandler, batchStream } from '@flotilla/application';
 import type { BatchEvent, CreateBatch } from '@flotilla/domain';
 import { EVENT_STORE, CoreModule, loadConfig } from '@flotilla/platform';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
@@ -16,12 +16,12 @@ describe('scheduler', () => {
   let dir: string;
   let app: INestApplicationContext | null = null;
 
-  const boot = async (): Promise<{ store: EventStore; batches: BatchRepository }> => {
+  const boot = async (): Promise<{ store: EventStore; batches: BatchCommandHandler }> => {
     @Module({ imports: [CoreModule.forRoot(loadConfig({ DATA_DIR: dir }, 'scheduler')), SchedulerModule] })
     class TestModule {}
     app = await NestFactory.createApplicationContext(TestModule, { logger: false });
     await app.init();
-    return { store: app.get<EventStore>(EVENT_STORE), batches: app.get(BatchRepository) };
+    return { store: app.get<EventStore>(EVENT_STORE), batches: app.get(BatchCommandHandler) };
   };
 
   const events = async (store: EventStore, batchId: string): Promise<BatchEvent[]> => {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { BatchRepository } from '@flotilla/application';
+import { BatchCommandHandler } from '@flotilla/application';
 import { batchEvents, type RegisteredEvent } from '@flotilla/domain';
 import { consumeEvents, type MessageConsumer, type MessageTransport, type TypedMessage } from '@flotilla/messaging';
 import { CLOCK, MESSAGE_TRANSPORT, type Clock } from '@flotilla/platform';
@@ -44,7 +44,7 @@ export class SchedulerService implements OnApplicationBootstrap, BeforeApplicati
   private consumer: MessageConsumer | null = null;
 
   constructor(
-    batches: BatchRepository,
+    batches: BatchCommandHandler,
     @Inject(MESSAGE_TRANSPORT) private readonly transport: MessageTransport,
     @Inject(CLOCK) clock: Clock,
     state: StateDb,

@@ -19,7 +19,10 @@ import { isBatch, type Batch, type BatchState, type BatchStatus } from './batch.
 import { executionIdOf } from './execution-id';
 import { lastExecuteAtOf } from './schedule';
 
-/** The time the last pending execution is due once `events` are folded into `batch`: what they announce as `planEndsAt`. */
+/**
+ * When the last pending execution would be due after the change a decision makes, as `change` computes
+ * it on the execution table without applying it: what the decision's event announces as `planEndsAt`.
+ */
 const planEndAfter = (batch: Batch, change: (table: Batch['executions']) => number | null): string | null => {
   const last = change(batch.executions);
   return last === null ? null : new Date(last).toISOString();

@@ -9,7 +9,7 @@ export abstract class DomainError extends Error {
 }
 
 export interface Problem {
-  /** Stable code for the problem, e.g. `required_input_missing`. */
+  /** Stable code for the problem, e.g. `required_input_empty`. */
   readonly code: string;
   readonly message: string;
   /** The field the problem is about (an input name, `profile`, `metadata.<key>`, or a config field). */

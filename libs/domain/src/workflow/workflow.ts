@@ -87,7 +87,7 @@ export class WorkflowAlreadyExists extends DomainError {
   readonly kind = 'conflict';
   readonly code = 'workflow_already_exists';
   constructor(readonly workflowId: string) {
-    super(`Workflow ${workflowId} already exists; add a version with POST /v1/workflows/${workflowId}/versions`);
+    super(`Workflow ${workflowId} already exists; to change it, add a version`);
     this.name = 'WorkflowAlreadyExists';
   }
 }
@@ -107,7 +107,7 @@ export class WorkflowNotFound extends DomainError {
 export type AddWorkflowVersion = {
   readonly type: 'AddWorkflowVersion';
   readonly workflowId: string;
-  /** True for `POST /v1/workflows` (the workflow must be new), false for a new version of an existing one. */
+  /** True when registering the workflow (it must be new), false for a new version of an existing one. */
   readonly isNew: boolean;
   readonly definition: WorkflowDefinition;
   readonly actor: string;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IllegalBatchTransition, IllegalExecutionTransition, isBatch, type BatchState, type CreateBatch } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
-import { BatchRepository, batchSnapshotStream, batchStream } from './batch-repository';
+import { BatchCommandHandler, batchSnapshotStream, batchStream } from './batch-command-handler';
 import { ItemsReader, ItemsWriter, MAX_CHUNK_ITEMS, MAX_ITEM_BYTES, chunkOf, ItemTooLarge } from './items';
 
 const now = new Date('2026-05-01T00:00:00Z');
@@ -22,7 +22,7 @@ const batchOf = (state: BatchState) => {
   return state;
 };
 
-describe('BatchRepository', () => {
+describe('BatchCommandHandler', () => {
   let dir: string;
   let store: EventStore;
 
@@ -36,8 +36,8 @@ describe('BatchRepository', () => {
   });
 
   it('a trigger decided before a pause cannot land after it: the pause wins, the trigger is decided again and refused', async () => {
-    const executor = new BatchRepository(store);
-    const operator = new BatchRepository(store);
+    const executor = new BatchCommandHandler(store);
+    const operator = new BatchCommandHandler(store);
     await executor.handle('bat_a', create('bat_a', 20));
     await executor.load('bat_a'); // the executor's cached state says running
     await operator.handle('bat_a', { type: 'PauseBatch', batchId: 'bat_a', now, actor: 'ops' });
@@ -48,18 +48,18 @@ describe('BatchRepository', () => {
   });
 
   it('commands on one batch in one process run one at a time', async () => {
-    const repository = new BatchRepository(store);
+    const repository = new BatchCommandHandler(store);
     await repository.handle('bat_b', create('bat_b', 100));
     const results = await Promise.all(
       Array.from({ length: 10 }, () => repository.handle('bat_b', { type: 'TriggerDueExecutions', batchId: 'bat_b', now, limit: 10 })),
     );
     expect(results.map((result) => result.events.filter((event) => event.type === 'ExecutionTriggered').length)).toEqual(Array(10).fill(10));
-    expect(batchOf(await new BatchRepository(store).load('bat_b')).counts).toMatchObject({ triggered: 100, pending: 0 });
-    expect(batchOf(await new BatchRepository(store).load('bat_b')).status).toBe('completed');
+    expect(batchOf(await new BatchCommandHandler(store).load('bat_b')).counts).toMatchObject({ triggered: 100, pending: 0 });
+    expect(batchOf(await new BatchCommandHandler(store).load('bat_b')).status).toBe('completed');
   });
 
   it('handleAll appends the decided commands at once and reports the refused ones', async () => {
-    const repository = new BatchRepository(store);
+    const repository = new BatchCommandHandler(store);
     await repository.handle('bat_c', create('bat_c', 3));
     await repository.handle('bat_c', { type: 'TriggerDueExecutions', batchId: 'bat_c', now, limit: 2 });
     const result = await repository.handleAll('bat_c', [
@@ -70,11 +70,11 @@ describe('BatchRepository', () => {
     ]);
     expect(result.events.map((event) => event.type)).toEqual(['ExecutionCompleted', 'ExecutionFailed']);
     expect(result.errors.map((error) => error?.constructor)).toEqual([undefined, IllegalExecutionTransition, undefined, IllegalExecutionTransition]);
-    expect(batchOf(await new BatchRepository(store).load('bat_c')).counts).toMatchObject({ completed: 1, failed: 1 });
+    expect(batchOf(await new BatchCommandHandler(store).load('bat_c')).counts).toMatchObject({ completed: 1, failed: 1 });
   });
 
   it('a cold load from a snapshot and the events after it equals a full replay', async () => {
-    const writer = new BatchRepository(store, { snapshotEvery: 50 });
+    const writer = new BatchCommandHandler(store, { snapshotEvery: 50 });
     await writer.handle('bat_d', create('bat_d', 500));
     await writer.handle('bat_d', { type: 'PauseBatch', batchId: 'bat_d', now, actor: 'ops' });
     await writer.handle('bat_d', { type: 'CancelExecution', batchId: 'bat_d', index: 3, now, actor: 'ops' });
@@ -89,8 +89,8 @@ describe('BatchRepository', () => {
     for await (const _ of store.readStream(batchSnapshotStream('bat_d'))) snapshots++;
     expect(snapshots).toBeGreaterThanOrEqual(2);
 
-    const fromSnapshot = batchOf(await new BatchRepository(store, { snapshotEvery: 50 }).load('bat_d'));
-    const replayed = batchOf(await new BatchRepository(store, { snapshotEvery: 0 }).load('bat_d'));
+    const fromSnapshot = batchOf(await new BatchCommandHandler(store, { snapshotEvery: 50 }).load('bat_d'));
+    const replayed = batchOf(await new BatchCommandHandler(store, { snapshotEvery: 0 }).load('bat_d'));
     expect(fromSnapshot.executions.toSnapshot()).toEqual(replayed.executions.toSnapshot());
     const { executions: _a, ...restA } = fromSnapshot;
     const { executions: _b, ...restB } = replayed;

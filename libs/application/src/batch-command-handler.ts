@@ -32,7 +32,7 @@ export const batchDecider: Decider<BatchState, BatchCommand, BatchEvent> = {
  * snapshotted every SNAPSHOT_EVERY events to `batchsnapshot-<id>`, so a million-item batch is folded
  * once, and a cold load reads the newest snapshot and the events after it (docs/adr/0001).
  */
-export class BatchRepository extends CommandHandler<BatchState, BatchCommand, BatchEvent> {
+export class BatchCommandHandler extends CommandHandler<BatchState, BatchCommand, BatchEvent> {
   constructor(
     store: EventStore,
     options: {
