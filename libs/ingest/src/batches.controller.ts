@@ -1,18 +1,19 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiTags, getSchemaPath, ApiExtraModels } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { BatchCommandHandler } from '@flotilla/application';
 import { BatchNotFound, RuleViolation, type BatchCommand } from '@flotilla/domain';
-import { AcceptsContentTypes, CLOCK, type Clock } from '@flotilla/platform';
-import type { BatchView } from '@flotilla/projections';
+import { AcceptsContentTypes, ApiErrors, CLOCK, JSON_BODY_ERRORS, PAGE_QUERY_ERROR, type Clock } from '@flotilla/platform';
+import { BatchPage, BatchView, ExecutionPage, HistoryPage } from '@flotilla/projections';
 import type { Request } from 'express';
 import { BatchIntakeService } from './batch-intake.service';
 import { BatchConfigDto, CreateBatchDto, ListBatchesQueryDto, ListExecutionsQueryDto, OperatorActionDto, PageQueryDto } from './dto';
 import { actorOf } from './http-context';
 import { ReadModelsService } from './read-models.service';
+import { BatchCreatedResponse, ColumnMappingBody, CsvPreviewResponse } from './responses';
 import { csvRecords, jsonField, receiveUpload, validDto } from './uploads';
 
 @ApiTags('batches')
-@ApiExtraModels(CreateBatchDto, BatchConfigDto)
+@ApiExtraModels(CreateBatchDto, BatchConfigDto, ColumnMappingBody)
 @Controller('v1/batches')
 export class BatchesController {
   constructor(
@@ -25,6 +26,7 @@ export class BatchesController {
   @Post()
   @AcceptsContentTypes('multipart/form-data')
   @ApiOperation({
+    operationId: 'createBatch',
     summary: 'Create a batch from a JSON array of items, or from a CSV upload with column mapping',
     description:
       'JSON: the body is CreateBatchDto. CSV: multipart/form-data with `file` (the CSV, header row first) and `config` ' +
@@ -33,7 +35,16 @@ export class BatchesController {
   })
   @ApiConsumes('application/json', 'multipart/form-data')
   @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(CreateBatchDto) }, { type: 'object', properties: { file: { type: 'string', format: 'binary' }, config: { type: 'string' } } }] } })
-  async create(@Req() request: Request, @Body() body: unknown) {
+  @ApiCreatedResponse({ type: BatchCreatedResponse, description: 'The batch is created with all its items; it runs (or waits for startAt).' })
+  @ApiErrors({
+    ...JSON_BODY_ERRORS,
+    400: 'The body (or the `config` field) is not of the expected shape, or the multipart form is malformed or interrupted; `details` names each field.',
+    404: 'No workflow has this id, or it has no such version.',
+    413: 'The JSON body, the CSV file, a form field or the number of form fields is over its limit.',
+    415: 'The Content-Type is neither application/json nor multipart/form-data, or the body is compressed in a way the route does not read.',
+    422: 'A rule is broken: batch settings out of range, items or rows missing required inputs, a column mapping that does not fit; `details` names the field and row.',
+  })
+  async create(@Req() request: Request, @Body() body: unknown): Promise<BatchCreatedResponse> {
     const actor = actorOf(request);
     const created = request.is('multipart/form-data') ? await this.createFromCsv(request, actor) : await this.createFromJson(body, actor);
     await this.readModels.settle(created.position);
@@ -44,7 +55,15 @@ export class BatchesController {
   @Post('preview')
   @AcceptsContentTypes('multipart/form-data')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Preview a CSV upload: mapping, first 10 rows mapped and validated, counts over the whole file' })
+  @ApiOperation({ operationId: 'previewBatchCsv', summary: 'Preview a CSV upload: mapping, first 10 rows mapped and validated, counts over the whole file' })
+  @ApiOkResponse({ type: CsvPreviewResponse, description: 'Invalid rows are reported here, not refused: nothing is created.' })
+  @ApiErrors({
+    400: 'The multipart form is malformed or interrupted, or `mapping` is not JSON or not of the expected shape; `details` names the field.',
+    404: 'No workflow has this id, or it has no such version.',
+    413: 'The CSV file, a form field or the number of form fields is over its limit.',
+    415: 'The Content-Type is not multipart/form-data, or the form is compressed.',
+    422: 'workflowId or the file is missing, workflowVersion is not an integer >= 1, or the CSV is empty; `details` names the field.',
+  })
   @ApiConsumes('multipart/form-data')
   @ApiBody({
     schema: {
@@ -53,7 +72,7 @@ export class BatchesController {
       properties: { file: { type: 'string', format: 'binary' }, workflowId: { type: 'string' }, workflowVersion: { type: 'integer' }, mapping: { type: 'string' } },
     },
   })
-  async preview(@Req() request: Request) {
+  async preview(@Req() request: Request): Promise<CsvPreviewResponse> {
     const upload = await receiveUpload(request);
     try {
       const workflowId = upload.fields['workflowId'];
@@ -70,8 +89,10 @@ export class BatchesController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List batches, newest first' })
-  list(@Query() query: ListBatchesQueryDto) {
+  @ApiOperation({ operationId: 'listBatches', summary: 'List batches, newest first' })
+  @ApiOkResponse({ type: BatchPage })
+  @ApiErrors({ 400: PAGE_QUERY_ERROR })
+  list(@Query() query: ListBatchesQueryDto): BatchPage {
     return this.readModels.queries.listBatches({
       limit: query.limit ?? 50,
       ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
@@ -81,35 +102,48 @@ export class BatchesController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'A batch with its progress' })
+  @ApiOperation({ operationId: 'getBatch', summary: 'A batch with its progress' })
+  @ApiOkResponse({ type: BatchView })
+  @ApiErrors({ 404: 'No batch has this id.' })
   get(@Param('id') id: string): BatchView {
     return this.batchView(id);
   }
 
   @Post(':id/pause')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Pause: once this returns, no further execution of the batch is triggered until resume' })
-  pause(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request) {
+  @ApiOperation({ operationId: 'pauseBatch', summary: 'Pause: once this returns, no further execution of the batch is triggered until resume' })
+  @ApiOkResponse({ type: BatchView, description: 'The batch, paused.' })
+  @ApiErrors({ ...JSON_BODY_ERRORS, 404: 'No batch has this id.', 409: 'The batch is not running.' })
+  pause(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request): Promise<BatchView> {
     return this.operate(id, { type: 'PauseBatch', batchId: id, now: this.clock.now(), actor: actorOf(request), ...reason(body) });
   }
 
   @Post(':id/resume')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Resume: the pending executions are re-planned from now, in their original order' })
-  resume(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request) {
+  @ApiOperation({ operationId: 'resumeBatch', summary: 'Resume: the pending executions are re-planned from now, in their original order' })
+  @ApiOkResponse({ type: BatchView, description: 'The batch, running again (or completed, when nothing was left pending).' })
+  @ApiErrors({ ...JSON_BODY_ERRORS, 404: 'No batch has this id.', 409: 'The batch is not paused.' })
+  resume(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request): Promise<BatchView> {
     return this.operate(id, { type: 'ResumeBatch', batchId: id, now: this.clock.now(), actor: actorOf(request), ...reason(body) });
   }
 
   @Post(':id/cancel')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Cancel (final): pending executions are cancelled; triggered ones are not affected' })
-  cancel(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request) {
+  @ApiOperation({ operationId: 'cancelBatch', summary: 'Cancel (final): pending executions are cancelled; triggered ones are not affected' })
+  @ApiOkResponse({ type: BatchView, description: 'The batch, cancelled.' })
+  @ApiErrors({ ...JSON_BODY_ERRORS, 404: 'No batch has this id.', 409: 'The batch has already completed or been cancelled.' })
+  cancel(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request): Promise<BatchView> {
     return this.operate(id, { type: 'CancelBatch', batchId: id, now: this.clock.now(), actor: actorOf(request), ...reason(body) });
   }
 
   @Get(':id/executions')
-  @ApiOperation({ summary: 'The executions of a batch, in input order; status filters on pending, triggered, cancelled, completed, failed' })
-  executions(@Param('id') id: string, @Query() query: ListExecutionsQueryDto) {
+  @ApiOperation({
+    operationId: 'listBatchExecutions',
+    summary: 'The executions of a batch, in input order; status filters on pending, triggered, cancelled, completed, failed',
+  })
+  @ApiOkResponse({ type: ExecutionPage })
+  @ApiErrors({ 400: PAGE_QUERY_ERROR, 404: 'No batch has this id.' })
+  executions(@Param('id') id: string, @Query() query: ListExecutionsQueryDto): ExecutionPage {
     this.batchView(id);
     return this.readModels.queries.listExecutions(id, {
       limit: query.limit ?? 50,
@@ -119,8 +153,10 @@ export class BatchesController {
   }
 
   @Get(':id/history')
-  @ApiOperation({ summary: 'The audit history of a batch: every event, in order, with who did it and why' })
-  history(@Param('id') id: string, @Query() query: PageQueryDto) {
+  @ApiOperation({ operationId: 'getBatchHistory', summary: 'The audit history of a batch: every event, in order, with who did it and why' })
+  @ApiOkResponse({ type: HistoryPage })
+  @ApiErrors({ 400: PAGE_QUERY_ERROR, 404: 'No batch has this id.' })
+  history(@Param('id') id: string, @Query() query: PageQueryDto): HistoryPage {
     this.batchView(id);
     return this.readModels.queries.history(id, { limit: query.limit ?? 1000, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
   }

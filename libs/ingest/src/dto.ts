@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
+import { ApiJsonValue } from '@flotilla/projections';
 import { Exclude, Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -295,7 +296,7 @@ export class ExecutionResultDto {
   @IsIn(['completed', 'failed'])
   status!: 'completed' | 'failed';
 
-  @ApiPropertyOptional({ description: 'Any JSON value.' })
+  @ApiJsonValue({ required: false, description: 'Any JSON value.' })
   @IsOptional()
   output?: unknown;
 

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { WorkflowRepository } from '@flotilla/application';
 import {
   DEFAULT_CALLBACK_TIMEOUT_MS,
@@ -12,10 +12,11 @@ import {
   type WorkflowVersion,
 } from '@flotilla/domain';
 import { Inject } from '@nestjs/common';
-import { CLOCK, type Clock } from '@flotilla/platform';
+import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
 import type { Request } from 'express';
 import { CreateWorkflowDto, WorkflowVersionDto } from './dto';
 import { actorOf } from './http-context';
+import { WorkflowResponse, WorkflowVersionResponse } from './responses';
 
 const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
   name: dto.name,
@@ -31,7 +32,7 @@ const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
   ...(dto.limits?.maxInFlight === undefined ? {} : { limits: { maxInFlight: dto.limits.maxInFlight } }),
 });
 
-const versionView = (version: WorkflowVersion) => ({
+const versionView = (version: WorkflowVersion): WorkflowVersionResponse => ({
   id: version.workflowId,
   version: version.version,
   name: version.name,
@@ -42,7 +43,7 @@ const versionView = (version: WorkflowVersion) => ({
   createdAt: version.createdAt,
 });
 
-const workflowView = (workflow: Workflow) => ({
+const workflowView = (workflow: Workflow): WorkflowResponse => ({
   ...versionView(latestVersion(workflow)),
   versions: workflow.versions.map((version) => ({ version: version.version, name: version.name, createdAt: version.createdAt })),
 });
@@ -56,8 +57,14 @@ export class WorkflowsController {
   ) {}
 
   @Post()
-  @ApiOperation({ summary: 'Register a workflow (version 1)' })
-  async register(@Body() dto: CreateWorkflowDto, @Req() request: Request) {
+  @ApiOperation({ operationId: 'registerWorkflow', summary: 'Register a workflow (version 1)' })
+  @ApiCreatedResponse({ type: WorkflowVersionResponse, description: 'Version 1 of the workflow, every default filled in.' })
+  @ApiErrors({
+    ...JSON_BODY_ERRORS,
+    409: 'A workflow with this id already exists: add a version instead.',
+    422: 'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice); `details` names the field.',
+  })
+  async register(@Body() dto: CreateWorkflowDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
     const { workflow } = await this.workflows.add({
       type: 'AddWorkflowVersion',
       workflowId: dto.id,
@@ -71,8 +78,14 @@ export class WorkflowsController {
 
   @Post(':id/versions')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Add the next version of a workflow' })
-  async addVersion(@Param('id') id: string, @Body() dto: WorkflowVersionDto, @Req() request: Request) {
+  @ApiOperation({ operationId: 'addWorkflowVersion', summary: 'Add the next version of a workflow' })
+  @ApiCreatedResponse({ type: WorkflowVersionResponse, description: 'The new version, every default filled in.' })
+  @ApiErrors({
+    ...JSON_BODY_ERRORS,
+    404: 'No workflow has this id.',
+    422: 'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice); `details` names the field.',
+  })
+  async addVersion(@Param('id') id: string, @Body() dto: WorkflowVersionDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
     const { workflow } = await this.workflows.add({
       type: 'AddWorkflowVersion',
       workflowId: id,
@@ -85,8 +98,10 @@ export class WorkflowsController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'The latest version of a workflow and the list of its versions' })
-  async get(@Param('id') id: string) {
+  @ApiOperation({ operationId: 'getWorkflow', summary: 'The latest version of a workflow and the list of its versions' })
+  @ApiOkResponse({ type: WorkflowResponse })
+  @ApiErrors({ 404: 'No workflow has this id.' })
+  async get(@Param('id') id: string): Promise<WorkflowResponse> {
     const workflow = await this.workflows.load(id);
     if (workflow === null) throw new WorkflowNotFound(id);
     return workflowView(workflow);

@@ -1,23 +1,11 @@
 import { INVALID_CURSOR_MESSAGE, RuleViolation, decodePageCursor, encodePageCursor, webhookDeliveryEvents } from '@flotilla/domain';
 import { type EventStore } from '@flotilla/event-store';
-import { type WebhookDeliveryAttempted, type WebhookEventType } from '@flotilla/domain';
+import { type WebhookDeliveryAttempted } from '@flotilla/domain';
 import { deliveriesStream } from './webhook-streams';
+import type { DeliveryAttemptResponse } from './webhooks.dto';
 
-/** One delivery attempt as the API shows it: absent facts are null, so every item has the same shape. */
-export interface DeliveryAttempt {
-  readonly deliveryId: string;
-  readonly eventId: string;
-  readonly eventType: WebhookEventType;
-  readonly batchId: string;
-  readonly executionId: string | null;
-  readonly attempt: number;
-  readonly statusCode: number | null;
-  readonly error: string | null;
-  readonly delivered: boolean;
-  readonly durationMs: number;
-  readonly occurredAt: string;
-  readonly nextAttemptAt: string | null;
-}
+/** One delivery attempt as the API shows it (absent facts are null, so every item has the same shape): its one shape is the response class. */
+export type DeliveryAttempt = Readonly<DeliveryAttemptResponse>;
 
 export interface DeliveryPage {
   readonly items: readonly DeliveryAttempt[];

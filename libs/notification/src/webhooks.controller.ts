@@ -1,14 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiCreatedResponse,
-  ApiHeader,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiTags,
-  ApiUnprocessableEntityResponse,
-} from '@nestjs/swagger';
-import { CLOCK, type Clock } from '@flotilla/platform';
+import { ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
 import { type Webhook } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
@@ -29,9 +21,12 @@ export class WebhooksController {
   @Post()
   @HttpCode(201)
   @ApiHeader({ name: 'X-Actor', required: false, description: `Who registers, for the audit trail; default "${DEFAULT_ACTOR}".` })
+  @ApiOperation({ operationId: 'registerWebhook', summary: 'Register a webhook: signed POSTs of the chosen events to a URL' })
   @ApiCreatedResponse({ type: WebhookResponse })
-  @ApiBadRequestResponse({ description: 'The body is not of the expected shape.' })
-  @ApiUnprocessableEntityResponse({ description: 'A rule is broken (unknown event type, not an http(s) URL, short secret); `details` names the field.' })
+  @ApiErrors({
+    ...JSON_BODY_ERRORS,
+    422: 'A rule is broken (unknown event type, not an http(s) URL, short secret); `details` names the field.',
+  })
   async register(@Body() body: RegisterWebhookRequest, @Headers('x-actor') actor: string | undefined): Promise<WebhookResponse> {
     const { webhook } = await this.registry.register({
       url: body.url,
@@ -45,17 +40,21 @@ export class WebhooksController {
   }
 
   @Get(':id')
+  @ApiOperation({ operationId: 'getWebhook', summary: 'One webhook (its secret is never returned)' })
   @ApiOkResponse({ type: WebhookResponse })
-  @ApiNotFoundResponse({ description: 'No webhook has this id.' })
+  @ApiErrors({ 404: 'No webhook has this id.' })
   async get(@Param('id') id: string): Promise<WebhookResponse> {
     return toResponse(await this.registry.get(id));
   }
 
   @Get(':id/deliveries')
+  @ApiOperation({ operationId: 'listWebhookDeliveries', summary: 'The delivery attempts of a webhook, newest first, with their status codes' })
   @ApiOkResponse({ type: DeliveriesPageResponse, description: 'Delivery attempts, newest first.' })
-  @ApiNotFoundResponse({ description: 'No webhook has this id.' })
-  @ApiBadRequestResponse({ description: 'A cursor this API did not return, or a limit that is not an integer.' })
-  @ApiUnprocessableEntityResponse({ description: 'limit out of range.' })
+  @ApiErrors({
+    400: 'A cursor this API did not return, or a limit that is not an integer.',
+    404: 'No webhook has this id.',
+    422: 'limit out of range.',
+  })
   async deliveries(@Param('id') id: string, @Query() query: DeliveriesQuery): Promise<DeliveriesPageResponse> {
     // An unknown webhook is a 404, not an empty list.
     await this.registry.get(id);

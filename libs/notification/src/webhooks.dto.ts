@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
+import { PageOf } from '@flotilla/projections';
 import { Type } from 'class-transformer';
 import { IsArray, IsInt, IsOptional, IsString } from 'class-validator';
 import { DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE } from './delivery-log';
@@ -104,10 +105,5 @@ export class DeliveryAttemptResponse {
   nextAttemptAt!: string | null;
 }
 
-export class DeliveriesPageResponse {
-  @ApiProperty({ type: [DeliveryAttemptResponse], description: 'Newest first.' })
-  items!: DeliveryAttemptResponse[];
-
-  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next, older page; null on the last page.' })
-  nextCursor!: string | null;
-}
+/** Newest first; `nextCursor` leads to the next, older page. */
+export class DeliveriesPageResponse extends PageOf(DeliveryAttemptResponse) {}

@@ -1,11 +1,18 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+
+export class HealthResponse {
+  @ApiProperty({ enum: ['ok'] })
+  status!: 'ok';
+}
 
 @ApiTags('health')
 @Controller()
 export class HealthController {
   @Get('health')
-  health(): { status: 'ok' } {
+  @ApiOperation({ operationId: 'getHealth', summary: 'Liveness: the process answers HTTP' })
+  @ApiOkResponse({ type: HealthResponse })
+  health(): HealthResponse {
     return { status: 'ok' };
   }
 }

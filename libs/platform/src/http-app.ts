@@ -81,6 +81,8 @@ export const createHttpApp = async (module: DynamicModule | Type<unknown>, optio
       .setTitle('Flotilla')
       .setDescription('Run a workflow once per input, in waves, with pause, resume, cancel, progress and webhooks.')
       .setVersion('1')
+      // Relative: the description is right on whatever host and port serves it (PUBLIC_URL, a proxy, a test's free port).
+      .addServer('/', 'The server this description is served from')
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });

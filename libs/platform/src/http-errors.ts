@@ -9,16 +9,39 @@ import {
   type ExceptionFilter,
   type ValidationError,
 } from '@nestjs/common';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { DomainError, INVALID_CURSOR_MESSAGE, RuleViolation, isPageCursor, type Problem } from '@flotilla/domain';
 import { ValidateBy, ValidateIf } from 'class-validator';
 import type { Response } from 'express';
 
+/**
+ * One problem of a refused request, as `details` lists it: the domain's Problem, described for
+ * OpenAPI. `implements` keeps it to Problem's fields, and `errorBody` assigning Problems to
+ * `details` keeps Problem to this class's: a field added on either side is a compile error here.
+ */
+export class ProblemBody implements Problem {
+  @ApiProperty({ description: 'Stable code of the problem.', example: 'required_input_missing' })
+  readonly code!: string;
+  @ApiProperty({ example: 'Row 3: required input "email" is empty' })
+  readonly message!: string;
+  @ApiPropertyOptional({ description: 'The field it is about: an input name, `profile`, `metadata.<key>`, a config or body field like `items[3].inputs`.' })
+  readonly field?: string;
+  @ApiPropertyOptional({ description: 'The CSV column header it is about.' })
+  readonly column?: string;
+  @ApiPropertyOptional({ description: '1-based CSV data row (the header is not counted).' })
+  readonly row?: number;
+}
+
 /** The one error shape of the REST API. `details` lists field and row problems. */
-export interface ErrorBody {
-  readonly statusCode: number;
-  readonly error: string;
-  readonly message: string;
-  readonly details?: readonly Problem[];
+export class ErrorBody {
+  @ApiProperty({ example: 422 })
+  readonly statusCode!: number;
+  @ApiProperty({ description: 'The reason phrase of the status.', example: 'Unprocessable Entity' })
+  readonly error!: string;
+  @ApiProperty({ description: 'What is wrong, naming the field (and row).' })
+  readonly message!: string;
+  @ApiPropertyOptional({ type: [ProblemBody], description: 'Every problem found, when there are field or row problems.' })
+  readonly details?: readonly ProblemBody[];
 }
 
 const STATUS_OF_KIND: Record<DomainError['kind'], number> = {

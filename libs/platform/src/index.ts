@@ -5,6 +5,7 @@ export * from './clock';
 export * from './core.module';
 export * from './http-errors';
 export * from './http-app';
+export * from './api-docs';
 export * from './health.controller';
 export * from './service';
 export * from './callback-token';

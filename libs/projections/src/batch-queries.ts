@@ -1,57 +1,8 @@
 import { encodePageCursor, positionOfCursor, type BatchStatus, type ExecutionState } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
+import type { BatchView, ExecutionView, HistoryEntry, Page } from './batch-views';
 
-/** Read side of batches: what the REST API returns, straight from the read-model tables. */
-
-export interface BatchView {
-  id: string;
-  name: string;
-  status: BatchStatus;
-  workflowId: string;
-  workflowVersion: number;
-  startAt: string;
-  maxConcurrent: number;
-  batchIntervalSeconds: number;
-  defaultProfile: string | null;
-  profilePool: string[] | null;
-  metadata: Record<string, string>;
-  progress: { total: number; pending: number; triggered: number; cancelled: number; completed: number; failed: number; percent: number };
-  estimatedCompletionAt: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  pausedAt: string | null;
-  completedAt: string | null;
-  cancelledAt: string | null;
-}
-
-export interface ExecutionView {
-  id: string;
-  batchId: string;
-  index: number;
-  status: 'pending' | 'triggered' | 'cancelled';
-  executeAt: string | null;
-  triggeredAt: string | null;
-  inputs: Record<string, unknown>;
-  profile: string | null;
-  metadata: Record<string, string>;
-  attempts: number;
-  lastError: string | null;
-  outcome: { status: 'completed' | 'failed'; output?: unknown; error?: string; statusCode?: number; finishedAt: string } | null;
-}
-
-export interface HistoryEntry {
-  position: string;
-  type: string;
-  occurredAt: string;
-  actor?: string;
-  reason?: string;
-  data: unknown;
-}
-
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
+/** Read side of batches: what the REST API returns (the shapes in batch-views.ts), straight from the read-model tables. */
 
 interface BatchRow {
   id: string;

@@ -3,6 +3,7 @@ export * from './projection-runner';
 export * from './batch-summary.projection';
 export * from './batch-executions.projection';
 export * from './batch-history.projection';
+export * from './batch-views';
 export * from './batch-queries';
 
 import { BatchExecutionsProjection } from './batch-executions.projection';

@@ -1,0 +1,141 @@
+import { ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
+import type {
+  BatchStatus,
+  ColumnMapping,
+  MappedRow,
+  RetryPolicy,
+  TargetMode,
+  WorkflowInput,
+  WorkflowLimits,
+  WorkflowTarget,
+} from '@flotilla/domain';
+import { ProblemBody } from '@flotilla/platform';
+import { BATCH_STATUSES } from '@flotilla/projections';
+
+/*
+ * Response shapes of the workflow and intake routes, for the OpenAPI description. Each class that
+ * shows a domain value `implements` its interface, and the controllers return the domain value
+ * typed as the class: so the class and the domain type cannot drift apart in either direction.
+ * (Batches, executions and history answer the read models' own classes, in @flotilla/projections.)
+ */
+
+export class WorkflowInputResponse implements WorkflowInput {
+  @ApiProperty({ example: 'email' })
+  readonly name!: string;
+  @ApiProperty()
+  readonly required!: boolean;
+}
+
+export class WorkflowTargetResponse implements WorkflowTarget {
+  @ApiProperty({ example: 'http://127.0.0.1:4000/run' })
+  readonly url!: string;
+  @ApiProperty()
+  readonly timeoutMs!: number;
+  @ApiProperty({ enum: ['sync', 'async'] })
+  readonly mode!: TargetMode;
+  @ApiProperty()
+  readonly callbackTimeoutMs!: number;
+}
+
+export class RetryPolicyResponse implements RetryPolicy {
+  @ApiProperty()
+  readonly maxAttempts!: number;
+  @ApiProperty()
+  readonly backoffMs!: number;
+}
+
+export class WorkflowLimitsResponse implements WorkflowLimits {
+  @ApiPropertyOptional({ description: "Absent: half of the executor's EXECUTOR_CONCURRENCY." })
+  readonly maxInFlight?: number;
+}
+
+/** One version of a workflow, with every default filled in. */
+export class WorkflowVersionResponse {
+  @ApiProperty({ example: 'enrich-lead' })
+  readonly id!: string;
+  @ApiProperty({ example: 1 })
+  readonly version!: number;
+  @ApiProperty()
+  readonly name!: string;
+  @ApiProperty({ type: [WorkflowInputResponse] })
+  readonly inputs!: readonly WorkflowInputResponse[];
+  @ApiProperty({ type: WorkflowTargetResponse })
+  readonly target!: WorkflowTargetResponse;
+  @ApiProperty({ type: RetryPolicyResponse })
+  readonly retry!: RetryPolicyResponse;
+  @ApiProperty({ type: WorkflowLimitsResponse })
+  readonly limits!: WorkflowLimitsResponse;
+  @ApiProperty({ format: 'date-time' })
+  readonly createdAt!: string;
+}
+
+export class WorkflowVersionSummary {
+  @ApiProperty()
+  readonly version!: number;
+  @ApiProperty()
+  readonly name!: string;
+  @ApiProperty({ format: 'date-time' })
+  readonly createdAt!: string;
+}
+
+/** The latest version of a workflow, and every version it has had. */
+export class WorkflowResponse extends WorkflowVersionResponse {
+  @ApiProperty({ type: [WorkflowVersionSummary] })
+  readonly versions!: readonly WorkflowVersionSummary[];
+}
+
+export class BatchCreatedResponse {
+  @ApiProperty({ example: 'bat_01jx5c3n8e7w6h2q9r4t5v6w7x' })
+  readonly id!: string;
+  @ApiProperty({ enum: BATCH_STATUSES, description: '`running`, or `pending` when startAt is in the future.' })
+  readonly status!: BatchStatus;
+  @ApiProperty({ description: 'Items (executions) in the batch.' })
+  readonly total!: number;
+}
+
+/** One column's mapping: the domain's ColumnMapping union, flattened to the fields its variants have. */
+export class ColumnMappingBody {
+  @ApiProperty({ enum: ['input', 'profile', 'metadata', 'skip'] })
+  readonly type!: ColumnMapping['type'];
+  @ApiPropertyOptional({ description: '`input`: the workflow input the column fills.' })
+  readonly field?: string;
+  @ApiPropertyOptional({ description: '`metadata`: the metadata key the column fills.' })
+  readonly key?: string;
+}
+
+export class MappedRowResponse implements MappedRow {
+  @ApiProperty({ description: '0-based index among the data rows.' })
+  readonly index!: number;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
+  readonly inputs!: Record<string, string>;
+  @ApiProperty({ type: String, nullable: true })
+  readonly profile!: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
+  readonly metadata!: Record<string, string>;
+  @ApiProperty()
+  readonly valid!: boolean;
+  @ApiProperty({ type: [ProblemBody] })
+  readonly errors!: ProblemBody[];
+}
+
+/** The domain's CsvPreview, which the preview route returns as this type (its `mapping` union is too narrow to `implement`). */
+export class CsvPreviewResponse {
+  @ApiProperty({ type: [String], description: 'The header row.' })
+  readonly columns!: readonly string[];
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { $ref: getSchemaPath(ColumnMappingBody) },
+    description: 'Header -> its mapping, explicit or automatic.',
+  })
+  readonly mapping!: Record<string, ColumnMappingBody>;
+  @ApiProperty({ type: [ProblemBody] })
+  readonly mappingErrors!: readonly ProblemBody[];
+  @ApiProperty({ type: [MappedRowResponse], description: 'The first 10 data rows, mapped and checked.' })
+  readonly rows!: readonly MappedRowResponse[];
+  @ApiProperty()
+  readonly totalRows!: number;
+  @ApiProperty()
+  readonly validRows!: number;
+  @ApiProperty()
+  readonly invalidRows!: number;
+}

@@ -1,0 +1,174 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import type { BatchStatus } from '@flotilla/domain';
+
+/**
+ * What the REST API answers about batches, executions and their history: the one shape of each,
+ * used by the queries that build them and by the OpenAPI description (a generated client types
+ * its answers from these decorators). Classes rather than interfaces only so that the
+ * descriptions can hang on them; instances are plain objects built by `BatchQueries`.
+ */
+
+/**
+ * A field holding any JSON value (a target's output, an event's data). Left to the reflected type,
+ * it would be described as an object, and a generated client would refuse a string or a number;
+ * the one schema of "any JSON" is this list of JSON's kinds.
+ */
+export const ApiJsonValue = (options: { description?: string; required?: boolean } = {}): PropertyDecorator =>
+  ApiProperty({
+    ...options,
+    // OpenAPI 3.0 has no null type: null is said by a typed member (a `nullable` beside no `type` is invalid).
+    oneOf: [
+      { type: 'string' },
+      { type: 'number' },
+      { type: 'boolean' },
+      { type: 'object', additionalProperties: true, nullable: true },
+      { type: 'array', items: {} },
+    ],
+  });
+
+/** Every key once: a new status is a compile error here until it is listed. */
+const BATCH_STATUS: Record<BatchStatus, true> = { pending: true, running: true, paused: true, completed: true, cancelled: true };
+export const BATCH_STATUSES = Object.keys(BATCH_STATUS) as BatchStatus[];
+
+/** How an execution shows to clients: an execution with an outcome is `triggered`, its outcome says how it ended. */
+export type ExecutionStatus = 'pending' | 'triggered' | 'cancelled';
+const EXECUTION_STATUSES: readonly ExecutionStatus[] = ['pending', 'triggered', 'cancelled'];
+
+export class BatchProgress {
+  @ApiProperty({ description: 'Executions in the batch (one per item).' })
+  total!: number;
+  @ApiProperty({ description: 'Not triggered yet.' })
+  pending!: number;
+  @ApiProperty({ description: 'Triggered, whether or not their outcome is known (completed and failed count here too).' })
+  triggered!: number;
+  @ApiProperty()
+  cancelled!: number;
+  @ApiProperty()
+  completed!: number;
+  @ApiProperty()
+  failed!: number;
+  @ApiProperty({ description: 'triggered / total, in percent, two decimals.', example: 33.33 })
+  percent!: number;
+}
+
+export class BatchView {
+  @ApiProperty({ example: 'bat_01jx5c3n8e7w6h2q9r4t5v6w7x' })
+  id!: string;
+  @ApiProperty()
+  name!: string;
+  @ApiProperty({ enum: BATCH_STATUSES })
+  status!: BatchStatus;
+  @ApiProperty()
+  workflowId!: string;
+  @ApiProperty()
+  workflowVersion!: number;
+  @ApiProperty({ format: 'date-time' })
+  startAt!: string;
+  @ApiProperty()
+  maxConcurrent!: number;
+  @ApiProperty()
+  batchIntervalSeconds!: number;
+  @ApiProperty({ type: String, nullable: true })
+  defaultProfile!: string | null;
+  @ApiProperty({ type: [String], nullable: true })
+  profilePool!: string[] | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
+  metadata!: Record<string, string>;
+  @ApiProperty({ type: BatchProgress })
+  progress!: BatchProgress;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the last pending execution is due; null while paused or when none is pending.',
+  })
+  estimatedCompletionAt!: string | null;
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  startedAt!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  pausedAt!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  completedAt!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  cancelledAt!: string | null;
+}
+
+export class ExecutionOutcome {
+  @ApiProperty({ enum: ['completed', 'failed'] })
+  status!: 'completed' | 'failed';
+  @ApiJsonValue({ required: false, description: 'Completed: what the target answered (any JSON value).' })
+  output?: unknown;
+  @ApiPropertyOptional({ description: 'Failed: why.' })
+  error?: string;
+  @ApiPropertyOptional({ description: 'Failed: the HTTP status of the last call, when there was an answer.' })
+  statusCode?: number;
+  @ApiProperty({ format: 'date-time' })
+  finishedAt!: string;
+}
+
+export class ExecutionView {
+  @ApiProperty({ example: 'bat_01jx5c3n8e7w6h2q9r4t5v6w7x.0', description: '`<batchId>.<index>`.' })
+  id!: string;
+  @ApiProperty()
+  batchId!: string;
+  @ApiProperty({ description: '0-based position of the item in the batch.' })
+  index!: number;
+  @ApiProperty({ enum: EXECUTION_STATUSES, description: 'A triggered execution with an outcome has ended: see `outcome`.' })
+  status!: ExecutionStatus;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  executeAt!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  triggeredAt!: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: true })
+  inputs!: Record<string, unknown>;
+  @ApiProperty({ type: String, nullable: true })
+  profile!: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
+  metadata!: Record<string, string>;
+  @ApiProperty({ description: 'Calls of the target made so far.' })
+  attempts!: number;
+  @ApiProperty({ type: String, nullable: true })
+  lastError!: string | null;
+  @ApiProperty({ type: ExecutionOutcome, nullable: true })
+  outcome!: ExecutionOutcome | null;
+}
+
+export class HistoryEntry {
+  @ApiProperty({ description: 'Position of the event in the store, as a decimal string.' })
+  position!: string;
+  @ApiProperty({ example: 'BatchPaused' })
+  type!: string;
+  @ApiProperty({ format: 'date-time' })
+  occurredAt!: string;
+  @ApiPropertyOptional()
+  actor?: string;
+  @ApiPropertyOptional()
+  reason?: string;
+  @ApiJsonValue({ description: 'The event data.' })
+  data!: unknown;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/**
+ * The page class of an item class, for the OpenAPI description: `class BatchPage extends PageOf(BatchView) {}`.
+ * Every list of the API answers this one shape.
+ */
+export const PageOf = <T>(item: abstract new () => T): new () => Page<T> => {
+  class PageOfItems implements Page<T> {
+    @ApiProperty({ type: item, isArray: true })
+    items!: T[];
+    @ApiProperty({ type: String, nullable: true, description: 'Pass it as `cursor` for the next page; null on the last page.' })
+    nextCursor!: string | null;
+  }
+  return PageOfItems;
+};
+
+export class BatchPage extends PageOf(BatchView) {}
+export class ExecutionPage extends PageOf(ExecutionView) {}
+export class HistoryPage extends PageOf(HistoryEntry) {}
