@@ -116,6 +116,7 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
     await until(() => handled.length === 5);
     await relay.stop();
     // The relay forgets its checkpoint, as if it crashed before saving it: it publishes all five again.
+    relayDb.flush();
     relayDb.run('DELETE FROM consumer_checkpoints');
     await startRelay(relayDb);
     await append('x', 'A', 5);

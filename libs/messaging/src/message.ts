@@ -101,5 +101,7 @@ export const consumeEvents = <E extends DomainEvent>(
 /** The message as one of the registry's events, upcast to its type's current schema; null when its type is not in the registry. */
 export const readMessage = <E extends DomainEvent>(events: EventRegistry<E>, message: EventMessage): TypedMessage<E> | null => {
   const event = events.read(message);
-  return event === null ? null : ({ ...message, type: event.type, data: event.data } as TypedMessage<E>);
+  if (event === null) return null;
+  // Upcasting made new data only for events written with an older schema: the rest go as they are.
+  return (event.data === message.data ? message : { ...message, data: event.data }) as TypedMessage<E>;
 };

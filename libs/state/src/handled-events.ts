@@ -9,6 +9,10 @@ const RETENTION_MS = 7 * 24 * 3600 * 1000;
  * event id, whatever its handler does. Both transports use it.
  */
 export class HandledEvents {
+  /** Remembered but not yet written (the writes are batched: see StateDb.later). */
+  private readonly pending = new Set<string>();
+  private flushing = false;
+
   constructor(
     private readonly db: StateDb,
     now = Date.now(),
@@ -17,10 +21,19 @@ export class HandledEvents {
   }
 
   seen(group: string, id: string): boolean {
-    return this.db.get('SELECT 1 FROM handled_events WHERE grp = ? AND event_id = ?', group, id) !== undefined;
+    return this.pending.has(`${group}\u0000${id}`) || this.db.get('SELECT 1 FROM handled_events WHERE grp = ? AND event_id = ?', group, id) !== undefined;
   }
 
   remember(group: string, id: string): void {
-    this.db.run('INSERT OR IGNORE INTO handled_events (grp, event_id, handled_at) VALUES (?, ?, ?)', group, id, Date.now());
+    this.pending.add(`${group}\u0000${id}`);
+    this.db.later('INSERT OR IGNORE INTO handled_events (grp, event_id, handled_at) VALUES (?, ?, ?)', group, id, Date.now());
+    if (!this.flushing) {
+      this.flushing = true;
+      // After the state database's own flush (scheduled by `later` before this): then they are in the table.
+      setImmediate(() => {
+        this.flushing = false;
+        this.pending.clear();
+      });
+    }
   }
 }

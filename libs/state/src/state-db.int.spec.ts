@@ -75,6 +75,21 @@ describe('StateDb', () => {
     expect(() => new StateDb(path)).toThrow(`migration ${STATE_MIGRATIONS.length + 1}, newer than this code knows (${STATE_MIGRATIONS.length})`);
   });
 
+  it('applies writes made with later together at the next turn of the event loop, and at close', async () => {
+    const path = join(dir, 'state.sqlite');
+    const state = new StateDb(path);
+    const count = (): number | undefined => state.get<{ n: number }>('SELECT count(*) AS n FROM consumer_checkpoints')?.n;
+    for (let i = 0; i < 3; i++) state.later('INSERT INTO consumer_checkpoints (name, position) VALUES (?, ?)', `g${i}`, '1');
+    expect(count()).toBe(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(count()).toBe(3);
+    state.later('INSERT INTO consumer_checkpoints (name, position) VALUES (?, ?)', 'at-close', '2');
+    state.close();
+    const reopened = new StateDb(path);
+    expect(reopened.get<{ position: string }>("SELECT position FROM consumer_checkpoints WHERE name = 'at-close'")?.position).toBe('2');
+    reopened.close();
+  });
+
   it('refuses a list that is not numbered 1, 2, 3, … in order', () => {
     expect(() => new StateDb(':memory:', [{ id: 2, name: 'x', sql: 'SELECT 1' }])).toThrow(/numbered 1, 2, 3/);
   });

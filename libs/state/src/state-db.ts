@@ -10,6 +10,9 @@ import { STATE_MIGRATIONS, type Migration } from './migrations';
 export class StateDb {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
+  /** Writes made with `later`, applied together at the next turn of the event loop (or at close). */
+  private deferred: { readonly sql: string; readonly params: SQLInputValue[] }[] = [];
+  private flushTimer: NodeJS.Immediate | null = null;
 
   constructor(path = ':memory:', migrations: readonly Migration[] = STATE_MIGRATIONS) {
     this.db = new DatabaseSync(path);
@@ -44,6 +47,30 @@ export class StateDb {
     return this.prepare(sql).all(...params) as T[];
   }
 
+  /**
+   * Runs a write at the next turn of the event loop, in one transaction with every other write made
+   * this way meanwhile: for bookkeeping written once per message (checkpoints, handled event ids),
+   * where a commit each would cost more than the message. A crash can lose the last turn's worth of
+   * such writes; they only say what was done, so the work is redone, which at-least-once allows.
+   * Reads see them only once applied: a store that must read its own writes keeps them in memory.
+   */
+  later(sql: string, ...params: SQLInputValue[]): void {
+    this.deferred.push({ sql, params });
+    this.flushTimer ??= setImmediate(() => this.flush());
+  }
+
+  /** Applies the writes made with `later` now. */
+  flush(): void {
+    if (this.flushTimer !== null) clearImmediate(this.flushTimer);
+    this.flushTimer = null;
+    const writes = this.deferred;
+    if (writes.length === 0 || !this.db.isOpen) return;
+    this.deferred = [];
+    this.transaction(() => {
+      for (const write of writes) this.prepare(write.sql).run(...write.params);
+    });
+  }
+
   /** Runs `work` in one transaction: all of it is applied or none. Not re-entrant. */
   transaction<T>(work: () => T): T {
     this.db.exec('BEGIN IMMEDIATE');
@@ -67,6 +94,7 @@ export class StateDb {
   }
 
   close(): void {
+    this.flush();
     this.statements.clear();
     if (this.db.isOpen) this.db.close();
   }
