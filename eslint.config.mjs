@@ -89,9 +89,7 @@ export default [
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
-            { group: ['node:*', ...nodeBuiltins], message: 'libs/domain is pure: no Node built-ins.' },
-          ],
+          patterns: [{ group: ['node:*', ...nodeBuiltins], message: 'libs/domain is pure: no Node built-ins.' }],
         },
       ],
       'no-restricted-properties': [

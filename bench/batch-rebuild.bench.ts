@@ -14,7 +14,10 @@ import { BatchCommandHandler, ItemsWriter, SNAPSHOT_EVERY, batchSnapshotStream, 
 import { isBatch, type BatchCommand, type BatchState } from '@flotilla/domain';
 import { SqliteEventStore } from '@flotilla/event-store';
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const itemCounts = sizes.length > 0 ? sizes : [100_000, 1_000_000];
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(3);
@@ -43,7 +46,7 @@ async function prepare(store: SqliteEventStore, batchId: string, total: number):
     now,
   });
   await repository.handle(batchId, { type: 'DeclareDueWaves', batchId, now, maxWaves: Number.MAX_SAFE_INTEGER });
-  for (let state = await repository.load(batchId); state.status === 'running'; ) {
+  for (let state = await repository.load(batchId); state.status === 'running';) {
     ({ state } = await repository.handle(batchId, { type: 'TriggerDueExecutions', batchId, now, limit: 1000 }));
   }
   // Outcomes as the executor records them: in groups, through the repository.
@@ -86,7 +89,16 @@ async function main(): Promise<void> {
       }
       const rate = events / (replayMs / 1000);
       console.log(
-        [total, events, seconds(replayMs), Math.round(rate), seconds(snapshotMs), events - 1 - snapshotRevision, seconds((SNAPSHOT_EVERY / rate) * 1000 + snapshotMs), heapMb.toFixed(1)].join('\t'),
+        [
+          total,
+          events,
+          seconds(replayMs),
+          Math.round(rate),
+          seconds(snapshotMs),
+          events - 1 - snapshotRevision,
+          seconds((SNAPSHOT_EVERY / rate) * 1000 + snapshotMs),
+          heapMb.toFixed(1),
+        ].join('\t'),
       );
     } finally {
       await store.close();

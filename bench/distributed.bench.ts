@@ -75,21 +75,32 @@ const measure = async (deployment: Deployment, target: Target): Promise<string> 
   // Throughput: everything due at once.
   const items = Array.from({ length: executionCount }, (_, i) => ({ inputs: { n: String(i) } }));
   const started = performance.now();
-  const created = await api.json<{ id: string }>('POST', '/v1/batches', { name: 'throughput', workflowId, maxConcurrent: 10000, batchIntervalSeconds: 0, items });
+  const created = await api.json<{ id: string }>('POST', '/v1/batches', {
+    name: 'throughput',
+    workflowId,
+    maxConcurrent: 10000,
+    batchIntervalSeconds: 0,
+    items,
+  });
   await waitForOutcomes(api, created.id, executionCount, 600_000);
   const rate = executionCount / ((performance.now() - started) / 1000);
 
   // Latency from the WaveDue event to the call reaching the target, over 5 waves of 500.
   const waveItems = Array.from({ length: 2500 }, (_, i) => ({ inputs: { n: String(i) } }));
   const startAt = new Date(Date.now() + 2000).toISOString();
-  const waved = await api.json<{ id: string }>('POST', '/v1/batches', { name: 'latency', workflowId, startAt, maxConcurrent: 500, batchIntervalSeconds: 1, items: waveItems });
+  const waved = await api.json<{ id: string }>('POST', '/v1/batches', {
+    name: 'latency',
+    workflowId,
+    startAt,
+    maxConcurrent: 500,
+    batchIntervalSeconds: 1,
+    items: waveItems,
+  });
   await waitForOutcomes(api, waved.id, waveItems.length, 120_000);
   const waveDueAt = new Map<number | null, number>();
-  for (let cursor: string | null = ''; cursor !== null; ) {
-    const page: { items: { type: string; occurredAt: string; data: { wave: number | null } }[]; nextCursor: string | null } = await api.json(
-      'GET',
-      `/v1/batches/${waved.id}/history?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
-    );
+  for (let cursor: string | null = ''; cursor !== null;) {
+    const page: { items: { type: string; occurredAt: string; data: { wave: number | null } }[]; nextCursor: string | null } =
+      await api.json('GET', `/v1/batches/${waved.id}/history?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
     for (const entry of page.items) if (entry.type === 'WaveDue') waveDueAt.set(entry.data.wave, Date.parse(entry.occurredAt));
     cursor = page.nextCursor;
   }

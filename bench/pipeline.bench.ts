@@ -24,7 +24,12 @@ async function csvIntake(rows: number, targetUrl: string): Promise<void> {
   const product = new Product();
   await product.start();
   try {
-    await product.json('POST', '/v1/workflows', { id: 'bench', name: 'bench', inputs: [{ name: 'email' }, { name: 'first_name' }], target: { url: targetUrl } });
+    await product.json('POST', '/v1/workflows', {
+      id: 'bench',
+      name: 'bench',
+      inputs: [{ name: 'email' }, { name: 'first_name' }],
+      target: { url: targetUrl },
+    });
     const dir = mkdtempSync(join(tmpdir(), 'flotilla-csv-'));
     const path = join(dir, 'rows.csv');
     const lines = ['email,first_name,company'];
@@ -32,7 +37,16 @@ async function csvIntake(rows: number, targetUrl: string): Promise<void> {
     writeFileSync(path, lines.join('\n') + '\n');
     const form = new FormData();
     // Far in the future: this measures intake, not execution.
-    form.append('config', JSON.stringify({ name: `csv ${rows}`, workflowId: 'bench', startAt: '2099-01-01T00:00:00Z', maxConcurrent: 1000, batchIntervalSeconds: 60 }));
+    form.append(
+      'config',
+      JSON.stringify({
+        name: `csv ${rows}`,
+        workflowId: 'bench',
+        startAt: '2099-01-01T00:00:00Z',
+        maxConcurrent: 1000,
+        batchIntervalSeconds: 60,
+      }),
+    );
     form.append('file', new Blob([readFileSync(path)]), 'rows.csv');
     const started = performance.now();
     const created = await product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
@@ -40,7 +54,9 @@ async function csvIntake(rows: number, targetUrl: string): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     if (created.total !== rows) throw new Error(`accepted ${created.total} of ${rows}`);
     const pid = product.child?.pid ?? 0;
-    console.log(`csv intake\t${rows} rows\t${seconds.toFixed(2)} s\t${Math.round(rows / seconds)} rows/s\tpeak RSS ${peakRssMb(pid).toFixed(0)} MB`);
+    console.log(
+      `csv intake\t${rows} rows\t${seconds.toFixed(2)} s\t${Math.round(rows / seconds)} rows/s\tpeak RSS ${peakRssMb(pid).toFixed(0)} MB`,
+    );
   } finally {
     await product.stop();
   }
@@ -54,7 +70,13 @@ async function throughput(targetUrl: string, calls: () => number): Promise<void>
     const items = Array.from({ length: executionCount }, (_, i) => ({ inputs: { n: String(i) } }));
     const before = calls();
     const started = performance.now();
-    const created = await product.json<{ id: string }>('POST', '/v1/batches', { name: 'throughput', workflowId: 'noop', maxConcurrent: 10000, batchIntervalSeconds: 0, items });
+    const created = await product.json<{ id: string }>('POST', '/v1/batches', {
+      name: 'throughput',
+      workflowId: 'noop',
+      maxConcurrent: 10000,
+      batchIntervalSeconds: 0,
+      items,
+    });
     const batch = await waitForOutcomes(product, created.id, executionCount, 600_000);
     const seconds = (performance.now() - started) / 1000;
     console.log(
@@ -73,10 +95,17 @@ async function lateness(targetUrl: string): Promise<void> {
     const waves = 5;
     const items = Array.from({ length: waves * 1000 }, (_, i) => ({ inputs: { n: String(i) } }));
     const startAt = new Date(Date.now() + 2000).toISOString();
-    const created = await product.json<{ id: string }>('POST', '/v1/batches', { name: 'lateness', workflowId: 'late', startAt, maxConcurrent: 1000, batchIntervalSeconds: 2, items });
+    const created = await product.json<{ id: string }>('POST', '/v1/batches', {
+      name: 'lateness',
+      workflowId: 'late',
+      startAt,
+      maxConcurrent: 1000,
+      batchIntervalSeconds: 2,
+      items,
+    });
     await waitForOutcomes(product, created.id, items.length, 120_000);
     const late: number[] = [];
-    for (let cursor: string | null = ''; cursor !== null; ) {
+    for (let cursor: string | null = ''; cursor !== null;) {
       const page: { items: { executeAt: string; triggeredAt: string }[]; nextCursor: string | null } = await product.json(
         'GET',
         `/v1/batches/${created.id}/executions?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,

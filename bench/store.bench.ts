@@ -54,13 +54,25 @@ const main = async (): Promise<void> => {
   console.error(`Temporary files in ${directory}`);
   for (const durability of ['full', 'normal'] as const) {
     const store = freshStore(durability);
-    await measure('append, 1 event per append', durability, 'appends/s', () => appendLoad(store, durability === 'full' ? 3_000 : 10_000, 1, 'single'));
-    await measure('append, 100 events per append', durability, 'events/s', async () => 100 * (await appendLoad(store, 1_000, 100, 'hundred')));
+    await measure('append, 1 event per append', durability, 'appends/s', () =>
+      appendLoad(store, durability === 'full' ? 3_000 : 10_000, 1, 'single'),
+    );
+    await measure(
+      'append, 100 events per append',
+      durability,
+      'events/s',
+      async () => 100 * (await appendLoad(store, 1_000, 100, 'hundred')),
+    );
     await store.close();
   }
 
   const big = freshStore('normal');
-  await measure(`load ${totalEvents.toLocaleString('en-US')} events, 100 per append`, 'normal', 'events/s', async () => 100 * (await appendLoad(big, totalEvents / 100, 100, 'load')));
+  await measure(
+    `load ${totalEvents.toLocaleString('en-US')} events, 100 per append`,
+    'normal',
+    'events/s',
+    async () => 100 * (await appendLoad(big, totalEvents / 100, 100, 'load')),
+  );
   await measure('readAll over everything', '', 'events/s', async () => {
     let count = 0;
     for await (const event of big.readAll()) if (event.revision >= 0) count += 1;
@@ -82,11 +94,20 @@ const main = async (): Promise<void> => {
   const bytes = statSync(join(directory, `bench-${files}.sqlite`)).size;
   await big.close();
 
-  console.log(`\nSQLite event store, ${new Date().toISOString()}, Node ${process.version}, file of ${(bytes / 2 ** 20).toFixed(0)} MiB for ${totalEvents.toLocaleString('en-US')} events\n`);
-  const table = rows.map((row) => [row.scenario, row.durability, row.events.toLocaleString('en-US'), row.seconds.toFixed(2), `${Math.round(row.rate).toLocaleString('en-US')} ${row.unit}`]);
+  console.log(
+    `\nSQLite event store, ${new Date().toISOString()}, Node ${process.version}, file of ${(bytes / 2 ** 20).toFixed(0)} MiB for ${totalEvents.toLocaleString('en-US')} events\n`,
+  );
+  const table = rows.map((row) => [
+    row.scenario,
+    row.durability,
+    row.events.toLocaleString('en-US'),
+    row.seconds.toFixed(2),
+    `${Math.round(row.rate).toLocaleString('en-US')} ${row.unit}`,
+  ]);
   const header = ['scenario', 'durability', 'count', 'seconds', 'throughput'];
   const widths = header.map((title, column) => Math.max(title.length, ...table.map((cells) => cells[column]?.length ?? 0)));
-  const line = (cells: readonly string[]) => `| ${cells.map((cell, column) => (column >= 2 ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0))).join(' | ')} |`;
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((cell, column) => (column >= 2 ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0))).join(' | ')} |`;
   console.log(line(header));
   console.log(`|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`);
   for (const cells of table) console.log(line(cells));

@@ -22,7 +22,8 @@ export const peakRssMb = (pid: number): number => {
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 };
 
-export const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+export const percentile = (sorted: readonly number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
 /** One built service process (`dist/apps/<app>/src/main.js`). */
 export class ServiceProcess {
@@ -55,7 +56,11 @@ export class ServiceProcess {
   async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await fetch(`${this.url}${path}`, {
       method,
-      ...(body === undefined ? {} : body instanceof FormData ? { body } : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      ...(body === undefined
+        ? {}
+        : body instanceof FormData
+          ? { body }
+          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
     });
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 500)}`);
@@ -89,7 +94,12 @@ export class Product extends ServiceProcess {
 }
 
 /** A workflow target that answers at once and records when each execution reached it. */
-export const startTarget = async (): Promise<{ url: string; calls: () => number; calledAt: Map<string, number>; close: () => Promise<void> }> => {
+export const startTarget = async (): Promise<{
+  url: string;
+  calls: () => number;
+  calledAt: Map<string, number>;
+  close: () => Promise<void>;
+}> => {
   let calls = 0;
   const calledAt = new Map<string, number>();
   const server = createServer((request, response) => {

@@ -18,7 +18,12 @@ const walk = (dir) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (entry.name !== 'node_modules' && entry.name !== 'test' && entry.name !== 'test-fixtures') walk(path);
-    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts') && !entry.name.endsWith('.d.ts') && !entry.name.endsWith('.fixtures.ts')) {
+    } else if (
+      entry.name.endsWith('.ts') &&
+      !entry.name.endsWith('.spec.ts') &&
+      !entry.name.endsWith('.d.ts') &&
+      !entry.name.endsWith('.fixtures.ts')
+    ) {
       sources.push(path);
     }
   }

@@ -16,7 +16,7 @@ var major = parseInt(version.split('.')[0], 10);
 
 if (!(major >= MINIMUM_MAJOR)) {
   process.stderr.write(
-    'Flotilla needs Node ' + MINIMUM_MAJOR + ' or newer; this is Node ' + version + '. On this machine run: source scripts/use-node24.sh\n'
+    'Flotilla needs Node ' + MINIMUM_MAJOR + ' or newer; this is Node ' + version + '. On this machine run: source scripts/use-node24.sh\n',
   );
   process.exit(1);
 }

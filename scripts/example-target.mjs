@@ -24,7 +24,9 @@ createServer((request, response) => {
         return;
       }
       const name = execution.inputs?.first_name ?? execution.inputs?.email ?? 'there';
-      console.log(`#${call} ${key} attempt ${execution.attempt} profile=${execution.profile ?? '-'} inputs=${JSON.stringify(execution.inputs)}`);
+      console.log(
+        `#${call} ${key} attempt ${execution.attempt} profile=${execution.profile ?? '-'} inputs=${JSON.stringify(execution.inputs)}`,
+      );
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ greeting: `Hello, ${name}!`, handledAt: new Date().toISOString() }));
     }, delayMs);

@@ -13,7 +13,10 @@ const { transformSync } = require('@swc/core');
 const workspaceRoot = path.resolve(__dirname, '..');
 const { compilerOptions } = require(path.join(workspaceRoot, 'tsconfig.base.json'));
 const aliases = new Map(
-  Object.entries(compilerOptions.paths).map(([alias, [target]]) => [alias, path.join(workspaceRoot, compilerOptions.baseUrl ?? '.', target)]),
+  Object.entries(compilerOptions.paths).map(([alias, [target]]) => [
+    alias,
+    path.join(workspaceRoot, compilerOptions.baseUrl ?? '.', target),
+  ]),
 );
 
 const swcOptions = {

@@ -26,23 +26,43 @@ describe('flotilla distributed over Kafka', () => {
   });
 
   const setUp = async (api: PlatformProcess) => {
-    const workflow = await api.request('POST', '/v1/workflows', { id: 'wf', name: 'wf', inputs: [{ name: 'n' }], target: { url: target.url }, retry: { maxAttempts: 3, backoffMs: 50 } });
+    const workflow = await api.request('POST', '/v1/workflows', {
+      id: 'wf',
+      name: 'wf',
+      inputs: [{ name: 'n' }],
+      target: { url: target.url },
+      retry: { maxAttempts: 3, backoffMs: 50 },
+    });
     expect(workflow.status).toBe(201);
   };
   const submit = async (api: PlatformProcess, total: number, maxConcurrent: number, batchIntervalSeconds: number): Promise<string> => {
     const items = Array.from({ length: total }, (_, i) => ({ inputs: { n: String(i) } }));
-    const created = await api.request<{ id: string }>('POST', '/v1/batches', { name: 'd', workflowId: 'wf', maxConcurrent, batchIntervalSeconds, items });
+    const created = await api.request<{ id: string }>('POST', '/v1/batches', {
+      name: 'd',
+      workflowId: 'wf',
+      maxConcurrent,
+      batchIntervalSeconds,
+      items,
+    });
     expect(created.status).toBe(201);
     return created.body.id;
   };
   const batch = async (api: PlatformProcess, id: string) => (await api.request<BatchView>('GET', `/v1/batches/${id}`)).body;
   const finished = (api: PlatformProcess, id: string, total: number, timeoutMs = 120_000) =>
-    eventually(() => batch(api, id), (view) => view.progress.completed + view.progress.failed === total, timeoutMs, `${total} outcomes`);
-  const history = async (api: PlatformProcess, id: string) => (await api.request<{ items: HistoryEntry[] }>('GET', `/v1/batches/${id}/history?limit=1000`)).body.items;
+    eventually(
+      () => batch(api, id),
+      (view) => view.progress.completed + view.progress.failed === total,
+      timeoutMs,
+      `${total} outcomes`,
+    );
+  const history = async (api: PlatformProcess, id: string) =>
+    (await api.request<{ items: HistoryEntry[] }>('GET', `/v1/batches/${id}/history?limit=1000`)).body.items;
 
   /** Exactly one ExecutionTriggered per execution, and every execution reached the target under its own key. */
   const expectEachTriggeredOnce = async (api: PlatformProcess, id: string, total: number) => {
-    const triggered = (await history(api, id)).filter((entry) => entry.type === 'ExecutionTriggered').map((entry) => (entry.data as { index: number }).index);
+    const triggered = (await history(api, id))
+      .filter((entry) => entry.type === 'ExecutionTriggered')
+      .map((entry) => (entry.data as { index: number }).index);
     expect([...triggered].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i));
     const keys = [...target.keys()].filter((key) => key.startsWith(`${id}.`));
     expect(new Set(keys)).toEqual(new Set(Array.from({ length: total }, (_, i) => `${id}.${i}`)));
@@ -57,7 +77,8 @@ describe('flotilla distributed over Kafka', () => {
     const kafka = new Kafka({ brokers: (process.env['KAFKA_BROKERS'] ?? '').split(','), logLevel: logLevel.NOTHING });
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
-    for (let partition = 0; partition < 6; partition++) await producer.send({ topic: cluster.topic, messages: [{ partition, value: 'not an event' }] });
+    for (let partition = 0; partition < 6; partition++)
+      await producer.send({ topic: cluster.topic, messages: [{ partition, value: 'not an event' }] });
     await producer.disconnect();
 
     // Both executors must be in the group before the batch, so no rebalance happens in the middle.
@@ -80,7 +101,12 @@ describe('flotilla distributed over Kafka', () => {
     expect(Math.min(...dispatchedBy)).toBeGreaterThan(0);
 
     // Waves at the formula's times.
-    const executions = (await api.request<{ items: { index: number; executeAt: string; triggeredAt: string }[] }>('GET', `/v1/batches/${id}/executions?limit=100`)).body.items;
+    const executions = (
+      await api.request<{ items: { index: number; executeAt: string; triggeredAt: string }[] }>(
+        'GET',
+        `/v1/batches/${id}/executions?limit=100`,
+      )
+    ).body.items;
     const start = Date.parse(done.startAt);
     for (const execution of executions) {
       expect(Date.parse(execution.executeAt)).toBe(start + Math.floor(execution.index / 10) * 1000);
@@ -93,7 +119,12 @@ describe('flotilla distributed over Kafka', () => {
     await reader.connect();
     await reader.subscribe({ topics: [`${cluster.topic}.dlq`], fromBeginning: true });
     await reader.run({ eachMessage: async ({ message }) => void letters.push(JSON.parse(message.value?.toString() ?? 'null')) });
-    await eventually(async () => letters.length, (count) => count >= 6, 30_000, 'dead letters');
+    await eventually(
+      async () => letters.length,
+      (count) => count >= 6,
+      30_000,
+      'dead letters',
+    );
     await reader.disconnect();
     expect(letters.every((letter) => letter.error.startsWith('Malformed message'))).toBe(true);
   });
@@ -102,11 +133,21 @@ describe('flotilla distributed over Kafka', () => {
     const api = await cluster.startAll();
     await setUp(api);
     const id = await submit(api, 60, 5, 0.5);
-    await eventually(() => batch(api, id), (view) => view.progress.triggered >= 10, 30_000, 'first waves');
+    await eventually(
+      () => batch(api, id),
+      (view) => view.progress.triggered >= 10,
+      30_000,
+      'first waves',
+    );
     await cluster.process('executor').kill();
     await sleep(1500);
     await cluster.start('executor', 'executor');
-    await eventually(() => batch(api, id), (view) => view.progress.triggered >= 30, 60_000, 'more waves');
+    await eventually(
+      () => batch(api, id),
+      (view) => view.progress.triggered >= 30,
+      60_000,
+      'more waves',
+    );
     await cluster.process('scheduler').kill();
     await sleep(1500);
     await cluster.start('scheduler', 'scheduler');
@@ -120,11 +161,15 @@ describe('flotilla distributed over Kafka', () => {
     const api = await cluster.startAll();
     await setUp(api);
     const id = await submit(api, 30, 3, 0.5);
-    await eventually(() => batch(api, id), (view) => view.progress.triggered >= 6, 30_000, 'first waves');
+    await eventually(
+      () => batch(api, id),
+      (view) => view.progress.triggered >= 6,
+      30_000,
+      'first waves',
+    );
     await broker.restart();
     const done = await finished(api, id, 30, 180_000);
     expect(done.progress).toMatchObject({ total: 30, triggered: 30, completed: 30, failed: 0 });
     await expectEachTriggeredOnce(api, id, 30);
   });
 });
-

@@ -36,12 +36,19 @@ describe('execution result callbacks', () => {
   };
   const submit = async (workflowId: string, total: number): Promise<string> => {
     const items = Array.from({ length: total }, (_, n) => ({ inputs: { n: String(n) } }));
-    const response = await app.request<{ id: string }>('POST', '/v1/batches', { name: 'cb', workflowId, maxConcurrent: total, batchIntervalSeconds: 0, items });
+    const response = await app.request<{ id: string }>('POST', '/v1/batches', {
+      name: 'cb',
+      workflowId,
+      maxConcurrent: total,
+      batchIntervalSeconds: 0,
+      items,
+    });
     expect(response.status).toBe(201);
     return response.body.id;
   };
   const execution = async (id: string) => (await app.request<ExecutionView>('GET', `/v1/executions/${id}`)).body;
-  const history = async (batchId: string) => (await app.request<{ items: HistoryEntry[] }>('GET', `/v1/batches/${batchId}/history?limit=1000`)).body.items;
+  const history = async (batchId: string) =>
+    (await app.request<{ items: HistoryEntry[] }>('GET', `/v1/batches/${batchId}/history?limit=1000`)).body.items;
   const tokenOf = (executionId: string): string => {
     const call = target.calls.find((each) => each.body.executionId === executionId);
     if (call === undefined) throw new Error(`${executionId} was not called`);
@@ -54,7 +61,12 @@ describe('execution result callbacks', () => {
     await register('async-wf', { mode: 'async', timeoutMs: 2000, callbackTimeoutMs: 60_000 });
     target.respond = () => ({ status: 202 });
     const batchId = await submit('async-wf', 2);
-    await eventually(() => history(batchId), (entries) => entries.filter((entry) => entry.type === 'ExecutionAccepted').length === 2, 10_000, 'both accepted');
+    await eventually(
+      () => history(batchId),
+      (entries) => entries.filter((entry) => entry.type === 'ExecutionAccepted').length === 2,
+      10_000,
+      'both accepted',
+    );
     const [first, second] = [`${batchId}.0`, `${batchId}.1`];
     const token = tokenOf(first);
     expect(token).toMatch(/^[0-9a-f]{64}$/);
@@ -77,12 +89,18 @@ describe('execution result callbacks', () => {
 
     // The header form, then the body form.
     const viaHeader = await post(first, { status: 'completed', output: { score: 7 } }, { 'X-Callback-Token': token });
-    expect(viaHeader).toMatchObject({ status: 200, body: { status: 'triggered', attempts: 1, outcome: { status: 'completed', output: { score: 7 } } } });
+    expect(viaHeader).toMatchObject({
+      status: 200,
+      body: { status: 'triggered', attempts: 1, outcome: { status: 'completed', output: { score: 7 } } },
+    });
     const viaBody = await post(second, { status: 'failed', error: 'out of stock', callbackToken: tokenOf(second) });
     expect(viaBody).toMatchObject({ status: 200, body: { status: 'triggered', outcome: { status: 'failed', error: 'out of stock' } } });
 
     const again = await post(first, { status: 'failed', error: 'late', callbackToken: token });
-    expect(again).toMatchObject({ status: 409, body: { statusCode: 409, message: `Cannot record a callback result of execution ${first}: it is completed` } });
+    expect(again).toMatchObject({
+      status: 409,
+      body: { statusCode: 409, message: `Cannot record a callback result of execution ${first}: it is completed` },
+    });
     expect((await execution(first)).outcome).toMatchObject({ status: 'completed', output: { score: 7 } });
   });
 
@@ -92,19 +110,33 @@ describe('execution result callbacks', () => {
     target.respond = () => new Promise<TargetAnswer>((resolve) => (answer = resolve));
     const batchId = await submit('sync-wf', 1);
     const id = `${batchId}.0`;
-    await eventually(async () => target.calls.length, (count) => count === 1, 10_000, 'the call');
+    await eventually(
+      async () => target.calls.length,
+      (count) => count === 1,
+      10_000,
+      'the call',
+    );
     const token = tokenOf(id);
 
     expect((await post(id, { status: 'completed', output: { forged: true } })).status).toBe(403);
     const forged = await post(id, { status: 'completed', output: { forged: true }, callbackToken: token });
     expect(forged).toMatchObject({
       status: 409,
-      body: { statusCode: 409, error: 'Conflict', message: `Cannot record a callback result of execution ${id}: it is triggered and not awaiting a callback` },
+      body: {
+        statusCode: 409,
+        error: 'Conflict',
+        message: `Cannot record a callback result of execution ${id}: it is triggered and not awaiting a callback`,
+      },
     });
     expect((await post(id, { status: 'failed', error: 'forged' }, { 'X-Callback-Token': token })).status).toBe(409);
 
     answer({ status: 200, body: { real: true } });
-    const settled = await eventually(() => execution(id), (view) => view.outcome !== null, 10_000, 'the real outcome');
+    const settled = await eventually(
+      () => execution(id),
+      (view) => view.outcome !== null,
+      10_000,
+      'the real outcome',
+    );
     expect(settled.outcome).toMatchObject({ status: 'completed', output: { real: true } });
     expect((await post(id, { status: 'completed', output: { forged: true }, callbackToken: token })).status).toBe(409);
     expect((await execution(id)).outcome).toMatchObject({ status: 'completed', output: { real: true } });
@@ -115,14 +147,24 @@ describe('execution result callbacks', () => {
     await register('deadline-wf', { mode: 'async', timeoutMs: 200, callbackTimeoutMs: 2500 });
     target.respond = () => ({ status: 202 });
     const batchId = await submit('deadline-wf', 1);
-    const accepted = await eventually(() => history(batchId), (entries) => entries.some((entry) => entry.type === 'ExecutionAccepted'), 10_000, 'accepted');
+    const accepted = await eventually(
+      () => history(batchId),
+      (entries) => entries.some((entry) => entry.type === 'ExecutionAccepted'),
+      10_000,
+      'accepted',
+    );
     const acceptance = accepted.find((entry) => entry.type === 'ExecutionAccepted')!;
     const { deadline, occurredAt } = acceptance.data as { deadline: string; occurredAt: string };
     expect(Date.parse(deadline) - Date.parse(occurredAt)).toBe(2500);
     // Well past timeoutMs, still awaiting.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect((await execution(`${batchId}.0`)).outcome).toBeNull();
-    const failed = await eventually(() => execution(`${batchId}.0`), (view) => view.outcome !== null, 10_000, 'the deadline');
+    const failed = await eventually(
+      () => execution(`${batchId}.0`),
+      (view) => view.outcome !== null,
+      10_000,
+      'the deadline',
+    );
     expect(failed.outcome).toMatchObject({ status: 'failed', error: 'No result arrived on the callback before the workflow timeout' });
   });
 
@@ -137,14 +179,26 @@ describe('execution result callbacks', () => {
     const tooLong = await attempt({ timeoutMs: 900_001 });
     expect(tooLong.status).toBe(422);
     expect(tooLong.body.details).toEqual([
-      { code: 'invalid_workflow', field: 'target.timeoutMs', message: 'target.timeoutMs must be an integer from 1 to 900000 (15 minutes, one call of the target)' },
+      {
+        code: 'invalid_workflow',
+        field: 'target.timeoutMs',
+        message: 'target.timeoutMs must be an integer from 1 to 900000 (15 minutes, one call of the target)',
+      },
     ]);
     const callbackTooLong = await attempt({ mode: 'async', callbackTimeoutMs: 86_400_001 });
     expect(callbackTooLong.status).toBe(422);
     expect(callbackTooLong.body.details?.map((problem) => problem.field)).toEqual(['target.callbackTimeoutMs']);
     expect((await attempt({ callbackTimeoutMs: 'soon' })).status).toBe(400);
 
-    const fine = await app.request('POST', '/v1/workflows', { id: 'ok-wf', name: 'x', inputs: [], target: { url: target.url, mode: 'async', timeoutMs: 900_000 } });
-    expect(fine).toMatchObject({ status: 201, body: { target: { mode: 'async', timeoutMs: 900_000, callbackTimeoutMs: 3_600_000 }, limits: {} } });
+    const fine = await app.request('POST', '/v1/workflows', {
+      id: 'ok-wf',
+      name: 'x',
+      inputs: [],
+      target: { url: target.url, mode: 'async', timeoutMs: 900_000 },
+    });
+    expect(fine).toMatchObject({
+      status: 201,
+      body: { target: { mode: 'async', timeoutMs: 900_000, callbackTimeoutMs: 3_600_000 }, limits: {} },
+    });
   });
 });

@@ -64,8 +64,19 @@ export const endpointsOf = (doc: OpenApiDoc): Endpoint[] =>
     Object.entries(operations).map(([method, operation]) => {
       const content = operation.requestBody?.content ?? {};
       const multipartSchema = content['multipart/form-data']?.schema;
-      const multipart = multipartSchema === undefined ? null : ([multipartSchema, ...(multipartSchema.oneOf ?? [])].find((schema) => Object.values(schema.properties ?? {}).some((p) => p.format === 'binary')) ?? null);
-      return { method: method.toUpperCase(), template, parameters: operation.parameters ?? [], json: content['application/json']?.schema ?? null, multipart };
+      const multipart =
+        multipartSchema === undefined
+          ? null
+          : ([multipartSchema, ...(multipartSchema.oneOf ?? [])].find((schema) =>
+              Object.values(schema.properties ?? {}).some((p) => p.format === 'binary'),
+            ) ?? null);
+      return {
+        method: method.toUpperCase(),
+        template,
+        parameters: operation.parameters ?? [],
+        json: content['application/json']?.schema ?? null,
+        multipart,
+      };
     }),
   );
 
@@ -115,14 +126,21 @@ export class Pool {
       }
     }
     if (typeof record['nextCursor'] === 'string') this.add(this.cursors, record['nextCursor']);
-    for (const [key, child] of Object.entries(record)) if (key !== 'inputs' && key !== 'metadata' && key !== 'output') this.harvest(child, depth + 1);
+    for (const [key, child] of Object.entries(record))
+      if (key !== 'inputs' && key !== 'metadata' && key !== 'output') this.harvest(child, depth + 1);
   }
 
   /** Resolves a reference to a path segment or query value (already percent-encoded). */
   resolve(ref: Ref): string {
     const batch = this.batches.length > 0 ? nth(this.batches, ref.pick) : 'b_none';
     if (ref.real) {
-      const list = { batch: this.batches, execution: this.executions, workflow: this.workflows, webhook: this.webhooks, cursor: this.cursors }[ref.ref];
+      const list = {
+        batch: this.batches,
+        execution: this.executions,
+        workflow: this.workflows,
+        webhook: this.webhooks,
+        cursor: this.cursors,
+      }[ref.ref];
       if (ref.ref === 'execution' && (ref.pick % 3 === 0 || list.length === 0)) {
         // An execution id built from a real batch: in range mostly, one past the end sometimes.
         const total = this.totals.get(batch) ?? 1;
@@ -177,7 +195,18 @@ const JUNK_SEGMENTS = [
   encodeURIComponent('<script>'),
 ];
 
-const JUNK_CURSORS = ['', 'abc', 'eyJ4IjoxfQ', 'eyJwIjotMX0=', 'AAAA', '%FF%FE', '-1', '9'.repeat(400), encodeURIComponent('{"p":1}'), 'c'.repeat(10_000)];
+const JUNK_CURSORS = [
+  '',
+  'abc',
+  'eyJ4IjoxfQ',
+  'eyJwIjotMX0=',
+  'AAAA',
+  '%FF%FE',
+  '-1',
+  '9'.repeat(400),
+  encodeURIComponent('{"p":1}'),
+  'c'.repeat(10_000),
+];
 
 /** The element at `index` modulo the length: a generated number picks from a list of any size. */
 const nth = <T>(list: readonly T[], index: number): T => {
@@ -187,7 +216,11 @@ const nth = <T>(list: readonly T[], index: number): T => {
 };
 
 const refArb = (kind: RefKind, realWeight = 3): fc.Arbitrary<Ref> =>
-  fc.record({ ref: fc.constant(kind), real: fc.oneof({ weight: realWeight, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), pick: fc.nat() });
+  fc.record({
+    ref: fc.constant(kind),
+    real: fc.oneof({ weight: realWeight, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    pick: fc.nat(),
+  });
 
 // ---------------------------------------------------------------------------------------------
 // Values
@@ -199,9 +232,33 @@ export interface Known {
   readonly receiverUrl: string;
 }
 
-const DANGEROUS_KEYS = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'prototype', '__defineGetter__', 'isPrototypeOf'];
+const DANGEROUS_KEYS = [
+  'constructor',
+  '__proto__',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'prototype',
+  '__defineGetter__',
+  'isPrototypeOf',
+];
 
-const UNICODE = ['ü', 'Ω≈ç√∫', '🙂🙃👩‍👩‍👧', '\u202eevil', 'a\u0000b', 'e\u0301', '\ud800', '\udfff\ud800', '\uffff\ufffe', '𝕳𝖊𝖑𝖑𝖔', 'ﷺ', '\u200b', '\r\n', '\t'];
+const UNICODE = [
+  'ü',
+  'Ω≈ç√∫',
+  '🙂🙃👩‍👩‍👧',
+  '\u202eevil',
+  'a\u0000b',
+  'e\u0301',
+  '\ud800',
+  '\udfff\ud800',
+  '\uffff\ufffe',
+  '𝕳𝖊𝖑𝖑𝖔',
+  'ﷺ',
+  '\u200b',
+  '\r\n',
+  '\t',
+];
 
 const GOOD_DATES = ['2030-01-01T00:00:00Z', '2030-01-01T00:00:00.000+02:00', '2020-01-01T00:00:00Z', '2026-01-01T12:30:00.5-05:00'];
 
@@ -229,7 +286,20 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom<unknown>(null, null, [], [[]], {}, [null], [{}]) },
   fc.constantFrom<unknown>('', true, false),
   fc.constantFrom<unknown>(0, -1, -0.5, 0.1, 1e-7, 2 ** 31, 2 ** 53 + 2, 1e13, 1e15, 1e21, 1e308, -1e308, Number.MAX_SAFE_INTEGER),
-  fc.constantFrom<unknown>('NaN', 'Infinity', '-Infinity', '1e999', '0x1F', ' 7 ', 'null', 'undefined', 'true', '[object Object]', '1,5', '٣'),
+  fc.constantFrom<unknown>(
+    'NaN',
+    'Infinity',
+    '-Infinity',
+    '1e999',
+    '0x1F',
+    ' 7 ',
+    'null',
+    'undefined',
+    'true',
+    '[object Object]',
+    '1,5',
+    '٣',
+  ),
   fc.constantFrom<unknown>(...UNICODE),
   fc.string({ unit: 'grapheme', maxLength: 30 }),
   fc.constantFrom(10_000, 100_000, 1_000_000).map((length) => 'x'.repeat(length)),
@@ -279,13 +349,23 @@ export class ValueGen {
           for (const [key, child] of Object.entries(schema.properties)) model[key] = this.of(child, owner, key);
           return fc.record(model, { requiredKeys: [...(schema.required ?? [])] });
         }
-        const values = typeof schema.additionalProperties === 'object' ? this.of(schema.additionalProperties, owner, property) : fc.jsonValue({ maxDepth: 2 });
-        return schema.additionalProperties ? fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }), values, { maxKeys: 3 }) : fc.jsonValue({ maxDepth: 3 });
+        const values =
+          typeof schema.additionalProperties === 'object'
+            ? this.of(schema.additionalProperties, owner, property)
+            : fc.jsonValue({ maxDepth: 2 });
+        return schema.additionalProperties
+          ? fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }), values, { maxKeys: 3 })
+          : fc.jsonValue({ maxDepth: 3 });
       }
       case 'array':
-        return fc.array(schema.items ? this.of(schema.items, owner, property) : fc.jsonValue({ maxDepth: 1 }), { minLength: 1, maxLength: 4 });
+        return fc.array(schema.items ? this.of(schema.items, owner, property) : fc.jsonValue({ maxDepth: 1 }), {
+          minLength: 1,
+          maxLength: 4,
+        });
       case 'string':
-        return schema.format === 'uri' ? this.urls(this.known.receiverUrl) : fc.string({ minLength: schema.minLength ?? 1, maxLength: Math.max(schema.minLength ?? 0, 20) });
+        return schema.format === 'uri'
+          ? this.urls(this.known.receiverUrl)
+          : fc.string({ minLength: schema.minLength ?? 1, maxLength: Math.max(schema.minLength ?? 0, 20) });
       case 'number':
       case 'integer':
         return fc.integer({ min: schema.minimum ?? 0, max: Math.min(schema.maximum ?? 1000, 1000) });
@@ -299,7 +379,18 @@ export class ValueGen {
   private urls(good: string): fc.Arbitrary<string> {
     return fc.oneof(
       { weight: 6, arbitrary: fc.constant(good) },
-      { weight: 1, arbitrary: fc.constantFrom('http://127.0.0.1:1/run', 'http:/127.0.0.1', ' http://127.0.0.1/', 'http://user:pw@127.0.0.1:1/x', 'ftp://127.0.0.1/', 'http://[::1]:1/', `${good}?q=${'x'.repeat(3000)}`) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          'http://127.0.0.1:1/run',
+          'http:/127.0.0.1',
+          ' http://127.0.0.1/',
+          'http://user:pw@127.0.0.1:1/x',
+          'ftp://127.0.0.1/',
+          'http://[::1]:1/',
+          `${good}?q=${'x'.repeat(3000)}`,
+        ),
+      },
     );
   }
 
@@ -308,7 +399,10 @@ export class ValueGen {
     const known = this.known;
     switch (`${owner}.${property}`) {
       case 'WorkflowInputDto.name':
-        return fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...known.inputNames) }, { weight: 1, arbitrary: fc.stringMatching(/^[a-z_][a-z0-9_]{0,10}$/) });
+        return fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom(...known.inputNames) },
+          { weight: 1, arbitrary: fc.stringMatching(/^[a-z_][a-z0-9_]{0,10}$/) },
+        );
       case 'CreateWorkflowDto.id':
         return fc.stringMatching(/^[a-z0-9]{1,8}$/).map((suffix) => `fz-${suffix}`);
       case 'WorkflowTargetDto.url':
@@ -334,19 +428,33 @@ export class ValueGen {
     switch (property) {
       case 'workflowId':
         if (this.clean) return fc.constantFrom(...known.workflowIds);
-        return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...known.workflowIds) }, { weight: 1, arbitrary: fc.constant('no-such-workflow') });
+        return fc.oneof(
+          { weight: 8, arbitrary: fc.constantFrom(...known.workflowIds) },
+          { weight: 1, arbitrary: fc.constant('no-such-workflow') },
+        );
       case 'workflowVersion':
         return this.clean ? fc.constant(1) : fc.constantFrom(1, 1, 1, 1, 1, 2, 99);
       case 'startAt':
       case 'executeAt':
         if (this.clean) return fc.constantFrom('2030-01-01T00:00:00Z', '2020-01-01T00:00:00.000Z');
-        if (property === 'startAt') return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...GOOD_DATES) }, { weight: 2, arbitrary: fc.constantFrom(...ODD_DATES) });
-        return fc.oneof(fc.constantFrom(...GOOD_DATES, ...ODD_DATES), fc.date({ noInvalidDate: true }).map((date) => date.toISOString()));
+        if (property === 'startAt')
+          return fc.oneof(
+            { weight: 3, arbitrary: fc.constantFrom(...GOOD_DATES) },
+            { weight: 2, arbitrary: fc.constantFrom(...ODD_DATES) },
+          );
+        return fc.oneof(
+          fc.constantFrom(...GOOD_DATES, ...ODD_DATES),
+          fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
+        );
       case 'maxConcurrent':
         return fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 5 }) }, { weight: 1, arbitrary: fc.constantFrom(1, 10_000) });
       case 'batchIntervalSeconds':
         if (this.clean) return fc.constantFrom(0, 1);
-        return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 0, 0, 1) }, { weight: 1, arbitrary: fc.constantFrom(0.5, 2_592_000, 3e9, 8.64e12) }, { weight: 1, arbitrary: fc.constantFrom(1e13, 1e15, 1e20) });
+        return fc.oneof(
+          { weight: 3, arbitrary: fc.constantFrom(0, 0, 0, 1) },
+          { weight: 1, arbitrary: fc.constantFrom(0.5, 2_592_000, 3e9, 8.64e12) },
+          { weight: 1, arbitrary: fc.constantFrom(1e13, 1e15, 1e20) },
+        );
       case 'items':
         // Few items when clean: each one more dilutes where a wrong shape lands.
         return fc.array(this.of(this.schema('BatchItemDto'), 'BatchItemDto'), { minLength: 1, maxLength: this.clean ? 2 : 6 });
@@ -368,7 +476,8 @@ export class ValueGen {
   inputs(): fc.Arbitrary<Record<string, unknown>> {
     const model: Record<string, fc.Arbitrary<unknown>> = {};
     const text = fc.string({ minLength: 1, maxLength: 12 });
-    for (const name of this.known.inputNames) model[name] = this.clean ? text : fc.oneof({ weight: 5, arbitrary: text }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
+    for (const name of this.known.inputNames)
+      model[name] = this.clean ? text : fc.oneof({ weight: 5, arbitrary: text }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
     return fc.record(model, { requiredKeys: [nth(this.known.inputNames, 0)] });
   }
 }
@@ -382,11 +491,13 @@ const pathsOf = (value: unknown, path: Path = [], out: Path[] = [], limit = 400)
   if (out.length >= limit) return out;
   out.push(path);
   if (Array.isArray(value)) value.slice(0, 20).forEach((child, i) => pathsOf(child, [...path, i], out, limit));
-  else if (typeof value === 'object' && value !== null) for (const [key, child] of Object.entries(value)) pathsOf(child, [...path, key], out, limit);
+  else if (typeof value === 'object' && value !== null)
+    for (const [key, child] of Object.entries(value)) pathsOf(child, [...path, key], out, limit);
   return out;
 };
 
-const getAt = (value: unknown, path: Path): unknown => path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], value);
+const getAt = (value: unknown, path: Path): unknown =>
+  path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], value);
 
 export interface Mutation {
   /** `reshape`: replace an object or array (null, [], [[]], {}...). */
@@ -440,7 +551,12 @@ export const mutate = (value: unknown, mutation: Mutation): unknown => {
   };
   const all = pathsOf(root.v);
   const containers = (path: Path): boolean => typeof getAt(root.v, path) === 'object' && getAt(root.v, path) !== null;
-  const candidates = mutation.action === 'dangerous-key' || mutation.action === 'unknown-key' ? all.filter(objects) : mutation.action === 'reshape' ? all.filter(containers) : all;
+  const candidates =
+    mutation.action === 'dangerous-key' || mutation.action === 'unknown-key'
+      ? all.filter(objects)
+      : mutation.action === 'reshape'
+        ? all.filter(containers)
+        : all;
   const path = choosePath(candidates.length > 0 ? candidates : all, mutation.pick, root.v);
   if (path === undefined) return root.v;
   const parent = path.length === 0 ? root : (getAt(root.v, path.slice(0, -1)) as Record<string | number, unknown>);
@@ -508,12 +624,47 @@ const headerSafe = (text: string): string =>
 const actorArb: fc.Arbitrary<string | undefined> = fc.oneof(
   { weight: 6, arbitrary: fc.constant(undefined) },
   { weight: 2, arbitrary: fc.constantFrom('ops@example.com', 'fuzzer') },
-  { weight: 2, arbitrary: fc.oneof(fc.constantFrom('', '   ', 'constructor', '__proto__', 'a'.repeat(10_000), ...UNICODE), fc.string({ unit: 'grapheme', maxLength: 40 })).map(headerSafe) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .oneof(
+        fc.constantFrom('', '   ', 'constructor', '__proto__', 'a'.repeat(10_000), ...UNICODE),
+        fc.string({ unit: 'grapheme', maxLength: 40 }),
+      )
+      .map(headerSafe),
+  },
 );
 
-const kindOfSegment = (template: string): RefKind => (template.startsWith('/v1/executions') ? 'execution' : template.startsWith('/v1/workflows') ? 'workflow' : template.startsWith('/v1/webhooks') ? 'webhook' : 'batch');
+const kindOfSegment = (template: string): RefKind =>
+  template.startsWith('/v1/executions')
+    ? 'execution'
+    : template.startsWith('/v1/workflows')
+      ? 'workflow'
+      : template.startsWith('/v1/webhooks')
+        ? 'webhook'
+        : 'batch';
 
-const QUERY_JUNK = ['', '0', '-1', '1001', '1000', '1', 'abc', '1.5', '1e3', '%205', '+5', '0x10', 'NaN', 'Infinity', '9'.repeat(400), '%00', '%E0%A4%A', encodeURIComponent('🙂'), 'true'];
+const QUERY_JUNK = [
+  '',
+  '0',
+  '-1',
+  '1001',
+  '1000',
+  '1',
+  'abc',
+  '1.5',
+  '1e3',
+  '%205',
+  '+5',
+  '0x10',
+  'NaN',
+  'Infinity',
+  '9'.repeat(400),
+  '%00',
+  '%E0%A4%A',
+  encodeURIComponent('🙂'),
+  'true',
+];
 
 /** Path, query string and headers of a request, from the operation's parameters. */
 const requestLineArb = (endpoint: Endpoint, hostile: boolean): fc.Arbitrary<RequestLine> => {
@@ -534,7 +685,12 @@ const requestLineArb = (endpoint: Endpoint, hostile: boolean): fc.Arbitrary<Requ
   };
   const query = fc
     .tuple(
-      ...queryParams.map((parameter) => fc.option(queryValue(parameter).map((value): [string, string | Ref] => [parameter.name, value]), { freq: 2 })),
+      ...queryParams.map((parameter) =>
+        fc.option(
+          queryValue(parameter).map((value): [string, string | Ref] => [parameter.name, value]),
+          { freq: 2 },
+        ),
+      ),
       hostile
         ? fc.subarray<[string, string]>([
             ['limit', '1'],
@@ -565,13 +721,15 @@ const pathOf = (line: RequestLine, pool: Pool): string => {
   return query === '' ? path : `${path}?${query}`;
 };
 
-const jsonRequest = (endpoint: Endpoint, line: RequestLine, body: string | undefined, headers: Record<string, string> = {}): ((pool: Pool) => WireRequest) => (pool) => ({
-  method: endpoint.method,
-  path: pathOf(line, pool),
-  headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...line.headers, ...headers },
-  ...(body === undefined ? {} : { body: Buffer.from(body) }),
-  delivery: 'normal',
-});
+const jsonRequest =
+  (endpoint: Endpoint, line: RequestLine, body: string | undefined, headers: Record<string, string> = {}): ((pool: Pool) => WireRequest) =>
+  (pool) => ({
+    method: endpoint.method,
+    path: pathOf(line, pool),
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...line.headers, ...headers },
+    ...(body === undefined ? {} : { body: Buffer.from(body) }),
+    delivery: 'normal',
+  });
 
 /** JSON text with `"__DEEP__"` replaced by `depth` levels of objects or arrays. */
 const deepen = (value: unknown, depth: number, shape: 'object' | 'array'): string => {
@@ -602,7 +760,8 @@ export class CaseGen {
     const withBody = all.filter((endpoint) => endpoint.json !== null || endpoint.multipart !== null);
     const multipart = all.filter((endpoint) => endpoint.multipart !== null);
     // Operations with bigger bodies get more of the cases: there is more to get wrong there.
-    const pick = (list: Endpoint[]) => fc.oneof(...list.map((endpoint) => ({ weight: this.weightOf(endpoint), arbitrary: fc.constant(endpoint) })));
+    const pick = (list: Endpoint[]) =>
+      fc.oneof(...list.map((endpoint) => ({ weight: this.weightOf(endpoint), arbitrary: fc.constant(endpoint) })));
     return fc.oneof(
       { weight: 20, arbitrary: pick(all).chain((endpoint) => this.schemaCase(endpoint, 'schema-valid', 0)) },
       { weight: 16, arbitrary: pick(all).chain((endpoint) => this.schemaCase(endpoint, 'mutant', 1)) },
@@ -624,7 +783,10 @@ export class CaseGen {
       if (schema === undefined || depth > 4) return 0;
       if (schema.$ref !== undefined) return size(this.values.schema(schema.$ref.replace('#/components/schemas/', '')), depth + 1);
       const own = Object.values(schema.properties ?? {});
-      return own.length + [...own, ...(schema.oneOf ?? []), ...(schema.items ? [schema.items] : [])].reduce((sum, child) => sum + size(child, depth + 1), 0);
+      return (
+        own.length +
+        [...own, ...(schema.oneOf ?? []), ...(schema.items ? [schema.items] : [])].reduce((sum, child) => sum + size(child, depth + 1), 0)
+      );
     };
     return 1 + Math.min(7, Math.ceil(Math.max(size(endpoint.json ?? undefined, 0), size(endpoint.multipart ?? undefined, 0)) / 3));
   }
@@ -636,7 +798,12 @@ export class CaseGen {
   }
 
   private schemaCase(endpoint: Endpoint, family: string, mutations: number): fc.Arbitrary<Case> {
-    const body = endpoint.json === null ? fc.constant(undefined) : fc.tuple(this.validBody(endpoint), fc.array(mutationArb, { minLength: mutations, maxLength: mutations })).map(([valid, list]) => list.reduce(mutate, valid));
+    const body =
+      endpoint.json === null
+        ? fc.constant(undefined)
+        : fc
+            .tuple(this.validBody(endpoint), fc.array(mutationArb, { minLength: mutations, maxLength: mutations }))
+            .map(([valid, list]) => list.reduce(mutate, valid));
     return fc.tuple(requestLineArb(endpoint, mutations > 0), body).map(([line, value]) => ({
       family,
       endpoint: endpointName(endpoint),
@@ -648,11 +815,18 @@ export class CaseGen {
   private wrongShapeCase(endpoint: Endpoint): fc.Arbitrary<Case> {
     const schema = endpoint.json ?? {};
     const shapes = fc.constantFrom<unknown>(null, null, null, [], [[]], {}, [null]);
-    return fc.record({ line: requestLineArb(endpoint, false), valid: this.cleanValues.of(schema.oneOf?.[0] ?? schema), pick: fc.nat(), value: shapes }).map(({ line, valid, pick, value }) => ({
-      family: 'wrong-shape',
-      endpoint: endpointName(endpoint),
-      build: jsonRequest(endpoint, line, JSON.stringify(mutate(valid, { action: 'reshape', pick, value, key: '' }))),
-    }));
+    return fc
+      .record({
+        line: requestLineArb(endpoint, false),
+        valid: this.cleanValues.of(schema.oneOf?.[0] ?? schema),
+        pick: fc.nat(),
+        value: shapes,
+      })
+      .map(({ line, valid, pick, value }) => ({
+        family: 'wrong-shape',
+        endpoint: endpointName(endpoint),
+        build: jsonRequest(endpoint, line, JSON.stringify(mutate(valid, { action: 'reshape', pick, value, key: '' }))),
+      }));
   }
 
   /** Multipart fields from the operation's multipart schema: the CSV file, JSON config and mapping, plain fields. */
@@ -661,11 +835,29 @@ export class CaseGen {
     const required = endpoint.multipart?.required ?? [];
     const mapping = this.mapping();
     const config = fc
-      .tuple(this.values.of(this.values.schema('BatchConfigDto'), 'BatchConfigDto'), fc.option(mapping, { freq: 3 }), fc.array(mutationArb, { maxLength: hostile ? 2 : 0 }))
+      .tuple(
+        this.values.of(this.values.schema('BatchConfigDto'), 'BatchConfigDto'),
+        fc.option(mapping, { freq: 3 }),
+        fc.array(mutationArb, { maxLength: hostile ? 2 : 0 }),
+      )
       .map(([valid, map, list]) => list.reduce(mutate, map === null ? valid : { ...(valid as object), mapping: map }));
     const configText = fc.oneof(
       { weight: 8, arbitrary: config.map((value) => JSON.stringify(value)) },
-      { weight: hostile ? 3 : 0, arbitrary: fc.constantFrom('null', '[]', '"x"', '1', '{not json', '', '{}', '{"mapping":null}', '{"mapping":{"email":null}}', '{"mapping":[[]]}') },
+      {
+        weight: hostile ? 3 : 0,
+        arbitrary: fc.constantFrom(
+          'null',
+          '[]',
+          '"x"',
+          '1',
+          '{not json',
+          '',
+          '{}',
+          '{"mapping":null}',
+          '{"mapping":{"email":null}}',
+          '{"mapping":[[]]}',
+        ),
+      },
     );
     const partFor = (name: string, schema: Schema): fc.Arbitrary<Part | null> => {
       const value: fc.Arbitrary<Part> =
@@ -674,28 +866,41 @@ export class CaseGen {
           : name === 'config'
             ? configText.map((text) => ({ name, value: text }))
             : name === 'mapping'
-              ? fc.oneof(mapping.map((map) => JSON.stringify(map)), fc.constantFrom('null', '{"email":null}', '[]', '{"a":{"type":"metadata"}}', '{bad')).map((text) => ({ name, value: text }))
+              ? fc
+                  .oneof(
+                    mapping.map((map) => JSON.stringify(map)),
+                    fc.constantFrom('null', '{"email":null}', '[]', '{"a":{"type":"metadata"}}', '{bad'),
+                  )
+                  .map((text) => ({ name, value: text }))
               : name === 'workflowVersion'
                 ? fc.constantFrom('1', '1', '2', '0', '-1', 'abc', '1e3', '1.5', '').map((text) => ({ name, value: text }))
                 : name === 'workflowId'
                   ? fc.constantFrom(...this.known.workflowIds, 'nope', '').map((text) => ({ name, value: text }))
                   : fc.string({ maxLength: 20 }).map((text) => ({ name, value: text }));
-      return required.includes(name) || name === 'file' || name === 'config' ? (hostile ? fc.option(value, { freq: 8 }) : value) : fc.option(value, { freq: 2 });
+      return required.includes(name) || name === 'file' || name === 'config'
+        ? hostile
+          ? fc.option(value, { freq: 8 })
+          : value
+        : fc.option(value, { freq: 2 });
     };
     const extras: fc.Arbitrary<Part[]> = hostile
       ? fc.oneof(
           fc.constant<Part[]>([]),
-          fc.integer({ min: 15, max: 30 }).map((count): Part[] => Array.from({ length: count }, (_, i) => ({ name: `extra${i}`, value: 'x' }))),
+          fc
+            .integer({ min: 15, max: 30 })
+            .map((count): Part[] => Array.from({ length: count }, (_, i) => ({ name: `extra${i}`, value: 'x' }))),
           fc.constant<Part[]>([{ name: 'file', filename: 'second.csv', value: 'email\nb\n' }]),
           fc.constant<Part[]>([{ name: 'other', filename: '../../etc/passwd', value: 'email\na\n' }]),
           fc.constant<Part[]>([{ name: '__proto__', value: '{"polluted":"yes"}' }]),
           fc.constant<Part[]>([{ name: 'file', value: 'email\nnot-a-file-part\n' }]),
         )
       : fc.constant([]);
-    return fc.tuple(fc.tuple(...properties.map(([name, schema]) => partFor(name, schema))), extras, fc.boolean()).map(([parts, extra, extrasFirst]) => {
-      const present = parts.filter((part): part is Part => part !== null);
-      return extrasFirst ? [...extra, ...present] : [...present, ...extra];
-    });
+    return fc
+      .tuple(fc.tuple(...properties.map(([name, schema]) => partFor(name, schema))), extras, fc.boolean())
+      .map(([parts, extra, extrasFirst]) => {
+        const present = parts.filter((part): part is Part => part !== null);
+        return extrasFirst ? [...extra, ...present] : [...present, ...extra];
+      });
   }
 
   private mapping(): fc.Arbitrary<Record<string, unknown>> {
@@ -709,9 +914,14 @@ export class CaseGen {
   }
 
   private csv(hostile: boolean): fc.Arbitrary<string> {
-    const cell = fc.oneof({ weight: 6, arbitrary: fc.stringMatching(/^[a-z0-9@.]{0,10}$/) }, { weight: 1, arbitrary: fc.constantFrom('"quoted, cell"', '"multi\nline"', '"unclosed', '', ...UNICODE) });
+    const cell = fc.oneof(
+      { weight: 6, arbitrary: fc.stringMatching(/^[a-z0-9@.]{0,10}$/) },
+      { weight: 1, arbitrary: fc.constantFrom('"quoted, cell"', '"multi\nline"', '"unclosed', '', ...UNICODE) },
+    );
     const header = fc.subarray([...this.known.inputNames, 'tier', 'acct', 'notes'], { minLength: 1 });
-    const regular = fc.tuple(header, fc.array(fc.array(cell, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 6 })).map(([head, rows]) => [head.join(','), ...rows.map((row) => row.join(','))].join('\n') + '\n');
+    const regular = fc
+      .tuple(header, fc.array(fc.array(cell, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 6 }))
+      .map(([head, rows]) => [head.join(','), ...rows.map((row) => row.join(','))].join('\n') + '\n');
     if (!hostile) return regular;
     return fc.oneof(
       { weight: 4, arbitrary: regular },
@@ -741,7 +951,19 @@ export class CaseGen {
         line: requestLineArb(endpoint, false),
         parts: this.fields(endpoint, !truncated),
         boundary: fc.stringMatching(/^[A-Za-z0-9]{1,40}$/),
-        framing: truncated ? fc.constant('proper' as const) : fc.constantFrom('proper', 'proper', 'proper', 'proper', 'no-boundary', 'wrong-boundary', 'quoted-boundary', 'no-closing', 'lf-only'),
+        framing: truncated
+          ? fc.constant('proper' as const)
+          : fc.constantFrom(
+              'proper',
+              'proper',
+              'proper',
+              'proper',
+              'no-boundary',
+              'wrong-boundary',
+              'quoted-boundary',
+              'no-closing',
+              'lf-only',
+            ),
         cut: fc.double({ min: 0.05, max: 0.98, noNaN: true }),
       })
       .map(({ line, parts, boundary, framing, cut }) => ({
@@ -751,80 +973,131 @@ export class CaseGen {
           let body = multipartBody(parts, boundary, framing === 'lf-only' ? '\n' : '\r\n');
           if (framing === 'no-closing') body = body.subarray(0, body.length - `--${boundary}--\r\n`.length);
           if (truncated) body = body.subarray(0, Math.max(1, Math.floor(body.length * cut)));
-          const type = { 'no-boundary': 'multipart/form-data', 'wrong-boundary': `multipart/form-data; boundary=${boundary}x`, 'quoted-boundary': `multipart/form-data; boundary="${boundary}"` }[framing as string] ?? `multipart/form-data; boundary=${boundary}`;
-          const note = truncated ? `multipart cut at ${Math.round(cut * 100)}% (no closing boundary), sent whole` : `multipart framing: ${framing}`;
-          return { method: endpoint.method, path: pathOf(line, pool), headers: { ...line.headers, 'content-type': type }, body, delivery: 'normal', note };
+          const type =
+            {
+              'no-boundary': 'multipart/form-data',
+              'wrong-boundary': `multipart/form-data; boundary=${boundary}x`,
+              'quoted-boundary': `multipart/form-data; boundary="${boundary}"`,
+            }[framing as string] ?? `multipart/form-data; boundary=${boundary}`;
+          const note = truncated
+            ? `multipart cut at ${Math.round(cut * 100)}% (no closing boundary), sent whole`
+            : `multipart framing: ${framing}`;
+          return {
+            method: endpoint.method,
+            path: pathOf(line, pool),
+            headers: { ...line.headers, 'content-type': type },
+            body,
+            delivery: 'normal',
+            note,
+          };
         },
       }));
   }
 
   /** A client that announces a whole body, sends part of it and disconnects. */
   private abortedCase(endpoint: Endpoint): fc.Arbitrary<Case> {
-    const multipart = fc.tuple(this.fields(endpoint, false), fc.stringMatching(/^[A-Za-z0-9]{1,20}$/)).map(([parts, boundary]) => ({ type: `multipart/form-data; boundary=${boundary}`, bytes: multipartBody(parts, boundary, '\r\n') }));
+    const multipart = fc
+      .tuple(this.fields(endpoint, false), fc.stringMatching(/^[A-Za-z0-9]{1,20}$/))
+      .map(([parts, boundary]) => ({ type: `multipart/form-data; boundary=${boundary}`, bytes: multipartBody(parts, boundary, '\r\n') }));
     const json = this.validBody(endpoint).map((value) => ({ type: 'application/json', bytes: Buffer.from(JSON.stringify(value)) }));
     const body: fc.Arbitrary<{ type: string; bytes: Buffer }> =
-      endpoint.multipart === null ? json : endpoint.json === null ? multipart : fc.oneof({ weight: 3, arbitrary: multipart }, { weight: 1, arbitrary: json });
-    return fc.record({ line: requestLineArb(endpoint, false), body, cut: fc.double({ min: 0, max: 0.95, noNaN: true }) }).map(({ line, body: { type, bytes }, cut }) => ({
-      family: 'aborted-upload',
-      endpoint: endpointName(endpoint),
-      build: (pool: Pool): WireRequest => ({
-        method: endpoint.method,
-        path: pathOf(line, pool),
-        headers: { ...line.headers, 'content-type': type },
-        body: bytes,
-        delivery: 'abort',
-        abortAfter: Math.floor(bytes.length * cut),
-      }),
-    }));
+      endpoint.multipart === null
+        ? json
+        : endpoint.json === null
+          ? multipart
+          : fc.oneof({ weight: 3, arbitrary: multipart }, { weight: 1, arbitrary: json });
+    return fc
+      .record({ line: requestLineArb(endpoint, false), body, cut: fc.double({ min: 0, max: 0.95, noNaN: true }) })
+      .map(({ line, body: { type, bytes }, cut }) => ({
+        family: 'aborted-upload',
+        endpoint: endpointName(endpoint),
+        build: (pool: Pool): WireRequest => ({
+          method: endpoint.method,
+          path: pathOf(line, pool),
+          headers: { ...line.headers, 'content-type': type },
+          body: bytes,
+          delivery: 'abort',
+          abortAfter: Math.floor(bytes.length * cut),
+        }),
+      }));
   }
 
   /** JSON nested 100 to 20,000 levels, at any place of a body (multipart: inside config or mapping). */
   private deepCase(endpoint: Endpoint): fc.Arbitrary<Case> {
-    return fc.record({ line: requestLineArb(endpoint, false), valid: this.validBody(endpoint), pick: fc.nat(), depth: depthArb, shape: fc.constantFrom<'object' | 'array'>('object', 'array'), boundary: fc.constant('fuzzdeep') }).map(({ line, valid, pick, depth, shape, boundary }) => {
-      const marked = mutate(valid, { action: 'replace', pick, value: '__DEEP__', key: '' });
-      const note = `${depth} levels of ${shape}s`;
-      const text = deepen(marked, depth, shape);
-      const multipart = endpoint.json === null || (endpoint.multipart !== null && pick % 2 === 1);
-      return {
-        family: 'deep-nesting',
-        endpoint: endpointName(endpoint),
-        build: (pool: Pool): WireRequest => {
-          if (!multipart) return { ...jsonRequest(endpoint, line, text)(pool), note };
-          const field = endpoint.template.endsWith('preview') ? 'mapping' : 'config';
-          const parts: Part[] = [
-            { name: field, value: field === 'mapping' ? deepen({ email: '__DEEP__' }, depth, shape) : text },
-            ...(field === 'mapping' ? [{ name: 'workflowId', value: nth(this.known.workflowIds, 0) }] : []),
-            { name: 'file', filename: 'rows.csv', value: `${this.known.inputNames.join(',')}\na,b\n` },
-          ];
-          return { method: endpoint.method, path: pathOf(line, pool), headers: { ...line.headers, 'content-type': `multipart/form-data; boundary=${boundary}` }, body: multipartBody(parts, boundary, '\r\n'), delivery: 'normal', note: `${note} in the ${field} field` };
-        },
-      };
-    });
+    return fc
+      .record({
+        line: requestLineArb(endpoint, false),
+        valid: this.validBody(endpoint),
+        pick: fc.nat(),
+        depth: depthArb,
+        shape: fc.constantFrom<'object' | 'array'>('object', 'array'),
+        boundary: fc.constant('fuzzdeep'),
+      })
+      .map(({ line, valid, pick, depth, shape, boundary }) => {
+        const marked = mutate(valid, { action: 'replace', pick, value: '__DEEP__', key: '' });
+        const note = `${depth} levels of ${shape}s`;
+        const text = deepen(marked, depth, shape);
+        const multipart = endpoint.json === null || (endpoint.multipart !== null && pick % 2 === 1);
+        return {
+          family: 'deep-nesting',
+          endpoint: endpointName(endpoint),
+          build: (pool: Pool): WireRequest => {
+            if (!multipart) return { ...jsonRequest(endpoint, line, text)(pool), note };
+            const field = endpoint.template.endsWith('preview') ? 'mapping' : 'config';
+            const parts: Part[] = [
+              { name: field, value: field === 'mapping' ? deepen({ email: '__DEEP__' }, depth, shape) : text },
+              ...(field === 'mapping' ? [{ name: 'workflowId', value: nth(this.known.workflowIds, 0) }] : []),
+              { name: 'file', filename: 'rows.csv', value: `${this.known.inputNames.join(',')}\na,b\n` },
+            ];
+            return {
+              method: endpoint.method,
+              path: pathOf(line, pool),
+              headers: { ...line.headers, 'content-type': `multipart/form-data; boundary=${boundary}` },
+              body: multipartBody(parts, boundary, '\r\n'),
+              delivery: 'normal',
+              note: `${note} in the ${field} field`,
+            };
+          },
+        };
+      });
   }
 
   /** `constructor`, `__proto__`, `toString`... as keys at any depth, mostly in inputs, metadata and mapping. */
   private dangerousCase(endpoint: Endpoint): fc.Arbitrary<Case> {
     const keyMutation = mutationArb.map((mutation): Mutation => ({ ...mutation, action: 'dangerous-key' }));
-    return fc.record({ line: requestLineArb(endpoint, false), valid: this.validBody(endpoint), list: fc.array(keyMutation, { minLength: 1, maxLength: 3 }), boundary: fc.constant('fuzzkeys') }).map(({ line, valid, list, boundary }) => {
-      const value = list.reduce(mutate, valid);
-      return {
-        family: 'dangerous-keys',
-        endpoint: endpointName(endpoint),
-        build: (pool: Pool): WireRequest => {
-          if (endpoint.json !== null) return jsonRequest(endpoint, line, JSON.stringify(value))(pool);
-          const preview = endpoint.template.endsWith('preview');
-          const mapping = list.reduce(mutate, { email: { type: 'input', field: this.known.inputNames[0] } });
-          const parts: Part[] = preview
-            ? [
-                { name: 'workflowId', value: nth(this.known.workflowIds, 0) },
-                { name: 'mapping', value: JSON.stringify(mapping) },
-              ]
-            : [{ name: 'config', value: JSON.stringify(value) }];
-          parts.push({ name: 'file', filename: 'rows.csv', value: 'email,constructor,__proto__\na@x.io,c,p\n' });
-          return { method: endpoint.method, path: pathOf(line, pool), headers: { ...line.headers, 'content-type': `multipart/form-data; boundary=${boundary}` }, body: multipartBody(parts, boundary, '\r\n'), delivery: 'normal' };
-        },
-      };
-    });
+    return fc
+      .record({
+        line: requestLineArb(endpoint, false),
+        valid: this.validBody(endpoint),
+        list: fc.array(keyMutation, { minLength: 1, maxLength: 3 }),
+        boundary: fc.constant('fuzzkeys'),
+      })
+      .map(({ line, valid, list, boundary }) => {
+        const value = list.reduce(mutate, valid);
+        return {
+          family: 'dangerous-keys',
+          endpoint: endpointName(endpoint),
+          build: (pool: Pool): WireRequest => {
+            if (endpoint.json !== null) return jsonRequest(endpoint, line, JSON.stringify(value))(pool);
+            const preview = endpoint.template.endsWith('preview');
+            const mapping = list.reduce(mutate, { email: { type: 'input', field: this.known.inputNames[0] } });
+            const parts: Part[] = preview
+              ? [
+                  { name: 'workflowId', value: nth(this.known.workflowIds, 0) },
+                  { name: 'mapping', value: JSON.stringify(mapping) },
+                ]
+              : [{ name: 'config', value: JSON.stringify(value) }];
+            parts.push({ name: 'file', filename: 'rows.csv', value: 'email,constructor,__proto__\na@x.io,c,p\n' });
+            return {
+              method: endpoint.method,
+              path: pathOf(line, pool),
+              headers: { ...line.headers, 'content-type': `multipart/form-data; boundary=${boundary}` },
+              body: multipartBody(parts, boundary, '\r\n'),
+              delivery: 'normal',
+            };
+          },
+        };
+      });
   }
 
   private contentTypeCase(endpoint: Endpoint): fc.Arbitrary<Case> {
@@ -847,51 +1120,79 @@ export class CaseGen {
       'application/xml',
       'image/png',
     ];
-    return fc.record({ line: requestLineArb(endpoint, false), valid: this.validBody(endpoint), type: fc.constantFrom(...types), shape: fc.constantFrom('json', 'urlencoded', 'empty', 'scalar') }).map(({ line, valid, type, shape }) => {
-      const text =
-        shape === 'json'
-          ? JSON.stringify(valid)
-          : shape === 'urlencoded'
-            ? Object.entries(typeof valid === 'object' && valid !== null ? valid : { a: 1 })
-                .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(typeof value === 'string' ? value : JSON.stringify(value))}`)
-                .join('&')
-            : shape === 'empty'
-              ? ''
-              : 'null';
-      return {
-        family: 'content-type',
-        endpoint: endpointName(endpoint),
-        build: (pool: Pool): WireRequest => {
-          const headers: Record<string, string> = { ...line.headers };
-          if (type !== null) headers['content-type'] = type;
-          return { method: endpoint.method, path: pathOf(line, pool), headers, body: Buffer.from(text), delivery: 'normal' };
-        },
-      };
-    });
+    return fc
+      .record({
+        line: requestLineArb(endpoint, false),
+        valid: this.validBody(endpoint),
+        type: fc.constantFrom(...types),
+        shape: fc.constantFrom('json', 'urlencoded', 'empty', 'scalar'),
+      })
+      .map(({ line, valid, type, shape }) => {
+        const text =
+          shape === 'json'
+            ? JSON.stringify(valid)
+            : shape === 'urlencoded'
+              ? Object.entries(typeof valid === 'object' && valid !== null ? valid : { a: 1 })
+                  .map(
+                    ([key, value]) =>
+                      `${encodeURIComponent(key)}=${encodeURIComponent(typeof value === 'string' ? value : JSON.stringify(value))}`,
+                  )
+                  .join('&')
+              : shape === 'empty'
+                ? ''
+                : 'null';
+        return {
+          family: 'content-type',
+          endpoint: endpointName(endpoint),
+          build: (pool: Pool): WireRequest => {
+            const headers: Record<string, string> = { ...line.headers };
+            if (type !== null) headers['content-type'] = type;
+            return { method: endpoint.method, path: pathOf(line, pool), headers, body: Buffer.from(text), delivery: 'normal' };
+          },
+        };
+      });
   }
 
   private encodingCase(endpoint: Endpoint): fc.Arbitrary<Case> {
-    const encodings = ['foo', 'gzip', 'deflate', 'br', 'gzip (real)', 'gzip (truncated)', 'gzip, gzip', 'identity', 'GZIP (real)', 'x-gzip', 'gzip, foo', ''] as const;
+    const encodings = [
+      'foo',
+      'gzip',
+      'deflate',
+      'br',
+      'gzip (real)',
+      'gzip (truncated)',
+      'gzip, gzip',
+      'identity',
+      'GZIP (real)',
+      'x-gzip',
+      'gzip, foo',
+      '',
+    ] as const;
     const body: fc.Arbitrary<{ type: string; bytes: Buffer }> =
       endpoint.json !== null
         ? this.validBody(endpoint).map((value) => ({ type: 'application/json', bytes: Buffer.from(JSON.stringify(value)) }))
-        : this.fields(endpoint, false).map((parts) => ({ type: 'multipart/form-data; boundary=fuzzenc', bytes: multipartBody(parts, 'fuzzenc', '\r\n') }));
-    return fc.record({ line: requestLineArb(endpoint, false), body, encoding: fc.constantFrom(...encodings) }).map(({ line, body: { type, bytes }, encoding }) => {
-      const real = encoding.endsWith('(real)');
-      const zipped = gzipSync(bytes);
-      const payload = real ? zipped : encoding.endsWith('(truncated)') ? zipped.subarray(0, Math.ceil(zipped.length / 2)) : bytes;
-      return {
-        family: 'content-encoding',
-        endpoint: endpointName(endpoint),
-        build: (pool: Pool): WireRequest => ({
-          method: endpoint.method,
-          path: pathOf(line, pool),
-          headers: { ...line.headers, 'content-type': type, 'content-encoding': encoding.replace(/ \(.*\)$/, '') },
-          body: payload,
-          delivery: 'normal',
-        }),
-      };
-    });
+        : this.fields(endpoint, false).map((parts) => ({
+            type: 'multipart/form-data; boundary=fuzzenc',
+            bytes: multipartBody(parts, 'fuzzenc', '\r\n'),
+          }));
+    return fc
+      .record({ line: requestLineArb(endpoint, false), body, encoding: fc.constantFrom(...encodings) })
+      .map(({ line, body: { type, bytes }, encoding }) => {
+        const real = encoding.endsWith('(real)');
+        const zipped = gzipSync(bytes);
+        const payload = real ? zipped : encoding.endsWith('(truncated)') ? zipped.subarray(0, Math.ceil(zipped.length / 2)) : bytes;
+        return {
+          family: 'content-encoding',
+          endpoint: endpointName(endpoint),
+          build: (pool: Pool): WireRequest => ({
+            method: endpoint.method,
+            path: pathOf(line, pool),
+            headers: { ...line.headers, 'content-type': type, 'content-encoding': encoding.replace(/ \(.*\)$/, '') },
+            body: payload,
+            delivery: 'normal',
+          }),
+        };
+      });
   }
 }
 
@@ -925,20 +1226,35 @@ export interface WireResponse {
   readonly error?: string;
 }
 
-export const send = (port: number, request: WireRequest, timeoutMs = 20_000): Promise<WireResponse> => (request.delivery === 'abort' ? sendAborted(port, request) : sendNormal(port, request, timeoutMs));
+export const send = (port: number, request: WireRequest, timeoutMs = 20_000): Promise<WireResponse> =>
+  request.delivery === 'abort' ? sendAborted(port, request) : sendNormal(port, request, timeoutMs);
 
 const sendNormal = (port: number, wire: WireRequest, timeoutMs: number): Promise<WireResponse> =>
   new Promise((resolve) => {
     const headers: Record<string, string | number> = { ...wire.headers };
     if (wire.body !== undefined) headers['content-length'] = wire.body.length;
-    const request = httpRequest({ host: '127.0.0.1', port, method: wire.method, path: wire.path, headers, agent: false, timeout: timeoutMs }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? null, headers: response.headers, body: Buffer.concat(chunks).toString() }));
-      response.on('error', (error) => resolve({ status: response.statusCode ?? null, headers: response.headers, body: Buffer.concat(chunks).toString(), error: `response: ${error.message}` }));
-    });
+    const request = httpRequest(
+      { host: '127.0.0.1', port, method: wire.method, path: wire.path, headers, agent: false, timeout: timeoutMs },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? null, headers: response.headers, body: Buffer.concat(chunks).toString() }),
+        );
+        response.on('error', (error) =>
+          resolve({
+            status: response.statusCode ?? null,
+            headers: response.headers,
+            body: Buffer.concat(chunks).toString(),
+            error: `response: ${error.message}`,
+          }),
+        );
+      },
+    );
     request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    request.on('error', (error: NodeJS.ErrnoException) => resolve({ status: null, headers: {}, body: '', error: `${error.code ?? ''} ${error.message}`.trim() }));
+    request.on('error', (error: NodeJS.ErrnoException) =>
+      resolve({ status: null, headers: {}, body: '', error: `${error.code ?? ''} ${error.message}`.trim() }),
+    );
     request.end(wire.body);
   });
 
@@ -947,7 +1263,14 @@ const sendAborted = (port: number, wire: WireRequest): Promise<WireResponse> =>
   new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     const body = wire.body ?? Buffer.alloc(0);
-    const head = [`${wire.method} ${wire.path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...Object.entries(wire.headers).map(([key, value]) => `${key}: ${value}`), `Content-Length: ${body.length}`, '', ''].join('\r\n');
+    const head = [
+      `${wire.method} ${wire.path} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      ...Object.entries(wire.headers).map(([key, value]) => `${key}: ${value}`),
+      `Content-Length: ${body.length}`,
+      '',
+      '',
+    ].join('\r\n');
     let answer = '';
     socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
     socket.on('error', () => undefined);

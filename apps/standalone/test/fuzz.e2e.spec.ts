@@ -39,7 +39,11 @@ const stripAnsi = (text: string): string => text.replace(/\u001b\[[0-9;]*m/g, ''
 const frameOf = (output: string, from: number): string => {
   // A stack overflow is thrown wherever the stack happens to run out: its frame tells nothing.
   if (/Maximum call stack size exceeded/.test(output.slice(from, from + 300))) return '';
-  const frames = output.slice(from).split('\n').slice(1, 40).filter((line) => /^\s+at /.test(line));
+  const frames = output
+    .slice(from)
+    .split('\n')
+    .slice(1, 40)
+    .filter((line) => /^\s+at /.test(line));
   const own = frames.find((line) => /\/(libs|apps)\//.test(line) && !line.includes('node_modules'));
   const frame = (own ?? frames[0])?.trim().replace(/^at /, '');
   return frame === undefined ? '' : ` @ ${frame.replace(/\(?\/[^()]*\/(libs|apps|node_modules)\//, '($1/').replace(/:\d+\)?$/, ')')}`;
@@ -63,7 +67,8 @@ const normalise = (cause: string): string =>
     .replace(/\b\d+\b/g, 'N')
     .slice(0, 240);
 
-const printable = (bytes: Buffer): string => bytes.toString('latin1').replace(/[^\x20-\x7e]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : '.'));
+const printable = (bytes: Buffer): string =>
+  bytes.toString('latin1').replace(/[^\x20-\x7e]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : '.'));
 
 /** Head and tail of a body: the end matters for truncated uploads. */
 const excerpt = (bytes: Buffer | undefined, head = 300, tail = 160): string => {
@@ -100,7 +105,9 @@ const describeRequest = (request: WireRequest): string =>
     `    headers: ${JSON.stringify(Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, v.length > 120 ? `${v.slice(0, 120)}… (${v.length})` : v])))}`,
     `    body: ${excerpt(request.body)}`,
     ...(request.note === undefined ? [] : [`    note: ${request.note}`]),
-    ...(request.delivery === 'abort' ? [`    delivery: headers announce ${request.body?.length ?? 0} bytes, ${request.abortAfter} sent, then the socket is destroyed`] : []),
+    ...(request.delivery === 'abort'
+      ? [`    delivery: headers announce ${request.body?.length ?? 0} bytes, ${request.abortAfter} sent, then the socket is destroyed`]
+      : []),
   ].join('\n');
 
 const isErrorShape = (body: string): boolean => {
@@ -160,14 +167,43 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
     // A sync and an async workflow, a second version, a webhook, and batches in every state, so
     // that valid-looking requests reach deep code (pause, reschedule, callbacks, history...).
     const inputs = [{ name: 'email' }, { name: 'name', required: false }];
-    expect((await call('POST', '/v1/workflows', { id: 'fz-sync', name: 'Fuzz sync', inputs, target: { url: target.url } })).status).toBe(201);
-    expect((await call('POST', '/v1/workflows', { id: 'fz-async', name: 'Fuzz async', inputs, target: { url: target.url, mode: 'async', timeoutMs: 5000, callbackTimeoutMs: 3_600_000 } })).status).toBe(201);
-    expect((await call('POST', '/v1/workflows/fz-sync/versions', { name: 'Fuzz sync v2', inputs, target: { url: target.url } })).status).toBe(201);
-    const events = ['batch.started', 'batch.paused', 'batch.resumed', 'batch.cancelled', 'batch.completed', 'execution.completed', 'execution.failed'];
+    expect((await call('POST', '/v1/workflows', { id: 'fz-sync', name: 'Fuzz sync', inputs, target: { url: target.url } })).status).toBe(
+      201,
+    );
+    expect(
+      (
+        await call('POST', '/v1/workflows', {
+          id: 'fz-async',
+          name: 'Fuzz async',
+          inputs,
+          target: { url: target.url, mode: 'async', timeoutMs: 5000, callbackTimeoutMs: 3_600_000 },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await call('POST', '/v1/workflows/fz-sync/versions', { name: 'Fuzz sync v2', inputs, target: { url: target.url } })).status,
+    ).toBe(201);
+    const events = [
+      'batch.started',
+      'batch.paused',
+      'batch.resumed',
+      'batch.cancelled',
+      'batch.completed',
+      'execution.completed',
+      'execution.failed',
+    ];
     expect((await call('POST', '/v1/webhooks', { url: receiver.url, events, secret: 'fuzz-secret-0001' })).status).toBe(201);
-    const items = (count: number) => Array.from({ length: count }, (_, i) => ({ inputs: { email: `u${i}@x.io`, name: `U${i}` }, metadata: { row: String(i) } }));
+    const items = (count: number) =>
+      Array.from({ length: count }, (_, i) => ({ inputs: { email: `u${i}@x.io`, name: `U${i}` }, metadata: { row: String(i) } }));
     const batch = async (workflowId: string, extra: Record<string, unknown>, count: number): Promise<string> => {
-      const response = await call('POST', '/v1/batches', { name: `setup ${workflowId}`, workflowId, maxConcurrent: 1, batchIntervalSeconds: 1, items: items(count), ...extra });
+      const response = await call('POST', '/v1/batches', {
+        name: `setup ${workflowId}`,
+        workflowId,
+        maxConcurrent: 1,
+        batchIntervalSeconds: 1,
+        items: items(count),
+        ...extra,
+      });
       expect(response.status).toBe(201);
       return (response.body as { id: string }).id;
     };
@@ -207,7 +243,15 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
       known.families.add(fuzzCase.family);
       return;
     }
-    failures.set(key, { kind, cause, endpoint: fuzzCase.endpoint, status: seen.response.status, families: new Set([fuzzCase.family]), count: 1, example: seen });
+    failures.set(key, {
+      kind,
+      cause,
+      endpoint: fuzzCase.endpoint,
+      status: seen.response.status,
+      families: new Set([fuzzCase.family]),
+      count: 1,
+      example: seen,
+    });
   };
 
   const runCase = async (fuzzCase: Case): Promise<void> => {
@@ -221,7 +265,8 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
       try {
         const body = JSON.parse(response.body) as unknown;
         pool.harvest(body);
-        if (request.method === 'POST' && fuzzCase.endpoint === 'POST /v1/batches' && response.status === 201) created.add((body as { id: string }).id);
+        if (request.method === 'POST' && fuzzCase.endpoint === 'POST /v1/batches' && response.status === 201)
+          created.add((body as { id: string }).id);
       } catch {
         // not JSON: nothing to harvest
       }
@@ -237,7 +282,11 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
     if (!alive) {
       // No answer in time and /health silent too: the event loop is blocked (or the process gone).
       const hung = response.error?.startsWith('no answer within') === true;
-      record(hung ? 'hang' : 'crash', fuzzCase, hung ? { ...seen, output: `${output}\n(/health did not answer either: the process was killed and restarted)` } : seen);
+      record(
+        hung ? 'hang' : 'crash',
+        fuzzCase,
+        hung ? { ...seen, output: `${output}\n(/health did not answer either: the process was killed and restarted)` } : seen,
+      );
       restarts++;
       await app.kill();
       await app.start();
@@ -250,7 +299,15 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
   it(
     'answers every generated request without a 5xx, and nothing takes the process down',
     async () => {
-      const cases = fc.sample(new CaseGen(doc, { workflowIds: ['fz-sync', 'fz-async'], inputNames: ['email', 'name'], targetUrl: target.url, receiverUrl: receiver.url }).cases(), { seed: SEED, numRuns: RUNS });
+      const cases = fc.sample(
+        new CaseGen(doc, {
+          workflowIds: ['fz-sync', 'fz-async'],
+          inputNames: ['email', 'name'],
+          targetUrl: target.url,
+          receiverUrl: receiver.url,
+        }).cases(),
+        { seed: SEED, numRuns: RUNS },
+      );
       const deadline = Date.now() + BUDGET_MS;
       const started = Date.now();
       for (const fuzzCase of cases) {
@@ -262,15 +319,34 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
       const width = Math.max(...[...statuses.keys()].map((endpoint) => endpoint.length));
       const table = [
         `${'endpoint'.padEnd(width)} ${columns.map((column) => column.padStart(10)).join('')}`,
-        ...[...statuses.entries()].sort().map(([endpoint, row]) => `${endpoint.padEnd(width)} ${columns.map((column) => String(row.get(column) ?? '').padStart(10)).join('')}`),
+        ...[...statuses.entries()]
+          .sort()
+          .map(
+            ([endpoint, row]) =>
+              `${endpoint.padEnd(width)} ${columns.map((column) => String(row.get(column) ?? '').padStart(10)).join('')}`,
+          ),
       ];
       const totals = columns.map((column) => `${column}: ${[...statuses.values()].reduce((sum, row) => sum + (row.get(column) ?? 0), 0)}`);
-      const stoppedEarly = tried < cases.length ? `\nSTOPPED EARLY: the time budget (FUZZ_TIME_MS=${BUDGET_MS}) ran out after ${tried} of ${cases.length} cases.` : '';
+      const stoppedEarly =
+        tried < cases.length
+          ? `\nSTOPPED EARLY: the time budget (FUZZ_TIME_MS=${BUDGET_MS}) ran out after ${tried} of ${cases.length} cases.`
+          : '';
       console.log(
         `fuzz: seed ${SEED} (FUZZ_SEED=${SEED} to replay), ${tried} of ${cases.length} cases tried in ${Math.round((Date.now() - started) / 1000)} s, ${restarts} restart(s) after a crash or hang${stoppedEarly}\n` +
-          `by family: ${[...familyStatuses.entries()].sort().map(([family, row]) => `${family} (${[...row.entries()].sort().map(([code, n]) => `${code}: ${n}`).join(', ')})`).join('; ')}\n` +
+          `by family: ${[...familyStatuses.entries()]
+            .sort()
+            .map(
+              ([family, row]) =>
+                `${family} (${[...row.entries()]
+                  .sort()
+                  .map(([code, n]) => `${code}: ${n}`)
+                  .join(', ')})`,
+            )
+            .join('; ')}\n` +
           `status codes: ${totals.join(', ')}\n${table.join('\n')}` +
-          (offShape.size === 0 ? '' : `\n\n4xx answers not in the API error shape (not failed on, for information):\n${[...offShape.entries()].map(([key, text]) => `  ${key}\n${text}`).join('\n')}`),
+          (offShape.size === 0
+            ? ''
+            : `\n\n4xx answers not in the API error shape (not failed on, for information):\n${[...offShape.entries()].map(([key, text]) => `  ${key}\n${text}`).join('\n')}`),
       );
       const report = [...failures.values()]
         .sort((a, b) => a.cause.localeCompare(b.cause) || a.endpoint.localeCompare(b.endpoint))
@@ -288,7 +364,9 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
         const cause = `${failure.kind}: ${normalise(failure.cause)}`;
         byCause.set(cause, [...(byCause.get(cause) ?? []), `${failure.endpoint} → ${failure.status ?? 'no answer'} ×${failure.count}`]);
       }
-      const overview = [...byCause.entries()].sort().map(([cause, where]) => `  ${cause}\n${where.map((line) => `      ${line}`).join('\n')}`);
+      const overview = [...byCause.entries()]
+        .sort()
+        .map(([cause, where]) => `  ${cause}\n${where.map((line) => `      ${line}`).join('\n')}`);
       if (report.length > 0) {
         console.log(
           `fuzz: ${failures.size} distinct failure(s), ${[...failures.values()].reduce((sum, failure) => sum + failure.count, 0)} failing case(s), ${byCause.size} cause(s):\n${overview.join('\n')}\n\n${report.join('\n\n')}`,
@@ -311,7 +389,10 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
       const ids: string[] = [];
       let cursor: string | null = null;
       do {
-        const page: { status: number; body: { items: { id: string }[]; nextCursor: string | null } } = await app.request('GET', `/v1/batches?limit=1000${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`);
+        const page: { status: number; body: { items: { id: string }[]; nextCursor: string | null } } = await app.request(
+          'GET',
+          `/v1/batches?limit=1000${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+        );
         expect(page.status).toBe(200);
         ids.push(...page.body.items.map((item) => item.id));
         cursor = page.body.nextCursor;
@@ -325,7 +406,12 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
 
   it('leaves no upload spool behind', async () => {
     const leftovers = () => readdirSync(tmp.path).filter((name) => name.startsWith('flotilla-upload-'));
-    const left = await eventually(async () => leftovers(), (names) => names.length === 0, 3_000, 'upload spools to be removed').catch(() => leftovers());
+    const left = await eventually(
+      async () => leftovers(),
+      (names) => names.length === 0,
+      3_000,
+      'upload spools to be removed',
+    ).catch(() => leftovers());
     expect(left).toEqual([]);
   });
 });

@@ -37,7 +37,12 @@ describe('the HTTP edge', () => {
     await target.start();
     app = new PlatformProcess(await freePort(), data.path, { TMPDIR: tmp.path });
     await app.start();
-    const workflow = await app.request('POST', '/v1/workflows', { id: 'w', name: 'w', inputs: [{ name: 'n' }], target: { url: target.url } });
+    const workflow = await app.request('POST', '/v1/workflows', {
+      id: 'w',
+      name: 'w',
+      inputs: [{ name: 'n' }],
+      target: { url: target.url },
+    });
     expect(workflow.status).toBe(201);
   });
 
@@ -57,7 +62,8 @@ describe('the HTTP edge', () => {
     send(method, path, JSON.stringify(value), { 'content-type': 'application/json', ...headers });
 
   const uploadFolders = (): string[] => readdirSync(tmp.path).filter((name) => name.startsWith('flotilla-upload-'));
-  const batchIds = async (): Promise<string[]> => (await app.request<{ items: BatchView[] }>('GET', '/v1/batches?limit=200')).body.items.map((batch) => batch.id);
+  const batchIds = async (): Promise<string[]> =>
+    (await app.request<{ items: BatchView[] }>('GET', '/v1/batches?limit=200')).body.items.map((batch) => batch.id);
   const healthy = async (): Promise<void> => expect(await app.request('GET', '/health')).toEqual({ status: 200, body: { status: 'ok' } });
   // Neither a rejection the safety net caught nor a 500 the error filter logged.
   const nothingLoggedAsError = (): void => {
@@ -67,8 +73,10 @@ describe('the HTTP edge', () => {
 
   const multipart = (boundary = 'zzz') => ({ 'content-type': `multipart/form-data; boundary=${boundary}` });
   const config = { name: 'edge', workflowId: 'w', maxConcurrent: 5, batchIntervalSeconds: 0 };
-  const filePart = (boundary = 'zzz') => `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\nContent-Type: text/csv\r\n\r\n`;
-  const fieldPart = (name: string, value: string, boundary = 'zzz') => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  const filePart = (boundary = 'zzz') =>
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\nContent-Type: text/csv\r\n\r\n`;
+  const fieldPart = (name: string, value: string, boundary = 'zzz') =>
+    `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
   const form = (parts: string[], boundary = 'zzz') => `${parts.join('')}--${boundary}--\r\n`;
 
   /**
@@ -81,7 +89,9 @@ describe('the HTTP edge', () => {
     await new Promise<void>((done, fail) => socket.once('connect', done).once('error', fail));
     socket.on('error', () => undefined);
     const start = fieldPart('config', JSON.stringify(config)) + fieldPart('workflowId', 'w') + filePart() + 'n\n' + 'x\n'.repeat(20_000);
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=zzz\r\nContent-Length: 10000000\r\n\r\n${start}`);
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=zzz\r\nContent-Length: 10000000\r\n\r\n${start}`,
+    );
     const spooled = (folder: string): boolean => {
       try {
         return readdirSync(join(tmp.path, folder)).includes('upload.csv');
@@ -89,7 +99,12 @@ describe('the HTTP edge', () => {
         return false;
       }
     };
-    await eventually(async () => uploadFolders(), (folders) => folders.some((folder) => !earlier.has(folder) && spooled(folder)), 10_000, 'the file part to be spooled');
+    await eventually(
+      async () => uploadFolders(),
+      (folders) => folders.some((folder) => !earlier.has(folder) && spooled(folder)),
+      10_000,
+      'the file part to be spooled',
+    );
     socket.destroy();
   };
 
@@ -98,21 +113,44 @@ describe('the HTTP edge', () => {
       for (const path of ['/v1/batches', '/v1/batches/preview']) {
         // The issue's reproduction: the file part starts and the body ends, with no closing boundary.
         const truncated = await send('POST', path, `${filePart()}n\nx\n`, multipart());
-        expect([path, truncated.status, truncated.body]).toEqual([path, 400, expect.objectContaining({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining('ends before its closing boundary') })]);
+        expect([path, truncated.status, truncated.body]).toEqual([
+          path,
+          400,
+          expect.objectContaining({
+            statusCode: 400,
+            error: 'Bad Request',
+            message: expect.stringContaining('ends before its closing boundary'),
+          }),
+        ]);
         // The same with the config first and the file part cut in the middle of its header.
-        const cut = await send('POST', path, fieldPart('config', JSON.stringify(config)) + fieldPart('workflowId', 'w') + '--zzz\r\nContent-Disposition: form-da', multipart());
+        const cut = await send(
+          'POST',
+          path,
+          fieldPart('config', JSON.stringify(config)) + fieldPart('workflowId', 'w') + '--zzz\r\nContent-Disposition: form-da',
+          multipart(),
+        );
         expect([path, cut.status]).toEqual([path, 400]);
         expect(cut.body.message).toMatch(/^The multipart body is malformed/);
         await abortedUpload(path);
       }
     }
     // Folders of aborted uploads go once the product has seen the socket close.
-    await eventually(async () => uploadFolders(), (folders) => folders.length === 0, 10_000, 'upload folders to be removed');
+    await eventually(
+      async () => uploadFolders(),
+      (folders) => folders.length === 0,
+      10_000,
+      'upload folders to be removed',
+    );
     await healthy();
     expect(await batchIds()).toEqual([]);
     nothingLoggedAsError();
     // And a well-formed upload still goes through, leaving no folder either.
-    const created = await send('POST', '/v1/batches', form([fieldPart('config', JSON.stringify(config)), filePart(), 'n\na\nb\n\r\n']), multipart());
+    const created = await send(
+      'POST',
+      '/v1/batches',
+      form([fieldPart('config', JSON.stringify(config)), filePart(), 'n\na\nb\n\r\n']),
+      multipart(),
+    );
     expect(created).toMatchObject({ status: 201, body: { total: 2 } });
     expect(uploadFolders()).toEqual([]);
   });
@@ -121,9 +159,15 @@ describe('the HTTP edge', () => {
     const before = await batchIds();
     const body = form([fieldPart('config', JSON.stringify(config)), filePart(), 'n\na\n\r\n']);
     const noBoundary = await send('POST', '/v1/batches', body, { 'content-type': 'multipart/form-data' });
-    expect(noBoundary).toMatchObject({ status: 400, body: { statusCode: 400, message: 'The multipart Content-Type is invalid: Multipart: Boundary not found' } });
+    expect(noBoundary).toMatchObject({
+      status: 400,
+      body: { statusCode: 400, message: 'The multipart Content-Type is invalid: Multipart: Boundary not found' },
+    });
     const wrongBoundary = await send('POST', '/v1/batches', body, multipart('yyy'));
-    expect(wrongBoundary).toMatchObject({ status: 400, body: { message: expect.stringContaining('is the boundary in Content-Type the one the body uses?') } });
+    expect(wrongBoundary).toMatchObject({
+      status: 400,
+      body: { message: expect.stringContaining('is the boundary in Content-Type the one the body uses?') },
+    });
     const preview = await send('POST', '/v1/batches/preview', body, multipart('yyy'));
     expect(preview.status).toBe(400);
     expect(await batchIds()).toEqual(before);
@@ -134,15 +178,25 @@ describe('the HTTP edge', () => {
     const before = await batchIds();
     const valid = JSON.stringify({ ...config, items: [{ inputs: { n: 'x' } }] });
     const foo = await send('POST', '/v1/batches', valid, { 'content-type': 'application/json', 'content-encoding': 'foo' });
-    expect(foo).toMatchObject({ status: 415, body: { statusCode: 415, error: 'Unsupported Media Type', message: expect.stringContaining('Content-Encoding foo is not supported') } });
+    expect(foo).toMatchObject({
+      status: 415,
+      body: { statusCode: 415, error: 'Unsupported Media Type', message: expect.stringContaining('Content-Encoding foo is not supported') },
+    });
     for (const encoding of ['gzip', 'deflate', 'br']) {
       const fake = await send('POST', '/v1/batches', valid, { 'content-type': 'application/json', 'content-encoding': encoding });
-      expect([encoding, fake.status, fake.body.message]).toEqual([encoding, 400, `The request body is not valid ${encoding} data (Content-Encoding)`]);
+      expect([encoding, fake.status, fake.body.message]).toEqual([
+        encoding,
+        400,
+        `The request body is not valid ${encoding} data (Content-Encoding)`,
+      ]);
     }
     // Real compressed bodies are read: an unknown batch answers 404, past the body parser.
     const compressors: Record<string, (input: Buffer) => Buffer> = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
     for (const [encoding, compress] of Object.entries(compressors)) {
-      const real = await send('POST', '/v1/batches/bat_none/pause', compress(Buffer.from('{"reason":"r"}')), { 'content-type': 'application/json', 'content-encoding': encoding });
+      const real = await send('POST', '/v1/batches/bat_none/pause', compress(Buffer.from('{"reason":"r"}')), {
+        'content-type': 'application/json',
+        'content-encoding': encoding,
+      });
       expect([encoding, real.status]).toEqual([encoding, 404]);
     }
     // 60 MB of spaces inflate past the 50 MB limit from about 60 KB on the wire.
@@ -153,7 +207,10 @@ describe('the HTTP edge', () => {
     // Multipart is never inflated: refused with a message saying so.
     const upload = form([fieldPart('config', JSON.stringify(config)), filePart(), 'n\na\n\r\n']);
     const zipped = await send('POST', '/v1/batches', gzipSync(Buffer.from(upload)), { ...multipart(), 'content-encoding': 'gzip' });
-    expect(zipped).toMatchObject({ status: 415, body: { message: 'A multipart upload cannot be compressed (Content-Encoding: gzip); send the form uncompressed' } });
+    expect(zipped).toMatchObject({
+      status: 415,
+      body: { message: 'A multipart upload cannot be compressed (Content-Encoding: gzip); send the form uncompressed' },
+    });
     expect(await batchIds()).toEqual(before);
     await healthy();
   });
@@ -162,14 +219,40 @@ describe('the HTTP edge', () => {
     const before = await batchIds();
     const extra = Array.from({ length: 21 }, (_, index) => fieldPart(`extra${index}`, 'x'));
     // `config` comes last: today it was dropped silently and the answer was "config is required".
-    const many = await send('POST', '/v1/batches', form([...extra, filePart(), 'n\na\n\r\n', fieldPart('config', JSON.stringify(config))]), multipart());
-    expect(many).toMatchObject({ status: 413, body: { statusCode: 413, message: 'The form has more than 20 fields; at most 20 are accepted' } });
-    const twoFiles = await send('POST', '/v1/batches', form([fieldPart('config', JSON.stringify(config)), filePart(), 'n\na\n\r\n', filePart(), 'n\nb\n\r\n']), multipart());
-    expect(twoFiles).toMatchObject({ status: 413, body: { message: 'The form has more than one file; send the CSV as its one "file" part' } });
-    const previewMany = await send('POST', '/v1/batches/preview', form([...extra, fieldPart('workflowId', 'w'), filePart(), 'n\na\n\r\n']), multipart());
+    const many = await send(
+      'POST',
+      '/v1/batches',
+      form([...extra, filePart(), 'n\na\n\r\n', fieldPart('config', JSON.stringify(config))]),
+      multipart(),
+    );
+    expect(many).toMatchObject({
+      status: 413,
+      body: { statusCode: 413, message: 'The form has more than 20 fields; at most 20 are accepted' },
+    });
+    const twoFiles = await send(
+      'POST',
+      '/v1/batches',
+      form([fieldPart('config', JSON.stringify(config)), filePart(), 'n\na\n\r\n', filePart(), 'n\nb\n\r\n']),
+      multipart(),
+    );
+    expect(twoFiles).toMatchObject({
+      status: 413,
+      body: { message: 'The form has more than one file; send the CSV as its one "file" part' },
+    });
+    const previewMany = await send(
+      'POST',
+      '/v1/batches/preview',
+      form([...extra, fieldPart('workflowId', 'w'), filePart(), 'n\na\n\r\n']),
+      multipart(),
+    );
     expect(previewMany.status).toBe(413);
     // Twenty fields are fine.
-    const twenty = await send('POST', '/v1/batches/preview', form([...extra.slice(0, 19), fieldPart('workflowId', 'w'), filePart(), 'n\na\n\r\n']), multipart());
+    const twenty = await send(
+      'POST',
+      '/v1/batches/preview',
+      form([...extra.slice(0, 19), fieldPart('workflowId', 'w'), filePart(), 'n\na\n\r\n']),
+      multipart(),
+    );
     expect(twenty.status).toBe(200);
     expect(await batchIds()).toEqual(before);
     expect(uploadFolders()).toEqual([]);
@@ -179,30 +262,63 @@ describe('the HTTP edge', () => {
     const before = await batchIds();
     const deep = (levels: number, open = '[', close = ']', inner = '1') => open.repeat(levels) + inner + close.repeat(levels);
     const message = 'The request body is nested deeper than 64 levels of arrays and objects';
-    for (const body of [deep(10_000), deep(100_000, '{"a":', '}'), `{"name":"x","workflowId":"w","maxConcurrent":1,"batchIntervalSeconds":0,"items":[{"inputs":{"n":${deep(10_000)}}}]}`]) {
+    for (const body of [
+      deep(10_000),
+      deep(100_000, '{"a":', '}'),
+      `{"name":"x","workflowId":"w","maxConcurrent":1,"batchIntervalSeconds":0,"items":[{"inputs":{"n":${deep(10_000)}}}]}`,
+    ]) {
       const refused = await send('POST', '/v1/batches', body, { 'content-type': 'application/json' });
-      expect(refused).toMatchObject({ status: 400, body: { statusCode: 400, message, details: [{ code: 'too_deep', field: 'body', message }] } });
+      expect(refused).toMatchObject({
+        status: 400,
+        body: { statusCode: 400, message, details: [{ code: 'too_deep', field: 'body', message }] },
+      });
     }
     // Brackets inside strings are text, not nesting; escaped quotes do not end a string. The unknown
     // workflow's 404 shows the body got past the depth check.
-    const inString = await json('POST', '/v1/batches', { ...config, workflowId: 'ghost', name: `a\\"${'['.repeat(100)}\\`, items: [{ inputs: { n: 'x' } }] });
+    const inString = await json('POST', '/v1/batches', {
+      ...config,
+      workflowId: 'ghost',
+      name: `a\\"${'['.repeat(100)}\\`,
+      items: [{ inputs: { n: 'x' } }],
+    });
     expect(inString).toMatchObject({ status: 404, body: { message: expect.stringContaining('ghost') } });
-    const deepConfig = await send('POST', '/v1/batches', form([fieldPart('config', `{"name":${deep(10_000)}}`), filePart(), 'n\na\n\r\n']), multipart());
-    expect(deepConfig).toMatchObject({ status: 400, body: { message: 'config is nested deeper than 64 levels of arrays and objects', details: [{ code: 'too_deep', field: 'config' }] } });
-    const deepMapping = await send('POST', '/v1/batches/preview', form([fieldPart('workflowId', 'w'), fieldPart('mapping', `{"n":${deep(10_000, '{"a":', '}')}}`), filePart(), 'n\na\n\r\n']), multipart());
+    const deepConfig = await send(
+      'POST',
+      '/v1/batches',
+      form([fieldPart('config', `{"name":${deep(10_000)}}`), filePart(), 'n\na\n\r\n']),
+      multipart(),
+    );
+    expect(deepConfig).toMatchObject({
+      status: 400,
+      body: { message: 'config is nested deeper than 64 levels of arrays and objects', details: [{ code: 'too_deep', field: 'config' }] },
+    });
+    const deepMapping = await send(
+      'POST',
+      '/v1/batches/preview',
+      form([fieldPart('workflowId', 'w'), fieldPart('mapping', `{"n":${deep(10_000, '{"a":', '}')}}`), filePart(), 'n\na\n\r\n']),
+      multipart(),
+    );
     expect(deepMapping).toMatchObject({ status: 400, body: { message: 'mapping is nested deeper than 64 levels of arrays and objects' } });
     // 64 levels are read (body, items, item, inputs and 60 arrays): refused for the unknown workflow, not the depth.
     const atLimit = `{"name":"x","workflowId":"ghost","maxConcurrent":1,"batchIntervalSeconds":0,"items":[{"inputs":{"n":${deep(60)}}}]}`;
     expect(await send('POST', '/v1/batches', atLimit, { 'content-type': 'application/json' })).toMatchObject({ status: 404 });
     const overLimit = atLimit.replace(deep(60), deep(61));
-    expect(await send('POST', '/v1/batches', overLimit, { 'content-type': 'application/json' })).toMatchObject({ status: 400, body: { message } });
+    expect(await send('POST', '/v1/batches', overLimit, { 'content-type': 'application/json' })).toMatchObject({
+      status: 400,
+      body: { message },
+    });
     await healthy();
     expect(await batchIds()).toEqual(before);
   });
 
   it('accepts a mutation only as JSON (or multipart on the CSV routes); anything else gets 415', async () => {
     // Running, its second wave an hour away: every operator action applies.
-    const created = await json('POST', '/v1/batches', { ...config, maxConcurrent: 1, batchIntervalSeconds: 3600, items: [{ inputs: { n: 'x' } }, { inputs: { n: 'y' } }] });
+    const created = await json('POST', '/v1/batches', {
+      ...config,
+      maxConcurrent: 1,
+      batchIntervalSeconds: 3600,
+      items: [{ inputs: { n: 'x' } }, { inputs: { n: 'y' } }],
+    });
     expect(created.status).toBe(201);
     const id = (created.body as unknown as { id: string }).id;
     const batch = async () => (await app.request<BatchView>('GET', `/v1/batches/${id}`)).body;
@@ -214,26 +330,46 @@ describe('the HTTP edge', () => {
       ['a multipart form', form([fieldPart('reason', 'csrf')]), multipart()],
       ['a JSON look-alike', '{"reason":"csrf"}', { 'content-type': 'application/jsonp' }],
     ];
-    for (const path of [`/v1/batches/${id}/pause`, `/v1/batches/${id}/resume`, `/v1/batches/${id}/cancel`, `/v1/executions/${id}.1/cancel`, `/v1/executions/${id}.1/reschedule`, '/v1/workflows', '/v1/webhooks']) {
+    for (const path of [
+      `/v1/batches/${id}/pause`,
+      `/v1/batches/${id}/resume`,
+      `/v1/batches/${id}/cancel`,
+      `/v1/executions/${id}.1/cancel`,
+      `/v1/executions/${id}.1/reschedule`,
+      '/v1/workflows',
+      '/v1/webhooks',
+    ]) {
       for (const [what, body, headers] of forged) {
         const refused = await send('POST', path, body, headers);
         expect([path, what, refused.status]).toEqual([path, what, 415]);
-        expect(refused.body).toMatchObject({ statusCode: 415, error: 'Unsupported Media Type', message: expect.stringContaining(`POST ${path} needs Content-Type application/json`) });
+        expect(refused.body).toMatchObject({
+          statusCode: 415,
+          error: 'Unsupported Media Type',
+          message: expect.stringContaining(`POST ${path} needs Content-Type application/json`),
+        });
       }
     }
     const view = await batch();
     expect(view.status).toBe('running');
     expect(view.progress).toMatchObject({ total: 2, pending: 1, cancelled: 0 });
-    expect((await app.request<{ items: { type: string }[] }>('GET', `/v1/batches/${id}/history`)).body.items.map((entry) => entry.type)).not.toContain('BatchPaused');
+    expect(
+      (await app.request<{ items: { type: string }[] }>('GET', `/v1/batches/${id}/history`)).body.items.map((entry) => entry.type),
+    ).not.toContain('BatchPaused');
     // The CSV routes also take multipart, and say so.
     const textCsv = await send('POST', '/v1/batches', 'n\na\n', { 'content-type': 'text/csv' });
-    expect(textCsv).toMatchObject({ status: 415, body: { message: 'POST /v1/batches needs Content-Type application/json or multipart/form-data; got text/csv' } });
+    expect(textCsv).toMatchObject({
+      status: 415,
+      body: { message: 'POST /v1/batches needs Content-Type application/json or multipart/form-data; got text/csv' },
+    });
     // With a JSON body, charset and case aside, the same calls go through.
     const paused = await send('POST', `/v1/batches/${id}/pause`, '{}', { 'content-type': 'Application/JSON; charset=utf-8' });
     expect(paused).toMatchObject({ status: 200, body: { status: 'paused' } });
     expect((await json('POST', `/v1/batches/${id}/cancel`, { reason: 'done' })).body).toMatchObject({ status: 'cancelled' });
     // (A resume would re-plan the second execution for now; after the cancel, the state machine is what answers.)
-    expect((await json('POST', `/v1/batches/${id}/resume`, {})).body).toMatchObject({ statusCode: 409, message: expect.stringContaining('it is cancelled') });
+    expect((await json('POST', `/v1/batches/${id}/resume`, {})).body).toMatchObject({
+      statusCode: 409,
+      message: expect.stringContaining('it is cancelled'),
+    });
     // Reads need no body.
     expect((await send('GET', `/v1/batches/${id}`)).status).toBe(200);
   });
@@ -255,7 +391,8 @@ describe('the HTTP edge', () => {
       expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
       expect(answer.text).not.toMatch(/\bat .+:\d+:\d+|node_modules|\/src\//);
       if (answer.status >= 400) expect(Object.keys(answer.body).sort()).toEqual(expect.arrayContaining(['error', 'message', 'statusCode']));
-      if (answer.status >= 400) expect(Object.keys(answer.body).filter((key) => !['statusCode', 'error', 'message', 'details'].includes(key))).toEqual([]);
+      if (answer.status >= 400)
+        expect(Object.keys(answer.body).filter((key) => !['statusCode', 'error', 'message', 'details'].includes(key))).toEqual([]);
     }
     nothingLoggedAsError();
   });
@@ -274,7 +411,10 @@ describe('the process safety net of a service', () => {
         setTimeout(() => console.log('never printed: the process has exited'), 2000);
       }, 200);
     `;
-    const child = spawn(process.execPath, ['-r', './scripts/swc-register.cjs', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-r', './scripts/swc-register.cjs', '-e', script], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const chunks: string[] = [];
     child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));

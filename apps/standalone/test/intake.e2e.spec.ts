@@ -72,7 +72,11 @@ describe('batch intake', () => {
       account: { type: 'metadata', key: 'accountId' },
       Company: { type: 'skip' },
     };
-    const created = await app.request<{ id: string }>('POST', '/v1/batches', csvForm(csv, { ...config, defaultProfile: 'standard', mapping }));
+    const created = await app.request<{ id: string }>(
+      'POST',
+      '/v1/batches',
+      csvForm(csv, { ...config, defaultProfile: 'standard', mapping }),
+    );
     expect(created.status).toBe(201);
     const list = (await app.request<{ items: ExecutionView[] }>('GET', `/v1/batches/${created.body.id}/executions`)).body.items;
     expect(list[0]).toMatchObject({ inputs: { email: 'ann@x.io', first_name: 'Ann' }, profile: 'gold', metadata: { accountId: 'A-1' } });
@@ -94,8 +98,18 @@ describe('batch intake', () => {
       invalidRows: number;
     }>('POST', '/v1/batches/preview', form);
     expect(preview.status).toBe(200);
-    expect(preview.body).toMatchObject({ columns: ['email', 'first_name', 'extra'], mappingErrors: [], totalRows: 14, validRows: 12, invalidRows: 2 });
-    expect(preview.body.mapping).toEqual({ email: { type: 'input', field: 'email' }, first_name: { type: 'input', field: 'first_name' }, extra: { type: 'skip' } });
+    expect(preview.body).toMatchObject({
+      columns: ['email', 'first_name', 'extra'],
+      mappingErrors: [],
+      totalRows: 14,
+      validRows: 12,
+      invalidRows: 2,
+    });
+    expect(preview.body.mapping).toEqual({
+      email: { type: 'input', field: 'email' },
+      first_name: { type: 'input', field: 'first_name' },
+      extra: { type: 'skip' },
+    });
     expect(preview.body.rows).toHaveLength(10);
     expect(preview.body.rows[3]).toMatchObject({ index: 3, valid: false, errors: [{ message: 'Row 4: required input "email" is empty' }] });
 
@@ -112,7 +126,11 @@ describe('batch intake', () => {
 
   it('refuses invalid rows with 422, naming rows and fields, and creates nothing', async () => {
     const before = (await app.request<{ items: unknown[] }>('GET', '/v1/batches?limit=1000')).body.items.length;
-    const ragged = await app.request<ErrorBody>('POST', '/v1/batches', csvForm('email,first_name\na@x.io,Ann\nb@x.io\nc@x.io,Cy,extra\n,Dee\n', config));
+    const ragged = await app.request<ErrorBody>(
+      'POST',
+      '/v1/batches',
+      csvForm('email,first_name\na@x.io,Ann\nb@x.io\nc@x.io,Cy,extra\n,Dee\n', config),
+    );
     expect(ragged.status).toBe(422);
     expect(ragged.body.message).toBe('3 of 4 rows are invalid; nothing was created');
     expect(ragged.body.details).toEqual([
@@ -123,7 +141,9 @@ describe('batch intake', () => {
     ]);
     const missing = await app.request<ErrorBody>('POST', '/v1/batches', csvForm('email,company\na@x.io,Acme\n', config));
     expect(missing.status).toBe(422);
-    expect(missing.body.details).toEqual([{ code: 'required_input_unmapped', field: 'first_name', message: 'Required input "first_name" is not mapped to any column' }]);
+    expect(missing.body.details).toEqual([
+      { code: 'required_input_unmapped', field: 'first_name', message: 'Required input "first_name" is not mapped to any column' },
+    ]);
     const empty = await app.request<ErrorBody>('POST', '/v1/batches', csvForm('', config));
     expect(empty).toMatchObject({ status: 422, body: { message: 'The CSV file is empty: a header row is required' } });
     const headerOnly = await app.request<ErrorBody>('POST', '/v1/batches', csvForm('email,first_name\n', config));
@@ -138,7 +158,13 @@ describe('batch intake', () => {
   });
 
   it('answers every bad JSON body with the documented 4xx and the error shape', async () => {
-    const base = { name: 'j', workflowId: 'crm', maxConcurrent: 5, batchIntervalSeconds: 0, items: [{ inputs: { email: 'a@x.io', first_name: 'A' } }] };
+    const base = {
+      name: 'j',
+      workflowId: 'crm',
+      maxConcurrent: 5,
+      batchIntervalSeconds: 0,
+      items: [{ inputs: { email: 'a@x.io', first_name: 'A' } }],
+    };
     const cases: [string, unknown, number, string?][] = [
       ['wrong type', { ...base, maxConcurrent: 'five' }, 400, 'maxConcurrent'],
       ['items not an array', { ...base, items: 'nope' }, 400, 'items'],
@@ -157,15 +183,23 @@ describe('batch intake', () => {
     for (const [name, body, status, field] of cases) {
       const response = await app.request<ErrorBody>('POST', '/v1/batches', body);
       expect([name, response.status]).toEqual([name, status]);
-      expect(response.body).toEqual(expect.objectContaining({ statusCode: status, error: expect.any(String), message: expect.any(String) }));
+      expect(response.body).toEqual(
+        expect.objectContaining({ statusCode: status, error: expect.any(String), message: expect.any(String) }),
+      );
       if (field) expect([name, response.body.details?.map((problem) => problem.field)]).toEqual([name, expect.arrayContaining([field])]);
     }
     const malformed = await app.request<ErrorBody>('POST', '/v1/batches', '{"name": ', { 'content-type': 'application/json' });
     expect(malformed).toMatchObject({ status: 400, body: { message: 'The request body is not valid JSON' } });
-    const oversized = await app.request<ErrorBody>('POST', '/v1/batches', JSON.stringify({ ...base, name: 'x'.repeat(60 * 1024 * 1024) }), { 'content-type': 'application/json' });
+    const oversized = await app.request<ErrorBody>('POST', '/v1/batches', JSON.stringify({ ...base, name: 'x'.repeat(60 * 1024 * 1024) }), {
+      'content-type': 'application/json',
+    });
     expect(oversized).toMatchObject({ status: 413, body: { statusCode: 413, error: 'Payload Too Large' } });
     expect((await app.request<ErrorBody>('GET', '/v1/batches/bat_nope')).status).toBe(404);
-    expect((await app.request<ErrorBody>('POST', '/v1/batches/bat_nope/pause', {})).body).toMatchObject({ statusCode: 404, error: 'Not Found', message: 'Batch bat_nope does not exist' });
+    expect((await app.request<ErrorBody>('POST', '/v1/batches/bat_nope/pause', {})).body).toMatchObject({
+      statusCode: 404,
+      error: 'Not Found',
+      message: 'Batch bat_nope does not exist',
+    });
     expect((await app.request<ErrorBody>('GET', '/v1/batches?limit=0')).status).toBe(400);
     expect((await app.request<ErrorBody>('GET', '/v1/batches?status=weird')).status).toBe(400);
   });

@@ -46,7 +46,13 @@ describe('a hanging target cannot stall other workflows', () => {
   };
   const submit = async (workflowId: string, total: number): Promise<string> => {
     const items = Array.from({ length: total }, (_, n) => ({ inputs: { n: String(n) } }));
-    const response = await app.request<{ id: string }>('POST', '/v1/batches', { name: workflowId, workflowId, maxConcurrent: total, batchIntervalSeconds: 0, items });
+    const response = await app.request<{ id: string }>('POST', '/v1/batches', {
+      name: workflowId,
+      workflowId,
+      maxConcurrent: total,
+      batchIntervalSeconds: 0,
+      items,
+    });
     expect(response.status).toBe(201);
     return response.body.id;
   };
@@ -63,11 +69,21 @@ describe('a hanging target cannot stall other workflows', () => {
 
     const stuck = await submit('hangs', 12);
     const stuckToo = await submit('hangs-one', 5);
-    await eventually(async () => hanging.open.now + alsoHanging.open.now, (open) => open === 5, 10_000, 'the hanging calls to fill their share');
+    await eventually(
+      async () => hanging.open.now + alsoHanging.open.now,
+      (open) => open === 5,
+      10_000,
+      'the hanging calls to fill their share',
+    );
 
     const submittedAt = Date.now();
     const fine = await submit('healthy', 20);
-    await eventually(() => progress(fine), (counts) => counts.completed === 20, 10_000, 'the healthy batch to settle');
+    await eventually(
+      () => progress(fine),
+      (counts) => counts.completed === 20,
+      10_000,
+      'the healthy batch to settle',
+    );
     const took = Date.now() - submittedAt;
 
     expect(took).toBeLessThan(5000);
@@ -83,11 +99,19 @@ describe('a hanging target cannot stall other workflows', () => {
   it('refuses limits.maxInFlight outside 1 to 10000 (422) and a limits that is not an object (400)', async () => {
     const target = await startTarget(() => ({ status: 200 }));
     const attempt = (limits: unknown) =>
-      app.request<{ details?: { field: string; message: string }[] }>('POST', '/v1/workflows', { id: 'lim', name: 'x', inputs: [], target: { url: target.url }, limits });
+      app.request<{ details?: { field: string; message: string }[] }>('POST', '/v1/workflows', {
+        id: 'lim',
+        name: 'x',
+        inputs: [],
+        target: { url: target.url },
+        limits,
+      });
     for (const maxInFlight of [0, 10_001]) {
       const refused = await attempt({ maxInFlight });
       expect(refused.status).toBe(422);
-      expect(refused.body.details).toEqual([{ code: 'invalid_workflow', field: 'limits.maxInFlight', message: 'limits.maxInFlight must be an integer from 1 to 10000' }]);
+      expect(refused.body.details).toEqual([
+        { code: 'invalid_workflow', field: 'limits.maxInFlight', message: 'limits.maxInFlight must be an integer from 1 to 10000' },
+      ]);
     }
     expect((await attempt({ maxInFlight: 2.5 })).status).toBe(400);
     expect((await attempt('lots')).status).toBe(400);

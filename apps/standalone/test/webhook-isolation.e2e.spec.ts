@@ -62,7 +62,9 @@ describe('webhook receivers do not wait on one another', () => {
     await target.start();
     app = new PlatformProcess(await freePort(), data.path);
     await app.start();
-    expect((await app.request('POST', '/v1/workflows', { id: 'w', name: 'w', inputs: [{ name: 'n' }], target: { url: target.url } })).status).toBe(201);
+    expect(
+      (await app.request('POST', '/v1/workflows', { id: 'w', name: 'w', inputs: [{ name: 'n' }], target: { url: target.url } })).status,
+    ).toBe(201);
   });
 
   afterEach(async () => {
@@ -72,13 +74,23 @@ describe('webhook receivers do not wait on one another', () => {
   });
 
   const register = async (url: string): Promise<string> => {
-    const response = await app.request<{ id: string }>('POST', '/v1/webhooks', { url, events: ['execution.completed'], secret: 'receiver-secret' });
+    const response = await app.request<{ id: string }>('POST', '/v1/webhooks', {
+      url,
+      events: ['execution.completed'],
+      secret: 'receiver-secret',
+    });
     expect(response.status).toBe(201);
     return response.body.id;
   };
   const createBatch = async (n: number): Promise<string> => {
     const items = Array.from({ length: n }, (_, i) => ({ inputs: { n: String(i) } }));
-    const response = await app.request<{ id: string }>('POST', '/v1/batches', { name: 'hooks', workflowId: 'w', maxConcurrent: n, batchIntervalSeconds: 0, items });
+    const response = await app.request<{ id: string }>('POST', '/v1/batches', {
+      name: 'hooks',
+      workflowId: 'w',
+      maxConcurrent: n,
+      batchIntervalSeconds: 0,
+      items,
+    });
     expect(response.status).toBe(201);
     return response.body.id;
   };
@@ -92,7 +104,9 @@ describe('webhook receivers do not wait on one another', () => {
       15_000,
       `${n} completions in the history`,
     );
-    return history.filter((entry) => entry.type === 'ExecutionCompleted').map((entry) => (entry.data as { executionId: string }).executionId);
+    return history
+      .filter((entry) => entry.type === 'ExecutionCompleted')
+      .map((entry) => (entry.data as { executionId: string }).executionId);
   };
 
   it('a hanging receiver does not delay a healthy one: all 20 events arrive within seconds, in order, while the hanging one is retried', async () => {
@@ -104,7 +118,12 @@ describe('webhook receivers do not wait on one another', () => {
 
       const created = Date.now();
       const batchId = await createBatch(20);
-      const received = await eventually(async () => healthy.deliveries, (all) => all.length >= 20, 5000, 'the healthy receiver to get 20 events');
+      const received = await eventually(
+        async () => healthy.deliveries,
+        (all) => all.length >= 20,
+        5000,
+        'the healthy receiver to get 20 events',
+      );
       const tookMs = Date.now() - created;
       expect(received).toHaveLength(20);
       // The hanging receiver's first attempt has not even timed out yet (10 s): it is still holding its own first event.
@@ -117,7 +136,12 @@ describe('webhook receivers do not wait on one another', () => {
       expect(received.every((delivery) => delivery.body.type === 'execution.completed' && delivery.body.batchId === batchId)).toBe(true);
 
       // Its attempts are recorded on its own delivery log, each announcing the retry; all for the batch's first event, which holds back the rest.
-      const attempts = await eventually(() => attemptsOf(hangingId), (items) => items.length >= 1, 15_000, 'an attempt on the hanging receiver\'s log');
+      const attempts = await eventually(
+        () => attemptsOf(hangingId),
+        (items) => items.length >= 1,
+        15_000,
+        "an attempt on the hanging receiver's log",
+      );
       expect(attempts[attempts.length - 1]).toMatchObject({
         attempt: 1,
         executionId: order[0],
@@ -141,16 +165,32 @@ describe('webhook receivers do not wait on one another', () => {
       receiver.fail.count = Number.MAX_SAFE_INTEGER;
       const webhookId = await register(receiver.url);
       const batchId = await createBatch(10);
-      await eventually(() => app.request<BatchView>('GET', `/v1/batches/${batchId}`).then((r) => r.body), (view) => view.status === 'completed', 15_000, 'the batch');
+      await eventually(
+        () => app.request<BatchView>('GET', `/v1/batches/${batchId}`).then((r) => r.body),
+        (view) => view.status === 'completed',
+        15_000,
+        'the batch',
+      );
 
       const state = new DatabaseSync(join(data.path, 'standalone-state.sqlite'), { readOnly: true });
       try {
-        const queued = () => (state.prepare('SELECT COUNT(*) AS n FROM webhook_delivery_queue WHERE webhook_id = ?').get(webhookId) as { n: number }).n;
-        await eventually(async () => queued(), (n) => n === 10, 10_000, 'the 10 deliveries queued');
+        const queued = () =>
+          (state.prepare('SELECT COUNT(*) AS n FROM webhook_delivery_queue WHERE webhook_id = ?').get(webhookId) as { n: number }).n;
+        await eventually(
+          async () => queued(),
+          (n) => n === 10,
+          10_000,
+          'the 10 deliveries queued',
+        );
       } finally {
         state.close();
       }
-      const before = await eventually(() => attemptsOf(webhookId), (items) => items.length >= 1, 5000, 'a failed attempt');
+      const before = await eventually(
+        () => attemptsOf(webhookId),
+        (items) => items.length >= 1,
+        5000,
+        'a failed attempt',
+      );
       expect(before.every((attempt) => attempt.statusCode === 500 && !attempt.delivered && attempt.nextAttemptAt !== null)).toBe(true);
       expect(receiver.deliveries).toHaveLength(0);
 
@@ -159,10 +199,20 @@ describe('webhook receivers do not wait on one another', () => {
       app = new PlatformProcess(app.port, data.path);
       await app.start();
 
-      const received = await eventually(async () => receiver.deliveries, (all) => all.length >= 10, 20_000, 'the 10 deliveries after the restart');
+      const received = await eventually(
+        async () => receiver.deliveries,
+        (all) => all.length >= 10,
+        20_000,
+        'the 10 deliveries after the restart',
+      );
       const order = await completionOrder(batchId, 10);
       expect(received.map((delivery) => delivery.body.executionId)).toEqual(order);
-      const attempts = await eventually(() => attemptsOf(webhookId), (items) => items.filter((attempt) => attempt.delivered).length === 10, 5000, '10 delivered attempts');
+      const attempts = await eventually(
+        () => attemptsOf(webhookId),
+        (items) => items.filter((attempt) => attempt.delivered).length === 10,
+        5000,
+        '10 delivered attempts',
+      );
       const delivered = attempts.filter((attempt) => attempt.delivered);
       expect(new Set(delivered.map((attempt) => attempt.executionId))).toEqual(new Set(order));
       // The first delivery's failures before the kill are on the log, and it went on counting after the restart.

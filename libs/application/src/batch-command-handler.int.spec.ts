@@ -10,7 +10,15 @@ const now = new Date('2026-05-01T00:00:00Z');
 const create = (batchId: string, total: number, items = { stream: `batchitems-${batchId}`, chunkStarts: [0] }): CreateBatch => ({
   type: 'CreateBatch',
   batchId,
-  settings: { name: 'n', workflowId: 'wf', workflowVersion: 1, startAt: now.toISOString(), maxConcurrent: 10, batchIntervalSeconds: 0, metadata: {} },
+  settings: {
+    name: 'n',
+    workflowId: 'wf',
+    workflowVersion: 1,
+    startAt: now.toISOString(),
+    maxConcurrent: 10,
+    batchIntervalSeconds: 0,
+    metadata: {},
+  },
   total,
   items,
   actor: 'test',
@@ -41,7 +49,9 @@ describe('BatchCommandHandler', () => {
     await executor.handle('bat_a', create('bat_a', 20));
     await executor.load('bat_a'); // the executor's cached state says running
     await operator.handle('bat_a', { type: 'PauseBatch', batchId: 'bat_a', now, actor: 'ops' });
-    await expect(executor.handle('bat_a', { type: 'TriggerDueExecutions', batchId: 'bat_a', now, limit: 100 })).rejects.toThrow(IllegalBatchTransition);
+    await expect(executor.handle('bat_a', { type: 'TriggerDueExecutions', batchId: 'bat_a', now, limit: 100 })).rejects.toThrow(
+      IllegalBatchTransition,
+    );
     const types: string[] = [];
     for await (const event of store.readStream(batchStream('bat_a'))) types.push(event.type);
     expect(types).toEqual(['BatchCreated', 'BatchStarted', 'BatchPaused']);
@@ -53,7 +63,9 @@ describe('BatchCommandHandler', () => {
     const results = await Promise.all(
       Array.from({ length: 10 }, () => repository.handle('bat_b', { type: 'TriggerDueExecutions', batchId: 'bat_b', now, limit: 10 })),
     );
-    expect(results.map((result) => result.events.filter((event) => event.type === 'ExecutionTriggered').length)).toEqual(Array(10).fill(10));
+    expect(results.map((result) => result.events.filter((event) => event.type === 'ExecutionTriggered').length)).toEqual(
+      Array(10).fill(10),
+    );
     expect(batchOf(await new BatchCommandHandler(store).load('bat_b')).counts).toMatchObject({ triggered: 100, pending: 0 });
     expect(batchOf(await new BatchCommandHandler(store).load('bat_b')).status).toBe('completed');
   });
@@ -69,7 +81,12 @@ describe('BatchCommandHandler', () => {
       { type: 'RecordExecutionCompleted', batchId: 'bat_c', index: 2, output: 1, attempts: 1, now },
     ]);
     expect(result.events.map((event) => event.type)).toEqual(['ExecutionCompleted', 'ExecutionFailed']);
-    expect(result.errors.map((error) => error?.constructor)).toEqual([undefined, IllegalExecutionTransition, undefined, IllegalExecutionTransition]);
+    expect(result.errors.map((error) => error?.constructor)).toEqual([
+      undefined,
+      IllegalExecutionTransition,
+      undefined,
+      IllegalExecutionTransition,
+    ]);
     expect(batchOf(await new BatchCommandHandler(store).load('bat_c')).counts).toMatchObject({ completed: 1, failed: 1 });
   });
 
@@ -81,9 +98,24 @@ describe('BatchCommandHandler', () => {
     const later = new Date(now.getTime() + 60_000);
     await writer.handle('bat_d', { type: 'ResumeBatch', batchId: 'bat_d', now: later, actor: 'ops' });
     for (let i = 0; i < 12; i++) await writer.handle('bat_d', { type: 'TriggerDueExecutions', batchId: 'bat_d', now: later, limit: 10 });
-    await writer.handle('bat_d', { type: 'RescheduleExecution', batchId: 'bat_d', index: 499, executeAt: new Date(later.getTime() + 5000), now: later, actor: 'ops' });
+    await writer.handle('bat_d', {
+      type: 'RescheduleExecution',
+      batchId: 'bat_d',
+      index: 499,
+      executeAt: new Date(later.getTime() + 5000),
+      now: later,
+      actor: 'ops',
+    });
     await writer.handle('bat_d', { type: 'TriggerDueExecutions', batchId: 'bat_d', now: later, limit: 7 });
-    await writer.handle('bat_d', { type: 'RecordAttemptFailed', batchId: 'bat_d', index: 4, attempt: 1, error: 'HTTP 503', retryAt: later, now: later });
+    await writer.handle('bat_d', {
+      type: 'RecordAttemptFailed',
+      batchId: 'bat_d',
+      index: 4,
+      attempt: 1,
+      error: 'HTTP 503',
+      retryAt: later,
+      now: later,
+    });
 
     let snapshots = 0;
     for await (const _ of store.readStream(batchSnapshotStream('bat_d'))) snapshots++;

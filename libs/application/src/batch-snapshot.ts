@@ -27,7 +27,11 @@ export const encodeBatchSnapshot = (snapshot: BatchSnapshot): Buffer => {
       },
     }),
   );
-  const parts: Buffer[] = [u32(header.length), header, Buffer.from(executions.states.buffer, executions.states.byteOffset, executions.states.byteLength)];
+  const parts: Buffer[] = [
+    u32(header.length),
+    header,
+    Buffer.from(executions.states.buffer, executions.states.byteOffset, executions.states.byteLength),
+  ];
   if (executions.order) parts.push(int32Bytes(deltaEncode(executions.order)));
   if (executions.ranks) parts.push(int32Bytes(deltaEncode(executions.ranks)));
   return deflateRawSync(Buffer.concat(parts));

@@ -1,4 +1,14 @@
-import { decide, evolve, fromBatchSnapshot, initialBatchState, isBatch, toBatchSnapshot, type BatchCommand, type BatchEvent, type BatchState } from '@flotilla/domain';
+import {
+  decide,
+  evolve,
+  fromBatchSnapshot,
+  initialBatchState,
+  isBatch,
+  toBatchSnapshot,
+  type BatchCommand,
+  type BatchEvent,
+  type BatchState,
+} from '@flotilla/domain';
 import { decodeBatchSnapshot, encodeBatchSnapshot } from './batch-snapshot';
 
 const now = new Date('2026-05-01T00:00:00Z');
@@ -10,7 +20,15 @@ describe('batch snapshot encoding', () => {
       {
         type: 'CreateBatch',
         batchId: 'bat_s',
-        settings: { name: 'n', workflowId: 'wf', workflowVersion: 2, startAt: now.toISOString(), maxConcurrent: 3, batchIntervalSeconds: 10, metadata: { a: 'b' } },
+        settings: {
+          name: 'n',
+          workflowId: 'wf',
+          workflowVersion: 2,
+          startAt: now.toISOString(),
+          maxConcurrent: 3,
+          batchIntervalSeconds: 10,
+          metadata: { a: 'b' },
+        },
         total: 50,
         items: { stream: 'batchitems-bat_s', chunkStarts: [0, 20] },
         actor: 't',
@@ -49,7 +67,15 @@ describe('batch snapshot encoding', () => {
     const create: BatchCommand = {
       type: 'CreateBatch',
       batchId: 'bat_p',
-      settings: { name: 'n', workflowId: 'wf', workflowVersion: 1, startAt: later.toISOString(), maxConcurrent: 1, batchIntervalSeconds: 0, metadata: {} },
+      settings: {
+        name: 'n',
+        workflowId: 'wf',
+        workflowVersion: 1,
+        startAt: later.toISOString(),
+        maxConcurrent: 1,
+        batchIntervalSeconds: 0,
+        metadata: {},
+      },
       total: 2,
       items: { stream: 'batchitems-bat_p', chunkStarts: [0] },
       actor: 't',

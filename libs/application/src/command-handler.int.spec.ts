@@ -22,8 +22,20 @@ const counter: Decider<Counter, Add, Added> = {
   events: new EventRegistry<Added>({ Added: { schemaVersion: 1 } }),
 };
 
-const definition = { name: 'w', inputs: [], target: { url: 'http://127.0.0.1:1/run', timeoutMs: 1000, callbackTimeoutMs: 1000, mode: 'sync' as const }, retry: { maxAttempts: 1, backoffMs: 0 } };
-const register = (workflowId: string, isNew = true): AddWorkflowVersion => ({ type: 'AddWorkflowVersion', workflowId, isNew, definition, actor: 't', now: new Date() });
+const definition = {
+  name: 'w',
+  inputs: [],
+  target: { url: 'http://127.0.0.1:1/run', timeoutMs: 1000, callbackTimeoutMs: 1000, mode: 'sync' as const },
+  retry: { maxAttempts: 1, backoffMs: 0 },
+};
+const register = (workflowId: string, isNew = true): AddWorkflowVersion => ({
+  type: 'AddWorkflowVersion',
+  workflowId,
+  isNew,
+  definition,
+  actor: 't',
+  now: new Date(),
+});
 
 describe('CommandHandler', () => {
   let dir: string;
@@ -39,7 +51,10 @@ describe('CommandHandler', () => {
   });
 
   const handler = (maxCachedStates?: number) =>
-    new CommandHandler(store, counter, { streamOf: (id) => `counter-${id}`, ...(maxCachedStates === undefined ? {} : { maxCachedStates }) });
+    new CommandHandler(store, counter, {
+      streamOf: (id) => `counter-${id}`,
+      ...(maxCachedStates === undefined ? {} : { maxCachedStates }),
+    });
 
   it('decides again on the latest state when another writer appended first', async () => {
     const first = handler();
@@ -86,7 +101,11 @@ describe('CommandHandler', () => {
     const outcomes = await Promise.allSettled(processes.map((workflows) => workflows.add(register('wf-race'))));
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
     const refusals = outcomes.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-    expect(refusals.map((refusal) => refusal.reason)).toEqual([expect.any(WorkflowAlreadyExists), expect.any(WorkflowAlreadyExists), expect.any(WorkflowAlreadyExists)]);
+    expect(refusals.map((refusal) => refusal.reason)).toEqual([
+      expect.any(WorkflowAlreadyExists),
+      expect.any(WorkflowAlreadyExists),
+      expect.any(WorkflowAlreadyExists),
+    ]);
     expect((await new WorkflowRepository(store).load('wf-race'))?.versions).toHaveLength(1);
   });
 
@@ -116,13 +135,24 @@ describe('events written by main at 4463914', () => {
   it('load through the upcaster: a v1 workflow keeps its callback wait as callbackTimeoutMs, its call timeout capped', async () => {
     const workflows = new WorkflowRepository(store);
     const async = await workflows.load('async-wf');
-    expect(async?.versions[0]?.target).toEqual({ url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/run$/), mode: 'async', timeoutMs: 900_000, callbackTimeoutMs: 3_600_000 });
+    expect(async?.versions[0]?.target).toEqual({
+      url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/run$/),
+      mode: 'async',
+      timeoutMs: 900_000,
+      callbackTimeoutMs: 3_600_000,
+    });
     const sync = await workflows.load('sync-wf');
     expect(sync?.versions[0]?.target).toMatchObject({ mode: 'sync', timeoutMs: 5000, callbackTimeoutMs: 5000 });
     // A version added today is written with schema 2 and reads back as it was written.
-    await workflows.add({ ...register('sync-wf', false), definition: { ...definition, target: { ...definition.target, timeoutMs: 2000, callbackTimeoutMs: 7000 } } });
+    await workflows.add({
+      ...register('sync-wf', false),
+      definition: { ...definition, target: { ...definition.target, timeoutMs: 2000, callbackTimeoutMs: 7000 } },
+    });
     const reread = await new WorkflowRepository(store).load('sync-wf');
-    expect(reread?.versions.map((version) => version.target)).toEqual([sync?.versions[0]?.target, expect.objectContaining({ timeoutMs: 2000, callbackTimeoutMs: 7000 })]);
+    expect(reread?.versions.map((version) => version.target)).toEqual([
+      sync?.versions[0]?.target,
+      expect.objectContaining({ timeoutMs: 2000, callbackTimeoutMs: 7000 }),
+    ]);
     const metadata: unknown[] = [];
     for await (const event of store.readStream('workflow-sync-wf')) metadata.push(event.metadata['schemaVersion']);
     expect(metadata).toEqual([undefined, 2]);

@@ -1,5 +1,12 @@
 import { DomainError, type DomainEvent, type EventRegistry } from '@flotilla/domain';
-import { WrongExpectedRevisionError, type EventMetadata, type EventStore, type GlobalPosition, type NewEvent, type StreamName } from '@flotilla/event-store';
+import {
+  WrongExpectedRevisionError,
+  type EventMetadata,
+  type EventStore,
+  type GlobalPosition,
+  type NewEvent,
+  type StreamName,
+} from '@flotilla/event-store';
 import { KeyedLock } from './keyed-lock';
 import { SnapshotStore, type SnapshotOptions } from './snapshot-store';
 
@@ -86,9 +93,15 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
    * Decides `command` (or the command built from the current state) and appends its events. Domain
    * errors are thrown as they are; concurrency conflicts are retried.
    */
-  async handle(id: string, command: Command | ((state: State) => Command), metadata: EventMetadata = {}): Promise<HandleResult<State, Event>> {
+  async handle(
+    id: string,
+    command: Command | ((state: State) => Command),
+    metadata: EventMetadata = {},
+  ): Promise<HandleResult<State, Event>> {
     const commandOf = typeof command === 'function' ? (command as (state: State) => Command) : () => command;
-    const { events, state, position } = await this.locks.run(id, () => this.decideAndAppend(id, (state) => [commandOf(state)], metadata, false));
+    const { events, state, position } = await this.locks.run(id, () =>
+      this.decideAndAppend(id, (state) => [commandOf(state)], metadata, false),
+    );
     return { events, state, position };
   }
 
@@ -176,7 +189,9 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     let loaded = this.cache.get(id);
     if (loaded === undefined) {
       const snapshot = await this.snapshots?.load(id);
-      loaded = snapshot ? { state: snapshot.state, revision: snapshot.revision, snapshotRevision: snapshot.revision } : { state: this.decider.initialState(), revision: -1, snapshotRevision: -1 };
+      loaded = snapshot
+        ? { state: snapshot.state, revision: snapshot.revision, snapshotRevision: snapshot.revision }
+        : { state: this.decider.initialState(), revision: -1, snapshotRevision: -1 };
       this.remember(id, loaded);
     } else {
       // Most recently used last: a Map keeps insertion order, so re-inserting marks it fresh.

@@ -48,7 +48,10 @@ export class ItemsWriter {
   private async flush(): Promise<void> {
     if (this.pending.length === 0) return;
     const fromIndex = this.count - this.pending.length;
-    const chunk: BatchItemsChunkRecorded = { type: 'BatchItemsChunkRecorded', data: { batchId: this.batchId, fromIndex, items: this.pending } };
+    const chunk: BatchItemsChunkRecorded = {
+      type: 'BatchItemsChunkRecorded',
+      data: { batchId: this.batchId, fromIndex, items: this.pending },
+    };
     const revision = this.chunkStarts.length;
     await this.store.appendToStream(itemsStream(this.batchId), [chunk], { expectedRevision: revision === 0 ? 'no_stream' : revision - 1 });
     this.chunkStarts.push(fromIndex);

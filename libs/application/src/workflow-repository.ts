@@ -1,4 +1,12 @@
-import { decideWorkflow, evolveWorkflow, workflowEvents, type AddWorkflowVersion, type Workflow, type WorkflowEvent, type WorkflowState } from '@flotilla/domain';
+import {
+  decideWorkflow,
+  evolveWorkflow,
+  workflowEvents,
+  type AddWorkflowVersion,
+  type Workflow,
+  type WorkflowEvent,
+  type WorkflowState,
+} from '@flotilla/domain';
 import { streamName, type EventStore, type GlobalPosition } from '@flotilla/event-store';
 import { CommandHandler } from './command-handler';
 

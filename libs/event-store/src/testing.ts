@@ -54,7 +54,12 @@ export function describeEventStoreContract(
 
     /** A subscription that records what it gets. */
     const record = (options: SubscribeOptions) => {
-      const seen = { delivered: [] as StoredEvent[], batchSizes: [] as number[], checkpoints: [] as GlobalPosition[], errors: [] as unknown[] };
+      const seen = {
+        delivered: [] as StoredEvent[],
+        batchSizes: [] as number[],
+        checkpoints: [] as GlobalPosition[],
+        errors: [] as unknown[],
+      };
       const subscription = subscribe(options, {
         onEvents: (events) => {
           seen.delivered.push(...events);
@@ -143,7 +148,10 @@ export function describeEventStoreContract(
         async () => {
           const mark0 = await mark();
           const given = [randomUUID(), randomUUID()];
-          await append(stream('given'), given.map((id, i) => ({ id, type: 'Identified', data: { i } })));
+          await append(
+            stream('given'),
+            given.map((id, i) => ({ id, type: 'Identified', data: { i } })),
+          );
           await append(stream('generated'), happened(3));
 
           expect((await collect(store.readStream(stream('given')))).map((event) => event.id)).toEqual(given);
@@ -164,7 +172,13 @@ export function describeEventStoreContract(
         'round-trips metadata, and reads absent metadata as empty',
         async () => {
           const mark0 = await mark();
-          const metadata = { actor: 'operator@example.com', reason: 'paused by hand', correlationId: randomUUID(), causationId: randomUUID(), extra: { tags: ['a', 'b'], n: 3 } };
+          const metadata = {
+            actor: 'operator@example.com',
+            reason: 'paused by hand',
+            correlationId: randomUUID(),
+            causationId: randomUUID(),
+            extra: { tags: ['a', 'b'], n: 3 },
+          };
           await append(stream('meta'), [
             { type: 'Paused', data: {}, metadata },
             { type: 'Resumed', data: {} },
@@ -184,7 +198,7 @@ export function describeEventStoreContract(
 
     describe('expected revision', () => {
       it(
-        "no_stream: accepted for a new stream, refused once it exists",
+        'no_stream: accepted for a new stream, refused once it exists',
         async () => {
           const name = stream('s');
           await expect(append(name, happened(2), 'no_stream')).resolves.toMatchObject({ nextExpectedRevision: 1 });
@@ -362,16 +376,22 @@ export function describeEventStoreContract(
           const subscription = record({ after: mark0, filter: { streamPrefixes: [ownPrefix()] }, maxBatchSize: 2 });
 
           await subscription.subscription.caughtUp;
-          expect(subscription.delivered.map((event) => `${event.streamName}@${event.revision}`)).toEqual(
-            [`${stream('a')}@0`, `${stream('a')}@1`, `${stream('a')}@2`, `${stream('b')}@0`, `${stream('b')}@1`],
-          );
+          expect(subscription.delivered.map((event) => `${event.streamName}@${event.revision}`)).toEqual([
+            `${stream('a')}@0`,
+            `${stream('a')}@1`,
+            `${stream('a')}@2`,
+            `${stream('b')}@0`,
+            `${stream('b')}@1`,
+          ]);
 
           await append(stream('a'), happened(2));
           await append(stream('c'), happened(1));
           await until(() => subscription.delivered.length === 8, 10_000, 'the live events');
-          expect(subscription.delivered.slice(5).map((event) => `${event.streamName}@${event.revision}`)).toEqual(
-            [`${stream('a')}@3`, `${stream('a')}@4`, `${stream('c')}@0`],
-          );
+          expect(subscription.delivered.slice(5).map((event) => `${event.streamName}@${event.revision}`)).toEqual([
+            `${stream('a')}@3`,
+            `${stream('a')}@4`,
+            `${stream('c')}@0`,
+          ]);
           expectIncreasing(subscription.delivered.map((event) => event.position));
           expect(Math.max(...subscription.batchSizes)).toBeLessThanOrEqual(2);
           expect(subscription.errors).toEqual([]);
@@ -389,9 +409,12 @@ export function describeEventStoreContract(
           await append(stream('b'), happened(2));
           await until(() => subscription.own().length === 4, 10_000, 'the events');
 
-          expect(subscription.own().map((event) => `${event.streamName}@${event.revision}`)).toEqual(
-            [`${stream('a')}@0`, `${stream('a')}@1`, `${stream('b')}@0`, `${stream('b')}@1`],
-          );
+          expect(subscription.own().map((event) => `${event.streamName}@${event.revision}`)).toEqual([
+            `${stream('a')}@0`,
+            `${stream('a')}@1`,
+            `${stream('b')}@0`,
+            `${stream('b')}@1`,
+          ]);
           expectIncreasing(subscription.delivered.map((event) => event.position));
           expect(subscription.delivered.every((event) => event.position > mark0 && !event.type.startsWith('$'))).toBe(true);
         },
@@ -425,7 +448,11 @@ export function describeEventStoreContract(
           expect(subscription.delivered.map((event) => event.data)).toEqual([{ n: 1 }]);
           // EventStoreDB sends a checkpoint every so many scanned events, so ask for one well inside the noise.
           const halfway = noise[100]?.position ?? 0n;
-          await until(() => subscription.checkpoints.some((position) => position >= halfway), 10_000, 'a checkpoint past the filtered-out events');
+          await until(
+            () => subscription.checkpoints.some((position) => position >= halfway),
+            10_000,
+            'a checkpoint past the filtered-out events',
+          );
           expectIncreasing(subscription.checkpoints);
 
           await append(stream('noise'), happened(1));
@@ -555,7 +582,10 @@ const expectIncreasing = (positions: readonly GlobalPosition[]): void => {
   for (let i = 1; i < positions.length; i += 1) expect((positions[i] ?? 0n) > (positions[i - 1] ?? 0n)).toBe(true);
 };
 
-const expectConflict = async (append: Promise<unknown>, expected: { stream: string; expected: ExpectedRevision; actual: number | undefined }): Promise<void> => {
+const expectConflict = async (
+  append: Promise<unknown>,
+  expected: { stream: string; expected: ExpectedRevision; actual: number | undefined },
+): Promise<void> => {
   const error = await append.then(
     () => undefined,
     (refusal: unknown) => refusal,
@@ -563,4 +593,3 @@ const expectConflict = async (append: Promise<unknown>, expected: { stream: stri
   expect(error).toBeInstanceOf(WrongExpectedRevisionError);
   expect(error).toMatchObject(expected);
 };
-

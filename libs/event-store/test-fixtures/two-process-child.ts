@@ -17,7 +17,7 @@ const run = async (path: string, stream: string, label: string, count: number): 
 
   let conflicts = 0;
   let attempts = 0;
-  for (let n = 0; n < count; ) {
+  for (let n = 0; n < count;) {
     const revision = await store.streamRevision(stream);
     attempts += 1;
     try {

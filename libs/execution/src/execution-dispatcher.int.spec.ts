@@ -21,7 +21,16 @@ describe('ExecutionDispatcher', () => {
     client?.close();
     client = new TargetClient({ maxSocketsPerOrigin: 16, ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }) });
     config = loadConfig({ DATA_DIR: world.directory, PUBLIC_URL });
-    return new ExecutionDispatcher(world.batches, world.workflows, world.items, client, new OutcomeWriter(world.batches), slots, systemClock, config);
+    return new ExecutionDispatcher(
+      world.batches,
+      world.workflows,
+      world.items,
+      client,
+      new OutcomeWriter(world.batches),
+      slots,
+      systemClock,
+      config,
+    );
   };
 
   beforeEach(() => {
@@ -61,7 +70,10 @@ describe('ExecutionDispatcher', () => {
     await dispatcher.handle(message);
 
     expect(await outcomes()).toEqual([
-      { type: 'ExecutionCompleted', data: expect.objectContaining({ executionId: 'bat_one.0', index: 0, output: { answer: 42 }, attempts: 1 }) },
+      {
+        type: 'ExecutionCompleted',
+        data: expect.objectContaining({ executionId: 'bat_one.0', index: 0, output: { answer: 42 }, attempts: 1 }),
+      },
     ]);
     expect(target!.calls).toHaveLength(1);
     expect(target!.calls[0]!.headers['idempotency-key']).toBe('bat_one.0');
@@ -105,7 +117,10 @@ describe('ExecutionDispatcher', () => {
     await dispatcher.handle(message);
 
     const [failed, completed] = await outcomes();
-    expect(failed).toMatchObject({ type: 'ExecutionAttemptFailed', data: { attempt: 1, error: 'HTTP 429 Too Many Requests', statusCode: 429 } });
+    expect(failed).toMatchObject({
+      type: 'ExecutionAttemptFailed',
+      data: { attempt: 1, error: 'HTTP 429 Too Many Requests', statusCode: 429 },
+    });
     expect(Date.parse(failed!.data['retryAt'] as string) - Date.parse(failed!.data['occurredAt'] as string)).toBe(1000);
     expect(completed).toMatchObject({ type: 'ExecutionCompleted', data: { attempts: 2 } });
     expect(target!.calls[1]!.at - target!.calls[0]!.at).toBeGreaterThanOrEqual(1000);
@@ -132,7 +147,10 @@ describe('ExecutionDispatcher', () => {
   });
 
   it('a target slower than its timeout is retried, then failed', async () => {
-    const message = await oneExecution(() => ({ status: 200, body: 'late', delayMs: 2000 }), { target: { timeoutMs: 100 }, retry: { maxAttempts: 2 } });
+    const message = await oneExecution(() => ({ status: 200, body: 'late', delayMs: 2000 }), {
+      target: { timeoutMs: 100 },
+      retry: { maxAttempts: 2 },
+    });
     const started = Date.now();
     await dispatcher.handle(message);
 
@@ -180,7 +198,9 @@ describe('ExecutionDispatcher', () => {
   });
 
   it('async 202: records the acceptance and no outcome, with the callback deadline callbackTimeoutMs away', async () => {
-    const message = await oneExecution(() => ({ status: 202 }), { target: { mode: 'async', timeoutMs: 1000, callbackTimeoutMs: 7_200_000 } });
+    const message = await oneExecution(() => ({ status: 202 }), {
+      target: { mode: 'async', timeoutMs: 1000, callbackTimeoutMs: 7_200_000 },
+    });
     await dispatcher.handle(message);
 
     const events = await outcomes();
@@ -216,7 +236,11 @@ describe('ExecutionDispatcher', () => {
   it("a retry's backoff wait holds no call slot", async () => {
     // One slot in all: the second execution is called while the first waits for its retry.
     dispatcher = dispatcherWith(undefined, new CallSlots(1));
-    target = await TargetServer.start((call) => (call.body.executionId === 'bat_wait.0' && call.body.attempt === 1 ? { status: 503, headers: { 'Retry-After': '1' } } : { status: 200, body: '1' }));
+    target = await TargetServer.start((call) =>
+      call.body.executionId === 'bat_wait.0' && call.body.attempt === 1
+        ? { status: 503, headers: { 'Retry-After': '1' } }
+        : { status: 200, body: '1' },
+    );
     await world.createBatch({ batchId: 'bat_wait', target: { url: target.url }, items: [{ inputs: { n: '0' } }, { inputs: { n: '1' } }] });
     const [first, second] = await world.trigger('bat_wait');
     const firstDone = dispatcher.handle(first!);
@@ -264,10 +288,7 @@ describe('ExecutionDispatcher', () => {
       target: { url: target.url },
       metadata: { team: 'ops', region: 'eu' },
       profilePool: ['p1', 'p2'],
-      items: [
-        { inputs: { n: '0', extra: 7 }, profile: 'p2', metadata: { region: 'us', row: '1' } },
-        { inputs: { n: '1' } },
-      ],
+      items: [{ inputs: { n: '0', extra: 7 }, profile: 'p2', metadata: { region: 'us', row: '1' } }, { inputs: { n: '1' } }],
     });
     for (const message of await world.trigger('bat_fields')) await dispatcher.handle(message);
 

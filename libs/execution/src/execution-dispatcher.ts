@@ -143,12 +143,16 @@ export class ExecutionDispatcher {
           const now = this.clock.now();
           const deadline = new Date(now.getTime() + version.target.callbackTimeoutMs);
           await this.record({ type: 'RecordExecutionAccepted', batchId, index, attempt, deadline, now });
-        }
-        else await this.record({ type: 'RecordExecutionCompleted', batchId, index, output: outputOf(result.body), attempts: attempt, now: this.clock.now() }, result.body.length);
+        } else
+          await this.record(
+            { type: 'RecordExecutionCompleted', batchId, index, output: outputOf(result.body), attempts: attempt, now: this.clock.now() },
+            result.body.length,
+          );
         return;
       }
       const failure = failureOf(result);
-      const details = failure.statusCode === undefined ? { error: failure.error } : { error: failure.error, statusCode: failure.statusCode };
+      const details =
+        failure.statusCode === undefined ? { error: failure.error } : { error: failure.error, statusCode: failure.statusCode };
       const now = this.clock.now();
       if (!failure.retryable || attempt >= version.retry.maxAttempts) {
         await this.record({ type: 'RecordExecutionFailed', batchId, index, ...details, attempts: attempt, now });
@@ -212,6 +216,10 @@ const outputOf = (body: string): unknown => {
 
 const failureOf = (result: CallResult): AttemptFailure => {
   if (result.kind === 'failure') return { error: result.error, retryable: isRetryable(result) };
-  const failure = { error: `HTTP ${result.status} ${result.statusText}`.trimEnd(), statusCode: result.status, retryable: isRetryable(result.status) };
+  const failure = {
+    error: `HTTP ${result.status} ${result.statusText}`.trimEnd(),
+    statusCode: result.status,
+    retryable: isRetryable(result.status),
+  };
   return result.retryAfter === undefined ? failure : { ...failure, retryAfter: result.retryAfter };
 };

@@ -4,7 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchCommandHandler, ItemsReader, ItemsWriter, WorkflowRepository, batchStream } from '@flotilla/application';
-import { batchEvents, type BatchItem, type ExecutionTriggered, type RetryPolicy, type WorkflowLimits, type WorkflowTarget } from '@flotilla/domain';
+import {
+  batchEvents,
+  type BatchItem,
+  type ExecutionTriggered,
+  type RetryPolicy,
+  type WorkflowLimits,
+  type WorkflowTarget,
+} from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type StoredEvent } from '@flotilla/event-store';
 import { readMessage, toMessage, type TypedMessage } from '@flotilla/messaging';
 import type { TargetPayload } from './execution-dispatcher';
@@ -50,7 +57,11 @@ export class TargetServer {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        const call: ReceivedCall = { at: Date.now(), headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString()) as TargetPayload };
+        const call: ReceivedCall = {
+          at: Date.now(),
+          headers: req.headers,
+          body: JSON.parse(Buffer.concat(chunks).toString()) as TargetPayload,
+        };
         const answer = reply(call, calls.push(call) - 1);
         const send = (): void => void res.writeHead(answer.status, answer.headers).end(answer.body ?? '');
         if (answer.delayMs === undefined) return send();
@@ -195,4 +206,3 @@ export class ExecutionWorld {
     return events;
   }
 }
-

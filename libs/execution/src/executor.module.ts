@@ -40,7 +40,12 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
       // messages reach the free slots meanwhile. The call slots bound the real calls.
       await consumeEvents(
         this.transport,
-        { group: DISPATCH_GROUP, events: batchEvents.subset('ExecutionTriggered'), ordering: 'none', concurrency: this.config.executorQueueDepth },
+        {
+          group: DISPATCH_GROUP,
+          events: batchEvents.subset('ExecutionTriggered'),
+          ordering: 'none',
+          concurrency: this.config.executorQueueDepth,
+        },
         (message) => this.dispatcher.handle(message),
       ),
     ];

@@ -8,7 +8,11 @@ class CountingStore extends SqliteEventStore {
   batchAppends = 0;
   appendLatencyMs = 0;
 
-  override async appendToStream(stream: string, events: readonly NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult> {
+  override async appendToStream(
+    stream: string,
+    events: readonly NewEvent[],
+    options?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult> {
     if (stream.startsWith('batch-')) {
       this.batchAppends++;
       await new Promise((resolve) => setTimeout(resolve, this.appendLatencyMs));
@@ -86,7 +90,15 @@ describe('OutcomeWriter', () => {
     const results = await Promise.allSettled([
       writer.record(completed('bat_dup', 0)),
       writer.record(completed('bat_dup', 0)),
-      writer.record({ type: 'RecordExecutionFailed', batchId: 'bat_dup', index: 1, error: 'HTTP 400 Bad Request', statusCode: 400, attempts: 1, now: new Date() }),
+      writer.record({
+        type: 'RecordExecutionFailed',
+        batchId: 'bat_dup',
+        index: 1,
+        error: 'HTTP 400 Bad Request',
+        statusCode: 400,
+        attempts: 1,
+        now: new Date(),
+      }),
       writer.record(completed('bat_dup', 2)),
     ]);
 

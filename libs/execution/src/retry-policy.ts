@@ -37,7 +37,13 @@ export const parseRetryAfter = (header: string | undefined, now: Date): number |
  * in lockstep. A target that says when to come back (Retry-After) knows better: its delay is used
  * as is, without jitter, up to MAX_RETRY_AFTER_MS. `random` returns [0, 1) and `now` reads HTTP dates.
  */
-export const retryDelay = (attempt: number, policy: RetryPolicy, retryAfterHeader: string | undefined, random: () => number, now: Date): number => {
+export const retryDelay = (
+  attempt: number,
+  policy: RetryPolicy,
+  retryAfterHeader: string | undefined,
+  random: () => number,
+  now: Date,
+): number => {
   const retryAfter = parseRetryAfter(retryAfterHeader, now);
   if (retryAfter !== undefined) return Math.min(retryAfter, MAX_RETRY_AFTER_MS);
   return backoffDelay(attempt, { baseMs: policy.backoffMs, capMs: MAX_BACKOFF_MS }, random);

@@ -24,7 +24,13 @@ describe('TargetClient', () => {
 
   it('returns the status, the reason phrase, Retry-After and the body of any answer', async () => {
     target = await TargetServer.start(() => ({ status: 503, headers: { 'Retry-After': '7' }, body: 'busy' }));
-    expect(await client.call(request(target.url))).toEqual({ kind: 'response', status: 503, statusText: 'Service Unavailable', retryAfter: '7', body: 'busy' });
+    expect(await client.call(request(target.url))).toEqual({
+      kind: 'response',
+      status: 503,
+      statusText: 'Service Unavailable',
+      retryAfter: '7',
+      body: 'busy',
+    });
   });
 
   it('a timed-out call gives its connection back at once, so the next call is not held up', async () => {

@@ -116,7 +116,12 @@ export class TargetClient {
     this.httpsAgent.destroy();
   }
 
-  private read(res: IncomingMessage, req: ClientRequest, done: (response: TargetResponse) => void, fail: (failure: CallFailure) => void): void {
+  private read(
+    res: IncomingMessage,
+    req: ClientRequest,
+    done: (response: TargetResponse) => void,
+    fail: (failure: CallFailure) => void,
+  ): void {
     const maxBytes = this.options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
     const chunks: Buffer[] = [];
     let bytes = 0;

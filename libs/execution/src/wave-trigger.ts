@@ -31,7 +31,12 @@ export class WaveTrigger {
           // Built at decision time, after any wait for the batch's lock. The wave's own due time is a
           // floor: with this clock behind the scheduler's, the wave's executions would look not yet
           // due, and no later WaveDue would come for the last wave.
-          () => ({ type: 'TriggerDueExecutions', batchId, now: new Date(Math.max(this.clock.now().getTime(), dueAtMs)), limit: TRIGGER_LIMIT }),
+          () => ({
+            type: 'TriggerDueExecutions',
+            batchId,
+            now: new Date(Math.max(this.clock.now().getTime(), dueAtMs)),
+            limit: TRIGGER_LIMIT,
+          }),
           { actor: 'executor', causationId: message.id },
         );
         triggered = result.events.some((event) => event.type === 'ExecutionTriggered');

@@ -1,5 +1,14 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiCreatedResponse,
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import { BatchCommandHandler } from '@flotilla/application';
 import { BatchNotFound, RuleViolation, type BatchCommand } from '@flotilla/domain';
 import { AcceptsContentTypes, ApiErrors, CLOCK, JSON_BODY_ERRORS, PAGE_QUERY_ERROR, type Clock } from '@flotilla/platform';
@@ -34,8 +43,18 @@ export class BatchesController {
       'Any invalid row: 422 with the errors of the first 100 rows and the counts; nothing is created.',
   })
   @ApiConsumes('application/json', 'multipart/form-data')
-  @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(CreateBatchDto) }, { type: 'object', properties: { file: { type: 'string', format: 'binary' }, config: { type: 'string' } } }] } })
-  @ApiCreatedResponse({ type: BatchCreatedResponse, description: 'The batch is created with all its items; it runs (or waits for startAt).' })
+  @ApiBody({
+    schema: {
+      oneOf: [
+        { $ref: getSchemaPath(CreateBatchDto) },
+        { type: 'object', properties: { file: { type: 'string', format: 'binary' }, config: { type: 'string' } } },
+      ],
+    },
+  })
+  @ApiCreatedResponse({
+    type: BatchCreatedResponse,
+    description: 'The batch is created with all its items; it runs (or waits for startAt).',
+  })
   @ApiErrors({
     ...JSON_BODY_ERRORS,
     400: 'The body (or the `config` field) is not of the expected shape, or the multipart form is malformed or interrupted; `details` names each field.',
@@ -55,7 +74,10 @@ export class BatchesController {
   @Post('preview')
   @AcceptsContentTypes('multipart/form-data')
   @HttpCode(200)
-  @ApiOperation({ operationId: 'previewBatchCsv', summary: 'Preview a CSV upload: mapping, first 10 rows mapped and validated, counts over the whole file' })
+  @ApiOperation({
+    operationId: 'previewBatchCsv',
+    summary: 'Preview a CSV upload: mapping, first 10 rows mapped and validated, counts over the whole file',
+  })
   @ApiOkResponse({ type: CsvPreviewResponse, description: 'Invalid rows are reported here, not refused: nothing is created.' })
   @ApiErrors({
     400: 'The multipart form is malformed or interrupted, or `mapping` is not JSON or not of the expected shape; `details` names the field.',
@@ -69,17 +91,25 @@ export class BatchesController {
     schema: {
       type: 'object',
       required: ['file', 'workflowId'],
-      properties: { file: { type: 'string', format: 'binary' }, workflowId: { type: 'string' }, workflowVersion: { type: 'integer' }, mapping: { type: 'string' } },
+      properties: {
+        file: { type: 'string', format: 'binary' },
+        workflowId: { type: 'string' },
+        workflowVersion: { type: 'integer' },
+        mapping: { type: 'string' },
+      },
     },
   })
   async preview(@Req() request: Request): Promise<CsvPreviewResponse> {
     const upload = await receiveUpload(request);
     try {
       const workflowId = upload.fields['workflowId'];
-      if (!workflowId) throw new RuleViolation('workflowId is required', [{ code: 'required', field: 'workflowId', message: 'workflowId is required' }]);
+      if (!workflowId)
+        throw new RuleViolation('workflowId is required', [{ code: 'required', field: 'workflowId', message: 'workflowId is required' }]);
       const version = upload.fields['workflowVersion'] ? Number(upload.fields['workflowVersion']) : undefined;
       if (version !== undefined && (!Number.isInteger(version) || version < 1)) {
-        throw new RuleViolation('workflowVersion must be an integer >= 1', [{ code: 'invalid_field', field: 'workflowVersion', message: 'workflowVersion must be an integer >= 1' }]);
+        throw new RuleViolation('workflowVersion must be an integer >= 1', [
+          { code: 'invalid_field', field: 'workflowVersion', message: 'workflowVersion must be an integer >= 1' },
+        ]);
       }
       if (upload.filePath === null) throw missingFile();
       return await this.intake.preview(workflowId, version, jsonField(upload.fields, 'mapping') ?? {}, csvRecords(upload.filePath));
@@ -111,7 +141,10 @@ export class BatchesController {
 
   @Post(':id/pause')
   @HttpCode(200)
-  @ApiOperation({ operationId: 'pauseBatch', summary: 'Pause: once this returns, no further execution of the batch is triggered until resume' })
+  @ApiOperation({
+    operationId: 'pauseBatch',
+    summary: 'Pause: once this returns, no further execution of the batch is triggered until resume',
+  })
   @ApiOkResponse({ type: BatchView, description: 'The batch, paused.' })
   @ApiErrors({ ...JSON_BODY_ERRORS, 404: 'No batch has this id.', 409: 'The batch is not running.' })
   pause(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request): Promise<BatchView> {
@@ -129,7 +162,10 @@ export class BatchesController {
 
   @Post(':id/cancel')
   @HttpCode(200)
-  @ApiOperation({ operationId: 'cancelBatch', summary: 'Cancel (final): pending executions are cancelled; triggered ones are not affected' })
+  @ApiOperation({
+    operationId: 'cancelBatch',
+    summary: 'Cancel (final): pending executions are cancelled; triggered ones are not affected',
+  })
   @ApiOkResponse({ type: BatchView, description: 'The batch, cancelled.' })
   @ApiErrors({ ...JSON_BODY_ERRORS, 404: 'No batch has this id.', 409: 'The batch has already completed or been cancelled.' })
   cancel(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request): Promise<BatchView> {
@@ -158,7 +194,10 @@ export class BatchesController {
   @ApiErrors({ 400: PAGE_QUERY_ERROR, 404: 'No batch has this id.' })
   history(@Param('id') id: string, @Query() query: PageQueryDto): HistoryPage {
     this.batchView(id);
-    return this.readModels.queries.history(id, { limit: query.limit ?? 1000, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
+    return this.readModels.queries.history(id, {
+      limit: query.limit ?? 1000,
+      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+    });
   }
 
   private async createFromJson(body: unknown, actor: string) {
@@ -171,7 +210,10 @@ export class BatchesController {
     const upload = await receiveUpload(request);
     try {
       const raw = jsonField(upload.fields, 'config');
-      if (raw === undefined) throw new RuleViolation('config is required', [{ code: 'required', field: 'config', message: 'config (a JSON string) is required' }]);
+      if (raw === undefined)
+        throw new RuleViolation('config is required', [
+          { code: 'required', field: 'config', message: 'config (a JSON string) is required' },
+        ]);
       const { mapping, ...rest } = raw;
       const config = await validDto(BatchConfigDto, rest, 'config');
       if (upload.filePath === null) throw missingFile();
@@ -196,4 +238,7 @@ export class BatchesController {
 
 const reason = (body: OperatorActionDto | undefined): { reason?: string } => (body?.reason === undefined ? {} : { reason: body.reason });
 
-const missingFile = (): RuleViolation => new RuleViolation('A "file" part with the CSV is required', [{ code: 'required', field: 'file', message: 'A "file" part with the CSV is required' }]);
+const missingFile = (): RuleViolation =>
+  new RuleViolation('A "file" part with the CSV is required', [
+    { code: 'required', field: 'file', message: 'A "file" part with the CSV is required' },
+  ]);

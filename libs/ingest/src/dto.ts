@@ -66,7 +66,16 @@ export const isRfc3339Timestamp = (value: unknown): value is string => {
   if (typeof value !== 'string') return false;
   const match = RFC3339.exec(value);
   if (match === null) return false;
-  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = match.slice(1).map((part) => Number(part ?? 0)) as [number, number, number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = match.slice(1).map((part) => Number(part ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
   const daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
   if (day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || offsetHour > 23 || offsetMinute > 59) return false;
@@ -80,7 +89,8 @@ export const IsRfc3339 = (): PropertyDecorator =>
     name: 'isRfc3339',
     validator: {
       validate: (value: unknown) => isRfc3339Timestamp(value),
-      defaultMessage: ({ property }: ValidationArguments) => `${property} must be an RFC 3339 date-time with a time zone, like 2026-12-01T09:00:00Z`,
+      defaultMessage: ({ property }: ValidationArguments) =>
+        `${property} must be an RFC 3339 date-time with a time zone, like 2026-12-01T09:00:00Z`,
     },
   });
 
@@ -102,7 +112,12 @@ export class WorkflowTargetDto {
   url!: string;
 
   // Ranges are rules the domain checks (422, naming the field).
-  @ApiPropertyOptional({ default: 30000, minimum: 1, maximum: 900000, description: 'How long one call of the target may take (sync or async), at most 15 minutes.' })
+  @ApiPropertyOptional({
+    default: 30000,
+    minimum: 1,
+    maximum: 900000,
+    description: 'How long one call of the target may take (sync or async), at most 15 minutes.',
+  })
   @IsOptional()
   @IsInt()
   timeoutMs?: number;
@@ -231,7 +246,10 @@ export class BatchConfigDto {
   @Min(1)
   workflowVersion?: number;
 
-  @ApiPropertyOptional({ format: 'date-time', description: 'RFC 3339 (e.g. 2026-12-01T09:00:00Z); default now. In the future: the batch waits as pending.' })
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description: 'RFC 3339 (e.g. 2026-12-01T09:00:00Z); default now. In the future: the batch waits as pending.',
+  })
   @IsOptionalNotNull()
   @IsRfc3339()
   startAt?: string;
@@ -307,7 +325,8 @@ export class ExecutionResultDto {
   error?: string;
 
   @ApiPropertyOptional({
-    description: 'The callbackToken the target received with the execution. Required here or in the X-Callback-Token header; without it the callback is refused with 403.',
+    description:
+      'The callbackToken the target received with the execution. Required here or in the X-Callback-Token header; without it the callback is refused with 403.',
   })
   @IsOptional()
   @IsString()

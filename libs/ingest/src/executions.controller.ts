@@ -34,7 +34,14 @@ export class ExecutionsController {
   @ApiErrors({ ...JSON_BODY_ERRORS, 404: 'No execution has this id.', 409: 'The execution is not pending.' })
   cancel(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request): Promise<ExecutionView> {
     const { batchId, index } = this.parse(id);
-    return this.run(id, { type: 'CancelExecution', batchId, index, now: this.clock.now(), actor: actorOf(request), ...(body.reason ? { reason: body.reason } : {}) });
+    return this.run(id, {
+      type: 'CancelExecution',
+      batchId,
+      index,
+      now: this.clock.now(),
+      actor: actorOf(request),
+      ...(body.reason ? { reason: body.reason } : {}),
+    });
   }
 
   @Post(':id/reschedule')
@@ -44,7 +51,12 @@ export class ExecutionsController {
     summary: 'Move one pending execution to a new time (409 unless pending); a time in the past means as soon as the batch runs',
   })
   @ApiOkResponse({ type: ExecutionView, description: 'The execution, at its new time.' })
-  @ApiErrors({ ...JSON_BODY_ERRORS, 404: 'No execution has this id.', 409: 'The execution is not pending.', 422: 'executeAt is not a date-time the plan can hold.' })
+  @ApiErrors({
+    ...JSON_BODY_ERRORS,
+    404: 'No execution has this id.',
+    409: 'The execution is not pending.',
+    422: 'executeAt is not a date-time the plan can hold.',
+  })
   reschedule(@Param('id') id: string, @Body() body: RescheduleDto, @Req() request: Request): Promise<ExecutionView> {
     const { batchId, index } = this.parse(id);
     return this.run(id, {
@@ -67,7 +79,11 @@ export class ExecutionsController {
       'Needs the callbackToken the target received with the execution, as the body field callbackToken or the X-Callback-Token header ' +
       '(403 without it or with a wrong one). 409 unless the execution awaits its callback: a sync execution, one with an outcome, or one not accepted yet.',
   })
-  @ApiHeader({ name: 'X-Callback-Token', required: false, description: 'The callbackToken the target received (instead of the body field).' })
+  @ApiHeader({
+    name: 'X-Callback-Token',
+    required: false,
+    description: 'The callbackToken the target received (instead of the body field).',
+  })
   @ApiOkResponse({ type: ExecutionView, description: 'The execution, with its outcome.' })
   @ApiErrors({
     ...JSON_BODY_ERRORS,
@@ -75,7 +91,11 @@ export class ExecutionsController {
     404: 'The id is not an execution id.',
     409: 'The execution does not await a callback: it is sync, already has an outcome, or was not accepted yet.',
   })
-  result(@Param('id') id: string, @Body() body: ExecutionResultDto, @Headers('x-callback-token') headerToken?: string): Promise<ExecutionView> {
+  result(
+    @Param('id') id: string,
+    @Body() body: ExecutionResultDto,
+    @Headers('x-callback-token') headerToken?: string,
+  ): Promise<ExecutionView> {
     const { batchId, index } = this.parse(id);
     // Checked before anything about the execution is looked at, so a caller without the token learns nothing of it.
     if (!isCallbackToken(this.config.callbackSecret, executionIdOf(batchId, index), body.callbackToken ?? headerToken)) {
@@ -83,7 +103,10 @@ export class ExecutionsController {
         `The callback token of execution ${id} is missing or wrong: send the callbackToken the target received, as the body field callbackToken or the X-Callback-Token header`,
       );
     }
-    const result = body.status === 'completed' ? { status: 'completed' as const, output: body.output ?? null } : { status: 'failed' as const, error: body.error ?? 'failed' };
+    const result =
+      body.status === 'completed'
+        ? { status: 'completed' as const, output: body.output ?? null }
+        : { status: 'failed' as const, error: body.error ?? 'failed' };
     return this.run(id, { type: 'RecordCallbackResult', batchId, index, result, now: this.clock.now() });
   }
 

@@ -42,16 +42,26 @@ describe('CSV records from a spooled upload', () => {
       expect(row).toEqual(['a', 'b']);
       break;
     }
-    expect(await collect(path)).toEqual([['a', 'b'], ['1', '2'], ['3', '4']]);
+    expect(await collect(path)).toEqual([
+      ['a', 'b'],
+      ['1', '2'],
+      ['3', '4'],
+    ]);
   });
 });
 
 describe('config of a CSV upload', () => {
   it('is checked like a JSON body, naming fields under config', async () => {
-    await expect(validDto(BatchConfigDto, { name: 'x', workflowId: 'w', maxConcurrent: 'many', batchIntervalSeconds: 0 }, 'config')).rejects.toMatchObject({
+    await expect(
+      validDto(BatchConfigDto, { name: 'x', workflowId: 'w', maxConcurrent: 'many', batchIntervalSeconds: 0 }, 'config'),
+    ).rejects.toMatchObject({
       response: { details: [{ field: 'config.maxConcurrent', message: 'config.maxConcurrent must be an integer' }] },
     });
-    await expect(validDto(BatchConfigDto, ['not', 'an', 'object'], 'config')).rejects.toMatchObject({ response: { message: 'config must be a JSON object' } });
-    await expect(validDto(BatchConfigDto, { name: 'x', workflowId: 'w', maxConcurrent: 5, batchIntervalSeconds: 1 }, 'config')).resolves.toBeInstanceOf(BatchConfigDto);
+    await expect(validDto(BatchConfigDto, ['not', 'an', 'object'], 'config')).rejects.toMatchObject({
+      response: { message: 'config must be a JSON object' },
+    });
+    await expect(
+      validDto(BatchConfigDto, { name: 'x', workflowId: 'w', maxConcurrent: 5, batchIntervalSeconds: 1 }, 'config'),
+    ).resolves.toBeInstanceOf(BatchConfigDto);
   });
 });

@@ -53,11 +53,16 @@ export const receiveUpload = async (request: Request): Promise<Upload> => {
   if (!request.is('multipart/form-data')) throw new UnsupportedMediaTypeException('Expected multipart/form-data with a "file" part');
   const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (encoding !== 'identity') {
-    throw new UnsupportedMediaTypeException(`A multipart upload cannot be compressed (Content-Encoding: ${encoding}); send the form uncompressed`);
+    throw new UnsupportedMediaTypeException(
+      `A multipart upload cannot be compressed (Content-Encoding: ${encoding}); send the form uncompressed`,
+    );
   }
   let parser: busboy.Busboy;
   try {
-    parser = busboy({ headers: request.headers, limits: { fileSize: MAX_CSV_BYTES, files: 1, fields: MAX_FORM_FIELDS, fieldSize: MAX_FORM_FIELD_BYTES } });
+    parser = busboy({
+      headers: request.headers,
+      limits: { fileSize: MAX_CSV_BYTES, files: 1, fields: MAX_FORM_FIELDS, fieldSize: MAX_FORM_FIELD_BYTES },
+    });
   } catch (error) {
     // No boundary, or a Content-Type busboy cannot read.
     throw badUpload(`The multipart Content-Type is invalid: ${errorMessage(error)}`);
@@ -101,7 +106,9 @@ export const receiveUpload = async (request: Request): Promise<Upload> => {
       if (info.valueTruncated) settle(tooLarge(`The form field "${name}" is larger than ${MAX_FORM_FIELD_BYTES} bytes`, name));
       fields[name] = value;
     });
-    parser.on('fieldsLimit', () => settle(tooLarge(`The form has more than ${MAX_FORM_FIELDS} fields; at most ${MAX_FORM_FIELDS} are accepted`)));
+    parser.on('fieldsLimit', () =>
+      settle(tooLarge(`The form has more than ${MAX_FORM_FIELDS} fields; at most ${MAX_FORM_FIELDS} are accepted`)),
+    );
     parser.on('filesLimit', () => settle(tooLarge('The form has more than one file; send the CSV as its one "file" part', 'file')));
     parser.on('file', (name, stream) => {
       if (settled || name !== 'file' || filePath !== null) {
@@ -133,7 +140,9 @@ export const receiveUpload = async (request: Request): Promise<Upload> => {
 
 const malformed = (error: unknown): BadRequestException => {
   const message = errorMessage(error);
-  const hint = /unexpected end/i.test(message) ? ': it ends before its closing boundary (is the boundary in Content-Type the one the body uses?)' : `: ${message}`;
+  const hint = /unexpected end/i.test(message)
+    ? ': it ends before its closing boundary (is the boundary in Content-Type the one the body uses?)'
+    : `: ${message}`;
   return badUpload(`The multipart body is malformed${hint}`);
 };
 
@@ -209,10 +218,16 @@ export const jsonField = (fields: Readonly<Record<string, string>>, name: string
   try {
     value = JSON.parse(text);
   } catch {
-    throw new BadRequestException({ message: `${name} must be a JSON string`, details: [{ code: 'invalid_json', field: name, message: `${name} must be a JSON string` }] });
+    throw new BadRequestException({
+      message: `${name} must be a JSON string`,
+      details: [{ code: 'invalid_json', field: name, message: `${name} must be a JSON string` }],
+    });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new BadRequestException({ message: `${name} must be a JSON object`, details: [{ code: 'invalid_field', field: name, message: `${name} must be a JSON object` }] });
+    throw new BadRequestException({
+      message: `${name} must be a JSON object`,
+      details: [{ code: 'invalid_field', field: name, message: `${name} must be a JSON object` }],
+    });
   }
   return value as Record<string, unknown>;
 };
@@ -221,7 +236,10 @@ export const jsonField = (fields: Readonly<Record<string, string>>, name: string
 export const validDto = async <T extends object>(type: new () => T, plain: unknown, field = ''): Promise<T> => {
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
     const name = field === '' ? 'The request body' : field;
-    throw new BadRequestException({ message: `${name} must be a JSON object`, details: [{ code: 'invalid_field', field: field || 'body', message: `${name} must be a JSON object` }] });
+    throw new BadRequestException({
+      message: `${name} must be a JSON object`,
+      details: [{ code: 'invalid_field', field: field || 'body', message: `${name} must be a JSON object` }],
+    });
   }
   const instance = plainToInstance(type, plain);
   const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true });

@@ -1,7 +1,14 @@
 import type { EventStore, Subscription } from '@flotilla/event-store';
 import type { CheckpointStore, HandledEvents } from '@flotilla/state';
 import { deliverOnce, handleWithRetries } from './message-processing';
-import { toMessage, type ConsumeOptions, type DeadLetter, type MessageConsumer, type MessageHandler, type MessageTransport } from './message';
+import {
+  toMessage,
+  type ConsumeOptions,
+  type DeadLetter,
+  type MessageConsumer,
+  type MessageHandler,
+  type MessageTransport,
+} from './message';
 import { OrderedWindow } from './ordered-window';
 
 export const DEAD_LETTER_STREAM_CATEGORY = 'deadletters';
@@ -28,7 +35,9 @@ export class InProcessTransport implements MessageTransport {
 
   async consume(options: ConsumeOptions, handler: MessageHandler): Promise<MessageConsumer> {
     if (this.groups.has(options.group)) {
-      throw new Error(`Group ${options.group} already has a consumer: the in-process transport runs one consumer per group (several share a group's work only over Kafka)`);
+      throw new Error(
+        `Group ${options.group} already has a consumer: the in-process transport runs one consumer per group (several share a group's work only over Kafka)`,
+      );
     }
     this.groups.add(options.group);
     const checkpointName = `group:${options.group}`;

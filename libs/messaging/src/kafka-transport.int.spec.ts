@@ -129,7 +129,10 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
   it('publishes an event written with an older schema upcast to the current one, saying so in its metadata', async () => {
     await startRelay(stateDb('relay'));
     const seen: EventMessage[] = [];
-    await transport(stateDb('consumer')).consume({ group: 'g4', eventTypes: ['WorkflowVersionAdded'] }, async (message) => void seen.push(message));
+    await transport(stateDb('consumer')).consume(
+      { group: 'g4', eventTypes: ['WorkflowVersionAdded'] },
+      async (message) => void seen.push(message),
+    );
     // WorkflowVersionAdded as schema 1 wrote it: one timeout for the call and the callback.
     const v1 = {
       workflowId: 'old',
@@ -194,7 +197,8 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
     const admin = createKafka(settings).admin();
     await admin.connect();
     closers.push(() => admin.disconnect());
-    const members = async (): Promise<string[]> => (await admin.describeGroups(['flotilla.g5'])).groups[0]?.members.map((m) => m.memberId) ?? [];
+    const members = async (): Promise<string[]> =>
+      (await admin.describeGroups(['flotilla.g5'])).groups[0]?.members.map((m) => m.memberId) ?? [];
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const before = await members();
     expect(before).toHaveLength(1);

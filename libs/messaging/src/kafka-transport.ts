@@ -110,10 +110,16 @@ export class KafkaTransport implements MessageTransport {
         autoCommitInterval: 200,
         partitionsConsumedConcurrently: 6,
         eachBatch: (payload) =>
-          this.processBatch(payload, options, wanted, handler, () => stopping, (message, error, attempts) =>
-            this.deadLetter({ group: options.group, message, error, attempts, failedAt: new Date().toISOString() }),
-          policy,
-        ),
+          this.processBatch(
+            payload,
+            options,
+            wanted,
+            handler,
+            () => stopping,
+            (message, error, attempts) =>
+              this.deadLetter({ group: options.group, message, error, attempts, failedAt: new Date().toISOString() }),
+            policy,
+          ),
       });
     };
     await start();
@@ -169,7 +175,14 @@ export class KafkaTransport implements MessageTransport {
           continue;
         }
         await deliverOnce(window, this.handled, offset, message, options, () =>
-          handleWithRetries(options.group, message, handler, policy, (letter) => deadLetter(letter.message, letter.error, letter.attempts), isStopping),
+          handleWithRetries(
+            options.group,
+            message,
+            handler,
+            policy,
+            (letter) => deadLetter(letter.message, letter.error, letter.attempts),
+            isStopping,
+          ),
         );
       }
       await window.drain();

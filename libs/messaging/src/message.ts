@@ -78,7 +78,9 @@ export interface DeadLetter {
 }
 
 /** A message whose event is one of `E`, typed by its `type`: narrowing on `type` narrows `data`. */
-export type TypedMessage<E extends DomainEvent> = E extends unknown ? Omit<EventMessage, 'type' | 'data'> & { readonly type: E['type']; readonly data: E['data'] } : never;
+export type TypedMessage<E extends DomainEvent> = E extends unknown
+  ? Omit<EventMessage, 'type' | 'data'> & { readonly type: E['type']; readonly data: E['data'] }
+  : never;
 
 /**
  * How a service consumes events: by a registry (or a subset of one) rather than a list of type names,

@@ -103,7 +103,11 @@ export class Relay {
       acks: -1,
       messages: events.map((event) => {
         const message = toMessage(upcastForPublishing(event));
-        return { key: partitionKeyOf(message), value: JSON.stringify(message), headers: { 'event-type': message.type, 'event-id': message.id } };
+        return {
+          key: partitionKeyOf(message),
+          value: JSON.stringify(message),
+          headers: { 'event-type': message.type, 'event-id': message.id },
+        };
       }),
     });
   }

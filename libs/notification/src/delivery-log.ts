@@ -35,7 +35,11 @@ export class DeliveryLog {
     const limit = page.limit ?? DEFAULT_DELIVERY_PAGE;
     const problems = [];
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_DELIVERY_PAGE) {
-      problems.push({ code: 'invalid_limit', field: 'limit', message: `limit must be an integer from 1 to ${MAX_DELIVERY_PAGE}, not ${limit}` });
+      problems.push({
+        code: 'invalid_limit',
+        field: 'limit',
+        message: `limit must be an integer from 1 to ${MAX_DELIVERY_PAGE}, not ${limit}`,
+      });
     }
     const before = page.cursor === undefined ? undefined : revisionOf(page.cursor);
     if (before === null) problems.push({ code: 'invalid_cursor', field: 'cursor', message: INVALID_CURSOR_MESSAGE });

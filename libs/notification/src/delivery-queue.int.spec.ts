@@ -58,7 +58,12 @@ describe('DeliveryQueue', () => {
       { webhookId: 'whk_a', batchId: 'bat_2', dueAt: 2000 },
       { webhookId: 'whk_b', batchId: 'bat_2', dueAt: 2000 },
     ]);
-    expect(reopened.head('whk_a', 'bat_1')).toEqual({ ...delivery('whk_a', 'e1', 'bat_1'), seq: expect.any(Number), attempts: 1, dueAt: 5000 });
+    expect(reopened.head('whk_a', 'bat_1')).toEqual({
+      ...delivery('whk_a', 'e1', 'bat_1'),
+      seq: expect.any(Number),
+      attempts: 1,
+      dueAt: 5000,
+    });
     reopened.remove(reopened.head('whk_a', 'bat_1')!.seq);
     expect(reopened.head('whk_a', 'bat_1')).toMatchObject({ eventId: 'e3', dueAt: 3000 });
   });
@@ -69,6 +74,8 @@ describe('DeliveryQueue', () => {
     queue.enqueue([delivery('whk_a', 'recent')], 6 * DAY);
     queue.enqueue([delivery('whk_a', 'latest')], 8 * DAY);
     queue.prune();
-    expect(queue.enqueue([delivery('whk_a', 'old'), delivery('whk_a', 'recent'), delivery('whk_a', 'latest')], 9 * DAY)).toEqual([delivery('whk_a', 'old')]);
+    expect(queue.enqueue([delivery('whk_a', 'old'), delivery('whk_a', 'recent'), delivery('whk_a', 'latest')], 9 * DAY)).toEqual([
+      delivery('whk_a', 'old'),
+    ]);
   });
 });

@@ -29,7 +29,6 @@ export interface LaneHead {
 /** Enqueued keys are remembered this long after the latest enqueue (not after now: a process down for a month still recognises its redeliveries). */
 const KEY_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
-
 interface Row {
   seq: number;
   webhook_id: string;
@@ -105,7 +104,11 @@ export class DeliveryQueue {
 
   /** The next delivery of a lane, or undefined when the lane is empty. */
   head(webhookId: string, batchId: string): QueuedDelivery | undefined {
-    const row = this.db.get<Row>('SELECT * FROM webhook_delivery_queue WHERE webhook_id = ? AND batch_id = ? ORDER BY seq LIMIT 1', webhookId, batchId);
+    const row = this.db.get<Row>(
+      'SELECT * FROM webhook_delivery_queue WHERE webhook_id = ? AND batch_id = ? ORDER BY seq LIMIT 1',
+      webhookId,
+      batchId,
+    );
     return row === undefined ? undefined : deliveryOf(row);
   }
 

@@ -5,14 +5,21 @@ export interface PostOutcome {
   readonly durationMs: number;
 }
 
-export const isSuccess = (outcome: PostOutcome): boolean => outcome.statusCode !== undefined && outcome.statusCode >= 200 && outcome.statusCode < 300;
+export const isSuccess = (outcome: PostOutcome): boolean =>
+  outcome.statusCode !== undefined && outcome.statusCode >= 200 && outcome.statusCode < 300;
 
 /**
  * POSTs `body` and reports what happened; never throws for a failed request (a refused connection,
  * a timeout, a non-2xx answer are all outcomes to record). `abort` cuts the request short from
  * outside; the caller checks it to tell that apart from a timeout.
  */
-export const post = async (url: string, body: string, headers: Record<string, string>, timeoutMs: number, abort: AbortSignal): Promise<PostOutcome> => {
+export const post = async (
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  abort: AbortSignal,
+): Promise<PostOutcome> => {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
   const timeout = AbortSignal.timeout(timeoutMs);
@@ -28,7 +35,9 @@ export const post = async (url: string, body: string, headers: Record<string, st
     // The answer's body means nothing to us; dropping it frees the connection.
     await response.body?.cancel();
     const statusCode = response.status;
-    return statusCode >= 200 && statusCode < 300 ? { statusCode, durationMs: elapsed() } : { statusCode, error: `HTTP ${statusCode}`, durationMs: elapsed() };
+    return statusCode >= 200 && statusCode < 300
+      ? { statusCode, durationMs: elapsed() }
+      : { statusCode, error: `HTTP ${statusCode}`, durationMs: elapsed() };
   } catch (error) {
     return { error: timeout.aborted ? `timed out after ${timeoutMs} ms` : describe(error), durationMs: elapsed() };
   }

@@ -57,7 +57,6 @@ export const refusingUrl = async (): Promise<string> => {
   return receiver.url;
 };
 
-
 /** Creates a running batch (its start time is now): items on their chunk stream, then CreateBatch. */
 export const createBatch = async (
   app: INestApplicationContext,

@@ -26,7 +26,9 @@ describe('Notifier', () => {
   const receivers: Receiver[] = [];
 
   const boot = async (options: NotifierOptions = { baseDelayMs: 10 }): Promise<TestingModule> => {
-    const module = await Test.createTestingModule({ imports: [CoreModule.forRoot(loadConfig({ DATA_DIR: dir })), NotifierModule.forRoot(options)] }).compile();
+    const module = await Test.createTestingModule({
+      imports: [CoreModule.forRoot(loadConfig({ DATA_DIR: dir })), NotifierModule.forRoot(options)],
+    }).compile();
     module.useLogger(false);
     await module.init();
     app = module;
@@ -37,10 +39,22 @@ describe('Notifier', () => {
     receivers.push(started);
     return started;
   };
-  const register = (module: TestingModule, url: string, events: readonly WebhookEventType[], options: { secret?: string; workflowId?: string } = {}) =>
+  const register = (
+    module: TestingModule,
+    url: string,
+    events: readonly WebhookEventType[],
+    options: { secret?: string; workflowId?: string } = {},
+  ) =>
     module
       .get(WebhookRegistry)
-      .register({ url, events, secret: options.secret ?? SECRET, ...(options.workflowId ? { workflowId: options.workflowId } : {}), actor: 'tester', now: new Date() })
+      .register({
+        url,
+        events,
+        secret: options.secret ?? SECRET,
+        ...(options.workflowId ? { workflowId: options.workflowId } : {}),
+        actor: 'tester',
+        now: new Date(),
+      })
       .then(({ webhook }) => webhook);
   const run = (module: TestingModule, batchId: string, command: BatchCommand) => module.get(BatchCommandHandler).handle(batchId, command);
   const attemptsOf = async (module: TestingModule, webhookId: string) => (await module.get(DeliveryLog).read(webhookId)).items;
@@ -70,7 +84,15 @@ describe('Notifier', () => {
     });
     await run(module, batchId, { type: 'TriggerDueExecutions', batchId, now: new Date(), limit: 10 });
     await run(module, batchId, { type: 'RecordExecutionCompleted', batchId, index: 1, output: { ok: true }, attempts: 1, now: new Date() });
-    await run(module, batchId, { type: 'RecordExecutionFailed', batchId, index: 0, error: 'boom', statusCode: 502, attempts: 3, now: new Date() });
+    await run(module, batchId, {
+      type: 'RecordExecutionFailed',
+      batchId,
+      index: 0,
+      error: 'boom',
+      statusCode: 502,
+      attempts: 3,
+      now: new Date(),
+    });
     await run(module, batchId, { type: 'PauseBatch', batchId, now: new Date(), actor: 'ops' });
     // The last message: once it arrives, every message of the batch before it has been fully handled (per-batch order).
     await run(module, batchId, { type: 'ResumeBatch', batchId, now: new Date(), actor: 'ops' });
@@ -138,7 +160,7 @@ describe('Notifier', () => {
     await register(module, filteredReceiver.url, ['batch.started', 'batch.paused'], { workflowId: 'wf-a' });
     await register(module, everyReceiver.url, WEBHOOK_EVENT_TYPES);
 
-    const ofA = await createBatch(module, { workflowId: 'wf-a', items: [{ inputs: {} }] , maxConcurrent: 1 });
+    const ofA = await createBatch(module, { workflowId: 'wf-a', items: [{ inputs: {} }], maxConcurrent: 1 });
     const ofB = await createBatch(module, { workflowId: 'wf-b', items: [{ inputs: {} }], maxConcurrent: 1 });
     for (const batchId of [ofB, ofA]) {
       await run(module, batchId, { type: 'PauseBatch', batchId, now: new Date(), actor: 'ops' });
@@ -176,11 +198,11 @@ describe('Notifier', () => {
         expect(attempt.error).toMatch(error);
       }
       // Backoff doubles (10 ms, 20 ms); the last attempt announces no next one: the delivery was given up.
-      expect(attempts.map((attempt) => (attempt.nextAttemptAt === null ? null : Date.parse(attempt.nextAttemptAt) - Date.parse(attempt.occurredAt)))).toEqual([
-        null,
-        20,
-        10,
-      ]);
+      expect(
+        attempts.map((attempt) =>
+          attempt.nextAttemptAt === null ? null : Date.parse(attempt.nextAttemptAt) - Date.parse(attempt.occurredAt),
+        ),
+      ).toEqual([null, 20, 10]);
     }
     expect((await attemptsOf(module, hanging.id))[0]!.durationMs).toBeGreaterThanOrEqual(190);
     // Given up: out of the queue, and no further attempt.
@@ -213,7 +235,11 @@ describe('Notifier', () => {
 
   /** A running batch of `n` items, every one triggered, then completed one by one in index order: `n` ExecutionCompleted events. */
   const completeAll = async (module: TestingModule, n: number): Promise<string> => {
-    const batchId = await createBatch(module, { workflowId: 'wf', items: Array.from({ length: n }, (_, i) => ({ inputs: { n: i } })), maxConcurrent: n });
+    const batchId = await createBatch(module, {
+      workflowId: 'wf',
+      items: Array.from({ length: n }, (_, i) => ({ inputs: { n: i } })),
+      maxConcurrent: n,
+    });
     await run(module, batchId, { type: 'TriggerDueExecutions', batchId, now: new Date(), limit: n });
     for (let index = 0; index < n; index++) {
       await run(module, batchId, { type: 'RecordExecutionCompleted', batchId, index, output: { index }, attempts: 1, now: new Date() });

@@ -6,7 +6,15 @@ import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue, type NewDelivery, type QueuedDelivery } from './delivery-queue';
 import { isSuccess, post } from './http-post';
 import { SIGNATURE_HEADER } from './signature';
-import { backoffDelay, isBatch, notifiedBatchEvents, webhookTypeOf, type Batch, type RegisteredEvent, type WebhookEventType } from '@flotilla/domain';
+import {
+  backoffDelay,
+  isBatch,
+  notifiedBatchEvents,
+  webhookTypeOf,
+  type Batch,
+  type RegisteredEvent,
+  type WebhookEventType,
+} from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
 
 /** What a webhook receives, as the JSON body of the POST. */
@@ -238,10 +246,13 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
     if (nextDue === Infinity) return;
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = null;
-      this.pump();
-    }, Math.max(0, nextDue - now));
+    this.wakeTimer = setTimeout(
+      () => {
+        this.wakeTimer = null;
+        this.pump();
+      },
+      Math.max(0, nextDue - now),
+    );
   }
 
   private start(lane: Lane): void {
@@ -329,6 +340,8 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
   }
 
   private giveUp(delivery: QueuedDelivery, attempts: number, error: string | undefined): void {
-    this.logger.warn(`Gave up delivering ${delivery.eventType} ${delivery.eventId} to webhook ${delivery.webhookId} after ${attempts} attempts: ${error}`);
+    this.logger.warn(
+      `Gave up delivering ${delivery.eventType} ${delivery.eventId} to webhook ${delivery.webhookId} after ${attempts} attempts: ${error}`,
+    );
   }
 }

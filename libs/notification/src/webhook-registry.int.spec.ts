@@ -10,7 +10,13 @@ import { WEBHOOK_REGISTRY_STREAM, deliveriesStream } from './webhook-streams';
 import { WebhookRegistry } from './webhook-registry';
 
 const now = new Date('2026-05-01T00:00:00Z');
-const registration = { url: 'https://example.com/hooks', events: ['batch.started', 'execution.failed'], secret: 's3cret-value', actor: 'ops', now };
+const registration = {
+  url: 'https://example.com/hooks',
+  events: ['batch.started', 'execution.failed'],
+  secret: 's3cret-value',
+  actor: 'ops',
+  now,
+};
 
 describe('WebhookRegistry', () => {
   let dir: string;
@@ -82,7 +88,9 @@ describe('WebhookRegistry', () => {
 
   it('refuses an invalid registration with a RuleViolation naming the fields, and appends nothing', async () => {
     const registry = new WebhookRegistry(store);
-    const error = await registry.register({ ...registration, url: 'mailto:ops@example.com', events: ['batch.exploded'], secret: 'short' }).catch((caught: unknown) => caught);
+    const error = await registry
+      .register({ ...registration, url: 'mailto:ops@example.com', events: ['batch.exploded'], secret: 'short' })
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(RuleViolation);
     expect((error as RuleViolation).problems.map((problem) => problem.field)).toEqual(['url', 'events[0]', 'secret']);
     expect(await store.streamRevision(WEBHOOK_REGISTRY_STREAM)).toBeUndefined();
@@ -108,7 +116,9 @@ describe('DeliveryLog', () => {
     batchId: 'bat_1',
     executionId: 'bat_1.0',
     attempt: n,
-    ...(n === 5 ? { statusCode: 200 } : { error: 'connect ECONNREFUSED 127.0.0.1:1', nextAttemptAt: new Date(now.getTime() + n * 1000).toISOString() }),
+    ...(n === 5
+      ? { statusCode: 200 }
+      : { error: 'connect ECONNREFUSED 127.0.0.1:1', nextAttemptAt: new Date(now.getTime() + n * 1000).toISOString() }),
     durationMs: 3,
     delivered: n === 5,
     occurredAt: new Date(now.getTime() + n).toISOString(),

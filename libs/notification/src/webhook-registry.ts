@@ -51,7 +51,11 @@ export class WebhookRegistry {
   /** Decides the registration (`RuleViolation` naming the fields) and returns the webhook, without its secret. */
   async register(registration: WebhookRegistration): Promise<{ webhook: Webhook; position: GlobalPosition }> {
     const webhookId = newId('whk', registration.now.getTime());
-    const { events, position } = await this.handler.handle('registry', { type: 'RegisterWebhook', webhookId, ...registration }, { actor: registration.actor });
+    const { events, position } = await this.handler.handle(
+      'registry',
+      { type: 'RegisterWebhook', webhookId, ...registration },
+      { actor: registration.actor },
+    );
     const [registered] = events;
     if (registered === undefined || position === null) throw new Error(`Webhook ${webhookId} was not recorded`);
     return { webhook: webhookOf(registered), position };

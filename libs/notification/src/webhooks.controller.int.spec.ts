@@ -52,7 +52,12 @@ describe('WebhooksController', () => {
   });
 
   it('registers a webhook (201) and shows it without its secret', async () => {
-    const created = await call('POST', '/v1/webhooks', { url: receiver.url, events: ['batch.started', 'execution.failed'], secret: SECRET, workflowId: 'wf-a' }, { 'X-Actor': 'alice' });
+    const created = await call(
+      'POST',
+      '/v1/webhooks',
+      { url: receiver.url, events: ['batch.started', 'execution.failed'], secret: SECRET, workflowId: 'wf-a' },
+      { 'X-Actor': 'alice' },
+    );
     expect(created.status).toBe(201);
     expect(created.json).toEqual({
       id: expect.stringMatching(/^whk_[0-9a-z]{26}$/),
@@ -71,14 +76,24 @@ describe('WebhooksController', () => {
 
     const stored = [];
     for await (const event of app.get<EventStore>(EVENT_STORE).readStream(WEBHOOK_REGISTRY_STREAM)) stored.push(event);
-    expect(stored[0]).toMatchObject({ type: 'WebhookRegistered', data: { webhookId: created.json['id'], actor: 'alice' }, metadata: { actor: 'alice' } });
+    expect(stored[0]).toMatchObject({
+      type: 'WebhookRegistered',
+      data: { webhookId: created.json['id'], actor: 'alice' },
+      metadata: { actor: 'alice' },
+    });
     expect(stored[1]).toMatchObject({ data: { actor: 'api' } });
   });
 
   it('answers 422 naming the field and the offending value when a rule is broken', async () => {
-    const unknownType = await call('POST', '/v1/webhooks', { url: receiver.url, events: ['batch.started', 'batch.exploded'], secret: SECRET });
+    const unknownType = await call('POST', '/v1/webhooks', {
+      url: receiver.url,
+      events: ['batch.started', 'batch.exploded'],
+      secret: SECRET,
+    });
     expect(unknownType.status).toBe(422);
-    expect(unknownType.json['details']).toEqual([expect.objectContaining({ code: 'unknown_event_type', field: 'events[1]', message: expect.stringContaining('"batch.exploded"') })]);
+    expect(unknownType.json['details']).toEqual([
+      expect.objectContaining({ code: 'unknown_event_type', field: 'events[1]', message: expect.stringContaining('"batch.exploded"') }),
+    ]);
 
     const rules = await call('POST', '/v1/webhooks', { url: 'ftp://example.com/hooks', events: [], secret: 'short' });
     expect(rules.status).toBe(422);
@@ -118,9 +133,28 @@ describe('WebhooksController', () => {
     ]);
     for (const item of items) {
       expect(Object.keys(item).sort()).toEqual(
-        ['attempt', 'batchId', 'deliveryId', 'delivered', 'durationMs', 'error', 'eventId', 'eventType', 'executionId', 'nextAttemptAt', 'occurredAt', 'statusCode'].sort(),
+        [
+          'attempt',
+          'batchId',
+          'deliveryId',
+          'delivered',
+          'durationMs',
+          'error',
+          'eventId',
+          'eventType',
+          'executionId',
+          'nextAttemptAt',
+          'occurredAt',
+          'statusCode',
+        ].sort(),
       );
-      expect(item).toMatchObject({ deliveryId: items[0]!['deliveryId'], eventId: receiver.requests[0]!.payload.id, eventType: 'batch.started', batchId, executionId: null });
+      expect(item).toMatchObject({
+        deliveryId: items[0]!['deliveryId'],
+        eventId: receiver.requests[0]!.payload.id,
+        eventType: 'batch.started',
+        batchId,
+        executionId: null,
+      });
     }
     expect(items.map((item) => item['nextAttemptAt'] === null)).toEqual([true, false, false]);
 
@@ -137,15 +171,26 @@ describe('WebhooksController', () => {
     const second = await deliveries(`?limit=2&cursor=${first.nextCursor!}`);
     expect(second).toEqual({ items: [expect.objectContaining({ attempt: 1 })], nextCursor: null });
 
-    expect((await call('GET', `/v1/webhooks/${id}/deliveries?limit=0`)).json).toMatchObject({ statusCode: 422, details: [{ field: 'limit' }] });
-    expect((await call('GET', `/v1/webhooks/${id}/deliveries?cursor=abc`)).json).toMatchObject({ statusCode: 400, details: [{ field: 'cursor' }] });
+    expect((await call('GET', `/v1/webhooks/${id}/deliveries?limit=0`)).json).toMatchObject({
+      statusCode: 422,
+      details: [{ field: 'limit' }],
+    });
+    expect((await call('GET', `/v1/webhooks/${id}/deliveries?cursor=abc`)).json).toMatchObject({
+      statusCode: 400,
+      details: [{ field: 'cursor' }],
+    });
     expect((await call('GET', `/v1/webhooks/${id}/deliveries?limit=many`)).status).toBe(400);
   });
 
   it('describes the API in OpenAPI, the secret write-only and absent from responses', () => {
     const document = SwaggerModule.createDocument(app, new DocumentBuilder().build());
-    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/v1/webhooks', '/v1/webhooks/{id}', '/v1/webhooks/{id}/deliveries']));
-    const schemas = document.components?.schemas as Record<string, { properties: Record<string, Record<string, unknown>>; required?: string[] }>;
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining(['/v1/webhooks', '/v1/webhooks/{id}', '/v1/webhooks/{id}/deliveries']),
+    );
+    const schemas = document.components?.schemas as Record<
+      string,
+      { properties: Record<string, Record<string, unknown>>; required?: string[] }
+    >;
     expect(schemas['RegisterWebhookRequest']!.properties['events']!['items']).toEqual({ type: 'string', enum: [...WEBHOOK_EVENT_TYPES] });
     expect(schemas['RegisterWebhookRequest']!.properties['secret']).toMatchObject({ writeOnly: true, minLength: 8 });
     expect(schemas['RegisterWebhookRequest']!.required).toEqual(['url', 'events', 'secret']);

@@ -48,7 +48,10 @@ export class WebhooksController {
   }
 
   @Get(':id/deliveries')
-  @ApiOperation({ operationId: 'listWebhookDeliveries', summary: 'The delivery attempts of a webhook, newest first, with their status codes' })
+  @ApiOperation({
+    operationId: 'listWebhookDeliveries',
+    summary: 'The delivery attempts of a webhook, newest first, with their status codes',
+  })
   @ApiOkResponse({ type: DeliveriesPageResponse, description: 'Delivery attempts, newest first.' })
   @ApiErrors({
     400: 'A cursor this API did not return, or a limit that is not an integer.',

@@ -14,11 +14,20 @@ import { MIN_SECRET_LENGTH, WEBHOOK_EVENT_TYPES, type WebhookEventType } from '@
  */
 
 export class RegisterWebhookRequest {
-  @ApiProperty({ description: 'Absolute http or https URL that receives the POSTs.', example: 'https://example.com/hooks/flotilla', format: 'uri' })
+  @ApiProperty({
+    description: 'Absolute http or https URL that receives the POSTs.',
+    example: 'https://example.com/hooks/flotilla',
+    format: 'uri',
+  })
   @IsString()
   url!: string;
 
-  @ApiProperty({ description: 'The event types to send.', enum: WEBHOOK_EVENT_TYPES, isArray: true, example: ['execution.completed', 'execution.failed'] })
+  @ApiProperty({
+    description: 'The event types to send.',
+    enum: WEBHOOK_EVENT_TYPES,
+    isArray: true,
+    example: ['execution.completed', 'execution.failed'],
+  })
   @IsArray()
   @IsString({ each: true })
   events!: string[];

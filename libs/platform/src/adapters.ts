@@ -21,7 +21,8 @@ export const transportFor = (config: PlatformConfig, store: EventStore, stateDb:
   if (config.transport === 'inprocess') return new InProcessTransport(store, new CheckpointStore(stateDb), handled);
   const logger = new Logger('KafkaTransport');
   return new KafkaTransport(kafkaSettingsOf(config, config.service), handled, {
-    onDeadLetter: (letter) => logger.error(`Dead-lettered ${letter.message.type} ${letter.message.id} for ${letter.group}: ${letter.error}`),
+    onDeadLetter: (letter) =>
+      logger.error(`Dead-lettered ${letter.message.type} ${letter.message.id} for ${letter.group}: ${letter.error}`),
   });
 };
 

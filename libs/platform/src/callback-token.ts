@@ -9,7 +9,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * answer a later attempt with the work (and the token) of an earlier one; which attempt the outcome
  * counts for is the batch state's to say.
  */
-export const callbackTokenOf = (secret: string, executionId: string): string => createHmac('sha256', secret).update(executionId).digest('hex');
+export const callbackTokenOf = (secret: string, executionId: string): string =>
+  createHmac('sha256', secret).update(executionId).digest('hex');
 
 /** Whether `token` is the callback token of `executionId`, compared in constant time. */
 export const isCallbackToken = (secret: string, executionId: string, token: unknown): boolean => {

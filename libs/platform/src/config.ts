@@ -53,7 +53,10 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     eventStoreUrl: env['EVENT_STORE'] ?? `sqlite:${join(dataDir, 'events.sqlite')}`,
     stateDbPath: env['STATE_DB'] ?? join(dataDir, `${service}-state.sqlite`),
     transport,
-    kafkaBrokers: (env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',').map((broker) => broker.trim()).filter(Boolean),
+    kafkaBrokers: (env['KAFKA_BROKERS'] ?? '127.0.0.1:9092')
+      .split(',')
+      .map((broker) => broker.trim())
+      .filter(Boolean),
     relay: env['RELAY'] === '1' || env['RELAY'] === 'true',
     kafkaTopic: env['KAFKA_TOPIC'] ?? 'flotilla.events',
     kafkaGroupPrefix: env['KAFKA_GROUP_PREFIX'] ?? 'flotilla',
@@ -82,7 +85,8 @@ export const MIN_CALLBACK_SECRET_LENGTH = 32;
 const callbackSecretOf = (env: NodeJS.ProcessEnv, dataDir: string): string => {
   const given = env['CALLBACK_SECRET'];
   if (given !== undefined && given !== '') {
-    if (given.length < MIN_CALLBACK_SECRET_LENGTH) throw new Error(`CALLBACK_SECRET must be at least ${MIN_CALLBACK_SECRET_LENGTH} characters`);
+    if (given.length < MIN_CALLBACK_SECRET_LENGTH)
+      throw new Error(`CALLBACK_SECRET must be at least ${MIN_CALLBACK_SECRET_LENGTH} characters`);
     return given;
   }
   const path = join(dataDir, 'callback.secret');
@@ -107,6 +111,7 @@ const callbackSecretOf = (env: NodeJS.ProcessEnv, dataDir: string): string => {
 
 const readSecret = (path: string): string => {
   const secret = readFileSync(path, 'utf8').trim();
-  if (secret.length < MIN_CALLBACK_SECRET_LENGTH) throw new Error(`${path} must hold a key of at least ${MIN_CALLBACK_SECRET_LENGTH} characters`);
+  if (secret.length < MIN_CALLBACK_SECRET_LENGTH)
+    throw new Error(`${path} must hold a key of at least ${MIN_CALLBACK_SECRET_LENGTH} characters`);
   return secret;
 };

@@ -21,20 +21,39 @@ describe('configuration', () => {
   });
 
   it('reads the distributed settings', () => {
-    const config = loadConfig({ DATA_DIR: dir, TRANSPORT: 'kafka', KAFKA_BROKERS: 'a:9092, b:9092', EVENT_STORE: 'esdb://x:2113?tls=false', PORT: '8080' });
-    expect(config).toMatchObject({ transport: 'kafka', kafkaBrokers: ['a:9092', 'b:9092'], eventStoreUrl: 'esdb://x:2113?tls=false', port: 8080 });
+    const config = loadConfig({
+      DATA_DIR: dir,
+      TRANSPORT: 'kafka',
+      KAFKA_BROKERS: 'a:9092, b:9092',
+      EVENT_STORE: 'esdb://x:2113?tls=false',
+      PORT: '8080',
+    });
+    expect(config).toMatchObject({
+      transport: 'kafka',
+      kafkaBrokers: ['a:9092', 'b:9092'],
+      eventStoreUrl: 'esdb://x:2113?tls=false',
+      port: 8080,
+    });
   });
 
   it('refuses an unknown transport', () => {
-    expect(() => loadConfig({ DATA_DIR: dir, TRANSPORT: 'carrier-pigeon' })).toThrow('TRANSPORT must be inprocess or kafka, not carrier-pigeon');
+    expect(() => loadConfig({ DATA_DIR: dir, TRANSPORT: 'carrier-pigeon' })).toThrow(
+      'TRANSPORT must be inprocess or kafka, not carrier-pigeon',
+    );
   });
 
   it('sizes the executor: call slots, and a deeper queue of messages (4 x the slots unless set)', () => {
     expect(loadConfig({ DATA_DIR: dir })).toMatchObject({ executorConcurrency: 256, executorQueueDepth: 1024 });
     expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8' })).toMatchObject({ executorConcurrency: 8, executorQueueDepth: 32 });
-    expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8', EXECUTOR_QUEUE_DEPTH: '100' })).toMatchObject({ executorQueueDepth: 100 });
-    expect(() => loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: 'lots' })).toThrow('EXECUTOR_CONCURRENCY must be a positive integer, not lots');
-    expect(() => loadConfig({ DATA_DIR: dir, EXECUTOR_QUEUE_DEPTH: '0' })).toThrow('EXECUTOR_QUEUE_DEPTH must be a positive integer, not 0');
+    expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8', EXECUTOR_QUEUE_DEPTH: '100' })).toMatchObject({
+      executorQueueDepth: 100,
+    });
+    expect(() => loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: 'lots' })).toThrow(
+      'EXECUTOR_CONCURRENCY must be a positive integer, not lots',
+    );
+    expect(() => loadConfig({ DATA_DIR: dir, EXECUTOR_QUEUE_DEPTH: '0' })).toThrow(
+      'EXECUTOR_QUEUE_DEPTH must be a positive integer, not 0',
+    );
   });
 
   it('makes a callback secret in DATA_DIR on first start (mode 0600) and keeps it', () => {

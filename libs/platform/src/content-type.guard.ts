@@ -15,7 +15,10 @@ export const JSON_CONTENT_TYPE = 'application/json';
  * application/json, for routes whose contract is another type: `@AcceptsContentTypes('multipart/form-data')`.
  */
 export const AcceptsContentTypes = (...types: string[]): MethodDecorator & ClassDecorator =>
-  SetMetadata(ACCEPTED_CONTENT_TYPES, types.map((type) => type.toLowerCase()));
+  SetMetadata(
+    ACCEPTED_CONTENT_TYPES,
+    types.map((type) => type.toLowerCase()),
+  );
 
 /**
  * Refuses (415) a POST, PUT or PATCH whose Content-Type is not one its route accepts, a bodyless
@@ -32,7 +35,10 @@ export class ContentTypeGuard implements CanActivate {
     if (context.getType() !== 'http') return true;
     const request = context.switchToHttp().getRequest<Request>();
     if (!MUTATING_METHODS.has(request.method)) return true;
-    const accepted = [JSON_CONTENT_TYPE, ...(this.reflector.getAllAndOverride<string[] | undefined>(ACCEPTED_CONTENT_TYPES, [context.getHandler(), context.getClass()]) ?? [])];
+    const accepted = [
+      JSON_CONTENT_TYPE,
+      ...(this.reflector.getAllAndOverride<string[] | undefined>(ACCEPTED_CONTENT_TYPES, [context.getHandler(), context.getClass()]) ?? []),
+    ];
     const header = request.headers['content-type'];
     const type = (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     if (accepted.includes(type)) return true;

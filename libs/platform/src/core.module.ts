@@ -1,4 +1,12 @@
-import { Global, Inject, Module, Optional, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Global,
+  Inject,
+  Module,
+  Optional,
+  type DynamicModule,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { BatchCommandHandler, ItemsReader, WorkflowRepository } from '@flotilla/application';
 import { openEventStore, type EventStore } from '@flotilla/event-store';
 import type { MessageTransport, Relay } from '@flotilla/messaging';
@@ -27,7 +35,10 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
 
   static forRoot(config: PlatformConfig): DynamicModule {
     const overStore = (make: (store: EventStore) => unknown) => ({ inject: [EVENT_STORE], useFactory: make });
-    const overStoreAndState = (make: (store: EventStore, stateDb: StateDb) => unknown) => ({ inject: [EVENT_STORE, StateDb], useFactory: make });
+    const overStoreAndState = (make: (store: EventStore, stateDb: StateDb) => unknown) => ({
+      inject: [EVENT_STORE, StateDb],
+      useFactory: make,
+    });
     return {
       module: CoreModule,
       providers: [

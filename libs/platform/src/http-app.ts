@@ -1,4 +1,12 @@
-import { BadRequestException, HttpException, Logger, UnsupportedMediaTypeException, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
+import {
+  BadRequestException,
+  HttpException,
+  Logger,
+  UnsupportedMediaTypeException,
+  type DynamicModule,
+  type INestApplication,
+  type Type,
+} from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -60,7 +68,10 @@ const verifyJsonDepth = (_request: unknown, _response: unknown, body: Buffer, ch
  * DTO validation, the Content-Type rule for mutating requests, and the OpenAPI description at
  * /docs (JSON at /docs-json), generated from the controllers and DTOs.
  */
-export const createHttpApp = async (module: DynamicModule | Type<unknown>, options: { logger?: boolean } = {}): Promise<INestApplication> => {
+export const createHttpApp = async (
+  module: DynamicModule | Type<unknown>,
+  options: { logger?: boolean } = {},
+): Promise<INestApplication> => {
   const app = await NestFactory.create<NestExpressApplication>(module, {
     bodyParser: false,
     ...(options.logger === false ? { logger: ['error', 'warn'] } : {}),
@@ -91,7 +102,9 @@ export const createHttpApp = async (module: DynamicModule | Type<unknown>, optio
 
 export const listen = async (app: INestApplication, config: PlatformConfig, name: string): Promise<void> => {
   await app.listen(config.port, config.host);
-  new Logger(name).log(`listening on ${await app.getUrl()} (data in ${config.dataDir}, events in ${config.eventStoreUrl.replace(/\/\/[^@/]*@/, '//***@')})`);
+  new Logger(name).log(
+    `listening on ${await app.getUrl()} (data in ${config.dataDir}, events in ${config.eventStoreUrl.replace(/\/\/[^@/]*@/, '//***@')})`,
+  );
 };
 
 /**
@@ -120,7 +133,12 @@ const bodyParserErrors = (error: unknown, request: Request, response: Response, 
   }
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const contentEncoding = (request.headers['content-encoding'] ?? 'identity').toLowerCase();
-    return answer(400, contentEncoding === 'identity' ? 'The request body could not be read' : `The request body is not valid ${contentEncoding} data (Content-Encoding)`);
+    return answer(
+      400,
+      contentEncoding === 'identity'
+        ? 'The request body could not be read'
+        : `The request body is not valid ${contentEncoding} data (Content-Encoding)`,
+    );
   }
   next(error);
 };

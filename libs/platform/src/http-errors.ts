@@ -24,7 +24,9 @@ export class ProblemBody implements Problem {
   readonly code!: string;
   @ApiProperty({ example: 'Row 3: required input "email" is empty' })
   readonly message!: string;
-  @ApiPropertyOptional({ description: 'The field it is about: an input name, `profile`, `metadata.<key>`, a config or body field like `items[3].inputs`.' })
+  @ApiPropertyOptional({
+    description: 'The field it is about: an input name, `profile`, `metadata.<key>`, a config or body field like `items[3].inputs`.',
+  })
   readonly field?: string;
   @ApiPropertyOptional({ description: 'The CSV column header it is about.' })
   readonly column?: string;
@@ -82,7 +84,11 @@ export class HttpErrorFilter implements ExceptionFilter {
 
   private toBody(exception: unknown): ErrorBody {
     if (exception instanceof DomainError) {
-      return errorBody(STATUS_OF_KIND[exception.kind], exception.message, exception instanceof RuleViolation ? exception.problems : undefined);
+      return errorBody(
+        STATUS_OF_KIND[exception.kind],
+        exception.message,
+        exception instanceof RuleViolation ? exception.problems : undefined,
+      );
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
@@ -110,9 +116,12 @@ export const validationProblems = (errors: readonly ValidationError[], parent = 
 
 const flatProblems = (errors: readonly ValidationError[], parent: string): Problem[] =>
   errors.flatMap((error) => {
-    const field = parent === '' ? error.property : /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`;
+    const field =
+      parent === '' ? error.property : /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`;
     const { nestedValidation, ...checks } = error.constraints ?? {};
-    const messages = Object.values(checks).reverse().map((message) => message.replace(error.property, field));
+    const messages = Object.values(checks)
+      .reverse()
+      .map((message) => message.replace(error.property, field));
     // class-validator's "nested property x must be either object or array" names no path, and says
     // less than the field's own type check; alone, it is about an element that should be an object.
     if (nestedValidation !== undefined && messages.length === 0) messages.push(`${field} must be an object`);
@@ -129,7 +138,10 @@ export const IsOptionalNotNull = (): PropertyDecorator => ValidateIf((_object: o
 
 /** A page cursor this API handed out: a bogus one is a 400 naming `cursor`, never a first or empty page. */
 export const IsPageCursor = (): PropertyDecorator =>
-  ValidateBy({ name: 'isPageCursor', validator: { validate: (value: unknown) => isPageCursor(value), defaultMessage: () => INVALID_CURSOR_MESSAGE } });
+  ValidateBy({
+    name: 'isPageCursor',
+    validator: { validate: (value: unknown) => isPageCursor(value), defaultMessage: () => INVALID_CURSOR_MESSAGE },
+  });
 
 /** Request bodies are checked against their DTOs: unknown fields are refused, shapes give 400 with every problem. */
 export const createValidationPipe = (): ValidationPipe =>

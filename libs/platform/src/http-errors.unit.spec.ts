@@ -56,7 +56,10 @@ const respond = (exception: unknown) => {
 
 describe('the API error shape', () => {
   it('maps domain errors by kind: 404, 409 naming the status, 422 with details', () => {
-    expect(respond(new BatchNotFound('bat_x'))).toEqual({ status: 404, body: { statusCode: 404, error: 'Not Found', message: 'Batch bat_x does not exist' } });
+    expect(respond(new BatchNotFound('bat_x'))).toEqual({
+      status: 404,
+      body: { statusCode: 404, error: 'Not Found', message: 'Batch bat_x does not exist' },
+    });
     expect(respond(new IllegalBatchTransition('bat_x', 'completed', 'pause'))).toEqual({
       status: 409,
       body: { statusCode: 409, error: 'Conflict', message: 'Cannot pause batch bat_x: it is completed' },
@@ -76,14 +79,21 @@ describe('the API error shape', () => {
       message: 'count must be an integer',
       details,
     });
-    expect(respond(new Error('database password is hunter2'))).toEqual({ status: HttpStatus.INTERNAL_SERVER_ERROR, body: { statusCode: 500, error: 'Internal Server Error', message: 'Internal error' } });
+    expect(respond(new Error('database password is hunter2'))).toEqual({
+      status: HttpStatus.INTERNAL_SERVER_ERROR,
+      body: { statusCode: 500, error: 'Internal Server Error', message: 'Internal error' },
+    });
   });
 
-  it('lists a field\'s type check first, a shared message once, and an element that is not an object by its path', async () => {
+  it("lists a field's type check first, a shared message once, and an element that is not an object by its path", async () => {
     const problemsOf = async (plain: object) => validationProblems(await validate(plainToInstance(Checks, plain)));
     expect((await problemsOf({ pool: null }))[0]).toEqual({ code: 'invalid_field', field: 'pool', message: 'pool must be an array' });
-    expect(await problemsOf({ size: Number('abc') })).toEqual([{ code: 'invalid_field', field: 'size', message: 'size must be an integer from 1 to 10' }]);
-    expect(await problemsOf({ items: [{ name: 'a' }, null] })).toEqual([{ code: 'invalid_field', field: 'items[1]', message: 'items[1] must be an object' }]);
+    expect(await problemsOf({ size: Number('abc') })).toEqual([
+      { code: 'invalid_field', field: 'size', message: 'size must be an integer from 1 to 10' },
+    ]);
+    expect(await problemsOf({ items: [{ name: 'a' }, null] })).toEqual([
+      { code: 'invalid_field', field: 'items[1]', message: 'items[1] must be an object' },
+    ]);
   });
 
   it('IsOptionalNotNull: absent passes, null is checked like any value', async () => {

@@ -23,7 +23,8 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
   await listen(app, config, name);
 };
 
-const describeFailure = (failure: unknown): string => (failure instanceof Error ? (failure.stack ?? `${failure.name}: ${failure.message}`) : String(failure));
+const describeFailure = (failure: unknown): string =>
+  failure instanceof Error ? (failure.stack ?? `${failure.name}: ${failure.message}`) : String(failure);
 
 /**
  * The process-level safety net, installed once by every service.
@@ -35,7 +36,10 @@ const describeFailure = (failure: unknown): string => (failure instanceof Error 
  * half-done, so it is logged and the process exits with 1 for its supervisor to restart it; the
  * store is durable, so a restart loses nothing. Neither is ever silent.
  */
-export const installSafetyNet = (logger: Pick<Logger, 'error'> = new Logger('process'), exit: (code: number) => void = (code) => process.exit(code)): void => {
+export const installSafetyNet = (
+  logger: Pick<Logger, 'error'> = new Logger('process'),
+  exit: (code: number) => void = (code) => process.exit(code),
+): void => {
   process.on('unhandledRejection', (reason) => {
     logger.error(`Unhandled promise rejection; the service keeps running: ${describeFailure(reason)}`);
   });

@@ -43,7 +43,6 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
     db.run('DELETE FROM execution_plans');
   }
 
-
   apply(event: Recorded<ExecutionsEvent>, db: StateDb): void {
     const batchId = event.data.batchId;
     switch (event.type) {
@@ -53,9 +52,18 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
           const rows = items.slice(from, from + ROWS_PER_INSERT);
           const values: (string | number | null)[] = [];
           rows.forEach((item, offset) =>
-            values.push(batchId, fromIndex + from + offset, JSON.stringify(item.inputs), item.profile ?? null, JSON.stringify(item.metadata ?? {})),
+            values.push(
+              batchId,
+              fromIndex + from + offset,
+              JSON.stringify(item.inputs),
+              item.profile ?? null,
+              JSON.stringify(item.metadata ?? {}),
+            ),
           );
-          db.run(`INSERT OR IGNORE INTO execution_items (batch_id, idx, inputs, profile, metadata) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`, ...values);
+          db.run(
+            `INSERT OR IGNORE INTO execution_items (batch_id, idx, inputs, profile, metadata) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+            ...values,
+          );
         }
         return;
       }
@@ -63,7 +71,12 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         // node:sqlite binds JS numbers as REAL: CAST keeps the wave number an integer division.
         const data = event.data;
         const intervalMs = Math.round(data.batchIntervalSeconds * 1000);
-        db.run('INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms) VALUES (?, ?, ?)', batchId, data.maxConcurrent, intervalMs);
+        db.run(
+          'INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms) VALUES (?, ?, ?)',
+          batchId,
+          data.maxConcurrent,
+          intervalMs,
+        );
         db.run(
           `INSERT OR IGNORE INTO executions (batch_id, idx, state, execute_at)
            SELECT batch_id, idx, 'pending', ? + (idx / CAST(? AS INTEGER)) * ? FROM execution_items WHERE batch_id = ?`,
@@ -75,7 +88,12 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         return;
       }
       case 'ExecutionTriggered':
-        return db.run(`UPDATE executions SET state = 'triggered', triggered_at = ?, attempts = 1 WHERE batch_id = ? AND idx = ?`, event.data.occurredAt, batchId, event.data.index);
+        return db.run(
+          `UPDATE executions SET state = 'triggered', triggered_at = ?, attempts = 1 WHERE batch_id = ? AND idx = ?`,
+          event.data.occurredAt,
+          batchId,
+          event.data.index,
+        );
       case 'ExecutionAccepted':
         return db.run('UPDATE executions SET attempts = ? WHERE batch_id = ? AND idx = ?', event.data.attempt, batchId, event.data.index);
       case 'ExecutionAttemptFailed':
@@ -106,13 +124,30 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
           event.data.index,
         );
       case 'ExecutionCancelled':
-        return db.run(`UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND idx = ?`, event.data.occurredAt, batchId, event.data.index);
+        return db.run(
+          `UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND idx = ?`,
+          event.data.occurredAt,
+          batchId,
+          event.data.index,
+        );
       case 'ExecutionRescheduled':
-        return db.run('UPDATE executions SET execute_at = ? WHERE batch_id = ? AND idx = ?', isoToMs(event.data.executeAt), batchId, event.data.index);
+        return db.run(
+          'UPDATE executions SET execute_at = ? WHERE batch_id = ? AND idx = ?',
+          isoToMs(event.data.executeAt),
+          batchId,
+          event.data.index,
+        );
       case 'BatchCancelled':
-        return db.run(`UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND state = 'pending'`, event.data.occurredAt, batchId);
+        return db.run(
+          `UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND state = 'pending'`,
+          event.data.occurredAt,
+          batchId,
+        );
       case 'BatchResumed': {
-        const plan = db.get<{ max_concurrent: number; interval_ms: number }>('SELECT max_concurrent, interval_ms FROM execution_plans WHERE batch_id = ?', batchId);
+        const plan = db.get<{ max_concurrent: number; interval_ms: number }>(
+          'SELECT max_concurrent, interval_ms FROM execution_plans WHERE batch_id = ?',
+          batchId,
+        );
         if (plan === undefined) return;
         const resumedAt = isoToMs(event.data.occurredAt);
         db.run(

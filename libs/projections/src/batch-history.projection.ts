@@ -14,7 +14,6 @@ export class BatchHistoryProjection implements Projection<BatchEvent> {
     db.run('DELETE FROM batch_history');
   }
 
-
   apply(event: Recorded<BatchEvent>, db: StateDb): void {
     if (!event.streamName.startsWith('batch-')) return;
     // Operator actions carry who and why in their data; every event may carry them in its metadata.

@@ -48,8 +48,8 @@ interface ExecutionRow {
   finished_at: string | null;
 }
 
-const EXECUTION_SELECT = 'SELECT e.*, i.inputs, i.profile, i.metadata FROM executions e JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx';
-
+const EXECUTION_SELECT =
+  'SELECT e.*, i.inputs, i.profile, i.metadata FROM executions e JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx';
 
 export class BatchQueries {
   constructor(private readonly db: StateDb) {}
@@ -78,15 +78,29 @@ export class BatchQueries {
     );
     const page = rows.slice(0, filter.limit);
     const last = page[page.length - 1];
-    return { items: page.map((row) => this.toBatchView(row)), nextCursor: rows.length > filter.limit && last ? encodePageCursor(last.created_position) : null };
+    return {
+      items: page.map((row) => this.toBatchView(row)),
+      nextCursor: rows.length > filter.limit && last ? encodePageCursor(last.created_position) : null,
+    };
   }
 
   /** In index order. `status` filters on the execution state, outcomes included (completed, failed). */
   listExecutions(batchId: string, filter: { status?: ExecutionState; limit: number; cursor?: string }): Page<ExecutionView> {
     const after = Number(positionOfCursor(filter.cursor) ?? -1);
     const rows = filter.status
-      ? this.db.all<ExecutionRow>(`${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`, batchId, filter.status, after, filter.limit + 1)
-      : this.db.all<ExecutionRow>(`${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`, batchId, after, filter.limit + 1);
+      ? this.db.all<ExecutionRow>(
+          `${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
+          batchId,
+          filter.status,
+          after,
+          filter.limit + 1,
+        )
+      : this.db.all<ExecutionRow>(
+          `${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
+          batchId,
+          after,
+          filter.limit + 1,
+        );
     const page = rows.slice(0, filter.limit);
     const last = page[page.length - 1];
     return { items: page.map(toExecutionView), nextCursor: rows.length > filter.limit && last ? encodePageCursor(last.idx) : null };
@@ -99,7 +113,14 @@ export class BatchQueries {
 
   history(batchId: string, filter: { limit: number; cursor?: string }): Page<HistoryEntry> {
     const after = positionOfCursor(filter.cursor) ?? '';
-    const rows = this.db.all<{ position: string; type: string; occurred_at: string; actor: string | null; reason: string | null; data: string }>(
+    const rows = this.db.all<{
+      position: string;
+      type: string;
+      occurred_at: string;
+      actor: string | null;
+      reason: string | null;
+      data: string;
+    }>(
       'SELECT position, type, occurred_at, actor, reason, data FROM batch_history WHERE batch_id = ? AND position > ? ORDER BY position LIMIT ?',
       batchId,
       after,
@@ -121,7 +142,14 @@ export class BatchQueries {
   }
 
   private toBatchView(row: BatchRow): BatchView {
-    const counts = { total: row.total, pending: row.pending, triggered: row.triggered, cancelled: row.cancelled, completed: row.completed, failed: row.failed };
+    const counts = {
+      total: row.total,
+      pending: row.pending,
+      triggered: row.triggered,
+      cancelled: row.cancelled,
+      completed: row.completed,
+      failed: row.failed,
+    };
     return {
       id: row.id,
       name: row.name,
@@ -143,7 +171,6 @@ export class BatchQueries {
       cancelledAt: row.cancelled_at,
     };
   }
-
 }
 
 /** The execute time of the last pending execution, as the plan's events announce it; null while paused or when none is pending. */
@@ -156,7 +183,12 @@ const toExecutionView = (row: ExecutionRow): ExecutionView => {
     row.state === 'completed'
       ? { status: 'completed', output: row.output === null ? null : (JSON.parse(row.output) as unknown), finishedAt: row.finished_at ?? '' }
       : row.state === 'failed'
-        ? { status: 'failed', error: row.error ?? '', ...(row.status_code === null ? {} : { statusCode: row.status_code }), finishedAt: row.finished_at ?? '' }
+        ? {
+            status: 'failed',
+            error: row.error ?? '',
+            ...(row.status_code === null ? {} : { statusCode: row.status_code }),
+            finishedAt: row.finished_at ?? '',
+          }
         : null;
   return {
     id: `${row.batch_id}.${row.idx}`,

@@ -38,7 +38,6 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
     this.deltas.clear();
   }
 
-
   apply(event: Recorded<SummaryEvent>, db: StateDb): void {
     const { batchId, occurredAt: at } = event.data;
     switch (event.type) {
@@ -138,4 +137,3 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
     );
   }
 }
-

@@ -12,4 +12,8 @@ import { BatchSummaryProjection } from './batch-summary.projection';
 import type { Projection } from './projection';
 
 /** The read models the REST API serves. */
-export const batchProjections = (): Projection[] => [new BatchSummaryProjection(), new BatchExecutionsProjection(), new BatchHistoryProjection()];
+export const batchProjections = (): Projection[] => [
+  new BatchSummaryProjection(),
+  new BatchExecutionsProjection(),
+  new BatchHistoryProjection(),
+];

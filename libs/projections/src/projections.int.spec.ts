@@ -1,7 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DomainError, decide, estimatedCompletionOf, evolve, initialBatchState, type BatchCommand, type BatchEvent, type BatchState, type BatchItem } from '@flotilla/domain';
+import {
+  DomainError,
+  decide,
+  estimatedCompletionOf,
+  evolve,
+  initialBatchState,
+  type BatchCommand,
+  type BatchEvent,
+  type BatchState,
+  type BatchItem,
+} from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type SubscribeOptions, type SubscriptionHandler } from '@flotilla/event-store';
 import { StateDb } from '@flotilla/state';
 import { BatchQueries, ProjectionRunner, batchProjections } from './index';
@@ -26,7 +36,11 @@ class Driver {
   private readonly states = new Map<string, { state: BatchState; revision: number }>();
   constructor(private readonly store: EventStore) {}
 
-  async create(batchId: string, items: BatchItem[], command: Omit<Extract<BatchCommand, { type: 'CreateBatch' }>, 'items' | 'total'>): Promise<void> {
+  async create(
+    batchId: string,
+    items: BatchItem[],
+    command: Omit<Extract<BatchCommand, { type: 'CreateBatch' }>, 'items' | 'total'>,
+  ): Promise<void> {
     const chunkStarts: number[] = [];
     for (let from = 0; from < items.length; from += 7) {
       chunkStarts.push(from);
@@ -124,7 +138,10 @@ describe('projections', () => {
       if (!batchIds.includes(batchId)) {
         batchIds.push(batchId);
         const total = 1 + Math.floor(next() * 30);
-        const items = Array.from({ length: total }, (_, i) => ({ inputs: { n: i, word: `w${Math.floor(next() * 1000)}` }, profile: next() < 0.5 ? 'p' : undefined }));
+        const items = Array.from({ length: total }, (_, i) => ({
+          inputs: { n: i, word: `w${Math.floor(next() * 1000)}` },
+          profile: next() < 0.5 ? 'p' : undefined,
+        }));
         await driver.create(batchId, items, {
           type: 'CreateBatch',
           batchId,
@@ -188,7 +205,10 @@ describe('projections', () => {
     const queries = new BatchQueries(live);
     for (const batchId of batchIds) {
       const batch = queries.getBatch(batchId)!;
-      const rows = live.all<{ state: string; n: number }>('SELECT state, count(*) AS n FROM executions WHERE batch_id = ? GROUP BY state', batchId);
+      const rows = live.all<{ state: string; n: number }>(
+        'SELECT state, count(*) AS n FROM executions WHERE batch_id = ? GROUP BY state',
+        batchId,
+      );
       const count = (state: string) => rows.find((row) => row.state === state)?.n ?? 0;
       expect(batch.progress.pending).toBe(count('pending'));
       expect(batch.progress.cancelled).toBe(count('cancelled'));
@@ -206,7 +226,10 @@ describe('projections', () => {
         const expected = state.executions.stateOf(execution.index);
         expect([execution.index, execution.outcome?.status ?? execution.status]).toEqual([execution.index, expected]);
         if (expected === 'pending') {
-          expect([execution.index, execution.executeAt]).toEqual([execution.index, new Date(state.executions.executeAtOf(execution.index)).toISOString()]);
+          expect([execution.index, execution.executeAt]).toEqual([
+            execution.index,
+            new Date(state.executions.executeAtOf(execution.index)).toISOString(),
+          ]);
         }
       }
     }
@@ -218,7 +241,15 @@ describe('projections', () => {
     await driver.create('bat_r', [{ inputs: { a: 1 } }, { inputs: { a: 2 } }, { inputs: { a: 3 } }], {
       type: 'CreateBatch',
       batchId: 'bat_r',
-      settings: { name: 'r', workflowId: 'wf', workflowVersion: 1, startAt: now.toISOString(), maxConcurrent: 2, batchIntervalSeconds: 0, metadata: {} },
+      settings: {
+        name: 'r',
+        workflowId: 'wf',
+        workflowVersion: 1,
+        startAt: now.toISOString(),
+        maxConcurrent: 2,
+        batchIntervalSeconds: 0,
+        metadata: {},
+      },
       actor: 't',
       now,
     });
@@ -237,7 +268,15 @@ describe('projections', () => {
   it('resumes from its stored checkpoint after a restart', async () => {
     const driver = new Driver(store);
     const now = new Date('2026-03-01T00:00:00Z');
-    const settings = { name: 'c', workflowId: 'wf', workflowVersion: 1, startAt: now.toISOString(), maxConcurrent: 1, batchIntervalSeconds: 0, metadata: {} };
+    const settings = {
+      name: 'c',
+      workflowId: 'wf',
+      workflowVersion: 1,
+      startAt: now.toISOString(),
+      maxConcurrent: 1,
+      batchIntervalSeconds: 0,
+      metadata: {},
+    };
     await driver.create('bat_c', [{ inputs: {} }, { inputs: {} }], { type: 'CreateBatch', batchId: 'bat_c', settings, actor: 't', now });
     const path = join(dir, 'read.sqlite');
     const first = readModels(path);

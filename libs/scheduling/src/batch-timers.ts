@@ -54,18 +54,23 @@ export class BatchTimers {
     if (this.stopped) return;
     this.clear(batchId);
     const delay = Math.max(0, atMs - this.clock.now().getTime());
-    const timer = setTimeout(() => {
-      this.timers.delete(batchId);
-      if (delay > MAX_TIMEOUT_MS) return void this.replan(batchId);
-      void this.fire(batchId);
-    }, Math.min(delay, MAX_TIMEOUT_MS));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(batchId);
+        if (delay > MAX_TIMEOUT_MS) return void this.replan(batchId);
+        void this.fire(batchId);
+      },
+      Math.min(delay, MAX_TIMEOUT_MS),
+    );
     this.timers.set(batchId, timer);
   }
 
   private async fire(batchId: string): Promise<void> {
     try {
       await this.batches.handle(batchId, (state) =>
-        state.status === 'pending' ? { type: 'StartBatch', batchId, now: this.clock.now() } : { type: 'DeclareDueWaves', batchId, now: this.clock.now() },
+        state.status === 'pending'
+          ? { type: 'StartBatch', batchId, now: this.clock.now() }
+          : { type: 'DeclareDueWaves', batchId, now: this.clock.now() },
       );
       await this.replan(batchId);
     } catch (error) {

@@ -44,7 +44,8 @@ export class CallbackDeadlines {
   private async expire(): Promise<void> {
     const now = this.clock.now();
     const byBatch = new Map<string, number[]>();
-    for (const due of this.timers.dueDeadlines(now.getTime(), EXPIRE_LIMIT)) byBatch.set(due.batchId, [...(byBatch.get(due.batchId) ?? []), due.index]);
+    for (const due of this.timers.dueDeadlines(now.getTime(), EXPIRE_LIMIT))
+      byBatch.set(due.batchId, [...(byBatch.get(due.batchId) ?? []), due.index]);
     for (const [batchId, indexes] of byBatch) {
       try {
         await this.batches.handleAll(

@@ -11,7 +11,6 @@ import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
 import { SchedulerModule, nextTimerOf } from './index';
 import { until } from '@flotilla/testing/poll';
 
-
 describe('scheduler', () => {
   let dir: string;
   let app: INestApplicationContext | null = null;
@@ -33,7 +32,15 @@ describe('scheduler', () => {
   const create = (batchId: string, startAt: Date, total: number, intervalSeconds: number): CreateBatch => ({
     type: 'CreateBatch',
     batchId,
-    settings: { name: 'n', workflowId: 'wf', workflowVersion: 1, startAt: startAt.toISOString(), maxConcurrent: 1, batchIntervalSeconds: intervalSeconds, metadata: {} },
+    settings: {
+      name: 'n',
+      workflowId: 'wf',
+      workflowVersion: 1,
+      startAt: startAt.toISOString(),
+      maxConcurrent: 1,
+      batchIntervalSeconds: intervalSeconds,
+      metadata: {},
+    },
     total,
     items: { stream: `batchitems-${batchId}`, chunkStarts: [0] },
     actor: 'test',
@@ -101,7 +108,9 @@ describe('scheduler', () => {
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect((await events(store, 'bat_p')).filter((event) => event.type === 'WaveDue').length).toBe(before);
     await batches.handle('bat_p', { type: 'ResumeBatch', batchId: 'bat_p', now: new Date(), actor: 'ops' });
-    await until(async () => (await events(store, 'bat_p')).filter((event) => event.type === 'WaveDue' && event.data.plan === 1).length === 5);
+    await until(
+      async () => (await events(store, 'bat_p')).filter((event) => event.type === 'WaveDue' && event.data.plan === 1).length === 5,
+    );
   });
 
   it('fails an accepted execution whose callback has not come by its deadline, with its accepted attempt; one settled in time is left alone', async () => {
@@ -114,9 +123,17 @@ describe('scheduler', () => {
       { type: 'RecordExecutionAccepted', batchId: 'bat_cb', index: 0, attempt: 2, deadline, now: acceptedAt },
       { type: 'RecordExecutionAccepted', batchId: 'bat_cb', index: 1, attempt: 1, deadline, now: acceptedAt },
     ]);
-    await batches.handle('bat_cb', { type: 'RecordCallbackResult', batchId: 'bat_cb', index: 1, result: { status: 'completed', output: 1 }, now: new Date() });
+    await batches.handle('bat_cb', {
+      type: 'RecordCallbackResult',
+      batchId: 'bat_cb',
+      index: 1,
+      result: { status: 'completed', output: 1 },
+      now: new Date(),
+    });
     await until(async () => (await events(store, 'bat_cb')).some((event) => event.type === 'ExecutionFailed'));
-    const outcomes = (await events(store, 'bat_cb')).filter((event) => event.type === 'ExecutionFailed' || event.type === 'ExecutionCompleted');
+    const outcomes = (await events(store, 'bat_cb')).filter(
+      (event) => event.type === 'ExecutionFailed' || event.type === 'ExecutionCompleted',
+    );
     expect(outcomes.map((event) => [event.type, event.data.index])).toEqual([
       ['ExecutionCompleted', 1],
       ['ExecutionFailed', 0],

@@ -21,7 +21,10 @@ export class HandledEvents {
   }
 
   seen(group: string, id: string): boolean {
-    return this.pending.has(`${group}\u0000${id}`) || this.db.get('SELECT 1 FROM handled_events WHERE grp = ? AND event_id = ?', group, id) !== undefined;
+    return (
+      this.pending.has(`${group}\u0000${id}`) ||
+      this.db.get('SELECT 1 FROM handled_events WHERE grp = ? AND event_id = ?', group, id) !== undefined
+    );
   }
 
   remember(group: string, id: string): void {

@@ -10,7 +10,9 @@ const fixture = join(__dirname, '../test-fixtures/data-main-4463914');
 const tables = (path: string): string[] => {
   const db = new DatabaseSync(path);
   try {
-    return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((row) => row.name);
+    return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map(
+      (row) => row.name,
+    );
   } finally {
     db.close();
   }
@@ -26,7 +28,17 @@ describe('StateDb', () => {
     const state = new StateDb(path);
     expect(state.appliedMigrations().map((migration) => migration.id)).toEqual(STATE_MIGRATIONS.map((migration) => migration.id));
     state.close();
-    expect(tables(path)).toEqual(expect.arrayContaining(['batches', 'executions', 'batch_history', 'consumer_checkpoints', 'handled_events', 'scheduler_active_batches', 'schema_migrations']));
+    expect(tables(path)).toEqual(
+      expect.arrayContaining([
+        'batches',
+        'executions',
+        'batch_history',
+        'consumer_checkpoints',
+        'handled_events',
+        'scheduler_active_batches',
+        'schema_migrations',
+      ]),
+    );
   });
 
   it('migrates a database written by main at 4463914 in place, keeping its rows', () => {
@@ -36,7 +48,11 @@ describe('StateDb', () => {
     expect(before).not.toContain('schema_migrations');
     const state = new StateDb(path);
     expect(state.appliedMigrations().map((migration) => migration.id)).toEqual(STATE_MIGRATIONS.map((migration) => migration.id));
-    expect(state.all<{ name: string }>('SELECT name FROM batches ORDER BY name').map((row) => row.name)).toEqual(['done', 'future', 'waiting']);
+    expect(state.all<{ name: string }>('SELECT name FROM batches ORDER BY name').map((row) => row.name)).toEqual([
+      'done',
+      'future',
+      'waiting',
+    ]);
     expect(state.get<{ n: number }>('SELECT count(*) AS n FROM executions')?.n).toBe(10);
     expect(state.get<{ n: number }>('SELECT count(*) AS n FROM projection_checkpoints')?.n).toBe(3);
     expect(state.get<{ n: number }>('SELECT count(*) AS n FROM scheduler_active_batches')?.n).toBe(2);
@@ -72,7 +88,9 @@ describe('StateDb', () => {
   it('refuses a database migrated by newer code, naming both versions', () => {
     const path = join(dir, 'state.sqlite');
     new StateDb(path, [...STATE_MIGRATIONS, { id: STATE_MIGRATIONS.length + 1, name: 'future', sql: 'SELECT 1' }]).close();
-    expect(() => new StateDb(path)).toThrow(`migration ${STATE_MIGRATIONS.length + 1}, newer than this code knows (${STATE_MIGRATIONS.length})`);
+    expect(() => new StateDb(path)).toThrow(
+      `migration ${STATE_MIGRATIONS.length + 1}, newer than this code knows (${STATE_MIGRATIONS.length})`,
+    );
   });
 
   it('applies writes made with later together at the next turn of the event loop, and at close', async () => {

@@ -86,11 +86,13 @@ export class StateDb {
 
   /** The migrations applied so far, in order. */
   appliedMigrations(): { id: number; name: string; appliedAt: string }[] {
-    return this.all<{ id: number; name: string; applied_at: string }>('SELECT id, name, applied_at FROM schema_migrations ORDER BY id').map((row) => ({
-      id: row.id,
-      name: row.name,
-      appliedAt: row.applied_at,
-    }));
+    return this.all<{ id: number; name: string; applied_at: string }>('SELECT id, name, applied_at FROM schema_migrations ORDER BY id').map(
+      (row) => ({
+        id: row.id,
+        name: row.name,
+        appliedAt: row.applied_at,
+      }),
+    );
   }
 
   close(): void {
@@ -111,7 +113,9 @@ const migrate = (db: DatabaseSync, migrations: readonly Migration[]): void => {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
   const newest = (db.prepare('SELECT max(id) AS id FROM schema_migrations').get() as { id: number | null }).id ?? 0;
   if (newest > migrations.length) {
-    throw new Error(`The state database has migration ${newest}, newer than this code knows (${migrations.length}): run a newer Flotilla, or delete the file to rebuild it`);
+    throw new Error(
+      `The state database has migration ${newest}, newer than this code knows (${migrations.length}): run a newer Flotilla, or delete the file to rebuild it`,
+    );
   }
   const applied = db.prepare('SELECT 1 FROM schema_migrations WHERE id = ?');
   const record = db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)');
@@ -125,7 +129,10 @@ const migrate = (db: DatabaseSync, migrations: readonly Migration[]): void => {
       db.exec('COMMIT');
     } catch (error) {
       db.exec('ROLLBACK');
-      throw new Error(`State migration ${migration.id} (${migration.name}) failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(
+        `State migration ${migration.id} (${migration.name}) failed: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
   }
 };

@@ -26,7 +26,6 @@ export const tempDir = (prefix: string): { path: string; remove: () => void } =>
 
 export const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
-
 /** One running product process (apps/standalone), started from its TypeScript sources. */
 export class PlatformProcess {
   private child: ChildProcess | null = null;
@@ -53,7 +52,15 @@ export class PlatformProcess {
     const exited = new Promise<never>((_, reject) =>
       this.child?.once('exit', (code) => reject(new Error(`process exited with ${code}:\n${this.output.join('').slice(-3000)}`))),
     );
-    await Promise.race([exited, eventually(() => this.health(), (ok) => ok, 30_000, `${this.entry} to answer /health`)]);
+    await Promise.race([
+      exited,
+      eventually(
+        () => this.health(),
+        (ok) => ok,
+        30_000,
+        `${this.entry} to answer /health`,
+      ),
+    ]);
   }
 
   private async health(): Promise<boolean> {
@@ -83,7 +90,12 @@ export class PlatformProcess {
     this.child = null;
   }
 
-  async request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: T }> {
     const init: RequestInit = { method, headers: { ...headers } };
     if (body instanceof FormData) init.body = body;
     else if (typeof body === 'string') init.body = body;
@@ -137,7 +149,11 @@ export class TargetServer {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        const call: TargetCall = { at: Date.now(), key: String(request.headers['idempotency-key']), body: JSON.parse(Buffer.concat(chunks).toString()) as TargetCall['body'] };
+        const call: TargetCall = {
+          at: Date.now(),
+          key: String(request.headers['idempotency-key']),
+          body: JSON.parse(Buffer.concat(chunks).toString()) as TargetCall['body'],
+        };
         this.calls.push(call);
         void Promise.resolve(this.respond(call, this.calls.filter((other) => other.key === call.key).length)).then((answer) => {
           if (response.destroyed) return;
@@ -178,7 +194,12 @@ export const verifySignatureHeader = (secret: string, header: string, raw: strin
 };
 
 /** A receiver for webhooks: keeps raw bodies and headers so signatures can be checked. */
-export const startWebhookReceiver = async (): Promise<{ url: string; deliveries: WebhookDelivery[]; fail: { count: number }; stop: () => Promise<void> }> => {
+export const startWebhookReceiver = async (): Promise<{
+  url: string;
+  deliveries: WebhookDelivery[];
+  fail: { count: number };
+  stop: () => Promise<void>;
+}> => {
   const deliveries: WebhookDelivery[] = [];
   const fail = { count: 0 };
   const server = createServer((request, response) => {

@@ -1,20 +1,6 @@
 import { RuleViolation, type Problem } from '../shared/errors';
-import type {
-  BatchCancelled,
-  BatchCompleted,
-  BatchEvent,
-  BatchSettings,
-  ExecutionTriggered,
-  ItemsLocation,
-  WaveDue,
-} from './batch.events';
-import {
-  BatchAlreadyExists,
-  BatchNotFound,
-  ExecutionNotFound,
-  IllegalBatchTransition,
-  IllegalExecutionTransition,
-} from './batch.errors';
+import type { BatchCancelled, BatchCompleted, BatchEvent, BatchSettings, ExecutionTriggered, ItemsLocation, WaveDue } from './batch.events';
+import { BatchAlreadyExists, BatchNotFound, ExecutionNotFound, IllegalBatchTransition, IllegalExecutionTransition } from './batch.errors';
 import { isBatch, type Batch, type BatchState, type BatchStatus } from './batch.state';
 import { executionIdOf } from './execution-id';
 import { lastExecuteAtOf } from './schedule';
@@ -46,18 +32,30 @@ export type CreateBatch = {
 /** The scheduler's timer for the start time fired. */
 export type StartBatch = { readonly type: 'StartBatch'; readonly batchId: string; readonly now: Date };
 /** The scheduler's timer for a wave fired: record the due waves up to `now`. */
-export type DeclareDueWaves = { readonly type: 'DeclareDueWaves'; readonly batchId: string; readonly now: Date; readonly maxWaves?: number };
+export type DeclareDueWaves = {
+  readonly type: 'DeclareDueWaves';
+  readonly batchId: string;
+  readonly now: Date;
+  readonly maxWaves?: number;
+};
 /** The executor answers a due wave: trigger pending executions whose time has come, at most `limit`. */
-export type TriggerDueExecutions = { readonly type: 'TriggerDueExecutions'; readonly batchId: string; readonly now: Date; readonly limit: number };
+export type TriggerDueExecutions = {
+  readonly type: 'TriggerDueExecutions';
+  readonly batchId: string;
+  readonly now: Date;
+  readonly limit: number;
+};
 export type RecordExecutionAccepted = {
-  readonly type: 'RecordExecutionAccepted'; readonly batchId: string;
+  readonly type: 'RecordExecutionAccepted';
+  readonly batchId: string;
   readonly index: number;
   readonly attempt: number;
   readonly deadline?: Date;
   readonly now: Date;
 };
 export type RecordAttemptFailed = {
-  readonly type: 'RecordAttemptFailed'; readonly batchId: string;
+  readonly type: 'RecordAttemptFailed';
+  readonly batchId: string;
   readonly index: number;
   readonly attempt: number;
   readonly error: string;
@@ -66,14 +64,16 @@ export type RecordAttemptFailed = {
   readonly now: Date;
 };
 export type RecordExecutionCompleted = {
-  readonly type: 'RecordExecutionCompleted'; readonly batchId: string;
+  readonly type: 'RecordExecutionCompleted';
+  readonly batchId: string;
   readonly index: number;
   readonly output: unknown;
   readonly attempts: number;
   readonly now: Date;
 };
 export type RecordExecutionFailed = {
-  readonly type: 'RecordExecutionFailed'; readonly batchId: string;
+  readonly type: 'RecordExecutionFailed';
+  readonly batchId: string;
   readonly index: number;
   readonly error: string;
   readonly statusCode?: number;
@@ -86,14 +86,21 @@ export type RecordExecutionFailed = {
  * accepted attempt's, from the batch state.
  */
 export type RecordCallbackResult = {
-  readonly type: 'RecordCallbackResult'; readonly batchId: string;
+  readonly type: 'RecordCallbackResult';
+  readonly batchId: string;
   readonly index: number;
   readonly result: { readonly status: 'completed'; readonly output: unknown } | { readonly status: 'failed'; readonly error: string };
   readonly now: Date;
 };
-export type CancelExecution = { readonly type: 'CancelExecution'; readonly batchId: string; readonly index: number; readonly now: Date } & Actor;
+export type CancelExecution = {
+  readonly type: 'CancelExecution';
+  readonly batchId: string;
+  readonly index: number;
+  readonly now: Date;
+} & Actor;
 export type RescheduleExecution = {
-  readonly type: 'RescheduleExecution'; readonly batchId: string;
+  readonly type: 'RescheduleExecution';
+  readonly batchId: string;
   readonly index: number;
   readonly executeAt: Date;
   readonly now: Date;
@@ -173,8 +180,7 @@ const requireStatus = (batch: Batch, action: string, ...allowed: BatchStatus[]):
   if (!allowed.includes(batch.status)) throw new IllegalBatchTransition(batch.id, batch.status, action);
 };
 
-const operator = ({ actor, reason }: Actor): { actor: string; reason?: string } =>
-  reason === undefined ? { actor } : { actor, reason };
+const operator = ({ actor, reason }: Actor): { actor: string; reason?: string } => (reason === undefined ? { actor } : { actor, reason });
 
 /** The rules of a batch's settings alone, so an edge can check them before it reads any item. */
 export const validateBatchSettings = (settings: BatchSettings): Problem[] => {
@@ -183,7 +189,11 @@ export const validateBatchSettings = (settings: BatchSettings): Problem[] => {
   if (settings.name.trim() === '') problem('name', 'name must not be empty');
   if (!Number.isInteger(settings.maxConcurrent) || settings.maxConcurrent < 1 || settings.maxConcurrent > MAX_CONCURRENT_LIMIT)
     problem('maxConcurrent', `maxConcurrent must be an integer from 1 to ${MAX_CONCURRENT_LIMIT}`);
-  if (!Number.isFinite(settings.batchIntervalSeconds) || settings.batchIntervalSeconds < 0 || settings.batchIntervalSeconds > MAX_BATCH_INTERVAL_SECONDS)
+  if (
+    !Number.isFinite(settings.batchIntervalSeconds) ||
+    settings.batchIntervalSeconds < 0 ||
+    settings.batchIntervalSeconds > MAX_BATCH_INTERVAL_SECONDS
+  )
     problem('batchIntervalSeconds', `batchIntervalSeconds must be a number from 0 to ${MAX_BATCH_INTERVAL_SECONDS} (30 days)`);
   if (Number.isNaN(Date.parse(settings.startAt))) problem('startAt', 'startAt must be an ISO 8601 date-time');
   if (!Number.isInteger(settings.workflowVersion) || settings.workflowVersion < 1)
@@ -257,7 +267,13 @@ const declareDueWaves = (command: DeclareDueWaves, batch: Batch): BatchEvent[] =
     if (next === null || next.atMs > nowMs) break;
     events.push({
       type: 'WaveDue',
-      data: { batchId: batch.id, plan: batch.plan, wave: next.wave, dueAt: new Date(next.atMs).toISOString(), occurredAt: iso(command.now) },
+      data: {
+        batchId: batch.id,
+        plan: batch.plan,
+        wave: next.wave,
+        dueAt: new Date(next.atMs).toISOString(),
+        occurredAt: iso(command.now),
+      },
     });
     through = next.atMs;
   }
@@ -272,18 +288,16 @@ const triggerDueExecutions = (command: TriggerDueExecutions, batch: Batch): Batc
   requireStatus(batch, 'trigger executions of', 'running');
   const due = batch.executions.dueAt(command.now.getTime(), command.limit);
   const occurredAt = iso(command.now);
-  const events: BatchEvent[] = due.map(
-    (index): ExecutionTriggered => ({
-      type: 'ExecutionTriggered',
-      data: {
-        batchId: batch.id,
-        executionId: executionIdOf(batch.id, index),
-        index,
-        executeAt: new Date(batch.executions.executeAtOf(index)).toISOString(),
-        occurredAt,
-      },
-    }),
-  );
+  const events: BatchEvent[] = due.map((index): ExecutionTriggered => ({
+    type: 'ExecutionTriggered',
+    data: {
+      batchId: batch.id,
+      executionId: executionIdOf(batch.id, index),
+      index,
+      executeAt: new Date(batch.executions.executeAtOf(index)).toISOString(),
+      occurredAt,
+    },
+  }));
   if (due.length > 0 && due.length === batch.counts.pending) {
     events.push(completed(batch, command.now, batch.counts.triggered + due.length, batch.counts.cancelled));
   }
@@ -322,18 +336,34 @@ const recordAccepted = (command: RecordExecutionAccepted, batch: Batch): BatchEv
 
 const recordAttemptFailed = (command: RecordAttemptFailed, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'record a failed attempt of', 'triggered');
-  const data = { ...aboutExecution(batch, executionId, command), attempt: command.attempt, error: command.error, ...statusCodeOf(command), retryAt: iso(command.retryAt) };
+  const data = {
+    ...aboutExecution(batch, executionId, command),
+    attempt: command.attempt,
+    error: command.error,
+    ...statusCodeOf(command),
+    retryAt: iso(command.retryAt),
+  };
   return [{ type: 'ExecutionAttemptFailed', data }];
 };
 
 const recordCompleted = (command: RecordExecutionCompleted, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'complete', 'triggered');
-  return [{ type: 'ExecutionCompleted', data: { ...aboutExecution(batch, executionId, command), output: command.output ?? null, attempts: command.attempts } }];
+  return [
+    {
+      type: 'ExecutionCompleted',
+      data: { ...aboutExecution(batch, executionId, command), output: command.output ?? null, attempts: command.attempts },
+    },
+  ];
 };
 
 const recordFailed = (command: RecordExecutionFailed, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'fail', 'triggered');
-  return [{ type: 'ExecutionFailed', data: { ...aboutExecution(batch, executionId, command), error: command.error, ...statusCodeOf(command), attempts: command.attempts } }];
+  return [
+    {
+      type: 'ExecutionFailed',
+      data: { ...aboutExecution(batch, executionId, command), error: command.error, ...statusCodeOf(command), attempts: command.attempts },
+    },
+  ];
 };
 
 const recordCallbackResult = (command: RecordCallbackResult, batch: Batch): BatchEvent[] => {

@@ -142,7 +142,11 @@ export const estimatedCompletionOf = (batch: Batch): string | null => {
 /** A batch's state as plain data, for snapshots: the execution table as typed arrays, the rest as is. */
 export type BatchSnapshot = Omit<Batch, 'executions'> & { readonly executions: ExecutionTableSnapshot };
 
-export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({ ...batch, counts: { ...batch.counts }, executions: batch.executions.toSnapshot() });
+export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({
+  ...batch,
+  counts: { ...batch.counts },
+  executions: batch.executions.toSnapshot(),
+});
 
 export const fromBatchSnapshot = (snapshot: BatchSnapshot): Batch => ({
   ...snapshot,

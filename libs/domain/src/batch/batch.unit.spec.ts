@@ -1,7 +1,15 @@
 import { decide, validateBatchSettings, type BatchCommand } from './batch.decide';
 import { BatchAlreadyExists, BatchNotFound, ExecutionNotFound, IllegalBatchTransition, IllegalExecutionTransition } from './batch.errors';
 import type { BatchEvent, ExecutionTriggered, WaveDue } from './batch.events';
-import { estimatedCompletionOf, initialBatchState, isBatch, progressOf, type Batch, type BatchState, type BatchStatus } from './batch.state';
+import {
+  estimatedCompletionOf,
+  initialBatchState,
+  isBatch,
+  progressOf,
+  type Batch,
+  type BatchState,
+  type BatchStatus,
+} from './batch.state';
 import { RuleViolation } from '../shared/errors';
 import { BATCH_ID, T0, at, created, fold, run, settings, types } from './batch.fixtures';
 
@@ -22,7 +30,8 @@ const inStatus = (status: BatchStatus, total = 12): BatchEvent[] => {
     case 'paused':
       return run(created(total), { type: 'PauseBatch', batchId: BATCH_ID, now: at(1), ...operator }).events;
     case 'completed':
-      return run(created(total, { batchIntervalSeconds: 0 }), { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(1), limit: 1000 }).events;
+      return run(created(total, { batchIntervalSeconds: 0 }), { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(1), limit: 1000 })
+        .events;
     case 'cancelled':
       return run(created(total), { type: 'CancelBatch', batchId: BATCH_ID, now: at(1), ...operator }).events;
   }
@@ -44,7 +53,18 @@ describe('batch lifecycle', () => {
     it('refuses a batch that already exists', () => {
       const state = fold(created(3));
       expect(() =>
-        decide({ type: 'CreateBatch', batchId: BATCH_ID, settings: settings(), total: 3, items: { stream: 's', chunkStarts: [0] }, actor: 'a', now: T0 }, state),
+        decide(
+          {
+            type: 'CreateBatch',
+            batchId: BATCH_ID,
+            settings: settings(),
+            total: 3,
+            items: { stream: 's', chunkStarts: [0] },
+            actor: 'a',
+            now: T0,
+          },
+          state,
+        ),
       ).toThrow(BatchAlreadyExists);
     });
 
@@ -99,7 +119,11 @@ describe('batch lifecycle', () => {
       } catch (error) {
         expect(error).toBeInstanceOf(RuleViolation);
         expect((error as RuleViolation).problems).toEqual([
-          { code: 'plan_out_of_range', field: 'batchIntervalSeconds', message: expect.stringContaining('the plan would end after the year 9999') },
+          {
+            code: 'plan_out_of_range',
+            field: 'batchIntervalSeconds',
+            message: expect.stringContaining('the plan would end after the year 9999'),
+          },
         ]);
       }
     });
@@ -180,7 +204,12 @@ describe('batch lifecycle', () => {
   });
 
   it('completes when every execution has been triggered', () => {
-    const { state, events } = run(created(7, { maxConcurrent: 5 }), { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(0), limit: 100 });
+    const { state, events } = run(created(7, { maxConcurrent: 5 }), {
+      type: 'TriggerDueExecutions',
+      batchId: BATCH_ID,
+      now: at(0),
+      limit: 100,
+    });
     expect(types(events).filter((type) => type === 'ExecutionTriggered')).toHaveLength(5);
     expect(batchOf(state).status).toBe('running');
     const next = run(events, { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(60), limit: 100 });
@@ -190,7 +219,12 @@ describe('batch lifecycle', () => {
   });
 
   it('completes when the last pending execution of a running batch is cancelled', () => {
-    const triggered = run(created(2, { maxConcurrent: 1 }), { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(0), limit: 100 }).events;
+    const triggered = run(created(2, { maxConcurrent: 1 }), {
+      type: 'TriggerDueExecutions',
+      batchId: BATCH_ID,
+      now: at(0),
+      limit: 100,
+    }).events;
     const events = decide({ type: 'CancelExecution', batchId: BATCH_ID, index: 1, now: at(1), ...operator }, fold(triggered));
     expect(types(events)).toEqual(['ExecutionCancelled', 'BatchCompleted']);
     expect(events[1]?.data).toMatchObject({ triggered: 1, cancelled: 1 });
@@ -203,7 +237,10 @@ describe('batch lifecycle', () => {
       { type: 'CancelExecution', batchId: BATCH_ID, index: 0, now: at(2), ...operator },
     );
     expect(types(events).at(-1)).toBe('ExecutionCancelled');
-    expect(types(decide({ type: 'ResumeBatch', batchId: BATCH_ID, now: at(3), ...operator }, fold(events)))).toEqual(['BatchResumed', 'BatchCompleted']);
+    expect(types(decide({ type: 'ResumeBatch', batchId: BATCH_ID, now: at(3), ...operator }, fold(events)))).toEqual([
+      'BatchResumed',
+      'BatchCompleted',
+    ]);
   });
 
   it('cancel is final: pending executions are cancelled, triggered ones keep their outcome', () => {
@@ -222,16 +259,31 @@ describe('batch lifecycle', () => {
     expect(batch.executions.stateOf(4)).toBe('triggered');
     expect(batch.executions.stateOf(5)).toBe('cancelled');
     // An execution triggered before the cancel still records its outcome.
-    const outcome = decide({ type: 'RecordExecutionCompleted', batchId: BATCH_ID, index: 4, output: { ok: true }, attempts: 1, now: at(11) }, state);
+    const outcome = decide(
+      { type: 'RecordExecutionCompleted', batchId: BATCH_ID, index: 4, output: { ok: true }, attempts: 1, now: at(11) },
+      state,
+    );
     expect(types(outcome)).toEqual(['ExecutionCompleted']);
     expect(batchOf(fold(outcome, state)).counts.completed).toBe(1);
   });
 
   it('operator events carry who and why; reason is optional', () => {
-    const paused = decide({ type: 'PauseBatch', batchId: BATCH_ID, now: at(5), actor: 'alice', reason: 'target is down' }, fold(created(3)));
-    expect(paused).toEqual([{ type: 'BatchPaused', data: { batchId: BATCH_ID, occurredAt: at(5).toISOString(), actor: 'alice', reason: 'target is down' } }]);
+    const paused = decide(
+      { type: 'PauseBatch', batchId: BATCH_ID, now: at(5), actor: 'alice', reason: 'target is down' },
+      fold(created(3)),
+    );
+    expect(paused).toEqual([
+      { type: 'BatchPaused', data: { batchId: BATCH_ID, occurredAt: at(5).toISOString(), actor: 'alice', reason: 'target is down' } },
+    ]);
     const resumed = decide({ type: 'ResumeBatch', batchId: BATCH_ID, now: at(6), actor: 'bob' }, fold([...created(3), ...paused]));
-    expect(resumed[0]?.data).toEqual({ batchId: BATCH_ID, plan: 1, pending: 3, planEndsAt: at(6).toISOString(), occurredAt: at(6).toISOString(), actor: 'bob' });
+    expect(resumed[0]?.data).toEqual({
+      batchId: BATCH_ID,
+      plan: 1,
+      pending: 3,
+      planEndsAt: at(6).toISOString(),
+      occurredAt: at(6).toISOString(),
+      actor: 'bob',
+    });
   });
 });
 
@@ -330,14 +382,24 @@ describe('scheduled executions', () => {
   });
 
   describe('callbacks of async targets', () => {
-    const callback = (index: number, result: { status: 'completed'; output: unknown } | { status: 'failed'; error: string } = { status: 'completed', output: { ok: 1 } }): BatchCommand => ({
+    const callback = (
+      index: number,
+      result: { status: 'completed'; output: unknown } | { status: 'failed'; error: string } = { status: 'completed', output: { ok: 1 } },
+    ): BatchCommand => ({
       type: 'RecordCallbackResult',
       batchId: BATCH_ID,
       index,
       result,
       now: at(5),
     });
-    const accepted = (index: number, attempt: number): BatchCommand => ({ type: 'RecordExecutionAccepted', batchId: BATCH_ID, index, attempt, deadline: at(3600), now: at(1) });
+    const accepted = (index: number, attempt: number): BatchCommand => ({
+      type: 'RecordExecutionAccepted',
+      batchId: BATCH_ID,
+      index,
+      attempt,
+      deadline: at(3600),
+      now: at(1),
+    });
     const triggered = (): BatchEvent[] => run(running(), { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(0), limit: 3 }).events;
 
     it('settle an execution an async target accepted, with the accepted attempt; then it awaits nothing', () => {
@@ -351,20 +413,52 @@ describe('scheduled executions', () => {
       expect(batchOf(state).executions.acceptedAttemptOf(2)).toBeNull();
       const settled = run(events, callback(0), callback(1, { status: 'failed', error: 'no stock' }));
       expect(settled.events.slice(-2)).toEqual([
-        { type: 'ExecutionCompleted', data: { batchId: BATCH_ID, executionId: `${BATCH_ID}.0`, index: 0, output: { ok: 1 }, attempts: 2, occurredAt: at(5).toISOString() } },
-        { type: 'ExecutionFailed', data: { batchId: BATCH_ID, executionId: `${BATCH_ID}.1`, index: 1, error: 'no stock', attempts: 1, occurredAt: at(5).toISOString() } },
+        {
+          type: 'ExecutionCompleted',
+          data: {
+            batchId: BATCH_ID,
+            executionId: `${BATCH_ID}.0`,
+            index: 0,
+            output: { ok: 1 },
+            attempts: 2,
+            occurredAt: at(5).toISOString(),
+          },
+        },
+        {
+          type: 'ExecutionFailed',
+          data: {
+            batchId: BATCH_ID,
+            executionId: `${BATCH_ID}.1`,
+            index: 1,
+            error: 'no stock',
+            attempts: 1,
+            occurredAt: at(5).toISOString(),
+          },
+        },
       ]);
       expect(batchOf(settled.state).executions.acceptedAttemptOf(0)).toBeNull();
-      expect(() => decide(callback(0), settled.state)).toThrow(`Cannot record a callback result of execution ${BATCH_ID}.0: it is completed`);
+      expect(() => decide(callback(0), settled.state)).toThrow(
+        `Cannot record a callback result of execution ${BATCH_ID}.0: it is completed`,
+      );
       expect(() => decide(callback(1), settled.state)).toThrow(`Cannot record a callback result of execution ${BATCH_ID}.1: it is failed`);
     });
 
     it('refuse a triggered execution that awaits no callback: a sync call, or an attempt in flight', () => {
       const state = fold(triggered());
       expect(() => decide(callback(2), state)).toThrow(IllegalExecutionTransition);
-      expect(() => decide(callback(2), state)).toThrow(`Cannot record a callback result of execution ${BATCH_ID}.2: it is triggered and not awaiting a callback`);
+      expect(() => decide(callback(2), state)).toThrow(
+        `Cannot record a callback result of execution ${BATCH_ID}.2: it is triggered and not awaiting a callback`,
+      );
       // A failed attempt ends the wait of the attempt before it.
-      const retried = run(triggered(), accepted(0, 1), { type: 'RecordAttemptFailed', batchId: BATCH_ID, index: 0, attempt: 1, error: 'x', retryAt: at(2), now: at(1) }).state;
+      const retried = run(triggered(), accepted(0, 1), {
+        type: 'RecordAttemptFailed',
+        batchId: BATCH_ID,
+        index: 0,
+        attempt: 1,
+        error: 'x',
+        retryAt: at(2),
+        now: at(1),
+      }).state;
       expect(batchOf(retried).executions.acceptedAttemptOf(0)).toBeNull();
       expect(() => decide(callback(0), retried)).toThrow('it is triggered and not awaiting a callback');
     });
@@ -377,7 +471,14 @@ describe('scheduled executions', () => {
     });
 
     it('an outcome by other means (the deadline, the executor) ends the wait too', () => {
-      const { state } = run(triggered(), accepted(0, 1), { type: 'RecordExecutionFailed', batchId: BATCH_ID, index: 0, error: 'late', attempts: 1, now: at(2) });
+      const { state } = run(triggered(), accepted(0, 1), {
+        type: 'RecordExecutionFailed',
+        batchId: BATCH_ID,
+        index: 0,
+        error: 'late',
+        attempts: 1,
+        now: at(2),
+      });
       expect(batchOf(state).executions.acceptedAttemptOf(0)).toBeNull();
     });
   });
@@ -447,7 +548,9 @@ describe('waves', () => {
 
   it('while paused nothing is triggered, and the estimate is null', () => {
     const { state } = run(created(15), { type: 'PauseBatch', batchId: BATCH_ID, now: at(1), ...operator });
-    expect(() => decide({ type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(3600), limit: 100 }, state)).toThrow(IllegalBatchTransition);
+    expect(() => decide({ type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(3600), limit: 100 }, state)).toThrow(
+      IllegalBatchTransition,
+    );
     expect(estimatedCompletionOf(batchOf(state))).toBeNull();
   });
 
@@ -508,13 +611,22 @@ describe('progress', () => {
       { type: 'CancelExecution', batchId: BATCH_ID, index: 11, now: at(1), ...operator },
     );
     const batch = batchOf(state);
-    expect(progressOf(batch.counts)).toEqual({ total: 12, pending: 6, triggered: 5, cancelled: 1, completed: 1, failed: 1, percent: 41.67 });
+    expect(progressOf(batch.counts)).toEqual({
+      total: 12,
+      pending: 6,
+      triggered: 5,
+      cancelled: 1,
+      completed: 1,
+      failed: 1,
+      percent: 41.67,
+    });
     // The last pending execution is 10 (11 was cancelled): wave 2 at +120 s.
     expect(estimatedCompletionOf(batch)).toBe(at(120).toISOString());
   });
 
   it('events that move the end of the plan announce it, and it matches the estimate folded from them', () => {
-    const planEnd = (events: BatchEvent[]) => (events.find((event) => 'planEndsAt' in event.data)?.data as { planEndsAt: string | null }).planEndsAt;
+    const planEnd = (events: BatchEvent[]) =>
+      (events.find((event) => 'planEndsAt' in event.data)?.data as { planEndsAt: string | null }).planEndsAt;
     const steps: BatchCommand[] = [
       { type: 'CancelExecution', batchId: BATCH_ID, index: 11, now: at(1), ...operator },
       { type: 'RescheduleExecution', batchId: BATCH_ID, index: 0, executeAt: at(500), now: at(2), ...operator },
@@ -552,7 +664,13 @@ describe('profiles', () => {
   it('an item keeps its own profile; others get the default, else the pool in turn', () => {
     const { ProfileAssigner } = jest.requireActual<typeof import('./profiles')>('./profiles');
     const pooled = new ProfileAssigner(undefined, ['a', 'b', 'c']);
-    expect([pooled.assign(null), pooled.assign('own'), pooled.assign(undefined), pooled.assign(''), pooled.assign(null)]).toEqual(['a', 'own', 'b', 'c', 'a']);
+    expect([pooled.assign(null), pooled.assign('own'), pooled.assign(undefined), pooled.assign(''), pooled.assign(null)]).toEqual([
+      'a',
+      'own',
+      'b',
+      'c',
+      'a',
+    ]);
     const withDefault = new ProfileAssigner('default', ['a']);
     expect([withDefault.assign(null), withDefault.assign('x')]).toEqual(['default', 'x']);
     expect(new ProfileAssigner().assign(null)).toBeUndefined();

@@ -220,9 +220,7 @@ export class ExecutionTable {
       }
     }
     if (!mixed) return due;
-    return due
-      .sort((a, b) => this.executeAtOf(a) - this.executeAtOf(b) || a - b)
-      .slice(0, limit);
+    return due.sort((a, b) => this.executeAtOf(a) - this.executeAtOf(b) || a - b).slice(0, limit);
   }
 
   /** The earliest time strictly after `afterMs` at which a pending execution is due, or null. */

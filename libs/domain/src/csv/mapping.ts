@@ -47,7 +47,8 @@ export const mappingShapeProblems = (raw: unknown, field = 'mapping'): Problem[]
       problems.push(problem(`${at}.type`, `${at}.type must be one of ${MAPPING_TYPES.join(', ')}`));
     }
     for (const name of ['field', 'key']) {
-      if (mapping[name] !== undefined && typeof mapping[name] !== 'string') problems.push(problem(`${at}.${name}`, `${at}.${name} must be a string`));
+      if (mapping[name] !== undefined && typeof mapping[name] !== 'string')
+        problems.push(problem(`${at}.${name}`, `${at}.${name} must be a string`));
     }
   }
   return problems;
@@ -114,7 +115,11 @@ export const validateMapping = (
   }
   for (const header of Object.keys(request)) {
     if (!seenHeaders.has(header)) {
-      problems.push({ code: 'unknown_column', column: header, message: `The mapping names column "${header}", which is not in the CSV header` });
+      problems.push({
+        code: 'unknown_column',
+        column: header,
+        message: `The mapping names column "${header}", which is not in the CSV header`,
+      });
     }
   }
   const inputNames = new Set(inputs.map((input) => input.name));
@@ -153,7 +158,11 @@ export const validateMapping = (
   }
   for (const input of inputs) {
     if (input.required && !claimedBy.has(`input:${input.name}`)) {
-      problems.push({ code: 'required_input_unmapped', field: input.name, message: `Required input "${input.name}" is not mapped to any column` });
+      problems.push({
+        code: 'required_input_unmapped',
+        field: input.name,
+        message: `Required input "${input.name}" is not mapped to any column`,
+      });
     }
   }
   if (columns.length > 0 && columns.every((column) => column.mapping.type === 'skip')) {

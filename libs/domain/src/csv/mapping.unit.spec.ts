@@ -10,7 +10,8 @@ const inputs: WorkflowInput[] = [
 ];
 const workflow = { workflowId: 'crm', version: 1, inputs };
 
-const check = (headers: string[], request: MappingRequest = {}) => validateMapping(headers, mapColumns(headers, inputs, request), inputs, request);
+const check = (headers: string[], request: MappingRequest = {}) =>
+  validateMapping(headers, mapColumns(headers, inputs, request), inputs, request);
 
 describe('auto-mapping', () => {
   it('maps a header to the input it equals, ignoring case, whitespace runs read as _', () => {
@@ -27,7 +28,11 @@ describe('auto-mapping', () => {
   });
 
   it('does not map near misses', () => {
-    expect(mapColumns(['e-mail', 'firstname', 'first__name'], inputs).map((column) => column.mapping.type)).toEqual(['skip', 'skip', 'skip']);
+    expect(mapColumns(['e-mail', 'firstname', 'first__name'], inputs).map((column) => column.mapping.type)).toEqual([
+      'skip',
+      'skip',
+      'skip',
+    ]);
   });
 
   it('an explicit mapping wins over auto-mapping, other headers are still auto-mapped', () => {
@@ -63,9 +68,9 @@ describe('mapping rules', () => {
     expect(check(['email', 'first_name', 'p1', 'p2'], { p1: { type: 'profile' }, p2: { type: 'profile' } })).toEqual([
       { code: 'duplicate_mapping', column: 'p2', message: 'Columns "p1" and "p2" both map to the profile' },
     ]);
-    expect(
-      check(['email', 'first_name', 'a', 'b'], { a: { type: 'metadata', key: 'k' }, b: { type: 'metadata', key: 'k' } }),
-    ).toEqual([{ code: 'duplicate_mapping', column: 'b', message: 'Columns "a" and "b" both map to metadata key "k"' }]);
+    expect(check(['email', 'first_name', 'a', 'b'], { a: { type: 'metadata', key: 'k' }, b: { type: 'metadata', key: 'k' } })).toEqual([
+      { code: 'duplicate_mapping', column: 'b', message: 'Columns "a" and "b" both map to metadata key "k"' },
+    ]);
   });
 
   it('at least one column is not skipped', () => {
@@ -99,7 +104,10 @@ describe('mapping rules', () => {
 });
 
 describe('row rules', () => {
-  const columns = mapColumns(['email', 'first_name', 'tier', 'ref'], inputs, { tier: { type: 'profile' }, ref: { type: 'metadata', key: 'ref' } });
+  const columns = mapColumns(['email', 'first_name', 'tier', 'ref'], inputs, {
+    tier: { type: 'profile' },
+    ref: { type: 'metadata', key: 'ref' },
+  });
 
   it('maps values to inputs, profile and metadata', () => {
     expect(mapRow(['a@x.io', 'Ann', 'gold', 'R1'], 0, columns, workflow)).toEqual({
@@ -120,7 +128,9 @@ describe('row rules', () => {
     expect(mapRow(['a@x.io', 'Ann', 'gold'], 4, columns, workflow).errors).toEqual([
       { code: 'column_count', row: 5, message: 'Row 5 has 3 columns; the header has 4' },
     ]);
-    expect(mapRow(['a@x.io', 'Ann', 'gold', 'R1', 'extra'], 0, columns, workflow).errors[0]?.message).toBe('Row 1 has 5 columns; the header has 4');
+    expect(mapRow(['a@x.io', 'Ann', 'gold', 'R1', 'extra'], 0, columns, workflow).errors[0]?.message).toBe(
+      'Row 1 has 5 columns; the header has 4',
+    );
   });
 
   it('required inputs are non-empty', () => {
@@ -147,7 +157,11 @@ describe('preview', () => {
     rows.forEach((row) => preview.add(row));
     const result = preview.result();
     expect(result.columns).toEqual(['Email', 'First Name', 'notes']);
-    expect(result.mapping).toEqual({ Email: { type: 'input', field: 'email' }, 'First Name': { type: 'input', field: 'first_name' }, notes: { type: 'skip' } });
+    expect(result.mapping).toEqual({
+      Email: { type: 'input', field: 'email' },
+      'First Name': { type: 'input', field: 'first_name' },
+      notes: { type: 'skip' },
+    });
     expect(result.mappingErrors).toEqual([]);
     expect(result.rows).toHaveLength(10);
     expect(result.rows[0]).toMatchObject({ index: 0, valid: false, inputs: { email: '', first_name: 'Name0' } });
@@ -165,19 +179,29 @@ describe('preview', () => {
 describe('the shape of a mapping as sent', () => {
   it('accepts every kind of column mapping', () => {
     expect(
-      mappingShapeProblems({ a: { type: 'input', field: 'email' }, b: { type: 'profile' }, c: { type: 'metadata', key: 'k' }, d: { type: 'skip' }, e: { type: 'metadata' } }),
+      mappingShapeProblems({
+        a: { type: 'input', field: 'email' },
+        b: { type: 'profile' },
+        c: { type: 'metadata', key: 'k' },
+        d: { type: 'skip' },
+        e: { type: 'metadata' },
+      }),
     ).toEqual([]);
   });
 
   it('names the entry that is not an object, or has an unknown type or a field or key that is not a string', () => {
-    expect(mappingShapeProblems(null)).toEqual([{ code: 'invalid_mapping', field: 'mapping', message: 'mapping must be a JSON object of column header -> { "type": ... }' }]);
+    expect(mappingShapeProblems(null)).toEqual([
+      { code: 'invalid_mapping', field: 'mapping', message: 'mapping must be a JSON object of column header -> { "type": ... }' },
+    ]);
     expect(mappingShapeProblems([], 'config.mapping').map((problem) => problem.field)).toEqual(['config.mapping']);
     expect(mappingShapeProblems({ n: null, m: [], s: 'input' }).map((problem) => problem.message)).toEqual([
       'mapping.n must be an object like { "type": "input", "field": "email" }',
       'mapping.m must be an object like { "type": "input", "field": "email" }',
       'mapping.s must be an object like { "type": "input", "field": "email" }',
     ]);
-    expect(mappingShapeProblems({ a: {}, b: { type: 'bogus' }, c: { type: 'input', field: 5 }, d: { type: 'metadata', key: null } })).toEqual([
+    expect(
+      mappingShapeProblems({ a: {}, b: { type: 'bogus' }, c: { type: 'input', field: 5 }, d: { type: 'metadata', key: null } }),
+    ).toEqual([
       { code: 'invalid_mapping', field: 'mapping.a.type', message: 'mapping.a.type must be one of input, profile, metadata, skip' },
       { code: 'invalid_mapping', field: 'mapping.b.type', message: 'mapping.b.type must be one of input, profile, metadata, skip' },
       { code: 'invalid_mapping', field: 'mapping.c.field', message: 'mapping.c.field must be a string' },

@@ -5,7 +5,11 @@
  * out instead of arriving in lockstep. Without it the delay is the ceiling itself. Pure: randomness
  * comes in as an argument.
  */
-export const backoffDelay = (attempt: number, policy: { readonly baseMs: number; readonly capMs?: number }, random?: () => number): number => {
+export const backoffDelay = (
+  attempt: number,
+  policy: { readonly baseMs: number; readonly capMs?: number },
+  random?: () => number,
+): number => {
   const ceiling = Math.min(policy.capMs ?? Number.POSITIVE_INFINITY, policy.baseMs * 2 ** Math.max(0, attempt - 1));
   return random === undefined ? ceiling : Math.floor(random() * ceiling);
 };

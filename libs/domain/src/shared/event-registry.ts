@@ -81,7 +81,8 @@ export class EventRegistry<E extends DomainEvent> {
   /** One registry of these types and `other`'s, for a reader of both (their type names must not clash). */
   with<F extends DomainEvent>(other: EventRegistry<F>): EventRegistry<E | F> {
     const specs = Object.fromEntries([...this.specs, ...other.specs]);
-    if (Object.keys(specs).length !== this.specs.size + other.specs.size) throw new Error('Event registries with a type in common cannot be joined');
+    if (Object.keys(specs).length !== this.specs.size + other.specs.size)
+      throw new Error('Event registries with a type in common cannot be joined');
     return new EventRegistry<E | F>(specs as EventSpecs<E | F>);
   }
 

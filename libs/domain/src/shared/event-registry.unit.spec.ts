@@ -21,8 +21,14 @@ const registry = new EventRegistry<Renamed | Pinged>({
 describe('EventRegistry', () => {
   it('upcasts from the version an event was written with to the current one', () => {
     expect(registry.read({ type: 'Renamed', data: { title: 'a' } })).toEqual({ type: 'Renamed', data: { name: 'a', tags: [] } });
-    expect(registry.read({ type: 'Renamed', data: { title: 'a' }, metadata: { schemaVersion: 1 } })).toEqual({ type: 'Renamed', data: { name: 'a', tags: [] } });
-    expect(registry.read({ type: 'Renamed', data: { name: 'b' }, metadata: { schemaVersion: 2 } })).toEqual({ type: 'Renamed', data: { name: 'b', tags: [] } });
+    expect(registry.read({ type: 'Renamed', data: { title: 'a' }, metadata: { schemaVersion: 1 } })).toEqual({
+      type: 'Renamed',
+      data: { name: 'a', tags: [] },
+    });
+    expect(registry.read({ type: 'Renamed', data: { name: 'b' }, metadata: { schemaVersion: 2 } })).toEqual({
+      type: 'Renamed',
+      data: { name: 'b', tags: [] },
+    });
     expect(registry.read({ type: 'Renamed', data: { name: 'c', tags: ['x'] }, metadata: { schemaVersion: 3 } })).toEqual({
       type: 'Renamed',
       data: { name: 'c', tags: ['x'] },

@@ -3,12 +3,15 @@ import { httpUrlProblems } from './url';
 const codes = (url: string): string[] => httpUrlProblems(url, 'url').map((problem) => problem.code);
 
 describe('the URL rule for targets and webhooks', () => {
-  it.each(['http://127.0.0.1:8080/x?y=1#z', 'https://example.com', 'HTTPS://Example.com/hooks', 'http://[::1]:3000/run', 'http://localhost/a%20b'])(
-    'accepts %s',
-    (url) => {
-      expect(httpUrlProblems(url, 'url')).toEqual([]);
-    },
-  );
+  it.each([
+    'http://127.0.0.1:8080/x?y=1#z',
+    'https://example.com',
+    'HTTPS://Example.com/hooks',
+    'http://[::1]:3000/run',
+    'http://localhost/a%20b',
+  ])('accepts %s', (url) => {
+    expect(httpUrlProblems(url, 'url')).toEqual([]);
+  });
 
   it.each([
     // What the WHATWG parser reads leniently as http://127.0.0.1/ but nobody meant to write.
@@ -35,10 +38,13 @@ describe('the URL rule for targets and webhooks', () => {
     ]);
   });
 
-  it.each(['http://user:pw@127.0.0.1/', 'https://user@example.com/', 'http://:pw@example.com/', 'http://@example.com/'])('refuses credentials in %s, without echoing them', (url) => {
-    expect(codes(url)).toEqual(['url_credentials']);
-    expect(httpUrlProblems(url, 'url')[0]!.message).toBe('url must not carry credentials (user:password@)');
-  });
+  it.each(['http://user:pw@127.0.0.1/', 'https://user@example.com/', 'http://:pw@example.com/', 'http://@example.com/'])(
+    'refuses credentials in %s, without echoing them',
+    (url) => {
+      expect(codes(url)).toEqual(['url_credentials']);
+      expect(httpUrlProblems(url, 'url')[0]!.message).toBe('url must not carry credentials (user:password@)');
+    },
+  );
 
   it('an @ in the path or query is not a credential', () => {
     expect(httpUrlProblems('https://example.com/users/@ann?by=a@b', 'url')).toEqual([]);

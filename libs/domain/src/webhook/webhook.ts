@@ -145,11 +145,17 @@ export const validateRegistration = (input: Pick<RegisterWebhook, 'url' | 'event
   if (input.events.length === 0) problem('no_events', 'events', 'events must name at least one event type');
   input.events.forEach((type, index) => {
     if (!isWebhookEventType(type)) {
-      problem('unknown_event_type', `events[${index}]`, `unknown event type ${JSON.stringify(type)}; allowed: ${WEBHOOK_EVENT_TYPES.join(', ')}`);
+      problem(
+        'unknown_event_type',
+        `events[${index}]`,
+        `unknown event type ${JSON.stringify(type)}; allowed: ${WEBHOOK_EVENT_TYPES.join(', ')}`,
+      );
     }
   });
-  if (input.secret.length < MIN_SECRET_LENGTH) problem('secret_too_short', 'secret', `secret must be at least ${MIN_SECRET_LENGTH} characters`);
-  if (input.workflowId !== undefined && input.workflowId.trim() === '') problem('invalid_workflow_id', 'workflowId', 'workflowId must not be empty');
+  if (input.secret.length < MIN_SECRET_LENGTH)
+    problem('secret_too_short', 'secret', `secret must be at least ${MIN_SECRET_LENGTH} characters`);
+  if (input.workflowId !== undefined && input.workflowId.trim() === '')
+    problem('invalid_workflow_id', 'workflowId', 'workflowId must not be empty');
   return problems;
 };
 

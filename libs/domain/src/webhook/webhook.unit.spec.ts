@@ -12,7 +12,11 @@ import {
   type RegisterWebhook,
 } from './webhook';
 
-const register = (fields: Omit<RegisterWebhook, 'type' | 'webhookId'>, webhookId: string): RegisterWebhook => ({ type: 'RegisterWebhook', webhookId, ...fields });
+const register = (fields: Omit<RegisterWebhook, 'type' | 'webhookId'>, webhookId: string): RegisterWebhook => ({
+  type: 'RegisterWebhook',
+  webhookId,
+  ...fields,
+});
 
 const valid = { url: 'https://example.com/hooks', events: ['batch.started'], secret: '12345678' };
 const now = new Date('2026-05-01T00:00:00Z');
@@ -20,11 +24,18 @@ const now = new Date('2026-05-01T00:00:00Z');
 describe('webhook registration rules', () => {
   it('accepts http and https URLs, every known event type and a secret of 8 characters', () => {
     expect(validateRegistration(valid)).toEqual([]);
-    expect(validateRegistration({ ...valid, url: 'http://127.0.0.1:8080/x?y=1', events: [...WEBHOOK_EVENT_TYPES], workflowId: 'wf' })).toEqual([]);
+    expect(
+      validateRegistration({ ...valid, url: 'http://127.0.0.1:8080/x?y=1', events: [...WEBHOOK_EVENT_TYPES], workflowId: 'wf' }),
+    ).toEqual([]);
   });
 
   it('names the field and the offending value of every broken rule', () => {
-    const problems = validateRegistration({ url: 'ftp://example.com/x', events: ['batch.started', 'batch.exploded'], secret: 'short', workflowId: ' ' });
+    const problems = validateRegistration({
+      url: 'ftp://example.com/x',
+      events: ['batch.started', 'batch.exploded'],
+      secret: 'short',
+      workflowId: ' ',
+    });
     expect(problems.map((problem) => problem.field)).toEqual(['url', 'events[1]', 'secret', 'workflowId']);
     expect(problems[0]!.message).toContain('"ftp://example.com/x"');
     expect(problems[1]).toMatchObject({ code: 'unknown_event_type', field: 'events[1]' });
@@ -39,8 +50,13 @@ describe('webhook registration rules', () => {
   });
 
   it('throws a RuleViolation for an invalid registration; keeps each event type once in a valid one', () => {
-    expect(() => decideWebhookRegistry(register({ ...valid, secret: 'x', actor: 'ops', now }, 'whk_1'), initialWebhookRegistry())).toThrow(RuleViolation);
-    const [event] = decideWebhookRegistry(register({ ...valid, events: ['batch.started', 'batch.started', 'execution.failed'], actor: 'ops', now }, 'whk_1'), initialWebhookRegistry());
+    expect(() => decideWebhookRegistry(register({ ...valid, secret: 'x', actor: 'ops', now }, 'whk_1'), initialWebhookRegistry())).toThrow(
+      RuleViolation,
+    );
+    const [event] = decideWebhookRegistry(
+      register({ ...valid, events: ['batch.started', 'batch.started', 'execution.failed'], actor: 'ops', now }, 'whk_1'),
+      initialWebhookRegistry(),
+    );
     if (event === undefined) throw new Error('no registration');
     expect(event.data).toEqual({
       webhookId: 'whk_1',
@@ -50,7 +66,14 @@ describe('webhook registration rules', () => {
       occurredAt: now.toISOString(),
       actor: 'ops',
     });
-    expect(webhookOf(event)).toEqual({ id: 'whk_1', url: valid.url, events: ['batch.started', 'execution.failed'], workflowId: null, createdAt: now.toISOString(), createdBy: 'ops' });
+    expect(webhookOf(event)).toEqual({
+      id: 'whk_1',
+      url: valid.url,
+      events: ['batch.started', 'execution.failed'],
+      workflowId: null,
+      createdAt: now.toISOString(),
+      createdBy: 'ops',
+    });
   });
 });
 
@@ -79,6 +102,7 @@ describe('webhook event types', () => {
   });
 
   it('maps nothing else, not even inherited property names', () => {
-    for (const type of ['WaveDue', 'ExecutionTriggered', 'BatchCreated', 'toString', 'constructor']) expect(webhookTypeOf(type)).toBeUndefined();
+    for (const type of ['WaveDue', 'ExecutionTriggered', 'BatchCreated', 'toString', 'constructor'])
+      expect(webhookTypeOf(type)).toBeUndefined();
   });
 });

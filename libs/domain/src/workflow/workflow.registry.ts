@@ -10,7 +10,10 @@ type TargetV1 = Omit<WorkflowVersionAdded['data']['target'], 'callbackTimeoutMs'
  */
 const splitTimeouts = (data: unknown): unknown => {
   const v1 = data as Omit<WorkflowVersionAdded['data'], 'target'> & { readonly target: TargetV1 };
-  return { ...v1, target: { ...v1.target, timeoutMs: Math.min(v1.target.timeoutMs, MAX_CALL_TIMEOUT_MS), callbackTimeoutMs: v1.target.timeoutMs } };
+  return {
+    ...v1,
+    target: { ...v1.target, timeoutMs: Math.min(v1.target.timeoutMs, MAX_CALL_TIMEOUT_MS), callbackTimeoutMs: v1.target.timeoutMs },
+  };
 };
 
 export const workflowEvents = new EventRegistry<WorkflowEvent>({

@@ -151,7 +151,10 @@ export const validateWorkflowDefinition = (definition: WorkflowDefinition): Prob
   });
   problems.push(...httpUrlProblems(definition.target.url, 'target.url'));
   if (!isIntegerIn(definition.target.timeoutMs, 1, MAX_CALL_TIMEOUT_MS))
-    problem('target.timeoutMs', `target.timeoutMs must be an integer from 1 to ${MAX_CALL_TIMEOUT_MS} (15 minutes, one call of the target)`);
+    problem(
+      'target.timeoutMs',
+      `target.timeoutMs must be an integer from 1 to ${MAX_CALL_TIMEOUT_MS} (15 minutes, one call of the target)`,
+    );
   if (!isIntegerIn(definition.target.callbackTimeoutMs, 1, MAX_CALLBACK_TIMEOUT_MS))
     problem('target.callbackTimeoutMs', `target.callbackTimeoutMs must be an integer from 1 to ${MAX_CALLBACK_TIMEOUT_MS} (24 hours)`);
   const maxInFlight = definition.limits?.maxInFlight;

@@ -79,7 +79,9 @@ describe('workflow versions', () => {
       return error.problems.map(({ field, message }) => ({ ...(field === undefined ? {} : { field }), message }));
     }
   };
-  const target = (overrides: Partial<WorkflowDefinition['target']>): Partial<WorkflowDefinition> => ({ target: { ...definition.target, ...overrides } });
+  const target = (overrides: Partial<WorkflowDefinition['target']>): Partial<WorkflowDefinition> => ({
+    target: { ...definition.target, ...overrides },
+  });
 
   it('caps one call of the target at 15 minutes, sync or async', () => {
     expect(problemsOf(target({ timeoutMs: 900_000 }))).toEqual([]);
@@ -104,7 +106,9 @@ describe('workflow versions', () => {
     expect(problemsOf({ limits: { maxInFlight: 10_000 } })).toEqual([]);
     expect(problemsOf({ limits: {} })).toEqual([]);
     for (const maxInFlight of [0, 10_001, 2.5]) {
-      expect(problemsOf({ limits: { maxInFlight } })).toEqual([{ field: 'limits.maxInFlight', message: 'limits.maxInFlight must be an integer from 1 to 10000' }]);
+      expect(problemsOf({ limits: { maxInFlight } })).toEqual([
+        { field: 'limits.maxInFlight', message: 'limits.maxInFlight must be an integer from 1 to 10000' },
+      ]);
     }
     expect(latestVersion(fold(add(true, { limits: { maxInFlight: 7 } }))!).limits).toEqual({ maxInFlight: 7 });
   });

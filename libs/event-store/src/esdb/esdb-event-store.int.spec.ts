@@ -7,18 +7,27 @@ import { EsdbEventStore } from './esdb-event-store';
 /** Overridable so CI can pin what it pulls. */
 const KURRENTDB_IMAGE = process.env['KURRENTDB_IMAGE'] ?? 'kurrentplatform/kurrentdb:25.0';
 
-type Target = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'container'; readonly engine: string } | { readonly kind: 'none'; readonly reason: string };
+type Target =
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'container'; readonly engine: string }
+  | { readonly kind: 'none'; readonly reason: string };
 
 /** An external server named by ESDB_URL, else a container if testcontainers finds an engine, else nothing. */
 const chooseTarget = (): Target => {
   const url = process.env['ESDB_URL'];
   if (url) return { kind: 'url', url };
-  const probe = spawnSync(process.execPath, [join(__dirname, '../../test-fixtures/container-runtime-probe.cjs')], { encoding: 'utf8', timeout: 60_000 });
+  const probe = spawnSync(process.execPath, [join(__dirname, '../../test-fixtures/container-runtime-probe.cjs')], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   try {
     const verdict = JSON.parse(probe.stdout) as { available: true; engine: string } | { available: false; reason: string };
     return verdict.available ? { kind: 'container', engine: verdict.engine } : { kind: 'none', reason: verdict.reason };
   } catch {
-    return { kind: 'none', reason: `the container engine probe failed: ${probe.error?.message ?? (probe.stderr.trim() || `exit code ${probe.status}`)}` };
+    return {
+      kind: 'none',
+      reason: `the container engine probe failed: ${probe.error?.message ?? (probe.stderr.trim() || `exit code ${probe.status}`)}`,
+    };
   }
 };
 
@@ -47,8 +56,11 @@ if (target.kind === 'none') {
     await container?.stop();
   });
 
-  describeEventStoreContract(target.kind === 'url' ? 'EventStoreDB at ESDB_URL' : `EventStoreDB in a container (${KURRENTDB_IMAGE})`, async () => {
-    if (connectionString === undefined) throw new Error('The EventStoreDB container did not start');
-    return EsdbEventStore.fromConnectionString(connectionString);
-  });
+  describeEventStoreContract(
+    target.kind === 'url' ? 'EventStoreDB at ESDB_URL' : `EventStoreDB in a container (${KURRENTDB_IMAGE})`,
+    async () => {
+      if (connectionString === undefined) throw new Error('The EventStoreDB container did not start');
+      return EsdbEventStore.fromConnectionString(connectionString);
+    },
+  );
 }

@@ -75,7 +75,11 @@ export class EsdbEventStore implements EventStore {
     return new EsdbEventStore(EventStoreDBClient.connectionString(toEsdbConnectionString(connectionString)));
   }
 
-  async appendToStream(stream: StreamName, events: readonly NewEvent[], options: { expectedRevision?: ExpectedRevision } = {}): Promise<AppendResult> {
+  async appendToStream(
+    stream: StreamName,
+    events: readonly NewEvent[],
+    options: { expectedRevision?: ExpectedRevision } = {},
+  ): Promise<AppendResult> {
     if (events.length === 0) throw new Error(`Append to ${stream} has no events`);
     const expected = options.expectedRevision ?? 'any';
     const eventData = events.map((event) =>
@@ -86,7 +90,8 @@ export class EsdbEventStore implements EventStore {
       if (result.position === undefined) throw new Error(`EventStoreDB returned no position for the append to ${stream}`);
       return { nextExpectedRevision: Number(result.nextExpectedRevision), position: encodePosition(result.position) };
     } catch (error) {
-      if (error instanceof WrongExpectedVersionError) throw new WrongExpectedRevisionError(stream, expected, fromCurrentRevision(error.actualVersion));
+      if (error instanceof WrongExpectedVersionError)
+        throw new WrongExpectedRevisionError(stream, expected, fromCurrentRevision(error.actualVersion));
       throw error;
     }
   }
@@ -173,7 +178,8 @@ const toEsdbExpectedRevision = (expected: ExpectedRevision): AppendExpectedRevis
   }
 };
 
-const fromCurrentRevision = (current: CurrentRevision): number | undefined => (typeof current === 'bigint' && current >= 0n ? Number(current) : undefined);
+const fromCurrentRevision = (current: CurrentRevision): number | undefined =>
+  typeof current === 'bigint' && current >= 0n ? Number(current) : undefined;
 
 const toReadRevision = (from: ReadStreamOptions['fromRevision'], backwards: boolean): ReadRevision => {
   if (from === 'end' || (from === undefined && backwards)) return END;
@@ -193,7 +199,8 @@ const isWanted = (event: RecordedEvent, filter: EventFilter | undefined): boolea
   !isSystemEvent(event) && (filter === undefined || matchesFilter(filter, event.streamId, event.type));
 
 const toStoredEvent = (event: RecordedEvent): StoredEvent => {
-  if (event.position === undefined) throw new Error('EventStoreDB returned an event without its position: the server must be 22.6 or later');
+  if (event.position === undefined)
+    throw new Error('EventStoreDB returned an event without its position: the server must be 22.6 or later');
   return {
     id: event.id,
     streamName: event.streamId,
@@ -208,7 +215,9 @@ const toStoredEvent = (event: RecordedEvent): StoredEvent => {
 
 /** Metadata that is not a JSON object (absent, binary, or written by another client) reads as empty. */
 const toMetadata = (metadata: unknown): EventMetadata =>
-  typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata) && !ArrayBuffer.isView(metadata) ? (metadata as EventMetadata) : {};
+  typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata) && !ArrayBuffer.isView(metadata)
+    ? (metadata as EventMetadata)
+    : {};
 
 const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -221,12 +230,15 @@ const serverFilter = (filter: EventFilter | undefined, checkpointReached: (posit
   const prefixes = filter?.streamPrefixes ?? [];
   const types = filter?.eventTypes ?? [];
   if (prefixes.length > 0 && types.length === 0) return streamNameFilter({ prefixes: [...prefixes], ...onCheckpoint });
-  if (types.length > 0 && prefixes.length === 0) return eventTypeFilter({ regex: `^(?:${types.map(escapeRegex).join('|')})$`, ...onCheckpoint });
+  if (types.length > 0 && prefixes.length === 0)
+    return eventTypeFilter({ regex: `^(?:${types.map(escapeRegex).join('|')})$`, ...onCheckpoint });
   return excludeSystemEvents(onCheckpoint);
 };
 
 /** Something the server said between events, to be acted on once the events before it are delivered. */
-type Marker = { readonly at: number } & ({ readonly kind: 'caughtUp' } | { readonly kind: 'checkpoint'; readonly position: GlobalPosition });
+type Marker = { readonly at: number } & (
+  { readonly kind: 'caughtUp' } | { readonly kind: 'checkpoint'; readonly position: GlobalPosition }
+);
 
 /**
  * Reads the client's subscription stream in paused mode, so batches form from what is already buffered and

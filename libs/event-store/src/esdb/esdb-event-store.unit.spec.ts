@@ -35,10 +35,12 @@ const recorded = (n: number, overrides: Partial<AllStreamRecordedEvent> = {}): A
   } as AllStreamRecordedEvent,
 });
 
-const fakeClient = (client: Partial<Record<keyof EventStoreDBClient, unknown>>): EventStoreDBClient => client as unknown as EventStoreDBClient;
+const fakeClient = (client: Partial<Record<keyof EventStoreDBClient, unknown>>): EventStoreDBClient =>
+  client as unknown as EventStoreDBClient;
 
 /** The client's read streams and subscriptions are object-mode readables with a cancel/unsubscribe. */
-const readable = (items: readonly AllStreamResolvedEvent[]) => Object.assign(Readable.from(items), { cancel: jest.fn(async () => undefined) });
+const readable = (items: readonly AllStreamResolvedEvent[]) =>
+  Object.assign(Readable.from(items), { cancel: jest.fn(async () => undefined) });
 
 class FakeSubscription extends PassThrough {
   readonly unsubscribe = jest.fn(async () => {
@@ -55,7 +57,6 @@ const collect = async <T>(iterable: AsyncIterable<T>): Promise<T[]> => {
   for await (const item of iterable) items.push(item);
   return items;
 };
-
 
 describe('EventStoreDB positions', () => {
   it('pack (commit, prepare) into one bigint that sorts like the pair and unpacks losslessly', () => {
@@ -96,9 +97,9 @@ describe('EsdbEventStore on a fake client', () => {
         },
       });
 
-    await expect(new EsdbEventStore(failWith(5n)).appendToStream('order-1', [{ type: 'A', data: {} }], { expectedRevision: 3 })).rejects.toEqual(
-      new WrongExpectedRevisionError('order-1', 3, 5),
-    );
+    await expect(
+      new EsdbEventStore(failWith(5n)).appendToStream('order-1', [{ type: 'A', data: {} }], { expectedRevision: 3 }),
+    ).rejects.toEqual(new WrongExpectedRevisionError('order-1', 3, 5));
     const refusal = await new EsdbEventStore(failWith('no_stream'))
       .appendToStream('order-1', [{ type: 'A', data: {} }], { expectedRevision: 'stream_exists' })
       .catch((error: unknown) => error);
@@ -110,14 +111,26 @@ describe('EsdbEventStore on a fake client', () => {
     const appendToStream = jest.fn(async () => ({ success: true, nextExpectedRevision: 4n, position: { commit: 9n, prepare: 8n } }));
     const store = new EsdbEventStore(fakeClient({ appendToStream }));
 
-    const result = await store.appendToStream('order-1', [{ id: '11111111-1111-4111-8111-111111111111', type: 'A', data: { n: 1 }, metadata: { actor: 'me' } }], {
-      expectedRevision: 3,
-    });
+    const result = await store.appendToStream(
+      'order-1',
+      [{ id: '11111111-1111-4111-8111-111111111111', type: 'A', data: { n: 1 }, metadata: { actor: 'me' } }],
+      {
+        expectedRevision: 3,
+      },
+    );
 
     expect(result).toEqual({ nextExpectedRevision: 4, position: encodePosition({ commit: 9n, prepare: 8n }) });
     expect(appendToStream).toHaveBeenCalledWith(
       'order-1',
-      [{ id: '11111111-1111-4111-8111-111111111111', contentType: 'application/json', type: 'A', data: { n: 1 }, metadata: { actor: 'me' } }],
+      [
+        {
+          id: '11111111-1111-4111-8111-111111111111',
+          contentType: 'application/json',
+          type: 'A',
+          data: { n: 1 },
+          metadata: { actor: 'me' },
+        },
+      ],
       { expectedRevision: 3n },
     );
   });
@@ -142,7 +155,9 @@ describe('EsdbEventStore on a fake client', () => {
     const readAll = jest.fn(() => read);
     const store = new EsdbEventStore(fakeClient({ readAll }));
 
-    const events = await collect(store.readAll({ after: encodePosition(position(100)), filter: { streamPrefixes: ['order-'] }, maxCount: 2 }));
+    const events = await collect(
+      store.readAll({ after: encodePosition(position(100)), filter: { streamPrefixes: ['order-'] }, maxCount: 2 }),
+    );
 
     expect(readAll).toHaveBeenCalledWith({ direction: 'forwards', fromPosition: position(100) });
     expect(events.map((event) => event.revision)).toEqual([2, 5]);
@@ -187,7 +202,9 @@ describe('EsdbEventStore on a fake client', () => {
       expect(byType.filter()).toMatchObject({ filterOn: 'eventType', regex: '^(?:Batch\\.Created|Paused)$' });
 
       const byBoth = subscribeWith();
-      void byBoth.store.subscribeToAll({ filter: { streamPrefixes: ['order-'], eventTypes: ['Paused'] } }, { onEvents: () => undefined }).stop();
+      void byBoth.store
+        .subscribeToAll({ filter: { streamPrefixes: ['order-'], eventTypes: ['Paused'] } }, { onEvents: () => undefined })
+        .stop();
       expect(byBoth.filter()).toMatchObject({ filterOn: 'eventType', regex: '^[^$].*' });
 
       const unfiltered = subscribeWith();

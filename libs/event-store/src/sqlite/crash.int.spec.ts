@@ -51,7 +51,9 @@ describe('SQLite store, writer killed mid-stream', () => {
           previous = event.position;
           stored.set(event.id, event);
         }
-        const lost = acknowledged.filter(({ stream, revision, id }) => stored.get(id)?.streamName !== stream || stored.get(id)?.revision !== revision);
+        const lost = acknowledged.filter(
+          ({ stream, revision, id }) => stored.get(id)?.streamName !== stream || stored.get(id)?.revision !== revision,
+        );
         expect(lost).toEqual([]);
 
         // Whatever made it in beyond the acknowledgements forms whole streams, without gaps.
@@ -63,7 +65,9 @@ describe('SQLite store, writer killed mid-stream', () => {
         }
 
         const revision = await store.streamRevision('crash-0');
-        await expect(store.appendToStream('crash-0', [{ type: 'AfterTheCrash', data: { round } }], { expectedRevision: revision ?? 'no_stream' })).resolves.toMatchObject({
+        await expect(
+          store.appendToStream('crash-0', [{ type: 'AfterTheCrash', data: { round } }], { expectedRevision: revision ?? 'no_stream' }),
+        ).resolves.toMatchObject({
           nextExpectedRevision: (revision ?? -1) + 1,
         });
       } finally {

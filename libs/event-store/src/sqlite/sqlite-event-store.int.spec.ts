@@ -71,7 +71,8 @@ describe('SqliteEventStore', () => {
   it('treats a stream prefix literally: case-sensitive, and % or _ are no wildcards', async () => {
     const store = freshStore();
     try {
-      for (const stream of ['Order-1', 'order-1', 'or%er-1', 'or_er-1', 'ordxr-1']) await store.appendToStream(stream, [{ type: 'A', data: {} }]);
+      for (const stream of ['Order-1', 'order-1', 'or%er-1', 'or_er-1', 'ordxr-1'])
+        await store.appendToStream(stream, [{ type: 'A', data: {} }]);
       const streams = async (prefix: string) => {
         const names: string[] = [];
         for await (const event of store.readAll({ filter: { streamPrefixes: [prefix] } })) names.push(event.streamName);

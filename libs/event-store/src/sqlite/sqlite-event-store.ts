@@ -68,7 +68,16 @@ const SCHEMA = `
 // so a checkpoint stored by a subscriber can never point at a different event later.
 
 const COLUMNS = 'position, id, stream, revision, type, data, metadata, recorded_at';
-type Row = [position: number, id: string, stream: string, revision: number, type: string, data: string, metadata: string | null, recordedAt: number];
+type Row = [
+  position: number,
+  id: string,
+  stream: string,
+  revision: number,
+  type: string,
+  data: string,
+  metadata: string | null,
+  recordedAt: number,
+];
 
 interface Page {
   readonly events: StoredEvent[];
@@ -109,7 +118,11 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  async appendToStream(stream: StreamName, events: readonly NewEvent[], options: { expectedRevision?: ExpectedRevision } = {}): Promise<AppendResult> {
+  async appendToStream(
+    stream: StreamName,
+    events: readonly NewEvent[],
+    options: { expectedRevision?: ExpectedRevision } = {},
+  ): Promise<AppendResult> {
     if (events.length === 0) throw new Error(`Append to ${stream} has no events`);
     const expected = options.expectedRevision ?? 'any';
     const { currentRevision, insertEvent, saveStreamRevision } = this.statements;
@@ -124,9 +137,19 @@ export class SqliteEventStore implements EventStore {
         const id = event.id ?? newEventId(recordedAt);
         const metadata = event.metadata === undefined ? null : JSON.stringify(event.metadata);
         try {
-          position = insertEvent.run(id, stream, revision, event.type, JSON.stringify(event.data ?? null), metadata, recordedAt).lastInsertRowid;
+          position = insertEvent.run(
+            id,
+            stream,
+            revision,
+            event.type,
+            JSON.stringify(event.data ?? null),
+            metadata,
+            recordedAt,
+          ).lastInsertRowid;
         } catch (error) {
-          throw isDuplicateId(error) ? new Error(`Event id ${id} is already stored: the whole append to ${stream} is refused`, { cause: error }) : error;
+          throw isDuplicateId(error)
+            ? new Error(`Event id ${id} is already stored: the whole append to ${stream} is refused`, { cause: error })
+            : error;
         }
       }
       saveStreamRevision.run(stream, revision);
@@ -293,10 +316,15 @@ const prepareStatements = (db: DatabaseSync) => {
     rollback: db.prepare('ROLLBACK'),
     currentRevision: db.prepare('SELECT revision FROM streams WHERE name = ?'),
     insertEvent: db.prepare('INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-    saveStreamRevision: db.prepare('INSERT INTO streams (name, revision) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision'),
+    saveStreamRevision: db.prepare(
+      'INSERT INTO streams (name, revision) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision',
+    ),
     head: db.prepare('SELECT max(position) AS head FROM events'),
     readStreamForwards: db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`, rows),
-    readStreamBackwards: db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`, rows),
+    readStreamBackwards: db.prepare(
+      `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+      rows,
+    ),
     readAll: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`, rows),
   };
 };

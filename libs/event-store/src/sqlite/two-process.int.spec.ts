@@ -24,7 +24,10 @@ describe('SQLite store shared by two processes', () => {
     // Created here first, so the children open an existing file.
     const store = new SqliteEventStore(path, { pollIntervalMs: 10 });
     const delivered: StoredEvent[] = [];
-    const subscription = store.subscribeToAll({ filter: { streamPrefixes: [stream] } }, { onEvents: (events) => void delivered.push(...events) });
+    const subscription = store.subscribeToAll(
+      { filter: { streamPrefixes: [stream] } },
+      { onEvents: (events) => void delivered.push(...events) },
+    );
     await subscription.caughtUp;
 
     try {

@@ -51,7 +51,12 @@ export const acquireKafkaBroker = async (): Promise<KafkaBroker> => {
     return {
       brokers: fromEnvironment,
       source: 'environment',
-      restart: () => Promise.reject(new Error('Cannot restart the external broker in KAFKA_BROKERS; unset it (or set KAFKA_MANAGED_BY=script) so the tests manage their own')),
+      restart: () =>
+        Promise.reject(
+          new Error(
+            'Cannot restart the external broker in KAFKA_BROKERS; unset it (or set KAFKA_MANAGED_BY=script) so the tests manage their own',
+          ),
+        ),
       release: async () => undefined,
     };
   }
@@ -59,7 +64,12 @@ export const acquireKafkaBroker = async (): Promise<KafkaBroker> => {
     const { KafkaContainer } = await import('@testcontainers/kafka');
     const container = await new KafkaContainer('confluentinc/cp-kafka:7.7.1').withKraft().start();
     const brokers = `${container.getHost()}:${container.getMappedPort(9093)}`;
-    return { brokers, source: 'testcontainers', restart: async () => void (await container.restart()), release: async () => void (await container.stop()) };
+    return {
+      brokers,
+      source: 'testcontainers',
+      restart: async () => void (await container.restart()),
+      release: async () => void (await container.stop()),
+    };
   }
   const { stdout } = await run('bash', [script, 'start'], { cwd: root, timeout: 300_000 });
   const brokers = stdout.trim().split('\n').at(-1) ?? '';

@@ -34,7 +34,6 @@ export interface TransportFactory {
   open(context: { readonly store: EventStore; readonly dir: string }): Promise<TransportUnderTest>;
 }
 
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const nOf = (message: EventMessage): number => (message.data as { n: number }).n;
 
@@ -101,7 +100,13 @@ export function describeTransportContract(transportName: string, factory: Transp
       expect(seen.every((message) => message.type === 'A')).toBe(true);
       expect(new Set(seen.map((message) => message.id)).size).toBe(64);
       expect(mostInFlight).toBeGreaterThan(1);
-      expect(seen.find((message) => message.key === 'b0')).toMatchObject({ schemaVersion: 1, type: 'A', stream: 'batch-b0', revision: 0, data: { n: 0 } });
+      expect(seen.find((message) => message.key === 'b0')).toMatchObject({
+        schemaVersion: 1,
+        type: 'A',
+        stream: 'batch-b0',
+        revision: 0,
+        data: { n: 0 },
+      });
     });
 
     it('groups are independent: each group gets every message', async () => {
@@ -141,7 +146,11 @@ export function describeTransportContract(transportName: string, factory: Transp
       await consume('p', { group: 'g', eventTypes: ['A'], concurrency: 3 }, async (message) => void afterRestart.push(nOf(message)));
       // One more per key: redeliveries of a key come before it.
       for (const [n, key] of keys.entries()) await append(key, 'A', 10 + n);
-      await until(() => [2, 10, 11, 12, 13, 14, 15].every((n) => afterRestart.includes(n)), 30_000, 'the interrupted message and the new ones');
+      await until(
+        () => [2, 10, 11, 12, 13, 14, 15].every((n) => afterRestart.includes(n)),
+        30_000,
+        'the interrupted message and the new ones',
+      );
 
       expect([...completed].sort((x, y) => x - y)).toEqual([0, 1, 3, 4, 5]);
       expect([...afterRestart].sort((x, y) => x - y)).toEqual([2, 10, 11, 12, 13, 14, 15]);
@@ -201,7 +210,9 @@ export function describeTransportContract(transportName: string, factory: Transp
         const first: number[] = [];
         const consumer = await transport.consume({ group: 'g', eventTypes: ['A'] }, async (message) => void first.push(nOf(message)));
         consumers.push(consumer);
-        await expect(transport.consume({ group: 'g', eventTypes: ['A'] }, async () => undefined)).rejects.toThrow(/Group g already has a consumer/);
+        await expect(transport.consume({ group: 'g', eventTypes: ['A'] }, async () => undefined)).rejects.toThrow(
+          /Group g already has a consumer/,
+        );
         for (let n = 0; n < 3; n++) await append('x', 'A', n);
         await until(() => first.length >= 3, 30_000, 'the first consumer');
         expect(first).toEqual([0, 1, 2]);
@@ -217,7 +228,11 @@ export function describeTransportContract(transportName: string, factory: Transp
 
     it('a consumer stopped and started again resumes from its checkpoint: only what came after, nothing twice', async () => {
       const before: number[] = [];
-      const first = await consume('p', { group: 'g', eventTypes: ['A'], concurrency: 2 }, async (message) => void before.push(nOf(message)));
+      const first = await consume(
+        'p',
+        { group: 'g', eventTypes: ['A'], concurrency: 2 },
+        async (message) => void before.push(nOf(message)),
+      );
       for (let n = 0; n < 5; n++) await append(n % 2 === 0 ? 'x' : 'y', 'A', n);
       await until(() => before.length >= 5, 30_000, 'the first five');
       await first.stop();
@@ -226,7 +241,11 @@ export function describeTransportContract(transportName: string, factory: Transp
       const after: EventMessage[] = [];
       await consume('p', { group: 'g', eventTypes: ['A'], concurrency: 2 }, async (message) => void after.push(message));
       // Both keys get a new message, and a key's redeliveries would come before it.
-      await until(() => after.some((message) => nOf(message) === 6) && after.some((message) => nOf(message) === 7), 30_000, 'the last new one of each key');
+      await until(
+        () => after.some((message) => nOf(message) === 6) && after.some((message) => nOf(message) === 7),
+        30_000,
+        'the last new one of each key',
+      );
 
       expect([...before].sort()).toEqual([0, 1, 2, 3, 4]);
       expect(byKey(after, 'x')).toEqual([6]);
