@@ -111,7 +111,10 @@ const measure = async (deployment: Deployment, target: Target): Promise<string> 
     if (calledAt !== undefined && dueAt !== undefined) latencies.push(calledAt - dueAt);
   }
   latencies.sort((a, b) => a - b);
-  return `${deployment.name.padEnd(28)}\t${Math.round(rate)} executions/s\tWaveDue -> target call p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms (${latencies.length} calls)`;
+  return (
+    `${deployment.name.padEnd(28)}\t${Math.round(rate)} executions/s\tWaveDue -> target call p50 ${percentile(latencies, 50)} ` +
+    `ms, p99 ${percentile(latencies, 99)} ms (${latencies.length} calls)`
+  );
 };
 
 async function main(): Promise<void> {

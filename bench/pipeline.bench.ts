@@ -80,7 +80,9 @@ async function throughput(targetUrl: string, calls: () => number): Promise<void>
     const batch = await waitForOutcomes(product, created.id, executionCount, 600_000);
     const seconds = (performance.now() - started) / 1000;
     console.log(
-      `pipeline\t${executionCount} executions\t${seconds.toFixed(2)} s\t${Math.round(executionCount / seconds)} executions/s\t(target calls ${calls() - before}, completed ${batch.progress.completed}, failed ${batch.progress.failed}, peak RSS ${peakRssMb(product.child?.pid ?? 0).toFixed(0)} MB)`,
+      `pipeline\t${executionCount} executions\t${seconds.toFixed(2)} s\t${Math.round(executionCount / seconds)} executions/s\t` +
+        `(target calls ${calls() - before}, completed ${batch.progress.completed}, failed ${batch.progress.failed}, ` +
+        `peak RSS ${peakRssMb(product.child?.pid ?? 0).toFixed(0)} MB)`,
     );
   } finally {
     await product.stop();

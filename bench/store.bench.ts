@@ -95,7 +95,8 @@ const main = async (): Promise<void> => {
   await big.close();
 
   console.log(
-    `\nSQLite event store, ${new Date().toISOString()}, Node ${process.version}, file of ${(bytes / 2 ** 20).toFixed(0)} MiB for ${totalEvents.toLocaleString('en-US')} events\n`,
+    `\nSQLite event store, ${new Date().toISOString()}, Node ${process.version}, file of ` +
+      `${(bytes / 2 ** 20).toFixed(0)} MiB for ${totalEvents.toLocaleString('en-US')} events\n`,
   );
   const table = rows.map((row) => [
     row.scenario,

@@ -57,11 +57,17 @@ export class BatchesController {
   })
   @ApiErrors({
     ...JSON_BODY_ERRORS,
-    400: 'The body (or the `config` field) is not of the expected shape, or the multipart form is malformed or interrupted; `details` names each field.',
+    400:
+      'The body (or the `config` field) is not of the expected shape, or the multipart form is malformed ' +
+      'or interrupted; `details` names each field.',
     404: 'No workflow has this id, or it has no such version.',
     413: 'The JSON body, the CSV file, a form field or the number of form fields is over its limit.',
-    415: 'The Content-Type is neither application/json nor multipart/form-data, or the body is compressed in a way the route does not read.',
-    422: 'A rule is broken: batch settings out of range, items or rows missing required inputs, a column mapping that does not fit; `details` names the field and row.',
+    415:
+      'The Content-Type is neither application/json nor multipart/form-data, or the body is ' +
+      'compressed in a way the route does not read.',
+    422:
+      'A rule is broken: batch settings out of range, items or rows missing required inputs, a column mapping that ' +
+      'does not fit; `details` names the field and row.',
   })
   async create(@Req() request: Request, @Body() body: unknown): Promise<BatchCreatedResponse> {
     const actor = actorOf(request);
@@ -80,7 +86,9 @@ export class BatchesController {
   })
   @ApiOkResponse({ type: CsvPreviewResponse, description: 'Invalid rows are reported here, not refused: nothing is created.' })
   @ApiErrors({
-    400: 'The multipart form is malformed or interrupted, or `mapping` is not JSON or not of the expected shape; `details` names the field.',
+    400:
+      'The multipart form is malformed or interrupted, or `mapping` is not JSON or not of the ' +
+      'expected shape; `details` names the field.',
     404: 'No workflow has this id, or it has no such version.',
     413: 'The CSV file, a form field or the number of form fields is over its limit.',
     415: 'The Content-Type is not multipart/form-data, or the form is compressed.',

@@ -326,7 +326,8 @@ export class ExecutionResultDto {
 
   @ApiPropertyOptional({
     description:
-      'The callbackToken the target received with the execution. Required here or in the X-Callback-Token header; without it the callback is refused with 403.',
+      'The callbackToken the target received with the execution. Required here or in the X-Callback-Token ' +
+      'header; without it the callback is refused with 403.',
   })
   @IsOptional()
   @IsString()

@@ -77,7 +77,8 @@ export class ExecutionsController {
     summary: 'Completion callback of an async target: the outcome of an execution it accepted',
     description:
       'Needs the callbackToken the target received with the execution, as the body field callbackToken or the X-Callback-Token header ' +
-      '(403 without it or with a wrong one). 409 unless the execution awaits its callback: a sync execution, one with an outcome, or one not accepted yet.',
+      '(403 without it or with a wrong one). 409 unless the execution awaits its callback: a sync execution, ' +
+      'one with an outcome, or one not accepted yet.',
   })
   @ApiHeader({
     name: 'X-Callback-Token',
@@ -100,7 +101,8 @@ export class ExecutionsController {
     // Checked before anything about the execution is looked at, so a caller without the token learns nothing of it.
     if (!isCallbackToken(this.config.callbackSecret, executionIdOf(batchId, index), body.callbackToken ?? headerToken)) {
       throw new ForbiddenException(
-        `The callback token of execution ${id} is missing or wrong: send the callbackToken the target received, as the body field callbackToken or the X-Callback-Token header`,
+        `The callback token of execution ${id} is missing or wrong: send the callbackToken the target received, as the ` +
+          `body field callbackToken or the X-Callback-Token header`,
       );
     }
     const result =

@@ -36,7 +36,8 @@ export class InProcessTransport implements MessageTransport {
   async consume(options: ConsumeOptions, handler: MessageHandler): Promise<MessageConsumer> {
     if (this.groups.has(options.group)) {
       throw new Error(
-        `Group ${options.group} already has a consumer: the in-process transport runs one consumer per group (several share a group's work only over Kafka)`,
+        `Group ${options.group} already has a consumer: the in-process transport runs one consumer per group ` +
+          `(several share a group's work only over Kafka)`,
       );
     }
     this.groups.add(options.group);

@@ -4,7 +4,10 @@ import { type WebhookDeliveryAttempted } from '@flotilla/domain';
 import { deliveriesStream } from './webhook-streams';
 import type { DeliveryAttemptResponse } from './webhooks.dto';
 
-/** One delivery attempt as the API shows it (absent facts are null, so every item has the same shape): its one shape is the response class. */
+/**
+ * One delivery attempt as the API shows it (absent facts are null, so every item has the same shape): its one
+ * shape is the response class.
+ */
 export type DeliveryAttempt = Readonly<DeliveryAttemptResponse>;
 
 export interface DeliveryPage {

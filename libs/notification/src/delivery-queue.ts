@@ -26,7 +26,10 @@ export interface LaneHead {
   readonly dueAt: number;
 }
 
-/** Enqueued keys are remembered this long after the latest enqueue (not after now: a process down for a month still recognises its redeliveries). */
+/**
+ * Enqueued keys are remembered this long after the latest enqueue (not after now: a process down for a month
+ * still recognises its redeliveries).
+ */
 const KEY_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 interface Row {

@@ -59,7 +59,10 @@ const DEFAULTS: Required<NotifierOptions> = {
   webhookConcurrency: 8,
 };
 
-/** After a failure that is not the receiver's (the delivery log or the queue could not be written), a lane is tried again this much later. */
+/**
+ * After a failure that is not the receiver's (the delivery log or the queue could not be written), a lane is
+ * tried again this much later.
+ */
 const RETRY_LANE_MS = 1000;
 /** How often enqueued keys older than their retention are forgotten, while running. */
 const PRUNE_EVERY_MS = 3600 * 1000;

@@ -24,4 +24,5 @@ export const JSON_BODY_ERRORS = {
 
 /** A page query (`limit`, `cursor`) that is not of the expected shape. */
 export const PAGE_QUERY_ERROR =
-  'A query parameter is not of the expected shape: a limit out of range or not an integer, a cursor this API did not hand out, an unknown status.';
+  'A query parameter is not of the expected shape: a limit out of range or not an integer, a cursor ' +
+  'this API did not hand out, an unknown status.';

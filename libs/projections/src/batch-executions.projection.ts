@@ -61,7 +61,8 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
             ),
           );
           db.run(
-            `INSERT OR IGNORE INTO execution_items (batch_id, idx, inputs, profile, metadata) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+            `INSERT OR IGNORE INTO execution_items (batch_id, idx, inputs, profile, metadata) VALUES ` +
+              `${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
             ...values,
           );
         }
@@ -115,7 +116,8 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         );
       case 'ExecutionFailed':
         return db.run(
-          `UPDATE executions SET state = 'failed', error = ?, status_code = ?, attempts = ?, finished_at = ? WHERE batch_id = ? AND idx = ?`,
+          `UPDATE executions SET state = 'failed', error = ?, status_code = ?, attempts = ?, finished_at ` +
+            `= ? WHERE batch_id = ? AND idx = ?`,
           event.data.error,
           event.data.statusCode ?? null,
           event.data.attempts,

@@ -121,7 +121,8 @@ export class BatchQueries {
       reason: string | null;
       data: string;
     }>(
-      'SELECT position, type, occurred_at, actor, reason, data FROM batch_history WHERE batch_id = ? AND position > ? ORDER BY position LIMIT ?',
+      'SELECT position, type, occurred_at, actor, reason, data FROM batch_history WHERE batch_id = ? AND ' +
+        'position > ? ORDER BY position LIMIT ?',
       batchId,
       after,
       filter.limit + 1,

@@ -126,7 +126,8 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
     if (deltas === undefined) return;
     this.deltas.delete(batchId);
     db.run(
-      `UPDATE batches SET pending = pending + ?, triggered = triggered + ?, cancelled = cancelled + ?, completed = completed + ?, failed = failed + ?
+      `UPDATE batches SET pending = pending + ?, triggered = triggered + ?, cancelled = cancelled + ?,
+         completed = completed + ?, failed = failed + ?
        WHERE id = ?`,
       deltas.pending,
       deltas.triggered,

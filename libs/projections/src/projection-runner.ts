@@ -144,7 +144,8 @@ export class ProjectionRunner {
     const checkpoint = this.checkpointOf(projection);
     if (checkpoint.position !== null && checkpoint.position >= position) return;
     this.db.run(
-      'INSERT INTO projection_checkpoints (name, version, position) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET version = excluded.version, position = excluded.position',
+      'INSERT INTO projection_checkpoints (name, version, position) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET ' +
+        'version = excluded.version, position = excluded.position',
       projection.name,
       projection.version,
       position.toString(),

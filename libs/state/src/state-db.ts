@@ -114,7 +114,8 @@ const migrate = (db: DatabaseSync, migrations: readonly Migration[]): void => {
   const newest = (db.prepare('SELECT max(id) AS id FROM schema_migrations').get() as { id: number | null }).id ?? 0;
   if (newest > migrations.length) {
     throw new Error(
-      `The state database has migration ${newest}, newer than this code knows (${migrations.length}): run a newer Flotilla, or delete the file to rebuild it`,
+      `The state database has migration ${newest}, newer than this code knows (${migrations.length}): run a ` +
+        `newer Flotilla, or delete the file to rebuild it`,
     );
   }
   const applied = db.prepare('SELECT 1 FROM schema_migrations WHERE id = ?');

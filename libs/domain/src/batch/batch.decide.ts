@@ -218,7 +218,9 @@ const planEndOf = (settings: BatchSettings, total: number): string => {
   const startMs = Date.parse(settings.startAt);
   const endMs = lastExecuteAtOf(startMs, total, settings) ?? startMs;
   if (!Number.isFinite(endMs) || endMs > LATEST_TIMESTAMP_MS) {
-    const message = `the plan would end after the year 9999: ${total} items, ${settings.maxConcurrent} per wave, batchIntervalSeconds ${settings.batchIntervalSeconds} from startAt ${settings.startAt}`;
+    const message =
+      `the plan would end after the year 9999: ${total} items, ${settings.maxConcurrent} per wave, batchIntervalSeconds ` +
+      `${settings.batchIntervalSeconds} from startAt ${settings.startAt}`;
     throw new RuleViolation(message, [{ code: 'plan_out_of_range', field: 'batchIntervalSeconds', message }]);
   }
   return new Date(endMs).toISOString();
