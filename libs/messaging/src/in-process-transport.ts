@@ -53,10 +53,15 @@ export class InProcessTransport implements MessageTransport {
       { after: this.checkpoints.get(checkpointName) ?? 'start', filter: { eventTypes: options.eventTypes }, maxBatchSize: 500 },
       {
         onEvents: async (events) => {
+          // Which of these the group handled already: one look for the whole batch, not one per message.
+          const alreadyHandled = this.handled.handledAmong(
+            options.group,
+            events.map((event) => event.id),
+          );
           for (const event of events) {
             if (stopping) return;
             const message = toMessage(event);
-            await deliverOnce(window, this.handled, event.position, message, options, () =>
+            await deliverOnce(window, this.handled, alreadyHandled, event.position, message, options, () =>
               handleWithRetries(options.group, message, handler, policy, deadLetter, () => stopping),
             );
           }

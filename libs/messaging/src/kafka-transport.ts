@@ -160,10 +160,15 @@ export class KafkaTransport implements MessageTransport {
     const window = new OrderedWindow(options.concurrency ?? 1, (offset) => resolveOffset(offset.toString()));
     const beat = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
     try {
-      for (const record of batch.messages) {
+      const messages = batch.messages.map((record) => ({ record, message: parse(record) }));
+      // Which of these the group handled already: one look for the whole batch, not one per message.
+      const alreadyHandled = this.handled.handledAmong(
+        options.group,
+        messages.flatMap(({ message }) => (message === null ? [] : [message.id])),
+      );
+      for (const { record, message } of messages) {
         if (!isRunning() || isStale() || isStopping()) break;
         const offset = BigInt(record.offset);
-        const message = parse(record);
         if (message === null) {
           // Not an event at all: nothing can handle it, so straight to the dead letters.
           await deadLetter(rawMessage(record), 'Malformed message: the value is not an event envelope (JSON with id and type)', 0);
@@ -174,7 +179,7 @@ export class KafkaTransport implements MessageTransport {
           window.mark(offset);
           continue;
         }
-        await deliverOnce(window, this.handled, offset, message, options, () =>
+        await deliverOnce(window, this.handled, alreadyHandled, offset, message, options, () =>
           handleWithRetries(
             options.group,
             message,

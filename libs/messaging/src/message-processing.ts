@@ -51,12 +51,13 @@ export const handleWithRetries = async (
 export const deliverOnce = async (
   window: OrderedWindow,
   handled: HandledEvents,
+  alreadyHandled: ReadonlySet<string>,
   position: bigint,
   message: EventMessage,
   options: ConsumeOptions,
   work: () => Promise<void>,
 ): Promise<void> => {
-  if (handled.seen(options.group, message.id)) {
+  if (alreadyHandled.has(message.id)) {
     window.mark(position);
     return;
   }

@@ -1,6 +1,8 @@
 import type { StateDb } from './state-db';
 
 /** A week is far longer than any redelivery takes. */
+const IDS_PER_QUERY = 500;
+
 const RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 /**
@@ -20,11 +22,20 @@ export class HandledEvents {
     db.run('DELETE FROM handled_events WHERE handled_at < ?', now - RETENTION_MS);
   }
 
-  seen(group: string, id: string): boolean {
-    return (
-      this.pending.has(`${group}\u0000${id}`) ||
-      this.db.get('SELECT 1 FROM handled_events WHERE grp = ? AND event_id = ?', group, id) !== undefined
-    );
+  /** Of `ids`, the ones the group has handled: one query per few hundred, for a batch of messages at once. */
+  handledAmong(group: string, ids: readonly string[]): ReadonlySet<string> {
+    const handled = new Set<string>();
+    for (const id of ids) if (this.pending.has(`${group}\u0000${id}`)) handled.add(id);
+    for (let from = 0; from < ids.length; from += IDS_PER_QUERY) {
+      const chunk = ids.slice(from, from + IDS_PER_QUERY);
+      const rows = this.db.all<{ event_id: string }>(
+        `SELECT event_id FROM handled_events WHERE grp = ? AND event_id IN (${chunk.map(() => '?').join(', ')})`,
+        group,
+        ...chunk,
+      );
+      for (const row of rows) handled.add(row.event_id);
+    }
+    return handled;
   }
 
   remember(group: string, id: string): void {
