@@ -415,7 +415,11 @@ const afterOutcome = (batch: Batch, outcome: 'completed' | 'failed', now: Date):
   const settledEvent = settledIfDone(batch, now, completedCount, failedCount, batch.counts.cancelled);
   if (settledEvent !== null) return [settledEvent];
   if (batch.status !== 'running') return [];
-  const reason = toleranceExceeded(batch, completedCount - batch.outcomesBeforeResume.completed, failedCount - batch.outcomesBeforeResume.failed);
+  const reason = toleranceExceeded(
+    batch,
+    completedCount - batch.outcomesBeforeResume.completed,
+    failedCount - batch.outcomesBeforeResume.failed,
+  );
   if (reason === null) return [];
   const paused: BatchPaused = { type: 'BatchPaused', data: { batchId: batch.id, occurredAt: iso(now), actor: 'system', reason } };
   return [paused];
@@ -435,7 +439,13 @@ const toleranceExceeded = (batch: Batch, completedCount: number, failedCount: nu
 };
 
 /** BatchSettled when, with these counts, every execution has an outcome or is cancelled, and the batch has not settled yet. */
-const settledIfDone = (batch: Batch, now: Date, completedCount: number, failedCount: number, cancelledCount: number): BatchSettled | null => {
+const settledIfDone = (
+  batch: Batch,
+  now: Date,
+  completedCount: number,
+  failedCount: number,
+  cancelledCount: number,
+): BatchSettled | null => {
   if (batch.settledAt !== null || completedCount + failedCount + cancelledCount < batch.counts.total) return null;
   return {
     type: 'BatchSettled',
@@ -450,7 +460,8 @@ const settledIfDone = (batch: Batch, now: Date, completedCount: number, failedCo
   };
 };
 
-const withSettled = (events: BatchEvent[], settled: BatchSettled | null): BatchEvent[] => (settled === null ? events : [...events, settled]);
+const withSettled = (events: BatchEvent[], settled: BatchSettled | null): BatchEvent[] =>
+  settled === null ? events : [...events, settled];
 
 const cancelExecution = (command: CancelExecution, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'cancel', 'pending');

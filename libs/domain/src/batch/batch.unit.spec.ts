@@ -155,7 +155,11 @@ describe('batch lifecycle', () => {
     pause: { running: ['BatchPaused'] },
     resume: { paused: ['BatchResumed'] },
     // Nothing was triggered in these batches, so nothing awaits an outcome: the cancel settles them too.
-    cancel: { pending: ['BatchCancelled', 'BatchSettled'], running: ['BatchCancelled', 'BatchSettled'], paused: ['BatchCancelled', 'BatchSettled'] },
+    cancel: {
+      pending: ['BatchCancelled', 'BatchSettled'],
+      running: ['BatchCancelled', 'BatchSettled'],
+      paused: ['BatchCancelled', 'BatchSettled'],
+    },
     'declare waves': { running: ['WaveDue'] },
     trigger: { running: ['ExecutionTriggered', 'ExecutionTriggered', 'ExecutionTriggered', 'ExecutionTriggered', 'ExecutionTriggered'] },
   };
