@@ -16,6 +16,8 @@ export const batchSettingsOf = (config: BatchConfigDto, workflow: WorkflowVersio
     ...(config.defaultProfile === undefined ? {} : { defaultProfile: config.defaultProfile }),
     ...(config.profilePool === undefined ? {} : { profilePool: config.profilePool }),
     metadata: stringRecord(config.metadata ?? {}),
+    ...(config.maxFailurePercent === undefined ? {} : { maxFailurePercent: config.maxFailurePercent }),
+    ...(config.maxFailures === undefined ? {} : { maxFailures: config.maxFailures }),
   };
   const problems = validateBatchSettings(settings);
   if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'The batch settings are invalid', problems);

@@ -283,6 +283,26 @@ export class BatchConfigDto {
   @IsObject()
   @FreeFormJson()
   metadata?: Record<string, string>;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: 100,
+    description:
+      'Failure tolerance: once at least 10 executions have an outcome and more than this percentage of them failed, the ' +
+      'batch pauses itself (actor `system`). Counted since the last resume. Default: no limit.',
+  })
+  @IsOptionalNotNull()
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'maxFailurePercent must be a number' })
+  maxFailurePercent?: number;
+
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 0,
+    description: 'Failure tolerance: once more than this many executions failed, the batch pauses itself. Counted since the last resume.',
+  })
+  @IsOptionalNotNull()
+  @IsInt({ message: 'maxFailures must be an integer' })
+  maxFailures?: number;
 }
 
 export class CreateBatchDto extends BatchConfigDto {

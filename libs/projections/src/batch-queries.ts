@@ -29,6 +29,9 @@ interface BatchRow {
   completed_at: string | null;
   cancelled_at: string | null;
   plan_ends_at: string | null;
+  max_failure_percent: number | null;
+  max_failures: number | null;
+  settled_at: string | null;
 }
 
 interface ExecutionRow {
@@ -163,6 +166,8 @@ export class BatchQueries {
       defaultProfile: row.default_profile,
       profilePool: row.profile_pool ? (JSON.parse(row.profile_pool) as string[]) : null,
       metadata: JSON.parse(row.metadata) as Record<string, string>,
+      maxFailurePercent: row.max_failure_percent,
+      maxFailures: row.max_failures,
       progress: { ...counts, percent: row.total === 0 ? 0 : Math.round((row.triggered / row.total) * 10000) / 100 },
       estimatedCompletionAt: estimatedCompletion(row),
       createdAt: row.created_at,
@@ -170,6 +175,7 @@ export class BatchQueries {
       pausedAt: row.paused_at,
       completedAt: row.completed_at,
       cancelledAt: row.cancelled_at,
+      settledAt: row.settled_at,
     };
   }
 }

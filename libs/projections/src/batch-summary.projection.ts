@@ -24,6 +24,7 @@ const summaryEvents = batchEvents.subset(
   'BatchResumed',
   'BatchCancelled',
   'BatchCompleted',
+  'BatchSettled',
 );
 type SummaryEvent = RegisteredEvent<typeof summaryEvents>;
 
@@ -45,8 +46,9 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
         const data = event.data;
         db.run(
           `INSERT OR IGNORE INTO batches (id, name, status, workflow_id, workflow_version, start_at, max_concurrent, batch_interval_seconds,
-             default_profile, profile_pool, metadata, total, pending, created_at, created_position, plan_ends_at)
-           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             default_profile, profile_pool, metadata, total, pending, created_at, created_position, plan_ends_at,
+             max_failure_percent, max_failures)
+           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           batchId,
           data.name,
           data.workflowId,
@@ -62,6 +64,8 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
           at,
           positionKey(event.position),
           data.planEndsAt ?? null,
+          data.maxFailurePercent ?? null,
+          data.maxFailures ?? null,
         );
         return;
       }
@@ -80,6 +84,8 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
         return db.run('UPDATE batches SET plan_ends_at = ? WHERE id = ?', event.data.planEndsAt ?? null, batchId);
       case 'BatchCompleted':
         return db.run(`UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?`, at, batchId);
+      case 'BatchSettled':
+        return db.run('UPDATE batches SET settled_at = ? WHERE id = ?', at, batchId);
       case 'BatchCancelled': {
         this.flushBatch(db, batchId);
         const cancelled = event.data.cancelledExecutions;

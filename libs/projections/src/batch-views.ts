@@ -74,6 +74,23 @@ export class BatchView {
   profilePool!: string[] | null;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
   metadata!: Record<string, string>;
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    minimum: 0,
+    maximum: 100,
+    description:
+      'Failure tolerance: once at least 10 outcomes are in (since the last resume), more than this percentage of failures ' +
+      'pauses the batch (actor `system`). Null: no limit.',
+  })
+  maxFailurePercent!: number | null;
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    minimum: 0,
+    description: 'Failure tolerance: more than this many failures (since the last resume) pause the batch. Null: no limit.',
+  })
+  maxFailures!: number | null;
   @ApiProperty({ type: BatchProgress })
   progress!: BatchProgress;
   @ApiProperty({
@@ -93,6 +110,13 @@ export class BatchView {
   completedAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
   cancelledAt!: string | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When every execution had an outcome or was cancelled (the `batch.settled` webhook); null until then.',
+  })
+  settledAt!: string | null;
 }
 
 export class ExecutionOutcome {

@@ -132,4 +132,13 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX webhook_delivery_keys_by_time ON webhook_delivery_keys (enqueued_at);
     `,
   },
+  {
+    id: 3,
+    name: 'batch summary: failure tolerance settings and settled time',
+    sql: `
+      ALTER TABLE batches ADD COLUMN max_failure_percent REAL;
+      ALTER TABLE batches ADD COLUMN max_failures INTEGER;
+      ALTER TABLE batches ADD COLUMN settled_at TEXT;
+    `,
+  },
 ];

@@ -1,5 +1,15 @@
 import { RuleViolation, type Problem } from '../shared/errors';
-import type { BatchCancelled, BatchCompleted, BatchEvent, BatchSettings, ExecutionTriggered, ItemsLocation, WaveDue } from './batch.events';
+import type {
+  BatchCancelled,
+  BatchCompleted,
+  BatchEvent,
+  BatchPaused,
+  BatchSettings,
+  BatchSettled,
+  ExecutionTriggered,
+  ItemsLocation,
+  WaveDue,
+} from './batch.events';
 import { BatchAlreadyExists, BatchNotFound, ExecutionNotFound, IllegalBatchTransition, IllegalExecutionTransition } from './batch.errors';
 import { isBatch, type Batch, type BatchState, type BatchStatus } from './batch.state';
 import { executionIdOf } from './execution-id';
@@ -198,6 +208,13 @@ export const validateBatchSettings = (settings: BatchSettings): Problem[] => {
   if (Number.isNaN(Date.parse(settings.startAt))) problem('startAt', 'startAt must be an ISO 8601 date-time');
   if (!Number.isInteger(settings.workflowVersion) || settings.workflowVersion < 1)
     problem('workflowVersion', 'workflowVersion must be an integer >= 1');
+  if (
+    settings.maxFailurePercent !== undefined &&
+    (!Number.isFinite(settings.maxFailurePercent) || settings.maxFailurePercent < 0 || settings.maxFailurePercent > 100)
+  )
+    problem('maxFailurePercent', 'maxFailurePercent must be a number from 0 to 100');
+  if (settings.maxFailures !== undefined && (!Number.isSafeInteger(settings.maxFailures) || settings.maxFailures < 0))
+    problem('maxFailures', 'maxFailures must be an integer >= 0');
   const metadataBytes = utf8Length(JSON.stringify(settings.metadata));
   if (metadataBytes > MAX_BATCH_METADATA_BYTES)
     problem('metadata', `metadata must be at most ${MAX_BATCH_METADATA_BYTES} bytes as JSON, not ${metadataBytes}`);
@@ -355,6 +372,7 @@ const recordCompleted = (command: RecordExecutionCompleted, batch: Batch): Batch
       type: 'ExecutionCompleted',
       data: { ...aboutExecution(batch, executionId, command), output: command.output ?? null, attempts: command.attempts },
     },
+    ...afterOutcome(batch, 'completed', command.now),
   ];
 };
 
@@ -365,6 +383,7 @@ const recordFailed = (command: RecordExecutionFailed, batch: Batch): BatchEvent[
       type: 'ExecutionFailed',
       data: { ...aboutExecution(batch, executionId, command), error: command.error, ...statusCodeOf(command), attempts: command.attempts },
     },
+    ...afterOutcome(batch, 'failed', command.now),
   ];
 };
 
@@ -374,10 +393,75 @@ const recordCallbackResult = (command: RecordCallbackResult, batch: Batch): Batc
   const attempts = batch.executions.acceptedAttemptOf(command.index);
   if (attempts === null) throw new IllegalExecutionTransition(executionId, 'triggered', action, 'triggered and not awaiting a callback');
   const about = aboutExecution(batch, executionId, command);
-  return command.result.status === 'completed'
-    ? [{ type: 'ExecutionCompleted', data: { ...about, output: command.result.output ?? null, attempts } }]
-    : [{ type: 'ExecutionFailed', data: { ...about, error: command.result.error, attempts } }];
+  const outcome: BatchEvent =
+    command.result.status === 'completed'
+      ? { type: 'ExecutionCompleted', data: { ...about, output: command.result.output ?? null, attempts } }
+      : { type: 'ExecutionFailed', data: { ...about, error: command.result.error, attempts } };
+  return [outcome, ...afterOutcome(batch, command.result.status, command.now)];
 };
+
+/** Failure tolerance counts the share of failures only from this many outcomes on: one early failure is no trend. */
+export const MIN_OUTCOMES_FOR_FAILURE_PERCENT = 10;
+
+/**
+ * What one more outcome implies for the batch, decided with it: the batch settles when it was the
+ * last outcome awaited, and a running batch pauses itself when its failure tolerance is exceeded.
+ * Tolerance counts the outcomes since the last resume, so a resume lets the batch go on; the two
+ * never meet, since a running batch still has pending executions and a settled one has none.
+ */
+const afterOutcome = (batch: Batch, outcome: 'completed' | 'failed', now: Date): BatchEvent[] => {
+  const completedCount = batch.counts.completed + (outcome === 'completed' ? 1 : 0);
+  const failedCount = batch.counts.failed + (outcome === 'failed' ? 1 : 0);
+  const settledEvent = settledIfDone(batch, now, completedCount, failedCount, batch.counts.cancelled);
+  if (settledEvent !== null) return [settledEvent];
+  if (batch.status !== 'running') return [];
+  const reason = toleranceExceeded(
+    batch,
+    completedCount - batch.outcomesBeforeResume.completed,
+    failedCount - batch.outcomesBeforeResume.failed,
+  );
+  if (reason === null) return [];
+  const paused: BatchPaused = { type: 'BatchPaused', data: { batchId: batch.id, occurredAt: iso(now), actor: 'system', reason } };
+  return [paused];
+};
+
+/** Why the batch must pause, given the outcomes since the last resume, or null when it may go on. */
+const toleranceExceeded = (batch: Batch, completedCount: number, failedCount: number): string | null => {
+  const { maxFailures, maxFailurePercent } = batch.settings;
+  const since = batch.plan > 0 ? ' since the last resume' : '';
+  if (maxFailures !== undefined && failedCount > maxFailures)
+    return `failure tolerance exceeded: ${failedCount} executions failed${since} (max ${maxFailures})`;
+  const outcomes = completedCount + failedCount;
+  // failed / outcomes > percent / 100, in integers where the settings are.
+  if (maxFailurePercent !== undefined && outcomes >= MIN_OUTCOMES_FOR_FAILURE_PERCENT && failedCount * 100 > maxFailurePercent * outcomes)
+    return `failure tolerance exceeded: ${failedCount} of ${outcomes} outcomes failed${since} (max ${maxFailurePercent}%)`;
+  return null;
+};
+
+/** BatchSettled when, with these counts, every execution has an outcome or is cancelled, and the batch has not settled yet. */
+const settledIfDone = (
+  batch: Batch,
+  now: Date,
+  completedCount: number,
+  failedCount: number,
+  cancelledCount: number,
+): BatchSettled | null => {
+  if (batch.settledAt !== null || completedCount + failedCount + cancelledCount < batch.counts.total) return null;
+  return {
+    type: 'BatchSettled',
+    data: {
+      batchId: batch.id,
+      total: batch.counts.total,
+      completed: completedCount,
+      failed: failedCount,
+      cancelled: cancelledCount,
+      occurredAt: iso(now),
+    },
+  };
+};
+
+const withSettled = (events: BatchEvent[], settled: BatchSettled | null): BatchEvent[] =>
+  settled === null ? events : [...events, settled];
 
 const cancelExecution = (command: CancelExecution, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'cancel', 'pending');
@@ -395,7 +479,8 @@ const cancelExecution = (command: CancelExecution, batch: Batch): BatchEvent[] =
   if (batch.status === 'running' && batch.counts.pending === 1) {
     events.push(completed(batch, command.now, batch.counts.triggered, batch.counts.cancelled + 1));
   }
-  return events;
+  // Cancelling the last pending execution when every triggered one has its outcome settles the batch.
+  return withSettled(events, settledIfDone(batch, command.now, batch.counts.completed, batch.counts.failed, batch.counts.cancelled + 1));
 };
 
 const rescheduleExecution = (command: RescheduleExecution, batch: Batch): BatchEvent[] => {
@@ -460,5 +545,9 @@ const cancelBatch = (command: CancelBatch, batch: Batch): BatchEvent[] => {
     type: 'BatchCancelled',
     data: { batchId: batch.id, cancelledExecutions: batch.counts.pending, occurredAt: iso(command.now), ...operator(command) },
   };
-  return [cancelled];
+  // With no execution awaiting an outcome the batch settles now; otherwise at the last outcome.
+  return withSettled(
+    [cancelled],
+    settledIfDone(batch, command.now, batch.counts.completed, batch.counts.failed, batch.counts.cancelled + batch.counts.pending),
+  );
 };

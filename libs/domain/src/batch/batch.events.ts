@@ -27,6 +27,13 @@ export interface BatchSettings {
   readonly defaultProfile?: string;
   readonly profilePool?: readonly string[];
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * Failure tolerance: once at least 10 outcomes are in, more than this percentage of them failed
+   * pauses the batch (counted since the last resume). Absent: no limit on the share.
+   */
+  readonly maxFailurePercent?: number;
+  /** Failure tolerance: more than this many failed executions (since the last resume) pause the batch. Absent: no limit. */
+  readonly maxFailures?: number;
 }
 
 /** Where the items of a batch are: chunk events on their own stream, the i-th chunk starting at `chunkStarts[i]`. */
@@ -214,6 +221,23 @@ export type BatchCompleted = {
   };
 };
 
+/**
+ * Every execution has an outcome or is cancelled: nothing more will happen to the batch's executions.
+ * Recorded once, in the decision that records the last outcome (or the cancel that leaves nothing
+ * awaiting one). `completed + failed + cancelled = total`.
+ */
+export type BatchSettled = {
+  readonly type: 'BatchSettled';
+  readonly data: {
+    readonly batchId: string;
+    readonly total: number;
+    readonly completed: number;
+    readonly failed: number;
+    readonly cancelled: number;
+    readonly occurredAt: string;
+  };
+};
+
 export type BatchEvent =
   | BatchCreated
   | BatchStarted
@@ -228,7 +252,8 @@ export type BatchEvent =
   | BatchPaused
   | BatchResumed
   | BatchCancelled
-  | BatchCompleted;
+  | BatchCompleted
+  | BatchSettled;
 
 export type BatchEventType = BatchEvent['type'];
 

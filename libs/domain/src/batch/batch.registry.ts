@@ -17,6 +17,7 @@ export const batchEvents = new EventRegistry<BatchEvent>({
   BatchResumed: { schemaVersion: 1 },
   BatchCancelled: { schemaVersion: 1 },
   BatchCompleted: { schemaVersion: 1 },
+  BatchSettled: { schemaVersion: 1 },
 });
 
 /** The events of a batch's items stream. */

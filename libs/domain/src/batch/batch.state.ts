@@ -30,6 +30,13 @@ export interface Batch {
   /** Wave due times up to this one (ms) have been declared in the current plan. */
   readonly declaredThroughMs: number;
   readonly counts: Readonly<ExecutionCounts>;
+  /**
+   * The outcomes recorded before the last resume: failure tolerance counts only the outcomes after
+   * it, so a resume lets the batch go on (docs/events.md, "Failure tolerance").
+   */
+  readonly outcomesBeforeResume: { readonly completed: number; readonly failed: number };
+  /** When every execution had an outcome or was cancelled (BatchSettled). */
+  readonly settledAt: string | null;
   readonly executions: ExecutionTable;
 }
 
@@ -61,6 +68,8 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       plan: 0,
       declaredThroughMs: Number.NEGATIVE_INFINITY,
       counts: { total, pending: total, triggered: 0, cancelled: 0, completed: 0, failed: 0 },
+      outcomesBeforeResume: { completed: 0, failed: 0 },
+      settledAt: null,
       executions: new ExecutionTable(total, ms(settings.startAt), settings),
     };
   }
@@ -99,7 +108,13 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       return { ...state, status: 'paused' };
     case 'BatchResumed':
       state.executions.replan(ms(event.data.occurredAt));
-      return { ...state, status: 'running', plan: event.data.plan, declaredThroughMs: Number.NEGATIVE_INFINITY };
+      return {
+        ...state,
+        status: 'running',
+        plan: event.data.plan,
+        declaredThroughMs: Number.NEGATIVE_INFINITY,
+        outcomesBeforeResume: { completed: counts.completed, failed: counts.failed },
+      };
     case 'BatchCancelled': {
       const cancelled = state.executions.cancelAllPending();
       counts.pending -= cancelled;
@@ -108,6 +123,8 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
     }
     case 'BatchCompleted':
       return { ...state, status: 'completed', endedAt: event.data.occurredAt };
+    case 'BatchSettled':
+      return { ...state, settledAt: event.data.occurredAt };
     case 'ExecutionAttemptFailed':
       state.executions.recordFailedAttempt(event.data.index, event.data.attempt);
       return state;
@@ -140,7 +157,12 @@ export const estimatedCompletionOf = (batch: Batch): string | null => {
 };
 
 /** A batch's state as plain data, for snapshots: the execution table as typed arrays, the rest as is. */
-export type BatchSnapshot = Omit<Batch, 'executions'> & { readonly executions: ExecutionTableSnapshot };
+export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 'settledAt'> & {
+  readonly executions: ExecutionTableSnapshot;
+  // Optional: snapshots taken before failure tolerance and the settled signal lack them.
+  readonly outcomesBeforeResume?: Batch['outcomesBeforeResume'];
+  readonly settledAt?: string | null;
+};
 
 export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({
   ...batch,
@@ -150,6 +172,8 @@ export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({
 
 export const fromBatchSnapshot = (snapshot: BatchSnapshot): Batch => ({
   ...snapshot,
+  outcomesBeforeResume: snapshot.outcomesBeforeResume ?? { completed: 0, failed: 0 },
+  settledAt: snapshot.settledAt ?? null,
   counts: { ...snapshot.counts },
   executions: ExecutionTable.fromSnapshot(snapshot.executions, snapshot.settings),
 });

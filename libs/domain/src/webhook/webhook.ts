@@ -20,6 +20,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'batch.resumed',
   'batch.cancelled',
   'batch.completed',
+  'batch.settled',
   'execution.completed',
   'execution.failed',
 ] as const;
@@ -36,6 +37,7 @@ export const WEBHOOK_TYPE_OF = {
   BatchResumed: 'batch.resumed',
   BatchCancelled: 'batch.cancelled',
   BatchCompleted: 'batch.completed',
+  BatchSettled: 'batch.settled',
   ExecutionCompleted: 'execution.completed',
   ExecutionFailed: 'execution.failed',
 } as const satisfies Partial<Record<BatchEventType, WebhookEventType>>;

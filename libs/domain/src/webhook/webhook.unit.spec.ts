@@ -95,6 +95,7 @@ describe('webhook event types', () => {
       'batch.resumed',
       'batch.cancelled',
       'batch.completed',
+      'batch.settled',
       'execution.completed',
       'execution.failed',
     ]);
