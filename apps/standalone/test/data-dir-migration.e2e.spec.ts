@@ -2,6 +2,7 @@ import { copyFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { BatchView, ExecutionView } from '@flotilla/projections';
+import { STATE_MIGRATIONS } from '@flotilla/state';
 import { PlatformProcess, eventually, freePort, tempDir } from '@flotilla/testing';
 
 /** A data directory the product wrote at main 4463914, before the state database had migrations (see its README). */
@@ -45,7 +46,7 @@ describe('a data directory written by main at 4463914', () => {
     const state = new DatabaseSync(join(data.path, 'standalone-state.sqlite'), { readOnly: true });
     try {
       const applied = state.prepare('SELECT id FROM schema_migrations ORDER BY id').all() as { id: number }[];
-      expect(applied.map((row) => row.id)).toEqual([1, 2]);
+      expect(applied.map((row) => row.id)).toEqual(STATE_MIGRATIONS.map((migration) => migration.id));
     } finally {
       state.close();
       data.remove();
