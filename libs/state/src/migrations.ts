@@ -132,4 +132,12 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX webhook_delivery_keys_by_time ON webhook_delivery_keys (enqueued_at);
     `,
   },
+  {
+    id: 3,
+    name: 'the source of a batch (its CSV columns), for exports',
+    sql: `
+      -- JSON text of BatchCreated's source; null for JSON batches and batches created before it was recorded.
+      ALTER TABLE execution_plans ADD COLUMN source TEXT;
+    `,
+  },
 ];

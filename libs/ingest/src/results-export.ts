@@ -1,0 +1,121 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { BatchSource, ExecutionState, WorkflowInput } from '@flotilla/domain';
+import type { BatchResults, ExecutionResult } from '@flotilla/projections';
+import Papa from 'papaparse';
+import type { ResultFormat } from './dto';
+
+/** Rows read from the read model per page: large enough to amortise the query, small enough to bound memory. */
+export const RESULTS_PAGE_ROWS = 1000;
+
+/**
+ * Cells a spreadsheet would evaluate (a formula, or the characters that start one) get a leading `'`.
+ * papaparse's own default pattern ends in `.*$` without the `s` flag, so it misses such a cell when
+ * it holds a line break: the pattern here looks only at the first character.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+export const RESULT_CONTENT_TYPES: Record<ResultFormat, string> = {
+  csv: 'text/csv',
+  json: 'application/json',
+  jsonl: 'application/x-ndjson',
+};
+
+/** `<name>-results.<ext>`, or `-failed` for the failed rows, with every character a file name could trip on replaced. */
+export const resultsFileName = (batchName: string, format: ResultFormat, status: ExecutionState | undefined): string => {
+  const safe =
+    batchName
+      .normalize('NFKD')
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^[._]+|_+$/g, '')
+      .slice(0, 100) || 'batch';
+  return `${safe}-${status === 'failed' ? 'failed' : 'results'}.${format}`;
+};
+
+interface CsvColumn {
+  readonly header: string;
+  readonly cell: (result: ExecutionResult) => unknown;
+}
+
+/**
+ * The CSV columns: a CSV batch's mapped columns under their original headers and in their order
+ * (so the file can be uploaded again with the same mapping); a JSON batch's workflow inputs,
+ * `profile` and `metadata.<key>` per key seen; then always status, output, error and attempts.
+ */
+export const csvColumns = (source: BatchSource | null, inputs: readonly WorkflowInput[], metadataKeys: readonly string[]): CsvColumn[] => {
+  const given: CsvColumn[] = source
+    ? source.columns.map(({ header, mapping }) => ({
+        header,
+        cell:
+          mapping.type === 'input'
+            ? (result) => result.inputs[mapping.field]
+            : mapping.type === 'profile'
+              ? (result) => result.profile
+              : (result) => result.metadata[mapping.key],
+      }))
+    : [
+        ...inputs.map(({ name }) => ({ header: name, cell: (result: ExecutionResult) => result.inputs[name] })),
+        { header: 'profile', cell: (result: ExecutionResult) => result.profile },
+        ...metadataKeys.map((key) => ({ header: `metadata.${key}`, cell: (result: ExecutionResult) => result.metadata[key] })),
+      ];
+  return [
+    ...given,
+    { header: 'status', cell: (result) => result.status },
+    { header: 'output', cell: (result) => (result.status === 'completed' ? JSON.stringify(result.output) : null) },
+    { header: 'error', cell: (result) => result.error },
+    { header: 'attempts', cell: (result) => result.attempts },
+  ];
+};
+
+/** Strings stay as they are (CSV metadata is strings), numbers and booleans as written, anything else as its JSON text. */
+const cellText = (value: unknown): string | number | boolean => {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  return JSON.stringify(value);
+};
+
+const csvLines = (rows: unknown[][]): string =>
+  `${Papa.unparse(rows, { header: false, newline: '\r\n', escapeFormulae: FORMULA_START })}\r\n`;
+
+/** The body of an export, in pieces of one page each, written as they are read. */
+export async function* resultChunks(
+  results: BatchResults,
+  batchId: string,
+  format: ResultFormat,
+  status: ExecutionState | undefined,
+  columns: () => CsvColumn[],
+): AsyncGenerator<string> {
+  const csv = format === 'csv' ? columns() : null;
+  if (csv) yield csvLines([csv.map((column) => column.header)]);
+  if (format === 'json') yield '[';
+  let after = -1;
+  let first = true;
+  for (;;) {
+    const page = results.page(batchId, { after, limit: RESULTS_PAGE_ROWS, ...(status ? { status } : {}) });
+    if (page.length === 0) break;
+    if (csv) yield csvLines(page.map((result) => csv.map((column) => cellText(column.cell(result)))));
+    else if (format === 'jsonl') yield page.map((result) => `${JSON.stringify(result)}\n`).join('');
+    else {
+      const body = page.map((result) => JSON.stringify(result)).join(',');
+      yield first ? body : `,${body}`;
+    }
+    first = false;
+    after = page[page.length - 1]?.index ?? after;
+    if (page.length < RESULTS_PAGE_ROWS) break;
+  }
+  if (format === 'json') yield ']';
+}
+
+/**
+ * Writes the chunks to `out` as the client takes them (awaits `drain`), and stops reading the read
+ * model as soon as the client goes away.
+ */
+export const writeWithBackpressure = async (out: Writable, chunks: AsyncIterable<string>): Promise<void> => {
+  for await (const chunk of chunks) {
+    if (out.destroyed) return;
+    if (!out.write(chunk)) {
+      await Promise.race([once(out, 'drain'), once(out, 'close')]);
+    }
+  }
+  if (!out.destroyed) out.end();
+};
