@@ -1,12 +1,13 @@
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { BatchSource, ExecutionState, WorkflowInput } from '@flotilla/domain';
-import type { BatchResults, ExecutionResult } from '@flotilla/projections';
+import { IsoTimes, executionResultJson, toExecutionResult, type BatchResults, type ExecutionResult } from '@flotilla/projections';
 import Papa from 'papaparse';
 import type { ResultFormat } from './dto';
 
 /** Rows read from the read model per page: large enough to amortise the query, small enough to bound memory. */
 export const RESULTS_PAGE_ROWS = 1000;
+/** Rows per string written to the response. */
+const PIECE_ROWS = 100;
 
 /**
  * Cells a spreadsheet would evaluate (a formula, or the characters that start one) get a leading `'`.
@@ -88,23 +89,46 @@ export async function* resultChunks(
   const csv = format === 'csv' ? columns() : null;
   if (csv) yield csvLines([csv.map((column) => column.header)]);
   if (format === 'json') yield '[';
+  const times = new IsoTimes();
   let after = -1;
   let first = true;
   for (;;) {
     const page = results.page(batchId, { after, limit: RESULTS_PAGE_ROWS, ...(status ? { status } : {}) });
     if (page.length === 0) break;
-    if (csv) yield csvLines(page.map((result) => csv.map((column) => cellText(column.cell(result)))));
-    else if (format === 'jsonl') yield page.map((result) => `${JSON.stringify(result)}\n`).join('');
-    else {
-      const body = page.map((result) => JSON.stringify(result)).join(',');
-      yield first ? body : `,${body}`;
+    // Pieces of at most PIECE_ROWS rows: a page's text in one string would be large enough for
+    // V8's large-object space, which only a full GC frees, and the heap would grow through the export.
+    for (let from = 0; from < page.length; from += PIECE_ROWS) {
+      const rows = page.slice(from, from + PIECE_ROWS);
+      if (csv) {
+        yield csvLines(
+          rows.map((row) => {
+            const result = toExecutionResult(batchId, row, times);
+            return csv.map((column) => cellText(column.cell(result)));
+          }),
+        );
+      } else {
+        const body = rows.map((row) => executionResultJson(batchId, row, times));
+        yield format === 'jsonl' ? `${body.join('\n')}\n` : `${first ? '' : ','}${body.join(',')}`;
+        first = false;
+      }
     }
-    first = false;
-    after = page[page.length - 1]?.index ?? after;
+    after = page[page.length - 1]?.idx ?? after;
     if (page.length < RESULTS_PAGE_ROWS) break;
   }
   if (format === 'json') yield ']';
 }
+
+/** Resolves when `out` wants more, or is gone; leaves no listener behind either way. */
+const drained = (out: Writable): Promise<void> =>
+  new Promise((resolve) => {
+    const done = (): void => {
+      out.off('drain', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+  });
 
 /**
  * Writes the chunks to `out` as the client takes them (awaits `drain`), and stops reading the read
@@ -113,9 +137,7 @@ export async function* resultChunks(
 export const writeWithBackpressure = async (out: Writable, chunks: AsyncIterable<string>): Promise<void> => {
   for await (const chunk of chunks) {
     if (out.destroyed) return;
-    if (!out.write(chunk)) {
-      await Promise.race([once(out, 'drain'), once(out, 'close')]);
-    }
+    if (!out.write(chunk)) await drained(out);
   }
   if (!out.destroyed) out.end();
 };

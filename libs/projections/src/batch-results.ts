@@ -2,7 +2,8 @@ import type { BatchSource, ExecutionState } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
 import type { ExecutionResult } from './batch-views';
 
-interface ResultRow {
+/** An execution as the read model holds it, JSON columns as text. */
+export interface StoredResult {
   idx: number;
   state: ExecutionState;
   execute_at: number | null;
@@ -45,35 +46,69 @@ export class BatchResults {
       .map((row) => row.key);
   }
 
-  /** Up to `limit` results after index `after` (-1 for the first page), in index order. */
-  page(batchId: string, filter: { status?: ExecutionState; after: number; limit: number }): ExecutionResult[] {
-    const rows = filter.status
-      ? this.db.all<ResultRow>(
+  /**
+   * Up to `limit` rows after index `after` (-1 for the first page), in index order, as stored: JSON
+   * columns still text, so an export that writes JSON copies them instead of parsing and
+   * re-serialising each one.
+   */
+  page(batchId: string, filter: { status?: ExecutionState; after: number; limit: number }): StoredResult[] {
+    return filter.status
+      ? this.db.all<StoredResult>(
           `${RESULT_SELECT} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
           batchId,
           filter.status,
           filter.after,
           filter.limit,
         )
-      : this.db.all<ResultRow>(
+      : this.db.all<StoredResult>(
           `${RESULT_SELECT} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
           batchId,
           filter.after,
           filter.limit,
         );
-    return rows.map((row) => ({
-      id: `${batchId}.${row.idx}`,
-      index: row.idx,
-      status: row.state,
-      inputs: JSON.parse(row.inputs) as Record<string, unknown>,
-      profile: row.profile,
-      metadata: row.metadata ? (JSON.parse(row.metadata) as Record<string, unknown>) : {},
-      attempts: row.attempts,
-      output: row.output === null ? null : (JSON.parse(row.output) as unknown),
-      error: row.error,
-      executeAt: row.execute_at === null ? null : new Date(row.execute_at).toISOString(),
-      triggeredAt: row.triggered_at,
-      finishedAt: row.finished_at ?? row.cancelled_at,
-    }));
   }
 }
+
+/** Executions of one wave share their execute time: one ISO string per wave, not one Date per row. */
+export class IsoTimes {
+  private lastMs = Number.NaN;
+  private lastIso = '';
+
+  of(ms: number | null): string | null {
+    if (ms === null) return null;
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastIso = new Date(ms).toISOString();
+    }
+    return this.lastIso;
+  }
+}
+
+/** The one shape of a result (ExecutionResult), from a stored row. */
+export const toExecutionResult = (batchId: string, row: StoredResult, times: IsoTimes): ExecutionResult => ({
+  id: `${batchId}.${row.idx}`,
+  index: row.idx,
+  status: row.state,
+  inputs: JSON.parse(row.inputs) as Record<string, unknown>,
+  profile: row.profile,
+  metadata: row.metadata ? (JSON.parse(row.metadata) as Record<string, unknown>) : {},
+  attempts: row.attempts,
+  output: row.output === null ? null : (JSON.parse(row.output) as unknown),
+  error: row.error,
+  executeAt: times.of(row.execute_at),
+  triggeredAt: row.triggered_at,
+  finishedAt: row.finished_at ?? row.cancelled_at,
+});
+
+const text = (value: string | null): string => (value === null ? 'null' : JSON.stringify(value));
+
+/**
+ * `JSON.stringify(toExecutionResult(...))`, written without parsing the stored JSON columns (they
+ * were written by JSON.stringify, so they are already compact JSON): same keys, same order, same
+ * text; a unit test holds the two to that.
+ */
+export const executionResultJson = (batchId: string, row: StoredResult, times: IsoTimes): string =>
+  `{"id":${JSON.stringify(`${batchId}.${row.idx}`)},"index":${row.idx},"status":"${row.state}","inputs":${row.inputs},` +
+  `"profile":${text(row.profile)},"metadata":${row.metadata || '{}'},"attempts":${row.attempts},` +
+  `"output":${row.output ?? 'null'},"error":${text(row.error)},"executeAt":${text(times.of(row.execute_at))},` +
+  `"triggeredAt":${text(row.triggered_at)},"finishedAt":${text(row.finished_at ?? row.cancelled_at)}}`;
