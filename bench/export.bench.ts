@@ -35,7 +35,13 @@ const createBatch = async (dataDir: string, targetUrl: string): Promise<string> 
     writeFileSync(path, lines.join('\n') + '\n');
     const form = new FormData();
     const mapping = { company: { type: 'metadata', key: 'company' } };
-    const config = { name: 'export bench', workflowId: 'bench', startAt: '2099-01-01T00:00:00Z', maxConcurrent: 1000, batchIntervalSeconds: 60 };
+    const config = {
+      name: 'export bench',
+      workflowId: 'bench',
+      startAt: '2099-01-01T00:00:00Z',
+      maxConcurrent: 1000,
+      batchIntervalSeconds: 60,
+    };
     form.append('config', JSON.stringify({ ...config, mapping }));
     form.append('file', new Blob([readFileSync(path)]), 'rows.csv');
     const created = await product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
@@ -63,9 +69,10 @@ const exportOnce = async (product: Product, id: string, format: 'csv' | 'jsonl')
   const seconds = (performance.now() - started) / 1000;
   const exported = format === 'csv' ? lines - 1 : lines;
   if (exported !== rows) throw new Error(`export ${format}: ${exported} rows of ${rows}`);
+  const peak = peakRssMb(product.child?.pid ?? 0).toFixed(0);
   console.log(
     `export ${format}\t${rows} rows\t${seconds.toFixed(2)} s\t${Math.round(rows / seconds)} rows/s\t` +
-      `first byte ${firstByteMs.toFixed(0)} ms\t${(bytes / 1024 / 1024).toFixed(0)} MB\tpeak RSS ${peakRssMb(product.child?.pid ?? 0).toFixed(0)} MB`,
+      `first byte ${firstByteMs.toFixed(0)} ms\t${(bytes / 1024 / 1024).toFixed(0)} MB\tpeak RSS ${peak} MB`,
   );
 };
 

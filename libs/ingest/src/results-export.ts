@@ -112,7 +112,7 @@ export async function* resultChunks(
         first = false;
       }
     }
-    after = page[page.length - 1]?.idx ?? after;
+    after = page[page.length - 1]?.[0] ?? after;
     if (page.length < RESULTS_PAGE_ROWS) break;
   }
   if (format === 'json') yield ']';

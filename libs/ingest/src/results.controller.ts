@@ -52,7 +52,9 @@ export class ResultsController {
     const source = this.readModels.results.source(id);
     // A JSON batch's CSV columns are its workflow's inputs: looked up before the first byte, so an error is still an answer.
     const inputs =
-      format === 'csv' && source === null ? (await resolveWorkflowVersion(this.workflows, batch.workflowId, batch.workflowVersion)).inputs : [];
+      format === 'csv' && source === null
+        ? (await resolveWorkflowVersion(this.workflows, batch.workflowId, batch.workflowVersion)).inputs
+        : [];
     response.status(200);
     response.setHeader('Content-Type', `${RESULT_CONTENT_TYPES[format]}; charset=utf-8`);
     response.setHeader('Content-Disposition', `attachment; filename="${resultsFileName(batch.name, format, query.status)}"`);

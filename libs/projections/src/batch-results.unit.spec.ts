@@ -1,20 +1,39 @@
 import { IsoTimes, executionResultJson, toExecutionResult, type StoredResult } from './batch-results';
 
-const stored = (over: Partial<StoredResult>): StoredResult => ({
-  idx: 0,
-  state: 'pending',
-  execute_at: Date.UTC(2030, 0, 1),
-  triggered_at: null,
-  finished_at: null,
-  cancelled_at: null,
-  attempts: 0,
-  output: null,
-  error: null,
-  inputs: '{"email":"a@x.io","n":1}',
-  profile: null,
-  metadata: '{}',
-  ...over,
-});
+interface Row {
+  idx: number;
+  state: StoredResult[1];
+  execute_at: number | null;
+  triggered_at: string | null;
+  finished_at: string | null;
+  cancelled_at: string | null;
+  attempts: number;
+  output: string | null;
+  error: string | null;
+  inputs: string;
+  profile: string | null;
+  metadata: string | null;
+}
+
+const stored = (over: Partial<Row>): StoredResult => {
+  const row: Row = {
+    idx: 0,
+    state: 'pending',
+    execute_at: Date.UTC(2030, 0, 1),
+    triggered_at: null,
+    finished_at: null,
+    cancelled_at: null,
+    attempts: 0,
+    output: null,
+    error: null,
+    inputs: '{"email":"a@x.io","n":1}',
+    profile: null,
+    metadata: '{}',
+    ...over,
+  };
+  const { idx, state, execute_at, triggered_at, finished_at, cancelled_at, attempts, output, error, inputs, profile, metadata } = row;
+  return [idx, state, execute_at, triggered_at, finished_at, cancelled_at, attempts, output, error, inputs, profile, metadata];
+};
 
 describe('execution results', () => {
   const rows: StoredResult[] = [

@@ -200,6 +200,11 @@ export class ExecutionResult {
   executeAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
   triggeredAt!: string | null;
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When the outcome arrived or the execution was cancelled.' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the outcome arrived or the execution was cancelled.',
+  })
   finishedAt!: string | null;
 }
