@@ -203,14 +203,14 @@ describe('batch results', () => {
       Tier: { type: 'profile' },
       Ignored: { type: 'skip' },
     };
-    const config = { name: 'Round trip', workflowId: 'export', maxConcurrent: 10, batchIntervalSeconds: 0, mapping };
+    const config = { name: 'Round trip: été', workflowId: 'export', maxConcurrent: 10, batchIntervalSeconds: 0, mapping };
     const csv = 'Tier,Mail,Ignored,Notes\ngold,ok1@x.io,zzz,first\nsilver,bad2@x.io,zzz,"has, comma"\ngold,bad3@x.io,zzz,"=1+1"\n';
     const created = await app.request<{ id: string }>('POST', '/v1/batches', csvForm(csv, config));
     expect(created.status).toBe(201);
     await settled(created.body.id, 3);
 
     const failed = await raw(`/v1/batches/${created.body.id}/results?format=csv&status=failed`);
-    expect(failed.headers.get('content-disposition')).toBe('attachment; filename="Round_trip-failed.csv"');
+    expect(failed.headers.get('content-disposition')).toBe('attachment; filename="Round_trip_ete-failed.csv"');
     const lines = failed.text.split('\r\n');
     expect(lines[0]).toBe('Tier,Mail,Notes,status,output,error,attempts');
     expect(lines.slice(1).map((line) => line.split(',').slice(0, 4).join(','))).toEqual([

@@ -27,6 +27,8 @@ export const resultsFileName = (batchName: string, format: ResultFormat, status:
   const safe =
     batchName
       .normalize('NFKD')
+      // The accents NFKD split off go, so "Été" is "Ete".
+      .replace(/[\u0300-\u036f]/g, '')
       .replace(/[^A-Za-z0-9._-]+/g, '_')
       .replace(/^[._]+|_+$/g, '')
       .slice(0, 100) || 'batch';
