@@ -56,8 +56,9 @@ export class BatchIntakeService {
   private async create(settings: BatchSettings, actor: string, source: ItemsSource): Promise<CreatedBatch> {
     const now = this.clock.now();
     const batchId = newBatchId(now);
-    const { items, total } = await writeItemChunks(this.store, batchId, source);
-    const result = await this.batches.handle(batchId, { type: 'CreateBatch', batchId, settings, total, items, actor, now }, { actor });
+    const { items, total, source: described } = await writeItemChunks(this.store, batchId, source);
+    const command = { type: 'CreateBatch' as const, batchId, settings, total, items, actor, now };
+    const result = await this.batches.handle(batchId, described ? { ...command, source: described } : command, { actor });
     if (result.position === null) throw new Error(`Batch ${batchId} was not recorded`);
     return { batchId, total, position: result.position };
   }

@@ -9,7 +9,9 @@ import {
   mappingShapeProblems,
   validateMapping,
   type BatchSettings,
+  type BatchSource,
   type CsvPreview,
+  type MappedColumn,
   type MappingRequest,
   type WorkflowVersion,
 } from '@flotilla/domain';
@@ -46,7 +48,14 @@ export const csvRowsSource =
         { code: 'csv_no_rows', message: 'The CSV has a header but no data rows' },
       ]);
     problems.throwIfAny('rows');
+    return sourceOf(columns);
   };
+
+/** The mapped columns of the upload, in their order: what an export answers under the original headers. */
+const sourceOf = (columns: readonly MappedColumn[]): BatchSource => ({
+  kind: 'csv',
+  columns: columns.flatMap(({ header, mapping }) => (mapping.type === 'skip' ? [] : [{ header, mapping }])),
+});
 
 /** The mapping and the first rows of a CSV, mapped and checked like an upload's, with counts over every row. */
 export const previewCsvRows = async (

@@ -391,3 +391,23 @@ export class ListExecutionsQueryDto extends PageQueryDto {
   @IsIn(['pending', 'triggered', 'cancelled', 'completed', 'failed'])
   status?: 'pending' | 'triggered' | 'cancelled' | 'completed' | 'failed';
 }
+
+export const RESULT_FORMATS = ['csv', 'json', 'jsonl'] as const;
+export type ResultFormat = (typeof RESULT_FORMATS)[number];
+
+export class ResultsQueryDto {
+  @ApiPropertyOptional({ enum: RESULT_FORMATS, default: 'json', description: 'csv (RFC 4180), a JSON array, or JSON Lines.' })
+  @IsOptional()
+  @IsIn(RESULT_FORMATS, { message: `format must be one of ${RESULT_FORMATS.join(', ')}` })
+  format?: ResultFormat;
+
+  @ApiPropertyOptional({
+    enum: ['pending', 'triggered', 'completed', 'failed', 'cancelled'],
+    description: 'Only executions in this status: their outcome when they have one, else their scheduled status.',
+  })
+  @IsOptional()
+  @IsIn(['pending', 'triggered', 'completed', 'failed', 'cancelled'], {
+    message: 'status must be one of pending, triggered, completed, failed, cancelled',
+  })
+  status?: 'pending' | 'triggered' | 'completed' | 'failed' | 'cancelled';
+}

@@ -1,13 +1,14 @@
 import { ItemTooLarge, ItemsWriter } from '@flotilla/application';
-import { RuleViolation, type BatchItem, type ItemsLocation } from '@flotilla/domain';
+import { RuleViolation, type BatchItem, type BatchSource, type ItemsLocation } from '@flotilla/domain';
 import type { EventStore } from '@flotilla/event-store';
 
-/** Feeds a batch's items, one `add` at a time, to the writer of its chunks. */
-export type ItemsSource = (writer: ItemsWriter) => Promise<void>;
+/** Feeds a batch's items, one `add` at a time, to the writer of its chunks; a CSV source answers its columns. */
+export type ItemsSource = (writer: ItemsWriter) => Promise<BatchSource | void>;
 
 export interface WrittenItems {
   readonly items: ItemsLocation;
   readonly total: number;
+  readonly source?: BatchSource;
 }
 
 /**
@@ -16,8 +17,9 @@ export interface WrittenItems {
  */
 export const writeItemChunks = async (store: EventStore, batchId: string, source: ItemsSource): Promise<WrittenItems> => {
   const writer = new ItemsWriter(store, batchId);
+  let described: BatchSource | void;
   try {
-    await source(writer);
+    described = await source(writer);
   } catch (error) {
     if (error instanceof ItemTooLarge) {
       throw new RuleViolation(error.message, [{ code: 'item_too_large', row: error.index + 1, message: error.message }]);
@@ -25,7 +27,7 @@ export const writeItemChunks = async (store: EventStore, batchId: string, source
     throw error;
   }
   const items = await writer.finish();
-  return { items, total: writer.total };
+  return { items, total: writer.total, ...(described ? { source: described } : {}) };
 };
 
 /** The item as stored: no empty profile or metadata. */

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
 import { EVENT_STORE } from '@flotilla/platform';
-import { BatchQueries, ProjectionRunner, batchProjections } from '@flotilla/projections';
+import { BatchQueries, BatchResults, ProjectionRunner, batchProjections } from '@flotilla/projections';
 import { StateDb } from '@flotilla/state';
 
 /**
@@ -12,6 +12,7 @@ import { StateDb } from '@flotilla/state';
 @Injectable()
 export class ReadModelsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly queries: BatchQueries;
+  readonly results: BatchResults;
   private readonly runner: ProjectionRunner;
   private readonly logger = new Logger('ReadModels');
 
@@ -23,6 +24,7 @@ export class ReadModelsService implements OnApplicationBootstrap, BeforeApplicat
       },
     });
     this.queries = new BatchQueries(db);
+    this.results = new BatchResults(db);
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -73,10 +73,11 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         const data = event.data;
         const intervalMs = Math.round(data.batchIntervalSeconds * 1000);
         db.run(
-          'INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms) VALUES (?, ?, ?)',
+          'INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms, source) VALUES (?, ?, ?, ?)',
           batchId,
           data.maxConcurrent,
           intervalMs,
+          data.source === undefined ? null : JSON.stringify(data.source),
         );
         db.run(
           `INSERT OR IGNORE INTO executions (batch_id, idx, state, execute_at)

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { BatchStatus } from '@flotilla/domain';
+import type { BatchStatus, ExecutionState } from '@flotilla/domain';
 
 /**
  * What the REST API answers about batches, executions and their history: the one shape of each,
@@ -196,3 +196,39 @@ export const PageOf = <T>(item: abstract new () => T): new () => Page<T> => {
 export class BatchPage extends PageOf(BatchView) {}
 export class ExecutionPage extends PageOf(ExecutionView) {}
 export class HistoryPage extends PageOf(HistoryEntry) {}
+
+/** Every status an execution can be in, its outcome if it has one (what results filter on). */
+const RESULT_STATUSES: readonly ExecutionState[] = ['pending', 'triggered', 'completed', 'failed', 'cancelled'];
+
+/** One execution as `GET /v1/batches/{id}/results` answers it (JSON and JSONL). */
+export class ExecutionResult {
+  @ApiProperty({ example: 'bat_01jx5c3n8e7w6h2q9r4t5v6w7x.0', description: '`<batchId>.<index>`.' })
+  id!: string;
+  @ApiProperty({ description: '0-based position of the item in the batch.' })
+  index!: number;
+  @ApiProperty({ enum: RESULT_STATUSES, description: 'The outcome when there is one, else the scheduled status.' })
+  status!: ExecutionState;
+  @ApiProperty({ type: 'object', additionalProperties: true })
+  inputs!: Record<string, unknown>;
+  @ApiProperty({ type: String, nullable: true })
+  profile!: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: true })
+  metadata!: Record<string, unknown>;
+  @ApiProperty({ description: 'Calls of the target made so far.' })
+  attempts!: number;
+  @ApiJsonValue({ description: 'Completed: what the target answered (any JSON value); else null.' })
+  output!: unknown;
+  @ApiProperty({ type: String, nullable: true, description: 'Failed: why; else null.' })
+  error!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  executeAt!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  triggeredAt!: string | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the outcome arrived or the execution was cancelled.',
+  })
+  finishedAt!: string | null;
+}

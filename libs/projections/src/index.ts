@@ -5,6 +5,7 @@ export * from './batch-executions.projection';
 export * from './batch-history.projection';
 export * from './batch-views';
 export * from './batch-queries';
+export * from './batch-results';
 
 import { BatchExecutionsProjection } from './batch-executions.projection';
 import { BatchHistoryProjection } from './batch-history.projection';

@@ -141,4 +141,12 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE batches ADD COLUMN settled_at TEXT;
     `,
   },
+  {
+    id: 4,
+    name: 'the source of a batch (its CSV columns), for exports',
+    sql: `
+      -- JSON text of BatchCreated's source; null for JSON batches and batches created before it was recorded.
+      ALTER TABLE execution_plans ADD COLUMN source TEXT;
+    `,
+  },
 ];

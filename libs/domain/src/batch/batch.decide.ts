@@ -14,6 +14,7 @@ import { BatchAlreadyExists, BatchNotFound, ExecutionNotFound, IllegalBatchTrans
 import { isBatch, type Batch, type BatchState, type BatchStatus } from './batch.state';
 import { executionIdOf } from './execution-id';
 import { lastExecuteAtOf } from './schedule';
+import type { BatchSource } from './batch.events';
 
 /**
  * When the last pending execution would be due after the change a decision makes, as `change` computes
@@ -36,6 +37,7 @@ export type CreateBatch = {
   readonly settings: BatchSettings;
   readonly total: number;
   readonly items: ItemsLocation;
+  readonly source?: BatchSource;
   readonly actor: string;
   readonly now: Date;
 };
@@ -258,6 +260,7 @@ const createBatch = (command: CreateBatch, state: BatchState): BatchEvent[] => {
       batchId: command.batchId,
       total: command.total,
       items: command.items,
+      ...(command.source === undefined ? {} : { source: command.source }),
       planEndsAt: planEndOf(command.settings, command.total),
       occurredAt: iso(command.now),
       actor: command.actor,

@@ -14,6 +14,8 @@
  * rather than one event per execution.
  */
 
+import type { ColumnMapping } from '../csv/mapping';
+
 export interface BatchSettings {
   readonly name: string;
   readonly workflowId: string;
@@ -43,12 +45,24 @@ export interface ItemsLocation {
   readonly chunkStarts: readonly number[];
 }
 
+/**
+ * How the items of a batch were given, when that shapes what comes back out: for a CSV upload, its
+ * mapped columns (skipped ones left out) in their original order, so an export can answer under
+ * the original headers and the file can be uploaded again with the same mapping.
+ */
+export type BatchSource = {
+  readonly kind: 'csv';
+  readonly columns: readonly { readonly header: string; readonly mapping: Exclude<ColumnMapping, { type: 'skip' }> }[];
+};
+
 export type BatchCreated = {
   readonly type: 'BatchCreated';
   readonly data: BatchSettings & {
     readonly batchId: string;
     readonly total: number;
     readonly items: ItemsLocation;
+    /** Absent for JSON batches and for batches created before it was recorded. */
+    readonly source?: BatchSource;
     /** When the last execution is due under this plan. */
     readonly planEndsAt: string;
     readonly occurredAt: string;
