@@ -1,3 +1,5 @@
+import { DatabaseSync } from 'node:sqlite';
+import { join } from 'node:path';
 import type { BatchPage } from '@flotilla/projections';
 import { PlatformProcess, TargetServer, freePort, tempDir } from '@flotilla/testing';
 
@@ -54,6 +56,23 @@ describe('batch plan', () => {
     data.remove();
   });
 
+  const eventCount = (): number => {
+    const store = new DatabaseSync(join(data.path, 'events.sqlite'), { readOnly: true });
+    try {
+      return (store.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+    } finally {
+      store.close();
+    }
+  };
+
+  /** Plans, checking that the event store holds not one event more afterwards. */
+  const planOf = async (body: unknown) => {
+    const before = eventCount();
+    const plan = await app.request<Plan>('POST', '/v1/batches/plan', body);
+    expect(eventCount()).toBe(before);
+    return plan;
+  };
+
   const expectNothingCreated = async (): Promise<void> => {
     const list = await app.request<BatchPage>('GET', '/v1/batches');
     expect(list.status).toBe(200);
@@ -66,7 +85,7 @@ describe('batch plan', () => {
 
   it('plans a JSON batch with exact figures and its cost, creating nothing', async () => {
     const body = { name: 'json', workflowId: 'priced', startAt, maxConcurrent: 5, batchIntervalSeconds: 60, items: items(23) };
-    const plan = await app.request<Plan>('POST', '/v1/batches/plan', body);
+    const plan = await planOf(body);
     expect(plan.status).toBe(200);
     expect(plan.body).toEqual({
       total: 23,
@@ -84,7 +103,7 @@ describe('batch plan', () => {
 
   it('counts invalid JSON items and lists their errors as the 422 of POST /v1/batches does', async () => {
     const body = { name: 'json', workflowId: 'priced', startAt, maxConcurrent: 4, batchIntervalSeconds: 30, items: items(10, [2, 7]) };
-    const plan = await app.request<Plan>('POST', '/v1/batches/plan', body);
+    const plan = await planOf(body);
     expect(plan.status).toBe(200);
     expect(plan.body).toMatchObject({ total: 10, validItems: 8, invalidItems: 2, waves: 2, estimatedDurationSeconds: 30 });
     expect(plan.body.planEndsAt).toBe('2030-01-01T00:00:30.000Z');
@@ -115,7 +134,7 @@ describe('batch plan', () => {
       batchIntervalSeconds: 10,
       mapping: { mail: { type: 'input', field: 'email' }, org: { type: 'input', field: 'company' } },
     };
-    const plan = await app.request<Plan>('POST', '/v1/batches/plan', csvForm(csv, config));
+    const plan = await planOf(csvForm(csv, config));
     expect(plan.status).toBe(200);
     expect(plan.body).toMatchObject({
       total: 7,
@@ -134,9 +153,28 @@ describe('batch plan', () => {
     await expectNothingCreated();
   });
 
+  it('plans a 1,000,000-row CSV without creating anything', async () => {
+    const csv = `email\n${Array.from({ length: 1_000_000 }, (_, i) => `u${i}@x.io`).join('\n')}\n`;
+    const config = { name: 'big', workflowId: 'priced', startAt, maxConcurrent: 1000, batchIntervalSeconds: 60 };
+    const plan = await planOf(csvForm(csv, config));
+    expect(plan.status).toBe(200);
+    expect(plan.body).toEqual({
+      total: 1_000_000,
+      validItems: 1_000_000,
+      invalidItems: 0,
+      errors: [],
+      waves: 1000,
+      startAt,
+      planEndsAt: new Date(Date.parse(startAt) + 999 * 60_000).toISOString(),
+      estimatedDurationSeconds: 999 * 60,
+      estimatedCost: { amount: 100_000, currency: 'USD' },
+    });
+    await expectNothingCreated();
+  }, 120_000);
+
   it('answers a plan with no valid item: no waves, no end, a zero cost', async () => {
     const body = { name: 'none', workflowId: 'priced', startAt, maxConcurrent: 5, batchIntervalSeconds: 60, items: items(2, [0, 1]) };
-    const plan = await app.request<Plan>('POST', '/v1/batches/plan', body);
+    const plan = await planOf(body);
     expect(plan.body).toMatchObject({ total: 2, validItems: 0, invalidItems: 2, waves: 0, planEndsAt: null, estimatedDurationSeconds: 0 });
     expect(plan.body.estimatedCost).toEqual({ amount: 0, currency: 'USD' });
   });
