@@ -1,14 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { BatchCommandHandler, WorkflowRepository } from '@flotilla/application';
-import type { BatchSettings, CsvPreview } from '@flotilla/domain';
+import { costOf, lastExecuteAtOf, type BatchSettings, type CsvPreview, type WorkflowVersion } from '@flotilla/domain';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
 import { CLOCK, EVENT_STORE, type Clock } from '@flotilla/platform';
 import { newBatchId } from './batch-ids';
 import { batchSettingsOf } from './batch-settings';
-import { csvRowsSource, mappingOf, previewCsvRows } from './csv-rows';
+import { csvRowsSource, mappingOf, previewCsvRows, readCsvRows } from './csv-rows';
 import type { BatchConfigDto, BatchItemDto } from './dto';
 import { writeItemChunks, type ItemsSource } from './item-chunks';
-import { checkJsonItems, jsonItemsSource } from './json-items';
+import { checkJsonItems, jsonItemProblems, jsonItemsSource } from './json-items';
+import type { BatchPlanResponse } from './responses';
+import { RowProblems } from './row-problems';
 import { resolveWorkflowVersion } from './workflow-versions';
 
 export interface CreatedBatch {
@@ -53,6 +55,23 @@ export class BatchIntakeService {
     return previewCsvRows(rows, workflow, mapping);
   }
 
+  /** The plan of a JSON batch: its items checked, nothing written. */
+  async planFromJson(config: BatchConfigDto, items: readonly BatchItemDto[]): Promise<BatchPlanResponse> {
+    const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
+    const settings = batchSettingsOf(config, workflow, this.clock.now());
+    return planOf(settings, workflow, jsonItemProblems(items, workflow));
+  }
+
+  /** The plan of a CSV upload: every row read and checked, nothing written. */
+  async planFromCsv(config: BatchConfigDto, rawMapping: unknown, rows: AsyncIterable<string[]>): Promise<BatchPlanResponse> {
+    const mapping = mappingOf(rawMapping, 'config.mapping');
+    const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
+    const settings = batchSettingsOf(config, workflow, this.clock.now());
+    const problems = new RowProblems();
+    await readCsvRows(rows, workflow, mapping, settings, problems, NOWHERE);
+    return planOf(settings, workflow, problems);
+  }
+
   private async create(settings: BatchSettings, actor: string, source: ItemsSource): Promise<CreatedBatch> {
     const now = this.clock.now();
     const batchId = newBatchId(now);
@@ -63,3 +82,24 @@ export class BatchIntakeService {
     return { batchId, total, position: result.position };
   }
 }
+
+/** A plan writes nothing: its valid items are only counted. */
+const NOWHERE = { add: (): Promise<number> => Promise.resolve(0) };
+
+/** The figures of a batch that would run the valid items, from its start time, by the wave formula. */
+const planOf = (settings: BatchSettings, workflow: WorkflowVersion, problems: RowProblems): BatchPlanResponse => {
+  const validItems = problems.rows - problems.invalidRows;
+  const waves = Math.ceil(validItems / settings.maxConcurrent);
+  const lastAt = lastExecuteAtOf(Date.parse(settings.startAt), validItems, settings);
+  return {
+    total: problems.rows,
+    validItems,
+    invalidItems: problems.invalidRows,
+    errors: problems.details,
+    waves,
+    startAt: settings.startAt,
+    planEndsAt: lastAt === null ? null : new Date(lastAt).toISOString(),
+    estimatedDurationSeconds: Math.max(waves - 1, 0) * settings.batchIntervalSeconds,
+    estimatedCost: workflow.cost === undefined ? null : costOf(validItems, workflow.cost),
+  };
+};

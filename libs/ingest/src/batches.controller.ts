@@ -18,7 +18,7 @@ import { BatchIntakeService } from './batch-intake.service';
 import { BatchConfigDto, CreateBatchDto, ListBatchesQueryDto, ListExecutionsQueryDto, OperatorActionDto, PageQueryDto } from './dto';
 import { actorOf } from './http-context';
 import { ReadModelsService } from './read-models.service';
-import { BatchCreatedResponse, ColumnMappingBody, CsvPreviewResponse } from './responses';
+import { BatchCreatedResponse, BatchPlanResponse, ColumnMappingBody, CsvPreviewResponse } from './responses';
 import { csvRecords, jsonField, receiveUpload, validDto } from './uploads';
 
 @ApiTags('batches')
@@ -75,6 +75,48 @@ export class BatchesController {
     await this.readModels.settle(created.position);
     const batch = this.readModels.queries.getBatch(created.batchId);
     return { id: created.batchId, status: batch?.status ?? 'pending', total: created.total };
+  }
+
+  @Post('plan')
+  @AcceptsContentTypes('multipart/form-data')
+  @HttpCode(200)
+  @ApiOperation({
+    operationId: 'planBatch',
+    summary: 'Plan a batch: the bodies of POST /v1/batches, checked and counted; nothing is created',
+    description:
+      'Takes exactly the JSON or multipart CSV body of POST /v1/batches. Invalid items are counted and listed (the first 100, ' +
+      'as the 422 of POST /v1/batches lists them), not refused. Over the valid items: waves = ceil(validItems / maxConcurrent), ' +
+      'planEndsAt = startAt + (waves - 1) * batchIntervalSeconds (the wave formula), estimatedDurationSeconds = ' +
+      '(waves - 1) * batchIntervalSeconds, estimatedCost = validItems * cost.perExecution of the workflow version (null without one).',
+  })
+  @ApiConsumes('application/json', 'multipart/form-data')
+  @ApiBody({
+    schema: {
+      oneOf: [
+        { $ref: getSchemaPath(CreateBatchDto) },
+        { type: 'object', properties: { file: { type: 'string', format: 'binary' }, config: { type: 'string' } } },
+      ],
+    },
+  })
+  @ApiOkResponse({ type: BatchPlanResponse, description: 'The plan; no batch, item or event is recorded.' })
+  @ApiErrors({
+    ...JSON_BODY_ERRORS,
+    400:
+      'The body (or the `config` field) is not of the expected shape, or the multipart form is malformed ' +
+      'or interrupted; `details` names each field.',
+    404: 'No workflow has this id, or it has no such version.',
+    413: 'The JSON body, the CSV file, a form field or the number of form fields is over its limit.',
+    415:
+      'The Content-Type is neither application/json nor multipart/form-data, or the body is ' +
+      'compressed in a way the route does not read.',
+    422: 'Batch settings out of range, a column mapping that does not fit, or an empty CSV; `details` names the field.',
+  })
+  async plan(@Req() request: Request, @Body() body: unknown): Promise<BatchPlanResponse> {
+    if (!request.is('multipart/form-data')) {
+      const { items, ...config } = await validDto(CreateBatchDto, body);
+      return this.intake.planFromJson(config, items);
+    }
+    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.planFromCsv(config, mapping, rows));
   }
 
   @Post('preview')
@@ -214,7 +256,15 @@ export class BatchesController {
     return this.intake.createFromJson(config, items, actor);
   }
 
-  private async createFromCsv(request: Request, actor: string) {
+  private createFromCsv(request: Request, actor: string) {
+    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.createFromCsv(config, mapping, rows, actor));
+  }
+
+  /** Reads the `config` and `file` of a CSV upload for `use`, then disposes of the upload. */
+  private async withCsvUpload<T>(
+    request: Request,
+    use: (config: BatchConfigDto, mapping: unknown, rows: AsyncIterable<string[]>) => Promise<T>,
+  ): Promise<T> {
     const upload = await receiveUpload(request);
     try {
       const raw = jsonField(upload.fields, 'config');
@@ -225,7 +275,7 @@ export class BatchesController {
       const { mapping, ...rest } = raw;
       const config = await validDto(BatchConfigDto, rest, 'config');
       if (upload.filePath === null) throw missingFile();
-      return await this.intake.createFromCsv(config, mapping === undefined ? {} : mapping, csvRecords(upload.filePath), actor);
+      return await use(config, mapping === undefined ? {} : mapping, csvRecords(upload.filePath));
     } finally {
       await upload.dispose();
     }

@@ -15,7 +15,7 @@ import {
   type MappingRequest,
   type WorkflowVersion,
 } from '@flotilla/domain';
-import { batchItemOf, type ItemsSource } from './item-chunks';
+import { batchItemOf, type ItemsSink, type ItemsSource } from './item-chunks';
 import { RowProblems } from './row-problems';
 
 /**
@@ -26,30 +26,46 @@ import { RowProblems } from './row-problems';
 export const csvRowsSource =
   (rows: AsyncIterable<string[]>, workflow: WorkflowVersion, mapping: MappingRequest, settings: BatchSettings): ItemsSource =>
   async (writer) => {
-    const profiles = new ProfileAssigner(settings.defaultProfile, settings.profilePool);
-    const iterator = rows[Symbol.asyncIterator]();
-    const first = await iterator.next();
-    if (first.done) throw emptyCsv();
-    const headers = withoutBom(first.value);
-    const columns = mapColumns(headers, workflow.inputs, mapping);
-    const mappingProblems = validateMapping(headers, columns, workflow.inputs, mapping);
-    if (mappingProblems.length > 0)
-      throw new RuleViolation(`The column mapping is invalid: ${mappingProblems[0]?.message ?? ''}`, mappingProblems);
     const problems = new RowProblems();
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-      const row = mapRow(next.value, problems.rows, columns, workflow);
-      problems.add(row.errors);
-      // After the first invalid row nothing more is written: the upload will be refused, but every
-      // row is still read so the answer can count them all.
-      if (row.valid && problems.invalidRows === 0) await writer.add(batchItemOf(row.inputs, profiles.assign(row.profile), row.metadata));
-    }
-    if (problems.rows === 0)
-      throw new RuleViolation('The CSV has a header but no data rows', [
-        { code: 'csv_no_rows', message: 'The CSV has a header but no data rows' },
-      ]);
+    const source = await readCsvRows(rows, workflow, mapping, settings, problems, writer);
     problems.throwIfAny('rows');
-    return sourceOf(columns);
+    return source;
   };
+
+/**
+ * Maps and checks every row into `problems`, giving the valid ones to `writer` until the first invalid
+ * one; a broken mapping or an empty CSV is a 422 at once. A plan reads with this too, writing nothing.
+ */
+export const readCsvRows = async (
+  rows: AsyncIterable<string[]>,
+  workflow: WorkflowVersion,
+  mapping: MappingRequest,
+  settings: BatchSettings,
+  problems: RowProblems,
+  writer: ItemsSink,
+): Promise<BatchSource> => {
+  const profiles = new ProfileAssigner(settings.defaultProfile, settings.profilePool);
+  const iterator = rows[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done) throw emptyCsv();
+  const headers = withoutBom(first.value);
+  const columns = mapColumns(headers, workflow.inputs, mapping);
+  const mappingProblems = validateMapping(headers, columns, workflow.inputs, mapping);
+  if (mappingProblems.length > 0)
+    throw new RuleViolation(`The column mapping is invalid: ${mappingProblems[0]?.message ?? ''}`, mappingProblems);
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+    const row = mapRow(next.value, problems.rows, columns, workflow);
+    problems.add(row.errors);
+    // After the first invalid row nothing more is written: the upload will be refused, but every
+    // row is still read so the answer can count them all.
+    if (row.valid && problems.invalidRows === 0) await writer.add(batchItemOf(row.inputs, profiles.assign(row.profile), row.metadata));
+  }
+  if (problems.rows === 0)
+    throw new RuleViolation('The CSV has a header but no data rows', [
+      { code: 'csv_no_rows', message: 'The CSV has a header but no data rows' },
+    ]);
+  return sourceOf(columns);
+};
 
 /** The mapped columns of the upload, in their order: what an export answers under the original headers. */
 const sourceOf = (columns: readonly MappedColumn[]): BatchSource => ({

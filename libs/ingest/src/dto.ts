@@ -165,6 +165,17 @@ export class RetryPolicyDto {
   backoffMs?: number;
 }
 
+export class WorkflowCostDto {
+  // The range and the currency's form are rules the domain checks (422, naming the field).
+  @ApiProperty({ example: 0.1, minimum: 0, description: 'What one execution costs, in `currency`.' })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  perExecution!: number;
+
+  @ApiProperty({ example: 'USD', pattern: '^[A-Z]{3}$', description: 'Three uppercase letters.' })
+  @IsString()
+  currency!: string;
+}
+
 export class WorkflowVersionDto {
   @ApiProperty({ example: 'Enrich lead' })
   @IsString()
@@ -199,6 +210,16 @@ export class WorkflowVersionDto {
   @ValidateNested()
   @Type(() => WorkflowLimitsDto)
   limits?: WorkflowLimitsDto;
+
+  @ApiPropertyOptional({
+    type: WorkflowCostDto,
+    description: 'What one execution costs; POST /v1/batches/plan then estimates the cost of a batch.',
+  })
+  @IsOptionalNotNull()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => WorkflowCostDto)
+  cost?: WorkflowCostDto;
 }
 
 export class CreateWorkflowDto extends WorkflowVersionDto {

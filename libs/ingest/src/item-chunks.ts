@@ -2,8 +2,11 @@ import { ItemTooLarge, ItemsWriter } from '@flotilla/application';
 import { RuleViolation, type BatchItem, type BatchSource, type ItemsLocation } from '@flotilla/domain';
 import type { EventStore } from '@flotilla/event-store';
 
+/** Where checked items go: the writer of a batch's chunks, or nowhere for a plan. */
+export type ItemsSink = Pick<ItemsWriter, 'add'>;
+
 /** Feeds a batch's items, one `add` at a time, to the writer of its chunks; a CSV source answers its columns. */
-export type ItemsSource = (writer: ItemsWriter) => Promise<BatchSource | void>;
+export type ItemsSource = (writer: ItemsSink) => Promise<BatchSource | void>;
 
 export interface WrittenItems {
   readonly items: ItemsLocation;

@@ -5,9 +5,14 @@ import { RowProblems } from './row-problems';
 
 /** Checks every item of a JSON body with the item rules; any invalid one is a 422 listing them, before anything is written. */
 export const checkJsonItems = (items: readonly BatchItemDto[], workflow: WorkflowVersion): void => {
+  jsonItemProblems(items, workflow).throwIfAny('items');
+};
+
+/** The problems of every item of a JSON body under the item rules, and the counts. */
+export const jsonItemProblems = (items: readonly BatchItemDto[], workflow: WorkflowVersion): RowProblems => {
   const problems = new RowProblems();
   items.forEach((item, i) => problems.add(itemProblems(item, workflow, jsonItemOrigin(i))));
-  problems.throwIfAny('items');
+  return problems;
 };
 
 /** The checked items with their profiles assigned, in order. */

@@ -5,6 +5,7 @@ import type {
   MappedRow,
   RetryPolicy,
   TargetMode,
+  WorkflowCost,
   WorkflowInput,
   WorkflowLimits,
   WorkflowTarget,
@@ -49,6 +50,20 @@ export class WorkflowLimitsResponse implements WorkflowLimits {
   readonly maxInFlight?: number;
 }
 
+export class MoneyResponse {
+  @ApiProperty({ example: 2.3 })
+  readonly amount!: number;
+  @ApiProperty({ example: 'USD' })
+  readonly currency!: string;
+}
+
+export class WorkflowCostResponse implements WorkflowCost {
+  @ApiProperty({ example: 0.1 })
+  readonly perExecution!: number;
+  @ApiProperty({ example: 'USD' })
+  readonly currency!: string;
+}
+
 /** One version of a workflow, with every default filled in. */
 export class WorkflowVersionResponse {
   @ApiProperty({ example: 'enrich-lead' })
@@ -65,6 +80,8 @@ export class WorkflowVersionResponse {
   readonly retry!: RetryPolicyResponse;
   @ApiProperty({ type: WorkflowLimitsResponse })
   readonly limits!: WorkflowLimitsResponse;
+  @ApiProperty({ type: WorkflowCostResponse, nullable: true, description: 'Null when the version declares no cost.' })
+  readonly cost!: WorkflowCostResponse | null;
   @ApiProperty({ format: 'date-time' })
   readonly createdAt!: string;
 }
@@ -138,4 +155,40 @@ export class CsvPreviewResponse {
   readonly validRows!: number;
   @ApiProperty()
   readonly invalidRows!: number;
+}
+
+/** What POST /v1/batches/plan answers: the batch that the same body would create, without creating it. */
+export class BatchPlanResponse {
+  @ApiProperty({ description: 'Items (JSON) or data rows (CSV) in the body.' })
+  readonly total!: number;
+  @ApiProperty()
+  readonly validItems!: number;
+  @ApiProperty()
+  readonly invalidItems!: number;
+  @ApiProperty({
+    type: [ProblemBody],
+    description: 'The problems of the first 100 invalid items or rows, as the 422 of POST /v1/batches lists them.',
+  })
+  readonly errors!: readonly ProblemBody[];
+  @ApiProperty({ description: 'ceil(validItems / maxConcurrent).' })
+  readonly waves!: number;
+  @ApiProperty({ format: 'date-time', description: "The start time: the config's startAt, else now." })
+  readonly startAt!: string;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the last valid item would be triggered: startAt + (waves - 1) * batchIntervalSeconds; null with no valid item.',
+  })
+  readonly planEndsAt!: string | null;
+  @ApiProperty({
+    description: '(waves - 1) * batchIntervalSeconds (0 with no valid item): from the first wave to the last, calls not included.',
+  })
+  readonly estimatedDurationSeconds!: number;
+  @ApiProperty({
+    type: MoneyResponse,
+    nullable: true,
+    description: "validItems * the workflow version's cost.perExecution, rounded to 6 decimals; null when the version declares no cost.",
+  })
+  readonly estimatedCost!: MoneyResponse | null;
 }

@@ -30,6 +30,7 @@ const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
   retry: { maxAttempts: dto.retry?.maxAttempts ?? DEFAULT_RETRY.maxAttempts, backoffMs: dto.retry?.backoffMs ?? DEFAULT_RETRY.backoffMs },
   // Only what was declared: the executor's default applies to the rest.
   ...(dto.limits?.maxInFlight === undefined ? {} : { limits: { maxInFlight: dto.limits.maxInFlight } }),
+  ...(dto.cost === undefined ? {} : { cost: { perExecution: dto.cost.perExecution, currency: dto.cost.currency } }),
 });
 
 const versionView = (version: WorkflowVersion): WorkflowVersionResponse => ({
@@ -40,6 +41,7 @@ const versionView = (version: WorkflowVersion): WorkflowVersionResponse => ({
   target: version.target,
   retry: version.retry,
   limits: version.limits ?? {},
+  cost: version.cost ?? null,
   createdAt: version.createdAt,
 });
 

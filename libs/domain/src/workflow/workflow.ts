@@ -34,12 +34,20 @@ export interface RetryPolicy {
   readonly backoffMs: number;
 }
 
+/** What one execution of the workflow costs, as the team declares it; plans and batches estimate with it. */
+export interface WorkflowCost {
+  readonly perExecution: number;
+  /** ISO 4217 style: three uppercase letters. */
+  readonly currency: string;
+}
+
 export interface WorkflowDefinition {
   readonly name: string;
   readonly inputs: readonly WorkflowInput[];
   readonly target: WorkflowTarget;
   readonly retry: RetryPolicy;
   readonly limits?: WorkflowLimits;
+  readonly cost?: WorkflowCost;
 }
 
 export interface WorkflowVersion extends WorkflowDefinition {
@@ -164,8 +172,21 @@ export const validateWorkflowDefinition = (definition: WorkflowDefinition): Prob
     problem('retry.maxAttempts', 'retry.maxAttempts must be an integer from 1 to 100');
   if (!Number.isInteger(definition.retry.backoffMs) || definition.retry.backoffMs < 0 || definition.retry.backoffMs > 3_600_000)
     problem('retry.backoffMs', 'retry.backoffMs must be an integer from 0 to 3600000');
+  const cost = definition.cost;
+  if (cost !== undefined) {
+    if (typeof cost.perExecution !== 'number' || !Number.isFinite(cost.perExecution) || cost.perExecution < 0)
+      problem('cost.perExecution', 'cost.perExecution must be a number >= 0');
+    if (typeof cost.currency !== 'string' || !/^[A-Z]{3}$/.test(cost.currency))
+      problem('cost.currency', 'cost.currency must be 3 uppercase letters, like USD');
+  }
   return problems;
 };
+
+/** The cost of `count` executions, rounded to 6 decimals (floating sums like 0.1 * 3 stay readable). */
+export const costOf = (count: number, cost: WorkflowCost): { amount: number; currency: string } => ({
+  amount: Math.round(count * cost.perExecution * 1e6) / 1e6,
+  currency: cost.currency,
+});
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** One call of a target: a sync call holds an executor slot for this long at most. */

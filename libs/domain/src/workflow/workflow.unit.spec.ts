@@ -1,4 +1,5 @@
 import {
+  costOf,
   decideWorkflow,
   evolveWorkflow,
   findVersion,
@@ -79,6 +80,25 @@ describe('workflow versions', () => {
       return error.problems.map(({ field, message }) => ({ ...(field === undefined ? {} : { field }), message }));
     }
   };
+
+  it('checks a declared cost: perExecution a number >= 0, currency 3 uppercase letters', () => {
+    expect(problemsOf({ cost: { perExecution: 0.1, currency: 'USD' } })).toEqual([]);
+    expect(problemsOf({ cost: { perExecution: 0, currency: 'EUR' } })).toEqual([]);
+    expect(problemsOf({ cost: { perExecution: -1, currency: 'usd' } })).toEqual([
+      { field: 'cost.perExecution', message: 'cost.perExecution must be a number >= 0' },
+      { field: 'cost.currency', message: 'cost.currency must be 3 uppercase letters, like USD' },
+    ]);
+    expect(problemsOf({ cost: { perExecution: Number.NaN, currency: 'US' } }).map((problem) => problem.field)).toEqual([
+      'cost.perExecution',
+      'cost.currency',
+    ]);
+  });
+
+  it('estimates a cost rounded to 6 decimals', () => {
+    expect(costOf(3, { perExecution: 0.1, currency: 'USD' })).toEqual({ amount: 0.3, currency: 'USD' });
+    expect(costOf(7, { perExecution: 0.0000001, currency: 'USD' })).toEqual({ amount: 0.000001, currency: 'USD' });
+    expect(costOf(0, { perExecution: 2, currency: 'EUR' })).toEqual({ amount: 0, currency: 'EUR' });
+  });
   const target = (overrides: Partial<WorkflowDefinition['target']>): Partial<WorkflowDefinition> => ({
     target: { ...definition.target, ...overrides },
   });
