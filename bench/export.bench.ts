@@ -7,10 +7,10 @@
  *
  *   npm run build && node dist/bench/export.bench.js [--rows 1000000]
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Product, peakRssMb, startTarget } from './support';
+import { Product, benchCsvForm, peakRssMb, registerBenchWorkflow, startTarget } from './support';
 
 const arg = (name: string, fallback: string): string => {
   const index = process.argv.indexOf(`--${name}`);
@@ -22,18 +22,7 @@ const createBatch = async (dataDir: string, targetUrl: string): Promise<string> 
   const product = new Product({ DATA_DIR: dataDir });
   await product.start();
   try {
-    await product.json('POST', '/v1/workflows', {
-      id: 'bench',
-      name: 'bench',
-      inputs: [{ name: 'email' }, { name: 'first_name' }],
-      target: { url: targetUrl },
-    });
-    const dir = mkdtempSync(join(tmpdir(), 'flotilla-csv-'));
-    const path = join(dir, 'rows.csv');
-    const lines = ['email,first_name,company'];
-    for (let i = 0; i < rows; i++) lines.push(`user${i}@example.com,Name${i},Company ${i % 1000}`);
-    writeFileSync(path, lines.join('\n') + '\n');
-    const form = new FormData();
+    await registerBenchWorkflow(product, targetUrl);
     const mapping = { company: { type: 'metadata', key: 'company' } };
     const config = {
       name: 'export bench',
@@ -42,10 +31,8 @@ const createBatch = async (dataDir: string, targetUrl: string): Promise<string> 
       maxConcurrent: 1000,
       batchIntervalSeconds: 60,
     };
-    form.append('config', JSON.stringify({ ...config, mapping }));
-    form.append('file', new Blob([readFileSync(path)]), 'rows.csv');
+    const form = benchCsvForm(rows, { ...config, mapping });
     const created = await product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
-    rmSync(dir, { recursive: true, force: true });
     if (created.total !== rows) throw new Error(`accepted ${created.total} of ${rows}`);
     return created.id;
   } finally {

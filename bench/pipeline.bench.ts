@@ -8,10 +8,7 @@
  *
  *   npm run build && node dist/bench/pipeline.bench.js [--rows 100000,1000000] [--executions 20000]
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Product, peakRssMb, percentile, startTarget, waitForOutcomes } from './support';
+import { Product, benchCsvForm, peakRssMb, percentile, registerBenchWorkflow, startTarget, waitForOutcomes } from './support';
 
 const arg = (name: string, fallback: string): string => {
   const index = process.argv.indexOf(`--${name}`);
@@ -24,34 +21,18 @@ async function csvIntake(rows: number, targetUrl: string): Promise<void> {
   const product = new Product();
   await product.start();
   try {
-    await product.json('POST', '/v1/workflows', {
-      id: 'bench',
-      name: 'bench',
-      inputs: [{ name: 'email' }, { name: 'first_name' }],
-      target: { url: targetUrl },
-    });
-    const dir = mkdtempSync(join(tmpdir(), 'flotilla-csv-'));
-    const path = join(dir, 'rows.csv');
-    const lines = ['email,first_name,company'];
-    for (let i = 0; i < rows; i++) lines.push(`user${i}@example.com,Name${i},Company ${i % 1000}`);
-    writeFileSync(path, lines.join('\n') + '\n');
-    const form = new FormData();
+    await registerBenchWorkflow(product, targetUrl);
     // Far in the future: this measures intake, not execution.
-    form.append(
-      'config',
-      JSON.stringify({
-        name: `csv ${rows}`,
-        workflowId: 'bench',
-        startAt: '2099-01-01T00:00:00Z',
-        maxConcurrent: 1000,
-        batchIntervalSeconds: 60,
-      }),
-    );
-    form.append('file', new Blob([readFileSync(path)]), 'rows.csv');
+    const form = benchCsvForm(rows, {
+      name: `csv ${rows}`,
+      workflowId: 'bench',
+      startAt: '2099-01-01T00:00:00Z',
+      maxConcurrent: 1000,
+      batchIntervalSeconds: 60,
+    });
     const started = performance.now();
     const created = await product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
     const seconds = (performance.now() - started) / 1000;
-    rmSync(dir, { recursive: true, force: true });
     if (created.total !== rows) throw new Error(`accepted ${created.total} of ${rows}`);
     const pid = product.child?.pid ?? 0;
     console.log(

@@ -139,3 +139,22 @@ export const waitForOutcomes = async (api: ServiceProcess, id: string, total: nu
     await new Promise((done) => setTimeout(done, 100));
   }
 };
+
+/** Registers the benches' workflow: two inputs, the given target. */
+export const registerBenchWorkflow = (product: ServiceProcess, targetUrl: string): Promise<unknown> =>
+  product.json('POST', '/v1/workflows', {
+    id: 'bench',
+    name: 'bench',
+    inputs: [{ name: 'email' }, { name: 'first_name' }],
+    target: { url: targetUrl },
+  });
+
+/** A CSV upload of `rows` rows (`email,first_name,company`) with `config`, as POST /v1/batches takes it. */
+export const benchCsvForm = (rows: number, config: Record<string, unknown>): FormData => {
+  const lines = ['email,first_name,company'];
+  for (let i = 0; i < rows; i++) lines.push(`user${i}@example.com,Name${i},Company ${i % 1000}`);
+  const form = new FormData();
+  form.append('config', JSON.stringify(config));
+  form.append('file', new Blob([lines.join('\n') + '\n']), 'rows.csv');
+  return form;
+};

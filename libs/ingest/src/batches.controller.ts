@@ -21,6 +21,19 @@ import { ReadModelsService } from './read-models.service';
 import { BatchCreatedResponse, BatchPlanResponse, ColumnMappingBody, CsvPreviewResponse } from './responses';
 import { csvRecords, jsonField, receiveUpload, validDto } from './uploads';
 
+/** The errors of a route that takes the body of POST /v1/batches (JSON or a multipart CSV): create and plan. */
+const BATCH_BODY_ERRORS = {
+  ...JSON_BODY_ERRORS,
+  400:
+    'The body (or the `config` field) is not of the expected shape, or the multipart form is malformed ' +
+    'or interrupted; `details` names each field.',
+  404: 'No workflow has this id, or it has no such version.',
+  413: 'The JSON body, the CSV file, a form field or the number of form fields is over its limit.',
+  415:
+    'The Content-Type is neither application/json nor multipart/form-data, or the body is ' +
+    'compressed in a way the route does not read.',
+} as const;
+
 @ApiTags('batches')
 @ApiExtraModels(CreateBatchDto, BatchConfigDto, ColumnMappingBody)
 @Controller('v1/batches')
@@ -56,15 +69,7 @@ export class BatchesController {
     description: 'The batch is created with all its items; it runs (or waits for startAt).',
   })
   @ApiErrors({
-    ...JSON_BODY_ERRORS,
-    400:
-      'The body (or the `config` field) is not of the expected shape, or the multipart form is malformed ' +
-      'or interrupted; `details` names each field.',
-    404: 'No workflow has this id, or it has no such version.',
-    413: 'The JSON body, the CSV file, a form field or the number of form fields is over its limit.',
-    415:
-      'The Content-Type is neither application/json nor multipart/form-data, or the body is ' +
-      'compressed in a way the route does not read.',
+    ...BATCH_BODY_ERRORS,
     422:
       'A rule is broken: batch settings out of range, items or rows missing required inputs, a column mapping that ' +
       'does not fit; `details` names the field and row.',
@@ -100,15 +105,7 @@ export class BatchesController {
   })
   @ApiOkResponse({ type: BatchPlanResponse, description: 'The plan; no batch, item or event is recorded.' })
   @ApiErrors({
-    ...JSON_BODY_ERRORS,
-    400:
-      'The body (or the `config` field) is not of the expected shape, or the multipart form is malformed ' +
-      'or interrupted; `details` names each field.',
-    404: 'No workflow has this id, or it has no such version.',
-    413: 'The JSON body, the CSV file, a form field or the number of form fields is over its limit.',
-    415:
-      'The Content-Type is neither application/json nor multipart/form-data, or the body is ' +
-      'compressed in a way the route does not read.',
+    ...BATCH_BODY_ERRORS,
     422: 'Batch settings out of range, a column mapping that does not fit, or an empty CSV; `details` names the field.',
   })
   async plan(@Req() request: Request, @Body() body: unknown): Promise<BatchPlanResponse> {
