@@ -38,6 +38,7 @@ async function prepare(store: SqliteEventStore, batchId: string, total: number):
       startAt: new Date(now.getTime() - 3_600_000).toISOString(),
       maxConcurrent: 1000,
       batchIntervalSeconds: 1,
+      priority: 50,
       metadata: {},
     },
     total,

@@ -17,6 +17,7 @@ const create = (batchId: string, total: number, items = { stream: `batchitems-${
     startAt: now.toISOString(),
     maxConcurrent: 10,
     batchIntervalSeconds: 0,
+    priority: 50,
     metadata: {},
   },
   total,

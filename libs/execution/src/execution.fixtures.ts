@@ -176,6 +176,7 @@ export class ExecutionWorld {
         startAt: now.toISOString(),
         maxConcurrent: Math.max(1, items.length),
         batchIntervalSeconds: 0,
+        priority: 50,
         metadata: setup.metadata ?? {},
         ...(setup.profilePool === undefined ? {} : { profilePool: setup.profilePool }),
       },

@@ -1,4 +1,11 @@
-import { RuleViolation, validateBatchSettings, type BatchSettings, type Problem, type WorkflowVersion } from '@flotilla/domain';
+import {
+  DEFAULT_BATCH_PRIORITY,
+  RuleViolation,
+  validateBatchSettings,
+  type BatchSettings,
+  type Problem,
+  type WorkflowVersion,
+} from '@flotilla/domain';
 import type { BatchConfigDto } from './dto';
 
 /**
@@ -13,6 +20,7 @@ export const batchSettingsOf = (config: BatchConfigDto, workflow: WorkflowVersio
     startAt: config.startAt === undefined ? now.toISOString() : new Date(config.startAt).toISOString(),
     maxConcurrent: config.maxConcurrent,
     batchIntervalSeconds: config.batchIntervalSeconds,
+    priority: config.priority ?? DEFAULT_BATCH_PRIORITY,
     ...(config.defaultProfile === undefined ? {} : { defaultProfile: config.defaultProfile }),
     ...(config.profilePool === undefined ? {} : { profilePool: config.profilePool }),
     metadata: stringRecord(config.metadata ?? {}),

@@ -284,6 +284,17 @@ export class BatchConfigDto {
   @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'batchIntervalSeconds must be a number' })
   batchIntervalSeconds!: number;
 
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: 100,
+    default: 50,
+    description: 'Lower runs first: while due executions wait for a call slot in an executor, the lower figure goes ahead.',
+  })
+  @IsOptionalNotNull()
+  @IsInt({ message: 'priority must be an integer' })
+  priority?: number;
+
   @ApiPropertyOptional()
   @IsOptionalNotNull()
   @IsString()

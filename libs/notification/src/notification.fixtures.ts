@@ -77,6 +77,7 @@ export const createBatch = async (
       startAt: now.toISOString(),
       maxConcurrent: options.maxConcurrent ?? 10,
       batchIntervalSeconds: 60,
+      priority: 50,
       metadata: options.metadata ?? {},
     },
     total: writer.total,

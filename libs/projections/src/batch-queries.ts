@@ -31,6 +31,7 @@ interface BatchRow {
   plan_ends_at: string | null;
   max_failure_percent: number | null;
   max_failures: number | null;
+  priority: number;
   settled_at: string | null;
 }
 
@@ -163,6 +164,7 @@ export class BatchQueries {
       startAt: row.start_at,
       maxConcurrent: row.max_concurrent,
       batchIntervalSeconds: row.batch_interval_seconds,
+      priority: row.priority,
       defaultProfile: row.default_profile,
       profilePool: row.profile_pool ? (JSON.parse(row.profile_pool) as string[]) : null,
       metadata: JSON.parse(row.metadata) as Record<string, string>,

@@ -47,8 +47,8 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
         db.run(
           `INSERT OR IGNORE INTO batches (id, name, status, workflow_id, workflow_version, start_at, max_concurrent, batch_interval_seconds,
              default_profile, profile_pool, metadata, total, pending, created_at, created_position, plan_ends_at,
-             max_failure_percent, max_failures)
-           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             max_failure_percent, max_failures, priority)
+           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           batchId,
           data.name,
           data.workflowId,
@@ -66,6 +66,7 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
           data.planEndsAt ?? null,
           data.maxFailurePercent ?? null,
           data.maxFailures ?? null,
+          data.priority,
         );
         return;
       }

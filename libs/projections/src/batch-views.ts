@@ -68,6 +68,8 @@ export class BatchView {
   maxConcurrent!: number;
   @ApiProperty()
   batchIntervalSeconds!: number;
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 100, description: 'Lower runs first.' })
+  priority!: number;
   @ApiProperty({ type: String, nullable: true })
   defaultProfile!: string | null;
   @ApiProperty({ type: [String], nullable: true })

@@ -152,6 +152,7 @@ describe('projections', () => {
             startAt: new Date(now + (next() < 0.5 ? 0 : 30_000)).toISOString(),
             maxConcurrent: 1 + Math.floor(next() * 5),
             batchIntervalSeconds: pick([0, 10, 30]),
+            priority: 50,
             metadata: { team: 'a' },
           },
           actor: 'tester',
@@ -248,6 +249,7 @@ describe('projections', () => {
         startAt: now.toISOString(),
         maxConcurrent: 2,
         batchIntervalSeconds: 0,
+        priority: 50,
         metadata: {},
       },
       actor: 't',
@@ -275,6 +277,7 @@ describe('projections', () => {
       startAt: now.toISOString(),
       maxConcurrent: 1,
       batchIntervalSeconds: 0,
+      priority: 50,
       metadata: {},
     };
     await driver.create('bat_c', [{ inputs: {} }, { inputs: {} }], { type: 'CreateBatch', batchId: 'bat_c', settings, actor: 't', now });

@@ -39,6 +39,7 @@ describe('scheduler', () => {
       startAt: startAt.toISOString(),
       maxConcurrent: 1,
       batchIntervalSeconds: intervalSeconds,
+      priority: 50,
       metadata: {},
     },
     total,

@@ -149,4 +149,15 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE execution_plans ADD COLUMN source TEXT;
     `,
   },
+  {
+    id: 5,
+    name: 'batch summary: priority, the batch a retry came from and the retries of a batch',
+    sql: `
+      -- Batches created before priority existed run at the default one.
+      ALTER TABLE batches ADD COLUMN priority INTEGER NOT NULL DEFAULT 50;
+      ALTER TABLE batches ADD COLUMN parent_batch_id TEXT;
+      -- JSON array of the ids of the batches that re-ran this one's failures, oldest first.
+      ALTER TABLE batches ADD COLUMN retries TEXT NOT NULL DEFAULT '[]';
+    `,
+  },
 ];

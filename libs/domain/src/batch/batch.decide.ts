@@ -13,6 +13,7 @@ import type {
 import { BatchAlreadyExists, BatchNotFound, ExecutionNotFound, IllegalBatchTransition, IllegalExecutionTransition } from './batch.errors';
 import { isBatch, type Batch, type BatchState, type BatchStatus } from './batch.state';
 import { executionIdOf } from './execution-id';
+import { MAX_BATCH_PRIORITY, MIN_BATCH_PRIORITY } from './priority';
 import { lastExecuteAtOf } from './schedule';
 import type { BatchSource } from './batch.events';
 
@@ -207,6 +208,8 @@ export const validateBatchSettings = (settings: BatchSettings): Problem[] => {
     settings.batchIntervalSeconds > MAX_BATCH_INTERVAL_SECONDS
   )
     problem('batchIntervalSeconds', `batchIntervalSeconds must be a number from 0 to ${MAX_BATCH_INTERVAL_SECONDS} (30 days)`);
+  if (!Number.isInteger(settings.priority) || settings.priority < MIN_BATCH_PRIORITY || settings.priority > MAX_BATCH_PRIORITY)
+    problem('priority', `priority must be an integer from ${MIN_BATCH_PRIORITY} to ${MAX_BATCH_PRIORITY} (lower runs first)`);
   if (Number.isNaN(Date.parse(settings.startAt))) problem('startAt', 'startAt must be an ISO 8601 date-time');
   if (!Number.isInteger(settings.workflowVersion) || settings.workflowVersion < 1)
     problem('workflowVersion', 'workflowVersion must be an integer >= 1');

@@ -26,6 +26,11 @@ export interface BatchSettings {
   readonly maxConcurrent: number;
   /** Seconds between the start of consecutive waves. */
   readonly batchIntervalSeconds: number;
+  /**
+   * 1 to 100, lower runs first (as in the Extend API): while due executions wait for a call slot in
+   * an executor, the lower figure goes ahead. Default 50; batches created before it existed read as 50.
+   */
+  readonly priority: number;
   readonly defaultProfile?: string;
   readonly profilePool?: readonly string[];
   readonly metadata: Readonly<Record<string, string>>;

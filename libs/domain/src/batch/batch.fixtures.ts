@@ -14,6 +14,7 @@ export const settings = (overrides: Partial<BatchSettings> = {}): BatchSettings 
   startAt: T0.toISOString(),
   maxConcurrent: 5,
   batchIntervalSeconds: 60,
+  priority: 50,
   metadata: {},
   ...overrides,
 });

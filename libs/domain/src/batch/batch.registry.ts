@@ -1,9 +1,16 @@
 import { EventRegistry } from '../shared/event-registry';
-import type { BatchEvent, BatchEventType, BatchItemsChunkRecorded } from './batch.events';
+import { DEFAULT_BATCH_PRIORITY } from './priority';
+import type { BatchCreated, BatchEvent, BatchEventType, BatchItemsChunkRecorded } from './batch.events';
 
-/** Every batch event type with its schema version (all at 1: nothing has been upcast yet). */
+/** Schema 1 of BatchCreated had no priority: those batches run at the default one. */
+const defaultPriority = (data: unknown): unknown => ({
+  ...(data as Omit<BatchCreated['data'], 'priority'>),
+  priority: DEFAULT_BATCH_PRIORITY,
+});
+
+/** Every batch event type with its schema version. */
 export const batchEvents = new EventRegistry<BatchEvent>({
-  BatchCreated: { schemaVersion: 1 },
+  BatchCreated: { schemaVersion: 2, upcasters: { 1: defaultPriority } },
   BatchStarted: { schemaVersion: 1 },
   WaveDue: { schemaVersion: 1 },
   ExecutionTriggered: { schemaVersion: 1 },

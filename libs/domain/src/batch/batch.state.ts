@@ -1,3 +1,4 @@
+import { DEFAULT_BATCH_PRIORITY } from './priority';
 import type { BatchEvent, BatchSettings, ItemsLocation } from './batch.events';
 import { ExecutionTable, type ExecutionTableSnapshot } from './execution-table';
 
@@ -172,6 +173,8 @@ export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({
 
 export const fromBatchSnapshot = (snapshot: BatchSnapshot): Batch => ({
   ...snapshot,
+  // Snapshots taken before priority existed hold settings without it.
+  settings: { ...snapshot.settings, priority: snapshot.settings.priority ?? DEFAULT_BATCH_PRIORITY },
   outcomesBeforeResume: snapshot.outcomesBeforeResume ?? { completed: 0, failed: 0 },
   settledAt: snapshot.settledAt ?? null,
   counts: { ...snapshot.counts },

@@ -11,6 +11,7 @@ import {
   type BatchStatus,
 } from './batch.state';
 import { RuleViolation } from '../shared/errors';
+import { batchEvents } from './batch.registry';
 import { BATCH_ID, T0, at, created, fold, run, settings, types } from './batch.fixtures';
 
 const batchOf = (state: BatchState): Batch => {
@@ -78,6 +79,9 @@ describe('batch lifecycle', () => {
       [{ batchIntervalSeconds: 1e13 }, 'batchIntervalSeconds', 'batchIntervalSeconds must be a number from 0 to 2592000 (30 days)'],
       [{ startAt: 'tomorrow' }, 'startAt', 'startAt must be an ISO 8601 date-time'],
       [{ name: ' ' }, 'name', 'name must not be empty'],
+      [{ priority: 0 }, 'priority', 'priority must be an integer from 1 to 100 (lower runs first)'],
+      [{ priority: 101 }, 'priority', 'priority must be an integer from 1 to 100 (lower runs first)'],
+      [{ priority: 2.5 }, 'priority', 'priority must be an integer from 1 to 100 (lower runs first)'],
     ])('refuses invalid settings %j', (overrides, field, message) => {
       try {
         created(3, overrides);
@@ -86,6 +90,16 @@ describe('batch lifecycle', () => {
         expect(error).toBeInstanceOf(RuleViolation);
         expect((error as RuleViolation).problems).toContainEqual({ code: 'invalid_setting', field, message });
       }
+    });
+
+    it('reads a BatchCreated written before priority existed (schema 1) at the default priority, 50', () => {
+      const [event] = created(3, { priority: 7 });
+      const { priority: _priority, ...schema1 } = (event as Extract<BatchEvent, { type: 'BatchCreated' }>).data;
+      const read = batchEvents.read({ type: 'BatchCreated', data: schema1 });
+      expect(read?.type === 'BatchCreated' && read.data.priority).toBe(50);
+      // Written now, it carries schema 2 and keeps its priority.
+      expect(batchEvents.schemaVersionOf('BatchCreated')).toBe(2);
+      expect(batchEvents.read({ type: 'BatchCreated', data: event?.data, metadata: { schemaVersion: 2 } })).toEqual(event);
     });
 
     it('refuses batch metadata over 16 KiB as JSON, counted in UTF-8 bytes', () => {
