@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { IllegalBatchTransition, IllegalExecutionTransition, isBatch, type BatchState, type CreateBatch } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
 import { BatchCommandHandler, batchSnapshotStream, batchStream } from './batch-command-handler';
-import { ItemsReader, ItemsWriter, MAX_CHUNK_ITEMS, MAX_ITEM_BYTES, chunkOf, ItemTooLarge } from './items';
+import { MAX_ITEM_BYTES } from '@flotilla/domain';
+import { ItemsReader, ItemsWriter, MAX_CHUNK_ITEMS, chunkOf, ItemTooLarge } from './items';
 
 const now = new Date('2026-05-01T00:00:00Z');
 const create = (batchId: string, total: number, items = { stream: `batchitems-${batchId}`, chunkStarts: [0] }): CreateBatch => ({

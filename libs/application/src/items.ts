@@ -1,4 +1,11 @@
-import { batchItemsEvents, type BatchItem, type BatchItemsChunkRecorded, type ItemsLocation } from '@flotilla/domain';
+import {
+  MAX_ITEM_BYTES,
+  batchItemsEvents,
+  jsonBytes,
+  type BatchItem,
+  type BatchItemsChunkRecorded,
+  type ItemsLocation,
+} from '@flotilla/domain';
 import { streamName, type EventStore } from '@flotilla/event-store';
 
 export const itemsStream = (batchId: string): string => streamName('batchitems', batchId);
@@ -6,8 +13,6 @@ export const itemsStream = (batchId: string): string => streamName('batchitems',
 /** Chunks stay far below EventStoreDB's 1 MiB append limit whatever the items hold. */
 export const MAX_CHUNK_ITEMS = 1000;
 export const MAX_CHUNK_BYTES = 256 * 1024;
-/** One item may not exceed this (its JSON, in UTF-8 bytes): it must fit in a chunk. */
-export const MAX_ITEM_BYTES = 64 * 1024;
 
 /**
  * Writes a batch's items to `batchitems-<batchId>` as they arrive, in chunk events bounded in count
@@ -29,9 +34,12 @@ export class ItemsWriter {
     return this.count;
   }
 
-  /** Adds one item; appends a chunk when one is full. Returns the item's index. */
+  /**
+   * Adds one item; appends a chunk when one is full. Returns the item's index. The item rules have
+   * refused items over MAX_ITEM_BYTES already; this is the guard of the chunk's own bound.
+   */
   async add(item: BatchItem): Promise<number> {
-    const bytes = Buffer.byteLength(JSON.stringify(item));
+    const bytes = jsonBytes(item);
     if (bytes > MAX_ITEM_BYTES) throw new ItemTooLarge(this.count, bytes);
     if (this.pending.length >= MAX_CHUNK_ITEMS || this.pendingBytes + bytes > MAX_CHUNK_BYTES) await this.flush();
     this.pending.push(item);

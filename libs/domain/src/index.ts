@@ -2,6 +2,7 @@ export * from './shared/errors';
 export * from './shared/backoff';
 export * from './shared/page-cursor';
 export * from './shared/event-registry';
+export * from './shared/json-bytes';
 export * from './batch/batch.events';
 export * from './batch/batch.registry';
 export * from './batch/batch.state';

@@ -10,6 +10,7 @@ import {
   type BatchItem,
   type BatchState,
   type ExecutionTriggered,
+  type Metadata,
   type WorkflowVersion,
 } from '@flotilla/domain';
 import type { TypedMessage } from '@flotilla/messaging';
@@ -29,7 +30,7 @@ export interface TargetPayload {
   /** Resolved when the items were ingested; null when the batch uses none. */
   readonly profile: string | null;
   /** The batch's metadata overlaid with the item's own. */
-  readonly metadata: Readonly<Record<string, string>>;
+  readonly metadata: Metadata;
   readonly attempt: number;
   /** Where an async target posts the outcome. */
   readonly callbackUrl: string;

@@ -1,12 +1,24 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { BatchCommandHandler, WorkflowRepository } from '@flotilla/application';
-import { costOf, lastExecuteAtOf, type BatchSettings, type CsvPreview, type WorkflowVersion } from '@flotilla/domain';
+import { BatchCommandHandler, ItemsReader, WorkflowRepository } from '@flotilla/application';
+import {
+  BatchNotFound,
+  costOf,
+  failedExecutionsOf,
+  isBatch,
+  itemProblems,
+  lastExecuteAtOf,
+  requireFailedExecutions,
+  retriedItemOrigin,
+  type BatchSettings,
+  type CsvPreview,
+  type WorkflowVersion,
+} from '@flotilla/domain';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
 import { CLOCK, EVENT_STORE, type Clock } from '@flotilla/platform';
 import { newBatchId } from './batch-ids';
 import { batchSettingsOf } from './batch-settings';
 import { csvRowsSource, mappingOf, previewCsvRows, readCsvRows } from './csv-rows';
-import type { BatchConfigDto, BatchItemDto } from './dto';
+import type { BatchConfigDto, BatchItemDto, RetryFailedDto } from './dto';
 import { writeItemChunks, type ItemsSource } from './item-chunks';
 import { checkJsonItems, jsonItemProblems, jsonItemsSource } from './json-items';
 import type { BatchPlanResponse } from './responses';
@@ -17,6 +29,13 @@ export interface CreatedBatch {
   readonly batchId: string;
   readonly total: number;
   readonly position: GlobalPosition;
+}
+
+/** Who creates a batch, and for a retry which batch it re-runs and why. */
+interface Creation {
+  readonly actor: string;
+  readonly parentBatchId?: string;
+  readonly reason?: string;
 }
 
 /**
@@ -37,7 +56,7 @@ export class BatchIntakeService {
     const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     checkJsonItems(items, workflow);
-    return this.create(settings, actor, jsonItemsSource(items, settings));
+    return this.create(settings, { actor }, jsonItemsSource(items, settings));
   }
 
   /** `rawMapping` is the `mapping` of the config as the client sent it; rows are checked as they are written. */
@@ -45,7 +64,65 @@ export class BatchIntakeService {
     const mapping = mappingOf(rawMapping, 'config.mapping');
     const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
-    return this.create(settings, actor, csvRowsSource(rows, workflow, mapping, settings));
+    return this.create(settings, { actor }, csvRowsSource(rows, workflow, mapping, settings));
+  }
+
+  /**
+   * A new batch over the failed executions of `parentId` so far, in index order, with their items
+   * as stored (inputs, profile, metadata) and the parent's settings less what `changes` overrides;
+   * then the parent records the link. Each item is checked again under the retry's workflow version,
+   * which may be a newer one. The parent's CSV columns carry over, so the retry's export answers
+   * under the same headers.
+   */
+  async retryFailed(parentId: string, changes: RetryFailedDto, actor: string): Promise<CreatedBatch> {
+    const parent = await this.batches.load(parentId);
+    if (!isBatch(parent)) throw new BatchNotFound(parentId);
+    requireFailedExecutions(parent);
+    // Read from the state as loaded, before any await lets an outcome move it.
+    const failed = failedExecutionsOf(parent);
+    const workflow = await resolveWorkflowVersion(
+      this.workflows,
+      parent.settings.workflowId,
+      changes.workflowVersion ?? parent.settings.workflowVersion,
+    );
+    const settings: BatchSettings = {
+      ...parent.settings,
+      workflowVersion: workflow.version,
+      startAt: changes.startAt === undefined ? this.clock.now().toISOString() : new Date(changes.startAt).toISOString(),
+      ...(changes.name === undefined ? {} : { name: changes.name }),
+      ...(changes.maxConcurrent === undefined ? {} : { maxConcurrent: changes.maxConcurrent }),
+      ...(changes.batchIntervalSeconds === undefined ? {} : { batchIntervalSeconds: changes.batchIntervalSeconds }),
+    };
+    const reason = changes.reason === undefined ? {} : { reason: changes.reason };
+    // A reader of its own: reading the parent's chunks in order must not evict the executor's.
+    const reader = new ItemsReader(this.store, 2);
+    const source: ItemsSource = async (writer) => {
+      const problems = new RowProblems();
+      for (const index of failed) {
+        const item = await reader.get(parent.items, index);
+        const found = itemProblems(item, workflow, retriedItemOrigin(index));
+        problems.add(found);
+        if (found.length === 0 && problems.invalidRows === 0) await writer.add(item);
+      }
+      problems.throwIfAny('failed executions');
+      return parent.source;
+    };
+    const created = await this.create(settings, { actor, parentBatchId: parentId, ...reason }, source);
+    const linked = await this.batches.handle(
+      parentId,
+      {
+        type: 'RecordRetry',
+        batchId: parentId,
+        retryBatchId: created.batchId,
+        executions: created.total,
+        now: this.clock.now(),
+        actor,
+        ...reason,
+      },
+      { actor },
+    );
+    // The link is the later write: reading after it sees both batches.
+    return { ...created, position: linked.position ?? created.position };
   }
 
   /** `rawMapping` is the `mapping` field as the client sent it. */
@@ -72,12 +149,12 @@ export class BatchIntakeService {
     return planOf(settings, workflow, problems);
   }
 
-  private async create(settings: BatchSettings, actor: string, source: ItemsSource): Promise<CreatedBatch> {
+  private async create(settings: BatchSettings, creation: Creation, source: ItemsSource): Promise<CreatedBatch> {
     const now = this.clock.now();
     const batchId = newBatchId(now);
     const { items, total, source: described } = await writeItemChunks(this.store, batchId, source);
-    const command = { type: 'CreateBatch' as const, batchId, settings, total, items, actor, now };
-    const result = await this.batches.handle(batchId, described ? { ...command, source: described } : command, { actor });
+    const command = { type: 'CreateBatch' as const, batchId, settings, total, items, ...creation, now };
+    const result = await this.batches.handle(batchId, described ? { ...command, source: described } : command, { actor: creation.actor });
     if (result.position === null) throw new Error(`Batch ${batchId} was not recorded`);
     return { batchId, total, position: result.position };
   }

@@ -1,11 +1,4 @@
-import {
-  DEFAULT_BATCH_PRIORITY,
-  RuleViolation,
-  validateBatchSettings,
-  type BatchSettings,
-  type Problem,
-  type WorkflowVersion,
-} from '@flotilla/domain';
+import { DEFAULT_BATCH_PRIORITY, RuleViolation, validateBatchSettings, type BatchSettings, type WorkflowVersion } from '@flotilla/domain';
 import type { BatchConfigDto } from './dto';
 
 /**
@@ -23,21 +16,11 @@ export const batchSettingsOf = (config: BatchConfigDto, workflow: WorkflowVersio
     priority: config.priority ?? DEFAULT_BATCH_PRIORITY,
     ...(config.defaultProfile === undefined ? {} : { defaultProfile: config.defaultProfile }),
     ...(config.profilePool === undefined ? {} : { profilePool: config.profilePool }),
-    metadata: stringRecord(config.metadata ?? {}),
+    metadata: config.metadata ?? {},
     ...(config.maxFailurePercent === undefined ? {} : { maxFailurePercent: config.maxFailurePercent }),
     ...(config.maxFailures === undefined ? {} : { maxFailures: config.maxFailures }),
   };
   const problems = validateBatchSettings(settings);
   if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'The batch settings are invalid', problems);
   return settings;
-};
-
-const stringRecord = (record: Record<string, unknown>): Record<string, string> => {
-  const problems: Problem[] = [];
-  for (const [key, value] of Object.entries(record)) {
-    if (typeof value !== 'string')
-      problems.push({ code: 'invalid_metadata', field: `metadata.${key}`, message: `metadata.${key} must be a string` });
-  }
-  if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'metadata values must be strings', problems);
-  return record as Record<string, string>;
 };

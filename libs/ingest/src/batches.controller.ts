@@ -15,10 +15,18 @@ import { AcceptsContentTypes, ApiErrors, CLOCK, JSON_BODY_ERRORS, PAGE_QUERY_ERR
 import { BatchPage, BatchView, ExecutionPage, HistoryPage } from '@flotilla/projections';
 import type { Request } from 'express';
 import { BatchIntakeService } from './batch-intake.service';
-import { BatchConfigDto, CreateBatchDto, ListBatchesQueryDto, ListExecutionsQueryDto, OperatorActionDto, PageQueryDto } from './dto';
+import {
+  BatchConfigDto,
+  CreateBatchDto,
+  ListBatchesQueryDto,
+  ListExecutionsQueryDto,
+  OperatorActionDto,
+  PageQueryDto,
+  RetryFailedDto,
+} from './dto';
 import { actorOf } from './http-context';
 import { ReadModelsService } from './read-models.service';
-import { BatchCreatedResponse, BatchPlanResponse, ColumnMappingBody, CsvPreviewResponse } from './responses';
+import { BatchCreatedResponse, BatchPlanResponse, ColumnMappingBody, CsvPreviewResponse, RetryCreatedResponse } from './responses';
 import { csvRecords, jsonField, receiveUpload, validDto } from './uploads';
 
 /** The errors of a route that takes the body of POST /v1/batches (JSON or a multipart CSV): create and plan. */
@@ -217,6 +225,28 @@ export class BatchesController {
   @ApiErrors({ ...JSON_BODY_ERRORS, 404: 'No batch has this id.', 409: 'The batch has already completed or been cancelled.' })
   cancel(@Param('id') id: string, @Body() body: OperatorActionDto, @Req() request: Request): Promise<BatchView> {
     return this.operate(id, { type: 'CancelBatch', batchId: id, now: this.clock.now(), actor: actorOf(request), ...reason(body) });
+  }
+
+  @Post(':id/retry-failed')
+  @ApiOperation({
+    operationId: 'retryFailedExecutions',
+    summary: 'Re-run the failed executions: a new batch over them, in their original order, with their inputs, profile and metadata',
+    description:
+      "Settings come from the parent unless the body overrides them; `workflowVersion` re-runs on another version of the parent's " +
+      'workflow. A running parent gives the failures so far. Both batches record the link in their history; the parent lists ' +
+      'the new batch in `retries`, the new batch names it as `parentBatchId`.',
+  })
+  @ApiCreatedResponse({ type: RetryCreatedResponse, description: 'The new batch; it runs (or waits for startAt).' })
+  @ApiErrors({
+    ...JSON_BODY_ERRORS,
+    404: 'No batch has this id, or the workflow version does not exist.',
+    422: 'The batch has no failed execution, a setting is out of range, or a failed item does not fit the chosen workflow version.',
+  })
+  async retryFailed(@Param('id') id: string, @Body() body: RetryFailedDto, @Req() request: Request): Promise<RetryCreatedResponse> {
+    const created = await this.intake.retryFailed(id, body ?? {}, actorOf(request));
+    await this.readModels.settle(created.position);
+    const batch = this.readModels.queries.getBatch(created.batchId);
+    return { id: created.batchId, status: batch?.status ?? 'pending', total: created.total, parentBatchId: id };
   }
 
   @Get(':id/executions')

@@ -241,11 +241,16 @@ export class BatchItemDto {
   @MaxLength(200)
   profile?: string;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' } })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: "Any JSON values, at most 16 KiB as JSON; overlaid on the batch's metadata (the item's keys win).",
+    example: { row: 1, tags: ['vip'] },
+  })
   @IsOptionalNotNull()
   @IsObject()
   @FreeFormJson()
-  metadata?: Record<string, string>;
+  metadata?: Record<string, unknown>;
 }
 
 /** Everything of a batch but its items: the JSON body less `items`, or the CSV upload's `config`. */
@@ -310,11 +315,15 @@ export class BatchConfigDto {
   @IsNotEmpty({ each: true })
   profilePool?: string[];
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: 'At most 16 KiB as JSON.' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'Any JSON values, at most 16 KiB as JSON; sent with every target call and webhook of the batch.',
+  })
   @IsOptionalNotNull()
   @IsObject()
   @FreeFormJson()
-  metadata?: Record<string, string>;
+  metadata?: Record<string, unknown>;
 
   @ApiPropertyOptional({
     minimum: 0,
@@ -353,6 +362,40 @@ export class OperatorActionDto {
   @IsString()
   @MaxLength(1000)
   reason?: string;
+}
+
+/** What a retry of the failed executions may change; everything else comes from the parent batch. */
+export class RetryFailedDto extends OperatorActionDto {
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    description: "Re-run on this version of the parent's workflow (update the workflow, then re-run). Default: the parent's version.",
+  })
+  @IsOptionalNotNull()
+  @IsInt({ message: 'workflowVersion must be an integer' })
+  workflowVersion?: number;
+
+  @ApiPropertyOptional({ description: "Default: the parent's name." })
+  @IsOptionalNotNull()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  name?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'RFC 3339; default now.' })
+  @IsOptionalNotNull()
+  @IsRfc3339()
+  startAt?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 10000, description: "Executions triggered per wave. Default: the parent's." })
+  @IsOptionalNotNull()
+  @IsInt({ message: 'maxConcurrent must be an integer' })
+  maxConcurrent?: number;
+
+  @ApiPropertyOptional({ minimum: 0, description: "Seconds between waves. Default: the parent's." })
+  @IsOptionalNotNull()
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'batchIntervalSeconds must be a number' })
+  batchIntervalSeconds?: number;
 }
 
 export class RescheduleDto extends OperatorActionDto {

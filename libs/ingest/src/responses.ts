@@ -11,7 +11,7 @@ import type {
   WorkflowTarget,
 } from '@flotilla/domain';
 import { ProblemBody } from '@flotilla/platform';
-import { BATCH_STATUSES } from '@flotilla/projections';
+import { BATCH_STATUSES, Money } from '@flotilla/projections';
 
 /*
  * Response shapes of the workflow and intake routes, for the OpenAPI description. Each class that
@@ -48,13 +48,6 @@ export class RetryPolicyResponse implements RetryPolicy {
 export class WorkflowLimitsResponse implements WorkflowLimits {
   @ApiPropertyOptional({ description: "Absent: half of the executor's EXECUTOR_CONCURRENCY." })
   readonly maxInFlight?: number;
-}
-
-export class MoneyResponse {
-  @ApiProperty({ example: 2.3 })
-  readonly amount!: number;
-  @ApiProperty({ example: 'USD' })
-  readonly currency!: string;
 }
 
 export class WorkflowCostResponse implements WorkflowCost {
@@ -108,6 +101,11 @@ export class BatchCreatedResponse {
   readonly status!: BatchStatus;
   @ApiProperty({ description: 'Items (executions) in the batch.' })
   readonly total!: number;
+}
+
+export class RetryCreatedResponse extends BatchCreatedResponse {
+  @ApiProperty({ description: 'The batch whose failed executions the new batch re-runs.' })
+  readonly parentBatchId!: string;
 }
 
 /** One column's mapping: the domain's ColumnMapping union, flattened to the fields its variants have. */
@@ -186,9 +184,9 @@ export class BatchPlanResponse {
   })
   readonly estimatedDurationSeconds!: number;
   @ApiProperty({
-    type: MoneyResponse,
+    type: Money,
     nullable: true,
     description: "validItems * the workflow version's cost.perExecution, rounded to 6 decimals; null when the version declares no cost.",
   })
-  readonly estimatedCost!: MoneyResponse | null;
+  readonly estimatedCost!: Money | null;
 }

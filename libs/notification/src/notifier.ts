@@ -14,6 +14,7 @@ import {
   type Batch,
   type RegisteredEvent,
   type WebhookEventType,
+  type Metadata,
 } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
 
@@ -27,7 +28,7 @@ export interface WebhookPayload {
   /** For `execution.*` events. */
   readonly executionId?: string;
   /** The batch's metadata; for an execution, merged with its item's metadata (the item's wins). */
-  readonly metadata: Readonly<Record<string, string>>;
+  readonly metadata: Metadata;
   /** The batch event's data, as stored. */
   readonly data: unknown;
 }
@@ -208,7 +209,7 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     this.schedulePump();
   }
 
-  private async metadataOf(batch: Batch, index: number | undefined): Promise<Readonly<Record<string, string>>> {
+  private async metadataOf(batch: Batch, index: number | undefined): Promise<Metadata> {
     if (index === undefined) return batch.settings.metadata;
     const item = await this.items.get(batch.items, index);
     return { ...batch.settings.metadata, ...item.metadata };

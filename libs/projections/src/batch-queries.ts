@@ -1,4 +1,4 @@
-import { encodePageCursor, positionOfCursor, type BatchStatus, type ExecutionState } from '@flotilla/domain';
+import { costOf, encodePageCursor, positionOfCursor, type BatchStatus, type ExecutionState } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
 import type { BatchView, ExecutionView, HistoryEntry, Page } from './batch-views';
 
@@ -32,6 +32,11 @@ interface BatchRow {
   max_failure_percent: number | null;
   max_failures: number | null;
   priority: number;
+  parent_batch_id: string | null;
+  retries: string;
+  /** From the workflow version's declared cost; null when it declares none. */
+  per_execution: number | null;
+  currency: string | null;
   settled_at: string | null;
 }
 
@@ -52,6 +57,11 @@ interface ExecutionRow {
   finished_at: string | null;
 }
 
+/** A batch's row with its workflow version's declared cost, if any. */
+const BATCH_SELECT =
+  'SELECT b.*, c.per_execution, c.currency FROM batches b ' +
+  'LEFT JOIN workflow_costs c ON c.workflow_id = b.workflow_id AND c.version = b.workflow_version';
+
 const EXECUTION_SELECT =
   'SELECT e.*, i.inputs, i.profile, i.metadata FROM executions e JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx';
 
@@ -59,7 +69,7 @@ export class BatchQueries {
   constructor(private readonly db: StateDb) {}
 
   getBatch(id: string): BatchView | null {
-    const row = this.db.get<BatchRow>('SELECT * FROM batches WHERE id = ?', id);
+    const row = this.db.get<BatchRow>(`${BATCH_SELECT} WHERE b.id = ?`, id);
     return row ? this.toBatchView(row) : null;
   }
 
@@ -71,12 +81,12 @@ export class BatchQueries {
       where.push(sql);
       params.push(value);
     };
-    if (filter.status) condition('status = ?', filter.status);
-    if (filter.workflowId) condition('workflow_id = ?', filter.workflowId);
+    if (filter.status) condition('b.status = ?', filter.status);
+    if (filter.workflowId) condition('b.workflow_id = ?', filter.workflowId);
     const after = positionOfCursor(filter.cursor);
-    if (after !== undefined) condition('created_position < ?', after);
+    if (after !== undefined) condition('b.created_position < ?', after);
     const rows = this.db.all<BatchRow>(
-      `SELECT * FROM batches ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_position DESC LIMIT ?`,
+      `${BATCH_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY b.created_position DESC LIMIT ?`,
       ...params,
       filter.limit + 1,
     );
@@ -167,7 +177,7 @@ export class BatchQueries {
       priority: row.priority,
       defaultProfile: row.default_profile,
       profilePool: row.profile_pool ? (JSON.parse(row.profile_pool) as string[]) : null,
-      metadata: JSON.parse(row.metadata) as Record<string, string>,
+      metadata: JSON.parse(row.metadata) as Record<string, unknown>,
       maxFailurePercent: row.max_failure_percent,
       maxFailures: row.max_failures,
       progress: { ...counts, percent: row.total === 0 ? 0 : Math.round((row.triggered / row.total) * 10000) / 100 },
@@ -178,6 +188,9 @@ export class BatchQueries {
       completedAt: row.completed_at,
       cancelledAt: row.cancelled_at,
       settledAt: row.settled_at,
+      parentBatchId: row.parent_batch_id,
+      retries: JSON.parse(row.retries) as string[],
+      ...costsOf(row),
     };
   }
 }
@@ -208,9 +221,19 @@ const toExecutionView = (row: ExecutionRow): ExecutionView => {
     triggeredAt: row.triggered_at,
     inputs: JSON.parse(row.inputs) as Record<string, unknown>,
     profile: row.profile,
-    metadata: row.metadata ? (JSON.parse(row.metadata) as Record<string, string>) : {},
+    metadata: row.metadata ? (JSON.parse(row.metadata) as Record<string, unknown>) : {},
     attempts: row.attempts,
     lastError: row.last_error,
     outcome,
   };
+};
+
+/**
+ * What the batch will cost if every execution not cancelled runs, and what the executions triggered
+ * so far have cost, from the workflow version's declared cost; both null when it declares none.
+ */
+const costsOf = (row: BatchRow): Pick<BatchView, 'estimatedCost' | 'costSoFar'> => {
+  if (row.per_execution === null || row.currency === null) return { estimatedCost: null, costSoFar: null };
+  const cost = { perExecution: row.per_execution, currency: row.currency };
+  return { estimatedCost: costOf(row.total - row.cancelled, cost), costSoFar: costOf(row.triggered, cost) };
 };

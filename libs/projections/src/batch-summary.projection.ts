@@ -25,6 +25,7 @@ const summaryEvents = batchEvents.subset(
   'BatchCancelled',
   'BatchCompleted',
   'BatchSettled',
+  'BatchRetried',
 );
 type SummaryEvent = RegisteredEvent<typeof summaryEvents>;
 
@@ -47,8 +48,8 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
         db.run(
           `INSERT OR IGNORE INTO batches (id, name, status, workflow_id, workflow_version, start_at, max_concurrent, batch_interval_seconds,
              default_profile, profile_pool, metadata, total, pending, created_at, created_position, plan_ends_at,
-             max_failure_percent, max_failures, priority)
-           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             max_failure_percent, max_failures, priority, parent_batch_id)
+           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           batchId,
           data.name,
           data.workflowId,
@@ -67,6 +68,7 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
           data.maxFailurePercent ?? null,
           data.maxFailures ?? null,
           data.priority,
+          data.parentBatchId ?? null,
         );
         return;
       }
@@ -87,6 +89,8 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
         return db.run(`UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?`, at, batchId);
       case 'BatchSettled':
         return db.run('UPDATE batches SET settled_at = ? WHERE id = ?', at, batchId);
+      case 'BatchRetried':
+        return db.run("UPDATE batches SET retries = json_insert(retries, '$[#]', ?) WHERE id = ?", event.data.retryBatchId, batchId);
       case 'BatchCancelled': {
         this.flushBatch(db, batchId);
         const cancelled = event.data.cancelledExecutions;

@@ -51,6 +51,14 @@ export class BatchProgress {
   percent!: number;
 }
 
+/** An amount of money in a currency (the workflow version's `cost.currency`). */
+export class Money {
+  @ApiProperty({ example: 2.3 })
+  readonly amount!: number;
+  @ApiProperty({ example: 'USD' })
+  readonly currency!: string;
+}
+
 export class BatchView {
   @ApiProperty({ example: 'bat_01jx5c3n8e7w6h2q9r4t5v6w7x' })
   id!: string;
@@ -74,8 +82,8 @@ export class BatchView {
   defaultProfile!: string | null;
   @ApiProperty({ type: [String], nullable: true })
   profilePool!: string[] | null;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
-  metadata!: Record<string, string>;
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'Any JSON values, with their types.' })
+  metadata!: Record<string, unknown>;
   @ApiProperty({
     type: Number,
     nullable: true,
@@ -119,6 +127,28 @@ export class BatchView {
     description: 'When every execution had an outcome or was cancelled (the `batch.settled` webhook); null until then.',
   })
   settledAt!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'For a batch made by `POST /v1/batches/{id}/retry-failed`: the batch whose failed executions it re-runs.',
+  })
+  parentBatchId!: string | null;
+  @ApiProperty({ type: [String], description: 'The batches that re-ran the failed executions of this one, oldest first.' })
+  retries!: string[];
+  @ApiProperty({
+    type: Money,
+    nullable: true,
+    description:
+      "(total - cancelled) * the workflow version's cost.perExecution, rounded to 6 decimals: what the batch costs if " +
+      'every execution not cancelled runs. Null when the version declares no cost.',
+  })
+  estimatedCost!: Money | null;
+  @ApiProperty({
+    type: Money,
+    nullable: true,
+    description: "Executions triggered so far * the workflow version's cost.perExecution. Null when the version declares no cost.",
+  })
+  costSoFar!: Money | null;
 }
 
 export class ExecutionOutcome {
@@ -151,8 +181,8 @@ export class ExecutionView {
   inputs!: Record<string, unknown>;
   @ApiProperty({ type: String, nullable: true })
   profile!: string | null;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
-  metadata!: Record<string, string>;
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'Any JSON values, with their types.' })
+  metadata!: Record<string, unknown>;
   @ApiProperty({ description: 'Calls of the target made so far.' })
   attempts!: number;
   @ApiProperty({ type: String, nullable: true })

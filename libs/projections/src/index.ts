@@ -6,15 +6,18 @@ export * from './batch-history.projection';
 export * from './batch-views';
 export * from './batch-queries';
 export * from './batch-results';
+export * from './workflow-costs.projection';
 
 import { BatchExecutionsProjection } from './batch-executions.projection';
 import { BatchHistoryProjection } from './batch-history.projection';
 import { BatchSummaryProjection } from './batch-summary.projection';
 import type { Projection } from './projection';
+import { WorkflowCostsProjection } from './workflow-costs.projection';
 
 /** The read models the REST API serves. */
 export const batchProjections = (): Projection[] => [
   new BatchSummaryProjection(),
   new BatchExecutionsProjection(),
   new BatchHistoryProjection(),
+  new WorkflowCostsProjection(),
 ];

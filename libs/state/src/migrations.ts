@@ -151,13 +151,18 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
   },
   {
     id: 5,
-    name: 'batch summary: priority, the batch a retry came from and the retries of a batch',
+    name: 'batch summary: priority, the batch a retry came from and the retries of a batch; workflow costs',
     sql: `
       -- Batches created before priority existed run at the default one.
       ALTER TABLE batches ADD COLUMN priority INTEGER NOT NULL DEFAULT 50;
       ALTER TABLE batches ADD COLUMN parent_batch_id TEXT;
       -- JSON array of the ids of the batches that re-ran this one's failures, oldest first.
       ALTER TABLE batches ADD COLUMN retries TEXT NOT NULL DEFAULT '[]';
+      -- The declared cost of each workflow version (projected from WorkflowVersionAdded).
+      CREATE TABLE workflow_costs (
+        workflow_id TEXT NOT NULL, version INTEGER NOT NULL, per_execution REAL NOT NULL, currency TEXT NOT NULL,
+        PRIMARY KEY (workflow_id, version)
+      ) WITHOUT ROWID;
     `,
   },
 ];

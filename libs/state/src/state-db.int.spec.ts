@@ -58,10 +58,17 @@ describe('StateDb', () => {
     expect(state.get<{ n: number }>('SELECT count(*) AS n FROM scheduler_active_batches')?.n).toBe(2);
     state.close();
     // The embedded default of then never made the Kafka transport's table: the baseline adds it. Later
-    // migrations add their own tables (the webhook queue, with SQLite's sequence table for its AUTOINCREMENT).
-    expect(tables(path)).toEqual(
-      [...before, 'handled_events', 'schema_migrations', 'sqlite_sequence', 'webhook_delivery_keys', 'webhook_delivery_queue'].sort(),
-    );
+    // migrations add their own tables (the webhook queue, with SQLite's sequence table for its AUTOINCREMENT;
+    // the workflow costs).
+    const added = [
+      'handled_events',
+      'schema_migrations',
+      'sqlite_sequence',
+      'webhook_delivery_keys',
+      'webhook_delivery_queue',
+      'workflow_costs',
+    ];
+    expect(tables(path)).toEqual([...before, ...added].sort());
   });
 
   it('applies each migration once: reopening changes nothing', () => {

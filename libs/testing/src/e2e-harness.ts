@@ -118,7 +118,7 @@ export interface TargetCall {
     inputs: Record<string, unknown>;
     attempt: number;
     profile?: string;
-    metadata?: Record<string, string>;
+    metadata?: Record<string, unknown>;
     callbackUrl: string;
     callbackToken: string;
   };
@@ -180,7 +180,7 @@ export class TargetServer {
 export interface WebhookDelivery {
   readonly headers: Record<string, string>;
   readonly raw: string;
-  readonly body: { id: string; type: string; batchId: string; executionId?: string; metadata: Record<string, string>; data: unknown };
+  readonly body: { id: string; type: string; batchId: string; executionId?: string; metadata: Record<string, unknown>; data: unknown };
 }
 
 /** Verifies `X-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">` as a receiver would. */

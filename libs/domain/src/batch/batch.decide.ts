@@ -1,4 +1,5 @@
 import { RuleViolation, type Problem } from '../shared/errors';
+import { jsonBytes } from '../shared/json-bytes';
 import type {
   BatchCancelled,
   BatchCompleted,
@@ -39,7 +40,10 @@ export type CreateBatch = {
   readonly total: number;
   readonly items: ItemsLocation;
   readonly source?: BatchSource;
+  /** Set when the batch re-runs the failed executions of that one. */
+  readonly parentBatchId?: string;
   readonly actor: string;
+  readonly reason?: string;
   readonly now: Date;
 };
 /** The scheduler's timer for the start time fired. */
@@ -121,6 +125,14 @@ export type RescheduleExecution = {
 export type PauseBatch = { readonly type: 'PauseBatch'; readonly batchId: string; readonly now: Date } & Actor;
 export type ResumeBatch = { readonly type: 'ResumeBatch'; readonly batchId: string; readonly now: Date } & Actor;
 export type CancelBatch = { readonly type: 'CancelBatch'; readonly batchId: string; readonly now: Date } & Actor;
+/** Batch `retryBatchId` was created over the `executions` failed executions of this one. */
+export type RecordRetry = {
+  readonly type: 'RecordRetry';
+  readonly batchId: string;
+  readonly retryBatchId: string;
+  readonly executions: number;
+  readonly now: Date;
+} & Actor;
 
 export type BatchCommand =
   | CreateBatch
@@ -136,7 +148,8 @@ export type BatchCommand =
   | RescheduleExecution
   | PauseBatch
   | ResumeBatch
-  | CancelBatch;
+  | CancelBatch
+  | RecordRetry;
 
 export const MAX_CONCURRENT_LIMIT = 10_000;
 /** 30 days. Longer gaps between waves are not a use case, and they let a plan end past any date. */
@@ -180,6 +193,8 @@ export const decide = (command: BatchCommand, state: BatchState): BatchEvent[] =
       return resumeBatch(command, state);
     case 'CancelBatch':
       return cancelBatch(command, state);
+    case 'RecordRetry':
+      return recordRetry(command, state);
     default: {
       const unknownCommand: never = command;
       throw new Error(`Unknown command ${(unknownCommand as { type: string }).type}`);
@@ -220,19 +235,10 @@ export const validateBatchSettings = (settings: BatchSettings): Problem[] => {
     problem('maxFailurePercent', 'maxFailurePercent must be a number from 0 to 100');
   if (settings.maxFailures !== undefined && (!Number.isSafeInteger(settings.maxFailures) || settings.maxFailures < 0))
     problem('maxFailures', 'maxFailures must be an integer >= 0');
-  const metadataBytes = utf8Length(JSON.stringify(settings.metadata));
+  const metadataBytes = jsonBytes(settings.metadata);
   if (metadataBytes > MAX_BATCH_METADATA_BYTES)
     problem('metadata', `metadata must be at most ${MAX_BATCH_METADATA_BYTES} bytes as JSON, not ${metadataBytes}`);
   return problems;
-};
-
-const utf8Length = (text: string): number => {
-  let bytes = 0;
-  for (const char of text) {
-    const code = char.codePointAt(0) ?? 0;
-    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
-  }
-  return bytes;
 };
 
 /** When the last of `total` executions is due: it must be a time the API can show, however many waves there are. */
@@ -264,9 +270,10 @@ const createBatch = (command: CreateBatch, state: BatchState): BatchEvent[] => {
       total: command.total,
       items: command.items,
       ...(command.source === undefined ? {} : { source: command.source }),
+      ...(command.parentBatchId === undefined ? {} : { parentBatchId: command.parentBatchId }),
       planEndsAt: planEndOf(command.settings, command.total),
       occurredAt: iso(command.now),
-      actor: command.actor,
+      ...operator(command),
     },
   };
   const startsNow = Date.parse(command.settings.startAt) <= command.now.getTime();
@@ -556,4 +563,37 @@ const cancelBatch = (command: CancelBatch, batch: Batch): BatchEvent[] => {
     [cancelled],
     settledIfDone(batch, command.now, batch.counts.completed, batch.counts.failed, batch.counts.cancelled + batch.counts.pending),
   );
+};
+
+/** The failed executions of a batch, in index order: what a retry re-runs. A batch with none has nothing to retry. */
+export const failedExecutionsOf = (batch: Batch): number[] => {
+  const failed: number[] = [];
+  if (batch.counts.failed === 0) return failed;
+  for (let index = 0; index < batch.counts.total && failed.length < batch.counts.failed; index++) {
+    if (batch.executions.stateOf(index) === 'failed') failed.push(index);
+  }
+  return failed;
+};
+
+/** Refuses a batch with no failed execution, whatever its status: a running one gives the failures so far. */
+export const requireFailedExecutions = (batch: Batch): void => {
+  if (batch.counts.failed > 0) return;
+  const message = `batch ${batch.id} has no failed execution to retry`;
+  throw new RuleViolation(message, [{ code: 'no_failed_executions', field: 'batchId', message }]);
+};
+
+const recordRetry = (command: RecordRetry, batch: Batch): BatchEvent[] => {
+  requireFailedExecutions(batch);
+  return [
+    {
+      type: 'BatchRetried',
+      data: {
+        batchId: batch.id,
+        retryBatchId: command.retryBatchId,
+        executions: command.executions,
+        occurredAt: iso(command.now),
+        ...operator(command),
+      },
+    },
+  ];
 };

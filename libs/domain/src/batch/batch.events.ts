@@ -16,6 +16,13 @@
 
 import type { ColumnMapping } from '../csv/mapping';
 
+/**
+ * Metadata, of a batch or of one item: any JSON values under string keys, kept with their JSON types
+ * on the way to the target, the webhooks and the exports (a CSV upload's metadata columns give strings).
+ * Metadata was strings only before; those events read as they are, a string being a JSON value.
+ */
+export type Metadata = Readonly<Record<string, unknown>>;
+
 export interface BatchSettings {
   readonly name: string;
   readonly workflowId: string;
@@ -33,7 +40,7 @@ export interface BatchSettings {
   readonly priority: number;
   readonly defaultProfile?: string;
   readonly profilePool?: readonly string[];
-  readonly metadata: Readonly<Record<string, string>>;
+  readonly metadata: Metadata;
   /**
    * Failure tolerance: once at least 10 outcomes are in, more than this percentage of them failed
    * pauses the batch (counted since the last resume). Absent: no limit on the share.
@@ -68,10 +75,13 @@ export type BatchCreated = {
     readonly items: ItemsLocation;
     /** Absent for JSON batches and for batches created before it was recorded. */
     readonly source?: BatchSource;
+    /** For a batch that re-runs the failed executions of another: that batch (which records BatchRetried). */
+    readonly parentBatchId?: string;
     /** When the last execution is due under this plan. */
     readonly planEndsAt: string;
     readonly occurredAt: string;
     readonly actor: string;
+    readonly reason?: string;
   };
 };
 
@@ -257,6 +267,23 @@ export type BatchSettled = {
   };
 };
 
+/**
+ * The failed executions of this batch so far (`executions` of them, in index order) are re-run by a
+ * new batch, `retryBatchId`, whose BatchCreated names this one as its parent. This batch's own
+ * executions keep their outcomes.
+ */
+export type BatchRetried = {
+  readonly type: 'BatchRetried';
+  readonly data: {
+    readonly batchId: string;
+    readonly retryBatchId: string;
+    readonly executions: number;
+    readonly occurredAt: string;
+    readonly actor: string;
+    readonly reason?: string;
+  };
+};
+
 export type BatchEvent =
   | BatchCreated
   | BatchStarted
@@ -272,7 +299,8 @@ export type BatchEvent =
   | BatchResumed
   | BatchCancelled
   | BatchCompleted
-  | BatchSettled;
+  | BatchSettled
+  | BatchRetried;
 
 export type BatchEventType = BatchEvent['type'];
 
@@ -280,7 +308,7 @@ export type BatchEventType = BatchEvent['type'];
 export interface BatchItem {
   readonly inputs: Readonly<Record<string, unknown>>;
   readonly profile?: string;
-  readonly metadata?: Readonly<Record<string, string>>;
+  readonly metadata?: Metadata;
 }
 
 /** A chunk of a batch's items, on the stream `batchitems-<batchId>`; bounded in count and bytes. */

@@ -25,6 +25,7 @@ export const batchEvents = new EventRegistry<BatchEvent>({
   BatchCancelled: { schemaVersion: 1 },
   BatchCompleted: { schemaVersion: 1 },
   BatchSettled: { schemaVersion: 1 },
+  BatchRetried: { schemaVersion: 1 },
 });
 
 /** The events of a batch's items stream. */

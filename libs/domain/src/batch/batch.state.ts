@@ -1,5 +1,5 @@
 import { DEFAULT_BATCH_PRIORITY } from './priority';
-import type { BatchEvent, BatchSettings, ItemsLocation } from './batch.events';
+import type { BatchEvent, BatchSettings, BatchSource, ItemsLocation } from './batch.events';
 import { ExecutionTable, type ExecutionTableSnapshot } from './execution-table';
 
 export type BatchStatus = 'pending' | 'running' | 'paused' | 'completed' | 'cancelled';
@@ -22,6 +22,10 @@ export interface Batch {
   readonly id: string;
   readonly settings: BatchSettings;
   readonly items: ItemsLocation;
+  /** How the items were given, when that shapes the exports (a CSV upload's columns). */
+  readonly source?: BatchSource;
+  /** The batch whose failed executions this one re-runs. */
+  readonly parentBatchId?: string;
   readonly createdAt: string;
   readonly startedAt: string | null;
   /** When it completed or was cancelled. */
@@ -57,12 +61,26 @@ const ms = (iso: string): number => Date.parse(iso);
  */
 export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
   if (event.type === 'BatchCreated') {
-    const { batchId, total, items, occurredAt, actor: _actor, ...settings } = event.data;
+    // What is not a setting stays out of `settings`, so settings can be carried into another batch as they are.
+    const {
+      batchId,
+      total,
+      items,
+      source,
+      parentBatchId,
+      planEndsAt: _planEnd,
+      occurredAt,
+      actor: _actor,
+      reason: _reason,
+      ...settings
+    } = event.data;
     return {
       status: 'pending',
       id: batchId,
       settings,
       items,
+      ...(source === undefined ? {} : { source }),
+      ...(parentBatchId === undefined ? {} : { parentBatchId }),
       createdAt: occurredAt,
       startedAt: null,
       endedAt: null,
@@ -126,6 +144,8 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       return { ...state, status: 'completed', endedAt: event.data.occurredAt };
     case 'BatchSettled':
       return { ...state, settledAt: event.data.occurredAt };
+    case 'BatchRetried':
+      return state;
     case 'ExecutionAttemptFailed':
       state.executions.recordFailedAttempt(event.data.index, event.data.attempt);
       return state;

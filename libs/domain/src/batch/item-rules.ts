@@ -1,4 +1,5 @@
 import type { Problem } from '../shared/errors';
+import { jsonBytes } from '../shared/json-bytes';
 import type { WorkflowVersion } from '../workflow/workflow';
 
 /**
@@ -10,6 +11,11 @@ export interface ItemCandidate {
   readonly profile?: string | null;
   readonly metadata?: Readonly<Record<string, unknown>>;
 }
+
+/** One item may not exceed this (its inputs, profile and metadata as JSON, in UTF-8 bytes): it must fit in a chunk of the items stream. */
+export const MAX_ITEM_BYTES = 64 * 1024;
+/** An item's own metadata goes with its target call and webhooks: at most this much as JSON (UTF-8 bytes), as for a batch's. */
+export const MAX_ITEM_METADATA_BYTES = 16 * 1024;
 
 /** The part of a workflow version the item rules read. */
 export type ItemWorkflow = Pick<WorkflowVersion, 'workflowId' | 'version' | 'inputs'>;
@@ -26,6 +32,8 @@ export interface ItemOrigin {
   readonly label: string;
   /** The `field` of a problem about one input or one metadata key of the item. */
   readonly field: (part: 'inputs' | 'metadata', name: string) => string;
+  /** The `field` of a problem about the item's metadata as a whole. */
+  readonly metadataField: string;
 }
 
 /** The item at 0-based `index` of a JSON body's `items`. */
@@ -33,6 +41,15 @@ export const jsonItemOrigin = (index: number): ItemOrigin => ({
   row: index + 1,
   label: `items[${index}]`,
   field: (part, name) => `items[${index}].${part}.${name}`,
+  metadataField: `items[${index}].metadata`,
+});
+
+/** The failed execution at 0-based `index` of the batch a retry re-runs: its item is checked against the retry's workflow version. */
+export const retriedItemOrigin = (index: number): ItemOrigin => ({
+  row: index + 1,
+  label: `Execution ${index} of the parent batch`,
+  field: (part, name) => `${part}.${name}`,
+  metadataField: 'metadata',
 });
 
 /** The data row at 0-based `index` of a CSV (the header not counted). */
@@ -40,14 +57,16 @@ export const csvRowOrigin = (index: number): ItemOrigin => ({
   row: index + 1,
   label: `Row ${index + 1}`,
   field: (part, name) => (part === 'inputs' ? name : `metadata.${name}`),
+  metadataField: 'metadata',
 });
 
 const isBlank = (value: unknown): boolean => value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
 
 /**
  * The item rules, the same for every way a batch is given: every input is one the workflow
- * declares, every required input is present and not blank, and metadata values are strings.
- * Empty when the item is valid. Codes: `unknown_input`, `required_input_empty`, `invalid_metadata`.
+ * declares, every required input is present and not blank, its metadata is at most 16 KiB as JSON
+ * and the whole item at most 64 KiB. Metadata values may be any JSON. Empty when the item is valid.
+ * Codes: `unknown_input`, `required_input_empty`, `metadata_too_large`, `item_too_large`.
  */
 export const itemProblems = (item: ItemCandidate, workflow: ItemWorkflow, origin: ItemOrigin): Problem[] => {
   const { row, label } = origin;
@@ -75,15 +94,23 @@ export const itemProblems = (item: ItemCandidate, workflow: ItemWorkflow, origin
       message: `${label}: required input "${input.name}" is ${present ? 'empty' : 'missing'}`,
     });
   }
-  for (const [key, value] of Object.entries(item.metadata ?? {})) {
-    if (typeof value !== 'string') {
-      problems.push({
-        code: 'invalid_metadata',
-        row,
-        field: origin.field('metadata', key),
-        message: `${label}: metadata "${key}" must be a string`,
-      });
-    }
+  const metadataBytes = item.metadata === undefined ? 0 : jsonBytes(item.metadata);
+  if (metadataBytes > MAX_ITEM_METADATA_BYTES) {
+    problems.push({
+      code: 'metadata_too_large',
+      row,
+      field: origin.metadataField,
+      message: `${label}: metadata is ${metadataBytes} bytes as JSON; an item's metadata may hold at most ${MAX_ITEM_METADATA_BYTES}`,
+    });
+  }
+  // Counted as given; the profile an item is assigned from a pool adds at most its name.
+  const itemBytes = jsonBytes(item);
+  if (itemBytes > MAX_ITEM_BYTES) {
+    problems.push({
+      code: 'item_too_large',
+      row,
+      message: `${label} is ${itemBytes} bytes as JSON; an item may hold at most ${MAX_ITEM_BYTES}`,
+    });
   }
   return problems;
 };

@@ -12,11 +12,13 @@ const workflow: ItemWorkflow = {
 };
 
 describe('the item rules', () => {
-  it('accept an item with every required input, optional ones blank or absent, and string metadata', () => {
+  it('accept an item with every required input, optional ones blank or absent, and metadata of any JSON values', () => {
     expect(itemProblems({ inputs: { email: 'a@x.io', first_name: 'Ann' } }, workflow, jsonItemOrigin(0))).toEqual([]);
     expect(
       itemProblems({ inputs: { email: 'a@x.io', first_name: 'Ann', company: '' }, metadata: { ref: 'R1' } }, workflow, jsonItemOrigin(0)),
     ).toEqual([]);
+    const metadata = { row: 1, vip: true, tags: ['a', 'b'], nested: { at: null }, note: 'x' };
+    expect(itemProblems({ inputs: { email: 'a@x.io', first_name: 'Ann' }, metadata }, workflow, jsonItemOrigin(0))).toEqual([]);
     // Inputs are any JSON: only blankness is checked, not the type.
     expect(itemProblems({ inputs: { email: { at: 'x.io' }, first_name: 0 } }, workflow, jsonItemOrigin(0))).toEqual([]);
   });
@@ -30,7 +32,6 @@ describe('the item rules', () => {
         field: 'items[3].inputs.first_name',
         message: 'items[3]: required input "first_name" is missing',
       },
-      { code: 'invalid_metadata', row: 4, field: 'items[3].metadata.n', message: 'items[3]: metadata "n" must be a string' },
     ]);
   });
 
@@ -40,8 +41,27 @@ describe('the item rules', () => {
     ).toEqual([
       { code: 'unknown_input', row: 1, field: 'emial', message: 'Row 1: "emial" is not an input of workflow crm v2' },
       { code: 'required_input_empty', row: 1, field: 'email', message: 'Row 1: required input "email" is empty' },
-      { code: 'invalid_metadata', row: 1, field: 'metadata.n', message: 'Row 1: metadata "n" must be a string' },
     ]);
+  });
+
+  it('refuse item metadata over 16 KiB as JSON and an item over 64 KiB, naming the row', () => {
+    const inputs = { email: 'a@x.io', first_name: 'Ann' };
+    // {"k":"…"} is 8 bytes around the value: 16,376 bytes of value is exactly 16 KiB.
+    expect(itemProblems({ inputs, metadata: { k: 'x'.repeat(16_376) } }, workflow, jsonItemOrigin(2))).toEqual([]);
+    expect(itemProblems({ inputs, metadata: { k: 'x'.repeat(16_377) } }, workflow, jsonItemOrigin(2))).toEqual([
+      {
+        code: 'metadata_too_large',
+        row: 3,
+        field: 'items[2].metadata',
+        message: "items[2]: metadata is 16385 bytes as JSON; an item's metadata may hold at most 16384",
+      },
+    ]);
+    // Counted in UTF-8 bytes: 5,462 euro signs are 16,386 bytes.
+    expect(itemProblems({ inputs, metadata: { k: '€'.repeat(5_462) } }, workflow, csvRowOrigin(0)).map((p) => [p.code, p.field])).toEqual([
+      ['metadata_too_large', 'metadata'],
+    ]);
+    const big = itemProblems({ inputs: { ...inputs, company: 'y'.repeat(64 * 1024) } }, workflow, csvRowOrigin(9));
+    expect(big).toEqual([{ code: 'item_too_large', row: 10, message: 'Row 10 is 65597 bytes as JSON; an item may hold at most 65536' }]);
   });
 
   it('read a null or whitespace required input as empty, and an absent one as missing', () => {

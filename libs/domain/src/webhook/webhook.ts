@@ -21,6 +21,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'batch.cancelled',
   'batch.completed',
   'batch.settled',
+  'batch.retried',
   'execution.completed',
   'execution.failed',
 ] as const;
@@ -38,6 +39,7 @@ export const WEBHOOK_TYPE_OF = {
   BatchCancelled: 'batch.cancelled',
   BatchCompleted: 'batch.completed',
   BatchSettled: 'batch.settled',
+  BatchRetried: 'batch.retried',
   ExecutionCompleted: 'execution.completed',
   ExecutionFailed: 'execution.failed',
 } as const satisfies Partial<Record<BatchEventType, WebhookEventType>>;

@@ -96,6 +96,7 @@ describe('webhook event types', () => {
       'batch.cancelled',
       'batch.completed',
       'batch.settled',
+      'batch.retried',
       'execution.completed',
       'execution.failed',
     ]);
