@@ -178,6 +178,7 @@ export class ExecutionWorld {
         batchIntervalSeconds: 0,
         priority: 50,
         metadata: setup.metadata ?? {},
+        catchUp: 'paced',
         ...(setup.profilePool === undefined ? {} : { profilePool: setup.profilePool }),
       },
       total: items.length,
