@@ -1,4 +1,4 @@
-import { encodePageCursor, positionOfCursor, type BatchStatus, type ExecutionState } from '@flotilla/domain';
+import { encodePageCursor, positionOfCursor, type BatchStatus, type CatchUp, type ExecutionState } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
 import type { BatchView, ExecutionView, HistoryEntry, Page } from './batch-views';
 
@@ -32,6 +32,7 @@ interface BatchRow {
   max_failure_percent: number | null;
   max_failures: number | null;
   priority: number;
+  catch_up: CatchUp;
   settled_at: string | null;
 }
 
@@ -170,6 +171,7 @@ export class BatchQueries {
       metadata: JSON.parse(row.metadata) as Record<string, string>,
       maxFailurePercent: row.max_failure_percent,
       maxFailures: row.max_failures,
+      catchUp: row.catch_up,
       progress: { ...counts, percent: row.total === 0 ? 0 : Math.round((row.triggered / row.total) * 10000) / 100 },
       estimatedCompletionAt: estimatedCompletion(row),
       createdAt: row.created_at,

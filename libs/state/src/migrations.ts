@@ -160,4 +160,12 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE batches ADD COLUMN retries TEXT NOT NULL DEFAULT '[]';
     `,
   },
+  {
+    id: 6,
+    name: 'batch summary: catch-up mode',
+    sql: `
+      -- Batches created before catchUp existed catch up paced, the default.
+      ALTER TABLE batches ADD COLUMN catch_up TEXT NOT NULL DEFAULT 'paced';
+    `,
+  },
 ];
