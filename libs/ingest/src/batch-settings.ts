@@ -1,5 +1,6 @@
 import {
   DEFAULT_BATCH_PRIORITY,
+  DEFAULT_CATCH_UP,
   RuleViolation,
   validateBatchSettings,
   type BatchSettings,
@@ -26,6 +27,7 @@ export const batchSettingsOf = (config: BatchConfigDto, workflow: WorkflowVersio
     metadata: stringRecord(config.metadata ?? {}),
     ...(config.maxFailurePercent === undefined ? {} : { maxFailurePercent: config.maxFailurePercent }),
     ...(config.maxFailures === undefined ? {} : { maxFailures: config.maxFailures }),
+    catchUp: config.catchUp ?? DEFAULT_CATCH_UP,
   };
   const problems = validateBatchSettings(settings);
   if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'The batch settings are invalid', problems);
