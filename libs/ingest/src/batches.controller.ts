@@ -213,7 +213,9 @@ export class BatchesController {
     ...JSON_BODY_ERRORS,
     404: 'No batch has this id.',
     409: 'The batch has completed or been cancelled.',
-    422: 'No setting given, a setting out of range (the rules of POST /v1/batches), or a plan that would end after 9999; `details` names the field.',
+    422:
+      'No setting given, a setting out of range (the rules of POST /v1/batches), or a plan that would end after 9999; ' +
+      '`details` names the field.',
   })
   reconfigure(@Param('id') id: string, @Body() body: ReconfigureBatchDto, @Req() request: Request): Promise<BatchView> {
     const { reason: _reason, ...given } = body;

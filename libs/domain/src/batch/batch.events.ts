@@ -10,8 +10,8 @@
  *
  * Events are kept small and bounded whatever the size of the batch (see docs/adr/0001): the items'
  * inputs live in chunk events on their own stream (`batchitems-<batchId>`), and a batch-wide
- * operation (cancel, resume, reconfigure, catch-up) is one event that implies the change for every pending execution
- * rather than one event per execution.
+ * operation (cancel, resume, reconfigure, catch-up) is one event that implies the change for every
+ * pending execution rather than one event per execution.
  */
 
 import type { ColumnMapping } from '../csv/mapping';
@@ -114,8 +114,9 @@ export type BatchStarted = {
 /**
  * The due time of a wave arrived. The scheduler records it; the executor answers it by triggering
  * every pending execution whose time has come. `wave` counts from 0 within the current plan
- * (`plan` increases at every new plan: a resume, a reconfiguration of the waves, a catch-up) and is null when only individually rescheduled executions
- * fall due; `dueAt` is the wave's scheduled time.
+ * (`plan` increases at every new plan: a resume, a reconfiguration of the waves, a catch-up) and
+ * is null when only individually rescheduled executions fall due; `dueAt` is the wave's scheduled
+ * time.
  */
 export type WaveDue = {
   readonly type: 'WaveDue';
