@@ -12,6 +12,46 @@ import tseslint from 'typescript-eslint';
 //   type:testing      harnesses for end-to-end tests
 const nodeBuiltins = ['fs', 'path', 'http', 'https', 'net', 'child_process', 'crypto', 'os', 'stream', 'worker_threads', 'sqlite'];
 
+/** The layers' rules; `domainExternals` are the only packages the domain may import. */
+const moduleBoundaries = (domainExternals) => ({
+  enforceBuildableLibDependency: false,
+  // The Node version check every service main requires first: a plain script, not a project (see scripts/check-node.cjs).
+  allow: ['^\\.\\./\\.\\./\\.\\./scripts/check-node\\.cjs$', '^@flotilla/testing/poll$'],
+  depConstraints: [
+    {
+      sourceTag: 'type:domain',
+      onlyDependOnLibsWithTags: ['type:domain'],
+      allowedExternalImports: domainExternals,
+    },
+    { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:infra'] },
+    { sourceTag: 'type:application', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application'] },
+    { sourceTag: 'type:read', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read'] },
+    { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:platform'] },
+    {
+      sourceTag: 'type:feature',
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:platform', 'type:feature'],
+    },
+    {
+      sourceTag: 'type:app',
+      onlyDependOnLibsWithTags: [
+        'type:domain',
+        'type:infra',
+        'type:application',
+        'type:read',
+        'type:platform',
+        'type:feature',
+        'type:testing',
+      ],
+    },
+    // Test support (process harnesses, loopback servers): used by end-to-end tests only.
+    { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:read', 'type:testing'] },
+    {
+      sourceTag: 'type:bench',
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:platform', 'type:feature'],
+    },
+  ],
+});
+
 export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
@@ -19,51 +59,16 @@ export default [
   {
     files: ['**/*.ts'],
     rules: {
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          // The Node version check every service main requires first: a plain script, not a project (see scripts/check-node.cjs).
-          allow: ['^\\.\\./\\.\\./\\.\\./scripts/check-node\\.cjs$', '^@flotilla/testing/poll$'],
-          depConstraints: [
-            {
-              sourceTag: 'type:domain',
-              onlyDependOnLibsWithTags: ['type:domain'],
-              allowedExternalImports: ['papaparse'],
-            },
-            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:infra'] },
-            { sourceTag: 'type:application', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application'] },
-            { sourceTag: 'type:read', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:read'] },
-            { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:platform'] },
-            {
-              sourceTag: 'type:feature',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:platform', 'type:feature'],
-            },
-            {
-              sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: [
-                'type:domain',
-                'type:infra',
-                'type:application',
-                'type:read',
-                'type:platform',
-                'type:feature',
-                'type:testing',
-              ],
-            },
-            // Test support (process harnesses, loopback servers): used by end-to-end tests only.
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:read', 'type:testing'] },
-            {
-              sourceTag: 'type:bench',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:platform', 'type:feature'],
-            },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': ['error', moduleBoundaries(['papaparse'])],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-throw-literal': 'error',
     },
+  },
+  {
+    // The domain's tests may also generate inputs with fast-check (property tests); its code may not.
+    files: ['libs/domain/**/*.spec.ts'],
+    rules: { '@nx/enforce-module-boundaries': ['error', moduleBoundaries(['papaparse', 'fast-check'])] },
   },
   {
     // Decorated Nest constructors need runtime imports for DI metadata: a type-only import would erase the token.

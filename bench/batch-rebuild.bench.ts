@@ -40,6 +40,8 @@ async function prepare(store: SqliteEventStore, batchId: string, total: number):
       batchIntervalSeconds: 1,
       priority: 50,
       metadata: {},
+      // Every wave is declared at once below: today's burst, not a catch-up re-plan.
+      catchUp: 'burst',
     },
     total,
     items: location,

@@ -20,6 +20,7 @@ const create = (batchId: string, total: number, items = { stream: `batchitems-${
     batchIntervalSeconds: 0,
     priority: 50,
     metadata: {},
+    catchUp: 'paced',
   },
   total,
   items,

@@ -22,6 +22,7 @@ export const encodeBatchSnapshot = (snapshot: BatchSnapshot): Buffer => {
         awaitingCallback: executions.awaitingCallback,
         head: executions.head,
         tail: executions.tail,
+        ...(executions.waves === undefined ? {} : { waves: executions.waves }),
         hasOrder: executions.order !== null,
         hasRanks: executions.ranks !== null,
       },
@@ -42,7 +43,7 @@ export const decodeBatchSnapshot = (encoded: Buffer): BatchSnapshot => {
   const headerLength = raw.readUInt32LE(0);
   const header = JSON.parse(raw.subarray(4, 4 + headerLength).toString()) as Omit<BatchSnapshot, 'executions' | 'declaredThroughMs'> & {
     declaredThroughMs: number | null;
-    // Snapshots written before a field existed lack it: failedAttempts, awaitingCallback.
+    // Snapshots written before a field existed lack it: failedAttempts, awaitingCallback, waves.
     table: Omit<ExecutionTableSnapshot, 'states' | 'order' | 'ranks' | 'failedAttempts' | 'awaitingCallback'> & {
       failedAttempts?: ExecutionTableSnapshot['failedAttempts'];
       awaitingCallback?: ExecutionTableSnapshot['awaitingCallback'];
@@ -77,6 +78,7 @@ export const decodeBatchSnapshot = (encoded: Buffer): BatchSnapshot => {
       awaitingCallback: table.awaitingCallback ?? [],
       head: table.head,
       tail: table.tail,
+      ...(table.waves === undefined ? {} : { waves: table.waves }),
     },
   };
 };

@@ -29,6 +29,8 @@ describe('batch snapshot encoding', () => {
           batchIntervalSeconds: 10,
           priority: 50,
           metadata: { a: 'b' },
+          // The waves below are declared 15 s late on purpose: fired as a burst, not re-planned.
+          catchUp: 'burst',
         },
         total: 50,
         items: { stream: 'batchitems-bat_s', chunkStarts: [0, 20] },
@@ -77,6 +79,7 @@ describe('batch snapshot encoding', () => {
         batchIntervalSeconds: 0,
         priority: 50,
         metadata: {},
+        catchUp: 'paced',
       },
       total: 2,
       items: { stream: 'batchitems-bat_p', chunkStarts: [0] },
@@ -86,5 +89,51 @@ describe('batch snapshot encoding', () => {
     state = decide(create, state).reduce<BatchState>((s, e) => evolve(s, e), state);
     if (!isBatch(state)) throw new Error('no batch');
     expect(decodeBatchSnapshot(encodeBatchSnapshot(toBatchSnapshot(state))).declaredThroughMs).toBe(Number.NEGATIVE_INFINITY);
+  });
+
+  it("keeps a paused batch's plan figures apart from the new settings its resume will use", () => {
+    const commands: BatchCommand[] = [
+      {
+        type: 'CreateBatch',
+        batchId: 'bat_w',
+        settings: {
+          name: 'n',
+          workflowId: 'wf',
+          workflowVersion: 1,
+          startAt: now.toISOString(),
+          maxConcurrent: 2,
+          batchIntervalSeconds: 10,
+          priority: 50,
+          metadata: {},
+          catchUp: 'paced',
+        },
+        total: 6,
+        items: { stream: 'batchitems-bat_w', chunkStarts: [0] },
+        actor: 't',
+        now,
+      },
+      { type: 'PauseBatch', batchId: 'bat_w', now, actor: 'ops' },
+      { type: 'ReconfigureBatch', batchId: 'bat_w', changes: { maxConcurrent: 3, batchIntervalSeconds: 60 }, now, actor: 'ops' },
+    ];
+    let state: BatchState = initialBatchState();
+    for (const command of commands) state = decide(command, state).reduce<BatchState>((s, e: BatchEvent) => evolve(s, e), state);
+    if (!isBatch(state)) throw new Error('no batch');
+    const decoded = decodeBatchSnapshot(encodeBatchSnapshot(toBatchSnapshot(state)));
+    expect(decoded.executions.waves).toEqual({ maxConcurrent: 2, batchIntervalSeconds: 10 });
+    expect(decoded.settings).toMatchObject({ maxConcurrent: 3, batchIntervalSeconds: 60 });
+    const restored = fromBatchSnapshot(decoded);
+    // Until the resume the executions keep the old plan's times: 2 a wave, 10 s apart.
+    expect(restored.executions.executeAtOf(5)).toBe(now.getTime() + 20_000);
+    const resumed = decide({ type: 'ResumeBatch', batchId: 'bat_w', now: later, actor: 'ops' }, restored).reduce<BatchState>(
+      (s, e) => evolve(s, e),
+      restored,
+    );
+    if (!isBatch(resumed)) throw new Error('no batch');
+    // The resume plans with the new figures: 3 a wave, 60 s apart.
+    expect(resumed.executions.executeAtOf(5)).toBe(later.getTime() + 60_000);
+
+    // A snapshot taken before the table kept its figures uses the settings' ones.
+    const { waves: _absent, ...olderTable } = decoded.executions;
+    expect(fromBatchSnapshot({ ...decoded, executions: olderTable }).executions.executeAtOf(5)).toBe(now.getTime() + 60_000);
   });
 });

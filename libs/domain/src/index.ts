@@ -8,6 +8,7 @@ export * from './batch/batch.registry';
 export * from './batch/batch.state';
 export * from './batch/batch.decide';
 export * from './batch/priority';
+export * from './batch/catch-up';
 export * from './batch/batch.errors';
 export * from './batch/execution-table';
 export * from './batch/execution-id';

@@ -102,6 +102,8 @@ export interface BatchSetup {
   readonly profilePool?: readonly string[];
   /** The version the batch pins; default 1, the only one registered. */
   readonly workflowVersion?: number;
+  /** Waves; default every execution at once (one wave of all, interval 0). */
+  readonly waves?: { readonly maxConcurrent: number; readonly batchIntervalSeconds: number };
 }
 
 /**
@@ -145,7 +147,7 @@ export class ExecutionWorld {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Registers the workflow `wf-<batchId>` and creates a batch over `items` that starts now, every execution due at once. */
+  /** Registers the workflow `wf-<batchId>` and creates a batch over `items` that starts now, every execution due at once unless `waves` say otherwise. */
   async createBatch(setup: BatchSetup): Promise<void> {
     const now = new Date();
     const workflowId = `wf-${setup.batchId}`;
@@ -174,10 +176,11 @@ export class ExecutionWorld {
         workflowId,
         workflowVersion: setup.workflowVersion ?? 1,
         startAt: now.toISOString(),
-        maxConcurrent: Math.max(1, items.length),
-        batchIntervalSeconds: 0,
+        maxConcurrent: setup.waves?.maxConcurrent ?? Math.max(1, items.length),
+        batchIntervalSeconds: setup.waves?.batchIntervalSeconds ?? 0,
         priority: 50,
         metadata: setup.metadata ?? {},
+        catchUp: 'paced',
         ...(setup.profilePool === undefined ? {} : { profilePool: setup.profilePool }),
       },
       total: items.length,

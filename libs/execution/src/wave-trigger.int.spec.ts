@@ -37,6 +37,29 @@ describe('WaveTrigger', () => {
     expect(await count('bat_wave', 'BatchCompleted')).toBe(1);
   });
 
+  it('a wave met late by a paced batch is re-planned from now: the new first wave is triggered in steps, the next one waits', async () => {
+    const waves = { maxConcurrent: TRIGGER_LIMIT + 200, batchIntervalSeconds: 60 };
+    await world.createBatch({ batchId: 'bat_late', target: { url: 'http://127.0.0.1:9/' }, items: items(2 * waves.maxConcurrent), waves });
+    const message = await waveDue('bat_late');
+    // The message reaches the executor 30 s after its wave was due (the broker was away).
+    const late = new WaveTrigger(world.batches, { now: () => new Date(Date.now() + 30_000) });
+
+    await late.handle(message);
+
+    const stored = await world.stored('bat_late');
+    const replanned = stored.filter((event) => event.type === 'BatchReplanned');
+    expect(replanned.map((event) => event.data)).toEqual([
+      expect.objectContaining({ plan: 1, pending: 2 * waves.maxConcurrent, reason: 'catch-up after downtime', actor: 'system' }),
+    ]);
+    const anchor = (replanned[0]!.data as { occurredAt: string }).occurredAt;
+    const triggered = stored
+      .filter((event) => event.type === 'ExecutionTriggered')
+      .map((event) => event.data as { index: number; executeAt: string });
+    // The first wave of the new plan, whole, in two steps, at the re-plan's time; the second wave is a minute later.
+    expect(triggered.map((event) => event.index)).toEqual(Array.from({ length: waves.maxConcurrent }, (_, index) => index));
+    expect(new Set(triggered.map((event) => event.executeAt))).toEqual(new Set([anchor]));
+  });
+
   it('a WaveDue for a paused batch triggers nothing and does not fail', async () => {
     await world.createBatch({ batchId: 'bat_paused', target: { url: 'http://127.0.0.1:9/' }, items: items(5) });
     const message = await waveDue('bat_paused');

@@ -12,6 +12,11 @@ export const TRIGGER_LIMIT = 500;
  * limited number per append, until none is left. Each append carries the revision its decision was
  * made on, so once a pause or cancel is appended no trigger decided before it can land after it:
  * the decision is made again, refused, and this stops quietly.
+ *
+ * The first decision is also where a paced batch notices that its due executions are late (the
+ * broker was away, this executor lagged): it then re-plans from now and triggers the new plan's
+ * first wave instead (catch-up). The later steps of the same wave say `continuing`, so a wave
+ * triggered in many steps is never taken for a late one.
  */
 @Injectable()
 export class WaveTrigger {
@@ -23,7 +28,7 @@ export class WaveTrigger {
   async handle(message: TypedMessage<WaveDue>): Promise<void> {
     const { batchId, dueAt } = message.data;
     const dueAtMs = Date.parse(dueAt);
-    for (;;) {
+    for (let step = 0; ; step++) {
       let triggered: boolean;
       try {
         const result = await this.batches.handle(
@@ -36,6 +41,7 @@ export class WaveTrigger {
             batchId,
             now: new Date(Math.max(this.clock.now().getTime(), dueAtMs)),
             limit: TRIGGER_LIMIT,
+            ...(step > 0 ? { continuing: true } : {}),
           }),
           { actor: 'executor', causationId: message.id },
         );

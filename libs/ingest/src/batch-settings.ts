@@ -1,4 +1,11 @@
-import { DEFAULT_BATCH_PRIORITY, RuleViolation, validateBatchSettings, type BatchSettings, type WorkflowVersion } from '@flotilla/domain';
+import {
+  DEFAULT_BATCH_PRIORITY,
+  DEFAULT_CATCH_UP,
+  RuleViolation,
+  validateBatchSettings,
+  type BatchSettings,
+  type WorkflowVersion,
+} from '@flotilla/domain';
 import type { BatchConfigDto } from './dto';
 
 /**
@@ -19,6 +26,7 @@ export const batchSettingsOf = (config: BatchConfigDto, workflow: WorkflowVersio
     metadata: config.metadata ?? {},
     ...(config.maxFailurePercent === undefined ? {} : { maxFailurePercent: config.maxFailurePercent }),
     ...(config.maxFailures === undefined ? {} : { maxFailures: config.maxFailures }),
+    catchUp: config.catchUp ?? DEFAULT_CATCH_UP,
   };
   const problems = validateBatchSettings(settings);
   if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'The batch settings are invalid', problems);

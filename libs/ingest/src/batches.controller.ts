@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import {
   ApiBody,
   ApiConsumes,
@@ -10,7 +10,7 @@ import {
   getSchemaPath,
 } from '@nestjs/swagger';
 import { BatchCommandHandler } from '@flotilla/application';
-import { BatchNotFound, RuleViolation, type BatchCommand } from '@flotilla/domain';
+import { BatchNotFound, RuleViolation, type BatchCommand, type BatchSettingsChange } from '@flotilla/domain';
 import { AcceptsContentTypes, ApiErrors, CLOCK, JSON_BODY_ERRORS, PAGE_QUERY_ERROR, type Clock } from '@flotilla/platform';
 import { BatchPage, BatchView, ExecutionPage, HistoryPage } from '@flotilla/projections';
 import type { Request } from 'express';
@@ -22,6 +22,7 @@ import {
   ListExecutionsQueryDto,
   OperatorActionDto,
   PageQueryDto,
+  ReconfigureBatchDto,
   RetryFailedDto,
 } from './dto';
 import { actorOf } from './http-context';
@@ -192,6 +193,43 @@ export class BatchesController {
   @ApiErrors({ 404: 'No batch has this id.' })
   get(@Param('id') id: string): BatchView {
     return this.batchView(id);
+  }
+
+  @Patch(':id')
+  @ApiOperation({
+    operationId: 'reconfigureBatch',
+    summary: 'Change the settings of a pending, running or paused batch: maxConcurrent, batchIntervalSeconds, priority, failure tolerance',
+    description:
+      'At least one setting. Settings left out keep their value; `maxFailurePercent` or `maxFailures` null removes that limit. ' +
+      'Running: when maxConcurrent or batchIntervalSeconds change, the pending executions are re-planned from now in their ' +
+      'original order by the wave formula (executeAt = now + floor(rank / maxConcurrent) * batchIntervalSeconds): the first new ' +
+      'wave is due at once. Pending: the plan from startAt is recomputed. Paused: the new figures are stored and the resume ' +
+      'plans with them. Priority and the failure thresholds move no execution; a lowered threshold is applied at the next ' +
+      'outcome. History records BatchReconfigured with each changed setting (from, to), the actor (X-Actor) and the reason; ' +
+      'the `batch.reconfigured` webhook follows. A setting given with its current value changes nothing, and nothing is ' +
+      'recorded when no setting changes.',
+  })
+  @ApiOkResponse({ type: BatchView, description: 'The batch with its new settings (and plan).' })
+  @ApiErrors({
+    ...JSON_BODY_ERRORS,
+    404: 'No batch has this id.',
+    409: 'The batch has completed or been cancelled.',
+    422:
+      'No setting given, a setting out of range (the rules of POST /v1/batches), or a plan that would end after 9999; ' +
+      '`details` names the field.',
+  })
+  reconfigure(@Param('id') id: string, @Body() body: ReconfigureBatchDto, @Req() request: Request): Promise<BatchView> {
+    const { reason: _reason, ...given } = body;
+    // Keys the body did not hold stay out: undefined means "keep", null means "remove".
+    const changes = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as BatchSettingsChange;
+    return this.operate(id, {
+      type: 'ReconfigureBatch',
+      batchId: id,
+      changes,
+      now: this.clock.now(),
+      actor: actorOf(request),
+      ...reason(body),
+    });
   }
 
   @Post(':id/pause')

@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { CATCH_UP_MODES, type CatchUp } from '@flotilla/domain';
 import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
 import { ApiJsonValue } from '@flotilla/projections';
 import { Exclude, Transform, Type } from 'class-transformer';
@@ -344,6 +345,18 @@ export class BatchConfigDto {
   @IsOptionalNotNull()
   @IsInt({ message: 'maxFailures must be an integer' })
   maxFailures?: number;
+
+  @ApiPropertyOptional({
+    enum: CATCH_UP_MODES,
+    default: 'paced',
+    description:
+      'Waves that fell due while the service could not fire them (a restart, a broker outage): `paced` re-plans the ' +
+      'pending executions from the moment it is back, as a resume does (BatchReplanned, reason `catch-up after downtime`), ' +
+      'so the target never gets more than maxConcurrent calls started per interval; `burst` fires every overdue wave at once.',
+  })
+  @IsOptionalNotNull()
+  @IsIn(CATCH_UP_MODES, { message: 'catchUp must be "paced" or "burst"' })
+  catchUp?: CatchUp;
 }
 
 export class CreateBatchDto extends BatchConfigDto {
@@ -396,6 +409,48 @@ export class RetryFailedDto extends OperatorActionDto {
   @IsOptionalNotNull()
   @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'batchIntervalSeconds must be a number' })
   batchIntervalSeconds?: number;
+}
+
+/**
+ * PATCH /v1/batches/{id}: the settings to change, at least one. Types are shape (400); ranges are
+ * the rules of creation, checked by the domain (422, naming the field).
+ */
+export class ReconfigureBatchDto extends OperatorActionDto {
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 10000, description: 'Executions triggered per wave.' })
+  @IsOptionalNotNull()
+  @IsInt({ message: 'maxConcurrent must be an integer' })
+  maxConcurrent?: number;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 2592000, description: 'Seconds between waves.' })
+  @IsOptionalNotNull()
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'batchIntervalSeconds must be a number' })
+  batchIntervalSeconds?: number;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, description: 'Lower runs first.' })
+  @IsOptionalNotNull()
+  @IsInt({ message: 'priority must be an integer' })
+  priority?: number;
+
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    minimum: 0,
+    maximum: 100,
+    description: 'Failure tolerance (see POST /v1/batches); null removes the limit.',
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'maxFailurePercent must be a number or null' })
+  maxFailurePercent?: number | null;
+
+  @ApiPropertyOptional({
+    type: 'integer',
+    nullable: true,
+    minimum: 0,
+    description: 'Failure tolerance (see POST /v1/batches); null removes the limit.',
+  })
+  @IsOptional()
+  @IsInt({ message: 'maxFailures must be an integer or null' })
+  maxFailures?: number | null;
 }
 
 export class RescheduleDto extends OperatorActionDto {

@@ -79,6 +79,7 @@ export const createBatch = async (
       batchIntervalSeconds: 60,
       priority: 50,
       metadata: options.metadata ?? {},
+      catchUp: 'paced',
     },
     total: writer.total,
     items,

@@ -94,10 +94,18 @@ describe('Notifier', () => {
       now: new Date(),
     });
     await run(module, batchId, { type: 'PauseBatch', batchId, now: new Date(), actor: 'ops' });
+    await run(module, batchId, {
+      type: 'ReconfigureBatch',
+      batchId,
+      changes: { maxConcurrent: 1, maxFailures: 5 },
+      now: new Date(),
+      actor: 'ops',
+      reason: 'gentler',
+    });
     // The last message: once it arrives, every message of the batch before it has been fully handled (per-batch order).
     await run(module, batchId, { type: 'ResumeBatch', batchId, now: new Date(), actor: 'ops' });
 
-    await until(() => everything.requests.length === 5);
+    await until(() => everything.requests.length === 6);
     // Each webhook has its own lanes: the other one's delivery may still be on its way. An empty queue means every delivery was made.
     await until(() => module.get(DeliveryQueue).size() === 0);
     expect(everything.requests.map((request) => request.payload.type)).toEqual([
@@ -105,6 +113,7 @@ describe('Notifier', () => {
       'execution.completed',
       'execution.failed',
       'batch.paused',
+      'batch.reconfigured',
       'batch.resumed',
     ]);
     expect(executionsOnly.requests.map((request) => request.payload.type)).toEqual(['execution.completed']);
@@ -124,7 +133,7 @@ describe('Notifier', () => {
       expect(verifySignature(secret === SECRET ? OTHER_SECRET : SECRET, signature, received.body, 60, new Date())).toBe(false);
     }
 
-    const [started, completed, failed, paused] = everything.requests.map((request) => request.payload);
+    const [started, completed, failed, paused, reconfigured] = everything.requests.map((request) => request.payload);
     expect(started).toEqual({
       id: eventIds.get('BatchStarted'),
       type: 'batch.started',
@@ -150,6 +159,19 @@ describe('Notifier', () => {
     });
     expect(paused).toMatchObject({ id: eventIds.get('BatchPaused'), batchId, data: { actor: 'ops' } });
     expect(paused).not.toHaveProperty('executionId');
+    expect(reconfigured).toMatchObject({
+      id: eventIds.get('BatchReconfigured'),
+      type: 'batch.reconfigured',
+      batchId,
+      metadata: { team: 'growth', region: 'eu' },
+      data: {
+        changes: { maxConcurrent: { from: 2, to: 1 }, maxFailures: { from: null, to: 5 } },
+        planStartsAt: null,
+        pending: 1,
+        actor: 'ops',
+        reason: 'gentler',
+      },
+    });
     expect(executionsOnly.requests[0]!.payload).toEqual(completed);
   });
 

@@ -13,8 +13,9 @@ const ROWS_PER_INSERT = 100;
  * stay invisible and no row is written twice. `state` is the domain's execution state (pending,
  * triggered, cancelled, completed, failed) so it can be filtered on directly.
  *
- * Batch-wide events are set operations: a cancel cancels every pending row in one UPDATE, a resume
- * re-plans them with the wave formula in SQL, in original order.
+ * Batch-wide events are set operations: a cancel cancels every pending row in one UPDATE; a new
+ * plan (a resume, a reconfiguration of the waves, a catch-up) re-plans them with the wave formula
+ * in SQL, in original order, with the figures `execution_plans` holds for the batch.
  */
 const executionsEvents = batchItemsEvents.with(
   batchEvents.subset(
@@ -27,6 +28,8 @@ const executionsEvents = batchItemsEvents.with(
     'ExecutionCancelled',
     'ExecutionRescheduled',
     'BatchResumed',
+    'BatchReconfigured',
+    'BatchReplanned',
     'BatchCancelled',
   ),
 );
@@ -146,25 +149,17 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
           event.data.occurredAt,
           batchId,
         );
-      case 'BatchResumed': {
-        const plan = db.get<{ max_concurrent: number; interval_ms: number }>(
-          'SELECT max_concurrent, interval_ms FROM execution_plans WHERE batch_id = ?',
-          batchId,
-        );
-        if (plan === undefined) return;
-        const resumedAt = isoToMs(event.data.occurredAt);
-        db.run(
-          `WITH ranked AS (
-             SELECT idx, row_number() OVER (ORDER BY idx) - 1 AS rank FROM executions WHERE batch_id = ? AND state = 'pending'
-           )
-           UPDATE executions SET execute_at = ? + (ranked.rank / CAST(? AS INTEGER)) * ?
-           FROM ranked WHERE executions.batch_id = ? AND executions.idx = ranked.idx`,
-          batchId,
-          resumedAt,
-          plan.max_concurrent,
-          plan.interval_ms,
-          batchId,
-        );
+      case 'BatchResumed':
+      case 'BatchReplanned':
+        return replan(db, batchId, isoToMs(event.data.occurredAt));
+      case 'BatchReconfigured': {
+        // The figures are kept whatever the status: a paused batch's resume plans with them.
+        const { maxConcurrent, batchIntervalSeconds } = event.data.changes;
+        if (maxConcurrent !== undefined)
+          db.run('UPDATE execution_plans SET max_concurrent = ? WHERE batch_id = ?', maxConcurrent.to, batchId);
+        if (batchIntervalSeconds !== undefined)
+          db.run('UPDATE execution_plans SET interval_ms = ? WHERE batch_id = ?', Math.round(batchIntervalSeconds.to * 1000), batchId);
+        if (event.data.planStartsAt !== null) replan(db, batchId, isoToMs(event.data.planStartsAt));
         return;
       }
       default: {
@@ -174,3 +169,28 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
     }
   }
 }
+
+/**
+ * A new plan of a batch's pending executions from `anchorMs`: the j-th of them in index order runs at
+ * anchor + floor(j / maxConcurrent) * interval, with the batch's current figures. The one SQL of it,
+ * for every event that starts a plan.
+ */
+const replan = (db: StateDb, batchId: string, anchorMs: number | null): void => {
+  const plan = db.get<{ max_concurrent: number; interval_ms: number }>(
+    'SELECT max_concurrent, interval_ms FROM execution_plans WHERE batch_id = ?',
+    batchId,
+  );
+  if (plan === undefined) return;
+  db.run(
+    `WITH ranked AS (
+       SELECT idx, row_number() OVER (ORDER BY idx) - 1 AS rank FROM executions WHERE batch_id = ? AND state = 'pending'
+     )
+     UPDATE executions SET execute_at = ? + (ranked.rank / CAST(? AS INTEGER)) * ?
+     FROM ranked WHERE executions.batch_id = ? AND executions.idx = ranked.idx`,
+    batchId,
+    anchorMs,
+    plan.max_concurrent,
+    plan.interval_ms,
+    batchId,
+  );
+};

@@ -1,4 +1,4 @@
-import { costOf, encodePageCursor, positionOfCursor, type BatchStatus, type ExecutionState } from '@flotilla/domain';
+import { costOf, encodePageCursor, positionOfCursor, type BatchStatus, type CatchUp, type ExecutionState } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
 import type { BatchView, ExecutionView, HistoryEntry, Page } from './batch-views';
 
@@ -37,6 +37,7 @@ interface BatchRow {
   /** From the workflow version's declared cost; null when it declares none. */
   per_execution: number | null;
   currency: string | null;
+  catch_up: CatchUp;
   settled_at: string | null;
 }
 
@@ -180,6 +181,7 @@ export class BatchQueries {
       metadata: JSON.parse(row.metadata) as Record<string, unknown>,
       maxFailurePercent: row.max_failure_percent,
       maxFailures: row.max_failures,
+      catchUp: row.catch_up,
       progress: { ...counts, percent: row.total === 0 ? 0 : Math.round((row.triggered / row.total) * 10000) / 100 },
       estimatedCompletionAt: estimatedCompletion(row),
       createdAt: row.created_at,

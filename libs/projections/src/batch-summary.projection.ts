@@ -1,4 +1,4 @@
-import { batchEvents, type RegisteredEvent } from '@flotilla/domain';
+import { batchEvents, type ReconfigurableSetting, type RegisteredEvent } from '@flotilla/domain';
 import type { Recorded } from '@flotilla/event-store';
 import type { Projection } from './projection';
 import type { StateDb } from '@flotilla/state';
@@ -22,12 +22,23 @@ const summaryEvents = batchEvents.subset(
   'ExecutionRescheduled',
   'BatchPaused',
   'BatchResumed',
+  'BatchReconfigured',
+  'BatchReplanned',
   'BatchCancelled',
   'BatchCompleted',
   'BatchSettled',
   'BatchRetried',
 );
 type SummaryEvent = RegisteredEvent<typeof summaryEvents>;
+
+/** The summary's column of each setting a reconfiguration may change. */
+const SETTING_COLUMNS: readonly (readonly [ReconfigurableSetting, string])[] = [
+  ['maxConcurrent', 'max_concurrent'],
+  ['batchIntervalSeconds', 'batch_interval_seconds'],
+  ['priority', 'priority'],
+  ['maxFailurePercent', 'max_failure_percent'],
+  ['maxFailures', 'max_failures'],
+];
 
 export class BatchSummaryProjection implements Projection<SummaryEvent> {
   readonly name = 'batch-summary';
@@ -48,8 +59,8 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
         db.run(
           `INSERT OR IGNORE INTO batches (id, name, status, workflow_id, workflow_version, start_at, max_concurrent, batch_interval_seconds,
              default_profile, profile_pool, metadata, total, pending, created_at, created_position, plan_ends_at,
-             max_failure_percent, max_failures, priority, parent_batch_id)
-           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             max_failure_percent, max_failures, priority, parent_batch_id, catch_up)
+           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           batchId,
           data.name,
           data.workflowId,
@@ -69,6 +80,7 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
           data.maxFailures ?? null,
           data.priority,
           data.parentBatchId ?? null,
+          data.catchUp,
         );
         return;
       }
@@ -83,6 +95,29 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
           event.data.planEndsAt ?? null,
           batchId,
         );
+      case 'BatchReplanned':
+        return db.run(
+          'UPDATE batches SET plan = ?, plan_ends_at = ? WHERE id = ?',
+          event.data.plan,
+          event.data.planEndsAt ?? null,
+          batchId,
+        );
+      case 'BatchReconfigured': {
+        const { changes } = event.data;
+        // Each changed setting to its column; a threshold changed to null is cleared.
+        const columns: [string, number | null][] = [];
+        for (const [field, column] of SETTING_COLUMNS) {
+          const change = changes[field];
+          if (change !== undefined) columns.push([column, change.to]);
+        }
+        return db.run(
+          `UPDATE batches SET ${[...columns.map(([column]) => `${column} = ?`), 'plan = ?', 'plan_ends_at = ?'].join(', ')} WHERE id = ?`,
+          ...columns.map(([, value]) => value),
+          event.data.plan,
+          event.data.planEndsAt ?? null,
+          batchId,
+        );
+      }
       case 'ExecutionRescheduled':
         return db.run('UPDATE batches SET plan_ends_at = ? WHERE id = ?', event.data.planEndsAt ?? null, batchId);
       case 'BatchCompleted':

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { BatchStatus, ExecutionState } from '@flotilla/domain';
+import { CATCH_UP_MODES, type BatchStatus, type CatchUp, type ExecutionState } from '@flotilla/domain';
 
 /**
  * What the REST API answers about batches, executions and their history: the one shape of each,
@@ -101,6 +101,13 @@ export class BatchView {
     description: 'Failure tolerance: more than this many failures (since the last resume) pause the batch. Null: no limit.',
   })
   maxFailures!: number | null;
+  @ApiProperty({
+    enum: CATCH_UP_MODES,
+    description:
+      'Waves that fell due while the service could not fire them: `paced` re-plans the pending executions from the moment ' +
+      'it is back (BatchReplanned in history), `burst` fires them all at once.',
+  })
+  catchUp!: CatchUp;
   @ApiProperty({ type: BatchProgress })
   progress!: BatchProgress;
   @ApiProperty({

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DomainError,
+  batchEvents,
   decide,
   estimatedCompletionOf,
   evolve,
@@ -61,7 +62,12 @@ class Driver {
       throw error;
     }
     if (events.length === 0) return events;
-    const result = await this.store.appendToStream(`batch-${batchId}`, events, {
+    // With each type's schema version, as the command handler writes them: read back, they are not upcast.
+    const stored = events.map((event) => {
+      const schemaVersion = batchEvents.schemaVersionOf(event.type);
+      return schemaVersion === 1 ? event : { ...event, metadata: { schemaVersion } };
+    });
+    const result = await this.store.appendToStream(`batch-${batchId}`, stored, {
       expectedRevision: current.revision < 0 ? 'no_stream' : current.revision,
     });
     this.states.set(batchId, { state: events.reduce(evolve, current.state), revision: result.nextExpectedRevision });
@@ -154,6 +160,7 @@ describe('projections', () => {
             batchIntervalSeconds: pick([0, 10, 30]),
             priority: 50,
             metadata: { team: 'a' },
+            catchUp: pick(['paced', 'burst'] as const),
           },
           actor: 'tester',
           now: at,
@@ -177,6 +184,18 @@ describe('projections', () => {
         { type: 'PauseBatch', batchId, now: at, ...actor },
         { type: 'ResumeBatch', batchId, now: at, ...actor },
         { type: 'CancelBatch', batchId, now: at, ...actor },
+        {
+          type: 'ReconfigureBatch',
+          batchId,
+          now: at,
+          changes: pick([
+            { maxConcurrent: 1 + Math.floor(next() * 5) },
+            { batchIntervalSeconds: pick([0, 10, 30]) },
+            { maxConcurrent: 1 + Math.floor(next() * 5), batchIntervalSeconds: pick([0, 10, 30]), priority: 10 },
+            { maxFailures: pick([null, 0, 3]), maxFailurePercent: pick([null, 50]) },
+          ]),
+          ...actor,
+        },
       ]);
       await driver.run(batchId, command);
     }
@@ -193,6 +212,9 @@ describe('projections', () => {
     const statuses = new Set(liveDump.batches.map((row) => (row as { status: string }).status));
     expect(statuses.size).toBeGreaterThanOrEqual(3);
     expect(liveDump.history.length).toBeGreaterThan(500);
+    // The mix reached the events that start a new plan.
+    const historyTypes = new Set(liveDump.history.map((row) => (row as { type: string }).type));
+    expect([...historyTypes]).toEqual(expect.arrayContaining(['BatchResumed', 'BatchReconfigured', 'BatchReplanned']));
 
     const rebuilt = readModels();
     await runner(rebuilt).start();
@@ -221,6 +243,18 @@ describe('projections', () => {
       if (!state || state.status === 'initial') throw new Error(`no state for ${batchId}`);
       expect(batch.status).toBe(state.status);
       expect(batch.progress).toMatchObject(state.counts);
+      const { maxConcurrent, batchIntervalSeconds, priority, maxFailurePercent, maxFailures, catchUp } = state.settings;
+      expect([batchId, batch]).toEqual([
+        batchId,
+        expect.objectContaining({
+          maxConcurrent,
+          batchIntervalSeconds,
+          priority,
+          maxFailurePercent: maxFailurePercent ?? null,
+          maxFailures: maxFailures ?? null,
+          catchUp,
+        }),
+      ]);
       expect([batchId, batch.estimatedCompletionAt]).toEqual([batchId, estimatedCompletionOf(state)]);
       const executions = queries.listExecutions(batchId, { limit: 100 }).items;
       for (const execution of executions) {
@@ -251,6 +285,7 @@ describe('projections', () => {
         batchIntervalSeconds: 0,
         priority: 50,
         metadata: {},
+        catchUp: 'paced',
       },
       actor: 't',
       now,
@@ -279,6 +314,7 @@ describe('projections', () => {
       batchIntervalSeconds: 0,
       priority: 50,
       metadata: {},
+      catchUp: 'paced' as const,
     };
     await driver.create('bat_c', [{ inputs: {} }, { inputs: {} }], { type: 'CreateBatch', batchId: 'bat_c', settings, actor: 't', now });
     const path = join(dir, 'read.sqlite');

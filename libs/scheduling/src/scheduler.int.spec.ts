@@ -5,7 +5,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Module } from '@nestjs/common';
 import { BatchCommandHandler, batchStream } from '@flotilla/application';
-import type { BatchEvent, CreateBatch } from '@flotilla/domain';
+import type { BatchEvent, CatchUp, CreateBatch } from '@flotilla/domain';
 import { EVENT_STORE, CoreModule, loadConfig } from '@flotilla/platform';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
 import { SchedulerModule, nextTimerOf } from './index';
@@ -29,7 +29,7 @@ describe('scheduler', () => {
     return all;
   };
 
-  const create = (batchId: string, startAt: Date, total: number, intervalSeconds: number): CreateBatch => ({
+  const create = (batchId: string, startAt: Date, total: number, intervalSeconds: number, catchUp: CatchUp = 'burst'): CreateBatch => ({
     type: 'CreateBatch',
     batchId,
     settings: {
@@ -41,6 +41,7 @@ describe('scheduler', () => {
       batchIntervalSeconds: intervalSeconds,
       priority: 50,
       metadata: {},
+      catchUp,
     },
     total,
     items: { stream: `batchitems-${batchId}`, chunkStarts: [0] },
@@ -76,7 +77,7 @@ describe('scheduler', () => {
     }
   });
 
-  it('after a restart, re-plans from the store: a start and waves that fell due while it was down fire at once, in order', async () => {
+  it('after a restart, re-plans from the store: a start, and the waves of a burst batch that fell due while it was down, fire at once, in order', async () => {
     const first = await boot();
     const startAt = new Date(Date.now() + 300);
     await first.batches.handle('bat_r', create('bat_r', startAt, 4, 0.2));
@@ -98,6 +99,67 @@ describe('scheduler', () => {
     expect(waves.map((wave) => wave.wave)).toEqual([0, 1, 2, 3]);
     expect(waves.map((wave) => Date.parse(wave.dueAt))).toEqual([0, 1, 2, 3].map((wave) => startAt.getTime() + wave * 200));
     for (const wave of waves) expect(Date.parse(wave.occurredAt) - restartedAt).toBeLessThan(2000);
+  });
+
+  it('after a restart, a paced batch whose waves fell due while it was down is re-planned from the restart, not fired in a burst', async () => {
+    const first = await boot();
+    const startAt = new Date(Date.now() + 300);
+    // A 1 s interval: a grace of 500 ms, so a busy machine's timers do not re-plan again.
+    await first.batches.handle('bat_c', create('bat_c', startAt, 4, 1, 'paced'));
+    await until(async () => nextTimerOf(await first.batches.load('bat_c')) === startAt.getTime());
+    await app?.close();
+    app = null;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+
+    const restartedAt = Date.now();
+    const restarted = await boot();
+    await until(async () => (await events(restarted.store, 'bat_c')).filter((event) => event.type === 'WaveDue').length === 4);
+    const recorded = await events(restarted.store, 'bat_c');
+    expect(recorded.map((event) => event.type)).toEqual([
+      'BatchCreated',
+      'BatchStarted',
+      'BatchReplanned',
+      'WaveDue',
+      'WaveDue',
+      'WaveDue',
+      'WaveDue',
+    ]);
+    const replanned = recorded[2]!;
+    if (replanned.type !== 'BatchReplanned') throw new Error('expected BatchReplanned');
+    expect(replanned.data).toMatchObject({ plan: 1, pending: 4, reason: 'catch-up after downtime', actor: 'system' });
+    const anchor = Date.parse(replanned.data.occurredAt);
+    expect(anchor).toBeGreaterThanOrEqual(restartedAt);
+    expect(replanned.data.planEndsAt).toBe(new Date(anchor + 3 * 1000).toISOString());
+    // The new plan's waves, one per interval from the re-plan: the first declared with it.
+    const waves = recorded.flatMap((event) => (event.type === 'WaveDue' ? [event.data] : []));
+    expect(waves.map((wave) => [wave.plan, wave.wave, Date.parse(wave.dueAt)])).toEqual(
+      [0, 1, 2, 3].map((wave) => [1, wave, anchor + wave * 1000]),
+    );
+    expect(waves[0]!.occurredAt).toBe(replanned.data.occurredAt);
+  });
+
+  it('a running batch reconfigured to new wave figures gets its timers for the new plan, its first wave at once', async () => {
+    const { store, batches } = await boot();
+    await batches.handle('bat_re', create('bat_re', new Date(), 6, 60, 'paced'));
+    await until(async () => (await events(store, 'bat_re')).some((event) => event.type === 'WaveDue'));
+    await batches.handle('bat_re', { type: 'TriggerDueExecutions', batchId: 'bat_re', now: new Date(), limit: 10 });
+    const changedAt = new Date();
+    await batches.handle('bat_re', {
+      type: 'ReconfigureBatch',
+      batchId: 'bat_re',
+      changes: { maxConcurrent: 2, batchIntervalSeconds: 1 },
+      now: changedAt,
+      actor: 'ops',
+    });
+    // 5 pending, 2 a wave: waves 0, 1, 2 of plan 1 at +0, +1, +2 s from the change.
+    await until(
+      async () => (await events(store, 'bat_re')).filter((event) => event.type === 'WaveDue' && event.data.plan === 1).length === 3,
+    );
+    const waves = (await events(store, 'bat_re')).flatMap((event) =>
+      event.type === 'WaveDue' && event.data.plan === 1 ? [event.data] : [],
+    );
+    expect(waves.map((wave) => Date.parse(wave.dueAt))).toEqual([0, 1000, 2000].map((offset) => changedAt.getTime() + offset));
+    for (const wave of waves) expect(Date.parse(wave.occurredAt)).toBeGreaterThanOrEqual(Date.parse(wave.dueAt));
   });
 
   it('a paused batch has no timer; resuming arms it again', async () => {

@@ -15,6 +15,8 @@ const scheduledEvents = batchEvents.subset(
   'ExecutionRescheduled',
   'BatchPaused',
   'BatchResumed',
+  'BatchReconfigured',
+  'BatchReplanned',
   'BatchCancelled',
   'BatchCompleted',
   'ExecutionAccepted',
@@ -31,9 +33,10 @@ type ScheduledMessage = TypedMessage<RegisteredEvent<typeof scheduledEvents>>;
  *
  * Nothing is trusted to memory alone. The timers are derived from the batch's state, rebuilt from
  * its stream, every time something that moves them happens (creation, start, wave due, resume,
- * reschedule) and at start-up for every batch still active, so a restart re-plans from the store;
- * due times that passed while the process was down fire at once, in order (the decider declares
- * the missed waves one by one). Which batches are active, and which callbacks are awaited, is kept
+ * reconfiguration, catch-up re-plan, reschedule) and at start-up for every batch still active, so a
+ * restart re-plans from the store. Due times that passed while the process was down fire at once:
+ * a paced batch (the default) is then re-planned from now by the decider (BatchReplanned), a burst
+ * one has its missed waves declared one by one, in order. Which batches are active, and which callbacks are awaited, is kept
  * in the TimerStore, maintained from the same events.
  */
 @Injectable()

@@ -165,4 +165,12 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    id: 6,
+    name: 'batch summary: catch-up mode',
+    sql: `
+      -- Batches created before catchUp existed catch up paced, the default.
+      ALTER TABLE batches ADD COLUMN catch_up TEXT NOT NULL DEFAULT 'paced';
+    `,
+  },
 ];

@@ -5,17 +5,22 @@ import type {
   BatchCompleted,
   BatchEvent,
   BatchPaused,
+  BatchReplanned,
+  BatchSettingChanges,
   BatchSettings,
+  BatchSettingsChange,
   BatchSettled,
   ExecutionTriggered,
   ItemsLocation,
+  ReconfigurableSetting,
   WaveDue,
 } from './batch.events';
 import { BatchAlreadyExists, BatchNotFound, ExecutionNotFound, IllegalBatchTransition, IllegalExecutionTransition } from './batch.errors';
-import { isBatch, type Batch, type BatchState, type BatchStatus } from './batch.state';
+import { isBatch, reconfigured, type Batch, type BatchState, type BatchStatus } from './batch.state';
+import { CATCH_UP_REASON, catchUpGraceMs, isCatchUp } from './catch-up';
 import { executionIdOf } from './execution-id';
 import { MAX_BATCH_PRIORITY, MIN_BATCH_PRIORITY } from './priority';
-import { lastExecuteAtOf } from './schedule';
+import { lastExecuteAtOf, type WaveSettings } from './schedule';
 import type { BatchSource } from './batch.events';
 
 /**
@@ -55,12 +60,18 @@ export type DeclareDueWaves = {
   readonly now: Date;
   readonly maxWaves?: number;
 };
-/** The executor answers a due wave: trigger pending executions whose time has come, at most `limit`. */
+/**
+ * The executor answers a due wave: trigger pending executions whose time has come, at most `limit`.
+ * `continuing` is true for the later steps of triggering one wave `limit` at a time: a paced batch
+ * checks its lateness (catch-up) on the first step only, or a wave triggered in many steps would
+ * look late halfway through.
+ */
 export type TriggerDueExecutions = {
   readonly type: 'TriggerDueExecutions';
   readonly batchId: string;
   readonly now: Date;
   readonly limit: number;
+  readonly continuing?: boolean;
 };
 export type RecordExecutionAccepted = {
   readonly type: 'RecordExecutionAccepted';
@@ -133,6 +144,16 @@ export type RecordRetry = {
   readonly executions: number;
   readonly now: Date;
 } & Actor;
+/**
+ * Change the settings of a pending, running or paused batch (`PATCH /v1/batches/{id}`). Settings
+ * left out keep their value; a failure threshold given as null is removed.
+ */
+export type ReconfigureBatch = {
+  readonly type: 'ReconfigureBatch';
+  readonly batchId: string;
+  readonly changes: BatchSettingsChange;
+  readonly now: Date;
+} & Actor;
 
 export type BatchCommand =
   | CreateBatch
@@ -149,6 +170,7 @@ export type BatchCommand =
   | PauseBatch
   | ResumeBatch
   | CancelBatch
+  | ReconfigureBatch
   | RecordRetry;
 
 export const MAX_CONCURRENT_LIMIT = 10_000;
@@ -193,6 +215,8 @@ export const decide = (command: BatchCommand, state: BatchState): BatchEvent[] =
       return resumeBatch(command, state);
     case 'CancelBatch':
       return cancelBatch(command, state);
+    case 'ReconfigureBatch':
+      return reconfigureBatch(command, state);
     case 'RecordRetry':
       return recordRetry(command, state);
     default: {
@@ -235,23 +259,67 @@ export const validateBatchSettings = (settings: BatchSettings): Problem[] => {
     problem('maxFailurePercent', 'maxFailurePercent must be a number from 0 to 100');
   if (settings.maxFailures !== undefined && (!Number.isSafeInteger(settings.maxFailures) || settings.maxFailures < 0))
     problem('maxFailures', 'maxFailures must be an integer >= 0');
+  if (!isCatchUp(settings.catchUp)) problem('catchUp', 'catchUp must be "paced" or "burst"');
   const metadataBytes = jsonBytes(settings.metadata);
   if (metadataBytes > MAX_BATCH_METADATA_BYTES)
     problem('metadata', `metadata must be at most ${MAX_BATCH_METADATA_BYTES} bytes as JSON, not ${metadataBytes}`);
   return problems;
 };
 
-/** When the last of `total` executions is due: it must be a time the API can show, however many waves there are. */
-const planEndOf = (settings: BatchSettings, total: number): string => {
-  const startMs = Date.parse(settings.startAt);
-  const endMs = lastExecuteAtOf(startMs, total, settings) ?? startMs;
+/**
+ * When the last of `count` executions planned from `anchorMs` is due: it must be a time the API can
+ * show, however many waves there are. `from` says where the plan starts, for the message.
+ */
+const planEndWithinRange = (anchorMs: number, count: number, waves: WaveSettings, from: string): string => {
+  const endMs = lastExecuteAtOf(anchorMs, count, waves) ?? anchorMs;
   if (!Number.isFinite(endMs) || endMs > LATEST_TIMESTAMP_MS) {
     const message =
-      `the plan would end after the year 9999: ${total} items, ${settings.maxConcurrent} per wave, batchIntervalSeconds ` +
-      `${settings.batchIntervalSeconds} from startAt ${settings.startAt}`;
+      `the plan would end after the year 9999: ${count} items, ${waves.maxConcurrent} per wave, batchIntervalSeconds ` +
+      `${waves.batchIntervalSeconds} from ${from}`;
     throw new RuleViolation(message, [{ code: 'plan_out_of_range', field: 'batchIntervalSeconds', message }]);
   }
   return new Date(endMs).toISOString();
+};
+
+const planEndOf = (settings: BatchSettings, total: number): string =>
+  planEndWithinRange(Date.parse(settings.startAt), total, settings, `startAt ${settings.startAt}`);
+
+/** What an event that starts a new plan announces: its number, the pending executions in it, and when the last of them is due. */
+interface NewPlan {
+  readonly plan: number;
+  readonly pending: number;
+  readonly planEndsAt: string | null;
+}
+
+/**
+ * The one shape of "start a new plan" (resume, reconfiguration of the waves, catch-up): the
+ * still-pending executions, in their original order, from `anchorMs` by the wave formula with
+ * `waves`. `evolve` applies it the same way for the three events (`newPlan` in batch.state.ts).
+ */
+const newPlanFrom = (batch: Batch, anchorMs: number, waves: WaveSettings): NewPlan => {
+  const last = lastExecuteAtOf(anchorMs, batch.counts.pending, waves);
+  return { plan: batch.plan + 1, pending: batch.counts.pending, planEndsAt: last === null ? null : new Date(last).toISOString() };
+};
+
+/**
+ * Paced catch-up: a running batch with `catchUp: 'paced'` that meets a due time (`dueMs`, the
+ * earliest one the decision would fire) later than its grace is re-planned from now instead, as a
+ * resume would re-plan it. Null when it is on time, bursts, or has no interval to keep.
+ */
+const catchUpReplan = (batch: Batch, now: Date, dueMs: number | undefined): BatchReplanned | null => {
+  if (batch.settings.catchUp !== 'paced' || dueMs === undefined) return null;
+  const graceMs = catchUpGraceMs(batch.settings);
+  if (graceMs === null || now.getTime() - dueMs <= graceMs) return null;
+  return {
+    type: 'BatchReplanned',
+    data: {
+      batchId: batch.id,
+      ...newPlanFrom(batch, now.getTime(), batch.settings),
+      reason: CATCH_UP_REASON,
+      occurredAt: iso(now),
+      actor: 'system',
+    },
+  };
 };
 
 const createBatch = (command: CreateBatch, state: BatchState): BatchEvent[] => {
@@ -290,27 +358,28 @@ const startBatch = (command: StartBatch, batch: Batch): BatchEvent[] => {
 /** Declares, in order, each wave due time that has arrived and was not declared yet. */
 const declareDueWaves = (command: DeclareDueWaves, batch: Batch): BatchEvent[] => {
   requireStatus(batch, 'declare a due wave of', 'running');
-  const events: WaveDue[] = [];
   const nowMs = command.now.getTime();
+  const first = batch.executions.nextDueAfter(batch.declaredThroughMs);
+  // A paced batch that finds its next due time overdue (the scheduler was down) re-plans instead of
+  // declaring the missed waves, and declares the new plan's first wave, due now.
+  const replanned = catchUpReplan(batch, command.now, first !== null && first.atMs <= nowMs ? first.atMs : undefined);
+  if (replanned !== null) return [replanned, waveDue(batch, replanned.data.plan, 0, nowMs, command.now)];
+  const events: WaveDue[] = [];
   let through = batch.declaredThroughMs;
   const maxWaves = command.maxWaves ?? 1000;
   while (events.length < maxWaves) {
     const next = batch.executions.nextDueAfter(through);
     if (next === null || next.atMs > nowMs) break;
-    events.push({
-      type: 'WaveDue',
-      data: {
-        batchId: batch.id,
-        plan: batch.plan,
-        wave: next.wave,
-        dueAt: new Date(next.atMs).toISOString(),
-        occurredAt: iso(command.now),
-      },
-    });
+    events.push(waveDue(batch, batch.plan, next.wave, next.atMs, command.now));
     through = next.atMs;
   }
   return events;
 };
+
+const waveDue = (batch: Batch, plan: number, wave: number | null, dueAtMs: number, now: Date): WaveDue => ({
+  type: 'WaveDue',
+  data: { batchId: batch.id, plan, wave, dueAt: new Date(dueAtMs).toISOString(), occurredAt: iso(now) },
+});
 
 /**
  * Triggers the due executions, earliest first. When that leaves nothing pending the batch is
@@ -318,23 +387,49 @@ const declareDueWaves = (command: DeclareDueWaves, batch: Batch): BatchEvent[] =
  */
 const triggerDueExecutions = (command: TriggerDueExecutions, batch: Batch): BatchEvent[] => {
   requireStatus(batch, 'trigger executions of', 'running');
-  const due = batch.executions.dueAt(command.now.getTime(), command.limit);
+  const nowMs = command.now.getTime();
   const occurredAt = iso(command.now);
-  const events: BatchEvent[] = due.map((index): ExecutionTriggered => ({
-    type: 'ExecutionTriggered',
-    data: {
-      batchId: batch.id,
-      executionId: executionIdOf(batch.id, index),
-      index,
-      executeAt: new Date(batch.executions.executeAtOf(index)).toISOString(),
-      occurredAt,
-    },
-  }));
-  if (due.length > 0 && due.length === batch.counts.pending) {
-    events.push(completed(batch, command.now, batch.counts.triggered + due.length, batch.counts.cancelled));
+  // A paced batch whose earliest due execution is overdue (the executor lagged, or the broker was
+  // away) re-plans, and triggers the new plan's first wave, due now, in the same decision.
+  if (command.continuing !== true) {
+    const earliest = batch.executions.nextDueAfter(Number.NEGATIVE_INFINITY)?.atMs;
+    const replanned = catchUpReplan(batch, command.now, earliest !== undefined && earliest <= nowMs ? earliest : undefined);
+    if (replanned !== null) {
+      const firstWave = batch.executions.firstPending(Math.min(command.limit, batch.settings.maxConcurrent));
+      return [
+        replanned,
+        ...withCompletion(
+          batch,
+          command.now,
+          firstWave.map((index) => triggered(batch, index, nowMs, occurredAt)),
+        ),
+      ];
+    }
   }
-  return events;
+  const due = batch.executions.dueAt(nowMs, command.limit);
+  return withCompletion(
+    batch,
+    command.now,
+    due.map((index) => triggered(batch, index, batch.executions.executeAtOf(index), occurredAt)),
+  );
 };
+
+const triggered = (batch: Batch, index: number, executeAtMs: number, occurredAt: string): ExecutionTriggered => ({
+  type: 'ExecutionTriggered',
+  data: {
+    batchId: batch.id,
+    executionId: executionIdOf(batch.id, index),
+    index,
+    executeAt: new Date(executeAtMs).toISOString(),
+    occurredAt,
+  },
+});
+
+/** The triggers, and BatchCompleted after them when they leave nothing pending. */
+const withCompletion = (batch: Batch, now: Date, triggers: ExecutionTriggered[]): BatchEvent[] =>
+  triggers.length > 0 && triggers.length === batch.counts.pending
+    ? [...triggers, completed(batch, now, batch.counts.triggered + triggers.length, batch.counts.cancelled)]
+    : triggers;
 
 const completed = (batch: Batch, now: Date, triggered: number, cancelled: number): BatchCompleted => ({
   type: 'BatchCompleted',
@@ -441,7 +536,7 @@ const afterOutcome = (batch: Batch, outcome: 'completed' | 'failed', now: Date):
 /** Why the batch must pause, given the outcomes since the last resume, or null when it may go on. */
 const toleranceExceeded = (batch: Batch, completedCount: number, failedCount: number): string | null => {
   const { maxFailures, maxFailurePercent } = batch.settings;
-  const since = batch.plan > 0 ? ' since the last resume' : '';
+  const since = batch.resumed ? ' since the last resume' : '';
   if (maxFailures !== undefined && failedCount > maxFailures)
     return `failure tolerance exceeded: ${failedCount} executions failed${since} (max ${maxFailures})`;
   const outcomes = completedCount + failedCount;
@@ -539,9 +634,7 @@ const resumeBatch = (command: ResumeBatch, batch: Batch): BatchEvent[] => {
       type: 'BatchResumed',
       data: {
         batchId: batch.id,
-        plan: batch.plan + 1,
-        pending: batch.counts.pending,
-        planEndsAt: planEndAfter(batch, () => lastExecuteAtOf(command.now.getTime(), batch.counts.pending, batch.settings)),
+        ...newPlanFrom(batch, command.now.getTime(), batch.settings),
         occurredAt: iso(command.now),
         ...operator(command),
       },
@@ -563,6 +656,79 @@ const cancelBatch = (command: CancelBatch, batch: Batch): BatchEvent[] => {
     [cancelled],
     settledIfDone(batch, command.now, batch.counts.completed, batch.counts.failed, batch.counts.cancelled + batch.counts.pending),
   );
+};
+
+/** The settings a reconfiguration may change, in the order its events list them. */
+export const RECONFIGURABLE_SETTINGS: readonly ReconfigurableSetting[] = [
+  'maxConcurrent',
+  'batchIntervalSeconds',
+  'priority',
+  'maxFailurePercent',
+  'maxFailures',
+];
+
+/** Each setting the change gives with a value other than the current one, with both values (null: a threshold not set). */
+const settingChanges = (settings: BatchSettings, change: BatchSettingsChange): BatchSettingChanges => {
+  const changes: Record<string, { from: number | null; to: number | null }> = {};
+  for (const key of RECONFIGURABLE_SETTINGS) {
+    const to = change[key];
+    if (to === undefined) continue;
+    const from = settings[key] ?? null;
+    if (from !== to) changes[key] = { from, to };
+  }
+  return changes as BatchSettingChanges;
+};
+
+/**
+ * PATCH: the same rules as at creation, for the settings given. A running batch whose wave figures
+ * change is re-planned from now (the first new wave is due at once), a pending one from its start
+ * time; a paused one keeps its executions' times and its resume plans with the new figures.
+ * Settings given with their current value change nothing, and a change that changes nothing
+ * records nothing. A threshold lowered below the failures already counted pauses the batch at its
+ * next outcome, as the tolerance is decided there.
+ */
+const reconfigureBatch = (command: ReconfigureBatch, batch: Batch): BatchEvent[] => {
+  requireStatus(batch, 'reconfigure', 'pending', 'running', 'paused');
+  const given = RECONFIGURABLE_SETTINGS.filter((key) => command.changes[key] !== undefined);
+  if (given.length === 0) {
+    const message = `give at least one setting to change: ${RECONFIGURABLE_SETTINGS.join(', ')}`;
+    throw new RuleViolation(message, [{ code: 'no_changes', message }]);
+  }
+  const changes = settingChanges(batch.settings, command.changes);
+  const settings = reconfigured(batch.settings, changes);
+  // Only the settings given are checked: the others were valid when the batch was created.
+  const problems = validateBatchSettings(settings).filter((problem) => (given as readonly string[]).includes(problem.field ?? ''));
+  if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'The batch settings are invalid', problems);
+  if (Object.keys(changes).length === 0) return [];
+  const wavesChanged = changes.maxConcurrent !== undefined || changes.batchIntervalSeconds !== undefined;
+  const anchorMs =
+    !wavesChanged || batch.status === 'paused'
+      ? null
+      : batch.status === 'running'
+        ? command.now.getTime()
+        : Date.parse(batch.settings.startAt);
+  // The new figures must give a plan that ends in range: from its start, or from now for a paused batch's resume.
+  if (wavesChanged) {
+    const fromMs = anchorMs ?? command.now.getTime();
+    planEndWithinRange(fromMs, batch.counts.pending, settings, new Date(fromMs).toISOString());
+  }
+  const plan: NewPlan =
+    anchorMs === null
+      ? { plan: batch.plan, pending: batch.counts.pending, planEndsAt: planEndAfter(batch, (table) => table.lastExecuteAt()) }
+      : newPlanFrom(batch, anchorMs, settings);
+  return [
+    {
+      type: 'BatchReconfigured',
+      data: {
+        batchId: batch.id,
+        changes,
+        ...plan,
+        planStartsAt: anchorMs === null ? null : new Date(anchorMs).toISOString(),
+        occurredAt: iso(command.now),
+        ...operator(command),
+      },
+    },
+  ];
 };
 
 /** The failed executions of a batch, in index order: what a retry re-runs. A batch with none has nothing to retry. */

@@ -2,19 +2,20 @@
  * The events of a batch, all on the stream `batch-<batchId>`.
  *
  * Every event names its batch and says when it happened (`occurredAt`, ISO 8601). Operator actions
- * (pause, resume, cancel, cancelling or rescheduling one execution) also say who (`actor`) and why
- * (`reason`, optional).
+ * (pause, resume, reconfigure, cancel, cancelling or rescheduling one execution) also say who
+ * (`actor`) and why (`reason`, optional).
  *
  * Events that move the end of the plan carry `planEndsAt`, the time the last pending execution is
  * due, so a read model can show the estimated completion without recomputing the plan.
  *
  * Events are kept small and bounded whatever the size of the batch (see docs/adr/0001): the items'
  * inputs live in chunk events on their own stream (`batchitems-<batchId>`), and a batch-wide
- * operation (cancel, resume) is one event that implies the change for every pending execution
- * rather than one event per execution.
+ * operation (cancel, resume, reconfigure, catch-up) is one event that implies the change for every
+ * pending execution rather than one event per execution.
  */
 
 import type { ColumnMapping } from '../csv/mapping';
+import type { CatchUp } from './catch-up';
 
 /**
  * Metadata, of a batch or of one item: any JSON values under string keys, kept with their JSON types
@@ -48,7 +49,36 @@ export interface BatchSettings {
   readonly maxFailurePercent?: number;
   /** Failure tolerance: more than this many failed executions (since the last resume) pause the batch. Absent: no limit. */
   readonly maxFailures?: number;
+  /**
+   * What happens to waves that fell due while nothing could fire them: `paced` re-plans the pending
+   * executions from the moment the service is back (BatchReplanned), `burst` fires them all at once.
+   * Batches created before it existed read as `paced`.
+   */
+  readonly catchUp: CatchUp;
 }
+
+/**
+ * The settings `PATCH /v1/batches/{id}` may change on a pending, running or paused batch. The
+ * failure tolerance thresholds may be removed (null).
+ */
+export interface BatchSettingsChange {
+  readonly maxConcurrent?: number;
+  readonly batchIntervalSeconds?: number;
+  readonly priority?: number;
+  readonly maxFailurePercent?: number | null;
+  readonly maxFailures?: number | null;
+}
+
+export type ReconfigurableSetting = keyof BatchSettingsChange;
+
+/** One setting's value before and after a change; null for a failure threshold that is (or was) not set. */
+export interface SettingChange<T> {
+  readonly from: T;
+  readonly to: T;
+}
+
+/** The settings a reconfiguration changed, each with its old and new value; a setting given with its current value is left out. */
+export type BatchSettingChanges = { readonly [K in ReconfigurableSetting]?: SettingChange<Exclude<BatchSettingsChange[K], undefined>> };
 
 /** Where the items of a batch are: chunk events on their own stream, the i-th chunk starting at `chunkStarts[i]`. */
 export interface ItemsLocation {
@@ -94,8 +124,9 @@ export type BatchStarted = {
 /**
  * The due time of a wave arrived. The scheduler records it; the executor answers it by triggering
  * every pending execution whose time has come. `wave` counts from 0 within the current plan
- * (`plan` increases at every resume) and is null when only individually rescheduled executions
- * fall due; `dueAt` is the wave's scheduled time.
+ * (`plan` increases at every new plan: a resume, a reconfiguration of the waves, a catch-up) and
+ * is null when only individually rescheduled executions fall due; `dueAt` is the wave's scheduled
+ * time.
  */
 export type WaveDue = {
   readonly type: 'WaveDue';
@@ -227,6 +258,54 @@ export type BatchResumed = {
   };
 };
 
+/**
+ * The batch's settings were changed (`changes`: each changed setting's old and new value). When the
+ * wave figures (maxConcurrent, batchIntervalSeconds) of a running or pending batch changed, this
+ * implies a new plan (number `plan`): the still-pending executions, in their original order, are
+ * rescheduled with the wave formula from `planStartsAt` (the change's time for a running batch, so
+ * the first new wave is due at once; the start time for a pending one). Otherwise `planStartsAt` is
+ * null and the executions keep their times: a paused batch stores the new figures for its resume,
+ * and priority and the failure thresholds move no execution.
+ */
+export type BatchReconfigured = {
+  readonly type: 'BatchReconfigured';
+  readonly data: {
+    readonly batchId: string;
+    readonly changes: BatchSettingChanges;
+    /** The plan in force after the change: one more than before when a new plan was made. */
+    readonly plan: number;
+    /** Where the new plan starts; null when no new plan was made. */
+    readonly planStartsAt: string | null;
+    readonly pending: number;
+    /** When the last pending execution is due after the change. */
+    readonly planEndsAt: string | null;
+    readonly occurredAt: string;
+    readonly actor: string;
+    readonly reason?: string;
+  };
+};
+
+/**
+ * A paced batch found its due waves later than the catch-up grace (after a restart, a broker outage,
+ * a lagging executor) and, instead of firing them at once, made a new plan (number `plan`) exactly as
+ * a resume does: the still-pending executions, in their original order, from `occurredAt` with the
+ * wave formula. Decided by the service that found the lateness: actor `system`, reason
+ * `catch-up after downtime`.
+ */
+export type BatchReplanned = {
+  readonly type: 'BatchReplanned';
+  readonly data: {
+    readonly batchId: string;
+    readonly plan: number;
+    readonly pending: number;
+    /** When the last pending execution is due under the new plan. */
+    readonly planEndsAt: string | null;
+    readonly reason: string;
+    readonly occurredAt: string;
+    readonly actor: string;
+  };
+};
+
 /** Final. Implies that every execution still pending is cancelled (`cancelledExecutions` of them). */
 export type BatchCancelled = {
   readonly type: 'BatchCancelled';
@@ -297,6 +376,8 @@ export type BatchEvent =
   | ExecutionRescheduled
   | BatchPaused
   | BatchResumed
+  | BatchReconfigured
+  | BatchReplanned
   | BatchCancelled
   | BatchCompleted
   | BatchSettled

@@ -16,6 +16,7 @@ export const settings = (overrides: Partial<BatchSettings> = {}): BatchSettings 
   batchIntervalSeconds: 60,
   priority: 50,
   metadata: {},
+  catchUp: 'paced',
   ...overrides,
 });
 

@@ -1,16 +1,23 @@
 import { EventRegistry } from '../shared/event-registry';
+import { DEFAULT_CATCH_UP } from './catch-up';
 import { DEFAULT_BATCH_PRIORITY } from './priority';
 import type { BatchCreated, BatchEvent, BatchEventType, BatchItemsChunkRecorded } from './batch.events';
 
 /** Schema 1 of BatchCreated had no priority: those batches run at the default one. */
 const defaultPriority = (data: unknown): unknown => ({
-  ...(data as Omit<BatchCreated['data'], 'priority'>),
+  ...(data as Omit<BatchCreated['data'], 'priority' | 'catchUp'>),
   priority: DEFAULT_BATCH_PRIORITY,
+});
+
+/** Schema 2 of BatchCreated had no catchUp: those batches catch up paced, the default. */
+const defaultCatchUp = (data: unknown): unknown => ({
+  ...(data as Omit<BatchCreated['data'], 'catchUp'>),
+  catchUp: DEFAULT_CATCH_UP,
 });
 
 /** Every batch event type with its schema version. */
 export const batchEvents = new EventRegistry<BatchEvent>({
-  BatchCreated: { schemaVersion: 2, upcasters: { 1: defaultPriority } },
+  BatchCreated: { schemaVersion: 3, upcasters: { 1: defaultPriority, 2: defaultCatchUp } },
   BatchStarted: { schemaVersion: 1 },
   WaveDue: { schemaVersion: 1 },
   ExecutionTriggered: { schemaVersion: 1 },
@@ -22,6 +29,8 @@ export const batchEvents = new EventRegistry<BatchEvent>({
   ExecutionRescheduled: { schemaVersion: 1 },
   BatchPaused: { schemaVersion: 1 },
   BatchResumed: { schemaVersion: 1 },
+  BatchReconfigured: { schemaVersion: 1 },
+  BatchReplanned: { schemaVersion: 1 },
   BatchCancelled: { schemaVersion: 1 },
   BatchCompleted: { schemaVersion: 1 },
   BatchSettled: { schemaVersion: 1 },

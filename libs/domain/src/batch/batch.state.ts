@@ -1,5 +1,6 @@
+import { DEFAULT_CATCH_UP } from './catch-up';
 import { DEFAULT_BATCH_PRIORITY } from './priority';
-import type { BatchEvent, BatchSettings, BatchSource, ItemsLocation } from './batch.events';
+import type { BatchEvent, BatchSettingChanges, BatchSettings, BatchSource, ItemsLocation } from './batch.events';
 import { ExecutionTable, type ExecutionTableSnapshot } from './execution-table';
 
 export type BatchStatus = 'pending' | 'running' | 'paused' | 'completed' | 'cancelled';
@@ -30,7 +31,7 @@ export interface Batch {
   readonly startedAt: string | null;
   /** When it completed or was cancelled. */
   readonly endedAt: string | null;
-  /** Plan number: 0 from the start time, +1 at every resume. */
+  /** Plan number: 0 from the start time, +1 at every new plan (resume, reconfiguration of the waves, catch-up). */
   readonly plan: number;
   /** Wave due times up to this one (ms) have been declared in the current plan. */
   readonly declaredThroughMs: number;
@@ -40,6 +41,8 @@ export interface Batch {
    * it, so a resume lets the batch go on (docs/events.md, "Failure tolerance").
    */
   readonly outcomesBeforeResume: { readonly completed: number; readonly failed: number };
+  /** Whether the batch was ever resumed: failure tolerance then counts "since the last resume". */
+  readonly resumed: boolean;
   /** When every execution had an outcome or was cancelled (BatchSettled). */
   readonly settledAt: string | null;
   readonly executions: ExecutionTable;
@@ -88,6 +91,7 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       declaredThroughMs: Number.NEGATIVE_INFINITY,
       counts: { total, pending: total, triggered: 0, cancelled: 0, completed: 0, failed: 0 },
       outcomesBeforeResume: { completed: 0, failed: 0 },
+      resumed: false,
       settledAt: null,
       executions: new ExecutionTable(total, ms(settings.startAt), settings),
     };
@@ -126,14 +130,19 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
     case 'BatchPaused':
       return { ...state, status: 'paused' };
     case 'BatchResumed':
-      state.executions.replan(ms(event.data.occurredAt));
       return {
-        ...state,
+        ...newPlan(state, event.data.plan, ms(event.data.occurredAt), state.settings),
         status: 'running',
-        plan: event.data.plan,
-        declaredThroughMs: Number.NEGATIVE_INFINITY,
         outcomesBeforeResume: { completed: counts.completed, failed: counts.failed },
+        resumed: true,
       };
+    case 'BatchReplanned':
+      return newPlan(state, event.data.plan, ms(event.data.occurredAt), state.settings);
+    case 'BatchReconfigured': {
+      const settings = reconfigured(state.settings, event.data.changes);
+      const { planStartsAt } = event.data;
+      return planStartsAt === null ? { ...state, settings } : newPlan(state, event.data.plan, ms(planStartsAt), settings);
+    }
     case 'BatchCancelled': {
       const cancelled = state.executions.cancelAllPending();
       counts.pending -= cancelled;
@@ -160,6 +169,27 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
   }
 };
 
+/**
+ * The one way a batch starts a new plan (resume, reconfiguration of the waves, catch-up): the
+ * still-pending executions, in their original order, from `anchorMs` with the figures of `settings`,
+ * and no wave of it declared yet.
+ */
+const newPlan = (state: Batch, plan: number, anchorMs: number, settings: BatchSettings): Batch => {
+  state.executions.replan(anchorMs, settings);
+  return { ...state, settings, plan, declaredThroughMs: Number.NEGATIVE_INFINITY };
+};
+
+/** The settings with a reconfiguration's changes applied; a failure threshold changed to null is removed. */
+export const reconfigured = (settings: BatchSettings, changes: BatchSettingChanges): BatchSettings => {
+  const next: Record<string, unknown> = { ...settings };
+  for (const [key, change] of Object.entries(changes) as [string, { to: unknown } | undefined][]) {
+    if (change === undefined) continue;
+    if (change.to === null) delete next[key];
+    else next[key] = change.to;
+  }
+  return next as unknown as BatchSettings;
+};
+
 /** Progress as the batch card shows it. `percent` is triggered / total, 0..100 with two decimals. */
 export interface BatchProgress extends ExecutionCounts {
   readonly percent: number;
@@ -178,11 +208,12 @@ export const estimatedCompletionOf = (batch: Batch): string | null => {
 };
 
 /** A batch's state as plain data, for snapshots: the execution table as typed arrays, the rest as is. */
-export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 'settledAt'> & {
+export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 'settledAt' | 'resumed'> & {
   readonly executions: ExecutionTableSnapshot;
-  // Optional: snapshots taken before failure tolerance and the settled signal lack them.
+  // Optional: snapshots taken before failure tolerance, the settled signal and reconfiguration lack them.
   readonly outcomesBeforeResume?: Batch['outcomesBeforeResume'];
   readonly settledAt?: string | null;
+  readonly resumed?: boolean;
 };
 
 export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({
@@ -193,9 +224,15 @@ export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({
 
 export const fromBatchSnapshot = (snapshot: BatchSnapshot): Batch => ({
   ...snapshot,
-  // Snapshots taken before priority existed hold settings without it.
-  settings: { ...snapshot.settings, priority: snapshot.settings.priority ?? DEFAULT_BATCH_PRIORITY },
+  // Snapshots taken before priority and catchUp existed hold settings without them.
+  settings: {
+    ...snapshot.settings,
+    priority: snapshot.settings.priority ?? DEFAULT_BATCH_PRIORITY,
+    catchUp: snapshot.settings.catchUp ?? DEFAULT_CATCH_UP,
+  },
   outcomesBeforeResume: snapshot.outcomesBeforeResume ?? { completed: 0, failed: 0 },
+  // Before reconfiguration and catch-up, only a resume made a new plan.
+  resumed: snapshot.resumed ?? snapshot.plan > 0,
   settledAt: snapshot.settledAt ?? null,
   counts: { ...snapshot.counts },
   executions: ExecutionTable.fromSnapshot(snapshot.executions, snapshot.settings),

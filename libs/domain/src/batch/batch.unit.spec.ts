@@ -97,9 +97,20 @@ describe('batch lifecycle', () => {
       const { priority: _priority, ...schema1 } = (event as Extract<BatchEvent, { type: 'BatchCreated' }>).data;
       const read = batchEvents.read({ type: 'BatchCreated', data: schema1 });
       expect(read?.type === 'BatchCreated' && read.data.priority).toBe(50);
-      // Written now, it carries schema 2 and keeps its priority.
-      expect(batchEvents.schemaVersionOf('BatchCreated')).toBe(2);
-      expect(batchEvents.read({ type: 'BatchCreated', data: event?.data, metadata: { schemaVersion: 2 } })).toEqual(event);
+      // Written now, it carries schema 3 and keeps its priority.
+      expect(batchEvents.schemaVersionOf('BatchCreated')).toBe(3);
+      expect(batchEvents.read({ type: 'BatchCreated', data: event?.data, metadata: { schemaVersion: 3 } })).toEqual(event);
+    });
+
+    it('reads a BatchCreated written before catchUp existed (schemas 1 and 2) as paced, the default', () => {
+      const [event] = created(3, { catchUp: 'burst', priority: 7 });
+      const { catchUp: _catchUp, ...schema2 } = (event as Extract<BatchEvent, { type: 'BatchCreated' }>).data;
+      const read = batchEvents.read({ type: 'BatchCreated', data: schema2, metadata: { schemaVersion: 2 } });
+      expect(read?.type === 'BatchCreated' && [read.data.catchUp, read.data.priority]).toEqual(['paced', 7]);
+      const { priority: _priority, ...schema1 } = schema2;
+      const first = batchEvents.read({ type: 'BatchCreated', data: schema1 });
+      expect(first?.type === 'BatchCreated' && [first.data.catchUp, first.data.priority]).toEqual(['paced', 50]);
+      expect(batchOf(fold([first!])).settings.catchUp).toBe('paced');
     });
 
     it('refuses batch metadata over 16 KiB as JSON, counted in UTF-8 bytes', () => {
@@ -189,7 +200,8 @@ describe('batch lifecycle', () => {
   for (const [name, command] of Object.entries(commands)) {
     for (const status of statuses) {
       const expected = allowed[name]?.[status];
-      const now = status === 'pending' ? at(600) : at(30);
+      // On time: a paced batch's first wave is due at 0 (the grace is 2 s), a pending one starts at 600.
+      const now = status === 'pending' ? at(600) : at(1);
       if (expected) {
         it(`${name} a ${status} batch -> ${expected.join(', ')}`, () => {
           const events = decide(command(now), fold(inStatus(status)));
@@ -323,7 +335,7 @@ describe('scheduled executions', () => {
   });
 
   it('respect the limit per decision', () => {
-    const events = decide({ type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(3600), limit: 3 }, fold(running()));
+    const events = decide({ type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(0), limit: 3 }, fold(running()));
     expect(events.map((event) => (event as ExecutionTriggered).data.index)).toEqual([0, 1, 2]);
   });
 
@@ -529,8 +541,8 @@ describe('waves', () => {
     expect(executeAt(state, 99)).toBe(T0.toISOString());
   });
 
-  it('declares each due wave once, in order, including those that passed while nobody looked', () => {
-    const state = fold(created(15));
+  it('a burst batch declares each due wave once, in order, including those that passed while nobody looked', () => {
+    const state = fold(created(15, { catchUp: 'burst' }));
     const declared = decide({ type: 'DeclareDueWaves', batchId: BATCH_ID, now: at(125) }, state) as WaveDue[];
     expect(declared.map((event) => [event.data.wave, event.data.dueAt])).toEqual([
       [0, at(0).toISOString()],
@@ -557,8 +569,9 @@ describe('waves', () => {
     const pending = [5, 7, 8, 9, 10, 11, 12, 13, 14];
     pending.forEach((index, rank) => expect(executeAt(state, index)).toBe(at(1000 + Math.floor(rank / 5) * 60).toISOString()));
     expect(batchOf(state).plan).toBe(1);
-    const waves = decide({ type: 'DeclareDueWaves', batchId: BATCH_ID, now: at(1060) }, state) as WaveDue[];
-    expect(waves.map((event) => [event.data.plan, event.data.wave, event.data.dueAt])).toEqual([
+    const first = decide({ type: 'DeclareDueWaves', batchId: BATCH_ID, now: at(1000) }, state) as WaveDue[];
+    const second = decide({ type: 'DeclareDueWaves', batchId: BATCH_ID, now: at(1060) }, fold(first, state)) as WaveDue[];
+    expect([...first, ...second].map((event) => [event.data.plan, event.data.wave, event.data.dueAt])).toEqual([
       [1, 0, at(1000).toISOString()],
       [1, 1, at(1060).toISOString()],
     ]);
@@ -575,7 +588,8 @@ describe('waves', () => {
   });
 
   it('a rescheduled execution runs at its new time, outside the waves', () => {
-    const { state, events } = run(created(15), {
+    // Burst: the decisions below are made long after the first waves were due.
+    const { state, events } = run(created(15, { catchUp: 'burst' }), {
       type: 'RescheduleExecution',
       batchId: BATCH_ID,
       index: 1,
@@ -600,7 +614,7 @@ describe('waves', () => {
 
   it('rescheduling into the time already declared declares it due at once', () => {
     const { state, events } = run(
-      created(15),
+      created(15, { catchUp: 'burst' }),
       { type: 'DeclareDueWaves', batchId: BATCH_ID, now: at(61) },
       { type: 'RescheduleExecution', batchId: BATCH_ID, index: 14, executeAt: at(30), now: at(61), ...operator },
     );

@@ -24,6 +24,12 @@ export interface ExecutionTableSnapshot {
   readonly awaitingCallback: readonly (readonly [number, number])[];
   readonly head: number;
   readonly tail: number;
+  /**
+   * The wave figures of the current plan. They differ from the batch's settings only while a paused
+   * batch holds new figures for its resume; snapshots taken before they were kept lack them (the
+   * settings' figures then).
+   */
+  readonly waves?: WaveSettings;
 }
 
 export interface DueTime {
@@ -36,8 +42,9 @@ export interface DueTime {
  * The per-execution part of a batch's state, sized for a million items: one byte of status per
  * execution, the current plan as two typed arrays, and the individually rescheduled executions in a
  * map. A plan orders the executions that were pending when it was made (all of them at creation,
- * the still-pending ones at each resume) by their original index; an execution's time is given by
- * its rank in that order and the wave formula, unless it was rescheduled.
+ * the still-pending ones at each new plan: resume, reconfiguration, catch-up) by their original
+ * index; an execution's time is given by its rank in that order and the plan's wave figures,
+ * unless it was rescheduled.
  *
  * It is mutated in place by `evolve` (copying a million-entry table per event would make rebuilding
  * a batch quadratic); everything else only reads it.
@@ -62,15 +69,19 @@ export class ExecutionTable {
   private head = 0;
   private tail: number;
 
+  /** The wave figures of the current plan. */
+  private waves: WaveSettings;
+
   constructor(
     readonly total: number,
     anchorMs: number,
-    private readonly waves: WaveSettings,
+    waves: WaveSettings,
   ) {
     this.states = new Uint8Array(total);
     this.planSize = total;
     this.tail = total;
     this.anchorMs = anchorMs;
+    this.waves = wavesOf(waves);
   }
 
   /** A copy of the table as plain data. */
@@ -87,11 +98,13 @@ export class ExecutionTable {
       awaitingCallback: [...this.awaitingCallback],
       head: this.head,
       tail: this.tail,
+      waves: this.waves,
     };
   }
 
+  /** `waves`: the figures of a snapshot that does not hold its own (taken before they were kept). */
   static fromSnapshot(snapshot: ExecutionTableSnapshot, waves: WaveSettings): ExecutionTable {
-    const table = new ExecutionTable(snapshot.total, snapshot.anchorMs, waves);
+    const table = new ExecutionTable(snapshot.total, snapshot.anchorMs, snapshot.waves ?? waves);
     table.states.set(snapshot.states);
     table.order = snapshot.order;
     table.ranks = snapshot.ranks;
@@ -181,8 +194,11 @@ export class ExecutionTable {
     this.trimEnds();
   }
 
-  /** A new plan from `anchorMs` over the still-pending executions in their original order; returns its size. */
-  replan(anchorMs: number): number {
+  /**
+   * A new plan from `anchorMs` over the still-pending executions in their original order, with the
+   * wave figures `waves`; returns its size. Individually rescheduled executions rejoin the plan.
+   */
+  replan(anchorMs: number, waves: WaveSettings): number {
     const ranks = new Int32Array(this.total).fill(-1);
     let pending = 0;
     for (let index = 0; index < this.total; index++) if (this.states[index] === PENDING) ranks[index] = pending++;
@@ -195,6 +211,7 @@ export class ExecutionTable {
     this.ranks = ranks;
     this.planSize = pending;
     this.anchorMs = anchorMs;
+    this.waves = wavesOf(waves);
     this.rescheduled.clear();
     this.head = 0;
     this.tail = pending;
@@ -246,6 +263,17 @@ export class ExecutionTable {
       }
     }
     return next;
+  }
+
+  /**
+   * The first `count` pending executions in index order: the first wave of a plan made now (a
+   * re-plan puts every pending execution in index order, rescheduled ones included). Scans from the
+   * start: O(total) at worst, as the re-plan itself.
+   */
+  firstPending(count: number): number[] {
+    const first: number[] = [];
+    for (let index = 0; index < this.total && first.length < count; index++) if (this.states[index] === PENDING) first.push(index);
+    return first;
   }
 
   /** When the last pending execution is due, or null when none is pending. */
@@ -304,3 +332,9 @@ export class ExecutionTable {
     return this.ranks === null ? index : (this.ranks[index] ?? -1);
   }
 }
+
+/** The wave figures alone, copied: a table never holds on to a settings object. */
+const wavesOf = (waves: WaveSettings): WaveSettings => ({
+  maxConcurrent: waves.maxConcurrent,
+  batchIntervalSeconds: waves.batchIntervalSeconds,
+});

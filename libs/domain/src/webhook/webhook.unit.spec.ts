@@ -93,6 +93,7 @@ describe('webhook event types', () => {
       'batch.started',
       'batch.paused',
       'batch.resumed',
+      'batch.reconfigured',
       'batch.cancelled',
       'batch.completed',
       'batch.settled',
