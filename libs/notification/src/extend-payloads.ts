@@ -62,7 +62,8 @@ export const extendDeliveries = async (
   if (eventType === undefined) return [];
   const workflow = await deps.workflows.load(batch.settings.workflowId);
   if (workflow === null) throw new Error(`Workflow ${batch.settings.workflowId} of batch ${batch.id} does not exist`);
-  const indexes = message.type === 'BatchCancelled' ? cancelledIndexes(batch) : message.data.index === undefined ? [] : [message.data.index];
+  const indexes =
+    message.type === 'BatchCancelled' ? cancelledIndexes(batch) : message.data.index === undefined ? [] : [message.data.index];
   const deliveries: ExtendDelivery[] = [];
   for (const index of indexes) {
     const item = await deps.items.get(batch.items, index);

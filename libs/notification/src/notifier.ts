@@ -224,7 +224,11 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     }
     const extendTargets = targets.filter((webhook) => webhook.format === 'extend');
     if (extendTargets.length > 0) {
-      const runs = await extendDeliveries(message, batch, { items: this.items, workflows: this.workflows, publicUrl: this.config.publicUrl });
+      const runs = await extendDeliveries(message, batch, {
+        items: this.items,
+        workflows: this.workflows,
+        publicUrl: this.config.publicUrl,
+      });
       for (const webhook of extendTargets) {
         for (const run of runs) {
           deliveries.push({

@@ -19,6 +19,7 @@ export interface RunRow {
   attempts: number;
   inputs: string;
   metadata: string | null;
+  batch_metadata: string;
   workflow_id: string;
   workflow_version: number;
   created_at: string;
@@ -35,7 +36,7 @@ export interface RunFilter {
 
 const RUN_SELECT =
   'SELECT e.batch_id, e.idx, e.state, e.triggered_at, e.finished_at, e.cancelled_at, e.output, e.error, e.status_code, ' +
-  'e.attempts, i.inputs, i.metadata, b.workflow_id, b.workflow_version, b.created_at, b.created_position ' +
+  'e.attempts, i.inputs, i.metadata, b.metadata AS batch_metadata, b.workflow_id, b.workflow_version, b.created_at, b.created_position ' +
   'FROM executions e JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx JOIN batches b ON b.id = e.batch_id';
 
 /**

@@ -75,9 +75,9 @@ export const extendTypeOf = (batchEventType: string): ExtendWebhookEventType | u
   Object.hasOwn(EXTEND_TYPE_OF, batchEventType) ? EXTEND_TYPE_OF[batchEventType as keyof typeof EXTEND_TYPE_OF] : undefined;
 
 /** The batch event types the notifier consumes: those of both formats. */
-export const NOTIFIED_BATCH_EVENT_TYPES = [
-  ...new Set([...Object.keys(WEBHOOK_TYPE_OF), ...Object.keys(EXTEND_TYPE_OF)]),
-] as (NotifiedBatchEventType | keyof typeof EXTEND_TYPE_OF)[];
+export const NOTIFIED_BATCH_EVENT_TYPES = [...new Set([...Object.keys(WEBHOOK_TYPE_OF), ...Object.keys(EXTEND_TYPE_OF)])] as (
+  NotifiedBatchEventType | keyof typeof EXTEND_TYPE_OF
+)[];
 
 /** The registry of the batch events the notifier consumes. */
 export const notifiedBatchEvents = batchEvents.subset(...NOTIFIED_BATCH_EVENT_TYPES);
@@ -188,7 +188,8 @@ export const validateRegistration = (input: Pick<RegisterWebhook, 'url' | 'event
   const problem = (code: string, field: string, message: string): void => void problems.push({ code, field, message });
   problems.push(...httpUrlProblems(input.url, 'url'));
   const format = input.format ?? 'flotilla';
-  if (!isWebhookFormat(format)) problem('unknown_format', 'format', `unknown format ${JSON.stringify(format)}; allowed: ${WEBHOOK_FORMATS.join(', ')}`);
+  if (!isWebhookFormat(format))
+    problem('unknown_format', 'format', `unknown format ${JSON.stringify(format)}; allowed: ${WEBHOOK_FORMATS.join(', ')}`);
   const allowed: readonly string[] = isWebhookFormat(format) ? eventTypesOfFormat(format) : [];
   if (input.events.length === 0) problem('no_events', 'events', 'events must name at least one event type');
   input.events.forEach((type, index) => {
