@@ -350,11 +350,11 @@ describe('the Extend-compatible API, through the extend-ai SDK', () => {
 });
 
 describe('the Extend batch rate limit', () => {
-  it('answers 429 TooManyRequestsError with Retry-After past EXTEND_INPUTS_PER_MINUTE', async () => {
+  it('answers 429 TooManyRequestsError with Retry-After past EXTEND_RATE_LIMIT', async () => {
     const data = tempDir('flotilla-extend-429-');
     const target = new TargetServer();
     await target.start();
-    const app = new PlatformProcess(await freePort(), data.path, { EXTEND_INPUTS_PER_MINUTE: '5' });
+    const app = new PlatformProcess(await freePort(), data.path, { EXTEND_RATE_LIMIT: '5' });
     try {
       await app.start();
       await app.request('POST', '/v1/workflows', {

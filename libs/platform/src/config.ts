@@ -66,7 +66,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     executorConcurrency,
     executorQueueDepth: positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', 4 * executorConcurrency),
     callbackSecret: callbackSecretOf(env, dataDir),
-    extendInputsPerMinute: positiveInteger(env, 'EXTEND_INPUTS_PER_MINUTE', 600_000),
+    extendInputsPerMinute: positiveInteger(env, 'EXTEND_RATE_LIMIT', 600_000),
   };
 };
 

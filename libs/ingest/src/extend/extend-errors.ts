@@ -26,7 +26,7 @@ export class ExtendErrorBody {
 export class ExtendRateLimited extends HttpException {
   constructor(readonly retryAfterSeconds: number) {
     super(
-      `Too many inputs submitted: try again in ${retryAfterSeconds} s (EXTEND_INPUTS_PER_MINUTE sets the rate)`,
+      `Too many inputs submitted: try again in ${retryAfterSeconds} s (EXTEND_RATE_LIMIT sets the rate)`,
       HttpStatus.TOO_MANY_REQUESTS,
     );
   }

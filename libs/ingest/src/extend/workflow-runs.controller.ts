@@ -150,7 +150,7 @@ export class WorkflowRunsController {
     404: 'No workflow has this id, or it has no such version.',
     415: 'The Content-Type is not application/json.',
     422: 'An input breaks the workflow version rules (an input it does not declare, metadata too large), secrets, or priority out of range.',
-    429: 'Too many inputs submitted in the last minute (EXTEND_INPUTS_PER_MINUTE); Retry-After says when to try again.',
+    429: 'Too many inputs submitted in the last minute (EXTEND_RATE_LIMIT); Retry-After says when to try again.',
   })
   async createBatch(@Body() body: CreateWorkflowRunBatchDto, @Req() request: Request): Promise<WorkflowRunBatchResponse> {
     const retryAfter = this.rate.take(body.inputs.length, this.clock.now().getTime());
