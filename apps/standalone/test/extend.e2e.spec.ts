@@ -1,5 +1,5 @@
 import { Extend, ExtendClient, ExtendError, WebhookSignatureVerificationError } from 'extend-ai';
-import type { BatchView } from '@flotilla/projections';
+import type { BatchView, WorkflowRunView } from '@flotilla/projections';
 import { PlatformProcess, TargetServer, eventually, freePort, startWebhookReceiver, tempDir } from '@flotilla/testing';
 
 /**
@@ -9,6 +9,9 @@ import { PlatformProcess, TargetServer, eventually, freePort, startWebhookReceiv
  */
 
 const WEBHOOK_SECRET = 'wss_extend-e2e-secret';
+
+/** Compile-time: the run Flotilla answers is a WorkflowRun and a WorkflowRunSummary as the SDK types them. */
+export const asSdkRun = (run: WorkflowRunView): [Extend.WorkflowRun, Extend.WorkflowRunSummary] => [run, run];
 
 /** What `client.workflowRuns.*` rejects with: the SDK's typed error, with its status and body. */
 const failure = async (call: Promise<unknown>): Promise<ExtendError & { body: { error: string; message: string } }> => {
@@ -51,6 +54,7 @@ describe('the Extend-compatible API, through the extend-ai SDK', () => {
   let client: ExtendClient;
   /** The slow workflow's calls hang until released. */
   const hanging: (() => void)[] = [];
+  let webhookId: string;
 
   beforeAll(async () => {
     data = tempDir('flotilla-extend-e2e-');
@@ -82,7 +86,7 @@ describe('the Extend-compatible API, through the extend-ai SDK', () => {
     expect((await register({ id: 'names', name: 'Names', inputs: [{ name: 'first_name' }], target: { url: target.url } })).status).toBe(
       201,
     );
-    const webhook = await app.request<{ format: string; events: string[] }>('POST', '/v1/webhooks', {
+    const webhook = await app.request<{ id: string; format: string; events: string[] }>('POST', '/v1/webhooks', {
       url: receiver.url,
       format: 'extend',
       events: ['workflow_run.completed', 'workflow_run.failed', 'workflow_run.cancelled'],
@@ -90,6 +94,7 @@ describe('the Extend-compatible API, through the extend-ai SDK', () => {
     });
     expect(webhook.status).toBe(201);
     expect(webhook.body.format).toBe('extend');
+    webhookId = webhook.body.id;
   });
 
   afterAll(async () => {
@@ -111,6 +116,8 @@ describe('the Extend-compatible API, through the extend-ai SDK', () => {
     let batchId: string;
 
     beforeAll(async () => {
+      // The first two deliveries are answered 500: they are retried (1 s, then 2 s later) and recorded.
+      receiver.fail.count = 2;
       const created = await client.workflowRuns.createBatch({ workflow: { id: 'invoices' }, inputs });
       batchId = created.batchId;
     });
@@ -192,6 +199,22 @@ describe('the Extend-compatible API, through the extend-ai SDK', () => {
       expect(() => client.webhooks.verifyAndParse(`${first!.raw} `, first!.headers, WEBHOOK_SECRET)).toThrow(
         WebhookSignatureVerificationError,
       );
+    });
+
+    it('retries and records Extend-format deliveries like the others', async () => {
+      type Attempt = { eventType: string; executionId: string | null; statusCode: number | null; delivered: boolean };
+      const ours = await eventually(
+        async () =>
+          (await app.request<{ items: Attempt[] }>('GET', `/v1/webhooks/${webhookId}/deliveries?limit=200`)).body.items.filter((attempt) =>
+            attempt.executionId?.startsWith(`${batchId}.`),
+          ),
+        (attempts) => attempts.filter((attempt) => attempt.delivered).length >= 25,
+        20_000,
+        '25 delivered attempts on the delivery log',
+      );
+      expect(ours.filter((attempt) => attempt.statusCode === 500 && !attempt.delivered)).toHaveLength(2);
+      expect(ours.filter((attempt) => attempt.delivered)).toHaveLength(25);
+      expect(new Set(ours.map((attempt) => attempt.eventType))).toEqual(new Set(['workflow_run.completed']));
     });
 
     it('is an ordinary Flotilla batch at priority 90, exported like any other', async () => {
