@@ -43,20 +43,25 @@ const main = async (): Promise<void> => {
       }));
       const before = performance.now();
       const { batchId } = await client.workflowRuns.createBatch({ workflow: { id: 'extend-bench' }, inputs });
-      submitMs.push(performance.now() - before);
+      const ms = performance.now() - before;
+      submitMs.push(ms);
       batchIds.push(batchId);
-      console.log(`request ${r + 1}: ${perRequest} inputs submitted in ${submitMs[r]!.toFixed(1)} ms (${batchId})`);
+      console.log(`request ${r + 1}: ${perRequest} inputs submitted in ${ms.toFixed(1)} ms (${batchId})`);
     }
     const sorted = [...submitMs].sort((a, b) => a - b);
+    const median = percentile(sorted, 50).toFixed(1);
+    const max = (sorted[sorted.length - 1] ?? 0).toFixed(1);
+    const all = (performance.now() - started).toFixed(0);
     console.log(
-      `${paced ? 'paced, ' : ''}submit per request of ${perRequest}: median ${percentile(sorted, 50).toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms, ` +
-        `all ${requests} in ${(performance.now() - started).toFixed(0)} ms`,
+      `${paced ? 'paced, ' : ''}submit per request of ${perRequest}: median ${median} ms, max ${max} ms, all ${requests} in ${all} ms`,
     );
     if (paced) return;
     for (const batchId of batchIds) await waitForOutcomes(product, batchId, perRequest, 600_000);
     const seconds = (performance.now() - started) / 1000;
+    const runs = requests * perRequest;
+    const rate = (runs / seconds).toFixed(0);
     console.log(
-      `${requests * perRequest} runs with an outcome ${seconds.toFixed(1)} s after the first submit (${((requests * perRequest) / seconds).toFixed(0)} runs/s); target calls: ${target.calls()}`,
+      `${runs} runs with an outcome ${seconds.toFixed(1)} s after the first submit (${rate} runs/s); target calls: ${target.calls()}`,
     );
   } finally {
     await product.stop();

@@ -7,7 +7,10 @@ import { ResultsController } from './results.controller';
 import { WorkflowsController } from './workflows.controller';
 import { WorkflowRunsController } from './extend/workflow-runs.controller';
 
-/** The REST API: workflows, batches (JSON and CSV), executions, history, and the Extend-compatible workflow runs; reads from the projections. */
+/**
+ * The REST API: workflows, batches (JSON and CSV), executions, history, and the Extend-compatible
+ * workflow runs; reads from the projections.
+ */
 @Module({
   controllers: [WorkflowsController, BatchesController, ExecutionsController, ResultsController, WorkflowRunsController],
   providers: [BatchIntakeService, ReadModelsService],

@@ -59,6 +59,10 @@ const workflowView = (workflow: Workflow): WorkflowResponse => ({
   versions: workflow.versions.map((version) => ({ version: version.version, name: version.name, createdAt: version.createdAt })),
 });
 
+const WORKFLOW_RULES =
+  'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice, defaults out of range); ' +
+  '`details` names the field.';
+
 @ApiTags('workflows')
 @Controller('v1/workflows')
 export class WorkflowsController {
@@ -73,7 +77,7 @@ export class WorkflowsController {
   @ApiErrors({
     ...JSON_BODY_ERRORS,
     409: 'A workflow with this id already exists: add a version instead.',
-    422: 'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice, defaults out of range); `details` names the field.',
+    422: WORKFLOW_RULES,
   })
   async register(@Body() dto: CreateWorkflowDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
     const { workflow } = await this.workflows.add({
@@ -94,7 +98,7 @@ export class WorkflowsController {
   @ApiErrors({
     ...JSON_BODY_ERRORS,
     404: 'No workflow has this id.',
-    422: 'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice, defaults out of range); `details` names the field.',
+    422: WORKFLOW_RULES,
   })
   async addVersion(@Param('id') id: string, @Body() dto: WorkflowVersionDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
     const { workflow } = await this.workflows.add({

@@ -46,6 +46,6 @@ export const verifySignature = (secret: string, header: string, body: string | B
 export const EXTEND_TIMESTAMP_HEADER = 'x-extend-request-timestamp';
 export const EXTEND_SIGNATURE_HEADER = 'x-extend-request-signature';
 
-/** The `x-extend-request-signature` value for `body` sent at `timestamp` (unix seconds): what the extend-ai SDK's `webhooks.verify` checks. */
+/** The `x-extend-request-signature` value for `body` sent at `timestamp` (unix seconds), as the extend-ai SDK checks it. */
 export const signExtendPayload = (secret: string, timestamp: number, body: string | Buffer): string =>
   createHmac('sha256', secret).update(`v0:${timestamp}:`).update(body).digest('hex');

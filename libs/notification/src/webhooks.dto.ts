@@ -60,7 +60,8 @@ export class RegisterWebhookRequest {
     enum: WEBHOOK_FORMATS,
     default: 'flotilla',
     description:
-      "`flotilla`: the payload `{ id, type, … }` signed in X-Signature. `extend`: Extend's `{ eventId, eventType, payload: WorkflowRun }` " +
+      '`flotilla`: the payload `{ id, type, … }` signed in X-Signature. ' +
+      "`extend`: Extend's `{ eventId, eventType, payload: WorkflowRun }` " +
       "signed in x-extend-request-timestamp and x-extend-request-signature (what the extend-ai SDK's webhooks.verifyAndParse checks).",
   })
   @IsOptionalNotNull()

@@ -25,10 +25,7 @@ export class ExtendErrorBody {
 /** A 429 of the Extend routes: the client may try again after `retryAfterSeconds`. */
 export class ExtendRateLimited extends HttpException {
   constructor(readonly retryAfterSeconds: number) {
-    super(
-      `Too many inputs submitted: try again in ${retryAfterSeconds} s (EXTEND_RATE_LIMIT sets the rate)`,
-      HttpStatus.TOO_MANY_REQUESTS,
-    );
+    super(`Too many inputs submitted: try again in ${retryAfterSeconds} s (EXTEND_RATE_LIMIT sets the rate)`, HttpStatus.TOO_MANY_REQUESTS);
   }
 }
 

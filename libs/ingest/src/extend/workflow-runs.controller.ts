@@ -94,7 +94,9 @@ const secretProblems = (inputs: readonly ExtendInputDto[]): Problem[] =>
           {
             code: 'secrets_not_supported',
             field: `inputs[${i}].secrets`,
-            message: `inputs[${i}].secrets: secrets are not accepted yet (Flotilla stores no secret in clear); pass them to the target another way`,
+            message:
+              `inputs[${i}].secrets: secrets are not accepted yet (Flotilla stores no secret in clear); ` +
+              'pass them to the target another way',
           },
         ]),
     ...(input.file['settings'] === undefined
@@ -149,7 +151,9 @@ export class WorkflowRunsController {
     400: 'The body is not of the expected shape: no inputs or more than 1,000, an input with no file or a malformed one.',
     404: 'No workflow has this id, or it has no such version.',
     415: 'The Content-Type is not application/json.',
-    422: 'An input breaks the workflow version rules (an input it does not declare, metadata too large), secrets, or priority out of range.',
+    422:
+      'An input breaks the workflow version rules (an input it does not declare, metadata too large), ' +
+      'secrets, or priority out of range.',
     429: 'Too many inputs submitted in the last minute (EXTEND_RATE_LIMIT); Retry-After says when to try again.',
   })
   async createBatch(@Body() body: CreateWorkflowRunBatchDto, @Req() request: Request): Promise<WorkflowRunBatchResponse> {
