@@ -311,6 +311,38 @@ describe('the Extend-compatible API, through the extend-ai SDK', () => {
     });
   });
 
+  describe('listing across batches', () => {
+    const pages = async (request: Extend.WorkflowRunsListRequest): Promise<{ ids: string[]; sizes: number[] }> => {
+      const ids: string[] = [];
+      const sizes: number[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.workflowRuns.list({ ...request, ...(token === undefined ? {} : { nextPageToken: token }) });
+        sizes.push(page.data.length);
+        ids.push(...page.data.map((run) => run.id));
+        token = page.nextPageToken;
+      } while (token !== undefined);
+      return { ids, sizes };
+    };
+
+    it('pages newest batch first, each batch in input order, by workflow and status too', async () => {
+      const all = await pages({ maxPageSize: 7 });
+      expect(all.ids).toHaveLength(31);
+      expect(new Set(all.ids).size).toBe(31);
+      expect(all.sizes).toEqual([7, 7, 7, 7, 3]);
+      const batchOf = (id: string): string => id.slice(0, id.lastIndexOf('.'));
+      const order = [...new Set(all.ids.map(batchOf))];
+      expect(order).toHaveLength(3);
+      const slow = await pages({ workflowId: 'slow', maxPageSize: 4 });
+      expect(slow.ids).toEqual(all.ids.filter((id) => order.slice(0, 2).includes(batchOf(id))));
+      expect(slow.sizes).toEqual([4, 2]);
+      const invoices = await pages({ workflowId: 'invoices', status: 'PROCESSED', maxPageSize: 1000 });
+      expect(invoices.ids).toEqual(all.ids.filter((id) => batchOf(id) === order[2]));
+      const cancelled = await pages({ status: 'CANCELLED', maxPageSize: 2 });
+      expect(cancelled.sizes).toEqual([2, 1]);
+    });
+  });
+
   describe('errors, as the SDK types them', () => {
     const file = { url: 'https://files.example.com/a.pdf' };
 

@@ -56,44 +56,78 @@ export const decodeRunPageToken = (token: string): { createdPosition: string; in
   return encodeRunPageToken(decoded.createdPosition, decoded.index) === token ? decoded : null;
 };
 
+/** Batches read from the summary table at a time while a page is filled. */
+const BATCHES_PER_READ = 100;
+
 export const INVALID_RUN_PAGE_TOKEN = 'nextPageToken is not one this API returned: pass the nextPageToken of the previous page as it is';
 
 export class WorkflowRunQueries {
   constructor(private readonly db: StateDb) {}
 
-  /** One page of runs and the token of the next, if any. */
+  /**
+   * One page of runs and the token of the next, if any. The batches are walked newest first, and
+   * each batch's runs read through its primary key (or `executions_by_state` with a status) from
+   * where the page left off, so a page costs a few indexed reads however many executions there are,
+   * never a sort of them all.
+   */
   list(filter: RunFilter): { rows: RunRow[]; nextPageToken: string | null } {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (filter.batchId !== undefined) {
-      where.push('e.batch_id = ?');
-      params.push(filter.batchId);
+    const after = filter.pageToken === undefined ? null : decodeRunPageToken(filter.pageToken);
+    if (filter.pageToken !== undefined && after === null) throw new Error(INVALID_RUN_PAGE_TOKEN);
+    const wanted = filter.limit + 1;
+    const rows: RunRow[] = [];
+    for (const batch of this.batches(filter, after?.createdPosition)) {
+      const fromIndex = after !== null && batch.created_position === after.createdPosition ? after.index : -1;
+      rows.push(...this.runsOf(batch.id, filter.state, fromIndex, wanted - rows.length));
+      if (rows.length >= wanted) break;
     }
-    if (filter.workflowId !== undefined) {
-      where.push('b.workflow_id = ?');
-      params.push(filter.workflowId);
-    }
-    if (filter.state !== undefined) {
-      where.push('e.state = ?');
-      params.push(filter.state);
-    }
-    if (filter.pageToken !== undefined) {
-      const after = decodeRunPageToken(filter.pageToken);
-      if (after === null) throw new Error(INVALID_RUN_PAGE_TOKEN);
-      where.push('(b.created_position < ? OR (b.created_position = ? AND e.idx > ?))');
-      params.push(after.createdPosition, after.createdPosition, after.index);
-    }
-    const rows = this.db.all<RunRow>(
-      `${RUN_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY b.created_position DESC, e.idx LIMIT ?`,
-      ...params,
-      filter.limit + 1,
-    );
     const page = rows.slice(0, filter.limit);
     const last = page[page.length - 1];
     return {
       rows: page,
       nextPageToken: rows.length > filter.limit && last ? encodeRunPageToken(last.created_position, last.idx) : null,
     };
+  }
+
+  /** The batches to walk, newest first, from the one a page token names (inclusive); read in keyset pages. */
+  private *batches(filter: RunFilter, fromPosition: string | undefined): Generator<{ id: string; created_position: string }> {
+    const where: string[] = [];
+    const params: string[] = [];
+    if (filter.batchId !== undefined) {
+      where.push('id = ?');
+      params.push(filter.batchId);
+    }
+    if (filter.workflowId !== undefined) {
+      where.push('workflow_id = ?');
+      params.push(filter.workflowId);
+    }
+    const select = (bound: string): string =>
+      `SELECT id, created_position FROM batches WHERE ${[...where, bound].join(' AND ')} ORDER BY created_position DESC LIMIT ?`;
+    let bound =
+      fromPosition === undefined ? { sql: '1 = 1', params: [] as string[] } : { sql: 'created_position <= ?', params: [fromPosition] };
+    for (;;) {
+      const batches = this.db.all<{ id: string; created_position: string }>(
+        select(bound.sql),
+        ...params,
+        ...bound.params,
+        BATCHES_PER_READ,
+      );
+      yield* batches;
+      const last = batches[batches.length - 1];
+      if (last === undefined || batches.length < BATCHES_PER_READ) return;
+      bound = { sql: 'created_position < ?', params: [last.created_position] };
+    }
+  }
+
+  private runsOf(batchId: string, state: ExecutionState | undefined, afterIndex: number, limit: number): RunRow[] {
+    return state === undefined
+      ? this.db.all<RunRow>(`${RUN_SELECT} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`, batchId, afterIndex, limit)
+      : this.db.all<RunRow>(
+          `${RUN_SELECT} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
+          batchId,
+          state,
+          afterIndex,
+          limit,
+        );
   }
 
   get(batchId: string, index: number): RunRow | null {
