@@ -8,7 +8,11 @@
  * requests are submitted: the submit times are then the intake's alone, not shared with the
  * executor in the same process; it stops after the submits.
  *
- *   npm run build && node dist/bench/extend.bench.js [--requests 10] [--inputs 1000] [--paced]
+ * With `--gap <ms>` the requests are not back to back: the bench waits that long after each answer
+ * (not counted), so each request finds the process idle, which tells the intake's own cost from the
+ * cost of sharing the process with the work the previous requests started.
+ *
+ *   npm run build && node dist/bench/extend.bench.js [--requests 10] [--inputs 1000] [--paced] [--gap 1500]
  */
 import { ExtendClient } from 'extend-ai';
 import { Product, percentile, startTarget, waitForOutcomes } from './support';
@@ -20,6 +24,7 @@ const arg = (name: string, fallback: string): string => {
 const requests = Number(arg('requests', '10'));
 const perRequest = Number(arg('inputs', '1000'));
 const paced = process.argv.includes('--paced');
+const gapMs = Number(arg('gap', '0'));
 
 const main = async (): Promise<void> => {
   const target = await startTarget();
@@ -47,6 +52,7 @@ const main = async (): Promise<void> => {
       submitMs.push(ms);
       batchIds.push(batchId);
       console.log(`request ${r + 1}: ${perRequest} inputs submitted in ${ms.toFixed(1)} ms (${batchId})`);
+      if (gapMs > 0) await new Promise((done) => setTimeout(done, gapMs));
     }
     const sorted = [...submitMs].sort((a, b) => a - b);
     const median = percentile(sorted, 50).toFixed(1);
