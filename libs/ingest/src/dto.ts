@@ -177,6 +177,24 @@ export class WorkflowCostDto {
   currency!: string;
 }
 
+export class WorkflowDefaultsDto {
+  // Ranges are rules the domain checks (422, naming the field).
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: 10000,
+    description: 'Executions per wave of a batch that names none (POST /workflow_runs/batch). Default there: every input at once.',
+  })
+  @IsOptionalNotNull()
+  @IsInt({ message: 'defaults.maxConcurrent must be an integer' })
+  maxConcurrent?: number;
+
+  @ApiPropertyOptional({ minimum: 0, description: 'Seconds between the waves of such a batch. Default there: 0.' })
+  @IsOptionalNotNull()
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'defaults.batchIntervalSeconds must be a number' })
+  batchIntervalSeconds?: number;
+}
+
 export class WorkflowVersionDto {
   @ApiProperty({ example: 'Enrich lead' })
   @IsString()
@@ -221,6 +239,16 @@ export class WorkflowVersionDto {
   @ValidateNested()
   @Type(() => WorkflowCostDto)
   cost?: WorkflowCostDto;
+
+  @ApiPropertyOptional({
+    type: WorkflowDefaultsDto,
+    description: 'The pacing of batches that name none: those of the Extend-compatible POST /workflow_runs/batch.',
+  })
+  @IsOptionalNotNull()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => WorkflowDefaultsDto)
+  defaults?: WorkflowDefaultsDto;
 }
 
 export class CreateWorkflowDto extends WorkflowVersionDto {

@@ -5,10 +5,14 @@ import { ExecutionsController } from './executions.controller';
 import { ReadModelsService } from './read-models.service';
 import { ResultsController } from './results.controller';
 import { WorkflowsController } from './workflows.controller';
+import { WorkflowRunsController } from './extend/workflow-runs.controller';
 
-/** The REST API: workflows, batches (JSON and CSV), executions, history; reads from the projections. */
+/**
+ * The REST API: workflows, batches (JSON and CSV), executions, history, and the Extend-compatible
+ * workflow runs; reads from the projections.
+ */
 @Module({
-  controllers: [WorkflowsController, BatchesController, ExecutionsController, ResultsController],
+  controllers: [WorkflowsController, BatchesController, ExecutionsController, ResultsController, WorkflowRunsController],
   providers: [BatchIntakeService, ReadModelsService],
   exports: [ReadModelsService],
 })

@@ -6,6 +6,7 @@ import type {
   RetryPolicy,
   TargetMode,
   WorkflowCost,
+  WorkflowDefaults,
   WorkflowInput,
   WorkflowLimits,
   WorkflowTarget,
@@ -57,6 +58,13 @@ export class WorkflowCostResponse implements WorkflowCost {
   readonly currency!: string;
 }
 
+export class WorkflowDefaultsResponse implements WorkflowDefaults {
+  @ApiPropertyOptional({ description: 'Absent: an Extend batch runs all its inputs in one wave.' })
+  readonly maxConcurrent?: number;
+  @ApiPropertyOptional({ description: 'Absent: 0.' })
+  readonly batchIntervalSeconds?: number;
+}
+
 /** One version of a workflow, with every default filled in. */
 export class WorkflowVersionResponse {
   @ApiProperty({ example: 'enrich-lead' })
@@ -75,6 +83,11 @@ export class WorkflowVersionResponse {
   readonly limits!: WorkflowLimitsResponse;
   @ApiProperty({ type: WorkflowCostResponse, nullable: true, description: 'Null when the version declares no cost.' })
   readonly cost!: WorkflowCostResponse | null;
+  @ApiProperty({
+    type: WorkflowDefaultsResponse,
+    description: 'The pacing of batches that name none (POST /workflow_runs/batch); `{}` when the version declares none.',
+  })
+  readonly defaults!: WorkflowDefaultsResponse;
   @ApiProperty({ format: 'date-time' })
   readonly createdAt!: string;
 }

@@ -8,13 +8,14 @@ import {
   WorkflowNotFound,
   latestVersion,
   type Workflow,
+  type WorkflowDefaults,
   type WorkflowDefinition,
   type WorkflowVersion,
 } from '@flotilla/domain';
 import { Inject } from '@nestjs/common';
 import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
 import type { Request } from 'express';
-import { CreateWorkflowDto, WorkflowVersionDto } from './dto';
+import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowVersionDto } from './dto';
 import { actorOf } from './http-context';
 import { WorkflowResponse, WorkflowVersionResponse } from './responses';
 
@@ -31,6 +32,13 @@ const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
   // Only what was declared: the executor's default applies to the rest.
   ...(dto.limits?.maxInFlight === undefined ? {} : { limits: { maxInFlight: dto.limits.maxInFlight } }),
   ...(dto.cost === undefined ? {} : { cost: { perExecution: dto.cost.perExecution, currency: dto.cost.currency } }),
+  ...(dto.defaults === undefined ? {} : { defaults: defaultsOf(dto.defaults) }),
+});
+
+/** Only the fields given: an absent one keeps its meaning (every input at once, no interval). */
+const defaultsOf = (dto: WorkflowDefaultsDto): WorkflowDefaults => ({
+  ...(dto.maxConcurrent === undefined ? {} : { maxConcurrent: dto.maxConcurrent }),
+  ...(dto.batchIntervalSeconds === undefined ? {} : { batchIntervalSeconds: dto.batchIntervalSeconds }),
 });
 
 const versionView = (version: WorkflowVersion): WorkflowVersionResponse => ({
@@ -42,6 +50,7 @@ const versionView = (version: WorkflowVersion): WorkflowVersionResponse => ({
   retry: version.retry,
   limits: version.limits ?? {},
   cost: version.cost ?? null,
+  defaults: version.defaults ?? {},
   createdAt: version.createdAt,
 });
 
@@ -49,6 +58,10 @@ const workflowView = (workflow: Workflow): WorkflowResponse => ({
   ...versionView(latestVersion(workflow)),
   versions: workflow.versions.map((version) => ({ version: version.version, name: version.name, createdAt: version.createdAt })),
 });
+
+const WORKFLOW_RULES =
+  'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice, defaults out of range); ' +
+  '`details` names the field.';
 
 @ApiTags('workflows')
 @Controller('v1/workflows')
@@ -64,7 +77,7 @@ export class WorkflowsController {
   @ApiErrors({
     ...JSON_BODY_ERRORS,
     409: 'A workflow with this id already exists: add a version instead.',
-    422: 'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice); `details` names the field.',
+    422: WORKFLOW_RULES,
   })
   async register(@Body() dto: CreateWorkflowDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
     const { workflow } = await this.workflows.add({
@@ -85,7 +98,7 @@ export class WorkflowsController {
   @ApiErrors({
     ...JSON_BODY_ERRORS,
     404: 'No workflow has this id.',
-    422: 'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice); `details` names the field.',
+    422: WORKFLOW_RULES,
   })
   async addVersion(@Param('id') id: string, @Body() dto: WorkflowVersionDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
     const { workflow } = await this.workflows.add({

@@ -1,12 +1,12 @@
 import { type StateDb } from '@flotilla/state';
-import { type WebhookEventType } from '@flotilla/domain';
+import { type AnyWebhookEventType } from '@flotilla/domain';
 
 /** A delivery to enqueue: one event for one webhook, with its body as it will be signed and sent. */
 export interface NewDelivery {
   readonly webhookId: string;
   readonly eventId: string;
   readonly deliveryId: string;
-  readonly eventType: WebhookEventType;
+  readonly eventType: AnyWebhookEventType;
   readonly batchId: string;
   readonly executionId: string | null;
   readonly body: string;
@@ -37,7 +37,7 @@ interface Row {
   webhook_id: string;
   event_id: string;
   delivery_id: string;
-  event_type: WebhookEventType;
+  event_type: AnyWebhookEventType;
   batch_id: string;
   execution_id: string | null;
   body: string;

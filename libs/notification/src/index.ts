@@ -4,6 +4,7 @@ export * from './webhook-registry';
 export * from './delivery-log';
 export * from './delivery-queue';
 export * from './notifier';
+export * from './extend-payloads';
 export * from './webhooks.dto';
 export * from './webhooks.controller';
 export * from './notifier.module';

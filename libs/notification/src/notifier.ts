@@ -1,13 +1,14 @@
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { BatchCommandHandler, ItemsReader, newId } from '@flotilla/application';
+import { BatchCommandHandler, ItemsReader, WorkflowRepository, newId } from '@flotilla/application';
 import { consumeEvents, type MessageConsumer, type MessageTransport, type TypedMessage } from '@flotilla/messaging';
-import { CLOCK, MESSAGE_TRANSPORT, type Clock } from '@flotilla/platform';
+import { CLOCK, CONFIG, MESSAGE_TRANSPORT, type Clock, type PlatformConfig } from '@flotilla/platform';
+import { extendDeliveries } from './extend-payloads';
 import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue, type NewDelivery, type QueuedDelivery } from './delivery-queue';
 import { isSuccess, post } from './http-post';
-import { SIGNATURE_HEADER } from './signature';
 import {
   backoffDelay,
+  extendTypeOf,
   isBatch,
   notifiedBatchEvents,
   webhookTypeOf,
@@ -128,6 +129,8 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     @Inject(MESSAGE_TRANSPORT) private readonly transport: MessageTransport,
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() @Inject(NOTIFIER_OPTIONS) options: NotifierOptions | null,
+    private readonly workflows: WorkflowRepository,
+    @Inject(CONFIG) private readonly config: PlatformConfig,
   ) {
     this.policy = {
       maxAttempts: options?.maxAttempts ?? DEFAULTS.maxAttempts,
@@ -170,11 +173,19 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     await Promise.allSettled([...this.attempts]);
   }
 
-  /** The message handler: enqueues the event's deliveries and returns, so the transport can move on. */
+  /**
+   * The message handler: enqueues the event's deliveries and returns, so the transport can move on.
+   * A `flotilla` webhook gets the event as it is; an `extend` webhook gets a workflow run per run
+   * the event concerns (see extend-payloads.ts).
+   */
   private async enqueue(message: NotifiedMessage): Promise<void> {
     const type = webhookTypeOf(message.type);
-    if (type === undefined) return;
-    const subscribed = (await this.registry.list()).filter((webhook) => webhook.events.includes(type));
+    const extendType = extendTypeOf(message.type);
+    const subscribed = (await this.registry.list()).filter((webhook) =>
+      webhook.format === 'extend'
+        ? extendType !== undefined && webhook.events.includes(extendType)
+        : type !== undefined && webhook.events.includes(type),
+    );
     // Most events interest no webhook: decide that before loading the batch.
     if (subscribed.length === 0) return;
     // Execution events name their execution; batch events do not.
@@ -185,26 +196,53 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     const targets = subscribed.filter((webhook) => webhook.workflowId === null || webhook.workflowId === batch.settings.workflowId);
     if (targets.length === 0) return;
 
-    const payload: WebhookPayload = {
-      id: message.id,
-      type,
-      occurredAt: message.occurredAt,
-      batchId: data.batchId,
-      ...(data.executionId === undefined ? {} : { executionId: data.executionId }),
-      metadata: await this.metadataOf(batch, data.index),
-      data: message.data,
-    };
-    const body = JSON.stringify(payload);
     const now = this.clock.now().getTime();
-    const deliveries: NewDelivery[] = targets.map((webhook) => ({
-      webhookId: webhook.id,
-      eventId: message.id,
-      deliveryId: newId('dlv', now),
-      eventType: type,
-      batchId: data.batchId,
-      executionId: data.executionId ?? null,
-      body,
-    }));
+    const deliveries: NewDelivery[] = [];
+    const flotillaTargets = targets.filter((webhook) => webhook.format !== 'extend');
+    if (type !== undefined && flotillaTargets.length > 0) {
+      const payload: WebhookPayload = {
+        id: message.id,
+        type,
+        occurredAt: message.occurredAt,
+        batchId: data.batchId,
+        ...(data.executionId === undefined ? {} : { executionId: data.executionId }),
+        metadata: await this.metadataOf(batch, data.index),
+        data: message.data,
+      };
+      const body = JSON.stringify(payload);
+      for (const webhook of flotillaTargets) {
+        deliveries.push({
+          webhookId: webhook.id,
+          eventId: message.id,
+          deliveryId: newId('dlv', now),
+          eventType: type,
+          batchId: data.batchId,
+          executionId: data.executionId ?? null,
+          body,
+        });
+      }
+    }
+    const extendTargets = targets.filter((webhook) => webhook.format === 'extend');
+    if (extendTargets.length > 0) {
+      const runs = await extendDeliveries(message, batch, {
+        items: this.items,
+        workflows: this.workflows,
+        publicUrl: this.config.publicUrl,
+      });
+      for (const webhook of extendTargets) {
+        for (const run of runs) {
+          deliveries.push({
+            webhookId: webhook.id,
+            eventId: run.eventId,
+            deliveryId: newId('dlv', now),
+            eventType: run.eventType,
+            batchId: data.batchId,
+            executionId: run.executionId,
+            body: run.body,
+          });
+        }
+      }
+    }
     for (const added of this.queue.enqueue(deliveries, now)) this.addLane(added.webhookId, added.batchId, now);
     this.schedulePump();
   }
@@ -299,7 +337,7 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     const headers = {
       'Content-Type': 'application/json',
       // Signed afresh each attempt: the timestamp is part of the signature and receivers reject old ones.
-      [SIGNATURE_HEADER]: this.registry.sign(webhook.id, Math.floor(this.clock.now().getTime() / 1000), delivery.body),
+      ...this.registry.signatureHeaders(webhook, Math.floor(this.clock.now().getTime() / 1000), delivery.body),
       'X-Webhook-Id': webhook.id,
       'X-Event-Id': delivery.eventId,
     };

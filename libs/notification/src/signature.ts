@@ -41,3 +41,11 @@ export const verifySignature = (secret: string, header: string, body: string | B
   // Constant-time: a receiver that compares byte by byte leaks how much of a forged signature was right.
   return signatures.some((signature) => timingSafeEqual(signature, expected));
 };
+
+/** Extend's webhook headers: the unix-seconds timestamp and the hex HMAC-SHA256 of `v0:<timestamp>:<raw body>`. */
+export const EXTEND_TIMESTAMP_HEADER = 'x-extend-request-timestamp';
+export const EXTEND_SIGNATURE_HEADER = 'x-extend-request-signature';
+
+/** The `x-extend-request-signature` value for `body` sent at `timestamp` (unix seconds), as the extend-ai SDK checks it. */
+export const signExtendPayload = (secret: string, timestamp: number, body: string | Buffer): string =>
+  createHmac('sha256', secret).update(`v0:${timestamp}:`).update(body).digest('hex');

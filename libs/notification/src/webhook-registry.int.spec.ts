@@ -39,6 +39,7 @@ describe('WebhookRegistry', () => {
       url: registration.url,
       events: ['batch.started', 'execution.failed'],
       workflowId: null,
+      format: 'flotilla',
       createdAt: now.toISOString(),
       createdBy: 'ops',
     });

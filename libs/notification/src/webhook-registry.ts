@@ -13,7 +13,7 @@ import {
   type WebhookRegistryState,
 } from '@flotilla/domain';
 import { type EventStore, type GlobalPosition } from '@flotilla/event-store';
-import { signPayload } from './signature';
+import { EXTEND_SIGNATURE_HEADER, EXTEND_TIMESTAMP_HEADER, SIGNATURE_HEADER, signExtendPayload, signPayload } from './signature';
 import { WEBHOOK_REGISTRY_STREAM } from './webhook-streams';
 
 /** A registration as callers make it: the registry gives the webhook its id. */
@@ -77,9 +77,21 @@ export class WebhookRegistry {
 
   /** The `X-Signature` header for `body` sent to a webhook returned by this registry. */
   sign(webhookId: string, timestamp: number, body: string): string {
+    return signPayload(this.secretOf(webhookId), timestamp, body);
+  }
+
+  /** The signature headers of the webhook's format for `body` sent at `timestamp` (unix seconds). */
+  signatureHeaders(webhook: Webhook, timestamp: number, body: string): Record<string, string> {
+    const secret = this.secretOf(webhook.id);
+    return webhook.format === 'extend'
+      ? { [EXTEND_TIMESTAMP_HEADER]: String(timestamp), [EXTEND_SIGNATURE_HEADER]: signExtendPayload(secret, timestamp, body) }
+      : { [SIGNATURE_HEADER]: signPayload(secret, timestamp, body) };
+  }
+
+  private secretOf(webhookId: string): string {
     const secret = this.secrets.get(webhookId);
     if (secret === undefined) throw new WebhookNotFound(webhookId);
-    return signPayload(secret, timestamp, body);
+    return secret;
   }
 
   private async readNewEvents(): Promise<void> {

@@ -9,7 +9,7 @@ import { CoreModule, EVENT_STORE, HttpErrorFilter, createValidationPipe, loadCon
 import { createBatch, startReceiver, type Receiver } from './notification.fixtures';
 import { NotifierModule, WebhooksModule } from './notifier.module';
 import { verifySignature } from './signature';
-import { WEBHOOK_EVENT_TYPES } from '@flotilla/domain';
+import { EXTEND_WEBHOOK_EVENT_TYPES, WEBHOOK_EVENT_TYPES } from '@flotilla/domain';
 import { WEBHOOK_REGISTRY_STREAM } from './webhook-streams';
 import { until } from '@flotilla/testing/poll';
 
@@ -64,6 +64,7 @@ describe('WebhooksController', () => {
       url: receiver.url,
       events: ['batch.started', 'execution.failed'],
       workflowId: 'wf-a',
+      format: 'flotilla',
       createdAt: expect.any(String),
     });
     const read = await call('GET', `/v1/webhooks/${String(created.json['id'])}`);
@@ -191,10 +192,13 @@ describe('WebhooksController', () => {
       string,
       { properties: Record<string, Record<string, unknown>>; required?: string[] }
     >;
-    expect(schemas['RegisterWebhookRequest']!.properties['events']!['items']).toEqual({ type: 'string', enum: [...WEBHOOK_EVENT_TYPES] });
+    expect(schemas['RegisterWebhookRequest']!.properties['events']!['items']).toEqual({
+      type: 'string',
+      enum: [...WEBHOOK_EVENT_TYPES, ...EXTEND_WEBHOOK_EVENT_TYPES],
+    });
     expect(schemas['RegisterWebhookRequest']!.properties['secret']).toMatchObject({ writeOnly: true, minLength: 8 });
     expect(schemas['RegisterWebhookRequest']!.required).toEqual(['url', 'events', 'secret']);
-    expect(Object.keys(schemas['WebhookResponse']!.properties)).toEqual(['id', 'url', 'events', 'workflowId', 'createdAt']);
+    expect(Object.keys(schemas['WebhookResponse']!.properties)).toEqual(['id', 'url', 'events', 'workflowId', 'format', 'createdAt']);
     expect(Object.keys(schemas['DeliveriesPageResponse']!.properties)).toEqual(['items', 'nextCursor']);
   });
 });

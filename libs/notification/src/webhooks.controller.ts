@@ -25,7 +25,7 @@ export class WebhooksController {
   @ApiCreatedResponse({ type: WebhookResponse })
   @ApiErrors({
     ...JSON_BODY_ERRORS,
-    422: 'A rule is broken (unknown event type, not an http(s) URL, short secret); `details` names the field.',
+    422: 'A rule is broken (an event type unknown to the format, not an http(s) URL, short secret); `details` names the field.',
   })
   async register(@Body() body: RegisterWebhookRequest, @Headers('x-actor') actor: string | undefined): Promise<WebhookResponse> {
     const { webhook } = await this.registry.register({
@@ -33,6 +33,7 @@ export class WebhooksController {
       events: body.events,
       secret: body.secret,
       ...(body.workflowId === undefined ? {} : { workflowId: body.workflowId }),
+      ...(body.format === undefined ? {} : { format: body.format }),
       actor: actor?.trim().slice(0, 200) || DEFAULT_ACTOR,
       now: this.clock.now(),
     });
@@ -72,5 +73,6 @@ const toResponse = (webhook: Webhook): WebhookResponse => ({
   url: webhook.url,
   events: [...webhook.events],
   workflowId: webhook.workflowId,
+  format: webhook.format,
   createdAt: webhook.createdAt,
 });

@@ -4,7 +4,16 @@ import { PageOf } from '@flotilla/projections';
 import { Type } from 'class-transformer';
 import { IsArray, IsInt, IsOptional, IsString } from 'class-validator';
 import { DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE } from './delivery-log';
-import { MIN_SECRET_LENGTH, WEBHOOK_EVENT_TYPES, type WebhookEventType } from '@flotilla/domain';
+import {
+  EXTEND_WEBHOOK_EVENT_TYPES,
+  MIN_SECRET_LENGTH,
+  WEBHOOK_EVENT_TYPES,
+  WEBHOOK_FORMATS,
+  type AnyWebhookEventType,
+  type WebhookFormat,
+} from '@flotilla/domain';
+
+const ALL_EVENT_TYPES = [...WEBHOOK_EVENT_TYPES, ...EXTEND_WEBHOOK_EVENT_TYPES];
 
 /*
  * The DTOs check the shape of a request (a 400 from the validation pipe); the rules about the
@@ -23,8 +32,10 @@ export class RegisterWebhookRequest {
   url!: string;
 
   @ApiProperty({
-    description: 'The event types to send.',
-    enum: WEBHOOK_EVENT_TYPES,
+    description:
+      'The event types to send: for format `flotilla`, the batch.* and execution.* types; for `extend`, ' +
+      'workflow_run.completed, workflow_run.failed, workflow_run.cancelled.',
+    enum: ALL_EVENT_TYPES,
     isArray: true,
     example: ['execution.completed', 'execution.failed'],
   })
@@ -44,6 +55,18 @@ export class RegisterWebhookRequest {
   @IsOptionalNotNull()
   @IsString()
   workflowId?: string;
+
+  @ApiPropertyOptional({
+    enum: WEBHOOK_FORMATS,
+    default: 'flotilla',
+    description:
+      '`flotilla`: the payload `{ id, type, … }` signed in X-Signature. ' +
+      "`extend`: Extend's `{ eventId, eventType, payload: WorkflowRun }` " +
+      "signed in x-extend-request-timestamp and x-extend-request-signature (what the extend-ai SDK's webhooks.verifyAndParse checks).",
+  })
+  @IsOptionalNotNull()
+  @IsString()
+  format?: string;
 }
 
 export class WebhookResponse {
@@ -53,11 +76,14 @@ export class WebhookResponse {
   @ApiProperty({ format: 'uri' })
   url!: string;
 
-  @ApiProperty({ enum: WEBHOOK_EVENT_TYPES, isArray: true })
-  events!: WebhookEventType[];
+  @ApiProperty({ enum: ALL_EVENT_TYPES, isArray: true })
+  events!: AnyWebhookEventType[];
 
   @ApiProperty({ type: String, nullable: true })
   workflowId!: string | null;
+
+  @ApiProperty({ enum: WEBHOOK_FORMATS })
+  format!: WebhookFormat;
 
   @ApiProperty({ format: 'date-time' })
   createdAt!: string;
@@ -83,8 +109,8 @@ export class DeliveryAttemptResponse {
   @ApiProperty({ description: 'The id of the event delivered: the payload `id` and the X-Event-Id header.' })
   eventId!: string;
 
-  @ApiProperty({ enum: WEBHOOK_EVENT_TYPES })
-  eventType!: WebhookEventType;
+  @ApiProperty({ enum: ALL_EVENT_TYPES })
+  eventType!: AnyWebhookEventType;
 
   @ApiProperty()
   batchId!: string;

@@ -33,6 +33,8 @@ export interface PlatformConfig {
   readonly executorQueueDepth: number;
   /** Key of the callback tokens (HMAC-SHA256): the executor signs with it, ingest-api checks with it. */
   readonly callbackSecret: string;
+  /** Inputs `POST /workflow_runs/batch` accepts per minute, per API process, before it answers 429 with Retry-After. */
+  readonly extendInputsPerMinute: number;
 }
 
 export const CONFIG = Symbol('PlatformConfig');
@@ -64,6 +66,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     executorConcurrency,
     executorQueueDepth: positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', 4 * executorConcurrency),
     callbackSecret: callbackSecretOf(env, dataDir),
+    extendInputsPerMinute: positiveInteger(env, 'EXTEND_RATE_LIMIT', 600_000),
   };
 };
 

@@ -20,6 +20,21 @@ export const AcceptsContentTypes = (...types: string[]): MethodDecorator & Class
     types.map((type) => type.toLowerCase()),
   );
 
+const BODYLESS_WITH_AUTHORIZATION = 'flotilla:bodyless-with-authorization';
+
+/**
+ * Lets a route also take a POST with no body and no Content-Type when it carries an Authorization
+ * header, as the extend-ai SDK sends `POST /workflow_runs/{id}/cancel`. That is no opening for a web
+ * page: a cross-origin request with an Authorization header needs a CORS preflight, which this API
+ * never grants, just as for application/json.
+ */
+export const AcceptsBodylessWithAuthorization = (): MethodDecorator & ClassDecorator => SetMetadata(BODYLESS_WITH_AUTHORIZATION, true);
+
+const isBodyless = (request: Request): boolean =>
+  request.headers['content-type'] === undefined &&
+  request.headers['transfer-encoding'] === undefined &&
+  (request.headers['content-length'] === undefined || request.headers['content-length'] === '0');
+
 /**
  * Refuses (415) a POST, PUT or PATCH whose Content-Type is not one its route accepts, a bodyless
  * or text/plain one included. Browsers send such requests cross-origin without asking (a form, or
@@ -42,6 +57,13 @@ export class ContentTypeGuard implements CanActivate {
     const header = request.headers['content-type'];
     const type = (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     if (accepted.includes(type)) return true;
+    const targets = [context.getHandler(), context.getClass()];
+    if (
+      request.headers.authorization !== undefined &&
+      isBodyless(request) &&
+      this.reflector.getAllAndOverride<boolean | undefined>(BODYLESS_WITH_AUTHORIZATION, targets) === true
+    )
+      return true;
     const got = header === undefined ? 'the request has no Content-Type' : `got ${type === '' ? JSON.stringify(header) : type}`;
     throw new UnsupportedMediaTypeException(`${request.method} ${request.path} needs Content-Type ${accepted.join(' or ')}; ${got}`);
   }

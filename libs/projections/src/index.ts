@@ -7,6 +7,8 @@ export * from './batch-views';
 export * from './batch-queries';
 export * from './batch-results';
 export * from './workflow-costs.projection';
+export * from './workflow-runs';
+export * from './workflow-run-queries';
 
 import { BatchExecutionsProjection } from './batch-executions.projection';
 import { BatchHistoryProjection } from './batch-history.projection';

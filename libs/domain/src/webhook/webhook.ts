@@ -48,8 +48,38 @@ export const WEBHOOK_TYPE_OF = {
 
 export type NotifiedBatchEventType = keyof typeof WEBHOOK_TYPE_OF;
 
-/** The batch event types the notifier consumes. */
-export const NOTIFIED_BATCH_EVENT_TYPES = Object.keys(WEBHOOK_TYPE_OF) as NotifiedBatchEventType[];
+/**
+ * Extend-format webhooks (`format: "extend"`): the body is `{ eventId, eventType, payload: WorkflowRun }`,
+ * signed with Extend's headers, and these are the event types such a webhook subscribes to.
+ */
+export const EXTEND_WEBHOOK_EVENT_TYPES = ['workflow_run.completed', 'workflow_run.failed', 'workflow_run.cancelled'] as const;
+
+export type ExtendWebhookEventType = (typeof EXTEND_WEBHOOK_EVENT_TYPES)[number];
+
+/** An event type of either format: what a subscription, a queued delivery and a delivery attempt name. */
+export type AnyWebhookEventType = WebhookEventType | ExtendWebhookEventType;
+
+export const WEBHOOK_FORMATS = ['flotilla', 'extend'] as const;
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+
+/**
+ * Which batch event each Extend event type announces. A `BatchCancelled` announces
+ * `workflow_run.cancelled` once for each run it cancelled (see docs/events.md for the bound).
+ */
+export const EXTEND_TYPE_OF = {
+  ExecutionCompleted: 'workflow_run.completed',
+  ExecutionFailed: 'workflow_run.failed',
+  ExecutionCancelled: 'workflow_run.cancelled',
+  BatchCancelled: 'workflow_run.cancelled',
+} as const satisfies Partial<Record<BatchEventType, ExtendWebhookEventType>>;
+
+export const extendTypeOf = (batchEventType: string): ExtendWebhookEventType | undefined =>
+  Object.hasOwn(EXTEND_TYPE_OF, batchEventType) ? EXTEND_TYPE_OF[batchEventType as keyof typeof EXTEND_TYPE_OF] : undefined;
+
+/** The batch event types the notifier consumes: those of both formats. */
+export const NOTIFIED_BATCH_EVENT_TYPES = [...new Set([...Object.keys(WEBHOOK_TYPE_OF), ...Object.keys(EXTEND_TYPE_OF)])] as (
+  NotifiedBatchEventType | keyof typeof EXTEND_TYPE_OF
+)[];
 
 /** The registry of the batch events the notifier consumes. */
 export const notifiedBatchEvents = batchEvents.subset(...NOTIFIED_BATCH_EVENT_TYPES);
@@ -62,9 +92,11 @@ export type WebhookRegistered = {
   readonly data: {
     readonly webhookId: string;
     readonly url: string;
-    readonly events: readonly WebhookEventType[];
+    readonly events: readonly AnyWebhookEventType[];
     /** Only batches of this workflow are notified; absent: every batch. */
     readonly workflowId?: string;
+    /** The body and signature scheme; absent (every registration before the field existed): `flotilla`. */
+    readonly format?: WebhookFormat;
     /**
      * The signing secret, in clear: the notifier needs the secret itself to compute HMACs, so a hash
      * would not do. Encrypting it at rest (envelope encryption with a key outside the store) is
@@ -89,7 +121,7 @@ export type WebhookDeliveryAttempted = {
     readonly deliveryId: string;
     /** The id of the batch event delivered (also the payload's `id`). */
     readonly eventId: string;
-    readonly eventType: WebhookEventType;
+    readonly eventType: AnyWebhookEventType;
     readonly batchId: string;
     readonly executionId?: string;
     /** 1-based. */
@@ -108,8 +140,9 @@ export type WebhookDeliveryAttempted = {
 export interface Webhook {
   readonly id: string;
   readonly url: string;
-  readonly events: readonly WebhookEventType[];
+  readonly events: readonly AnyWebhookEventType[];
   readonly workflowId: string | null;
+  readonly format: WebhookFormat;
   readonly createdAt: string;
   readonly createdBy: string;
 }
@@ -121,6 +154,8 @@ export type RegisterWebhook = {
   readonly events: readonly string[];
   readonly secret: string;
   readonly workflowId?: string;
+  /** Default `flotilla`. */
+  readonly format?: string;
   readonly actor: string;
   readonly now: Date;
 };
@@ -144,17 +179,27 @@ export const webhookDeliveryEvents = new EventRegistry<WebhookDeliveryAttempted>
 export const MIN_SECRET_LENGTH = 8;
 
 /** The rules a registration must keep; each broken rule names its field (and the offending value). */
-export const validateRegistration = (input: Pick<RegisterWebhook, 'url' | 'events' | 'secret' | 'workflowId'>): Problem[] => {
+const isWebhookFormat = (value: string): value is WebhookFormat => (WEBHOOK_FORMATS as readonly string[]).includes(value);
+
+/** The event types a webhook of `format` may subscribe to. */
+export const eventTypesOfFormat = (format: WebhookFormat): readonly AnyWebhookEventType[] =>
+  format === 'extend' ? EXTEND_WEBHOOK_EVENT_TYPES : WEBHOOK_EVENT_TYPES;
+
+export const validateRegistration = (input: Pick<RegisterWebhook, 'url' | 'events' | 'secret' | 'workflowId' | 'format'>): Problem[] => {
   const problems: Problem[] = [];
   const problem = (code: string, field: string, message: string): void => void problems.push({ code, field, message });
   problems.push(...httpUrlProblems(input.url, 'url'));
+  const format = input.format ?? 'flotilla';
+  if (!isWebhookFormat(format))
+    problem('unknown_format', 'format', `unknown format ${JSON.stringify(format)}; allowed: ${WEBHOOK_FORMATS.join(', ')}`);
+  const allowed: readonly string[] = isWebhookFormat(format) ? eventTypesOfFormat(format) : [];
   if (input.events.length === 0) problem('no_events', 'events', 'events must name at least one event type');
   input.events.forEach((type, index) => {
-    if (!isWebhookEventType(type)) {
+    if (isWebhookFormat(format) && !allowed.includes(type)) {
       problem(
         'unknown_event_type',
         `events[${index}]`,
-        `unknown event type ${JSON.stringify(type)}; allowed: ${WEBHOOK_EVENT_TYPES.join(', ')}`,
+        `unknown event type ${JSON.stringify(type)} for format ${format}; allowed: ${allowed.join(', ')}`,
       );
     }
   });
@@ -173,14 +218,17 @@ export const decideWebhookRegistry = (command: WebhookCommand, state: WebhookReg
   if (state.ids.has(command.webhookId)) throw new WebhookAlreadyExists(command.webhookId);
   const problems = validateRegistration(command);
   if (problems.length > 0) throw new RuleViolation('The webhook registration is invalid', problems);
+  const format = (command.format ?? 'flotilla') as WebhookFormat;
+  const allowedTypes: readonly string[] = eventTypesOfFormat(format);
   return [
     {
       type: 'WebhookRegistered',
       data: {
         webhookId: command.webhookId,
         url: command.url,
-        events: [...new Set(command.events.filter(isWebhookEventType))],
+        events: [...new Set(command.events.filter((type): type is AnyWebhookEventType => allowedTypes.includes(type)))],
         ...(command.workflowId === undefined ? {} : { workflowId: command.workflowId }),
+        ...(format === 'flotilla' ? {} : { format }),
         secret: command.secret,
         occurredAt: command.now.toISOString(),
         actor: command.actor,
@@ -194,6 +242,7 @@ export const webhookOf = ({ data }: WebhookRegistered): Webhook => ({
   url: data.url,
   events: data.events,
   workflowId: data.workflowId ?? null,
+  format: data.format ?? 'flotilla',
   createdAt: data.occurredAt,
   createdBy: data.actor,
 });

@@ -1,6 +1,8 @@
 import { RuleViolation } from '../shared/errors';
 import {
+  EXTEND_WEBHOOK_EVENT_TYPES,
   NOTIFIED_BATCH_EVENT_TYPES,
+  extendTypeOf,
   WEBHOOK_EVENT_TYPES,
   WebhookAlreadyExists,
   decideWebhookRegistry,
@@ -71,6 +73,7 @@ describe('webhook registration rules', () => {
       url: valid.url,
       events: ['batch.started', 'execution.failed'],
       workflowId: null,
+      format: 'flotilla',
       createdAt: now.toISOString(),
       createdBy: 'ops',
     });
@@ -87,9 +90,35 @@ describe('the webhook registry decider', () => {
   });
 });
 
+describe('webhook formats', () => {
+  it('takes the Extend event types only with format extend, and the Flotilla ones only without it', () => {
+    expect(validateRegistration({ ...valid, format: 'extend', events: [...EXTEND_WEBHOOK_EVENT_TYPES] })).toEqual([]);
+    expect(validateRegistration({ ...valid, format: 'flotilla' })).toEqual([]);
+    expect(validateRegistration({ ...valid, format: 'extend', events: ['batch.started'] }).map((problem) => problem.field)).toEqual([
+      'events[0]',
+    ]);
+    expect(validateRegistration({ ...valid, events: ['workflow_run.completed'] }).map((problem) => problem.code)).toEqual([
+      'unknown_event_type',
+    ]);
+    expect(validateRegistration({ ...valid, format: 'zapier' }).map((problem) => problem.field)).toEqual(['format']);
+  });
+
+  it('records the format only when it is extend, and reads a registration without one as flotilla', () => {
+    const [extend] = decideWebhookRegistry(
+      register({ ...valid, format: 'extend', events: ['workflow_run.failed'], actor: 'ops', now }, 'whk_e'),
+      initialWebhookRegistry(),
+    );
+    expect(extend!.data.format).toBe('extend');
+    expect(webhookOf(extend!)).toMatchObject({ format: 'extend', events: ['workflow_run.failed'] });
+    const [plain] = decideWebhookRegistry(register({ ...valid, actor: 'ops', now }, 'whk_f'), initialWebhookRegistry());
+    expect('format' in plain!.data).toBe(false);
+    expect(webhookOf(plain!).format).toBe('flotilla');
+  });
+});
+
 describe('webhook event types', () => {
-  it('maps each notified batch event to its public type, one to one', () => {
-    expect(NOTIFIED_BATCH_EVENT_TYPES.map(webhookTypeOf)).toEqual([
+  it('maps each notified batch event to its public type, one to one; ExecutionCancelled only goes out in the Extend format', () => {
+    expect(NOTIFIED_BATCH_EVENT_TYPES.filter((type) => type !== 'ExecutionCancelled').map(webhookTypeOf)).toEqual([
       'batch.started',
       'batch.paused',
       'batch.resumed',
@@ -101,7 +130,21 @@ describe('webhook event types', () => {
       'execution.completed',
       'execution.failed',
     ]);
-    expect(new Set(NOTIFIED_BATCH_EVENT_TYPES.map(webhookTypeOf))).toEqual(new Set(WEBHOOK_EVENT_TYPES));
+    expect(new Set(NOTIFIED_BATCH_EVENT_TYPES.map(webhookTypeOf).filter((type) => type !== undefined))).toEqual(
+      new Set(WEBHOOK_EVENT_TYPES),
+    );
+    expect(webhookTypeOf('ExecutionCancelled')).toBeUndefined();
+  });
+
+  it('maps outcomes and cancellations to the Extend types, a batch-wide cancel included', () => {
+    expect(['ExecutionCompleted', 'ExecutionFailed', 'ExecutionCancelled', 'BatchCancelled'].map(extendTypeOf)).toEqual([
+      'workflow_run.completed',
+      'workflow_run.failed',
+      'workflow_run.cancelled',
+      'workflow_run.cancelled',
+    ]);
+    for (const type of ['BatchStarted', 'ExecutionTriggered', 'toString']) expect(extendTypeOf(type)).toBeUndefined();
+    expect(NOTIFIED_BATCH_EVENT_TYPES).toEqual(expect.arrayContaining(['ExecutionCancelled', 'BatchCancelled']));
   });
 
   it('maps nothing else, not even inherited property names', () => {

@@ -41,6 +41,15 @@ export interface WorkflowCost {
   readonly currency: string;
 }
 
+/**
+ * The pacing a batch of this version takes when its request names none: the Extend-compatible
+ * `POST /workflow_runs/batch` has no pacing fields of its own. Either may be left out.
+ */
+export interface WorkflowDefaults {
+  readonly maxConcurrent?: number;
+  readonly batchIntervalSeconds?: number;
+}
+
 export interface WorkflowDefinition {
   readonly name: string;
   readonly inputs: readonly WorkflowInput[];
@@ -48,6 +57,7 @@ export interface WorkflowDefinition {
   readonly retry: RetryPolicy;
   readonly limits?: WorkflowLimits;
   readonly cost?: WorkflowCost;
+  readonly defaults?: WorkflowDefaults;
 }
 
 export interface WorkflowVersion extends WorkflowDefinition {
@@ -179,6 +189,12 @@ export const validateWorkflowDefinition = (definition: WorkflowDefinition): Prob
     if (typeof cost.currency !== 'string' || !/^[A-Z]{3}$/.test(cost.currency))
       problem('cost.currency', 'cost.currency must be 3 uppercase letters, like USD');
   }
+  const defaults = definition.defaults;
+  if (defaults?.maxConcurrent !== undefined && !isIntegerIn(defaults.maxConcurrent, 1, MAX_DEFAULT_CONCURRENCY))
+    problem('defaults.maxConcurrent', `defaults.maxConcurrent must be an integer from 1 to ${MAX_DEFAULT_CONCURRENCY}`);
+  const interval = defaults?.batchIntervalSeconds;
+  if (interval !== undefined && (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 0))
+    problem('defaults.batchIntervalSeconds', 'defaults.batchIntervalSeconds must be a number >= 0');
   return problems;
 };
 
@@ -194,4 +210,6 @@ export const MAX_CALL_TIMEOUT_MS = 900_000;
 export const DEFAULT_CALLBACK_TIMEOUT_MS = 3_600_000;
 export const MAX_CALLBACK_TIMEOUT_MS = 86_400_000;
 export const MAX_IN_FLIGHT_LIMIT = 10_000;
+/** The largest wave a version's defaults may ask for: the batch settings' own bound on maxConcurrent. */
+export const MAX_DEFAULT_CONCURRENCY = 10_000;
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, backoffMs: 500 };

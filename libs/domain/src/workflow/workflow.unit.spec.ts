@@ -94,6 +94,17 @@ describe('workflow versions', () => {
     ]);
   });
 
+  it('checks declared defaults: maxConcurrent an integer from 1 to 10000, batchIntervalSeconds a number >= 0; either may be left out', () => {
+    expect(problemsOf({ defaults: { maxConcurrent: 10, batchIntervalSeconds: 1.5 } })).toEqual([]);
+    expect(problemsOf({ defaults: {} })).toEqual([]);
+    expect(problemsOf({ defaults: { batchIntervalSeconds: 0 } })).toEqual([]);
+    expect(problemsOf({ defaults: { maxConcurrent: 0, batchIntervalSeconds: -1 } })).toEqual([
+      { field: 'defaults.maxConcurrent', message: 'defaults.maxConcurrent must be an integer from 1 to 10000' },
+      { field: 'defaults.batchIntervalSeconds', message: 'defaults.batchIntervalSeconds must be a number >= 0' },
+    ]);
+    expect(problemsOf({ defaults: { maxConcurrent: 2.5 } }).map((problem) => problem.field)).toEqual(['defaults.maxConcurrent']);
+  });
+
   it('estimates a cost rounded to 6 decimals', () => {
     expect(costOf(3, { perExecution: 0.1, currency: 'USD' })).toEqual({ amount: 0.3, currency: 'USD' });
     expect(costOf(7, { perExecution: 0.0000001, currency: 'USD' })).toEqual({ amount: 0.000001, currency: 'USD' });
