@@ -323,7 +323,7 @@ export class BatchConfigDto {
     minimum: 1,
     maximum: 100,
     default: 50,
-    description: 'Lower runs first: while due executions wait for a call slot in an executor, the lower figure goes ahead.',
+    description: 'Lower runs first (1 to 100). Recorded and shown; the executor does not yet order its calls by it.',
   })
   @IsOptionalNotNull()
   @IsInt({ message: 'priority must be an integer' })

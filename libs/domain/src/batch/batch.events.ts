@@ -35,8 +35,8 @@ export interface BatchSettings {
   /** Seconds between the start of consecutive waves. */
   readonly batchIntervalSeconds: number;
   /**
-   * 1 to 100, lower runs first (as in the Extend API): while due executions wait for a call slot in
-   * an executor, the lower figure goes ahead. Default 50; batches created before it existed read as 50.
+   * 1 to 100, lower runs first (as in the Extend API). Default 50; batches created before it existed
+   * read as 50. The executor does not order its calls by it yet.
    */
   readonly priority: number;
   readonly defaultProfile?: string;
