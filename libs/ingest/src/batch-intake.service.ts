@@ -100,9 +100,7 @@ export class BatchIntakeService {
       const problems = new RowProblems();
       for (const index of failed) {
         const item = await reader.get(parent.items, index);
-        const found = itemProblems(item, workflow, retriedItemOrigin(index));
-        problems.add(found);
-        if (found.length === 0 && problems.invalidRows === 0) await writer.add(item);
+        if (problems.keep(itemProblems(item, workflow, retriedItemOrigin(index)))) await writer.add(item);
       }
       problems.throwIfAny('failed executions');
       return parent.source;

@@ -43,6 +43,16 @@ const BATCH_BODY_ERRORS = {
     'compressed in a way the route does not read.',
 } as const;
 
+/** The body of POST /v1/batches, also taken by plan: a JSON CreateBatchDto, or a CSV `file` with its `config`. */
+const BATCH_BODY = {
+  schema: {
+    oneOf: [
+      { $ref: getSchemaPath(CreateBatchDto) },
+      { type: 'object', properties: { file: { type: 'string', format: 'binary' }, config: { type: 'string' } } },
+    ],
+  },
+};
+
 @ApiTags('batches')
 @ApiExtraModels(CreateBatchDto, BatchConfigDto, ColumnMappingBody)
 @Controller('v1/batches')
@@ -65,14 +75,7 @@ export class BatchesController {
       'Any invalid row: 422 with the errors of the first 100 rows and the counts; nothing is created.',
   })
   @ApiConsumes('application/json', 'multipart/form-data')
-  @ApiBody({
-    schema: {
-      oneOf: [
-        { $ref: getSchemaPath(CreateBatchDto) },
-        { type: 'object', properties: { file: { type: 'string', format: 'binary' }, config: { type: 'string' } } },
-      ],
-    },
-  })
+  @ApiBody(BATCH_BODY)
   @ApiCreatedResponse({
     type: BatchCreatedResponse,
     description: 'The batch is created with all its items; it runs (or waits for startAt).',
@@ -104,14 +107,7 @@ export class BatchesController {
       '(waves - 1) * batchIntervalSeconds, estimatedCost = validItems * cost.perExecution of the workflow version (null without one).',
   })
   @ApiConsumes('application/json', 'multipart/form-data')
-  @ApiBody({
-    schema: {
-      oneOf: [
-        { $ref: getSchemaPath(CreateBatchDto) },
-        { type: 'object', properties: { file: { type: 'string', format: 'binary' }, config: { type: 'string' } } },
-      ],
-    },
-  })
+  @ApiBody(BATCH_BODY)
   @ApiOkResponse({ type: BatchPlanResponse, description: 'The plan; no batch, item or event is recorded.' })
   @ApiErrors({
     ...BATCH_BODY_ERRORS,

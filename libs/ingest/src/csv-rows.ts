@@ -55,10 +55,9 @@ export const readCsvRows = async (
     throw new RuleViolation(`The column mapping is invalid: ${mappingProblems[0]?.message ?? ''}`, mappingProblems);
   for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
     const row = mapRow(next.value, problems.rows, columns, workflow);
-    problems.add(row.errors);
     // After the first invalid row nothing more is written: the upload will be refused, but every
     // row is still read so the answer can count them all.
-    if (row.valid && problems.invalidRows === 0) await writer.add(batchItemOf(row.inputs, profiles.assign(row.profile), row.metadata));
+    if (problems.keep(row.errors)) await writer.add(batchItemOf(row.inputs, profiles.assign(row.profile), row.metadata));
   }
   if (problems.rows === 0)
     throw new RuleViolation('The CSV has a header but no data rows', [

@@ -16,6 +16,15 @@ export class RowProblems {
     if (this.invalidRows <= MAX_ROWS_WITH_ERRORS) this.details.push(...problems);
   }
 
+  /**
+   * Counts a row with its problems, and says whether to keep it: only while every row so far is
+   * valid, since an upload with any invalid row creates nothing and keeping more would be wasted.
+   */
+  keep(problems: readonly Problem[]): boolean {
+    this.add(problems);
+    return problems.length === 0 && this.invalidRows === 0;
+  }
+
   throwIfAny(what: string): void {
     if (this.invalidRows === 0) return;
     throw new RuleViolation(
