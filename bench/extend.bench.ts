@@ -36,6 +36,7 @@ const main = async (): Promise<void> => {
       name: 'Extend bench',
       inputs: [{ name: 'file' }],
       target: { url: target.url },
+      ...(paced ? { defaults: { maxConcurrent: 1, batchIntervalSeconds: 3600 } } : {}),
     });
     const client = new ExtendClient({ token: 'bench', baseUrl: product.url, maxRetries: 0 });
     const started = performance.now();
