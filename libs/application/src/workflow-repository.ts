@@ -50,7 +50,7 @@ export class WorkflowRepository {
   }
 
   /** The workflow's own events, oldest first: its versions, holds and releases. */
-  async history(workflowId: string): Promise<{ event: WorkflowEvent; position: GlobalPosition; actor?: string }[]> {
+  async history(workflowId: string): Promise<{ event: WorkflowEvent; position: GlobalPosition }[]> {
     const history: { event: WorkflowEvent; position: GlobalPosition }[] = [];
     for await (const stored of this.store.readStream(workflowStream(workflowId))) {
       const event = workflowEvents.read(stored);
