@@ -1,3 +1,6 @@
+import { join } from 'node:path';
+import { WorkflowRepository } from '@flotilla/application';
+import { SqliteEventStore } from '@flotilla/event-store';
 import type { BatchView, HistoryEntry } from '@flotilla/projections';
 import { PlatformProcess, TargetServer, eventually, freePort, sleep, startWebhookReceiver, tempDir } from '@flotilla/testing';
 
@@ -167,5 +170,61 @@ describe('holding and releasing a workflow', () => {
     expect((await app.request('POST', '/v1/workflows/nope/hold', { reason: 'x' })).status).toBe(404);
     expect((await app.request('POST', '/v1/workflows/w/release', { reason: 'x' })).status).toBe(409);
     expect((await app.request<{ held: unknown }>('GET', '/v1/workflows/w')).body.held).toBeNull();
+  });
+
+  it('holds the batches when the process died right after WorkflowHeld was appended, and releases them after a restart', async () => {
+    const pending = await create({
+      maxConcurrent: 3,
+      batchIntervalSeconds: 0,
+      startAt: new Date(Date.now() + 3_600_000).toISOString(),
+      items: items(3),
+    });
+    const running = await create({ maxConcurrent: 1, batchIntervalSeconds: 1, items: items(30) });
+    await eventually(
+      () => callsOf(running),
+      (count) => count >= 1,
+      10_000,
+      'a first call',
+    );
+    await app.kill();
+    // What the hold route appends, with no process left to follow it up.
+    const store = new SqliteEventStore(join(data.path, 'events.sqlite'));
+    await new WorkflowRepository(store).holdOrRelease({
+      type: 'HoldWorkflow',
+      workflowId: 'w',
+      reason: 'appended, then the process died',
+      actor: 'ops',
+      now: new Date(),
+    });
+    await store.close();
+
+    await app.start();
+    for (const id of [pending, running])
+      await eventually(
+        () => batch(id),
+        (view) => view.heldBy === 'workflow',
+        15_000,
+        `batch ${id} held after the restart`,
+      );
+    await sleep(1000);
+    const before = callsOf(running);
+    await sleep(2000);
+    expect(callsOf(running)).toBe(before);
+    expect(before).toBeLessThan(30);
+
+    expect((await app.request('POST', '/v1/workflows/w/release', { reason: 'back' }, ops)).status).toBe(200);
+    await eventually(
+      () => batch(pending),
+      (view) => view.heldBy === null,
+      10_000,
+      'the pending batch released',
+    );
+    expect(await batch(pending)).toMatchObject({ status: 'pending', heldBy: null });
+    await eventually(
+      () => batch(running),
+      (view) => view.heldBy === null && view.status === 'running',
+      10_000,
+      'the running batch released',
+    );
   });
 });
