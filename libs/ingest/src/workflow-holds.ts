@@ -68,8 +68,16 @@ export class WorkflowHolds implements OnApplicationBootstrap, BeforeApplicationS
         this.transport,
         { group: NEW_BATCH_HOLDS_GROUP, events: batchEvents.subset('BatchCreated'), ordering: 'none', concurrency: 8 },
         async (message) => {
-          const workflow = await this.workflows.load(message.data.workflowId);
-          if (workflow !== null) await this.reconcile(message.data.batchId, workflow, undefined, { causationId: message.id });
+          const { batchId, workflowId } = message.data;
+          const workflow = await this.workflows.load(workflowId);
+          if (workflow === null) return;
+          // Most batches are where their workflow is: the read model (which has the creation's own
+          // BatchHeld once it reached this position) says so without loading the batch's state, which
+          // matters when a new group replays every BatchCreated of an existing store.
+          await this.readModels.settle(BigInt(message.position));
+          const heldBy = this.readModels.queries.getBatch(batchId)?.heldBy ?? null;
+          if ((workflow.held !== null) === (heldBy !== null)) return;
+          await this.reconcile(batchId, workflow, undefined, { causationId: message.id });
         },
       ),
     ];
