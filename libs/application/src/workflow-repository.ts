@@ -3,7 +3,10 @@ import {
   evolveWorkflow,
   workflowEvents,
   type AddWorkflowVersion,
+  type HoldWorkflow,
+  type ReleaseWorkflow,
   type Workflow,
+  type WorkflowCommand,
   type WorkflowEvent,
   type WorkflowState,
 } from '@flotilla/domain';
@@ -18,9 +21,9 @@ export const workflowStream = (workflowId: string): string => streamName('workfl
  * loser's decision is made again and refused as already existing).
  */
 export class WorkflowRepository {
-  private readonly handler: CommandHandler<WorkflowState, AddWorkflowVersion, WorkflowEvent>;
+  private readonly handler: CommandHandler<WorkflowState, WorkflowCommand, WorkflowEvent>;
 
-  constructor(store: EventStore) {
+  constructor(private readonly store: EventStore) {
     this.handler = new CommandHandler(
       store,
       {
@@ -37,7 +40,26 @@ export class WorkflowRepository {
     return this.handler.load(workflowId);
   }
 
-  async add(command: AddWorkflowVersion): Promise<{ workflow: Workflow; position: GlobalPosition }> {
+  add(command: AddWorkflowVersion): Promise<{ workflow: Workflow; position: GlobalPosition }> {
+    return this.decide(command);
+  }
+
+  /** Holds or releases the workflow; its batches follow (WorkflowHolds, in the ingest service). */
+  holdOrRelease(command: HoldWorkflow | ReleaseWorkflow): Promise<{ workflow: Workflow; position: GlobalPosition }> {
+    return this.decide(command);
+  }
+
+  /** The workflow's own events, oldest first: its versions, holds and releases. */
+  async history(workflowId: string): Promise<{ event: WorkflowEvent; position: GlobalPosition }[]> {
+    const history: { event: WorkflowEvent; position: GlobalPosition }[] = [];
+    for await (const stored of this.store.readStream(workflowStream(workflowId))) {
+      const event = workflowEvents.read(stored);
+      if (event !== null) history.push({ event, position: stored.position });
+    }
+    return history;
+  }
+
+  private async decide(command: WorkflowCommand): Promise<{ workflow: Workflow; position: GlobalPosition }> {
     const { state, position } = await this.handler.handle(command.workflowId, command, { actor: command.actor });
     if (state === null || position === null) throw new Error(`Workflow ${command.workflowId} was not recorded`);
     return { workflow: state, position };

@@ -16,6 +16,7 @@ import {
 import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots } from './call-slots';
+import { HeldBatches } from './held-batches';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
@@ -88,6 +89,8 @@ export class ExecutionDispatcher {
     private readonly slots: CallSlots,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: PlatformConfig,
+    /** Last, with a default: the dispatcher's tests that hold nothing need not make one. */
+    private readonly held: HeldBatches = new HeldBatches(),
   ) {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
   }
@@ -101,6 +104,8 @@ export class ExecutionDispatcher {
     if (batch.executions.stateOf(index) !== 'triggered') return;
     // Likewise once an async target accepted it: its outcome comes on the callback.
     if (batch.executions.acceptedAttemptOf(index) !== null) return;
+    // After a restart the state is where a hold is first learnt: its BatchHeld was handled before.
+    if (batch.held !== null) this.held.hold(batchId);
     const { workflowId, workflowVersion } = batch.settings;
     const version = await this.versionOf(workflowId, workflowVersion);
     if (version === undefined) {
@@ -122,7 +127,7 @@ export class ExecutionDispatcher {
   private async run(execution: Execution, firstAttempt: number): Promise<void> {
     const { batchId, index, version } = execution;
     for (let attempt = firstAttempt; ; attempt++) {
-      const release = await this.slots.acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal);
+      const release = await this.acquireUnheld(batchId, version);
       let result: CallResult;
       try {
         result = await this.client.call(
@@ -163,6 +168,23 @@ export class ExecutionDispatcher {
       const retryAt = new Date(now.getTime() + delay);
       if (!(await this.record({ type: 'RecordAttemptFailed', batchId, index, attempt, ...details, retryAt, now }))) return;
       await sleep(delay, undefined, { signal: this.stopping.signal });
+    }
+  }
+
+  /**
+   * A call slot for an execution of a batch that is not held: waits out a hold before asking for the
+   * slot, and gives the slot back to wait again when a hold came while it queued for it.
+   */
+  private async acquireUnheld(batchId: string, version: WorkflowVersion): Promise<() => void> {
+    const stillHeld = async (): Promise<boolean> => {
+      const state = await this.batches.load(batchId);
+      return isBatch(state) && state.held !== null;
+    };
+    for (;;) {
+      await this.held.untilReleased(batchId, stillHeld, this.stopping.signal);
+      const release = await this.slots.acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal);
+      if (!this.held.isHeld(batchId)) return release;
+      release();
     }
   }
 

@@ -5,16 +5,18 @@ import { consumeEvents, type MessageConsumer, type MessageTransport } from '@flo
 import { CONFIG, MESSAGE_TRANSPORT, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
+import { HeldBatches } from './held-batches';
 import { OutcomeWriter } from './outcome-writer';
 import { TargetClient } from './target-client';
 import { WaveTrigger } from './wave-trigger';
 
 export const TRIGGER_GROUP = 'executor-trigger';
 export const DISPATCH_GROUP = 'executor-dispatch';
+export const HOLDS_GROUP = 'executor-holds';
 /** Batches whose due waves are triggered at once; each batch's own waves still go one at a time, in order. */
 const TRIGGER_CONCURRENCY = 8;
 
-/** Starts the executor's two consumer groups with the application and stops them before the shared resources close. */
+/** Starts the executor's consumer groups with the application and stops them before the shared resources close. */
 @Injectable()
 export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private consumers: MessageConsumer[] = [];
@@ -25,6 +27,7 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
     private readonly trigger: WaveTrigger,
     private readonly dispatcher: ExecutionDispatcher,
     private readonly client: TargetClient,
+    private readonly held: HeldBatches,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -47,6 +50,17 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
           concurrency: this.config.executorQueueDepth,
         },
         (message) => this.dispatcher.handle(message),
+      ),
+      // Holds and releases reach the executions already waiting here for a call slot. In order per
+      // batch, so a hold and its release are never applied the other way round.
+      await consumeEvents(
+        this.transport,
+        { group: HOLDS_GROUP, events: batchEvents.subset('BatchHeld', 'BatchReleased'), ordering: 'key', concurrency: 8 },
+        (message) => {
+          if (message.type === 'BatchHeld') this.held.hold(message.data.batchId);
+          else this.held.release(message.data.batchId);
+          return Promise.resolve();
+        },
       ),
     ];
   }
@@ -75,10 +89,11 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
     },
     { provide: OutcomeWriter, inject: [BatchCommandHandler], useFactory: (batches: BatchCommandHandler) => new OutcomeWriter(batches) },
     { provide: CallSlots, inject: [CONFIG], useFactory: (config: PlatformConfig) => new CallSlots(config.executorConcurrency) },
+    { provide: HeldBatches, useFactory: () => new HeldBatches() },
     WaveTrigger,
     ExecutionDispatcher,
     ExecutorConsumers,
   ],
-  exports: [TargetClient, OutcomeWriter, CallSlots],
+  exports: [TargetClient, OutcomeWriter, CallSlots, HeldBatches],
 })
 export class ExecutorModule {}

@@ -151,7 +151,11 @@ export class BatchIntakeService {
     const now = this.clock.now();
     const batchId = newBatchId(now);
     const { items, total, source: described } = await writeItemChunks(this.store, batchId, source);
-    const command = { type: 'CreateBatch' as const, batchId, settings, total, items, ...creation, now };
+    // Read last, so a hold that came while the items were written is seen; one that comes after
+    // this read is caught up by WorkflowHolds when it meets the BatchCreated.
+    const hold = (await this.workflows.load(settings.workflowId))?.held ?? null;
+    const held = hold === null ? {} : { held: { by: 'workflow' as const, reason: hold.reason, actor: hold.actor } };
+    const command = { type: 'CreateBatch' as const, batchId, settings, total, items, ...creation, ...held, now };
     const result = await this.batches.handle(batchId, described ? { ...command, source: described } : command, { actor: creation.actor });
     if (result.position === null) throw new Error(`Batch ${batchId} was not recorded`);
     return { batchId, total, position: result.position };

@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { CATCH_UP_MODES, type CatchUp } from '@flotilla/domain';
+import { CATCH_UP_MODES, MAX_HOLD_REASON_LENGTH, type CatchUp } from '@flotilla/domain';
 import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
 import { ApiJsonValue } from '@flotilla/projections';
 import { Exclude, Transform, Type } from 'class-transformer';
@@ -403,6 +403,19 @@ export class OperatorActionDto {
   @IsString()
   @MaxLength(1000)
   reason?: string;
+}
+
+/** The body of `POST /v1/workflows/{id}/hold` and `/release`. */
+export class WorkflowHoldDto {
+  @ApiProperty({
+    example: 'target under maintenance until 14:00 UTC',
+    maxLength: MAX_HOLD_REASON_LENGTH,
+    description: 'Why: required, not blank, at most 500 characters; it goes into the history of the workflow and of each batch.',
+  })
+  // Left out or blank is a 422 naming `reason` (the domain's rule); only a non-string is a shape error.
+  @IsOptionalNotNull()
+  @IsString()
+  reason!: string;
 }
 
 /** What a retry of the failed executions may change; everything else comes from the parent batch. */

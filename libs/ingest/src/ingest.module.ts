@@ -4,16 +4,17 @@ import { BatchesController } from './batches.controller';
 import { ExecutionsController } from './executions.controller';
 import { ReadModelsService } from './read-models.service';
 import { ResultsController } from './results.controller';
+import { WorkflowHolds } from './workflow-holds';
 import { WorkflowsController } from './workflows.controller';
 import { WorkflowRunsController } from './extend/workflow-runs.controller';
 
 /**
  * The REST API: workflows, batches (JSON and CSV), executions, history, and the Extend-compatible
- * workflow runs; reads from the projections.
+ * workflow runs; reads from the projections. Makes the batches of a held workflow follow its hold (WorkflowHolds).
  */
 @Module({
   controllers: [WorkflowsController, BatchesController, ExecutionsController, ResultsController, WorkflowRunsController],
-  providers: [BatchIntakeService, ReadModelsService],
+  providers: [BatchIntakeService, ReadModelsService, WorkflowHolds],
   exports: [ReadModelsService],
 })
 export class IngestModule {}

@@ -101,10 +101,45 @@ export class WorkflowVersionSummary {
   readonly createdAt!: string;
 }
 
+/** Since when, why and by whom a workflow is held. */
+export class WorkflowHoldResponse {
+  @ApiProperty({ format: 'date-time' })
+  readonly since!: string;
+  @ApiProperty({ example: 'target under maintenance until 14:00 UTC' })
+  readonly reason!: string;
+  @ApiProperty({ description: 'Who held it (the X-Actor header of the hold).' })
+  readonly actor!: string;
+}
+
 /** The latest version of a workflow, and every version it has had. */
 export class WorkflowResponse extends WorkflowVersionResponse {
   @ApiProperty({ type: [WorkflowVersionSummary] })
   readonly versions!: readonly WorkflowVersionSummary[];
+  @ApiProperty({
+    type: WorkflowHoldResponse,
+    nullable: true,
+    description: 'Set while the workflow is held (`POST /v1/workflows/{id}/hold`): none of its executions is called. Null otherwise.',
+  })
+  readonly held!: WorkflowHoldResponse | null;
+}
+
+/** One event of a workflow's own stream. */
+export class WorkflowHistoryEntry {
+  @ApiProperty({ enum: ['WorkflowVersionAdded', 'WorkflowHeld', 'WorkflowReleased'] })
+  readonly type!: string;
+  @ApiProperty({ format: 'date-time' })
+  readonly occurredAt!: string;
+  @ApiProperty()
+  readonly actor!: string;
+  @ApiProperty({ type: String, nullable: true, description: 'The reason of a hold or release; null for a version.' })
+  readonly reason!: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: true, description: "The event's data, as docs/events.md describes it." })
+  readonly data!: Record<string, unknown>;
+}
+
+export class WorkflowHistoryResponse {
+  @ApiProperty({ type: [WorkflowHistoryEntry], description: 'Oldest first.' })
+  readonly items!: readonly WorkflowHistoryEntry[];
 }
 
 export class BatchCreatedResponse {

@@ -15,9 +15,9 @@ import {
 import { Inject } from '@nestjs/common';
 import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
 import type { Request } from 'express';
-import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowVersionDto } from './dto';
+import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowHoldDto, WorkflowVersionDto } from './dto';
 import { actorOf } from './http-context';
-import { WorkflowResponse, WorkflowVersionResponse } from './responses';
+import { WorkflowHistoryResponse, WorkflowResponse, WorkflowVersionResponse } from './responses';
 
 const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
   name: dto.name,
@@ -57,7 +57,14 @@ const versionView = (version: WorkflowVersion): WorkflowVersionResponse => ({
 const workflowView = (workflow: Workflow): WorkflowResponse => ({
   ...versionView(latestVersion(workflow)),
   versions: workflow.versions.map((version) => ({ version: version.version, name: version.name, createdAt: version.createdAt })),
+  held: workflow.held,
 });
+
+const HOLD_ERRORS = {
+  ...JSON_BODY_ERRORS,
+  404: 'No workflow has this id.',
+  422: '`reason` is missing, blank or longer than 500 characters; `details` names it.',
+} as const;
 
 const WORKFLOW_RULES =
   'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice, defaults out of range); ' +
@@ -110,6 +117,74 @@ export class WorkflowsController {
       now: this.clock.now(),
     });
     return versionView(latestVersion(workflow));
+  }
+
+  @Post(':id/hold')
+  @HttpCode(200)
+  @ApiOperation({
+    operationId: 'holdWorkflow',
+    summary: "Hold a workflow (a target's maintenance window): none of its executions is called, whatever batch it belongs to",
+    description:
+      'Records WorkflowHeld. Every batch of the workflow whose executions may still be called follows with BatchHeld ' +
+      '(`heldBy: "workflow"`, the `batch.held` webhook) moments later, and a batch created while the workflow is held starts ' +
+      'held. A held batch declares and triggers no wave, and the executor calls none of its already-triggered executions; ' +
+      'calls in flight finish. The batches keep their status: pause, resume, PATCH and cancel work on them as usual.',
+  })
+  @ApiOkResponse({ type: WorkflowResponse, description: 'The workflow, `held` set.' })
+  @ApiErrors({ ...HOLD_ERRORS, 409: 'The workflow is already held (`workflow_already_held`).' })
+  async hold(@Param('id') id: string, @Body() dto: WorkflowHoldDto, @Req() request: Request): Promise<WorkflowResponse> {
+    const { workflow } = await this.workflows.holdOrRelease({
+      type: 'HoldWorkflow',
+      workflowId: id,
+      reason: dto.reason,
+      actor: actorOf(request),
+      now: this.clock.now(),
+    });
+    return workflowView(workflow);
+  }
+
+  @Post(':id/release')
+  @HttpCode(200)
+  @ApiOperation({
+    operationId: 'releaseWorkflow',
+    summary: 'Release a held workflow: its batches go on, the pending executions re-planned from now',
+    description:
+      'Records WorkflowReleased. Every batch the hold held follows with BatchReleased (the `batch.released` webhook): a ' +
+      'running one re-plans its pending executions from now by the wave formula, as a resume does; a pending one keeps its ' +
+      'plan from startAt; a paused one stays paused. The executions already triggered are called again as slots allow.',
+  })
+  @ApiOkResponse({ type: WorkflowResponse, description: 'The workflow, `held` null.' })
+  @ApiErrors({ ...HOLD_ERRORS, 409: 'The workflow is not held (`workflow_not_held`).' })
+  async release(@Param('id') id: string, @Body() dto: WorkflowHoldDto, @Req() request: Request): Promise<WorkflowResponse> {
+    const { workflow } = await this.workflows.holdOrRelease({
+      type: 'ReleaseWorkflow',
+      workflowId: id,
+      reason: dto.reason,
+      actor: actorOf(request),
+      now: this.clock.now(),
+    });
+    return workflowView(workflow);
+  }
+
+  @Get(':id/history')
+  @ApiOperation({
+    operationId: 'getWorkflowHistory',
+    summary: "The workflow's own history: its versions, holds and releases, oldest first, with who did it and why",
+  })
+  @ApiOkResponse({ type: WorkflowHistoryResponse })
+  @ApiErrors({ 404: 'No workflow has this id.' })
+  async history(@Param('id') id: string): Promise<WorkflowHistoryResponse> {
+    const history = await this.workflows.history(id);
+    if (history.length === 0) throw new WorkflowNotFound(id);
+    return {
+      items: history.map(({ event }) => ({
+        type: event.type,
+        occurredAt: event.data.occurredAt,
+        actor: event.data.actor,
+        reason: event.type === 'WorkflowVersionAdded' ? null : event.data.reason,
+        data: event.data as unknown as Record<string, unknown>,
+      })),
+    };
   }
 
   @Get(':id')

@@ -1,4 +1,12 @@
-import { costOf, encodePageCursor, positionOfCursor, type BatchStatus, type CatchUp, type ExecutionState } from '@flotilla/domain';
+import {
+  costOf,
+  encodePageCursor,
+  positionOfCursor,
+  type BatchStatus,
+  type CatchUp,
+  type ExecutionState,
+  type HoldSource,
+} from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
 import type { BatchView, ExecutionView, HistoryEntry, Page } from './batch-views';
 
@@ -39,6 +47,9 @@ interface BatchRow {
   currency: string | null;
   catch_up: CatchUp;
   settled_at: string | null;
+  held_by: HoldSource | null;
+  held_reason: string | null;
+  held_at: string | null;
 }
 
 interface ExecutionRow {
@@ -68,6 +79,19 @@ const EXECUTION_SELECT =
 
 export class BatchQueries {
   constructor(private readonly db: StateDb) {}
+
+  /**
+   * The batches of a workflow a hold or release may concern: those not settled, and those still
+   * held (a batch may settle while held). Ids only, in creation order.
+   */
+  holdableBatchIdsOf(workflowId: string): string[] {
+    return this.db
+      .all<{ id: string }>(
+        'SELECT id FROM batches WHERE workflow_id = ? AND (settled_at IS NULL OR held_by IS NOT NULL) ORDER BY created_position',
+        workflowId,
+      )
+      .map((row) => row.id);
+  }
 
   getBatch(id: string): BatchView | null {
     const row = this.db.get<BatchRow>(`${BATCH_SELECT} WHERE b.id = ?`, id);
@@ -190,6 +214,9 @@ export class BatchQueries {
       completedAt: row.completed_at,
       cancelledAt: row.cancelled_at,
       settledAt: row.settled_at,
+      heldBy: row.held_by,
+      heldReason: row.held_reason,
+      heldAt: row.held_at,
       parentBatchId: row.parent_batch_id,
       retries: JSON.parse(row.retries) as string[],
       ...costsOf(row),

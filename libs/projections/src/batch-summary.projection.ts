@@ -24,6 +24,8 @@ const summaryEvents = batchEvents.subset(
   'BatchResumed',
   'BatchReconfigured',
   'BatchReplanned',
+  'BatchHeld',
+  'BatchReleased',
   'BatchCancelled',
   'BatchCompleted',
   'BatchSettled',
@@ -98,6 +100,21 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
       case 'BatchReplanned':
         return db.run(
           'UPDATE batches SET plan = ?, plan_ends_at = ? WHERE id = ?',
+          event.data.plan,
+          event.data.planEndsAt ?? null,
+          batchId,
+        );
+      case 'BatchHeld':
+        return db.run(
+          'UPDATE batches SET held_by = ?, held_reason = ?, held_at = ? WHERE id = ?',
+          event.data.by,
+          event.data.reason,
+          at,
+          batchId,
+        );
+      case 'BatchReleased':
+        return db.run(
+          'UPDATE batches SET held_by = NULL, held_reason = NULL, held_at = NULL, plan = ?, plan_ends_at = ? WHERE id = ?',
           event.data.plan,
           event.data.planEndsAt ?? null,
           batchId,

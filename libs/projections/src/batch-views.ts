@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { CATCH_UP_MODES, type BatchStatus, type CatchUp, type ExecutionState } from '@flotilla/domain';
+import { CATCH_UP_MODES, type BatchStatus, type CatchUp, type ExecutionState, type HoldSource } from '@flotilla/domain';
 
 /**
  * What the REST API answers about batches, executions and their history: the one shape of each,
@@ -123,6 +123,19 @@ export class BatchView {
   startedAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
   pausedAt!: string | null;
+  @ApiProperty({
+    type: String,
+    enum: ['workflow'],
+    nullable: true,
+    description:
+      'What holds the batch: `workflow` while its workflow is held (`POST /v1/workflows/{id}/hold`), whatever the status; ' +
+      'none of its executions is called meanwhile. Null when not held.',
+  })
+  heldBy!: HoldSource | null;
+  @ApiProperty({ type: String, nullable: true, description: 'Why it is held: the reason given to the hold. Null when not held.' })
+  heldReason!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'Since when it is held. Null when not held.' })
+  heldAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
   completedAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true })

@@ -1,4 +1,4 @@
-import { workflowEvents, type WorkflowEvent } from '@flotilla/domain';
+import { workflowEvents, type WorkflowVersionAdded } from '@flotilla/domain';
 import type { Recorded } from '@flotilla/event-store';
 import type { StateDb } from '@flotilla/state';
 import type { Projection } from './projection';
@@ -7,16 +7,16 @@ import type { Projection } from './projection';
  * The declared cost of each workflow version, so a batch's view can show what it will cost and has
  * cost so far without loading its workflow. Versions never change once added.
  */
-export class WorkflowCostsProjection implements Projection<WorkflowEvent> {
+export class WorkflowCostsProjection implements Projection<WorkflowVersionAdded> {
   readonly name = 'workflow-costs';
   readonly version = 1;
-  readonly events = workflowEvents;
+  readonly events = workflowEvents.subset('WorkflowVersionAdded');
 
   reset(db: StateDb): void {
     db.run('DELETE FROM workflow_costs');
   }
 
-  apply(event: Recorded<WorkflowEvent>, db: StateDb): void {
+  apply(event: Recorded<WorkflowVersionAdded>, db: StateDb): void {
     const { workflowId, version, cost } = event.data;
     if (cost === undefined) return;
     db.run(

@@ -8,11 +8,12 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** After an unexpected failure a timer is tried again this much later. */
 const RETRY_MS = 1000;
 
-/** When the batch's timer should fire next: its start time while pending, its next undeclared wave while running. */
+/** When the batch's timer should fire next: its start time while pending, its next undeclared wave while running and not held. */
 export const nextTimerOf = (state: BatchState): number | null => {
   if (!isBatch(state)) return null;
   if (state.status === 'pending') return Date.parse(state.settings.startAt);
-  if (state.status !== 'running') return null;
+  // A held batch declares no wave: its release re-plans and moves the timer again.
+  if (state.status !== 'running' || state.held !== null) return null;
   return state.executions.nextDueAfter(state.declaredThroughMs)?.atMs ?? null;
 };
 

@@ -176,6 +176,36 @@ describe('scheduler', () => {
     );
   });
 
+  it('a held batch has no wave timer, running or not; its release re-plans from then and arms it again', async () => {
+    const { store, batches } = await boot();
+    await batches.handle('bat_h', create('bat_h', new Date(), 5, 0.2, 'paced'));
+    await batches.handle('bat_h', {
+      type: 'HoldBatch',
+      batchId: 'bat_h',
+      by: 'workflow',
+      reason: 'maintenance',
+      actor: 'ops',
+      now: new Date(),
+    });
+    const held = await batches.load('bat_h');
+    expect(held.status).toBe('running');
+    expect(nextTimerOf(held)).toBeNull();
+    const before = (await events(store, 'bat_h')).filter((event) => event.type === 'WaveDue').length;
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect((await events(store, 'bat_h')).filter((event) => event.type === 'WaveDue').length).toBe(before);
+    const releasedAt = new Date();
+    await batches.handle('bat_h', { type: 'ReleaseBatch', batchId: 'bat_h', reason: 'back', actor: 'ops', now: releasedAt });
+    await until(
+      async () => (await events(store, 'bat_h')).filter((event) => event.type === 'WaveDue' && event.data.plan === 1).length === 5,
+    );
+    const waves = (await events(store, 'bat_h')).flatMap((event) =>
+      event.type === 'WaveDue' && event.data.plan === 1 ? [event.data] : [],
+    );
+    // On the new plan from the release, not a catch-up of the waves missed while held.
+    expect(Date.parse(waves[0]!.dueAt)).toBe(releasedAt.getTime());
+    expect((await events(store, 'bat_h')).some((event) => event.type === 'BatchReplanned')).toBe(false);
+  });
+
   it('fails an accepted execution whose callback has not come by its deadline, with its accepted attempt; one settled in time is left alone', async () => {
     const { store, batches } = await boot();
     await batches.handle('bat_cb', create('bat_cb', new Date(), 2, 0));

@@ -17,6 +17,8 @@ const scheduledEvents = batchEvents.subset(
   'BatchResumed',
   'BatchReconfigured',
   'BatchReplanned',
+  'BatchHeld',
+  'BatchReleased',
   'BatchCancelled',
   'BatchCompleted',
   'ExecutionAccepted',

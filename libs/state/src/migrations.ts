@@ -173,4 +173,15 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE batches ADD COLUMN catch_up TEXT NOT NULL DEFAULT 'paced';
     `,
   },
+  {
+    // Merge note: number 9 on main (after the executions' queue columns, 7, and the throttle, 8).
+    id: 7,
+    name: 'batch summary: what holds a batch (its workflow), why and since when',
+    sql: `
+      -- Set from BatchHeld to BatchReleased; null when not held.
+      ALTER TABLE batches ADD COLUMN held_by TEXT;
+      ALTER TABLE batches ADD COLUMN held_reason TEXT;
+      ALTER TABLE batches ADD COLUMN held_at TEXT;
+    `,
+  },
 ];

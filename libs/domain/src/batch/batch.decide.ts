@@ -11,11 +11,20 @@ import type {
   BatchSettingsChange,
   BatchSettled,
   ExecutionTriggered,
+  HoldSource,
   ItemsLocation,
   ReconfigurableSetting,
   WaveDue,
 } from './batch.events';
-import { BatchAlreadyExists, BatchNotFound, ExecutionNotFound, IllegalBatchTransition, IllegalExecutionTransition } from './batch.errors';
+import {
+  BatchAlreadyExists,
+  BatchAlreadyHeld,
+  BatchNotFound,
+  BatchNotHeld,
+  ExecutionNotFound,
+  IllegalBatchTransition,
+  IllegalExecutionTransition,
+} from './batch.errors';
 import { isBatch, reconfigured, type Batch, type BatchState, type BatchStatus } from './batch.state';
 import { CATCH_UP_REASON, catchUpGraceMs, isCatchUp } from './catch-up';
 import { executionIdOf } from './execution-id';
@@ -47,6 +56,8 @@ export type CreateBatch = {
   readonly source?: BatchSource;
   /** Set when the batch re-runs the failed executions of that one. */
   readonly parentBatchId?: string;
+  /** Set when its workflow is held: the batch starts held (BatchHeld in the same decision). */
+  readonly held?: { readonly by: HoldSource; readonly reason: string; readonly actor: string };
   readonly actor: string;
   readonly reason?: string;
   readonly now: Date;
@@ -137,6 +148,23 @@ export type PauseBatch = { readonly type: 'PauseBatch'; readonly batchId: string
 export type ResumeBatch = { readonly type: 'ResumeBatch'; readonly batchId: string; readonly now: Date } & Actor;
 export type CancelBatch = { readonly type: 'CancelBatch'; readonly batchId: string; readonly now: Date } & Actor;
 /** Batch `retryBatchId` was created over the `executions` failed executions of this one. */
+/** Its workflow was held: keep every execution of the batch from being called. */
+export type HoldBatch = {
+  readonly type: 'HoldBatch';
+  readonly batchId: string;
+  readonly by: HoldSource;
+  readonly reason: string;
+  readonly actor: string;
+  readonly now: Date;
+};
+/** Its workflow was released: a running batch re-plans its pending executions from now. */
+export type ReleaseBatch = {
+  readonly type: 'ReleaseBatch';
+  readonly batchId: string;
+  readonly reason: string;
+  readonly actor: string;
+  readonly now: Date;
+};
 export type RecordRetry = {
   readonly type: 'RecordRetry';
   readonly batchId: string;
@@ -171,6 +199,8 @@ export type BatchCommand =
   | ResumeBatch
   | CancelBatch
   | ReconfigureBatch
+  | HoldBatch
+  | ReleaseBatch
   | RecordRetry;
 
 export const MAX_CONCURRENT_LIMIT = 10_000;
@@ -217,6 +247,10 @@ export const decide = (command: BatchCommand, state: BatchState): BatchEvent[] =
       return cancelBatch(command, state);
     case 'ReconfigureBatch':
       return reconfigureBatch(command, state);
+    case 'HoldBatch':
+      return holdBatch(command, state);
+    case 'ReleaseBatch':
+      return releaseBatch(command, state);
     case 'RecordRetry':
       return recordRetry(command, state);
     default: {
@@ -345,7 +379,15 @@ const createBatch = (command: CreateBatch, state: BatchState): BatchEvent[] => {
     },
   };
   const startsNow = Date.parse(command.settings.startAt) <= command.now.getTime();
-  return startsNow ? [created, { type: 'BatchStarted', data: { batchId: command.batchId, occurredAt: iso(command.now) } }] : [created];
+  // Held in the same decision as its creation: no wave of it can be declared before the hold is known.
+  const held: BatchEvent[] =
+    command.held === undefined
+      ? []
+      : [{ type: 'BatchHeld', data: { batchId: command.batchId, ...command.held, occurredAt: iso(command.now) } }];
+  const started: BatchEvent[] = startsNow
+    ? [{ type: 'BatchStarted', data: { batchId: command.batchId, occurredAt: iso(command.now) } }]
+    : [];
+  return [created, ...held, ...started];
 };
 
 /** A timer that fires a little early starts nothing: the scheduler arms it again. */
@@ -358,6 +400,8 @@ const startBatch = (command: StartBatch, batch: Batch): BatchEvent[] => {
 /** Declares, in order, each wave due time that has arrived and was not declared yet. */
 const declareDueWaves = (command: DeclareDueWaves, batch: Batch): BatchEvent[] => {
   requireStatus(batch, 'declare a due wave of', 'running');
+  // A held batch declares nothing, late or not: its release re-plans from then.
+  if (batch.held !== null) return [];
   const nowMs = command.now.getTime();
   const first = batch.executions.nextDueAfter(batch.declaredThroughMs);
   // A paced batch that finds its next due time overdue (the scheduler was down) re-plans instead of
@@ -387,6 +431,8 @@ const waveDue = (batch: Batch, plan: number, wave: number | null, dueAtMs: numbe
  */
 const triggerDueExecutions = (command: TriggerDueExecutions, batch: Batch): BatchEvent[] => {
   requireStatus(batch, 'trigger executions of', 'running');
+  // A wave declared before the hold triggers nothing: the release re-plans its executions.
+  if (batch.held !== null) return [];
   const nowMs = command.now.getTime();
   const occurredAt = iso(command.now);
   // A paced batch whose earliest due execution is overdue (the executor lagged, or the broker was
@@ -656,6 +702,43 @@ const cancelBatch = (command: CancelBatch, batch: Batch): BatchEvent[] => {
     [cancelled],
     settledIfDone(batch, command.now, batch.counts.completed, batch.counts.failed, batch.counts.cancelled + batch.counts.pending),
   );
+};
+
+/**
+ * Any batch whose executions may still be called can be held, whatever its status: a completed
+ * batch may still have triggered executions waiting for a call slot. A settled one has none.
+ */
+const holdBatch = (command: HoldBatch, batch: Batch): BatchEvent[] => {
+  if (batch.held !== null) throw new BatchAlreadyHeld(batch.id);
+  if (batch.settledAt !== null) throw new IllegalBatchTransition(batch.id, batch.status, 'hold');
+  const data = { batchId: batch.id, by: command.by, reason: command.reason, occurredAt: iso(command.now), actor: command.actor };
+  return [{ type: 'BatchHeld', data }];
+};
+
+/**
+ * A running batch re-plans from now with the one new-plan shape (as a resume does), so the waves
+ * missed while held do not all fire at once. A pending batch keeps its plan from its start time,
+ * a paused one stays paused (its resume re-plans), and one with nothing pending has nothing to plan.
+ */
+const releaseBatch = (command: ReleaseBatch, batch: Batch): BatchEvent[] => {
+  if (batch.held === null) throw new BatchNotHeld(batch.id);
+  const replans = batch.status === 'running' && batch.counts.pending > 0;
+  const plan: NewPlan = replans
+    ? newPlanFrom(batch, command.now.getTime(), batch.settings)
+    : { plan: batch.plan, pending: batch.counts.pending, planEndsAt: planEndAfter(batch, (table) => table.lastExecuteAt()) };
+  return [
+    {
+      type: 'BatchReleased',
+      data: {
+        batchId: batch.id,
+        reason: command.reason,
+        ...plan,
+        planStartsAt: replans ? iso(command.now) : null,
+        occurredAt: iso(command.now),
+        actor: command.actor,
+      },
+    },
+  ];
 };
 
 /** The settings a reconfiguration may change, in the order its events list them. */

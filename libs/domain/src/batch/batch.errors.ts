@@ -34,6 +34,24 @@ export class IllegalBatchTransition extends DomainError {
   }
 }
 
+export class BatchAlreadyHeld extends DomainError {
+  readonly kind = 'conflict';
+  readonly code = 'batch_already_held';
+  constructor(readonly batchId: string) {
+    super(`Batch ${batchId} is already held`);
+    this.name = 'BatchAlreadyHeld';
+  }
+}
+
+export class BatchNotHeld extends DomainError {
+  readonly kind = 'conflict';
+  readonly code = 'batch_not_held';
+  constructor(readonly batchId: string) {
+    super(`Batch ${batchId} is not held: there is nothing to release`);
+    this.name = 'BatchNotHeld';
+  }
+}
+
 export class ExecutionNotFound extends DomainError {
   readonly kind = 'not_found';
   readonly code = 'execution_not_found';

@@ -306,6 +306,45 @@ export type BatchReplanned = {
   };
 };
 
+/** What holds a batch: only its workflow's hold, so far (`POST /v1/workflows/{id}/hold`). */
+export type HoldSource = 'workflow';
+
+/**
+ * None of the batch's executions is called until BatchReleased: no wave is declared or triggered,
+ * and the executor keeps the executions already triggered out of the call slots (calls in flight
+ * finish). Independent of pause: a held batch may be paused, resumed, reconfigured or cancelled.
+ */
+export type BatchHeld = {
+  readonly type: 'BatchHeld';
+  readonly data: {
+    readonly batchId: string;
+    readonly by: HoldSource;
+    readonly reason: string;
+    readonly occurredAt: string;
+    readonly actor: string;
+  };
+};
+
+/**
+ * The hold ends. A running batch starts a new plan (number `plan`) from `occurredAt`, as a resume
+ * does: the still-pending executions, in their original order, by the wave formula (`planStartsAt`
+ * is then `occurredAt`). A pending batch keeps its plan from its start time, and a paused one stays
+ * paused (its resume re-plans): `planStartsAt` is null and the plan number unchanged.
+ */
+export type BatchReleased = {
+  readonly type: 'BatchReleased';
+  readonly data: {
+    readonly batchId: string;
+    readonly reason: string;
+    readonly plan: number;
+    readonly planStartsAt: string | null;
+    readonly pending: number;
+    readonly planEndsAt: string | null;
+    readonly occurredAt: string;
+    readonly actor: string;
+  };
+};
+
 /** Final. Implies that every execution still pending is cancelled (`cancelledExecutions` of them). */
 export type BatchCancelled = {
   readonly type: 'BatchCancelled';
@@ -378,6 +417,8 @@ export type BatchEvent =
   | BatchResumed
   | BatchReconfigured
   | BatchReplanned
+  | BatchHeld
+  | BatchReleased
   | BatchCancelled
   | BatchCompleted
   | BatchSettled

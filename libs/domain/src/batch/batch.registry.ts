@@ -31,6 +31,8 @@ export const batchEvents = new EventRegistry<BatchEvent>({
   BatchResumed: { schemaVersion: 1 },
   BatchReconfigured: { schemaVersion: 1 },
   BatchReplanned: { schemaVersion: 1 },
+  BatchHeld: { schemaVersion: 1 },
+  BatchReleased: { schemaVersion: 1 },
   BatchCancelled: { schemaVersion: 1 },
   BatchCompleted: { schemaVersion: 1 },
   BatchSettled: { schemaVersion: 1 },

@@ -1,6 +1,6 @@
 import { DEFAULT_CATCH_UP } from './catch-up';
 import { DEFAULT_BATCH_PRIORITY } from './priority';
-import type { BatchEvent, BatchSettingChanges, BatchSettings, BatchSource, ItemsLocation } from './batch.events';
+import type { BatchEvent, BatchSettingChanges, HoldSource, BatchSettings, BatchSource, ItemsLocation } from './batch.events';
 import { ExecutionTable, type ExecutionTableSnapshot } from './execution-table';
 
 export type BatchStatus = 'pending' | 'running' | 'paused' | 'completed' | 'cancelled';
@@ -45,7 +45,15 @@ export interface Batch {
   readonly resumed: boolean;
   /** When every execution had an outcome or was cancelled (BatchSettled). */
   readonly settledAt: string | null;
+  /** Set from BatchHeld to BatchReleased: no execution of the batch is called meanwhile, whatever its status. */
+  readonly held: BatchHold | null;
   readonly executions: ExecutionTable;
+}
+
+export interface BatchHold {
+  readonly by: HoldSource;
+  readonly reason: string;
+  readonly since: string;
 }
 
 export type BatchState = { readonly status: 'initial' } | Batch;
@@ -93,6 +101,7 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       outcomesBeforeResume: { completed: 0, failed: 0 },
       resumed: false,
       settledAt: null,
+      held: null,
       executions: new ExecutionTable(total, ms(settings.startAt), settings),
     };
   }
@@ -142,6 +151,13 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       const settings = reconfigured(state.settings, event.data.changes);
       const { planStartsAt } = event.data;
       return planStartsAt === null ? { ...state, settings } : newPlan(state, event.data.plan, ms(planStartsAt), settings);
+    }
+    case 'BatchHeld':
+      return { ...state, held: { by: event.data.by, reason: event.data.reason, since: event.data.occurredAt } };
+    case 'BatchReleased': {
+      const { planStartsAt } = event.data;
+      const released = { ...state, held: null };
+      return planStartsAt === null ? released : newPlan(released, event.data.plan, ms(planStartsAt), state.settings);
     }
     case 'BatchCancelled': {
       const cancelled = state.executions.cancelAllPending();
@@ -208,7 +224,9 @@ export const estimatedCompletionOf = (batch: Batch): string | null => {
 };
 
 /** A batch's state as plain data, for snapshots: the execution table as typed arrays, the rest as is. */
-export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 'settledAt' | 'resumed'> & {
+export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 'settledAt' | 'resumed' | 'held'> & {
+  // Optional: snapshots taken before holds existed lack it (and were not held).
+  readonly held?: BatchHold | null;
   readonly executions: ExecutionTableSnapshot;
   // Optional: snapshots taken before failure tolerance, the settled signal and reconfiguration lack them.
   readonly outcomesBeforeResume?: Batch['outcomesBeforeResume'];
@@ -234,6 +252,7 @@ export const fromBatchSnapshot = (snapshot: BatchSnapshot): Batch => ({
   // Before reconfiguration and catch-up, only a resume made a new plan.
   resumed: snapshot.resumed ?? snapshot.plan > 0,
   settledAt: snapshot.settledAt ?? null,
+  held: snapshot.held ?? null,
   counts: { ...snapshot.counts },
   executions: ExecutionTable.fromSnapshot(snapshot.executions, snapshot.settings),
 });

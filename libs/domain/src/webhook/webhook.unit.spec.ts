@@ -123,6 +123,8 @@ describe('webhook event types', () => {
       'batch.paused',
       'batch.resumed',
       'batch.reconfigured',
+      'batch.held',
+      'batch.released',
       'batch.cancelled',
       'batch.completed',
       'batch.settled',

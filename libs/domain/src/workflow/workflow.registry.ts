@@ -18,4 +18,6 @@ const splitTimeouts = (data: unknown): unknown => {
 
 export const workflowEvents = new EventRegistry<WorkflowEvent>({
   WorkflowVersionAdded: { schemaVersion: 2, upcasters: { 1: splitTimeouts } },
+  WorkflowHeld: { schemaVersion: 1 },
+  WorkflowReleased: { schemaVersion: 1 },
 });

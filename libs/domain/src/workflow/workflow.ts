@@ -76,20 +76,57 @@ export type WorkflowVersionAdded = {
   };
 };
 
-export type WorkflowEvent = WorkflowVersionAdded;
+/**
+ * No execution of the workflow is called until it is released, whatever batch it belongs to: a
+ * target's maintenance window. Every unsettled batch of the workflow follows with BatchHeld.
+ */
+export type WorkflowHeld = {
+  readonly type: 'WorkflowHeld';
+  readonly data: { readonly workflowId: string; readonly reason: string; readonly occurredAt: string; readonly actor: string };
+};
+
+/** The hold ends: every batch it held follows with BatchReleased, which re-plans its pending executions from then. */
+export type WorkflowReleased = {
+  readonly type: 'WorkflowReleased';
+  readonly data: { readonly workflowId: string; readonly reason: string; readonly occurredAt: string; readonly actor: string };
+};
+
+export type WorkflowEvent = WorkflowVersionAdded | WorkflowHeld | WorkflowReleased;
+
+/** Since when, why and by whom a workflow is held. */
+export interface WorkflowHold {
+  readonly since: string;
+  readonly reason: string;
+  readonly actor: string;
+}
 
 export interface Workflow {
   readonly id: string;
   readonly versions: readonly WorkflowVersion[];
+  /** Null while calls of the workflow may be made. */
+  readonly held: WorkflowHold | null;
 }
 
 export type WorkflowState = Workflow | null;
 
 export const evolveWorkflow = (state: WorkflowState, event: WorkflowEvent): WorkflowState => {
-  if (event.type !== 'WorkflowVersionAdded') return state;
-  const { occurredAt, actor: _actor, ...version } = event.data;
-  const versions = [...(state?.versions ?? []), { ...version, createdAt: occurredAt }];
-  return { id: event.data.workflowId, versions };
+  switch (event.type) {
+    case 'WorkflowVersionAdded': {
+      const { occurredAt, actor: _actor, ...version } = event.data;
+      const versions = [...(state?.versions ?? []), { ...version, createdAt: occurredAt }];
+      return { id: event.data.workflowId, versions, held: state?.held ?? null };
+    }
+    case 'WorkflowHeld':
+      if (state === null) return state;
+      return { ...state, held: { since: event.data.occurredAt, reason: event.data.reason, actor: event.data.actor } };
+    case 'WorkflowReleased':
+      return state === null ? state : { ...state, held: null };
+    default: {
+      const unknownEvent: never = event;
+      void unknownEvent;
+      return state;
+    }
+  }
 };
 
 export const latestVersion = (workflow: Workflow): WorkflowVersion => {
@@ -122,6 +159,27 @@ export class WorkflowNotFound extends DomainError {
   }
 }
 
+export class WorkflowAlreadyHeld extends DomainError {
+  readonly kind = 'conflict';
+  readonly code = 'workflow_already_held';
+  constructor(
+    readonly workflowId: string,
+    readonly since: string,
+  ) {
+    super(`Workflow ${workflowId} is already held (since ${since}); release it first`);
+    this.name = 'WorkflowAlreadyHeld';
+  }
+}
+
+export class WorkflowNotHeld extends DomainError {
+  readonly kind = 'conflict';
+  readonly code = 'workflow_not_held';
+  constructor(readonly workflowId: string) {
+    super(`Workflow ${workflowId} is not held: there is nothing to release`);
+    this.name = 'WorkflowNotHeld';
+  }
+}
+
 export type AddWorkflowVersion = {
   readonly type: 'AddWorkflowVersion';
   readonly workflowId: string;
@@ -132,7 +190,63 @@ export type AddWorkflowVersion = {
   readonly now: Date;
 };
 
-export const decideWorkflow = (command: AddWorkflowVersion, state: WorkflowState): WorkflowEvent[] => {
+/** Hold every call of the workflow (`POST /v1/workflows/{id}/hold`). */
+export type HoldWorkflow = {
+  readonly type: 'HoldWorkflow';
+  readonly workflowId: string;
+  readonly reason: string;
+  readonly actor: string;
+  readonly now: Date;
+};
+
+/** End the hold (`POST /v1/workflows/{id}/release`). */
+export type ReleaseWorkflow = {
+  readonly type: 'ReleaseWorkflow';
+  readonly workflowId: string;
+  readonly reason: string;
+  readonly actor: string;
+  readonly now: Date;
+};
+
+export type WorkflowCommand = AddWorkflowVersion | HoldWorkflow | ReleaseWorkflow;
+
+/** A hold's reason goes into the history of every batch it holds: required, and kept short. */
+export const MAX_HOLD_REASON_LENGTH = 500;
+
+export const holdReasonProblems = (reason: unknown): Problem[] => {
+  if (typeof reason === 'string' && reason.trim() !== '' && reason.length <= MAX_HOLD_REASON_LENGTH) return [];
+  const message = `reason must be a non-empty string of at most ${MAX_HOLD_REASON_LENGTH} characters`;
+  return [{ code: 'invalid_reason', field: 'reason', message }];
+};
+
+export const decideWorkflow = (command: WorkflowCommand, state: WorkflowState): WorkflowEvent[] => {
+  switch (command.type) {
+    case 'AddWorkflowVersion':
+      return addWorkflowVersion(command, state);
+    case 'HoldWorkflow':
+    case 'ReleaseWorkflow':
+      return holdOrRelease(command, state);
+    default: {
+      const unknownCommand: never = command;
+      throw new Error(`Unknown command ${(unknownCommand as { type: string }).type}`);
+    }
+  }
+};
+
+const holdOrRelease = (command: HoldWorkflow | ReleaseWorkflow, state: WorkflowState): WorkflowEvent[] => {
+  if (state === null) throw new WorkflowNotFound(command.workflowId);
+  const problems = holdReasonProblems(command.reason);
+  if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'reason is invalid', problems);
+  const data = { workflowId: state.id, reason: command.reason, occurredAt: command.now.toISOString(), actor: command.actor };
+  if (command.type === 'HoldWorkflow') {
+    if (state.held !== null) throw new WorkflowAlreadyHeld(state.id, state.held.since);
+    return [{ type: 'WorkflowHeld', data }];
+  }
+  if (state.held === null) throw new WorkflowNotHeld(state.id);
+  return [{ type: 'WorkflowReleased', data }];
+};
+
+const addWorkflowVersion = (command: AddWorkflowVersion, state: WorkflowState): WorkflowEvent[] => {
   if (command.isNew && state !== null) throw new WorkflowAlreadyExists(command.workflowId);
   if (!command.isNew && state === null) throw new WorkflowNotFound(command.workflowId);
   const problems = validateWorkflowDefinition(command.definition);
