@@ -45,6 +45,8 @@ export interface Batch {
   readonly resumed: boolean;
   /** When every execution had an outcome or was cancelled (BatchSettled). */
   readonly settledAt: string | null;
+  /** While a throttling episode is open (BatchThrottled, until BatchThrottleLifted): its `until`; else null. */
+  readonly throttledUntil: string | null;
   readonly executions: ExecutionTable;
 }
 
@@ -93,6 +95,7 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       outcomesBeforeResume: { completed: 0, failed: 0 },
       resumed: false,
       settledAt: null,
+      throttledUntil: null,
       executions: new ExecutionTable(total, ms(settings.startAt), settings),
     };
   }
@@ -147,14 +150,19 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       const cancelled = state.executions.cancelAllPending();
       counts.pending -= cancelled;
       counts.cancelled += cancelled;
-      return { ...state, status: 'cancelled', endedAt: event.data.occurredAt };
+      return { ...state, status: 'cancelled', endedAt: event.data.occurredAt, throttledUntil: null };
     }
     case 'BatchCompleted':
       return { ...state, status: 'completed', endedAt: event.data.occurredAt };
     case 'BatchSettled':
-      return { ...state, settledAt: event.data.occurredAt };
+      // Nothing is called any more: an episode still open ends with the batch.
+      return { ...state, settledAt: event.data.occurredAt, throttledUntil: null };
     case 'BatchRetried':
       return state;
+    case 'BatchThrottled':
+      return { ...state, throttledUntil: event.data.until };
+    case 'BatchThrottleLifted':
+      return { ...state, throttledUntil: null };
     case 'ExecutionAttemptFailed':
       state.executions.recordFailedAttempt(event.data.index, event.data.attempt);
       return state;
@@ -208,12 +216,14 @@ export const estimatedCompletionOf = (batch: Batch): string | null => {
 };
 
 /** A batch's state as plain data, for snapshots: the execution table as typed arrays, the rest as is. */
-export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 'settledAt' | 'resumed'> & {
+export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 'settledAt' | 'resumed' | 'throttledUntil'> & {
   readonly executions: ExecutionTableSnapshot;
   // Optional: snapshots taken before failure tolerance, the settled signal and reconfiguration lack them.
   readonly outcomesBeforeResume?: Batch['outcomesBeforeResume'];
   readonly settledAt?: string | null;
   readonly resumed?: boolean;
+  // Snapshots taken before throttling was recorded lack it: no episode was open then.
+  readonly throttledUntil?: string | null;
 };
 
 export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({
@@ -234,6 +244,7 @@ export const fromBatchSnapshot = (snapshot: BatchSnapshot): Batch => ({
   // Before reconfiguration and catch-up, only a resume made a new plan.
   resumed: snapshot.resumed ?? snapshot.plan > 0,
   settledAt: snapshot.settledAt ?? null,
+  throttledUntil: snapshot.throttledUntil ?? null,
   counts: { ...snapshot.counts },
   executions: ExecutionTable.fromSnapshot(snapshot.executions, snapshot.settings),
 });
