@@ -19,6 +19,7 @@ import { CallSlots } from './call-slots';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
+import { WorkflowThrottle, type ThrottlePermit } from './workflow-throttle';
 
 /** The JSON a workflow target receives; `attempt` counts from 1. */
 export interface TargetPayload {
@@ -69,6 +70,11 @@ interface AttemptFailure {
  * of being called ever faster. Each failed attempt that will be retried is recorded first, so the
  * wait is visible, and a redelivered execution (after a restart) goes on from the attempts the
  * batch state has recorded.
+ *
+ * A 429 is not a failure of the execution but a target asking for less: the WorkflowThrottle slows
+ * the whole workflow down, and the execution is called again when it allows, using up no attempt
+ * and recording nothing per 429 (the batch records one BatchThrottled/BatchThrottleLifted pair per
+ * episode). Only `retry.maxThrottleSeconds` of continuous throttling fails it.
  */
 @Injectable()
 export class ExecutionDispatcher {
@@ -78,6 +84,8 @@ export class ExecutionDispatcher {
   private readonly versions = new Map<string, WorkflowVersion>();
   /** Every message reads its batch's state; concurrent messages of a batch share the reads. */
   private readonly batchStates: SharedLoads<BatchState>;
+  /** Batches with a throttling episode open, as far as this process knows: their next non-429 answer lifts it. */
+  private readonly throttledBatches = new Set<string>();
 
   constructor(
     private readonly batches: BatchCommandHandler,
@@ -86,6 +94,7 @@ export class ExecutionDispatcher {
     private readonly client: TargetClient,
     private readonly writer: OutcomeWriter,
     private readonly slots: CallSlots,
+    private readonly throttle: WorkflowThrottle,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: PlatformConfig,
   ) {
@@ -101,6 +110,8 @@ export class ExecutionDispatcher {
     if (batch.executions.stateOf(index) !== 'triggered') return;
     // Likewise once an async target accepted it: its outcome comes on the callback.
     if (batch.executions.acceptedAttemptOf(index) !== null) return;
+    // An episode recorded before a restart is lifted by the first answer that is not a 429.
+    if (batch.throttledUntil !== null) this.throttledBatches.add(batchId);
     const { workflowId, workflowVersion } = batch.settings;
     const version = await this.versionOf(workflowId, workflowVersion);
     if (version === undefined) {
@@ -121,8 +132,25 @@ export class ExecutionDispatcher {
 
   private async run(execution: Execution, firstAttempt: number): Promise<void> {
     const { batchId, index, version } = execution;
+    const { workflowId } = version;
+    // The failed attempts maxAttempts counts: 429s are not among them. A redelivery counts every
+    // attempt recorded before (429s record none, so a restart forgets the calls they took).
+    let failures = firstAttempt - 1;
+    // The first 429 since the last other answer: continuous throttling is measured from it.
+    let throttledSinceMs: number | null = null;
+    const maxThrottleMs = version.retry.maxThrottleSeconds * 1000;
     for (let attempt = firstAttempt; ; attempt++) {
-      const release = await this.slots.acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal);
+      const permit = await this.permitWithin(workflowId, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs);
+      if (permit === null) {
+        await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt - 1, this.clock.now()));
+        return;
+      }
+      const release = await this.slots
+        .acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal)
+        .catch((error: unknown) => {
+          permit.release();
+          throw error;
+        });
       let result: CallResult;
       try {
         result = await this.client.call(
@@ -134,36 +162,97 @@ export class ExecutionDispatcher {
           },
           this.stopping.signal,
         );
+      } catch (error) {
+        permit.release();
+        throw error;
       } finally {
         release();
       }
+      if (result.kind === 'response' && result.status === 429) {
+        const now = this.clock.now();
+        // Told while the permit still counts the call: the limit halves from the calls in flight now.
+        const until = this.throttle.throttled(permit, result.retryAfter, now, version.retry.backoffMs);
+        permit.release();
+        throttledSinceMs ??= now.getTime();
+        if (now.getTime() - throttledSinceMs >= maxThrottleMs) {
+          await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt, now));
+          return;
+        }
+        await this.throttleStarted(batchId, workflowId, until, now);
+        continue;
+      }
+      throttledSinceMs = null;
+      if (result.kind === 'response' && result.status >= 200 && result.status <= 299) this.throttle.succeeded(workflowId);
+      permit.release();
+      const lifted = this.throttleLifted(batchId);
       if (result.kind === 'response' && result.status >= 200 && result.status <= 299) {
         // Async: the outcome arrives on the callback; the scheduler fails the execution when no
         // callback comes by the deadline (target.callbackTimeoutMs after acceptance), so nothing waits here.
         if (version.target.mode === 'async') {
           const now = this.clock.now();
           const deadline = new Date(now.getTime() + version.target.callbackTimeoutMs);
-          await this.record({ type: 'RecordExecutionAccepted', batchId, index, attempt, deadline, now });
+          await Promise.all([lifted, this.record({ type: 'RecordExecutionAccepted', batchId, index, attempt, deadline, now })]);
         } else
-          await this.record(
-            { type: 'RecordExecutionCompleted', batchId, index, output: outputOf(result.body), attempts: attempt, now: this.clock.now() },
-            result.body.length,
-          );
+          await Promise.all([
+            lifted,
+            this.record(
+              { type: 'RecordExecutionCompleted', batchId, index, output: outputOf(result.body), attempts: attempt, now: this.clock.now() },
+              result.body.length,
+            ),
+          ]);
         return;
       }
       const failure = failureOf(result);
       const details =
         failure.statusCode === undefined ? { error: failure.error } : { error: failure.error, statusCode: failure.statusCode };
       const now = this.clock.now();
-      if (!failure.retryable || attempt >= version.retry.maxAttempts) {
-        await this.record({ type: 'RecordExecutionFailed', batchId, index, ...details, attempts: attempt, now });
+      failures++;
+      if (!failure.retryable || failures >= version.retry.maxAttempts) {
+        await Promise.all([lifted, this.record({ type: 'RecordExecutionFailed', batchId, index, ...details, attempts: attempt, now })]);
         return;
       }
-      const delay = retryDelay(attempt, version.retry, failure.retryAfter, Math.random, now);
+      const delay = retryDelay(failures, version.retry, failure.retryAfter, Math.random, now);
       const retryAt = new Date(now.getTime() + delay);
-      if (!(await this.record({ type: 'RecordAttemptFailed', batchId, index, attempt, ...details, retryAt, now }))) return;
+      const [, recorded] = await Promise.all([
+        lifted,
+        this.record({ type: 'RecordAttemptFailed', batchId, index, attempt, ...details, retryAt, now }),
+      ]);
+      if (!recorded) return;
       await sleep(delay, undefined, { signal: this.stopping.signal });
     }
+  }
+
+  /**
+   * A permit of the workflow's throttle. With a deadline (the execution is being throttled), null
+   * once it passes first: the execution has been held back for as long as it may be.
+   */
+  private async permitWithin(workflowId: string, deadlineMs: number | null): Promise<ThrottlePermit | null> {
+    if (deadlineMs === null) return this.throttle.permit(workflowId, this.stopping.signal);
+    const left = deadlineMs - this.clock.now().getTime();
+    if (left <= 0) return null;
+    const timeout = AbortSignal.timeout(left);
+    try {
+      return await this.throttle.permit(workflowId, AbortSignal.any([this.stopping.signal, timeout]));
+    } catch (error) {
+      if (timeout.aborted && !this.stopping.signal.aborted) return null;
+      throw error;
+    }
+  }
+
+  /** Opens the batch's throttling episode, once: the 429s that follow record nothing. */
+  private async throttleStarted(batchId: string, workflowId: string, until: Date, now: Date): Promise<void> {
+    if (this.throttledBatches.has(batchId)) return;
+    this.throttledBatches.add(batchId);
+    await this.record({ type: 'RecordThrottled', batchId, until, workflowId, now });
+  }
+
+  /**
+   * Ends the batch's open episode, recorded in the same group commit as the outcome that comes
+   * with it (and before it: the call is made first, so the writer appends it first).
+   */
+  private async throttleLifted(batchId: string): Promise<void> {
+    if (!this.throttledBatches.delete(batchId)) return;
+    await this.record({ type: 'RecordThrottleLifted', batchId, now: this.clock.now() });
   }
 
   /**
@@ -214,6 +303,17 @@ const outputOf = (body: string): unknown => {
     return body;
   }
 };
+
+/** The failure of an execution held back by 429s longer than its workflow allows; `attempts`: every call made. */
+const throttledTooLong = (batchId: string, index: number, maxThrottleSeconds: number, attempts: number, now: Date): OutcomeCommand => ({
+  type: 'RecordExecutionFailed',
+  batchId,
+  index,
+  error: `throttled by the target (HTTP 429) for ${maxThrottleSeconds} s without a successful call`,
+  statusCode: 429,
+  attempts,
+  now,
+});
 
 const failureOf = (result: CallResult): AttemptFailure => {
   if (result.kind === 'failure') return { error: result.error, retryable: isRetryable(result) };

@@ -5,3 +5,4 @@ export * from './outcome-writer';
 export * from './target-client';
 export * from './retry-policy';
 export * from './call-slots';
+export * from './workflow-throttle';
