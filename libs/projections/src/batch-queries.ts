@@ -39,6 +39,7 @@ interface BatchRow {
   currency: string | null;
   catch_up: CatchUp;
   settled_at: string | null;
+  throttled_until: string | null;
 }
 
 interface ExecutionRow {
@@ -190,6 +191,7 @@ export class BatchQueries {
       completedAt: row.completed_at,
       cancelledAt: row.cancelled_at,
       settledAt: row.settled_at,
+      throttledUntil: row.throttled_until,
       parentBatchId: row.parent_batch_id,
       retries: JSON.parse(row.retries) as string[],
       ...costsOf(row),

@@ -173,4 +173,12 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE batches ADD COLUMN catch_up TEXT NOT NULL DEFAULT 'paced';
     `,
   },
+  {
+    id: 7,
+    name: 'batch summary: until when the target throttles the batch',
+    sql: `
+      -- Set from BatchThrottled to BatchThrottleLifted (and cleared when the batch settles or is cancelled); null when not throttled.
+      ALTER TABLE batches ADD COLUMN throttled_until TEXT;
+    `,
+  },
 ];
