@@ -15,7 +15,7 @@ import {
 } from '@flotilla/domain';
 import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
-import { CallSlots } from './call-slots';
+import { CallSlots, type ReleaseSlot } from './call-slots';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
@@ -140,17 +140,12 @@ export class ExecutionDispatcher {
     let throttledSinceMs: number | null = null;
     const maxThrottleMs = version.retry.maxThrottleSeconds * 1000;
     for (let attempt = firstAttempt; ; attempt++) {
-      const permit = await this.permitWithin(workflowId, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs);
-      if (permit === null) {
+      const admitted = await this.admitted(version, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs);
+      if (admitted === null) {
         await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt - 1, this.clock.now()));
         return;
       }
-      const release = await this.slots
-        .acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal)
-        .catch((error: unknown) => {
-          permit.release();
-          throw error;
-        });
+      const { permit, release } = admitted;
       let result: CallResult;
       try {
         result = await this.client.call(
@@ -219,6 +214,32 @@ export class ExecutionDispatcher {
       ]);
       if (!recorded) return;
       await sleep(delay, undefined, { signal: this.stopping.signal });
+    }
+  }
+
+  /**
+   * A throttle permit and a call slot, for a call that may start now; null when the execution's
+   * throttling deadline passes first. The permit comes first, so calls a closed workflow holds back
+   * keep no slot; a permit that went stale while its holder waited for the slot (a 429 came in
+   * meanwhile) is given back with the slot, and asked for again.
+   */
+  private async admitted(
+    version: WorkflowVersion,
+    deadlineMs: number | null,
+  ): Promise<{ readonly permit: ThrottlePermit; readonly release: ReleaseSlot } | null> {
+    for (;;) {
+      const permit = await this.permitWithin(version.workflowId, deadlineMs);
+      if (permit === null) return null;
+      let release: ReleaseSlot;
+      try {
+        release = await this.slots.acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal);
+      } catch (error) {
+        permit.release();
+        throw error;
+      }
+      if (this.throttle.begin(permit)) return { permit, release };
+      release();
+      permit.release();
     }
   }
 

@@ -22,12 +22,19 @@ export interface ThrottlePermit {
   readonly release: () => void;
 }
 
+interface Granted extends ThrottlePermit {
+  began: boolean;
+}
+
 interface Waiter {
   readonly grant: () => void;
 }
 
 interface WorkflowState {
+  /** Permits out: calls about to start (waiting for a call slot) or in flight. */
   inFlight: number;
+  /** Of those, the calls really made (`begin`): what a 429 halves from. */
+  calling: number;
   /** Calls allowed in flight; null: unlimited (not throttled). */
   limit: number | null;
   /** Where the ramp ends and the workflow is unlimited again: the calls in flight at the episode's first 429. */
@@ -59,8 +66,10 @@ export interface WorkflowThrottleOptions {
  * started and unlimited again.
  *
  * It lives beside the call slots, not inside them: a permit is taken before a slot, so the calls a
- * closed workflow holds back keep no slot and other workflows go on. Waiters are served first come,
- * first served per workflow. Per executor process: several executors each slow down by themselves.
+ * closed workflow holds back keep no slot and other workflows go on. A permit whose holder waited for
+ * its slot while a 429 came in is not good any more (`begin` says so): the holder asks again, so
+ * what was queued before the 429 does not all hit the target after it. Waiters are served first
+ * come, first served per workflow. Per executor process: several executors each slow down by themselves.
  */
 export class WorkflowThrottle {
   private readonly states = new Map<string, WorkflowState>();
@@ -97,14 +106,29 @@ export class WorkflowThrottle {
   }
 
   /**
+   * Just before the call: true, and the call counts as made, when the permit is still good; false
+   * when a 429 of the workflow came after it was granted, or the workflow closed meanwhile: hand it
+   * back and ask again.
+   */
+  begin(permit: ThrottlePermit): boolean {
+    const state = this.states.get(permit.workflowId);
+    const granted = permit as Granted;
+    if (state === undefined || granted.began) return state !== undefined;
+    if (permit.generation !== state.generation || state.untilMs > this.now()) return false;
+    granted.began = true;
+    state.calling++;
+    return true;
+  }
+
+  /**
    * The target answered a call made under `permit` with 429. Returns when calls of the workflow may
    * start again. `backoffMs` is the workflow's retry base, used when there is no Retry-After.
    */
   throttled(permit: ThrottlePermit, retryAfterHeader: string | undefined, now: Date, backoffMs = 0): Date {
     const state = this.stateOf(permit.workflowId);
     if (state.limit === null || permit.generation === state.generation) {
-      if (state.limit === null) state.ceiling = Math.max(1, state.inFlight);
-      state.limit = Math.max(1, Math.floor(Math.min(state.limit ?? Number.POSITIVE_INFINITY, state.inFlight) / 2));
+      if (state.limit === null) state.ceiling = Math.max(1, state.calling);
+      state.limit = Math.max(1, Math.floor(Math.min(state.limit ?? Number.POSITIVE_INFINITY, state.calling) / 2));
       state.generation++;
       state.strikes++;
     }
@@ -157,7 +181,18 @@ export class WorkflowThrottle {
   private stateOf(workflowId: string): WorkflowState {
     let state = this.states.get(workflowId);
     if (state === undefined) {
-      state = { inFlight: 0, limit: null, ceiling: 1, untilMs: 0, strikes: 0, successes: 0, generation: 0, waiting: [], timer: undefined };
+      state = {
+        inFlight: 0,
+        calling: 0,
+        limit: null,
+        ceiling: 1,
+        untilMs: 0,
+        strikes: 0,
+        successes: 0,
+        generation: 0,
+        waiting: [],
+        timer: undefined,
+      };
       this.states.set(workflowId, state);
     }
     return state;
@@ -170,16 +205,19 @@ export class WorkflowThrottle {
   private take(workflowId: string, state: WorkflowState): ThrottlePermit {
     state.inFlight++;
     let released = false;
-    return {
+    const permit: Granted = {
       workflowId,
       generation: state.generation,
+      began: false,
       release: () => {
         if (released) return;
         released = true;
         state.inFlight--;
+        if (permit.began) state.calling--;
         this.serve(workflowId, state);
       },
     };
+    return permit;
   }
 
   private serve(workflowId: string, state: WorkflowState): void {

@@ -1,11 +1,14 @@
 import { MIN_THROTTLE_BACKOFF_MS, SUCCESSES_PER_STEP, WorkflowThrottle, type ThrottlePermit } from './workflow-throttle';
 import { MAX_RETRY_AFTER_MS } from './retry-policy';
 
-/** Asks for a permit without awaiting; `permit` is set once it is granted. */
+/** Asks for a permit without awaiting; `permit` is set once it is granted, and its call begun at once. */
 const ask = (throttle: WorkflowThrottle, workflowId: string, signal?: AbortSignal) => {
   const state: { permit: ThrottlePermit | null; error: unknown } = { permit: null, error: null };
   const promise = throttle.permit(workflowId, signal).then(
-    (permit) => void (state.permit = permit),
+    (permit) => {
+      expect(throttle.begin(permit)).toBe(true);
+      state.permit = permit;
+    },
     (error: unknown) => void (state.error = error),
   );
   return Object.assign(state, { promise });
@@ -137,6 +140,24 @@ describe('WorkflowThrottle', () => {
     // Successes before that 429 do not count towards the next step.
     for (let i = 0; i < 5; i++) throttle.succeeded('a');
     expect(throttle.limitOf('a')).toBe(2);
+  });
+
+  it('a permit granted before a 429, whose call has not begun, is not good any more: its holder asks again', async () => {
+    const throttle = new WorkflowThrottle();
+    const calling = ask(throttle, 'a');
+    await settle();
+    // Granted at once, but its holder is still waiting for a call slot.
+    const queued = await throttle.permit('a');
+    throttle.throttled(calling.permit!, '1', new Date());
+    expect(throttle.begin(queued)).toBe(false);
+    queued.release();
+    calling.permit!.release();
+    const again = throttle.permit('a');
+    jest.advanceTimersByTime(1000);
+    const fresh = await again;
+    expect(throttle.begin(fresh)).toBe(true);
+    // The limit halved from the one call really made, not from the permits out.
+    expect(throttle.limitOf('a')).toBe(1);
   });
 
   it('never goes below one call in flight', async () => {
