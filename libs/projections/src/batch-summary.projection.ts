@@ -136,7 +136,8 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
         this.flushBatch(db, batchId);
         const cancelled = event.data.cancelledExecutions;
         return db.run(
-          `UPDATE batches SET status = 'cancelled', cancelled_at = ?, throttled_until = NULL, pending = pending - ?, cancelled = cancelled + ? WHERE id = ?`,
+          `UPDATE batches SET status = 'cancelled', cancelled_at = ?, throttled_until = NULL, pending = pending - ?,
+             cancelled = cancelled + ? WHERE id = ?`,
           at,
           cancelled,
           cancelled,
