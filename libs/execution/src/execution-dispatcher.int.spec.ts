@@ -168,6 +168,16 @@ describe('ExecutionDispatcher', () => {
     expect(target!.calls.length).toBeLessThan(20);
   });
 
+  it('an episode recorded before a restart is lifted by the first answer that is not a 429', async () => {
+    const message = await oneExecution(() => ({ status: 200, body: '"ok"' }));
+    // As a process that stopped mid-storm left it: the batch throttled, the execution's message redelivered.
+    await world.batches.handle('bat_one', { type: 'RecordThrottled', batchId: 'bat_one', until: new Date(), now: new Date() });
+    await dispatcher.handle(message);
+
+    const types = (await world.events('bat_one')).map((event) => event.type).filter((type) => type.startsWith('BatchThrottle'));
+    expect(types).toEqual(['BatchThrottled', 'BatchThrottleLifted']);
+  });
+
   it('400 fails at once with attempts 1', async () => {
     const message = await oneExecution(() => ({ status: 400, body: '{"error":"bad input"}' }));
     await dispatcher.handle(message);

@@ -176,10 +176,11 @@ export class ExecutionDispatcher {
         await this.throttleStarted(batchId, workflowId, until, now);
         continue;
       }
-      throttledSinceMs = null;
+      // An answer other than 429 ends the throttling; a timeout or a refused connection is no answer.
+      if (result.kind === 'response') throttledSinceMs = null;
       if (result.kind === 'response' && result.status >= 200 && result.status <= 299) this.throttle.succeeded(workflowId);
       permit.release();
-      const lifted = this.throttleLifted(batchId);
+      const lifted = result.kind === 'response' ? this.throttleLifted(batchId) : Promise.resolve();
       if (result.kind === 'response' && result.status >= 200 && result.status <= 299) {
         // Async: the outcome arrives on the callback; the scheduler fails the execution when no
         // callback comes by the deadline (target.callbackTimeoutMs after acceptance), so nothing waits here.
