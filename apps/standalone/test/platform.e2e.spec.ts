@@ -242,7 +242,7 @@ describe('flotilla, embedded, over REST', () => {
     expect(view.estimatedCompletionAt).toBe(new Date(Date.parse(startAt)).toISOString());
   });
 
-  it('retries 503 and 429 honouring Retry-After, then completes; fails at once on 400', async () => {
+  it('retries 503, and 429 honouring Retry-After without recording it as a failed attempt, then completes; fails at once on 400', async () => {
     await registerWorkflow();
     target.respond = (call, count) => {
       const email = String(call.body.inputs['email']);
@@ -271,7 +271,16 @@ describe('flotilla, embedded, over REST', () => {
     expect(list[2]).toMatchObject({ attempts: 1, outcome: { status: 'failed', statusCode: 400 } });
     const calls429 = target.calls.filter((call) => call.key === `${id}.1`);
     expect(calls429[1]!.at - calls429[0]!.at).toBeGreaterThanOrEqual(950);
-    expect((await history(id)).filter((entry) => entry.type === 'ExecutionAttemptFailed')).toHaveLength(3);
+    // The two 503s of user0; the 429 is no failed attempt: the batch records one throttle episode instead.
+    const entries = await history(id);
+    expect(
+      entries.filter((entry) => entry.type === 'ExecutionAttemptFailed').map((entry) => (entry.data as { statusCode?: number }).statusCode),
+    ).toEqual([503, 503]);
+    expect(entries.filter((entry) => entry.type.startsWith('BatchThrottle')).map((entry) => entry.type)).toEqual([
+      'BatchThrottled',
+      'BatchThrottleLifted',
+    ]);
+    expect((await batch(id)).throttledUntil).toBeNull();
   });
 
   it('async targets: accepted with 202, outcome on the callback, failed when the callback never comes', async () => {

@@ -26,7 +26,7 @@ const definition = {
   name: 'w',
   inputs: [],
   target: { url: 'http://127.0.0.1:1/run', timeoutMs: 1000, callbackTimeoutMs: 1000, mode: 'sync' as const },
-  retry: { maxAttempts: 1, backoffMs: 0 },
+  retry: { maxAttempts: 1, backoffMs: 0, maxThrottleSeconds: 3600 },
 };
 const register = (workflowId: string, isNew = true): AddWorkflowVersion => ({
   type: 'AddWorkflowVersion',
@@ -143,10 +143,16 @@ describe('events written by main at 4463914', () => {
     });
     const sync = await workflows.load('sync-wf');
     expect(sync?.versions[0]?.target).toMatchObject({ mode: 'sync', timeoutMs: 5000, callbackTimeoutMs: 5000 });
-    // A version added today is written with schema 2 and reads back as it was written.
+    // Versions written before 429s were bounded separately read with the default bound, an hour.
+    expect(sync?.versions[0]?.retry.maxThrottleSeconds).toBe(3600);
+    // A version added today is written with schema 3 and reads back as it was written.
     await workflows.add({
       ...register('sync-wf', false),
-      definition: { ...definition, target: { ...definition.target, timeoutMs: 2000, callbackTimeoutMs: 7000 } },
+      definition: {
+        ...definition,
+        target: { ...definition.target, timeoutMs: 2000, callbackTimeoutMs: 7000 },
+        retry: { ...definition.retry, maxThrottleSeconds: 60 },
+      },
     });
     const reread = await new WorkflowRepository(store).load('sync-wf');
     expect(reread?.versions.map((version) => version.target)).toEqual([
@@ -155,7 +161,8 @@ describe('events written by main at 4463914', () => {
     ]);
     const metadata: unknown[] = [];
     for await (const event of store.readStream('workflow-sync-wf')) metadata.push(event.metadata['schemaVersion']);
-    expect(metadata).toEqual([undefined, 2]);
+    expect(reread?.versions[1]?.retry.maxThrottleSeconds).toBe(60);
+    expect(metadata).toEqual([undefined, 3]);
   });
 
   it('batches written then still load, with their counts and status', async () => {

@@ -6,6 +6,7 @@ import { ExecutionDispatcher } from './execution-dispatcher';
 import { ExecutionWorld, TargetServer, refusingUrl, type Reply } from './execution.fixtures';
 import { OutcomeWriter } from './outcome-writer';
 import { TargetClient } from './target-client';
+import { WorkflowThrottle } from './workflow-throttle';
 import { until } from '@flotilla/testing/poll';
 
 const PUBLIC_URL = 'http://flotilla.test:3000';
@@ -28,6 +29,7 @@ describe('ExecutionDispatcher', () => {
       client,
       new OutcomeWriter(world.batches),
       slots,
+      new WorkflowThrottle(),
       systemClock,
       config,
     );
@@ -110,20 +112,70 @@ describe('ExecutionDispatcher', () => {
     expect(new Set(target!.calls.map((call) => call.headers['idempotency-key']))).toEqual(new Set(['bat_one.0']));
   });
 
-  it('429 with Retry-After: 1 waits at least a second before the retry', async () => {
+  it('429 with Retry-After: 1 waits at least a second, uses up no attempt, and records one throttle pair, not the 429', async () => {
     const message = await oneExecution((n) => (n === 0 ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 200, body: '1' }), {
-      retry: { backoffMs: 1 },
+      retry: { backoffMs: 1, maxAttempts: 1 },
     });
     await dispatcher.handle(message);
 
-    const [failed, completed] = await outcomes();
-    expect(failed).toMatchObject({
-      type: 'ExecutionAttemptFailed',
-      data: { attempt: 1, error: 'HTTP 429 Too Many Requests', statusCode: 429 },
-    });
-    expect(Date.parse(failed!.data['retryAt'] as string) - Date.parse(failed!.data['occurredAt'] as string)).toBe(1000);
+    const events = (await world.events('bat_one')).filter(
+      (event) => (event.type !== 'ExecutionTriggered' && event.type.includes('Execution')) || event.type.startsWith('BatchThrottle'),
+    );
+    expect(events.map((event) => event.type)).toEqual(['BatchThrottled', 'BatchThrottleLifted', 'ExecutionCompleted']);
+    const [throttled, , completed] = events;
+    expect(Date.parse(throttled!.data['until'] as string) - Date.parse(throttled!.data['occurredAt'] as string)).toBe(1000);
+    expect(throttled!.data['workflowId']).toBe('wf-bat_one');
+    // maxAttempts 1, yet the call after the 429 was made: attempts counts both calls.
     expect(completed).toMatchObject({ type: 'ExecutionCompleted', data: { attempts: 2 } });
+    expect(target!.calls.map((call) => call.body.attempt)).toEqual([1, 2]);
     expect(target!.calls[1]!.at - target!.calls[0]!.at).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('429s and other failures: only the others count against maxAttempts', async () => {
+    const replies: Reply[] = [
+      { status: 503 },
+      { status: 429, headers: { 'Retry-After': '0' } },
+      { status: 429 },
+      { status: 200, body: '"ok"' },
+    ];
+    const message = await oneExecution((n) => replies[n] ?? { status: 500 }, { retry: { backoffMs: 1, maxAttempts: 2 } });
+    await dispatcher.handle(message);
+
+    const events = await outcomes();
+    expect(events.map((event) => event.type)).toEqual(['ExecutionAttemptFailed', 'ExecutionCompleted']);
+    expect(events[0]!.data).toMatchObject({ attempt: 1, statusCode: 503 });
+    expect(events[1]!.data).toMatchObject({ output: 'ok', attempts: 4 });
+  });
+
+  it('fails after retry.maxThrottleSeconds of continuous 429s, saying so, with attempts counting every call', async () => {
+    // No Retry-After: the throttle backs off exponentially, so the second of throttling takes a few calls.
+    const message = await oneExecution(() => ({ status: 429 }), {
+      retry: { backoffMs: 1, maxAttempts: 1, maxThrottleSeconds: 1 },
+    });
+    await dispatcher.handle(message);
+
+    const events = (await world.events('bat_one')).filter(
+      (event) => event.type.startsWith('Execution') || event.type.startsWith('BatchThrottle'),
+    );
+    const types = events.map((event) => event.type);
+    expect(types.filter((type) => type !== 'ExecutionTriggered')).toEqual(['BatchThrottled', 'ExecutionFailed']);
+    expect(events.at(-1)!.data).toMatchObject({
+      error: 'throttled by the target (HTTP 429) for 1 s without a successful call',
+      statusCode: 429,
+      attempts: target!.calls.length,
+    });
+    expect(target!.calls.length).toBeGreaterThan(1);
+    expect(target!.calls.length).toBeLessThan(20);
+  });
+
+  it('an episode recorded before a restart is lifted by the first answer that is not a 429', async () => {
+    const message = await oneExecution(() => ({ status: 200, body: '"ok"' }));
+    // As a process that stopped mid-storm left it: the batch throttled, the execution's message redelivered.
+    await world.batches.handle('bat_one', { type: 'RecordThrottled', batchId: 'bat_one', until: new Date(), now: new Date() });
+    await dispatcher.handle(message);
+
+    const types = (await world.events('bat_one')).map((event) => event.type).filter((type) => type.startsWith('BatchThrottle'));
+    expect(types).toEqual(['BatchThrottled', 'BatchThrottleLifted']);
   });
 
   it('400 fails at once with attempts 1', async () => {

@@ -15,11 +15,12 @@ import {
 } from '@flotilla/domain';
 import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
-import { CallSlots } from './call-slots';
+import { CallSlots, type ReleaseSlot } from './call-slots';
 import { HeldBatches } from './held-batches';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
+import { WorkflowThrottle, type ThrottlePermit } from './workflow-throttle';
 
 /** The JSON a workflow target receives; `attempt` counts from 1. */
 export interface TargetPayload {
@@ -70,6 +71,11 @@ interface AttemptFailure {
  * of being called ever faster. Each failed attempt that will be retried is recorded first, so the
  * wait is visible, and a redelivered execution (after a restart) goes on from the attempts the
  * batch state has recorded.
+ *
+ * A 429 is not a failure of the execution but a target asking for less: the WorkflowThrottle slows
+ * the whole workflow down, and the execution is called again when it allows, using up no attempt
+ * and recording nothing per 429 (the batch records one BatchThrottled/BatchThrottleLifted pair per
+ * episode). Only `retry.maxThrottleSeconds` of continuous throttling fails it.
  */
 @Injectable()
 export class ExecutionDispatcher {
@@ -79,6 +85,8 @@ export class ExecutionDispatcher {
   private readonly versions = new Map<string, WorkflowVersion>();
   /** Every message reads its batch's state; concurrent messages of a batch share the reads. */
   private readonly batchStates: SharedLoads<BatchState>;
+  /** Batches with a throttling episode open, as far as this process knows: their next non-429 answer lifts it. */
+  private readonly throttledBatches = new Set<string>();
 
   constructor(
     private readonly batches: BatchCommandHandler,
@@ -87,6 +95,7 @@ export class ExecutionDispatcher {
     private readonly client: TargetClient,
     private readonly writer: OutcomeWriter,
     private readonly slots: CallSlots,
+    private readonly throttle: WorkflowThrottle,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: PlatformConfig,
     /** Last, with a default: the dispatcher's tests that hold nothing need not make one. */
@@ -106,6 +115,8 @@ export class ExecutionDispatcher {
     if (batch.executions.acceptedAttemptOf(index) !== null) return;
     // After a restart the state is where a hold is first learnt: its BatchHeld was handled before.
     if (batch.held !== null) this.held.hold(batchId);
+    // An episode recorded before a restart is lifted by the first answer that is not a 429.
+    if (batch.throttledUntil !== null) this.throttledBatches.add(batchId);
     const { workflowId, workflowVersion } = batch.settings;
     const version = await this.versionOf(workflowId, workflowVersion);
     if (version === undefined) {
@@ -126,8 +137,20 @@ export class ExecutionDispatcher {
 
   private async run(execution: Execution, firstAttempt: number): Promise<void> {
     const { batchId, index, version } = execution;
+    const { workflowId } = version;
+    // The failed attempts maxAttempts counts: 429s are not among them. A redelivery counts every
+    // attempt recorded before (429s record none, so a restart forgets the calls they took).
+    let failures = firstAttempt - 1;
+    // The first 429 since the last other answer: continuous throttling is measured from it.
+    let throttledSinceMs: number | null = null;
+    const maxThrottleMs = version.retry.maxThrottleSeconds * 1000;
     for (let attempt = firstAttempt; ; attempt++) {
-      const release = await this.acquireUnheld(batchId, version);
+      const admitted = await this.admitted(batchId, version, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs);
+      if (admitted === null) {
+        await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt - 1, this.clock.now()));
+        return;
+      }
+      const { permit, release } = admitted;
       let result: CallResult;
       try {
         result = await this.client.call(
@@ -139,53 +162,131 @@ export class ExecutionDispatcher {
           },
           this.stopping.signal,
         );
+      } catch (error) {
+        permit.release();
+        throw error;
       } finally {
         release();
       }
+      if (result.kind === 'response' && result.status === 429) {
+        const now = this.clock.now();
+        // Told while the permit still counts the call: the limit halves from the calls in flight now.
+        const until = this.throttle.throttled(permit, result.retryAfter, now, version.retry.backoffMs);
+        permit.release();
+        throttledSinceMs ??= now.getTime();
+        if (now.getTime() - throttledSinceMs >= maxThrottleMs) {
+          await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt, now));
+          return;
+        }
+        await this.throttleStarted(batchId, workflowId, until, now);
+        continue;
+      }
+      // An answer other than 429 ends the throttling; a timeout or a refused connection is no answer.
+      if (result.kind === 'response') throttledSinceMs = null;
+      if (result.kind === 'response' && result.status >= 200 && result.status <= 299) this.throttle.succeeded(workflowId);
+      permit.release();
+      const lifted = result.kind === 'response' ? this.throttleLifted(batchId) : Promise.resolve();
       if (result.kind === 'response' && result.status >= 200 && result.status <= 299) {
         // Async: the outcome arrives on the callback; the scheduler fails the execution when no
         // callback comes by the deadline (target.callbackTimeoutMs after acceptance), so nothing waits here.
         if (version.target.mode === 'async') {
           const now = this.clock.now();
           const deadline = new Date(now.getTime() + version.target.callbackTimeoutMs);
-          await this.record({ type: 'RecordExecutionAccepted', batchId, index, attempt, deadline, now });
+          await Promise.all([lifted, this.record({ type: 'RecordExecutionAccepted', batchId, index, attempt, deadline, now })]);
         } else
-          await this.record(
-            { type: 'RecordExecutionCompleted', batchId, index, output: outputOf(result.body), attempts: attempt, now: this.clock.now() },
-            result.body.length,
-          );
+          await Promise.all([
+            lifted,
+            this.record(
+              { type: 'RecordExecutionCompleted', batchId, index, output: outputOf(result.body), attempts: attempt, now: this.clock.now() },
+              result.body.length,
+            ),
+          ]);
         return;
       }
       const failure = failureOf(result);
       const details =
         failure.statusCode === undefined ? { error: failure.error } : { error: failure.error, statusCode: failure.statusCode };
       const now = this.clock.now();
-      if (!failure.retryable || attempt >= version.retry.maxAttempts) {
-        await this.record({ type: 'RecordExecutionFailed', batchId, index, ...details, attempts: attempt, now });
+      failures++;
+      if (!failure.retryable || failures >= version.retry.maxAttempts) {
+        await Promise.all([lifted, this.record({ type: 'RecordExecutionFailed', batchId, index, ...details, attempts: attempt, now })]);
         return;
       }
-      const delay = retryDelay(attempt, version.retry, failure.retryAfter, Math.random, now);
+      const delay = retryDelay(failures, version.retry, failure.retryAfter, Math.random, now);
       const retryAt = new Date(now.getTime() + delay);
-      if (!(await this.record({ type: 'RecordAttemptFailed', batchId, index, attempt, ...details, retryAt, now }))) return;
+      const [, recorded] = await Promise.all([
+        lifted,
+        this.record({ type: 'RecordAttemptFailed', batchId, index, attempt, ...details, retryAt, now }),
+      ]);
+      if (!recorded) return;
       await sleep(delay, undefined, { signal: this.stopping.signal });
     }
   }
 
   /**
-   * A call slot for an execution of a batch that is not held: waits out a hold before asking for the
-   * slot, and gives the slot back to wait again when a hold came while it queued for it.
+   * A throttle permit and a call slot, for a call that may start now; null when the execution's
+   * throttling deadline passes first. A hold of the batch is waited out before anything is asked
+   * for, and the permit comes before the slot, so calls a held batch or a closed workflow holds back
+   * keep no slot. A hold that came, or a permit that went stale (a 429 came in), while the holder
+   * waited for the slot gives both back, and they are asked for again.
    */
-  private async acquireUnheld(batchId: string, version: WorkflowVersion): Promise<() => void> {
+  private async admitted(
+    batchId: string,
+    version: WorkflowVersion,
+    deadlineMs: number | null,
+  ): Promise<{ readonly permit: ThrottlePermit; readonly release: ReleaseSlot } | null> {
     const stillHeld = async (): Promise<boolean> => {
       const state = await this.batches.load(batchId);
       return isBatch(state) && state.held !== null;
     };
     for (;;) {
       await this.held.untilReleased(batchId, stillHeld, this.stopping.signal);
-      const release = await this.slots.acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal);
-      if (!this.held.isHeld(batchId)) return release;
+      const permit = await this.permitWithin(version.workflowId, deadlineMs);
+      if (permit === null) return null;
+      let release: ReleaseSlot;
+      try {
+        release = await this.slots.acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal);
+      } catch (error) {
+        permit.release();
+        throw error;
+      }
+      if (!this.held.isHeld(batchId) && this.throttle.begin(permit)) return { permit, release };
       release();
+      permit.release();
     }
+  }
+
+  /**
+   * A permit of the workflow's throttle. With a deadline (the execution is being throttled), null
+   * once it passes first: the execution has been held back for as long as it may be.
+   */
+  private async permitWithin(workflowId: string, deadlineMs: number | null): Promise<ThrottlePermit | null> {
+    if (deadlineMs === null) return this.throttle.permit(workflowId, this.stopping.signal);
+    const left = deadlineMs - this.clock.now().getTime();
+    if (left <= 0) return null;
+    const timeout = AbortSignal.timeout(left);
+    try {
+      return await this.throttle.permit(workflowId, AbortSignal.any([this.stopping.signal, timeout]));
+    } catch (error) {
+      if (timeout.aborted && !this.stopping.signal.aborted) return null;
+      throw error;
+    }
+  }
+
+  /** Opens the batch's throttling episode, once: the 429s that follow record nothing. */
+  private async throttleStarted(batchId: string, workflowId: string, until: Date, now: Date): Promise<void> {
+    if (this.throttledBatches.has(batchId)) return;
+    this.throttledBatches.add(batchId);
+    await this.record({ type: 'RecordThrottled', batchId, until, workflowId, now });
+  }
+
+  /**
+   * Ends the batch's open episode, recorded in the same group commit as the outcome that comes
+   * with it (and before it: the call is made first, so the writer appends it first).
+   */
+  private async throttleLifted(batchId: string): Promise<void> {
+    if (!this.throttledBatches.delete(batchId)) return;
+    await this.record({ type: 'RecordThrottleLifted', batchId, now: this.clock.now() });
   }
 
   /**
@@ -236,6 +337,17 @@ const outputOf = (body: string): unknown => {
     return body;
   }
 };
+
+/** The failure of an execution held back by 429s longer than its workflow allows; `attempts`: every call made. */
+const throttledTooLong = (batchId: string, index: number, maxThrottleSeconds: number, attempts: number, now: Date): OutcomeCommand => ({
+  type: 'RecordExecutionFailed',
+  batchId,
+  index,
+  error: `throttled by the target (HTTP 429) for ${maxThrottleSeconds} s without a successful call`,
+  statusCode: 429,
+  attempts,
+  now,
+});
 
 const failureOf = (result: CallResult): AttemptFailure => {
   if (result.kind === 'failure') return { error: result.error, retryable: isRetryable(result) };

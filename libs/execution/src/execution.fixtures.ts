@@ -159,7 +159,7 @@ export class ExecutionWorld {
         name: 'test workflow',
         inputs: [{ name: 'n', required: true }],
         target: { timeoutMs: 5000, mode: 'sync', callbackTimeoutMs: 60_000, ...setup.target },
-        retry: { maxAttempts: 3, backoffMs: 10, ...setup.retry },
+        retry: { maxAttempts: 3, backoffMs: 10, maxThrottleSeconds: 3600, ...setup.retry },
         ...(setup.limits === undefined ? {} : { limits: setup.limits }),
       },
       actor: 'test',

@@ -2,13 +2,14 @@ import { Inject, Injectable, Module, type BeforeApplicationShutdown, type OnAppl
 import { BatchCommandHandler } from '@flotilla/application';
 import { batchEvents } from '@flotilla/domain';
 import { consumeEvents, type MessageConsumer, type MessageTransport } from '@flotilla/messaging';
-import { CONFIG, MESSAGE_TRANSPORT, type PlatformConfig } from '@flotilla/platform';
+import { CLOCK, CONFIG, MESSAGE_TRANSPORT, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
 import { HeldBatches } from './held-batches';
 import { OutcomeWriter } from './outcome-writer';
 import { TargetClient } from './target-client';
 import { WaveTrigger } from './wave-trigger';
+import { WorkflowThrottle } from './workflow-throttle';
 
 export const TRIGGER_GROUP = 'executor-trigger';
 export const DISPATCH_GROUP = 'executor-dispatch';
@@ -90,10 +91,15 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
     { provide: OutcomeWriter, inject: [BatchCommandHandler], useFactory: (batches: BatchCommandHandler) => new OutcomeWriter(batches) },
     { provide: CallSlots, inject: [CONFIG], useFactory: (config: PlatformConfig) => new CallSlots(config.executorConcurrency) },
     { provide: HeldBatches, useFactory: () => new HeldBatches() },
+    {
+      provide: WorkflowThrottle,
+      inject: [CLOCK],
+      useFactory: (clock: Clock) => new WorkflowThrottle({ now: () => clock.now().getTime() }),
+    },
     WaveTrigger,
     ExecutionDispatcher,
     ExecutorConsumers,
   ],
-  exports: [TargetClient, OutcomeWriter, CallSlots, HeldBatches],
+  exports: [TargetClient, OutcomeWriter, CallSlots, HeldBatches, WorkflowThrottle],
 })
 export class ExecutorModule {}

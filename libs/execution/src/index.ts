@@ -6,3 +6,4 @@ export * from './target-client';
 export * from './retry-policy';
 export * from './call-slots';
 export * from './held-batches';
+export * from './workflow-throttle';

@@ -1,8 +1,16 @@
 import type { BatchCommandHandler } from '@flotilla/application';
-import type { RecordAttemptFailed, RecordExecutionAccepted, RecordExecutionCompleted, RecordExecutionFailed } from '@flotilla/domain';
+import type {
+  RecordAttemptFailed,
+  RecordExecutionAccepted,
+  RecordExecutionCompleted,
+  RecordExecutionFailed,
+  RecordThrottleLifted,
+  RecordThrottled,
+} from '@flotilla/domain';
 
-/** What the executor records about a triggered execution. */
-export type OutcomeCommand = RecordExecutionAccepted | RecordAttemptFailed | RecordExecutionCompleted | RecordExecutionFailed;
+/** What the executor records about a triggered execution, and about its batch's throttling by the target. */
+export type OutcomeCommand =
+  RecordExecutionAccepted | RecordAttemptFailed | RecordExecutionCompleted | RecordExecutionFailed | RecordThrottled | RecordThrottleLifted;
 
 export interface OutcomeWriterOptions {
   /** How long the first command of a group waits for company. Default 5 ms. */

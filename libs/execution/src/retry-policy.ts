@@ -39,7 +39,7 @@ export const parseRetryAfter = (header: string | undefined, now: Date): number |
  */
 export const retryDelay = (
   attempt: number,
-  policy: RetryPolicy,
+  policy: Pick<RetryPolicy, 'backoffMs'>,
   retryAfterHeader: string | undefined,
   random: () => number,
   now: Date,

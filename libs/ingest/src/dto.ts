@@ -164,6 +164,21 @@ export class RetryPolicyDto {
   @Min(0)
   @Max(3_600_000)
   backoffMs?: number;
+
+  // The range is a rule the domain checks (422, naming the field).
+  @ApiPropertyOptional({
+    type: 'integer',
+    default: 3600,
+    minimum: 1,
+    maximum: 604800,
+    description:
+      'A 429 answer uses up no attempt: the executor slows the calls of the workflow down (Retry-After, else an exponential ' +
+      'backoff) and calls again. An execution fails only after this many seconds of continuous throttling without a ' +
+      'successful call.',
+  })
+  @IsOptional()
+  @IsInt()
+  maxThrottleSeconds?: number;
 }
 
 export class WorkflowCostDto {

@@ -44,6 +44,8 @@ export class RetryPolicyResponse implements RetryPolicy {
   readonly maxAttempts!: number;
   @ApiProperty()
   readonly backoffMs!: number;
+  @ApiProperty({ description: 'Seconds of continuous throttling (429 answers) after which an execution fails.' })
+  readonly maxThrottleSeconds!: number;
 }
 
 export class WorkflowLimitsResponse implements WorkflowLimits {

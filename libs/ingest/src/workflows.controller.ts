@@ -28,7 +28,11 @@ const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
     mode: dto.target.mode ?? 'sync',
     callbackTimeoutMs: dto.target.callbackTimeoutMs ?? DEFAULT_CALLBACK_TIMEOUT_MS,
   },
-  retry: { maxAttempts: dto.retry?.maxAttempts ?? DEFAULT_RETRY.maxAttempts, backoffMs: dto.retry?.backoffMs ?? DEFAULT_RETRY.backoffMs },
+  retry: {
+    maxAttempts: dto.retry?.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
+    backoffMs: dto.retry?.backoffMs ?? DEFAULT_RETRY.backoffMs,
+    maxThrottleSeconds: dto.retry?.maxThrottleSeconds ?? DEFAULT_RETRY.maxThrottleSeconds,
+  },
   // Only what was declared: the executor's default applies to the rest.
   ...(dto.limits?.maxInFlight === undefined ? {} : { limits: { maxInFlight: dto.limits.maxInFlight } }),
   ...(dto.cost === undefined ? {} : { cost: { perExecution: dto.cost.perExecution, currency: dto.cost.currency } }),

@@ -146,8 +146,11 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
     };
     await store.appendToStream('workflow-old', [{ type: 'WorkflowVersionAdded', data: v1 }]);
     await until(() => seen.length === 1, 30_000, 'the published workflow event');
-    expect(seen[0]?.data).toMatchObject({ target: { timeoutMs: 900_000, callbackTimeoutMs: 3_600_000 } });
-    expect(seen[0]?.metadata).toMatchObject({ schemaVersion: 2 });
+    expect(seen[0]?.data).toMatchObject({
+      target: { timeoutMs: 900_000, callbackTimeoutMs: 3_600_000 },
+      retry: { maxAttempts: 1, backoffMs: 0, maxThrottleSeconds: 3600 },
+    });
+    expect(seen[0]?.metadata).toMatchObject({ schemaVersion: 3 });
   });
 
   it('a record that is not an event goes straight to the dead-letter topic, and the rest of the partition flows', async () => {

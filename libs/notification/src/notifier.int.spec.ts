@@ -93,6 +93,9 @@ describe('Notifier', () => {
       attempts: 3,
       now: new Date(),
     });
+    const throttledUntil = new Date(Date.now() + 5000);
+    await run(module, batchId, { type: 'RecordThrottled', batchId, until: throttledUntil, workflowId: 'wf-a', now: new Date() });
+    await run(module, batchId, { type: 'RecordThrottleLifted', batchId, now: new Date() });
     await run(module, batchId, { type: 'PauseBatch', batchId, now: new Date(), actor: 'ops' });
     await run(module, batchId, {
       type: 'ReconfigureBatch',
@@ -105,13 +108,15 @@ describe('Notifier', () => {
     // The last message: once it arrives, every message of the batch before it has been fully handled (per-batch order).
     await run(module, batchId, { type: 'ResumeBatch', batchId, now: new Date(), actor: 'ops' });
 
-    await until(() => everything.requests.length === 6);
+    await until(() => everything.requests.length === 8);
     // Each webhook has its own lanes: the other one's delivery may still be on its way. An empty queue means every delivery was made.
     await until(() => module.get(DeliveryQueue).size() === 0);
     expect(everything.requests.map((request) => request.payload.type)).toEqual([
       'batch.started',
       'execution.completed',
       'execution.failed',
+      'batch.throttled',
+      'batch.throttle_lifted',
       'batch.paused',
       'batch.reconfigured',
       'batch.resumed',
@@ -133,7 +138,14 @@ describe('Notifier', () => {
       expect(verifySignature(secret === SECRET ? OTHER_SECRET : SECRET, signature, received.body, 60, new Date())).toBe(false);
     }
 
-    const [started, completed, failed, paused, reconfigured] = everything.requests.map((request) => request.payload);
+    const [started, completed, failed, throttled, lifted, paused, reconfigured] = everything.requests.map((request) => request.payload);
+    expect(throttled).toMatchObject({
+      id: eventIds.get('BatchThrottled'),
+      batchId,
+      data: { until: throttledUntil.toISOString(), workflowId: 'wf-a' },
+    });
+    expect(throttled).not.toHaveProperty('executionId');
+    expect(lifted).toMatchObject({ id: eventIds.get('BatchThrottleLifted'), type: 'batch.throttle_lifted', batchId });
     expect(started).toEqual({
       id: eventIds.get('BatchStarted'),
       type: 'batch.started',

@@ -50,6 +50,7 @@ interface BatchRow {
   held_by: HoldSource | null;
   held_reason: string | null;
   held_at: string | null;
+  throttled_until: string | null;
 }
 
 interface ExecutionRow {
@@ -217,6 +218,7 @@ export class BatchQueries {
       heldBy: row.held_by,
       heldReason: row.held_reason,
       heldAt: row.held_at,
+      throttledUntil: row.throttled_until,
       parentBatchId: row.parent_batch_id,
       retries: JSON.parse(row.retries) as string[],
       ...costsOf(row),

@@ -30,6 +30,8 @@ const summaryEvents = batchEvents.subset(
   'BatchCompleted',
   'BatchSettled',
   'BatchRetried',
+  'BatchThrottled',
+  'BatchThrottleLifted',
 );
 type SummaryEvent = RegisteredEvent<typeof summaryEvents>;
 
@@ -140,14 +142,19 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
       case 'BatchCompleted':
         return db.run(`UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?`, at, batchId);
       case 'BatchSettled':
-        return db.run('UPDATE batches SET settled_at = ? WHERE id = ?', at, batchId);
+        return db.run('UPDATE batches SET settled_at = ?, throttled_until = NULL WHERE id = ?', at, batchId);
+      case 'BatchThrottled':
+        return db.run('UPDATE batches SET throttled_until = ? WHERE id = ?', event.data.until, batchId);
+      case 'BatchThrottleLifted':
+        return db.run('UPDATE batches SET throttled_until = NULL WHERE id = ?', batchId);
       case 'BatchRetried':
         return db.run("UPDATE batches SET retries = json_insert(retries, '$[#]', ?) WHERE id = ?", event.data.retryBatchId, batchId);
       case 'BatchCancelled': {
         this.flushBatch(db, batchId);
         const cancelled = event.data.cancelledExecutions;
         return db.run(
-          `UPDATE batches SET status = 'cancelled', cancelled_at = ?, pending = pending - ?, cancelled = cancelled + ? WHERE id = ?`,
+          `UPDATE batches SET status = 'cancelled', cancelled_at = ?, throttled_until = NULL, pending = pending - ?,
+             cancelled = cancelled + ? WHERE id = ?`,
           at,
           cancelled,
           cancelled,

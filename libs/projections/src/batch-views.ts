@@ -149,6 +149,17 @@ export class BatchView {
   settledAt!: string | null;
   @ApiProperty({
     type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'While the target throttles the batch (it answered 429): when the first 429 of the episode let calls start again ' +
+      '(its Retry-After, else an exponential backoff). The executor holds the calls of the workflow back, retries them when ' +
+      'it allows, and a 429 uses up no attempt. Null when not throttled: from the first answer that is not a 429 ' +
+      '(BatchThrottleLifted), and once the batch settles or is cancelled.',
+  })
+  throttledUntil!: string | null;
+  @ApiProperty({
+    type: String,
     nullable: true,
     description: 'For a batch made by `POST /v1/batches/{id}/retry-failed`: the batch whose failed executions it re-runs.',
   })

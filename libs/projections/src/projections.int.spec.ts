@@ -183,6 +183,8 @@ describe('projections', () => {
         { type: 'RescheduleExecution', batchId, index, executeAt: new Date(now + Math.floor(next() * 60_000)), now: at, ...actor },
         { type: 'PauseBatch', batchId, now: at, ...actor },
         { type: 'ResumeBatch', batchId, now: at, ...actor },
+        { type: 'RecordThrottled', batchId, until: new Date(now + 3000), workflowId: 'wf-a', now: at },
+        { type: 'RecordThrottleLifted', batchId, now: at },
         { type: 'CancelBatch', batchId, now: at, ...actor },
         {
           type: 'ReconfigureBatch',
@@ -214,7 +216,9 @@ describe('projections', () => {
     expect(liveDump.history.length).toBeGreaterThan(500);
     // The mix reached the events that start a new plan.
     const historyTypes = new Set(liveDump.history.map((row) => (row as { type: string }).type));
-    expect([...historyTypes]).toEqual(expect.arrayContaining(['BatchResumed', 'BatchReconfigured', 'BatchReplanned']));
+    expect([...historyTypes]).toEqual(
+      expect.arrayContaining(['BatchResumed', 'BatchReconfigured', 'BatchReplanned', 'BatchThrottled', 'BatchThrottleLifted']),
+    );
 
     const rebuilt = readModels();
     await runner(rebuilt).start();
@@ -256,6 +260,7 @@ describe('projections', () => {
         }),
       ]);
       expect([batchId, batch.estimatedCompletionAt]).toEqual([batchId, estimatedCompletionOf(state)]);
+      expect([batchId, batch.throttledUntil]).toEqual([batchId, state.throttledUntil]);
       const executions = queries.listExecutions(batchId, { limit: 100 }).items;
       for (const execution of executions) {
         const expected = state.executions.stateOf(execution.index);

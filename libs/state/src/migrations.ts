@@ -174,7 +174,6 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    // Merge note: number 9 on main (after the executions' queue columns, 7, and the throttle, 8).
     id: 7,
     name: 'batch summary: what holds a batch (its workflow), why and since when',
     sql: `
@@ -182,6 +181,14 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE batches ADD COLUMN held_by TEXT;
       ALTER TABLE batches ADD COLUMN held_reason TEXT;
       ALTER TABLE batches ADD COLUMN held_at TEXT;
+    `,
+  },
+  {
+    id: 8,
+    name: 'batch summary: until when the target throttles the batch',
+    sql: `
+      -- Set from BatchThrottled to BatchThrottleLifted (and cleared when the batch settles or is cancelled); null when not throttled.
+      ALTER TABLE batches ADD COLUMN throttled_until TEXT;
     `,
   },
 ];

@@ -183,6 +183,21 @@ export type ReconfigureBatch = {
   readonly now: Date;
 } & Actor;
 
+/**
+ * The executor met a 429 on a call of the batch (`until`: no call of its workflow before then).
+ * Opens a throttling episode; one already open, or a batch that has settled or was cancelled, records
+ * nothing, so the 429s of a storm give one event.
+ */
+export type RecordThrottled = {
+  readonly type: 'RecordThrottled';
+  readonly batchId: string;
+  readonly until: Date;
+  readonly workflowId?: string;
+  readonly now: Date;
+};
+/** A call of the batch got an answer other than 429: ends the open episode, if any. */
+export type RecordThrottleLifted = { readonly type: 'RecordThrottleLifted'; readonly batchId: string; readonly now: Date };
+
 export type BatchCommand =
   | CreateBatch
   | StartBatch
@@ -201,7 +216,9 @@ export type BatchCommand =
   | ReconfigureBatch
   | HoldBatch
   | ReleaseBatch
-  | RecordRetry;
+  | RecordRetry
+  | RecordThrottled
+  | RecordThrottleLifted;
 
 export const MAX_CONCURRENT_LIMIT = 10_000;
 /** 30 days. Longer gaps between waves are not a use case, and they let a plan end past any date. */
@@ -253,6 +270,10 @@ export const decide = (command: BatchCommand, state: BatchState): BatchEvent[] =
       return releaseBatch(command, state);
     case 'RecordRetry':
       return recordRetry(command, state);
+    case 'RecordThrottled':
+      return recordThrottled(command, state);
+    case 'RecordThrottleLifted':
+      return recordThrottleLifted(command, state);
     default: {
       const unknownCommand: never = command;
       throw new Error(`Unknown command ${(unknownCommand as { type: string }).type}`);
@@ -845,4 +866,21 @@ const recordRetry = (command: RecordRetry, batch: Batch): BatchEvent[] => {
       },
     },
   ];
+};
+
+/**
+ * Throttling is a fact about calls still to be made: a batch that settled or was cancelled makes no
+ * more (a cancel leaves calls in flight whose answers may still come), so it quietly records nothing.
+ */
+const callsMayFollow = (batch: Batch): boolean => batch.settledAt === null && batch.status !== 'cancelled';
+
+const recordThrottled = (command: RecordThrottled, batch: Batch): BatchEvent[] => {
+  if (!callsMayFollow(batch) || batch.throttledUntil !== null) return [];
+  const workflow = command.workflowId === undefined ? {} : { workflowId: command.workflowId };
+  return [{ type: 'BatchThrottled', data: { batchId: batch.id, until: iso(command.until), ...workflow, occurredAt: iso(command.now) } }];
+};
+
+const recordThrottleLifted = (command: RecordThrottleLifted, batch: Batch): BatchEvent[] => {
+  if (!callsMayFollow(batch) || batch.throttledUntil === null) return [];
+  return [{ type: 'BatchThrottleLifted', data: { batchId: batch.id, occurredAt: iso(command.now) } }];
 };

@@ -402,6 +402,29 @@ export type BatchRetried = {
   };
 };
 
+/**
+ * A target started answering the batch's calls with 429: the executor holds back the calls of the
+ * batch's workflow, none before `until` (the target's Retry-After, else an exponential backoff), and
+ * 429s no longer fail executions (up to the workflow version's `retry.maxThrottleSeconds`). Recorded
+ * once per episode: the 429s that follow while it lasts are not recorded, and `until` stays the
+ * first one's. `workflowId` names the workflow whose calls are held back. Actor `executor`.
+ */
+export type BatchThrottled = {
+  readonly type: 'BatchThrottled';
+  readonly data: {
+    readonly batchId: string;
+    readonly until: string;
+    readonly workflowId?: string;
+    readonly occurredAt: string;
+  };
+};
+
+/** The episode a BatchThrottled opened is over: a call of the batch got an answer other than 429. */
+export type BatchThrottleLifted = {
+  readonly type: 'BatchThrottleLifted';
+  readonly data: { readonly batchId: string; readonly occurredAt: string };
+};
+
 export type BatchEvent =
   | BatchCreated
   | BatchStarted
@@ -422,7 +445,9 @@ export type BatchEvent =
   | BatchCancelled
   | BatchCompleted
   | BatchSettled
-  | BatchRetried;
+  | BatchRetried
+  | BatchThrottled
+  | BatchThrottleLifted;
 
 export type BatchEventType = BatchEvent['type'];
 

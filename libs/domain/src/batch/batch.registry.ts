@@ -37,6 +37,8 @@ export const batchEvents = new EventRegistry<BatchEvent>({
   BatchCompleted: { schemaVersion: 1 },
   BatchSettled: { schemaVersion: 1 },
   BatchRetried: { schemaVersion: 1 },
+  BatchThrottled: { schemaVersion: 1 },
+  BatchThrottleLifted: { schemaVersion: 1 },
 });
 
 /** The events of a batch's items stream. */

@@ -47,6 +47,8 @@ export interface Batch {
   readonly settledAt: string | null;
   /** Set from BatchHeld to BatchReleased: no execution of the batch is called meanwhile, whatever its status. */
   readonly held: BatchHold | null;
+  /** While a throttling episode is open (BatchThrottled, until BatchThrottleLifted): its `until`; else null. */
+  readonly throttledUntil: string | null;
   readonly executions: ExecutionTable;
 }
 
@@ -102,6 +104,7 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       resumed: false,
       settledAt: null,
       held: null,
+      throttledUntil: null,
       executions: new ExecutionTable(total, ms(settings.startAt), settings),
     };
   }
@@ -163,14 +166,19 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
       const cancelled = state.executions.cancelAllPending();
       counts.pending -= cancelled;
       counts.cancelled += cancelled;
-      return { ...state, status: 'cancelled', endedAt: event.data.occurredAt };
+      return { ...state, status: 'cancelled', endedAt: event.data.occurredAt, throttledUntil: null };
     }
     case 'BatchCompleted':
       return { ...state, status: 'completed', endedAt: event.data.occurredAt };
     case 'BatchSettled':
-      return { ...state, settledAt: event.data.occurredAt };
+      // Nothing is called any more: an episode still open ends with the batch.
+      return { ...state, settledAt: event.data.occurredAt, throttledUntil: null };
     case 'BatchRetried':
       return state;
+    case 'BatchThrottled':
+      return { ...state, throttledUntil: event.data.until };
+    case 'BatchThrottleLifted':
+      return { ...state, throttledUntil: null };
     case 'ExecutionAttemptFailed':
       state.executions.recordFailedAttempt(event.data.index, event.data.attempt);
       return state;
@@ -224,7 +232,7 @@ export const estimatedCompletionOf = (batch: Batch): string | null => {
 };
 
 /** A batch's state as plain data, for snapshots: the execution table as typed arrays, the rest as is. */
-export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 'settledAt' | 'resumed' | 'held'> & {
+export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 'settledAt' | 'resumed' | 'held' | 'throttledUntil'> & {
   // Optional: snapshots taken before holds existed lack it (and were not held).
   readonly held?: BatchHold | null;
   readonly executions: ExecutionTableSnapshot;
@@ -232,6 +240,8 @@ export type BatchSnapshot = Omit<Batch, 'executions' | 'outcomesBeforeResume' | 
   readonly outcomesBeforeResume?: Batch['outcomesBeforeResume'];
   readonly settledAt?: string | null;
   readonly resumed?: boolean;
+  // Snapshots taken before throttling was recorded lack it: no episode was open then.
+  readonly throttledUntil?: string | null;
 };
 
 export const toBatchSnapshot = (batch: Batch): BatchSnapshot => ({
@@ -253,6 +263,7 @@ export const fromBatchSnapshot = (snapshot: BatchSnapshot): Batch => ({
   resumed: snapshot.resumed ?? snapshot.plan > 0,
   settledAt: snapshot.settledAt ?? null,
   held: snapshot.held ?? null,
+  throttledUntil: snapshot.throttledUntil ?? null,
   counts: { ...snapshot.counts },
   executions: ExecutionTable.fromSnapshot(snapshot.executions, snapshot.settings),
 });

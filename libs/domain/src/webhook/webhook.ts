@@ -25,6 +25,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'batch.completed',
   'batch.settled',
   'batch.retried',
+  'batch.throttled',
+  'batch.throttle_lifted',
   'execution.completed',
   'execution.failed',
 ] as const;
@@ -46,6 +48,8 @@ export const WEBHOOK_TYPE_OF = {
   BatchCompleted: 'batch.completed',
   BatchSettled: 'batch.settled',
   BatchRetried: 'batch.retried',
+  BatchThrottled: 'batch.throttled',
+  BatchThrottleLifted: 'batch.throttle_lifted',
   ExecutionCompleted: 'execution.completed',
   ExecutionFailed: 'execution.failed',
 } as const satisfies Partial<Record<BatchEventType, WebhookEventType>>;

@@ -129,6 +129,8 @@ describe('webhook event types', () => {
       'batch.completed',
       'batch.settled',
       'batch.retried',
+      'batch.throttled',
+      'batch.throttle_lifted',
       'execution.completed',
       'execution.failed',
     ]);

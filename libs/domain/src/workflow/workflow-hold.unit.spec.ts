@@ -20,7 +20,7 @@ const registered: WorkflowCommand = {
     name: 'Enrich',
     inputs: [],
     target: { url: 'http://127.0.0.1:9000/run', timeoutMs: 5000, mode: 'sync', callbackTimeoutMs: 60_000 },
-    retry: { maxAttempts: 3, backoffMs: 100 },
+    retry: { maxAttempts: 3, backoffMs: 100, maxThrottleSeconds: 3600 },
   },
   actor: 'team-a',
   now,

@@ -1,5 +1,5 @@
 import { EventRegistry } from '../shared/event-registry';
-import { MAX_CALL_TIMEOUT_MS, type WorkflowEvent, type WorkflowVersionAdded } from './workflow';
+import { DEFAULT_MAX_THROTTLE_SECONDS, MAX_CALL_TIMEOUT_MS, type WorkflowEvent, type WorkflowVersionAdded } from './workflow';
 
 type TargetV1 = Omit<WorkflowVersionAdded['data']['target'], 'callbackTimeoutMs'>;
 
@@ -16,8 +16,19 @@ const splitTimeouts = (data: unknown): unknown => {
   };
 };
 
+/**
+ * Schema 2 had no `retry.maxThrottleSeconds`: 429s used up attempts then. Those versions get the
+ * default bound on continuous throttling (an hour), as new definitions that leave it out do.
+ */
+const defaultMaxThrottle = (data: unknown): unknown => {
+  const v2 = data as Omit<WorkflowVersionAdded['data'], 'retry'> & {
+    readonly retry: Omit<WorkflowVersionAdded['data']['retry'], 'maxThrottleSeconds'>;
+  };
+  return { ...v2, retry: { ...v2.retry, maxThrottleSeconds: DEFAULT_MAX_THROTTLE_SECONDS } };
+};
+
 export const workflowEvents = new EventRegistry<WorkflowEvent>({
-  WorkflowVersionAdded: { schemaVersion: 2, upcasters: { 1: splitTimeouts } },
+  WorkflowVersionAdded: { schemaVersion: 3, upcasters: { 1: splitTimeouts, 2: defaultMaxThrottle } },
   WorkflowHeld: { schemaVersion: 1 },
   WorkflowReleased: { schemaVersion: 1 },
 });

@@ -32,6 +32,11 @@ export interface RetryPolicy {
   readonly maxAttempts: number;
   /** Base delay of the exponential backoff (doubled per attempt, with jitter). */
   readonly backoffMs: number;
+  /**
+   * How long an execution may stay throttled (its target answering 429, and the executor holding its
+   * calls back) without a successful call before it fails. 429s use up no attempt; this bounds them.
+   */
+  readonly maxThrottleSeconds: number;
 }
 
 /** What one execution of the workflow costs, as the team declares it; plans and batches estimate with it. */
@@ -296,6 +301,8 @@ export const validateWorkflowDefinition = (definition: WorkflowDefinition): Prob
     problem('retry.maxAttempts', 'retry.maxAttempts must be an integer from 1 to 100');
   if (!Number.isInteger(definition.retry.backoffMs) || definition.retry.backoffMs < 0 || definition.retry.backoffMs > 3_600_000)
     problem('retry.backoffMs', 'retry.backoffMs must be an integer from 0 to 3600000');
+  if (!isIntegerIn(definition.retry.maxThrottleSeconds, 1, MAX_THROTTLE_SECONDS))
+    problem('retry.maxThrottleSeconds', `retry.maxThrottleSeconds must be an integer from 1 to ${MAX_THROTTLE_SECONDS} (7 days)`);
   const cost = definition.cost;
   if (cost !== undefined) {
     if (typeof cost.perExecution !== 'number' || !Number.isFinite(cost.perExecution) || cost.perExecution < 0)
@@ -326,4 +333,7 @@ export const MAX_CALLBACK_TIMEOUT_MS = 86_400_000;
 export const MAX_IN_FLIGHT_LIMIT = 10_000;
 /** The largest wave a version's defaults may ask for: the batch settings' own bound on maxConcurrent. */
 export const MAX_DEFAULT_CONCURRENCY = 10_000;
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, backoffMs: 500 };
+export const DEFAULT_MAX_THROTTLE_SECONDS = 3600;
+/** A week: an execution throttled longer than that is better failed and retried as a new batch. */
+export const MAX_THROTTLE_SECONDS = 7 * 24 * 3600;
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, backoffMs: 500, maxThrottleSeconds: DEFAULT_MAX_THROTTLE_SECONDS };

@@ -17,7 +17,7 @@ const definition: WorkflowDefinition = {
   name: 'Enrich lead',
   inputs: [{ name: 'email', required: true }],
   target: { url: 'http://127.0.0.1:9000/run', timeoutMs: 5000, mode: 'sync' as const, callbackTimeoutMs: 3_600_000 },
-  retry: { maxAttempts: 3, backoffMs: 100 },
+  retry: { maxAttempts: 3, backoffMs: 100, maxThrottleSeconds: 3600 },
 };
 const add = (isNew: boolean, overrides: Partial<WorkflowDefinition> = {}): AddWorkflowVersion => ({
   type: 'AddWorkflowVersion',
@@ -54,7 +54,7 @@ describe('workflow versions', () => {
             { name: '1bad', required: true },
           ],
           target: { url: 'ftp://x', timeoutMs: 0, mode: 'sync', callbackTimeoutMs: 3_600_000 },
-          retry: { maxAttempts: 0, backoffMs: -1 },
+          retry: { maxAttempts: 0, backoffMs: -1, maxThrottleSeconds: 0 },
         }),
       );
       throw new Error('expected a RuleViolation');
@@ -67,6 +67,7 @@ describe('workflow versions', () => {
         'target.timeoutMs',
         'retry.maxAttempts',
         'retry.backoffMs',
+        'retry.maxThrottleSeconds',
       ]);
     }
   });
@@ -80,6 +81,16 @@ describe('workflow versions', () => {
       return error.problems.map(({ field, message }) => ({ ...(field === undefined ? {} : { field }), message }));
     }
   };
+
+  it('bounds retry.maxThrottleSeconds: an integer from 1 second to 7 days', () => {
+    const retry = (maxThrottleSeconds: number): Partial<WorkflowDefinition> => ({ retry: { ...definition.retry, maxThrottleSeconds } });
+    expect(problemsOf(retry(1))).toEqual([]);
+    expect(problemsOf(retry(604_800))).toEqual([]);
+    for (const bad of [0, 604_801, 1.5, Number.NaN])
+      expect(problemsOf(retry(bad))).toEqual([
+        { field: 'retry.maxThrottleSeconds', message: 'retry.maxThrottleSeconds must be an integer from 1 to 604800 (7 days)' },
+      ]);
+  });
 
   it('checks a declared cost: perExecution a number >= 0, currency 3 uppercase letters', () => {
     expect(problemsOf({ cost: { perExecution: 0.1, currency: 'USD' } })).toEqual([]);
