@@ -1,5 +1,5 @@
 import type { BatchView, HistoryEntry } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, sleep, tempDir } from '@flotilla/testing';
+import { ProductFixture, eventually, sleep, type PlatformProcess, type TargetServer } from '@flotilla/testing';
 
 /**
  * Catch-up after a crash, end to end: kill -9 of the product process between two waves, a downtime
@@ -7,34 +7,23 @@ import { PlatformProcess, TargetServer, eventually, freePort, sleep, tempDir } f
  * call starts; that is what the pacing is about.
  */
 describe('catch-up after kill -9', () => {
-  let data: ReturnType<typeof tempDir>;
-  let target: TargetServer;
+  let product: ProductFixture;
   let app: PlatformProcess;
+  let target: TargetServer;
 
   beforeEach(async () => {
-    data = tempDir('flotilla-catch-up-e2e-');
-    target = new TargetServer();
-    await target.start();
-    app = new PlatformProcess(await freePort(), data.path);
-    await app.start();
-    expect(
-      (await app.request('POST', '/v1/workflows', { id: 'w', name: 'w', inputs: [{ name: 'n' }], target: { url: target.url } })).status,
-    ).toBe(201);
+    product = await ProductFixture.start({ name: 'catch-up' });
+    ({ app, target } = product);
   });
 
-  afterEach(async () => {
-    await app.kill();
-    await target.stop();
-    data.remove();
-  });
+  afterEach(() => product.stop());
 
   const MAX_CONCURRENT = 2;
   const INTERVAL_MS = 2000;
   const TOTAL = 14;
 
-  const batch = async (id: string) => (await app.request<BatchView>('GET', `/v1/batches/${id}`)).body;
-  const history = async (id: string) =>
-    (await app.request<{ items: HistoryEntry[] }>('GET', `/v1/batches/${id}/history?limit=1000`)).body.items;
+  const batch = (id: string) => product.batch<BatchView>(id);
+  const history = (id: string) => product.history<HistoryEntry>(id);
 
   /**
    * Runs a batch of 14 items, 2 a wave every 2 s, kills the process once the second wave's outcomes
@@ -60,11 +49,11 @@ describe('catch-up after kill -9', () => {
       10_000,
       'the first two waves',
     );
-    await app.kill();
-    const killedAt = Date.now();
-    await sleep(7000);
-    app = new PlatformProcess(app.port, data.path);
-    await app.start();
+    let killedAt = 0;
+    app = await product.restart({}, async () => {
+      killedAt = Date.now();
+      await sleep(7000);
+    });
     const done = await eventually(
       () => batch(id),
       (view) => view.progress.completed === TOTAL,

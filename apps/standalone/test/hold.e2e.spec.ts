@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { WorkflowRepository } from '@flotilla/application';
 import { SqliteEventStore } from '@flotilla/event-store';
 import type { BatchView, HistoryEntry } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, sleep, startWebhookReceiver, tempDir } from '@flotilla/testing';
+import { ProductFixture, eventually, sleep, type PlatformProcess, type TargetServer } from '@flotilla/testing';
 
 /**
  * POST /v1/workflows/{id}/hold and /release, end to end: the real product process with 4 call
@@ -10,52 +10,35 @@ import { PlatformProcess, TargetServer, eventually, freePort, sleep, startWebhoo
  * webhook receiver on loopback.
  */
 describe('holding and releasing a workflow', () => {
-  let data: ReturnType<typeof tempDir>;
-  let target: TargetServer;
+  let product: ProductFixture;
   let app: PlatformProcess;
-  let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
+  let target: TargetServer;
+  let receiver: NonNullable<ProductFixture['receiver']>;
 
   beforeEach(async () => {
-    data = tempDir('flotilla-hold-e2e-');
-    target = new TargetServer();
+    product = await ProductFixture.start({
+      name: 'hold',
+      // The waiting executions of a held workflow keep their messages, so they fill the dispatch window:
+      // it must hold more than them, or another workflow's messages cannot reach the free slots.
+      env: { EXECUTOR_CONCURRENCY: '4', EXECUTOR_QUEUE_DEPTH: '1000' },
+      workflows: [{ id: 'w' }, { id: 'other' }],
+      webhookEvents: ['batch.held', 'batch.released'],
+    });
+    ({ app, target } = product);
+    receiver = product.receiver!;
     // Slow: the executor's slots fill, so triggered executions wait in it for one.
     target.respond = async () => {
       await sleep(250);
       return { status: 200, body: { ok: true } };
     };
-    await target.start();
-    receiver = await startWebhookReceiver();
-    // The waiting executions of a held workflow keep their messages, so they fill the dispatch window:
-    // it must hold more than them, or another workflow's messages cannot reach the free slots.
-    app = new PlatformProcess(await freePort(), data.path, { EXECUTOR_CONCURRENCY: '4', EXECUTOR_QUEUE_DEPTH: '1000' });
-    await app.start();
-    const workflow = { id: 'w', name: 'w', inputs: [{ name: 'n' }], target: { url: target.url } };
-    expect((await app.request('POST', '/v1/workflows', workflow)).status).toBe(201);
-    const other = { id: 'other', name: 'other', inputs: [{ name: 'n' }], target: { url: target.url } };
-    expect((await app.request('POST', '/v1/workflows', other)).status).toBe(201);
-    const webhook = await app.request('POST', '/v1/webhooks', {
-      url: receiver.url,
-      events: ['batch.held', 'batch.released'],
-      secret: 'receiver-secret-0123456789',
-    });
-    expect(webhook.status).toBe(201);
   });
 
-  afterEach(async () => {
-    await app.kill();
-    await target.stop();
-    await receiver.stop();
-    data.remove();
-  });
+  afterEach(() => product.stop());
 
-  const items = (total: number) => Array.from({ length: total }, (_, i) => ({ inputs: { n: String(i) } }));
-  const create = async (body: Record<string, unknown>): Promise<string> => {
-    const response = await app.request<{ id: string }>('POST', '/v1/batches', { name: 'b', workflowId: 'w', ...body });
-    expect(response.status).toBe(201);
-    return response.body.id;
-  };
-  const batch = async (id: string) => (await app.request<BatchView>('GET', `/v1/batches/${id}`)).body;
-  const history = async (id: string) => (await app.request<{ items: HistoryEntry[] }>('GET', `/v1/batches/${id}/history`)).body.items;
+  const items = ProductFixture.items;
+  const create = (body: Record<string, unknown>) => product.createBatch(body);
+  const batch = (id: string) => product.batch<BatchView>(id);
+  const history = (id: string) => product.history<HistoryEntry>(id);
   const callsOf = (id: string) => target.calls.filter((call) => call.key.startsWith(`${id}.`)).length;
   const ops = { 'X-Actor': 'ops@example.com' };
 
@@ -188,7 +171,7 @@ describe('holding and releasing a workflow', () => {
     );
     await app.kill();
     // What the hold route appends, with no process left to follow it up.
-    const store = new SqliteEventStore(join(data.path, 'events.sqlite'));
+    const store = new SqliteEventStore(join(product.dataDir, 'events.sqlite'));
     await new WorkflowRepository(store).holdOrRelease({
       type: 'HoldWorkflow',
       workflowId: 'w',

@@ -1,51 +1,29 @@
 import type { BatchView, ExecutionView, HistoryEntry } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, startWebhookReceiver, tempDir } from '@flotilla/testing';
+import { ProductFixture, eventually, type PlatformProcess, type TargetServer } from '@flotilla/testing';
 
 /**
  * PATCH /v1/batches/{id}, end to end: the real product process, a loopback target that records when
  * each call arrives, and a webhook receiver on loopback.
  */
 describe('PATCH /v1/batches/{id}: change a batch', () => {
-  let data: ReturnType<typeof tempDir>;
-  let target: TargetServer;
+  let product: ProductFixture;
   let app: PlatformProcess;
-  let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
+  let target: TargetServer;
+  let receiver: NonNullable<ProductFixture['receiver']>;
 
   beforeEach(async () => {
-    data = tempDir('flotilla-reconfigure-e2e-');
-    target = new TargetServer();
-    await target.start();
-    receiver = await startWebhookReceiver();
-    app = new PlatformProcess(await freePort(), data.path);
-    await app.start();
-    expect(
-      (await app.request('POST', '/v1/workflows', { id: 'w', name: 'w', inputs: [{ name: 'n' }], target: { url: target.url } })).status,
-    ).toBe(201);
-    const webhook = await app.request('POST', '/v1/webhooks', {
-      url: receiver.url,
-      events: ['batch.reconfigured'],
-      secret: 'receiver-secret-0123456789',
-    });
-    expect(webhook.status).toBe(201);
+    product = await ProductFixture.start({ name: 'reconfigure', webhookEvents: ['batch.reconfigured'] });
+    ({ app, target } = product);
+    receiver = product.receiver!;
   });
 
-  afterEach(async () => {
-    await app.kill();
-    await target.stop();
-    await receiver.stop();
-    data.remove();
-  });
+  afterEach(() => product.stop());
 
-  const items = (total: number) => Array.from({ length: total }, (_, i) => ({ inputs: { n: String(i) } }));
-  const create = async (body: Record<string, unknown>): Promise<string> => {
-    const response = await app.request<{ id: string }>('POST', '/v1/batches', { name: 'b', workflowId: 'w', ...body });
-    expect(response.status).toBe(201);
-    return response.body.id;
-  };
-  const batch = async (id: string) => (await app.request<BatchView>('GET', `/v1/batches/${id}`)).body;
-  const history = async (id: string) => (await app.request<{ items: HistoryEntry[] }>('GET', `/v1/batches/${id}/history`)).body.items;
-  const executions = async (id: string) =>
-    (await app.request<{ items: ExecutionView[] }>('GET', `/v1/batches/${id}/executions?limit=1000`)).body.items;
+  const items = ProductFixture.items;
+  const create = (body: Record<string, unknown>) => product.createBatch(body);
+  const batch = (id: string) => product.batch<BatchView>(id);
+  const history = (id: string) => product.history<HistoryEntry>(id);
+  const executions = (id: string) => product.executions<ExecutionView>(id);
   const patch = <T = BatchView>(id: string, body: unknown, headers: Record<string, string> = {}) =>
     app.request<T>('PATCH', `/v1/batches/${id}`, body, headers);
   const callAt = (id: string, index: number): number | undefined => target.calls.find((call) => call.key === `${id}.${index}`)?.at;

@@ -1,28 +1,22 @@
 import type { BatchView, ExecutionView, HistoryEntry } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, tempDir, type TargetAnswer } from '@flotilla/testing';
+import { ProductFixture, eventually, type PlatformProcess, type TargetAnswer, type TargetServer } from '@flotilla/testing';
 
 /**
  * Adaptive back-off on 429, end to end: one process with EXECUTOR_CONCURRENCY=4 and a loopback
  * target that answers 429 for a while (a "storm"), counting every call it gets.
  */
 describe('a target that throttles (429)', () => {
-  let data: ReturnType<typeof tempDir>;
+  let product: ProductFixture;
   let app: PlatformProcess;
   let target: TargetServer;
 
   beforeEach(async () => {
-    data = tempDir('flotilla-throttle-e2e-');
-    target = new TargetServer();
-    await target.start();
-    app = new PlatformProcess(await freePort(), data.path, { EXECUTOR_CONCURRENCY: '4' });
-    await app.start();
+    // Each test registers the workflow with the retry policy it is about.
+    product = await ProductFixture.start({ name: 'throttle', env: { EXECUTOR_CONCURRENCY: '4' }, workflows: [] });
+    ({ app, target } = product);
   });
 
-  afterEach(async () => {
-    await app.kill();
-    await target.stop();
-    data.remove();
-  });
+  afterEach(() => product.stop());
 
   const ITEMS = 40;
   const STORM_MS = 3000;
@@ -60,11 +54,9 @@ describe('a target that throttles (429)', () => {
     };
   };
 
-  const batch = async (id: string) => (await app.request<BatchView>('GET', `/v1/batches/${id}`)).body;
-  const executions = async (id: string) =>
-    (await app.request<{ items: ExecutionView[] }>('GET', `/v1/batches/${id}/executions?limit=1000`)).body.items;
-  const history = async (id: string) =>
-    (await app.request<{ items: HistoryEntry[] }>('GET', `/v1/batches/${id}/history?limit=1000`)).body.items;
+  const batch = (id: string) => product.batch<BatchView>(id);
+  const executions = (id: string) => product.executions<ExecutionView>(id);
+  const history = (id: string) => product.history<HistoryEntry>(id);
 
   /** Waits for every execution's outcome, polling the batch, and says whether throttledUntil was ever seen set. */
   const settle = async (id: string): Promise<{ view: BatchView; sawThrottledUntil: string | null }> => {

@@ -1,61 +1,39 @@
 import type { BatchView, HistoryEntry } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, sleep, startWebhookReceiver, tempDir } from '@flotilla/testing';
+import { ProductFixture, eventually, sleep, type PlatformProcess, type TargetServer } from '@flotilla/testing';
 
 /**
  * Failure tolerance and the settled signal, end to end: the real product process, a loopback target
  * that fails the inputs a test chooses (400: not retried), and a webhook receiver on loopback.
  */
 describe('failure tolerance and the settled signal', () => {
-  let data: ReturnType<typeof tempDir>;
-  let target: TargetServer;
+  let product: ProductFixture;
   let app: PlatformProcess;
-  let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
+  let target: TargetServer;
+  let receiver: NonNullable<ProductFixture['receiver']>;
 
   beforeEach(async () => {
-    data = tempDir('flotilla-tolerance-e2e-');
-    target = new TargetServer();
-    await target.start();
+    product = await ProductFixture.start({
+      name: 'tolerance',
+      workflows: [{ id: 'w', target: { timeoutMs: 2000 }, retry: { maxAttempts: 1 } }],
+      webhookEvents: ['batch.paused', 'batch.settled'],
+    });
+    ({ app, target } = product);
+    receiver = product.receiver!;
     // Inputs named `fail-*` fail for good; the others complete.
     target.respond = (call) =>
       String(call.body.inputs['n']).startsWith('fail')
         ? { status: 400, body: { error: `refused ${String(call.body.inputs['n'])}` } }
         : { status: 200, body: { ok: call.body.inputs['n'] } };
-    receiver = await startWebhookReceiver();
-    app = new PlatformProcess(await freePort(), data.path);
-    await app.start();
-    const workflow = await app.request('POST', '/v1/workflows', {
-      id: 'w',
-      name: 'w',
-      inputs: [{ name: 'n' }],
-      target: { url: target.url, timeoutMs: 2000 },
-      retry: { maxAttempts: 1 },
-    });
-    expect(workflow.status).toBe(201);
-    const webhook = await app.request('POST', '/v1/webhooks', {
-      url: receiver.url,
-      events: ['batch.paused', 'batch.settled'],
-      secret: 'receiver-secret-0123456789',
-    });
-    expect(webhook.status).toBe(201);
   });
 
-  afterEach(async () => {
-    await app.kill();
-    await target.stop();
-    await receiver.stop();
-    data.remove();
-  });
+  afterEach(() => product.stop());
 
   /** Items whose `n` is `fail-<i>` for the indexes in `failing`, `ok-<i>` otherwise. */
   const items = (total: number, failing: readonly number[]) =>
     Array.from({ length: total }, (_, i) => ({ inputs: { n: failing.includes(i) ? `fail-${i}` : `ok-${i}` } }));
-  const create = async (body: Record<string, unknown>): Promise<string> => {
-    const response = await app.request<{ id: string }>('POST', '/v1/batches', { name: 'b', workflowId: 'w', ...body });
-    expect(response.status).toBe(201);
-    return response.body.id;
-  };
-  const batch = async (id: string) => (await app.request<BatchView>('GET', `/v1/batches/${id}`)).body;
-  const history = async (id: string) => (await app.request<{ items: HistoryEntry[] }>('GET', `/v1/batches/${id}/history`)).body.items;
+  const create = (body: Record<string, unknown>) => product.createBatch(body);
+  const batch = (id: string) => product.batch<BatchView>(id);
+  const history = (id: string) => product.history<HistoryEntry>(id);
   const webhooks = (type: string, batchId: string) =>
     receiver.deliveries.filter((delivery) => delivery.body.type === type && delivery.body.batchId === batchId);
 

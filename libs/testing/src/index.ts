@@ -1,2 +1,3 @@
 export * from './e2e-harness';
 export * from './poll';
+export * from './product-fixture';
