@@ -15,7 +15,7 @@ import {
 } from '@flotilla/domain';
 import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
-import { CallSlots } from './call-slots';
+import { CallSlots, type SlotRequest } from './call-slots';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
@@ -47,7 +47,8 @@ interface Execution {
   readonly executionId: string;
   readonly index: number;
   readonly version: WorkflowVersion;
-  readonly payload: Omit<TargetPayload, 'attempt'>;
+  readonly slot: SlotRequest;
+  readonly firstAttempt: number;
 }
 
 interface AttemptFailure {
@@ -93,25 +94,8 @@ export class ExecutionDispatcher {
   }
 
   async handle(message: TypedMessage<ExecutionTriggered>): Promise<void> {
-    const { batchId, executionId, index } = message.data;
-    const batch = await this.batchStates.load(batchId);
-    if (!isBatch(batch)) throw new BatchNotFound(batchId);
-    // A redelivery of an execution whose outcome is already recorded (a restart before the message
-    // was acknowledged): calling the target again would run it twice.
-    if (batch.executions.stateOf(index) !== 'triggered') return;
-    // Likewise once an async target accepted it: its outcome comes on the callback.
-    if (batch.executions.acceptedAttemptOf(index) !== null) return;
-    const { workflowId, workflowVersion } = batch.settings;
-    const version = await this.versionOf(workflowId, workflowVersion);
-    if (version === undefined) {
-      const error = `workflow ${workflowId} has no version ${workflowVersion}`;
-      await this.record({ type: 'RecordExecutionFailed', batchId, index, error, attempts: 0, now: this.clock.now() });
-      return;
-    }
-    const item = await this.items.get(batch.items, index);
-    // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
-    const firstAttempt = batch.executions.failedAttemptsOf(index) + 1;
-    await this.run({ batchId, executionId, index, version, payload: this.payloadOf(batch, executionId, item) }, firstAttempt);
+    const execution = await this.admit(message.data);
+    if (execution !== null) await this.run(execution, execution.firstAttempt);
   }
 
   /** Ends calls and retry waits in flight; their handlers throw, so their messages stay unacknowledged. */
@@ -119,16 +103,66 @@ export class ExecutionDispatcher {
     this.stopping.abort(new Error('The executor is stopping'));
   }
 
+  /**
+   * What a waiting execution keeps while it is in line for a slot: its ids, its workflow version
+   * (shared, cached) and its place in the line; not the batch state nor the item, so a deep queue of
+   * waiting executions stays small. Null when there is nothing to do for it.
+   */
+  private async admit({ batchId, executionId, index }: ExecutionTriggered['data']): Promise<Execution | null> {
+    const batch = await this.batchStates.load(batchId);
+    if (!isBatch(batch)) throw new BatchNotFound(batchId);
+    if (!stillToCall(batch, index)) return null;
+    const { workflowId, workflowVersion, priority } = batch.settings;
+    const version = await this.versionOf(workflowId, workflowVersion);
+    if (version === undefined) {
+      const error = `workflow ${workflowId} has no version ${workflowVersion}`;
+      await this.record({ type: 'RecordExecutionFailed', batchId, index, error, attempts: 0, now: this.clock.now() });
+      return null;
+    }
+    const { maxInFlight, maxPerSecond } = version.limits ?? {};
+    return {
+      batchId,
+      executionId,
+      index,
+      version,
+      slot: {
+        workflowId,
+        batchId,
+        priority,
+        ...(maxInFlight === undefined ? {} : { maxInFlight }),
+        ...(maxPerSecond === undefined ? {} : { maxPerSecond }),
+      },
+      // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
+      firstAttempt: batch.executions.failedAttemptsOf(index) + 1,
+    };
+  }
+
+  /**
+   * Once the execution holds its first slot: reads the batch again (it may have been settled or
+   * cancelled while the execution waited, or another delivery of it may have run) and its item.
+   * Null when it is no longer to be called.
+   */
+  private async prepare(execution: Execution): Promise<Omit<TargetPayload, 'attempt'> | null> {
+    const batch = await this.batchStates.load(execution.batchId);
+    if (!isBatch(batch) || !stillToCall(batch, execution.index)) return null;
+    const item = await this.items.get(batch.items, execution.index);
+    return this.payloadOf(batch, execution.executionId, item);
+  }
+
   private async run(execution: Execution, firstAttempt: number): Promise<void> {
     const { batchId, index, version } = execution;
+    let payload: Omit<TargetPayload, 'attempt'> | null = null;
     for (let attempt = firstAttempt; ; attempt++) {
-      const release = await this.slots.acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal);
+      const release = await this.slots.acquire(execution.slot, this.stopping.signal);
       let result: CallResult;
       try {
+        // The item is read holding the slot, so the executions waiting in line hold none.
+        payload ??= await this.prepare(execution);
+        if (payload === null) return;
         result = await this.client.call(
           {
             url: version.target.url,
-            body: JSON.stringify({ ...execution.payload, attempt }),
+            body: JSON.stringify({ ...payload, attempt }),
             idempotencyKey: execution.executionId,
             timeoutMs: version.target.timeoutMs,
           },
@@ -204,6 +238,13 @@ export class ExecutionDispatcher {
     };
   }
 }
+
+/**
+ * A redelivery of an execution whose outcome is already recorded (a restart before the message was
+ * acknowledged) must not call the target again, nor one an async target accepted: its outcome comes on the callback.
+ */
+const stillToCall = (batch: Batch, index: number): boolean =>
+  batch.executions.stateOf(index) === 'triggered' && batch.executions.acceptedAttemptOf(index) === null;
 
 /** A sync target's answer as the execution's output: JSON when it parses, else the text; null when empty. */
 const outputOf = (body: string): unknown => {
