@@ -253,6 +253,31 @@ describe('ExecutionDispatcher', () => {
     expect(target.calls[2]!.at - target.calls[1]!.at).toBeGreaterThan(500);
   });
 
+  it('reads an item only once the execution holds a call slot, and calls once a delivery that waited behind another of it', async () => {
+    const slots = new CallSlots(1);
+    dispatcher = dispatcherWith(undefined, slots);
+    // The first call stays open a while: meanwhile every other delivery waits for the one slot.
+    target = await TargetServer.start((_call, n) => ({ status: 200, body: '1', ...(n === 0 ? { delayMs: 400 } : {}) }));
+    await world.createBatch({
+      batchId: 'bat_queue',
+      target: { url: target.url },
+      items: Array.from({ length: 5 }, (_, n) => ({ inputs: { n: String(n) } })),
+    });
+    const messages = await world.trigger('bat_queue');
+    const reads: number[] = [];
+    const get = world.items.get.bind(world.items);
+    world.items.get = (items, index) => (reads.push(index), get(items, index));
+    // The first execution is delivered twice (a redelivery while the first delivery waits).
+    const handled = [...messages, messages[0]!].map((message) => dispatcher.handle(message));
+    await until(() => target!.calls.length === 1);
+    expect(slots.waitingOf()).toBe(5);
+    expect(reads).toEqual([0]);
+    await Promise.all(handled);
+
+    expect(target.calls.map((call) => call.body.executionId).sort()).toEqual([0, 1, 2, 3, 4].map((n) => `bat_queue.${n}`));
+    expect(reads).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('a redelivered ExecutionTriggered whose execution has an outcome does not call the target again', async () => {
     const message = await oneExecution(() => ({ status: 200, body: '1' }));
     await dispatcher.handle(message);
