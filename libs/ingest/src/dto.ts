@@ -139,15 +139,32 @@ export class WorkflowTargetDto {
   callbackTimeoutMs?: number;
 }
 
+export const WORKFLOW_LIMITS_DESCRIPTION =
+  'What every batch of this workflow together may use of the executor. Both limits hold per executor process: ' +
+  'with several executors (Kafka mode) each applies them to the executions it received, so the cluster may make up ' +
+  'to N times as many calls (docs/adr/0005-flow-control-in-the-executor.md).';
+
 export class WorkflowLimitsDto {
   @ApiPropertyOptional({
     minimum: 1,
     maximum: 10000,
-    description: 'Calls of this workflow in flight at once, per executor process. Default: half of EXECUTOR_CONCURRENCY.',
+    description:
+      'Calls of this workflow in flight at once, all its batches together, per executor process. Default: half of EXECUTOR_CONCURRENCY.',
   })
   @IsOptional()
   @IsInt()
   maxInFlight?: number;
+
+  @ApiPropertyOptional({
+    minimum: 1,
+    maximum: 10000,
+    description:
+      'Calls of this workflow started in any one second, all its batches together, per executor process. ' +
+      "Executions over it wait in the executor's queue. Default: no such limit.",
+  })
+  @IsOptional()
+  @IsInt()
+  maxPerSecond?: number;
 }
 
 export class RetryPolicyDto {
@@ -223,7 +240,7 @@ export class WorkflowVersionDto {
   @Type(() => RetryPolicyDto)
   retry?: RetryPolicyDto;
 
-  @ApiPropertyOptional({ type: WorkflowLimitsDto })
+  @ApiPropertyOptional({ type: WorkflowLimitsDto, description: WORKFLOW_LIMITS_DESCRIPTION })
   @IsOptional()
   @IsObject()
   @ValidateNested()

@@ -10,12 +10,13 @@ import {
   type Workflow,
   type WorkflowDefaults,
   type WorkflowDefinition,
+  type WorkflowLimits,
   type WorkflowVersion,
 } from '@flotilla/domain';
 import { Inject } from '@nestjs/common';
 import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
 import type { Request } from 'express';
-import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowVersionDto } from './dto';
+import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowLimitsDto, WorkflowVersionDto } from './dto';
 import { actorOf } from './http-context';
 import { WorkflowResponse, WorkflowVersionResponse } from './responses';
 
@@ -30,10 +31,20 @@ const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
   },
   retry: { maxAttempts: dto.retry?.maxAttempts ?? DEFAULT_RETRY.maxAttempts, backoffMs: dto.retry?.backoffMs ?? DEFAULT_RETRY.backoffMs },
   // Only what was declared: the executor's default applies to the rest.
-  ...(dto.limits?.maxInFlight === undefined ? {} : { limits: { maxInFlight: dto.limits.maxInFlight } }),
+  ...(dto.limits === undefined ? {} : limitsOf(dto.limits)),
   ...(dto.cost === undefined ? {} : { cost: { perExecution: dto.cost.perExecution, currency: dto.cost.currency } }),
   ...(dto.defaults === undefined ? {} : { defaults: defaultsOf(dto.defaults) }),
 });
+
+const limitsOf = ({ maxInFlight, maxPerSecond }: WorkflowLimitsDto): { limits?: WorkflowLimits } =>
+  maxInFlight === undefined && maxPerSecond === undefined
+    ? {}
+    : {
+        limits: {
+          ...(maxInFlight === undefined ? {} : { maxInFlight }),
+          ...(maxPerSecond === undefined ? {} : { maxPerSecond }),
+        },
+      };
 
 /** Only the fields given: an absent one keeps its meaning (every input at once, no interval). */
 const defaultsOf = (dto: WorkflowDefaultsDto): WorkflowDefaults => ({
