@@ -1,4 +1,4 @@
-import type { BatchView, HistoryEntry } from '@flotilla/projections';
+import type { BatchView, ExecutionView, HistoryEntry } from '@flotilla/projections';
 import { PlatformProcess, TargetServer, eventually, freePort, sleep, tempDir, type TargetCall } from '@flotilla/testing';
 
 /**
@@ -98,6 +98,23 @@ describe('flow control in the executor', () => {
       expect(smallCalls).toHaveLength(8);
       expect(Math.max(...smallCalls)).toBeLessThan(60);
       expect(ofBatch(target.calls, big)).toHaveLength(200);
+
+      // The wait in the queue is visible: queued when triggered, called when a slot came.
+      const waits = async (id: string): Promise<number[]> => {
+        const page = await app.request<{ items: ExecutionView[] }>('GET', `/v1/batches/${id}/executions?limit=200`);
+        return page.body.items.map((execution) => {
+          expect(execution.queuedAt).toBe(execution.triggeredAt);
+          expect(execution.calledAt).not.toBeNull();
+          return Date.parse(execution.calledAt!) - Date.parse(execution.queuedAt!);
+        });
+      };
+      const bigWaits = await waits(big);
+      const smallWaits = await waits(small);
+      expect(bigWaits).toHaveLength(200);
+      expect(Math.min(...bigWaits, ...smallWaits)).toBeGreaterThanOrEqual(0);
+      // 200 executions on 4 slots at 40 ms a call: the last of the big batch waited about 2 s, the small batch far less.
+      expect(Math.max(...bigWaits)).toBeGreaterThan(1000);
+      expect(Math.max(...smallWaits)).toBeLessThan(Math.max(...bigWaits) / 2);
     });
 
     it('a priority-10 batch goes ahead of the priority-50 ones', async () => {

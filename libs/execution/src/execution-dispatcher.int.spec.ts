@@ -61,8 +61,13 @@ describe('ExecutionDispatcher', () => {
     return message!;
   };
   /** What the executor recorded: the execution events after the trigger. */
+  /** What the executor decided about executions; ExecutionCallsStarted only says when the calls began (callsStartedOf). */
   const outcomesOf = async (batchId: string) =>
-    (await world.events(batchId)).filter((event) => event.type.startsWith('Execution') && event.type !== 'ExecutionTriggered');
+    (await world.events(batchId)).filter(
+      (event) => event.type.startsWith('Execution') && event.type !== 'ExecutionTriggered' && event.type !== 'ExecutionCallsStarted',
+    );
+  const callsStartedOf = async (batchId: string) =>
+    (await world.events(batchId)).filter((event) => event.type === 'ExecutionCallsStarted').map((event) => event.data);
   const outcomes = () => outcomesOf('bat_one');
 
   it('sync 200: records the body as the output, after one call carrying the execution id as Idempotency-Key', async () => {
@@ -270,12 +275,27 @@ describe('ExecutionDispatcher', () => {
     // The first execution is delivered twice (a redelivery while the first delivery waits).
     const handled = [...messages, messages[0]!].map((message) => dispatcher.handle(message));
     await until(() => target!.calls.length === 1);
-    expect(slots.waitingOf()).toBe(5);
+    // Four wait for the slot; the second delivery of the first waits for that one's end instead.
+    expect(slots.waitingOf()).toBe(4);
     expect(reads).toEqual([0]);
     await Promise.all(handled);
 
     expect(target.calls.map((call) => call.body.executionId).sort()).toEqual([0, 1, 2, 3, 4].map((n) => `bat_queue.${n}`));
     expect(reads).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('records when the first call started, before the outcome, and not again for a retry', async () => {
+    const message = await oneExecution((n) => (n === 0 ? { status: 503 } : { status: 200, body: '1' }), { retry: { backoffMs: 1 } });
+    const before = Date.now();
+    await dispatcher.handle(message);
+    const events = (await world.events('bat_one'))
+      .map((event) => event.type)
+      .filter((type) => type.startsWith('Execution') && type !== 'ExecutionTriggered');
+    expect(events).toEqual(['ExecutionCallsStarted', 'ExecutionAttemptFailed', 'ExecutionCompleted']);
+    const [started] = await callsStartedOf('bat_one');
+    expect(started).toMatchObject({ indexes: [0] });
+    expect(Date.parse(started!['at'] as string)).toBeGreaterThanOrEqual(before - 1);
+    expect(Date.parse(started!['at'] as string)).toBeLessThanOrEqual(target!.calls[0]!.at + 1);
   });
 
   it('a redelivered ExecutionTriggered whose execution has an outcome does not call the target again', async () => {

@@ -77,6 +77,8 @@ export class ExecutionDispatcher {
   private readonly stopping = new AbortController();
   /** Workflow versions never change once added. */
   private readonly versions = new Map<string, WorkflowVersion>();
+  /** The executions being handled here, by batch and index: one delivery of each at a time. */
+  private readonly running = new Map<string, Promise<void>>();
   /** Every message reads its batch's state; concurrent messages of a batch share the reads. */
   private readonly batchStates: SharedLoads<BatchState>;
 
@@ -93,9 +95,19 @@ export class ExecutionDispatcher {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
   }
 
-  async handle(message: TypedMessage<ExecutionTriggered>): Promise<void> {
-    const execution = await this.admit(message.data);
-    if (execution !== null) await this.run(execution, execution.firstAttempt);
+  handle(message: TypedMessage<ExecutionTriggered>): Promise<void> {
+    const { batchId, index } = message.data;
+    const key = `${batchId}\u0000${index}`;
+    // Another delivery of this execution is already in line or calling here (a redelivery while the
+    // first still waits): the state check cannot tell, as the first records its outcome only after
+    // its call. This one ends with it, and fails with it, so it is redelivered if that one is.
+    const running = this.running.get(key);
+    if (running !== undefined) return running;
+    const done = this.admit(message.data)
+      .then((execution) => (execution === null ? undefined : this.run(execution, execution.firstAttempt)))
+      .finally(() => this.running.delete(key));
+    this.running.set(key, done);
+    return done;
   }
 
   /** Ends calls and retry waits in flight; their handlers throw, so their messages stay unacknowledged. */
@@ -159,6 +171,8 @@ export class ExecutionDispatcher {
         // The item is read holding the slot, so the executions waiting in line hold none.
         payload ??= await this.prepare(execution);
         if (payload === null) return;
+        // calledAt: the read side keeps the earliest, so a redelivery's first call changes nothing.
+        if (attempt === firstAttempt) this.writer.callStarted(batchId, index, this.clock.now());
         result = await this.client.call(
           {
             url: version.target.url,

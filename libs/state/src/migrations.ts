@@ -173,4 +173,12 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE batches ADD COLUMN catch_up TEXT NOT NULL DEFAULT 'paced';
     `,
   },
+  {
+    id: 7,
+    name: 'executions: when the first call to the target started',
+    sql: `
+      -- From ExecutionCallsStarted; null until the execution got a call slot (and for executions called before it was recorded).
+      ALTER TABLE executions ADD COLUMN called_at TEXT;
+    `,
+  },
 ];
