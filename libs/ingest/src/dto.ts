@@ -340,7 +340,9 @@ export class BatchConfigDto {
     minimum: 1,
     maximum: 100,
     default: 50,
-    description: 'Lower runs first (1 to 100). Recorded and shown; the executor does not yet order its calls by it.',
+    description:
+      "Lower runs first (1 to 100): due executions wait in the executor's queue by priority, then batch by batch in turns " +
+      'among equal priority. Per executor process in Kafka mode.',
   })
   @IsOptionalNotNull()
   @IsInt({ message: 'priority must be an integer' })
@@ -471,7 +473,12 @@ export class ReconfigureBatchDto extends OperatorActionDto {
   @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'batchIntervalSeconds must be a number' })
   batchIntervalSeconds?: number;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, description: 'Lower runs first.' })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: 100,
+    description: "Lower runs first. Executions already waiting in the executor's queue keep the priority they came with.",
+  })
   @IsOptionalNotNull()
   @IsInt({ message: 'priority must be an integer' })
   priority?: number;
