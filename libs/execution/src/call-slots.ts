@@ -62,6 +62,11 @@ export class CallSlots {
   private readonly fair: boolean;
   private readonly now: () => number;
   private timer: { at: number; handle: NodeJS.Timeout } | null = null;
+  /**
+   * The waiters of each signal, behind one listener per signal: Node's EventTarget removes a
+   * listener by scanning its list, which made 100,000 waiters on the executor's one stop signal quadratic.
+   */
+  private readonly aborts = new WeakMap<AbortSignal, Set<() => void>>();
 
   constructor(
     readonly capacity: number,
@@ -85,6 +90,7 @@ export class CallSlots {
         this.forget(request.workflowId, use);
         reject(signal?.reason);
       };
+      const aborts = signal === undefined ? undefined : this.abortsOf(signal);
       const waiter: Waiter = {
         // Fairness off: one line per workflow, so only arrival order counts within it.
         batchId: this.fair ? request.batchId : request.workflowId,
@@ -93,15 +99,33 @@ export class CallSlots {
         maxInFlight: request.maxInFlight ?? this.defaultWorkflowLimit,
         maxPerSecond: request.maxPerSecond,
         grant: (release) => {
-          signal?.removeEventListener('abort', onAbort);
+          aborts?.delete(onAbort);
           resolve(release);
         },
       };
       const ticket = this.queue.add(waiter);
       use.waiting++;
-      signal?.addEventListener('abort', onAbort, { once: true });
+      aborts?.add(onAbort);
       this.serve();
     });
+  }
+
+  private abortsOf(signal: AbortSignal): Set<() => void> {
+    let waiters = this.aborts.get(signal);
+    if (waiters === undefined) {
+      const set = new Set<() => void>();
+      waiters = set;
+      this.aborts.set(signal, set);
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const onAbort of [...set]) onAbort();
+          set.clear();
+        },
+        { once: true },
+      );
+    }
+    return waiters;
   }
 
   /** Calls in flight, overall or of one workflow. */
