@@ -172,8 +172,12 @@ describe('CallSlots', () => {
       const calls = Array.from({ length: 12 }, () => ask(slots, 'w', undefined, undefined, { maxPerSecond: 5 }));
       const record = async (): Promise<void> => {
         await settle();
-        for (const call of calls)
-          if (call.granted && call.release !== null) (starts.push(Date.now()), call.release(), (call.release = null));
+        for (const call of calls) {
+          if (!call.granted || call.release === null) continue;
+          starts.push(Date.now());
+          call.release();
+          call.release = null;
+        }
       };
       await record();
       expect(starts).toHaveLength(5);
