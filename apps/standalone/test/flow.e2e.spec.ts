@@ -162,6 +162,29 @@ describe('flow control in the executor', () => {
       expect(target.calls).toHaveLength(20);
     });
 
+    it('refuses limits.maxPerSecond outside 1 to 10000 (422 naming it), and shows the limits it took', async () => {
+      const target = await slowTarget(1);
+      const attempt = (limits: unknown) =>
+        app.request<{ details?: { field: string; message: string }[] }>('POST', '/v1/workflows', {
+          id: 'rate',
+          name: 'rate',
+          inputs: [],
+          target: { url: target.url },
+          limits,
+        });
+      for (const maxPerSecond of [0, 10_001]) {
+        const refused = await attempt({ maxPerSecond });
+        expect(refused.status).toBe(422);
+        expect(refused.body.details).toEqual([
+          { code: 'invalid_workflow', field: 'limits.maxPerSecond', message: 'limits.maxPerSecond must be an integer from 1 to 10000' },
+        ]);
+      }
+      expect((await attempt({ maxPerSecond: 1.5 })).status).toBe(400);
+      expect((await attempt({ maxInFlight: 3, maxPerSecond: 7 })).status).toBe(201);
+      const shown = await app.request<{ limits: unknown }>('GET', '/v1/workflows/rate');
+      expect(shown.body.limits).toEqual({ maxInFlight: 3, maxPerSecond: 7 });
+    });
+
     it('maxPerSecond holds over 5 seconds', async () => {
       const target = await slowTarget(5);
       await register('paced', target.url, { maxPerSecond: 5 });
