@@ -118,6 +118,8 @@ describe('FairQueue', () => {
     queue.add({ batchId: 'a', priority: 50, workflowId: 'held', seq: 0 });
     queue.add({ batchId: 'b', priority: 50, workflowId: 'free', seq: 0 });
     queue.add({ batchId: 'b', priority: 50, workflowId: 'free', seq: 1 });
+    expect(queue.peek((entry) => entry.workflowId !== 'held')?.batchId).toBe('b');
+    expect(queue.peek()?.batchId).toBe('a');
     expect(queue.take((entry) => entry.workflowId !== 'held')?.batchId).toBe('b');
     // a was passed over, not sent to the back: it goes before b's next entry.
     expect(queue.take()?.batchId).toBe('a');
