@@ -22,3 +22,4 @@ export * from './batch/profiles';
 export * from './batch/item-rules';
 export * from './shared/url';
 export * from './events';
+export * from './flow/fair-queue';

@@ -1,119 +1,217 @@
+import { FairQueue } from '@flotilla/domain';
+
 /** Hands a slot back; calling it again does nothing. */
 export type ReleaseSlot = () => void;
 
+/** Who asks for a slot, and the limits of its workflow version. */
+export interface SlotRequest {
+  readonly workflowId: string;
+  readonly batchId: string;
+  /** The batch's priority: lower goes first. */
+  readonly priority: number;
+  /** At most this many calls of the workflow in flight; the slots' default when absent. */
+  readonly maxInFlight?: number;
+  /** At most this many calls of the workflow started in any one second; no limit when absent. */
+  readonly maxPerSecond?: number;
+}
+
+export interface CallSlotsOptions {
+  /**
+   * False: no priority and no turns between batches, only first come first served per workflow (and
+   * turns between workflows), as the executor was before; EXECUTOR_FAIRNESS=off, for comparison.
+   */
+  readonly fair?: boolean;
+  /** Milliseconds, for the per-second windows. */
+  readonly now?: () => number;
+}
+
 interface Waiter {
-  readonly limit: number;
+  readonly batchId: string;
+  readonly priority: number;
+  readonly workflowId: string;
+  readonly maxInFlight: number;
+  readonly maxPerSecond: number | undefined;
   readonly grant: (release: ReleaseSlot) => void;
 }
 
+interface WorkflowUse {
+  inFlight: number;
+  waiting: number;
+  /** Start times of the latest calls, oldest first, trimmed to the last second (and kept only with maxPerSecond). */
+  readonly starts: number[];
+}
+
+const WINDOW_MS = 1000;
+
 /**
- * The executor's call slots: at most `capacity` calls to workflow targets in flight at once, and
- * at most a per-workflow limit of them for any one workflow, so a workflow whose calls all hang
- * cannot take every slot (by default it gets half).
+ * The executor's call slots: at most `capacity` calls to workflow targets in flight at once, at
+ * most a workflow's `maxInFlight` of them for all its batches together (by default half the
+ * capacity, so a workflow whose calls all hang cannot take every slot), and at most its
+ * `maxPerSecond` calls started in any one-second window.
  *
- * Callers wait in one queue per workflow, first come first served within it; a freed slot goes to
- * the first workflow in line that is under its limit, and that workflow then goes to the back of
- * the line. Only calls hold slots: a retry's backoff wait is outside `acquire`/release.
+ * Callers wait in a FairQueue: a free slot goes to the lowest priority number, among equal ones to
+ * the batches in turns, first come first served within a batch, passing over callers whose workflow
+ * is at a limit (they keep their place). A timer serves callers held only by a per-second window
+ * when it frees. Only calls hold slots: a retry's backoff wait is outside `acquire`/release. The
+ * limits hold within this process: each executor has its own slots (ADR 0005).
  */
 export class CallSlots {
   private inFlight = 0;
-  private readonly inFlightByWorkflow = new Map<string, number>();
-  /** Workflows with callers waiting, in the order they are served. */
-  private readonly waiting = new Map<string, Waiter[]>();
+  private readonly queue = new FairQueue<Waiter>();
+  private readonly byWorkflow = new Map<string, WorkflowUse>();
+  private readonly fair: boolean;
+  private readonly now: () => number;
+  private timer: { at: number; handle: NodeJS.Timeout } | null = null;
+  /**
+   * The waiters of each signal, behind one listener per signal: Node's EventTarget removes a
+   * listener by scanning its list, which made 100,000 waiters on the executor's one stop signal quadratic.
+   */
+  private readonly aborts = new WeakMap<AbortSignal, Set<() => void>>();
 
   constructor(
     readonly capacity: number,
-    /** The limit of a workflow that declares none. */
+    /** The maxInFlight of a workflow that declares none. */
     readonly defaultWorkflowLimit: number = Math.max(1, Math.floor(capacity / 2)),
+    options: CallSlotsOptions = {},
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`capacity must be a positive integer, not ${capacity}`);
+    this.fair = options.fair ?? true;
+    this.now = options.now ?? Date.now;
   }
 
-  /**
-   * Resolves with the release once `workflowId` may make one more call; rejects when `signal`
-   * aborts first. `limit` is the workflow's own (its version's `limits.maxInFlight`).
-   */
-  acquire(workflowId: string, limit: number = this.defaultWorkflowLimit, signal?: AbortSignal): Promise<ReleaseSlot> {
+  /** Resolves with the release once the request's turn comes and its workflow is under its limits; rejects when `signal` aborts first. */
+  acquire(request: SlotRequest, signal?: AbortSignal): Promise<ReleaseSlot> {
     return new Promise<ReleaseSlot>((resolve, reject) => {
       signal?.throwIfAborted();
-      if (!this.waiting.has(workflowId) && this.hasRoom(workflowId, limit)) return resolve(this.take(workflowId));
+      const use = this.useOf(request.workflowId);
       const onAbort = (): void => {
-        this.leave(workflowId, waiter);
+        if (!this.queue.cancel(ticket)) return;
+        use.waiting--;
+        this.forget(request.workflowId, use);
         reject(signal?.reason);
       };
+      const aborts = signal === undefined ? undefined : this.abortsOf(signal);
       const waiter: Waiter = {
-        limit,
+        // Fairness off: one line per workflow, so only arrival order counts within it.
+        batchId: this.fair ? request.batchId : request.workflowId,
+        priority: this.fair ? request.priority : 0,
+        workflowId: request.workflowId,
+        maxInFlight: request.maxInFlight ?? this.defaultWorkflowLimit,
+        maxPerSecond: request.maxPerSecond,
         grant: (release) => {
-          signal?.removeEventListener('abort', onAbort);
+          aborts?.delete(onAbort);
           resolve(release);
         },
       };
-      const queue = this.waiting.get(workflowId);
-      if (queue === undefined) this.waiting.set(workflowId, [waiter]);
-      else queue.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const ticket = this.queue.add(waiter);
+      use.waiting++;
+      aborts?.add(onAbort);
+      this.serve();
     });
+  }
+
+  private abortsOf(signal: AbortSignal): Set<() => void> {
+    let waiters = this.aborts.get(signal);
+    if (waiters === undefined) {
+      const set = new Set<() => void>();
+      waiters = set;
+      this.aborts.set(signal, set);
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const onAbort of [...set]) onAbort();
+          set.clear();
+        },
+        { once: true },
+      );
+    }
+    return waiters;
   }
 
   /** Calls in flight, overall or of one workflow. */
   inFlightOf(workflowId?: string): number {
-    return workflowId === undefined ? this.inFlight : (this.inFlightByWorkflow.get(workflowId) ?? 0);
+    return workflowId === undefined ? this.inFlight : (this.byWorkflow.get(workflowId)?.inFlight ?? 0);
   }
 
   /** Callers waiting for a slot, overall or of one workflow. */
   waitingOf(workflowId?: string): number {
-    if (workflowId !== undefined) return this.waiting.get(workflowId)?.length ?? 0;
-    let count = 0;
-    for (const queue of this.waiting.values()) count += queue.length;
-    return count;
+    return workflowId === undefined ? this.queue.size : (this.byWorkflow.get(workflowId)?.waiting ?? 0);
   }
 
-  private hasRoom(workflowId: string, limit: number): boolean {
-    return this.inFlight < this.capacity && this.inFlightOf(workflowId) < limit;
+  /** Gives free slots to waiting callers in the queue's order until none can go. */
+  private serve(): void {
+    let wakeAt = Infinity;
+    const canGo = (waiter: Waiter): boolean => {
+      const use = this.byWorkflow.get(waiter.workflowId)!;
+      if (use.inFlight >= waiter.maxInFlight) return false;
+      if (waiter.maxPerSecond === undefined) return true;
+      const now = this.now();
+      trim(use.starts, now);
+      if (use.starts.length < waiter.maxPerSecond) return true;
+      // The window frees when the start maxPerSecond calls back is a second old.
+      wakeAt = Math.min(wakeAt, use.starts[use.starts.length - waiter.maxPerSecond]! + WINDOW_MS);
+      return false;
+    };
+    while (this.inFlight < this.capacity) {
+      const waiter = this.queue.take(canGo);
+      if (waiter === undefined) break;
+      const use = this.byWorkflow.get(waiter.workflowId)!;
+      use.waiting--;
+      waiter.grant(this.take(waiter, use));
+    }
+    if (wakeAt !== Infinity && this.queue.size > 0) this.wakeAt(wakeAt);
   }
 
-  private take(workflowId: string): ReleaseSlot {
+  private take(waiter: Waiter, use: WorkflowUse): ReleaseSlot {
     this.inFlight++;
-    this.inFlightByWorkflow.set(workflowId, this.inFlightOf(workflowId) + 1);
+    use.inFlight++;
+    if (waiter.maxPerSecond !== undefined) use.starts.push(this.now());
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.inFlight--;
-      const left = this.inFlightOf(workflowId) - 1;
-      if (left === 0) this.inFlightByWorkflow.delete(workflowId);
-      else this.inFlightByWorkflow.set(workflowId, left);
+      use.inFlight--;
+      this.forget(waiter.workflowId, use);
       this.serve();
     };
   }
 
-  /** Gives free slots to waiting callers, one per workflow in line per round, until none can go. */
-  private serve(): void {
-    let served = true;
-    while (served && this.inFlight < this.capacity) {
-      served = false;
-      for (const [workflowId, queue] of this.waiting) {
-        if (this.inFlight >= this.capacity) break;
-        const first = queue[0];
-        if (first === undefined || !this.hasRoom(workflowId, first.limit)) continue;
-        queue.shift();
-        // To the back of the line: the next free slot goes to another workflow first.
-        this.waiting.delete(workflowId);
-        if (queue.length > 0) this.waiting.set(workflowId, queue);
-        first.grant(this.take(workflowId));
-        served = true;
-        break;
-      }
-    }
+  private wakeAt(at: number): void {
+    if (this.timer !== null && this.timer.at <= at) return;
+    if (this.timer !== null) clearTimeout(this.timer.handle);
+    const handle = setTimeout(
+      () => {
+        this.timer = null;
+        this.serve();
+      },
+      Math.max(0, at - this.now()),
+    );
+    // Waiting callers keep their own messages; the timer alone must not keep the process up.
+    handle.unref();
+    this.timer = { at, handle };
   }
 
-  private leave(workflowId: string, waiter: Waiter): void {
-    const queue = this.waiting.get(workflowId);
-    if (queue === undefined) return;
-    const at = queue.indexOf(waiter);
-    if (at >= 0) queue.splice(at, 1);
-    if (queue.length === 0) this.waiting.delete(workflowId);
-    // The one who left may have been holding up those behind it (a lower limit at the head).
-    this.serve();
+  private useOf(workflowId: string): WorkflowUse {
+    let use = this.byWorkflow.get(workflowId);
+    if (use === undefined) {
+      use = { inFlight: 0, waiting: 0, starts: [] };
+      this.byWorkflow.set(workflowId, use);
+    }
+    return use;
+  }
+
+  /** Drops a workflow's counters once nothing of it is in flight, waiting, or inside a per-second window. */
+  private forget(workflowId: string, use: WorkflowUse): void {
+    if (use.inFlight > 0 || use.waiting > 0) return;
+    trim(use.starts, this.now());
+    if (use.starts.length === 0) this.byWorkflow.delete(workflowId);
   }
 }
+
+/** Drops the starts older than one second. */
+const trim = (starts: number[], now: number): void => {
+  let old = 0;
+  while (old < starts.length && starts[old]! <= now - WINDOW_MS) old++;
+  if (old > 0) starts.splice(0, old);
+};

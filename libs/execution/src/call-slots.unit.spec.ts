@@ -1,9 +1,10 @@
-import { CallSlots, type ReleaseSlot } from './call-slots';
+import { CallSlots, type ReleaseSlot, type SlotRequest } from './call-slots';
 
-/** Acquires without awaiting; `granted` says whether the slot came yet. */
-const ask = (slots: CallSlots, workflowId: string, limit?: number, signal?: AbortSignal) => {
+/** Acquires without awaiting; `granted` says whether the slot came yet. Each workflow is one batch unless told otherwise. */
+const ask = (slots: CallSlots, workflowId: string, limit?: number, signal?: AbortSignal, more: Partial<SlotRequest> = {}) => {
   const state: { granted: boolean; release: ReleaseSlot | null; error: unknown } = { granted: false, release: null, error: null };
-  const promise = slots.acquire(workflowId, limit, signal).then(
+  const request = { workflowId, batchId: workflowId, priority: 50, ...(limit === undefined ? {} : { maxInFlight: limit }), ...more };
+  const promise = slots.acquire(request, signal).then(
     (release) => {
       state.granted = true;
       state.release = release;
@@ -93,6 +94,112 @@ describe('CallSlots', () => {
     await settle();
     expect(next.granted).toBe(true);
     expect(waiting.granted).toBe(false);
-    await expect(slots.acquire('d', undefined, controller.signal)).rejects.toThrow('stopping');
+    await expect(slots.acquire({ workflowId: 'd', batchId: 'd', priority: 50 }, controller.signal)).rejects.toThrow('stopping');
+  });
+
+  /** Releases the call in flight that was granted first, and lets the next one in. */
+  const releaseOne = async (calls: ReturnType<typeof ask>[]): Promise<void> => {
+    calls.find((call) => call.granted && call.release !== null)!.release!();
+    calls.find((call) => call.granted && call.release !== null)!.release = null;
+    await settle();
+  };
+
+  it('serves the lower priority number first, whatever came first', async () => {
+    const slots = new CallSlots(1, 1);
+    const holder = ask(slots, 'w');
+    const late = Array.from({ length: 3 }, () => ask(slots, 'w', undefined, undefined, { batchId: 'normal', priority: 50 }));
+    const urgent = Array.from({ length: 2 }, () => ask(slots, 'w', undefined, undefined, { batchId: 'urgent', priority: 10 }));
+    await settle();
+    const order: string[] = [];
+    const all = [holder, ...late, ...urgent];
+    for (let i = 0; i < 5; i++) {
+      await releaseOne(all);
+      order.push(urgent.filter((call) => call.granted).length + '/' + late.filter((call) => call.granted).length);
+    }
+    expect(order).toEqual(['1/0', '2/0', '2/1', '2/2', '2/3']);
+  });
+
+  it('takes turns between batches of equal priority, so a small batch does not wait behind a big one', async () => {
+    const slots = new CallSlots(2, 2);
+    const big = Array.from({ length: 100 }, () => ask(slots, 'w', undefined, undefined, { batchId: 'big' }));
+    const small = Array.from({ length: 3 }, () => ask(slots, 'w', undefined, undefined, { batchId: 'small' }));
+    await settle();
+    expect(big.filter((call) => call.granted)).toHaveLength(2);
+    const all = [...big, ...small];
+    for (let i = 0; i < 6; i++) await releaseOne(all);
+    expect(small.every((call) => call.granted)).toBe(true);
+    expect(big.filter((call) => call.granted)).toHaveLength(5);
+  });
+
+  it('with fairness off, serves a workflow first come first served', async () => {
+    const slots = new CallSlots(2, 2, { fair: false });
+    const big = Array.from({ length: 10 }, () => ask(slots, 'w', undefined, undefined, { batchId: 'big' }));
+    const small = Array.from({ length: 3 }, () => ask(slots, 'w', undefined, undefined, { batchId: 'small', priority: 1 }));
+    await settle();
+    const all = [...big, ...small];
+    for (let i = 0; i < 8; i++) await releaseOne(all);
+    expect(big.every((call) => call.granted)).toBe(true);
+    expect(small.some((call) => call.granted)).toBe(false);
+  });
+
+  it("shares a workflow's maxInFlight between its batches, and passes over it for other workflows", async () => {
+    const slots = new CallSlots(10);
+    const one = Array.from({ length: 3 }, () => ask(slots, 'w', 2, undefined, { batchId: 'one' }));
+    const two = Array.from({ length: 3 }, () => ask(slots, 'w', 2, undefined, { batchId: 'two' }));
+    const other = ask(slots, 'x', 2, undefined, { batchId: 'three' });
+    await settle();
+    expect(slots.inFlightOf('w')).toBe(2);
+    expect(other.granted).toBe(true);
+    // one had both slots before two came; two joined the line behind one, so: one, then two, then two.
+    const granted = (): number[] => [one.filter((call) => call.granted).length, two.filter((call) => call.granted).length];
+    expect(granted()).toEqual([2, 0]);
+    await releaseOne([...one, ...two]);
+    expect(granted()).toEqual([3, 0]);
+    await releaseOne([...one, ...two]);
+    expect(granted()).toEqual([3, 1]);
+    await releaseOne([...one, ...two]);
+    expect(granted()).toEqual([3, 2]);
+    expect(slots.inFlightOf('w')).toBe(2);
+  });
+
+  describe('maxPerSecond', () => {
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick'] }));
+    afterEach(() => jest.useRealTimers());
+
+    it('never starts more than maxPerSecond calls in any second, and a timer serves the waiters when the window frees', async () => {
+      const slots = new CallSlots(100, 100);
+      const starts: number[] = [];
+      const calls = Array.from({ length: 12 }, () => ask(slots, 'w', undefined, undefined, { maxPerSecond: 5 }));
+      const record = async (): Promise<void> => {
+        await settle();
+        for (const call of calls) {
+          if (!call.granted || call.release === null) continue;
+          starts.push(Date.now());
+          call.release();
+          call.release = null;
+        }
+      };
+      await record();
+      expect(starts).toHaveLength(5);
+      jest.advanceTimersByTime(999);
+      await record();
+      expect(starts).toHaveLength(5);
+      jest.advanceTimersByTime(1);
+      await record();
+      expect(starts).toHaveLength(10);
+      jest.advanceTimersByTime(1000);
+      await record();
+      expect(starts).toHaveLength(12);
+      for (const start of starts) expect(starts.filter((other) => other >= start && other < start + 1000).length).toBeLessThanOrEqual(5);
+    });
+
+    it('a workflow held by its window does not hold up another one', async () => {
+      const slots = new CallSlots(100, 100);
+      const limited = Array.from({ length: 3 }, () => ask(slots, 'slow', undefined, undefined, { maxPerSecond: 1 }));
+      const free = Array.from({ length: 3 }, () => ask(slots, 'fast'));
+      await settle();
+      expect(limited.filter((call) => call.granted)).toHaveLength(1);
+      expect(free.every((call) => call.granted)).toBe(true);
+    });
   });
 });

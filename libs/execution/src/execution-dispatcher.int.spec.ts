@@ -63,8 +63,13 @@ describe('ExecutionDispatcher', () => {
     return message!;
   };
   /** What the executor recorded: the execution events after the trigger. */
+  /** What the executor decided about executions; ExecutionCallsStarted only says when the calls began (callsStartedOf). */
   const outcomesOf = async (batchId: string) =>
-    (await world.events(batchId)).filter((event) => event.type.startsWith('Execution') && event.type !== 'ExecutionTriggered');
+    (await world.events(batchId)).filter(
+      (event) => event.type.startsWith('Execution') && event.type !== 'ExecutionTriggered' && event.type !== 'ExecutionCallsStarted',
+    );
+  const callsStartedOf = async (batchId: string) =>
+    (await world.events(batchId)).filter((event) => event.type === 'ExecutionCallsStarted').map((event) => event.data);
   const outcomes = () => outcomesOf('bat_one');
 
   it('sync 200: records the body as the output, after one call carrying the execution id as Idempotency-Key', async () => {
@@ -121,8 +126,13 @@ describe('ExecutionDispatcher', () => {
     const events = (await world.events('bat_one')).filter(
       (event) => (event.type !== 'ExecutionTriggered' && event.type.includes('Execution')) || event.type.startsWith('BatchThrottle'),
     );
-    expect(events.map((event) => event.type)).toEqual(['BatchThrottled', 'BatchThrottleLifted', 'ExecutionCompleted']);
-    const [throttled, , completed] = events;
+    expect(events.map((event) => event.type)).toEqual([
+      'ExecutionCallsStarted',
+      'BatchThrottled',
+      'BatchThrottleLifted',
+      'ExecutionCompleted',
+    ]);
+    const [, throttled, , completed] = events;
     expect(Date.parse(throttled!.data['until'] as string) - Date.parse(throttled!.data['occurredAt'] as string)).toBe(1000);
     expect(throttled!.data['workflowId']).toBe('wf-bat_one');
     // maxAttempts 1, yet the call after the 429 was made: attempts counts both calls.
@@ -158,7 +168,7 @@ describe('ExecutionDispatcher', () => {
       (event) => event.type.startsWith('Execution') || event.type.startsWith('BatchThrottle'),
     );
     const types = events.map((event) => event.type);
-    expect(types.filter((type) => type !== 'ExecutionTriggered')).toEqual(['BatchThrottled', 'ExecutionFailed']);
+    expect(types.filter((type) => type !== 'ExecutionTriggered')).toEqual(['ExecutionCallsStarted', 'BatchThrottled', 'ExecutionFailed']);
     expect(events.at(-1)!.data).toMatchObject({
       error: 'throttled by the target (HTTP 429) for 1 s without a successful call',
       statusCode: 429,
@@ -303,6 +313,46 @@ describe('ExecutionDispatcher', () => {
     const order = target.calls.map((call) => `${call.body.executionId}#${call.body.attempt}`);
     expect(order).toEqual(['bat_wait.0#1', 'bat_wait.1#1', 'bat_wait.0#2']);
     expect(target.calls[2]!.at - target.calls[1]!.at).toBeGreaterThan(500);
+  });
+
+  it('reads an item only once the execution holds a call slot, and calls once a delivery that waited behind another of it', async () => {
+    const slots = new CallSlots(1);
+    dispatcher = dispatcherWith(undefined, slots);
+    // The first call stays open a while: meanwhile every other delivery waits for the one slot.
+    target = await TargetServer.start((_call, n) => ({ status: 200, body: '1', ...(n === 0 ? { delayMs: 400 } : {}) }));
+    await world.createBatch({
+      batchId: 'bat_queue',
+      target: { url: target.url },
+      items: Array.from({ length: 5 }, (_, n) => ({ inputs: { n: String(n) } })),
+    });
+    const messages = await world.trigger('bat_queue');
+    const reads: number[] = [];
+    const get = world.items.get.bind(world.items);
+    world.items.get = (items, index) => (reads.push(index), get(items, index));
+    // The first execution is delivered twice (a redelivery while the first delivery waits).
+    const handled = [...messages, messages[0]!].map((message) => dispatcher.handle(message));
+    await until(() => target!.calls.length === 1);
+    // Four wait for the slot; the second delivery of the first waits for that one's end instead.
+    expect(slots.waitingOf()).toBe(4);
+    expect(reads).toEqual([0]);
+    await Promise.all(handled);
+
+    expect(target.calls.map((call) => call.body.executionId).sort()).toEqual([0, 1, 2, 3, 4].map((n) => `bat_queue.${n}`));
+    expect(reads).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('records when the first call started, before the outcome, and not again for a retry', async () => {
+    const message = await oneExecution((n) => (n === 0 ? { status: 503 } : { status: 200, body: '1' }), { retry: { backoffMs: 1 } });
+    const before = Date.now();
+    await dispatcher.handle(message);
+    const events = (await world.events('bat_one'))
+      .map((event) => event.type)
+      .filter((type) => type.startsWith('Execution') && type !== 'ExecutionTriggered');
+    expect(events).toEqual(['ExecutionCallsStarted', 'ExecutionAttemptFailed', 'ExecutionCompleted']);
+    const [started] = await callsStartedOf('bat_one');
+    expect(started).toMatchObject({ indexes: [0] });
+    expect(Date.parse(started!['at'] as string)).toBeGreaterThanOrEqual(before - 1);
+    expect(Date.parse(started!['at'] as string)).toBeLessThanOrEqual(target!.calls[0]!.at + 1);
   });
 
   it('a redelivered ExecutionTriggered whose execution has an outcome does not call the target again', async () => {

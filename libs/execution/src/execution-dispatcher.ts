@@ -15,7 +15,7 @@ import {
 } from '@flotilla/domain';
 import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
-import { CallSlots, type ReleaseSlot } from './call-slots';
+import { CallSlots, type ReleaseSlot, type SlotRequest } from './call-slots';
 import { HeldBatches } from './held-batches';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { retryDelay, isRetryable } from './retry-policy';
@@ -49,7 +49,8 @@ interface Execution {
   readonly executionId: string;
   readonly index: number;
   readonly version: WorkflowVersion;
-  readonly payload: Omit<TargetPayload, 'attempt'>;
+  readonly slot: SlotRequest;
+  readonly firstAttempt: number;
 }
 
 interface AttemptFailure {
@@ -83,6 +84,8 @@ export class ExecutionDispatcher {
   private readonly stopping = new AbortController();
   /** Workflow versions never change once added. */
   private readonly versions = new Map<string, WorkflowVersion>();
+  /** The executions being handled here, by batch and index: one delivery of each at a time. */
+  private readonly running = new Map<string, Promise<void>>();
   /** Every message reads its batch's state; concurrent messages of a batch share the reads. */
   private readonly batchStates: SharedLoads<BatchState>;
   /** Batches with a throttling episode open, as far as this process knows: their next non-429 answer lifts it. */
@@ -104,35 +107,74 @@ export class ExecutionDispatcher {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
   }
 
-  async handle(message: TypedMessage<ExecutionTriggered>): Promise<void> {
-    const { batchId, executionId, index } = message.data;
-    const batch = await this.batchStates.load(batchId);
-    if (!isBatch(batch)) throw new BatchNotFound(batchId);
-    // A redelivery of an execution whose outcome is already recorded (a restart before the message
-    // was acknowledged): calling the target again would run it twice.
-    if (batch.executions.stateOf(index) !== 'triggered') return;
-    // Likewise once an async target accepted it: its outcome comes on the callback.
-    if (batch.executions.acceptedAttemptOf(index) !== null) return;
-    // After a restart the state is where a hold is first learnt: its BatchHeld was handled before.
-    if (batch.held !== null) this.held.hold(batchId);
-    // An episode recorded before a restart is lifted by the first answer that is not a 429.
-    if (batch.throttledUntil !== null) this.throttledBatches.add(batchId);
-    const { workflowId, workflowVersion } = batch.settings;
-    const version = await this.versionOf(workflowId, workflowVersion);
-    if (version === undefined) {
-      const error = `workflow ${workflowId} has no version ${workflowVersion}`;
-      await this.record({ type: 'RecordExecutionFailed', batchId, index, error, attempts: 0, now: this.clock.now() });
-      return;
-    }
-    const item = await this.items.get(batch.items, index);
-    // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
-    const firstAttempt = batch.executions.failedAttemptsOf(index) + 1;
-    await this.run({ batchId, executionId, index, version, payload: this.payloadOf(batch, executionId, item) }, firstAttempt);
+  handle(message: TypedMessage<ExecutionTriggered>): Promise<void> {
+    const { batchId, index } = message.data;
+    const key = `${batchId}\u0000${index}`;
+    // Another delivery of this execution is already in line or calling here (a redelivery while the
+    // first still waits): the state check cannot tell, as the first records its outcome only after
+    // its call. This one ends with it, and fails with it, so it is redelivered if that one is.
+    const running = this.running.get(key);
+    if (running !== undefined) return running;
+    const done = this.admit(message.data)
+      .then((execution) => (execution === null ? undefined : this.run(execution, execution.firstAttempt)))
+      .finally(() => this.running.delete(key));
+    this.running.set(key, done);
+    return done;
   }
 
   /** Ends calls and retry waits in flight; their handlers throw, so their messages stay unacknowledged. */
   stop(): void {
     this.stopping.abort(new Error('The executor is stopping'));
+  }
+
+  /**
+   * What a waiting execution keeps while it is in line for a slot: its ids, its workflow version
+   * (shared, cached) and its place in the line; not the batch state nor the item, so a deep queue of
+   * waiting executions stays small. Null when there is nothing to do for it.
+   */
+  private async admit({ batchId, executionId, index }: ExecutionTriggered['data']): Promise<Execution | null> {
+    const batch = await this.batchStates.load(batchId);
+    if (!isBatch(batch)) throw new BatchNotFound(batchId);
+    if (!stillToCall(batch, index)) return null;
+    // After a restart the state is where a hold is first learnt: its BatchHeld was handled before.
+    if (batch.held !== null) this.held.hold(batchId);
+    // An episode recorded before a restart is lifted by the first answer that is not a 429.
+    if (batch.throttledUntil !== null) this.throttledBatches.add(batchId);
+    const { workflowId, workflowVersion, priority } = batch.settings;
+    const version = await this.versionOf(workflowId, workflowVersion);
+    if (version === undefined) {
+      const error = `workflow ${workflowId} has no version ${workflowVersion}`;
+      await this.record({ type: 'RecordExecutionFailed', batchId, index, error, attempts: 0, now: this.clock.now() });
+      return null;
+    }
+    const { maxInFlight, maxPerSecond } = version.limits ?? {};
+    return {
+      batchId,
+      executionId,
+      index,
+      version,
+      slot: {
+        workflowId,
+        batchId,
+        priority,
+        ...(maxInFlight === undefined ? {} : { maxInFlight }),
+        ...(maxPerSecond === undefined ? {} : { maxPerSecond }),
+      },
+      // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
+      firstAttempt: batch.executions.failedAttemptsOf(index) + 1,
+    };
+  }
+
+  /**
+   * Once the execution holds its first slot: reads the batch again (it may have been settled or
+   * cancelled while the execution waited, or another delivery of it may have run) and its item.
+   * Null when it is no longer to be called.
+   */
+  private async prepare(execution: Execution): Promise<Omit<TargetPayload, 'attempt'> | null> {
+    const batch = await this.batchStates.load(execution.batchId);
+    if (!isBatch(batch) || !stillToCall(batch, execution.index)) return null;
+    const item = await this.items.get(batch.items, execution.index);
+    return this.payloadOf(batch, execution.executionId, item);
   }
 
   private async run(execution: Execution, firstAttempt: number): Promise<void> {
@@ -144,8 +186,9 @@ export class ExecutionDispatcher {
     // The first 429 since the last other answer: continuous throttling is measured from it.
     let throttledSinceMs: number | null = null;
     const maxThrottleMs = version.retry.maxThrottleSeconds * 1000;
+    let payload: Omit<TargetPayload, 'attempt'> | null = null;
     for (let attempt = firstAttempt; ; attempt++) {
-      const admitted = await this.admitted(batchId, version, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs);
+      const admitted = await this.slotFor(execution, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs);
       if (admitted === null) {
         await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt - 1, this.clock.now()));
         return;
@@ -153,10 +196,18 @@ export class ExecutionDispatcher {
       const { permit, release } = admitted;
       let result: CallResult;
       try {
+        // The item is read holding the slot, so the executions waiting in line hold none.
+        payload ??= await this.prepare(execution);
+        if (payload === null) {
+          permit.release();
+          return;
+        }
+        // calledAt: the read side keeps the earliest, so a redelivery's first call changes nothing.
+        if (attempt === firstAttempt) this.writer.callStarted(batchId, index, this.clock.now());
         result = await this.client.call(
           {
             url: version.target.url,
-            body: JSON.stringify({ ...execution.payload, attempt }),
+            body: JSON.stringify({ ...payload, attempt }),
             idempotencyKey: execution.executionId,
             timeoutMs: version.target.timeoutMs,
           },
@@ -230,11 +281,11 @@ export class ExecutionDispatcher {
    * keep no slot. A hold that came, or a permit that went stale (a 429 came in), while the holder
    * waited for the slot gives both back, and they are asked for again.
    */
-  private async admitted(
-    batchId: string,
-    version: WorkflowVersion,
+  private async slotFor(
+    execution: Execution,
     deadlineMs: number | null,
   ): Promise<{ readonly permit: ThrottlePermit; readonly release: ReleaseSlot } | null> {
+    const { batchId, version } = execution;
     const stillHeld = async (): Promise<boolean> => {
       const state = await this.batches.load(batchId);
       return isBatch(state) && state.held !== null;
@@ -245,7 +296,7 @@ export class ExecutionDispatcher {
       if (permit === null) return null;
       let release: ReleaseSlot;
       try {
-        release = await this.slots.acquire(version.workflowId, version.limits?.maxInFlight, this.stopping.signal);
+        release = await this.slots.acquire(execution.slot, this.stopping.signal);
       } catch (error) {
         permit.release();
         throw error;
@@ -327,6 +378,13 @@ export class ExecutionDispatcher {
     };
   }
 }
+
+/**
+ * A redelivery of an execution whose outcome is already recorded (a restart before the message was
+ * acknowledged) must not call the target again, nor one an async target accepted: its outcome comes on the callback.
+ */
+const stillToCall = (batch: Batch, index: number): boolean =>
+  batch.executions.stateOf(index) === 'triggered' && batch.executions.acceptedAttemptOf(index) === null;
 
 /** A sync target's answer as the execution's output: JSON when it parses, else the text; null when empty. */
 const outputOf = (body: string): unknown => {

@@ -38,10 +38,11 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
         { group: TRIGGER_GROUP, events: batchEvents.subset('WaveDue'), ordering: 'key', concurrency: TRIGGER_CONCURRENCY },
         (message) => this.trigger.handle(message),
       ),
-      // Executions are independent of each other: no per-batch ordering. The window is deeper than
-      // the call slots (EXECUTOR_QUEUE_DEPTH, 4x by default): messages of a workflow at its
-      // maxInFlight wait for a slot inside it, and the rest of the window lets other workflows'
-      // messages reach the free slots meanwhile. The call slots bound the real calls.
+      // Executions are independent of each other: no per-batch ordering. The window holds every
+      // triggered execution (EXECUTOR_QUEUE_DEPTH, 1,000,000 by default): they wait for a call slot
+      // in the slots' fair queue, by priority and in turns between batches, which only works if
+      // they are all inside it. The call slots bound the real calls. After a restart the transport
+      // redelivers the unacknowledged messages, and so rebuilds the queue.
       await consumeEvents(
         this.transport,
         {
@@ -89,7 +90,11 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
       useFactory: (config: PlatformConfig) => new TargetClient({ maxSocketsPerOrigin: config.executorConcurrency }),
     },
     { provide: OutcomeWriter, inject: [BatchCommandHandler], useFactory: (batches: BatchCommandHandler) => new OutcomeWriter(batches) },
-    { provide: CallSlots, inject: [CONFIG], useFactory: (config: PlatformConfig) => new CallSlots(config.executorConcurrency) },
+    {
+      provide: CallSlots,
+      inject: [CONFIG],
+      useFactory: (config: PlatformConfig) => new CallSlots(config.executorConcurrency, undefined, { fair: config.executorFairness }),
+    },
     { provide: HeldBatches, useFactory: () => new HeldBatches() },
     {
       provide: WorkflowThrottle,

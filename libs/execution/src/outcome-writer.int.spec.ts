@@ -47,6 +47,28 @@ describe('OutcomeWriter', () => {
   });
   const countOf = async (batchId: string, type: string) => (await world.events(batchId)).filter((event) => event.type === type).length;
 
+  it('gathers call starts into one ExecutionCallsStarted per group, appended before the outcomes that follow them', async () => {
+    await triggeredBatch('bat_started', 30);
+    const writer = new OutcomeWriter(world.batches);
+    const at = new Date('2026-01-01T00:00:00.000Z');
+    for (let index = 0; index < 30; index++) writer.callStarted('bat_started', index, at);
+    await Promise.all(Array.from({ length: 30 }, (_, index) => writer.record(completed('bat_started', index))));
+    // A start after its outcome (a late one) is left out, not refused.
+    writer.callStarted('bat_started', 0, at);
+    writer.callStarted('bat_started', 99, at);
+    await writer.record(completed('bat_started', 0)).catch(() => undefined);
+
+    const events = (await world.events('bat_started')).filter(
+      (event) => event.type.startsWith('Execution') && event.type !== 'ExecutionTriggered',
+    );
+    expect(events[0]).toMatchObject({
+      type: 'ExecutionCallsStarted',
+      data: { indexes: Array.from({ length: 30 }, (_, n) => n), at: at.toISOString() },
+    });
+    expect(events.slice(1).map((event) => event.type)).toEqual(Array.from({ length: 30 }, () => 'ExecutionCompleted'));
+    expect(store.batchAppends).toBeLessThanOrEqual(3);
+  });
+
   it('appends many outcomes in few appends, each caller resolved once its own is stored', async () => {
     await triggeredBatch('bat_group', 450);
     const writer = new OutcomeWriter(world.batches, { maxCommands: 200 });

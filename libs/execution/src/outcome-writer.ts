@@ -1,6 +1,7 @@
 import type { BatchCommandHandler } from '@flotilla/application';
 import type {
   RecordAttemptFailed,
+  RecordCallsStarted,
   RecordExecutionAccepted,
   RecordExecutionCompleted,
   RecordExecutionFailed,
@@ -10,7 +11,13 @@ import type {
 
 /** What the executor records about a triggered execution, and about its batch's throttling by the target. */
 export type OutcomeCommand =
-  RecordExecutionAccepted | RecordAttemptFailed | RecordExecutionCompleted | RecordExecutionFailed | RecordThrottled | RecordThrottleLifted;
+  | RecordCallsStarted
+  | RecordExecutionAccepted
+  | RecordAttemptFailed
+  | RecordExecutionCompleted
+  | RecordExecutionFailed
+  | RecordThrottled
+  | RecordThrottleLifted;
 
 export interface OutcomeWriterOptions {
   /** How long the first command of a group waits for company. Default 5 ms. */
@@ -23,6 +30,8 @@ export interface OutcomeWriterOptions {
 
 interface Waiting {
   readonly command: OutcomeCommand;
+  /** A RecordCallsStarted still waiting: the indexes of its command, which later starts join. */
+  readonly started?: number[];
   readonly bytes: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
@@ -68,14 +77,32 @@ export class OutcomeWriter {
    * error when the append failed. `bytes` is the size of what the command carries (the output).
    */
   record(command: OutcomeCommand, bytes = 0): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const queue = this.queueOf(command.batchId);
-      queue.waiting.push({ command, bytes, resolve, reject });
-      queue.bytes += bytes;
-      if (queue.flushing) return; // the append in flight takes this one up when it returns
-      if (queue.waiting.length >= this.maxCommands || queue.bytes >= this.maxBytes) void this.flush(queue);
-      else queue.timer ??= setTimeout(() => void this.flush(queue), this.maxDelayMs);
-    });
+    return new Promise<void>((resolve, reject) => this.enqueue(this.queueOf(command.batchId), { command, bytes, resolve, reject }));
+  }
+
+  /**
+   * Notes that the first call of an execution started. Does not wait: the call goes on at once. The
+   * starts of a batch join one RecordCallsStarted while it waits, and it is appended in the batch's
+   * order, so it lands before the outcome of any of its executions. A failure only loses calledAt.
+   */
+  callStarted(batchId: string, index: number, at: Date): void {
+    const queue = this.queueOf(batchId);
+    const last = queue.waiting[queue.waiting.length - 1];
+    if (last?.started !== undefined) {
+      last.started.push(index);
+      return;
+    }
+    const started = [index];
+    const command: RecordCallsStarted = { type: 'RecordCallsStarted', batchId, indexes: started, at, now: at };
+    this.enqueue(queue, { command, bytes: 0, started, resolve: noop, reject: noop });
+  }
+
+  private enqueue(queue: BatchQueue, waiting: Waiting): void {
+    queue.waiting.push(waiting);
+    queue.bytes += waiting.bytes;
+    if (queue.flushing) return; // the append in flight takes this one up when it returns
+    if (queue.waiting.length >= this.maxCommands || queue.bytes >= this.maxBytes) void this.flush(queue);
+    else queue.timer ??= setTimeout(() => void this.flush(queue), this.maxDelayMs);
   }
 
   private queueOf(batchId: string): BatchQueue {
@@ -124,3 +151,5 @@ export class OutcomeWriter {
     return queue.waiting.splice(0, count);
   }
 }
+
+const noop = (): void => undefined;

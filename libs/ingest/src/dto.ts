@@ -139,15 +139,32 @@ export class WorkflowTargetDto {
   callbackTimeoutMs?: number;
 }
 
+export const WORKFLOW_LIMITS_DESCRIPTION =
+  'What every batch of this workflow together may use of the executor. Both limits hold per executor process: ' +
+  'with several executors (Kafka mode) each applies them to the executions it received, so the cluster may make up ' +
+  'to N times as many calls (docs/adr/0005-flow-control-in-the-executor.md).';
+
 export class WorkflowLimitsDto {
   @ApiPropertyOptional({
     minimum: 1,
     maximum: 10000,
-    description: 'Calls of this workflow in flight at once, per executor process. Default: half of EXECUTOR_CONCURRENCY.',
+    description:
+      'Calls of this workflow in flight at once, all its batches together, per executor process. Default: half of EXECUTOR_CONCURRENCY.',
   })
   @IsOptional()
   @IsInt()
   maxInFlight?: number;
+
+  @ApiPropertyOptional({
+    minimum: 1,
+    maximum: 10000,
+    description:
+      'Calls of this workflow started in any one second, all its batches together, per executor process. ' +
+      "Executions over it wait in the executor's queue. Default: no such limit.",
+  })
+  @IsOptional()
+  @IsInt()
+  maxPerSecond?: number;
 }
 
 export class RetryPolicyDto {
@@ -238,7 +255,7 @@ export class WorkflowVersionDto {
   @Type(() => RetryPolicyDto)
   retry?: RetryPolicyDto;
 
-  @ApiPropertyOptional({ type: WorkflowLimitsDto })
+  @ApiPropertyOptional({ type: WorkflowLimitsDto, description: WORKFLOW_LIMITS_DESCRIPTION })
   @IsOptional()
   @IsObject()
   @ValidateNested()
@@ -338,7 +355,9 @@ export class BatchConfigDto {
     minimum: 1,
     maximum: 100,
     default: 50,
-    description: 'Lower runs first (1 to 100). Recorded and shown; the executor does not yet order its calls by it.',
+    description:
+      "Lower runs first (1 to 100): due executions wait in the executor's queue by priority, then batch by batch in turns " +
+      'among equal priority. Per executor process in Kafka mode.',
   })
   @IsOptionalNotNull()
   @IsInt({ message: 'priority must be an integer' })
@@ -482,7 +501,12 @@ export class ReconfigureBatchDto extends OperatorActionDto {
   @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'batchIntervalSeconds must be a number' })
   batchIntervalSeconds?: number;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, description: 'Lower runs first.' })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: 100,
+    description: "Lower runs first. Executions already waiting in the executor's queue keep the priority they came with.",
+  })
   @IsOptionalNotNull()
   @IsInt({ message: 'priority must be an integer' })
   priority?: number;

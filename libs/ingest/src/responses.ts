@@ -51,6 +51,8 @@ export class RetryPolicyResponse implements RetryPolicy {
 export class WorkflowLimitsResponse implements WorkflowLimits {
   @ApiPropertyOptional({ description: "Absent: half of the executor's EXECUTOR_CONCURRENCY." })
   readonly maxInFlight?: number;
+  @ApiPropertyOptional({ description: 'Calls started in any one second, per executor process. Absent: no such limit.' })
+  readonly maxPerSecond?: number;
 }
 
 export class WorkflowCostResponse implements WorkflowCost {
@@ -81,7 +83,7 @@ export class WorkflowVersionResponse {
   readonly target!: WorkflowTargetResponse;
   @ApiProperty({ type: RetryPolicyResponse })
   readonly retry!: RetryPolicyResponse;
-  @ApiProperty({ type: WorkflowLimitsResponse })
+  @ApiProperty({ type: WorkflowLimitsResponse, description: 'Both limits hold per executor process (in Kafka mode, per executor).' })
   readonly limits!: WorkflowLimitsResponse;
   @ApiProperty({ type: WorkflowCostResponse, nullable: true, description: 'Null when the version declares no cost.' })
   readonly cost!: WorkflowCostResponse | null;

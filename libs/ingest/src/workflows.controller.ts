@@ -10,12 +10,13 @@ import {
   type Workflow,
   type WorkflowDefaults,
   type WorkflowDefinition,
+  type WorkflowLimits,
   type WorkflowVersion,
 } from '@flotilla/domain';
 import { Inject } from '@nestjs/common';
 import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
 import type { Request } from 'express';
-import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowHoldDto, WorkflowVersionDto } from './dto';
+import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowHoldDto, WorkflowLimitsDto, WorkflowVersionDto } from './dto';
 import { actorOf } from './http-context';
 import { WorkflowHistoryResponse, WorkflowResponse, WorkflowVersionResponse } from './responses';
 
@@ -34,10 +35,20 @@ const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
     maxThrottleSeconds: dto.retry?.maxThrottleSeconds ?? DEFAULT_RETRY.maxThrottleSeconds,
   },
   // Only what was declared: the executor's default applies to the rest.
-  ...(dto.limits?.maxInFlight === undefined ? {} : { limits: { maxInFlight: dto.limits.maxInFlight } }),
+  ...(dto.limits === undefined ? {} : limitsOf(dto.limits)),
   ...(dto.cost === undefined ? {} : { cost: { perExecution: dto.cost.perExecution, currency: dto.cost.currency } }),
   ...(dto.defaults === undefined ? {} : { defaults: defaultsOf(dto.defaults) }),
 });
+
+const limitsOf = ({ maxInFlight, maxPerSecond }: WorkflowLimitsDto): { limits?: WorkflowLimits } =>
+  maxInFlight === undefined && maxPerSecond === undefined
+    ? {}
+    : {
+        limits: {
+          ...(maxInFlight === undefined ? {} : { maxInFlight }),
+          ...(maxPerSecond === undefined ? {} : { maxPerSecond }),
+        },
+      };
 
 /** Only the fields given: an absent one keeps its meaning (every input at once, no interval). */
 const defaultsOf = (dto: WorkflowDefaultsDto): WorkflowDefaults => ({

@@ -27,10 +27,13 @@ export interface PlatformConfig {
   readonly executorConcurrency: number;
   /**
    * ExecutionTriggered messages the executor holds at once, calling or waiting for a call slot or
-   * a retry: more than the call slots, so that executions of a workflow at its maxInFlight do not
-   * keep other workflows' executions from reaching the slots.
+   * a retry. Deep enough (1,000,000 by default) to hold every triggered execution, so that the
+   * executor's queue, not the transport's arrival order, decides who is called next: priority, then
+   * turns between batches. A waiting execution holds about 6 KB (docs/performance.md).
    */
   readonly executorQueueDepth: number;
+  /** EXECUTOR_FAIRNESS=off: no priority and no turns between batches, first come first served per workflow (for comparison). */
+  readonly executorFairness: boolean;
   /** Key of the callback tokens (HMAC-SHA256): the executor signs with it, ingest-api checks with it. */
   readonly callbackSecret: string;
   /** Inputs `POST /workflow_runs/batch` accepts per minute, per API process, before it answers 429 with Retry-After. */
@@ -64,10 +67,19 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     kafkaGroupPrefix: env['KAFKA_GROUP_PREFIX'] ?? 'flotilla',
     publicUrl: env['PUBLIC_URL'] ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     executorConcurrency,
-    executorQueueDepth: positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', 4 * executorConcurrency),
+    executorQueueDepth: positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', 1_000_000),
+    executorFairness: onOff(env, 'EXECUTOR_FAIRNESS', true),
     callbackSecret: callbackSecretOf(env, dataDir),
     extendInputsPerMinute: positiveInteger(env, 'EXTEND_RATE_LIMIT', 600_000),
   };
+};
+
+const onOff = (env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean => {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'on' || raw === 'true' || raw === '1') return true;
+  if (raw === 'off' || raw === 'false' || raw === '0') return false;
+  throw new Error(`${name} must be on or off, not ${raw}`);
 };
 
 const positiveInteger = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {

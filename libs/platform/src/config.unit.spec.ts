@@ -42,12 +42,21 @@ describe('configuration', () => {
     );
   });
 
-  it('sizes the executor: call slots, and a deeper queue of messages (4 x the slots unless set)', () => {
-    expect(loadConfig({ DATA_DIR: dir })).toMatchObject({ executorConcurrency: 256, executorQueueDepth: 1024 });
-    expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8' })).toMatchObject({ executorConcurrency: 8, executorQueueDepth: 32 });
+  it('sizes the executor: call slots, and a queue of messages deep enough for every triggered execution, and fairness on unless set off', () => {
+    expect(loadConfig({ DATA_DIR: dir })).toMatchObject({
+      executorConcurrency: 256,
+      executorQueueDepth: 1_000_000,
+      executorFairness: true,
+    });
+    expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8' })).toMatchObject({
+      executorConcurrency: 8,
+      executorQueueDepth: 1_000_000,
+    });
     expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8', EXECUTOR_QUEUE_DEPTH: '100' })).toMatchObject({
       executorQueueDepth: 100,
     });
+    expect(loadConfig({ DATA_DIR: dir, EXECUTOR_FAIRNESS: 'off' })).toMatchObject({ executorFairness: false });
+    expect(() => loadConfig({ DATA_DIR: dir, EXECUTOR_FAIRNESS: 'maybe' })).toThrow('EXECUTOR_FAIRNESS must be on or off, not maybe');
     expect(() => loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: 'lots' })).toThrow(
       'EXECUTOR_CONCURRENCY must be a positive integer, not lots',
     );

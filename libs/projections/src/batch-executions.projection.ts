@@ -21,6 +21,7 @@ const executionsEvents = batchItemsEvents.with(
   batchEvents.subset(
     'BatchCreated',
     'ExecutionTriggered',
+    'ExecutionCallsStarted',
     'ExecutionAccepted',
     'ExecutionAttemptFailed',
     'ExecutionCompleted',
@@ -99,6 +100,20 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
           batchId,
           event.data.index,
         );
+      case 'ExecutionCallsStarted': {
+        // The earliest start is kept: a redelivered execution's first call (after a restart) is not its first.
+        const { indexes, at } = event.data;
+        for (let from = 0; from < indexes.length; from += ROWS_PER_INSERT) {
+          const some = indexes.slice(from, from + ROWS_PER_INSERT);
+          db.run(
+            `UPDATE executions SET called_at = COALESCE(called_at, ?) WHERE batch_id = ? AND idx IN (${some.map(() => '?').join(', ')})`,
+            at,
+            batchId,
+            ...some,
+          );
+        }
+        return;
+      }
       case 'ExecutionAccepted':
         return db.run('UPDATE executions SET attempts = ? WHERE batch_id = ? AND idx = ?', event.data.attempt, batchId, event.data.index);
       case 'ExecutionAttemptFailed':

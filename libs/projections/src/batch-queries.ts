@@ -59,6 +59,7 @@ interface ExecutionRow {
   state: ExecutionState;
   execute_at: number | null;
   triggered_at: string | null;
+  called_at: string | null;
   inputs: string;
   profile: string | null;
   metadata: string | null;
@@ -250,6 +251,8 @@ const toExecutionView = (row: ExecutionRow): ExecutionView => {
     status,
     executeAt: row.execute_at === null ? null : new Date(row.execute_at).toISOString(),
     triggeredAt: row.triggered_at,
+    queuedAt: row.triggered_at,
+    calledAt: row.called_at,
     inputs: JSON.parse(row.inputs) as Record<string, unknown>,
     profile: row.profile,
     metadata: row.metadata ? (JSON.parse(row.metadata) as Record<string, unknown>) : {},

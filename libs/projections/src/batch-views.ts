@@ -208,6 +208,24 @@ export class ExecutionView {
   executeAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
   triggeredAt!: string | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'When it was released to the executor (its wave triggered it; the same as triggeredAt). From then it waits in the ' +
+      "executor's queue for a call slot: by batch priority, then in turns between batches, within its workflow's limits.",
+  })
+  queuedAt!: string | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'When the first call to the target started; calledAt - queuedAt is the wait in the queue. Null until then ' +
+      '(and for executions called before this was recorded). Recorded a few milliseconds after the call starts, in groups.',
+  })
+  calledAt!: string | null;
   @ApiProperty({ type: 'object', additionalProperties: true })
   inputs!: Record<string, unknown>;
   @ApiProperty({ type: String, nullable: true })

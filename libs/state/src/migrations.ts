@@ -191,4 +191,12 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE batches ADD COLUMN throttled_until TEXT;
     `,
   },
+  {
+    id: 9,
+    name: 'executions: when the first call to the target started',
+    sql: `
+      -- From ExecutionCallsStarted; null until the execution got a call slot (and for executions called before it was recorded).
+      ALTER TABLE executions ADD COLUMN called_at TEXT;
+    `,
+  },
 ];

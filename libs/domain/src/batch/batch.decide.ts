@@ -84,6 +84,14 @@ export type TriggerDueExecutions = {
   readonly limit: number;
   readonly continuing?: boolean;
 };
+/** The executor started the first call of these executions. */
+export type RecordCallsStarted = {
+  readonly type: 'RecordCallsStarted';
+  readonly batchId: string;
+  readonly indexes: readonly number[];
+  readonly at: Date;
+  readonly now: Date;
+};
 export type RecordExecutionAccepted = {
   readonly type: 'RecordExecutionAccepted';
   readonly batchId: string;
@@ -203,6 +211,7 @@ export type BatchCommand =
   | StartBatch
   | DeclareDueWaves
   | TriggerDueExecutions
+  | RecordCallsStarted
   | RecordExecutionAccepted
   | RecordAttemptFailed
   | RecordExecutionCompleted
@@ -242,6 +251,8 @@ export const decide = (command: BatchCommand, state: BatchState): BatchEvent[] =
       return declareDueWaves(command, state);
     case 'TriggerDueExecutions':
       return triggerDueExecutions(command, state);
+    case 'RecordCallsStarted':
+      return recordCallsStarted(command, state);
     case 'RecordExecutionAccepted':
       return recordAccepted(command, state);
     case 'RecordAttemptFailed':
@@ -521,6 +532,18 @@ const aboutExecution = (batch: Batch, executionId: string, command: { readonly i
 
 const statusCodeOf = (command: { readonly statusCode?: number }): { statusCode?: number } =>
   command.statusCode === undefined ? {} : { statusCode: command.statusCode };
+
+/**
+ * Only what is still triggered: an execution that got its outcome, or whose batch was cancelled,
+ * in the meantime is left out rather than refused, as this records a fact, not a decision.
+ */
+const recordCallsStarted = (command: RecordCallsStarted, batch: Batch): BatchEvent[] => {
+  const indexes = command.indexes.filter(
+    (index) => index >= 0 && index < batch.executions.total && batch.executions.stateOf(index) === 'triggered',
+  );
+  if (indexes.length === 0) return [];
+  return [{ type: 'ExecutionCallsStarted', data: { batchId: batch.id, indexes, at: iso(command.at), occurredAt: iso(command.now) } }];
+};
 
 const recordAccepted = (command: RecordExecutionAccepted, batch: Batch): BatchEvent[] => {
   const executionId = requireExecution(batch, command.index, 'record the acceptance of', 'triggered');

@@ -151,6 +151,22 @@ export type ExecutionTriggered = {
   };
 };
 
+/**
+ * The executor started the first call of these triggered executions (they got a call slot): the
+ * time between `ExecutionTriggered` and this is the wait in the executor's queue. Recorded in groups,
+ * through the same per-batch group commit as the outcomes, so it lands before their outcomes; `at`
+ * is the earliest start of the group (a group spans a few milliseconds).
+ */
+export type ExecutionCallsStarted = {
+  readonly type: 'ExecutionCallsStarted';
+  readonly data: {
+    readonly batchId: string;
+    readonly indexes: readonly number[];
+    readonly at: string;
+    readonly occurredAt: string;
+  };
+};
+
 /** An async target accepted the execution; its outcome will arrive on the callback. */
 export type ExecutionAccepted = {
   readonly type: 'ExecutionAccepted';
@@ -430,6 +446,7 @@ export type BatchEvent =
   | BatchStarted
   | WaveDue
   | ExecutionTriggered
+  | ExecutionCallsStarted
   | ExecutionAccepted
   | ExecutionAttemptFailed
   | ExecutionCompleted

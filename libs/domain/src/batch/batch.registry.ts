@@ -21,6 +21,7 @@ export const batchEvents = new EventRegistry<BatchEvent>({
   BatchStarted: { schemaVersion: 1 },
   WaveDue: { schemaVersion: 1 },
   ExecutionTriggered: { schemaVersion: 1 },
+  ExecutionCallsStarted: { schemaVersion: 1 },
   ExecutionAccepted: { schemaVersion: 1 },
   ExecutionAttemptFailed: { schemaVersion: 1 },
   ExecutionCompleted: { schemaVersion: 1 },

@@ -182,6 +182,9 @@ export const evolve = (state: BatchState, event: BatchEvent): BatchState => {
     case 'ExecutionAttemptFailed':
       state.executions.recordFailedAttempt(event.data.index, event.data.attempt);
       return state;
+    case 'ExecutionCallsStarted':
+      // For the read side (calledAt): no decision depends on it.
+      return state;
     case 'ExecutionAccepted':
       state.executions.markAccepted(event.data.index, event.data.attempt);
       return state;

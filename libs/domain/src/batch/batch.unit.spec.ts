@@ -413,6 +413,30 @@ describe('scheduled executions', () => {
     expect(batchOf(state).executions.failedAttemptsOf(5)).toBe(0);
   });
 
+  describe('calls started', () => {
+    it('records the still-triggered executions of a group and leaves out the rest; nothing when none is left', () => {
+      const triggered = run(running(), { type: 'TriggerDueExecutions', batchId: BATCH_ID, now: at(0), limit: 3 }).events;
+      const done: BatchCommand = { type: 'RecordExecutionCompleted', batchId: BATCH_ID, index: 1, output: null, attempts: 1, now: at(1) };
+      const started = (indexes: number[]): BatchCommand => ({
+        type: 'RecordCallsStarted',
+        batchId: BATCH_ID,
+        indexes,
+        at: at(1),
+        now: at(2),
+      });
+      const { events } = run(triggered, done, started([0, 1, 2, 5, 99, -1]), started([1]));
+      const recorded = events.filter((event) => event.type === 'ExecutionCallsStarted');
+      expect(recorded).toEqual([
+        {
+          type: 'ExecutionCallsStarted',
+          data: { batchId: BATCH_ID, indexes: [0, 2], at: at(1).toISOString(), occurredAt: at(2).toISOString() },
+        },
+      ]);
+      // It changes nothing a decision depends on.
+      expect(fold(recorded, fold(triggered))).toEqual(fold(triggered));
+    });
+  });
+
   describe('callbacks of async targets', () => {
     const callback = (
       index: number,

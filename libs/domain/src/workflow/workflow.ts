@@ -26,6 +26,8 @@ export interface WorkflowTarget {
 export interface WorkflowLimits {
   /** Calls of this workflow in flight at once, per executor process; absent: half the executor's slots. */
   readonly maxInFlight?: number;
+  /** Calls of this workflow started in any one second, per executor process; absent: no such limit. */
+  readonly maxPerSecond?: number;
 }
 
 export interface RetryPolicy {
@@ -297,6 +299,9 @@ export const validateWorkflowDefinition = (definition: WorkflowDefinition): Prob
   const maxInFlight = definition.limits?.maxInFlight;
   if (maxInFlight !== undefined && !isIntegerIn(maxInFlight, 1, MAX_IN_FLIGHT_LIMIT))
     problem('limits.maxInFlight', `limits.maxInFlight must be an integer from 1 to ${MAX_IN_FLIGHT_LIMIT}`);
+  const maxPerSecond = definition.limits?.maxPerSecond;
+  if (maxPerSecond !== undefined && !isIntegerIn(maxPerSecond, 1, MAX_PER_SECOND_LIMIT))
+    problem('limits.maxPerSecond', `limits.maxPerSecond must be an integer from 1 to ${MAX_PER_SECOND_LIMIT}`);
   if (!Number.isInteger(definition.retry.maxAttempts) || definition.retry.maxAttempts < 1 || definition.retry.maxAttempts > 100)
     problem('retry.maxAttempts', 'retry.maxAttempts must be an integer from 1 to 100');
   if (!Number.isInteger(definition.retry.backoffMs) || definition.retry.backoffMs < 0 || definition.retry.backoffMs > 3_600_000)
@@ -331,6 +336,8 @@ export const MAX_CALL_TIMEOUT_MS = 900_000;
 export const DEFAULT_CALLBACK_TIMEOUT_MS = 3_600_000;
 export const MAX_CALLBACK_TIMEOUT_MS = 86_400_000;
 export const MAX_IN_FLIGHT_LIMIT = 10_000;
+/** The executor keeps the start times of the last maxPerSecond calls of a workflow: this bounds them. */
+export const MAX_PER_SECOND_LIMIT = 10_000;
 /** The largest wave a version's defaults may ask for: the batch settings' own bound on maxConcurrent. */
 export const MAX_DEFAULT_CONCURRENCY = 10_000;
 export const DEFAULT_MAX_THROTTLE_SECONDS = 3600;

@@ -155,6 +155,20 @@ describe('workflow versions', () => {
     expect(latestVersion(fold(add(true, { limits: { maxInFlight: 7 } }))!).limits).toEqual({ maxInFlight: 7 });
   });
 
+  it('accepts limits.maxPerSecond from 1 to 10000, beside maxInFlight', () => {
+    expect(problemsOf({ limits: { maxPerSecond: 1 } })).toEqual([]);
+    expect(problemsOf({ limits: { maxInFlight: 3, maxPerSecond: 10_000 } })).toEqual([]);
+    for (const maxPerSecond of [0, 10_001, 0.5, -1]) {
+      expect(problemsOf({ limits: { maxPerSecond } })).toEqual([
+        { field: 'limits.maxPerSecond', message: 'limits.maxPerSecond must be an integer from 1 to 10000' },
+      ]);
+    }
+    expect(latestVersion(fold(add(true, { limits: { maxInFlight: 2, maxPerSecond: 5 } }))!).limits).toEqual({
+      maxInFlight: 2,
+      maxPerSecond: 5,
+    });
+  });
+
   it('reads a version stored before callbackTimeoutMs existed through the upcaster: its callback keeps waiting timeoutMs, its call is capped', () => {
     // What WorkflowVersionAdded looked like before: no callbackTimeoutMs, no limits.
     const legacy = {
