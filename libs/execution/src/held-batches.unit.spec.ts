@@ -43,4 +43,28 @@ describe('HeldBatches', () => {
     await expect(waiting).rejects.toThrow('stopping');
     expect(held.isHeld('b1')).toBe(true);
   });
+
+  it('reads a held batch once per period however many executions wait on it, and lets them all go at the release', async () => {
+    const held = new HeldBatches();
+    held.hold('b1');
+    let reads = 0;
+    const stillHeld = (): Promise<boolean> => Promise.resolve(++reads < 4);
+    const waiting = Array.from({ length: 10_000 }, () => held.untilReleased('b1', stillHeld, never, 10));
+    await Promise.all(waiting);
+    expect(reads).toBe(4);
+    expect(held.isHeld('b1')).toBe(false);
+  });
+
+  it('rejects every wait of a stopping executor, holding no listener per wait', async () => {
+    const held = new HeldBatches();
+    held.hold('b1');
+    held.hold('b2');
+    const stopping = new AbortController();
+    const waits = [1, 2, 3].flatMap(() =>
+      ['b1', 'b2'].map((id) => held.untilReleased(id, () => Promise.resolve(true), stopping.signal, 60_000)),
+    );
+    stopping.abort(new Error('stopping'));
+    for (const wait of waits) await expect(wait).rejects.toThrow('stopping');
+    await expect(held.untilReleased('b1', () => Promise.resolve(true), stopping.signal)).rejects.toThrow('stopping');
+  });
 });
