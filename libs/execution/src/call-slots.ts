@@ -31,7 +31,21 @@ interface Waiter {
   readonly workflowId: string;
   readonly maxInFlight: number;
   readonly maxPerSecond: number | undefined;
+  readonly ready: (() => boolean) | undefined;
   readonly grant: (release: ReleaseSlot) => void;
+}
+
+/** How a caller queued with `enqueue` hears of its turn, and whether it may go now. */
+export interface SlotCallbacks {
+  /** Its turn came: it holds a slot until it calls `release`. */
+  readonly granted: (release: ReleaseSlot) => void;
+  /** The signal aborted before its turn: it left the line. */
+  readonly aborted: (reason: unknown) => void;
+  /**
+   * False while something outside the slots keeps it from going (its batch is held, its workflow
+   * throttled): it is passed over and keeps its place, and is asked again within READY_RECHECK_MS.
+   */
+  readonly ready?: () => boolean;
 }
 
 interface WorkflowUse {
@@ -42,6 +56,8 @@ interface WorkflowUse {
 }
 
 const WINDOW_MS = 1000;
+/** How soon callers passed over as not ready are asked again: a hold's release or a throttle's reopening tells the slots nothing. */
+export const READY_RECHECK_MS = 50;
 
 /**
  * The executor's call slots: at most `capacity` calls to workflow targets in flight at once, at
@@ -83,31 +99,47 @@ export class CallSlots {
   acquire(request: SlotRequest, signal?: AbortSignal): Promise<ReleaseSlot> {
     return new Promise<ReleaseSlot>((resolve, reject) => {
       signal?.throwIfAborted();
-      const use = this.useOf(request.workflowId);
-      const onAbort = (): void => {
-        if (!this.queue.cancel(ticket)) return;
-        use.waiting--;
-        this.forget(request.workflowId, use);
-        reject(signal?.reason);
-      };
-      const aborts = signal === undefined ? undefined : this.abortsOf(signal);
-      const waiter: Waiter = {
-        // Fairness off: one line per workflow, so only arrival order counts within it.
-        batchId: this.fair ? request.batchId : request.workflowId,
-        priority: this.fair ? request.priority : 0,
-        workflowId: request.workflowId,
-        maxInFlight: request.maxInFlight ?? this.defaultWorkflowLimit,
-        maxPerSecond: request.maxPerSecond,
-        grant: (release) => {
-          aborts?.delete(onAbort);
-          resolve(release);
-        },
-      };
-      const ticket = this.queue.add(waiter);
-      use.waiting++;
-      aborts?.add(onAbort);
-      this.serve();
+      this.enqueue(request, signal, { granted: resolve, aborted: reject });
     });
+  }
+
+  /**
+   * Puts the request in line without a promise: what waits is the waiter and its callbacks, a few
+   * hundred bytes, so the executor's queue can hold a million (ADR 0005). `aborted` is called at
+   * once when `signal` has already aborted.
+   */
+  enqueue(request: SlotRequest, signal: AbortSignal | undefined, callbacks: SlotCallbacks): void {
+    if (signal?.aborted) return callbacks.aborted(signal.reason);
+    const use = this.useOf(request.workflowId);
+    const onAbort = (): void => {
+      if (!this.queue.cancel(ticket)) return;
+      use.waiting--;
+      this.forget(request.workflowId, use);
+      callbacks.aborted(signal?.reason);
+    };
+    const aborts = signal === undefined ? undefined : this.abortsOf(signal);
+    const waiter: Waiter = {
+      // Fairness off: one line per workflow, so only arrival order counts within it.
+      batchId: this.fair ? request.batchId : request.workflowId,
+      priority: this.fair ? request.priority : 0,
+      workflowId: request.workflowId,
+      maxInFlight: request.maxInFlight ?? this.defaultWorkflowLimit,
+      maxPerSecond: request.maxPerSecond,
+      ready: callbacks.ready,
+      grant: (release) => {
+        aborts?.delete(onAbort);
+        callbacks.granted(release);
+      },
+    };
+    const ticket = this.queue.add(waiter);
+    use.waiting++;
+    aborts?.add(onAbort);
+    this.serve();
+  }
+
+  /** Serves the line again: something that `ready` depends on changed (a batch was released). */
+  poke(): void {
+    this.serve();
   }
 
   private abortsOf(signal: AbortSignal): Set<() => void> {
@@ -144,6 +176,10 @@ export class CallSlots {
     const canGo = (waiter: Waiter): boolean => {
       const use = this.byWorkflow.get(waiter.workflowId)!;
       if (use.inFlight >= waiter.maxInFlight) return false;
+      if (waiter.ready !== undefined && !waiter.ready()) {
+        wakeAt = Math.min(wakeAt, this.now() + READY_RECHECK_MS);
+        return false;
+      }
       if (waiter.maxPerSecond === undefined) return true;
       const now = this.now();
       trim(use.starts, now);

@@ -4,6 +4,7 @@ import { BatchCommandHandler, ItemsReader, SharedLoads, WorkflowRepository } fro
 import {
   BatchNotFound,
   IllegalExecutionTransition,
+  backoffDelay,
   findVersion,
   isBatch,
   type Batch,
@@ -13,10 +14,10 @@ import {
   type Metadata,
   type WorkflowVersion,
 } from '@flotilla/domain';
-import type { TypedMessage } from '@flotilla/messaging';
+import type { Delivery, TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots, type ReleaseSlot, type SlotRequest } from './call-slots';
-import { HeldBatches } from './held-batches';
+import { HOLD_RECHECK_MS, HeldBatches } from './held-batches';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
@@ -53,6 +54,28 @@ interface Execution {
   readonly firstAttempt: number;
 }
 
+/**
+ * One execution being handled here, and how each delivery of it hears of the end: a deferred
+ * message's settle function, or the promise of a caller that did not defer. Null: it was done.
+ */
+interface Handling {
+  readonly ends: ((failure: { readonly error: unknown } | null) => void)[];
+}
+
+/** A call that may start now: a throttle permit and a call slot. */
+interface Admitted {
+  readonly permit: ThrottlePermit;
+  readonly release: ReleaseSlot;
+}
+
+/**
+ * How often a run that failed (its handler threw: the store refused an append, a read failed) is
+ * tried again here before its message is left unacknowledged for the next start; the transport's
+ * default, which did this before messages were deferred.
+ */
+const RUN_TRIES = 5;
+const RUN_RETRY_BASE_MS = 200;
+
 interface AttemptFailure {
   readonly error: string;
   readonly statusCode?: number;
@@ -62,16 +85,21 @@ interface AttemptFailure {
 
 /**
  * Carries out one triggered execution: calls its workflow target, retries what may succeed later,
- * and records the outcome. The handler returns only once what it decided is durably appended,
- * because the transport acknowledges the message when it returns.
+ * and records the outcome. Its message stays unacknowledged until what it decided is durably
+ * appended: the handler checks the batch state, then defers the message (Delivery.defer) and puts a
+ * light entry in the call slots' line, a waiter with callbacks and no pending promise, so a deep
+ * queue costs hundreds of bytes per execution rather than a handler chain (docs/performance.md).
+ * The message is settled 'done' once the outcome is recorded (or nothing is left to do), 'failed'
+ * when the executor stops or recording keeps failing: then it is delivered again after a restart.
  *
  * Each call takes one of the executor's call slots (CallSlots: a global limit and one per
  * workflow) and gives it back when the call ends, so a workflow whose calls hang holds at most its
- * share of them, and the messages of other workflows still get through. Retries wait here, outside
- * any slot but keeping their message: a failing target then slows its own executions down instead
- * of being called ever faster. Each failed attempt that will be retried is recorded first, so the
- * wait is visible, and a redelivered execution (after a restart) goes on from the attempts the
- * batch state has recorded.
+ * share of them, and the messages of other workflows still get through. A held batch or a closed
+ * workflow is passed over in the line (the entry's `ready`), keeping its place and no slot.
+ * Retries wait here, outside any slot but keeping their message: a failing target then slows its
+ * own executions down instead of being called ever faster. Each failed attempt that will be retried
+ * is recorded first, so the wait is visible, and a redelivered execution (after a restart) goes on
+ * from the attempts the batch state has recorded.
  *
  * A 429 is not a failure of the execution but a target asking for less: the WorkflowThrottle slows
  * the whole workflow down, and the execution is called again when it allows, using up no attempt
@@ -85,7 +113,9 @@ export class ExecutionDispatcher {
   /** Workflow versions never change once added. */
   private readonly versions = new Map<string, WorkflowVersion>();
   /** The executions being handled here, by batch and index: one delivery of each at a time. */
-  private readonly running = new Map<string, Promise<void>>();
+  private readonly running = new Map<string, Handling>();
+  /** Set while a recheck of the held batches' states is due (a hold learnt from a stale read may have been released unseen). */
+  private holdRecheck: NodeJS.Timeout | null = null;
   /** Every message reads its batch's state; concurrent messages of a batch share the reads. */
   private readonly batchStates: SharedLoads<BatchState>;
   /** Batches with a throttling episode open, as far as this process knows: their next non-429 answer lifts it. */
@@ -105,26 +135,136 @@ export class ExecutionDispatcher {
     private readonly held: HeldBatches = new HeldBatches(),
   ) {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
+    held.onReleased(() => slots.poke());
   }
 
-  handle(message: TypedMessage<ExecutionTriggered>): Promise<void> {
-    const { batchId, index } = message.data;
+  /**
+   * Checks the execution (its batch state, its workflow version), then defers the message and puts
+   * the execution in line, and returns: with `delivery`, as soon as it is in line; without (a
+   * caller with no transport behind it, the tests), once it is done, rejecting when it failed.
+   * A check that throws (the batch cannot be read) rejects before anything is deferred, so the
+   * transport retries it as any handler's error.
+   */
+  async handle(message: TypedMessage<ExecutionTriggered>, delivery?: Delivery): Promise<void> {
+    const { batchId, executionId, index } = message.data;
     const key = `${batchId}\u0000${index}`;
     // Another delivery of this execution is already in line or calling here (a redelivery while the
     // first still waits): the state check cannot tell, as the first records its outcome only after
     // its call. This one ends with it, and fails with it, so it is redelivered if that one is.
     const running = this.running.get(key);
-    if (running !== undefined) return running;
-    const done = this.admit(message.data)
-      .then((execution) => (execution === null ? undefined : this.run(execution, execution.firstAttempt)))
-      .finally(() => this.running.delete(key));
-    this.running.set(key, done);
-    return done;
+    if (running !== undefined) return this.follow(running, delivery);
+    const handling: Handling = { ends: [] };
+    this.running.set(key, handling);
+    let execution: Execution | null;
+    try {
+      execution = await this.admit({ batchId, executionId, index });
+    } catch (error) {
+      this.end(key, handling, { error });
+      throw error;
+    }
+    if (execution === null) return this.end(key, handling, null);
+    const ended = this.follow(handling, delivery);
+    this.enqueue(key, handling, execution, 1);
+    return ended;
   }
 
-  /** Ends calls and retry waits in flight; their handlers throw, so their messages stay unacknowledged. */
+  /** Ends calls, retry waits and places in line; their messages are settled 'failed', so they are delivered again after a restart. */
   stop(): void {
     this.stopping.abort(new Error('The executor is stopping'));
+    if (this.holdRecheck !== null) clearTimeout(this.holdRecheck);
+  }
+
+  /** Has this delivery end with `handling`: a deferred message is settled then, else the returned promise settles. */
+  private follow(handling: Handling, delivery: Delivery | undefined): Promise<void> {
+    if (delivery !== undefined) {
+      const settle = delivery.defer();
+      handling.ends.push((failure) => settle(failure === null ? 'done' : 'failed'));
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => handling.ends.push((failure) => (failure === null ? resolve() : reject(failure.error))));
+  }
+
+  private end(key: string, handling: Handling, failure: { readonly error: unknown } | null): void {
+    if (this.running.get(key) === handling) this.running.delete(key);
+    for (const end of handling.ends.splice(0)) end(failure);
+  }
+
+  /**
+   * The light wait: a waiter in the call slots' line, no promise. Its batch held or its workflow
+   * closed, it is passed over and keeps its place. Its turn come, it runs holding the slot it got.
+   */
+  private enqueue(key: string, handling: Handling, execution: Execution, tries: number): void {
+    const { batchId } = execution;
+    const { workflowId } = execution.version;
+    this.slots.enqueue(execution.slot, this.stopping.signal, {
+      granted: (release) => this.granted(key, handling, execution, tries, release),
+      aborted: (reason) => this.end(key, handling, { error: reason }),
+      ready: () => {
+        if (this.held.isHeld(batchId)) {
+          this.recheckHoldsSoon();
+          return false;
+        }
+        return this.throttle.mayStartNow(workflowId);
+      },
+    });
+  }
+
+  /**
+   * The execution's turn: with a permit at once and its batch not held, its first call goes out on
+   * the slot it was granted; else (a hold or a 429 came just now) the slot goes back and the run
+   * waits as any retry does.
+   */
+  private granted(key: string, handling: Handling, execution: Execution, tries: number, release: ReleaseSlot): void {
+    let admitted: Admitted | null = null;
+    if (!this.held.isHeld(execution.batchId)) {
+      const permit = this.throttle.tryPermit(execution.version.workflowId);
+      if (permit !== null && this.throttle.begin(permit)) admitted = { permit, release };
+      else permit?.release();
+    }
+    if (admitted === null) release();
+    this.run(execution, execution.firstAttempt, admitted).then(
+      () => this.end(key, handling, null),
+      (error: unknown) => void this.retry(key, handling, execution, tries, error),
+    );
+  }
+
+  /**
+   * A run that threw (what the transport used to retry: an append or a read failed): checked and
+   * put in line again after the one backoff, up to RUN_TRIES; then, or when the executor stops, its
+   * deliveries fail and stay unacknowledged.
+   */
+  private async retry(key: string, handling: Handling, execution: Execution, tries: number, error: unknown): Promise<void> {
+    if (this.stopping.signal.aborted || tries >= RUN_TRIES) return this.end(key, handling, { error });
+    try {
+      await sleep(backoffDelay(tries, { baseMs: RUN_RETRY_BASE_MS }), undefined, { signal: this.stopping.signal });
+      const again = await this.admit(execution);
+      if (again === null) return this.end(key, handling, null);
+      this.enqueue(key, handling, again, tries + 1);
+    } catch (next) {
+      await this.retry(key, handling, execution, tries + 1, next);
+    }
+  }
+
+  /**
+   * A hold learnt from a batch state read may have been released before the read was made, and its
+   * BatchReleased handled already: the batches held here are read again every HOLD_RECHECK_MS while
+   * executions of them wait in line.
+   */
+  private recheckHoldsSoon(): void {
+    if (this.holdRecheck !== null || this.stopping.signal.aborted) return;
+    this.holdRecheck = setTimeout(() => {
+      void (async () => {
+        for (const batchId of this.held.heldIds()) {
+          try {
+            const state = await this.batches.load(batchId);
+            if (!isBatch(state) || state.held === null) this.held.release(batchId);
+          } catch {
+            // Read again at the next recheck.
+          }
+        }
+      })().finally(() => (this.holdRecheck = null));
+    }, HOLD_RECHECK_MS);
+    this.holdRecheck.unref();
   }
 
   /**
@@ -132,7 +272,11 @@ export class ExecutionDispatcher {
    * (shared, cached) and its place in the line; not the batch state nor the item, so a deep queue of
    * waiting executions stays small. Null when there is nothing to do for it.
    */
-  private async admit({ batchId, executionId, index }: ExecutionTriggered['data']): Promise<Execution | null> {
+  private async admit({
+    batchId,
+    executionId,
+    index,
+  }: Pick<ExecutionTriggered['data'], 'batchId' | 'executionId' | 'index'>): Promise<Execution | null> {
     const batch = await this.batchStates.load(batchId);
     if (!isBatch(batch)) throw new BatchNotFound(batchId);
     if (!stillToCall(batch, index)) return null;
@@ -177,7 +321,8 @@ export class ExecutionDispatcher {
     return this.payloadOf(batch, execution.executionId, item);
   }
 
-  private async run(execution: Execution, firstAttempt: number): Promise<void> {
+  /** `first`: the permit and slot of the first attempt when they came with the execution's turn in line. */
+  private async run(execution: Execution, firstAttempt: number, first: Admitted | null = null): Promise<void> {
     const { batchId, index, version } = execution;
     const { workflowId } = version;
     // The failed attempts maxAttempts counts: 429s are not among them. A redelivery counts every
@@ -188,7 +333,8 @@ export class ExecutionDispatcher {
     const maxThrottleMs = version.retry.maxThrottleSeconds * 1000;
     let payload: Omit<TargetPayload, 'attempt'> | null = null;
     for (let attempt = firstAttempt; ; attempt++) {
-      const admitted = await this.slotFor(execution, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs);
+      const admitted = first ?? (await this.slotFor(execution, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs));
+      first = null;
       if (admitted === null) {
         await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt - 1, this.clock.now()));
         return;
@@ -281,10 +427,7 @@ export class ExecutionDispatcher {
    * keep no slot. A hold that came, or a permit that went stale (a 429 came in), while the holder
    * waited for the slot gives both back, and they are asked for again.
    */
-  private async slotFor(
-    execution: Execution,
-    deadlineMs: number | null,
-  ): Promise<{ readonly permit: ThrottlePermit; readonly release: ReleaseSlot } | null> {
+  private async slotFor(execution: Execution, deadlineMs: number | null): Promise<Admitted | null> {
     const { batchId, version } = execution;
     const stillHeld = async (): Promise<boolean> => {
       const state = await this.batches.load(batchId);

@@ -16,6 +16,7 @@ export const HOLD_RECHECK_MS = 1000;
  */
 export class HeldBatches {
   private readonly held = new Map<string, { readonly released: Promise<void>; readonly release: () => void }>();
+  private readonly releaseListeners = new Set<(batchId: string) => void>();
 
   hold(batchId: string): void {
     if (this.held.has(batchId)) return;
@@ -25,8 +26,21 @@ export class HeldBatches {
   }
 
   release(batchId: string): void {
-    this.held.get(batchId)?.release();
+    const entry = this.held.get(batchId);
+    if (entry === undefined) return;
+    entry.release();
     this.held.delete(batchId);
+    for (const listener of this.releaseListeners) listener(batchId);
+  }
+
+  /** Tells `listener` of every release: the executions waiting in the call slots' line are callbacks, not promises on `released`. */
+  onReleased(listener: (batchId: string) => void): void {
+    this.releaseListeners.add(listener);
+  }
+
+  /** The batches held here. */
+  heldIds(): string[] {
+    return [...this.held.keys()];
   }
 
   isHeld(batchId: string): boolean {
