@@ -119,8 +119,10 @@ export class CallSlots {
     };
     const aborts = signal === undefined ? undefined : this.abortsOf(signal);
     const waiter: Waiter = {
-      // Fairness off: one line per workflow, so only arrival order counts within it.
-      batchId: this.fair ? request.batchId : request.workflowId,
+      // Fairness off: one line per workflow, so only arrival order counts within it. Callers with a
+      // `ready` and callers without never share a line: the queue asks only a line's first, and one
+      // not ready (waiting for a throttle permit) must not hold up one behind it that holds that permit.
+      batchId: (this.fair ? request.batchId : request.workflowId) + (callbacks.ready === undefined ? '' : '\u0000ready'),
       priority: this.fair ? request.priority : 0,
       workflowId: request.workflowId,
       maxInFlight: request.maxInFlight ?? this.defaultWorkflowLimit,
