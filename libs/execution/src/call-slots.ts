@@ -1,4 +1,4 @@
-import { FairQueue } from '@flotilla/domain';
+import { FairQueue, type FairTicket } from '@flotilla/domain';
 
 /** Hands a slot back; calling it again does nothing. */
 export type ReleaseSlot = () => void;
@@ -25,14 +25,18 @@ export interface CallSlotsOptions {
   readonly now?: () => number;
 }
 
+/** A caller in line: data and its callbacks, no closures (a million of them may wait). */
 interface Waiter {
   readonly batchId: string;
   readonly priority: number;
   readonly workflowId: string;
   readonly maxInFlight: number;
   readonly maxPerSecond: number | undefined;
-  readonly ready: (() => boolean) | undefined;
-  readonly grant: (release: ReleaseSlot) => void;
+  readonly callbacks: SlotCallbacks;
+  readonly use: WorkflowUse;
+  /** The waiters listening on the same signal, to leave when granted; null without a signal. */
+  readonly aborts: Set<Waiter> | null;
+  ticket: FairTicket | null;
 }
 
 /** How a caller queued with `enqueue` hears of its turn, and whether it may go now. */
@@ -82,7 +86,7 @@ export class CallSlots {
    * The waiters of each signal, behind one listener per signal: Node's EventTarget removes a
    * listener by scanning its list, which made 100,000 waiters on the executor's one stop signal quadratic.
    */
-  private readonly aborts = new WeakMap<AbortSignal, Set<() => void>>();
+  private readonly aborts = new WeakMap<AbortSignal, Set<Waiter>>();
 
   constructor(
     readonly capacity: number,
@@ -111,13 +115,6 @@ export class CallSlots {
   enqueue(request: SlotRequest, signal: AbortSignal | undefined, callbacks: SlotCallbacks): void {
     if (signal?.aborted) return callbacks.aborted(signal.reason);
     const use = this.useOf(request.workflowId);
-    const onAbort = (): void => {
-      if (!this.queue.cancel(ticket)) return;
-      use.waiting--;
-      this.forget(request.workflowId, use);
-      callbacks.aborted(signal?.reason);
-    };
-    const aborts = signal === undefined ? undefined : this.abortsOf(signal);
     const waiter: Waiter = {
       // Fairness off: one line per workflow, so only arrival order counts within it. Callers with a
       // `ready` and callers without never share a line: the queue asks only a line's first, and one
@@ -127,16 +124,22 @@ export class CallSlots {
       workflowId: request.workflowId,
       maxInFlight: request.maxInFlight ?? this.defaultWorkflowLimit,
       maxPerSecond: request.maxPerSecond,
-      ready: callbacks.ready,
-      grant: (release) => {
-        aborts?.delete(onAbort);
-        callbacks.granted(release);
-      },
+      callbacks,
+      use,
+      aborts: signal === undefined ? null : this.abortsOf(signal),
+      ticket: null,
     };
-    const ticket = this.queue.add(waiter);
+    waiter.ticket = this.queue.add(waiter);
     use.waiting++;
-    aborts?.add(onAbort);
+    waiter.aborts?.add(waiter);
     this.serve();
+  }
+
+  private abort(waiter: Waiter, reason: unknown): void {
+    if (waiter.ticket === null || !this.queue.cancel(waiter.ticket)) return;
+    waiter.use.waiting--;
+    this.forget(waiter.workflowId, waiter.use);
+    waiter.callbacks.aborted(reason);
   }
 
   /** Serves the line again: something that `ready` depends on changed (a batch was released). */
@@ -144,16 +147,16 @@ export class CallSlots {
     this.serve();
   }
 
-  private abortsOf(signal: AbortSignal): Set<() => void> {
+  private abortsOf(signal: AbortSignal): Set<Waiter> {
     let waiters = this.aborts.get(signal);
     if (waiters === undefined) {
-      const set = new Set<() => void>();
+      const set = new Set<Waiter>();
       waiters = set;
       this.aborts.set(signal, set);
       signal.addEventListener(
         'abort',
         () => {
-          for (const onAbort of [...set]) onAbort();
+          for (const waiter of [...set]) this.abort(waiter, signal.reason);
           set.clear();
         },
         { once: true },
@@ -178,7 +181,7 @@ export class CallSlots {
     const canGo = (waiter: Waiter): boolean => {
       const use = this.byWorkflow.get(waiter.workflowId)!;
       if (use.inFlight >= waiter.maxInFlight) return false;
-      if (waiter.ready !== undefined && !waiter.ready()) {
+      if (waiter.callbacks.ready !== undefined && !waiter.callbacks.ready()) {
         wakeAt = Math.min(wakeAt, this.now() + READY_RECHECK_MS);
         return false;
       }
@@ -195,7 +198,8 @@ export class CallSlots {
       if (waiter === undefined) break;
       const use = this.byWorkflow.get(waiter.workflowId)!;
       use.waiting--;
-      waiter.grant(this.take(waiter, use));
+      waiter.aborts?.delete(waiter);
+      waiter.callbacks.granted(this.take(waiter, use));
     }
     if (wakeAt !== Infinity && this.queue.size > 0) this.wakeAt(wakeAt);
   }

@@ -5,6 +5,7 @@ import {
   BatchNotFound,
   IllegalExecutionTransition,
   backoffDelay,
+  executionIdOf,
   findVersion,
   isBatch,
   type Batch,
@@ -16,7 +17,7 @@ import {
 } from '@flotilla/domain';
 import type { Delivery, TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
-import { CallSlots, type ReleaseSlot, type SlotRequest } from './call-slots';
+import { CallSlots, type ReleaseSlot, type SlotCallbacks, type SlotRequest } from './call-slots';
 import { HOLD_RECHECK_MS, HeldBatches } from './held-batches';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { retryDelay, isRetryable } from './retry-policy';
@@ -54,12 +55,77 @@ interface Execution {
   readonly firstAttempt: number;
 }
 
+/** How a delivery hears of its execution's end: a deferred message's settle function, or a waiting promise's. */
+type End = (outcome: 'done' | 'failed', error?: unknown) => void;
+
+/** What the line asks of the dispatcher: one object for all the executions in it. */
+interface Line {
+  granted(handling: Handling, release: ReleaseSlot): void;
+  aborted(handling: Handling, reason: unknown): void;
+  ready(handling: Handling): boolean;
+}
+
+/** The executions of one batch handled here, by index; its id kept once for all of them. */
+interface RunningBatch {
+  readonly batchId: string;
+  readonly byIndex: Map<number, Handling>;
+  /** The slot request of its executions, shared while it is the same. */
+  slot: SlotRequest | null;
+}
+
 /**
- * One execution being handled here, and how each delivery of it hears of the end: a deferred
- * message's settle function, or the promise of a caller that did not defer. Null: it was done.
+ * One execution handled here, from its check to its outcome. It is both the execution the run loop
+ * works on and the callbacks of its place in the call slots' line, so an execution waiting in a
+ * queue of a million costs this object, its waiter in the line and its message's window entry: no
+ * closures, no promises. The deliveries of the execution that came while it was handled end with it.
  */
-interface Handling {
-  readonly ends: ((failure: { readonly error: unknown } | null) => void)[];
+class Handling implements Execution, SlotCallbacks {
+  version!: WorkflowVersion;
+  slot!: SlotRequest;
+  firstAttempt = 1;
+  /** Runs tried: a run that threw is tried again, up to RUN_TRIES. */
+  tries = 1;
+  private end: End | null = null;
+  private more: End[] | null = null;
+
+  constructor(
+    private readonly line: Line,
+    readonly running: RunningBatch,
+    readonly index: number,
+  ) {}
+
+  get batchId(): string {
+    return this.running.batchId;
+  }
+
+  get executionId(): string {
+    return executionIdOf(this.running.batchId, this.index);
+  }
+
+  granted(release: ReleaseSlot): void {
+    this.line.granted(this, release);
+  }
+
+  aborted(reason: unknown): void {
+    this.line.aborted(this, reason);
+  }
+
+  ready(): boolean {
+    return this.line.ready(this);
+  }
+
+  follow(end: End): void {
+    if (this.end === null) this.end = end;
+    else (this.more ??= []).push(end);
+  }
+
+  /** Ends every delivery that follows it, each once. */
+  finish(outcome: 'done' | 'failed', error?: unknown): void {
+    const ends = [this.end, ...(this.more ?? [])];
+    this.end = null;
+    this.more = null;
+    for (const end of ends) end?.(outcome, error);
+  }
 }
 
 /** A call that may start now: a throttle permit and a call slot. */
@@ -113,7 +179,18 @@ export class ExecutionDispatcher {
   /** Workflow versions never change once added. */
   private readonly versions = new Map<string, WorkflowVersion>();
   /** The executions being handled here, by batch and index: one delivery of each at a time. */
-  private readonly running = new Map<string, Handling>();
+  private readonly running = new Map<string, RunningBatch>();
+  private readonly line: Line = {
+    granted: (handling, release) => this.granted(handling, release),
+    aborted: (handling, reason) => this.end(handling, 'failed', reason),
+    ready: (handling) => {
+      if (this.held.isHeld(handling.batchId)) {
+        this.recheckHoldsSoon();
+        return false;
+      }
+      return this.throttle.mayStartNow(handling.version.workflowId);
+    },
+  };
   /** Set while a recheck of the held batches' states is due (a hold learnt from a stale read may have been released unseen). */
   private holdRecheck: NodeJS.Timeout | null = null;
   /** Every message reads its batch's state; concurrent messages of a batch share the reads. */
@@ -146,25 +223,26 @@ export class ExecutionDispatcher {
    * transport retries it as any handler's error.
    */
   async handle(message: TypedMessage<ExecutionTriggered>, delivery?: Delivery): Promise<void> {
-    const { batchId, executionId, index } = message.data;
-    const key = `${batchId}\u0000${index}`;
+    const { batchId, index } = message.data;
+    let running = this.running.get(batchId);
+    if (running === undefined) this.running.set(batchId, (running = { batchId, byIndex: new Map(), slot: null }));
     // Another delivery of this execution is already in line or calling here (a redelivery while the
     // first still waits): the state check cannot tell, as the first records its outcome only after
     // its call. This one ends with it, and fails with it, so it is redelivered if that one is.
-    const running = this.running.get(key);
-    if (running !== undefined) return this.follow(running, delivery);
-    const handling: Handling = { ends: [] };
-    this.running.set(key, handling);
-    let execution: Execution | null;
+    const handled = running.byIndex.get(index);
+    if (handled !== undefined) return this.follow(handled, delivery);
+    const handling = new Handling(this.line, running, index);
+    running.byIndex.set(index, handling);
+    let admitted: boolean;
     try {
-      execution = await this.admit({ batchId, executionId, index });
+      admitted = await this.admit(handling);
     } catch (error) {
-      this.end(key, handling, { error });
+      this.end(handling, 'failed', error);
       throw error;
     }
-    if (execution === null) return this.end(key, handling, null);
+    if (!admitted) return this.end(handling, 'done');
     const ended = this.follow(handling, delivery);
-    this.enqueue(key, handling, execution, 1);
+    this.slots.enqueue(handling.slot, this.stopping.signal, handling);
     return ended;
   }
 
@@ -177,54 +255,35 @@ export class ExecutionDispatcher {
   /** Has this delivery end with `handling`: a deferred message is settled then, else the returned promise settles. */
   private follow(handling: Handling, delivery: Delivery | undefined): Promise<void> {
     if (delivery !== undefined) {
-      const settle = delivery.defer();
-      handling.ends.push((failure) => settle(failure === null ? 'done' : 'failed'));
+      handling.follow(delivery.defer());
       return Promise.resolve();
     }
-    return new Promise<void>((resolve, reject) => handling.ends.push((failure) => (failure === null ? resolve() : reject(failure.error))));
+    return new Promise<void>((resolve, reject) => handling.follow((outcome, error) => (outcome === 'done' ? resolve() : reject(error))));
   }
 
-  private end(key: string, handling: Handling, failure: { readonly error: unknown } | null): void {
-    if (this.running.get(key) === handling) this.running.delete(key);
-    for (const end of handling.ends.splice(0)) end(failure);
-  }
-
-  /**
-   * The light wait: a waiter in the call slots' line, no promise. Its batch held or its workflow
-   * closed, it is passed over and keeps its place. Its turn come, it runs holding the slot it got.
-   */
-  private enqueue(key: string, handling: Handling, execution: Execution, tries: number): void {
-    const { batchId } = execution;
-    const { workflowId } = execution.version;
-    this.slots.enqueue(execution.slot, this.stopping.signal, {
-      granted: (release) => this.granted(key, handling, execution, tries, release),
-      aborted: (reason) => this.end(key, handling, { error: reason }),
-      ready: () => {
-        if (this.held.isHeld(batchId)) {
-          this.recheckHoldsSoon();
-          return false;
-        }
-        return this.throttle.mayStartNow(workflowId);
-      },
-    });
+  private end(handling: Handling, outcome: 'done' | 'failed', error?: unknown): void {
+    const { running } = handling;
+    if (running.byIndex.get(handling.index) === handling) running.byIndex.delete(handling.index);
+    if (running.byIndex.size === 0 && this.running.get(running.batchId) === running) this.running.delete(running.batchId);
+    handling.finish(outcome, error);
   }
 
   /**
-   * The execution's turn: with a permit at once and its batch not held, its first call goes out on
-   * the slot it was granted; else (a hold or a 429 came just now) the slot goes back and the run
-   * waits as any retry does.
+   * The execution's turn in line: with a permit at once and its batch not held, its first call goes
+   * out on the slot it was granted; else (a hold or a 429 came just now) the slot goes back and the
+   * run waits as any retry does.
    */
-  private granted(key: string, handling: Handling, execution: Execution, tries: number, release: ReleaseSlot): void {
+  private granted(handling: Handling, release: ReleaseSlot): void {
     let admitted: Admitted | null = null;
-    if (!this.held.isHeld(execution.batchId)) {
-      const permit = this.throttle.tryPermit(execution.version.workflowId);
+    if (!this.held.isHeld(handling.batchId)) {
+      const permit = this.throttle.tryPermit(handling.version.workflowId);
       if (permit !== null && this.throttle.begin(permit)) admitted = { permit, release };
       else permit?.release();
     }
     if (admitted === null) release();
-    this.run(execution, execution.firstAttempt, admitted).then(
-      () => this.end(key, handling, null),
-      (error: unknown) => void this.retry(key, handling, execution, tries, error),
+    this.run(handling, handling.firstAttempt, admitted).then(
+      () => this.end(handling, 'done'),
+      (error: unknown) => void this.retry(handling, error),
     );
   }
 
@@ -233,15 +292,15 @@ export class ExecutionDispatcher {
    * put in line again after the one backoff, up to RUN_TRIES; then, or when the executor stops, its
    * deliveries fail and stay unacknowledged.
    */
-  private async retry(key: string, handling: Handling, execution: Execution, tries: number, error: unknown): Promise<void> {
-    if (this.stopping.signal.aborted || tries >= RUN_TRIES) return this.end(key, handling, { error });
+  private async retry(handling: Handling, error: unknown): Promise<void> {
+    if (this.stopping.signal.aborted || handling.tries >= RUN_TRIES) return this.end(handling, 'failed', error);
     try {
-      await sleep(backoffDelay(tries, { baseMs: RUN_RETRY_BASE_MS }), undefined, { signal: this.stopping.signal });
-      const again = await this.admit(execution);
-      if (again === null) return this.end(key, handling, null);
-      this.enqueue(key, handling, again, tries + 1);
+      await sleep(backoffDelay(handling.tries, { baseMs: RUN_RETRY_BASE_MS }), undefined, { signal: this.stopping.signal });
+      handling.tries++;
+      if (!(await this.admit(handling))) return this.end(handling, 'done');
+      this.slots.enqueue(handling.slot, this.stopping.signal, handling);
     } catch (next) {
-      await this.retry(key, handling, execution, tries + 1, next);
+      await this.retry(handling, next);
     }
   }
 
@@ -268,18 +327,16 @@ export class ExecutionDispatcher {
   }
 
   /**
-   * What a waiting execution keeps while it is in line for a slot: its ids, its workflow version
-   * (shared, cached) and its place in the line; not the batch state nor the item, so a deep queue of
-   * waiting executions stays small. Null when there is nothing to do for it.
+   * Checks the execution and fills in what it keeps while it waits in line: its workflow version
+   * (shared, cached), its slot request (shared by its batch's executions) and the attempt it starts
+   * from; not the batch state nor the item, so a deep queue of waiting executions stays small.
+   * False when there is nothing to do for it.
    */
-  private async admit({
-    batchId,
-    executionId,
-    index,
-  }: Pick<ExecutionTriggered['data'], 'batchId' | 'executionId' | 'index'>): Promise<Execution | null> {
+  private async admit(handling: Handling): Promise<boolean> {
+    const { batchId, index, running } = handling;
     const batch = await this.batchStates.load(batchId);
     if (!isBatch(batch)) throw new BatchNotFound(batchId);
-    if (!stillToCall(batch, index)) return null;
+    if (!stillToCall(batch, index)) return false;
     // After a restart the state is where a hold is first learnt: its BatchHeld was handled before.
     if (batch.held !== null) this.held.hold(batchId);
     // An episode recorded before a restart is lifted by the first answer that is not a 429.
@@ -289,24 +346,31 @@ export class ExecutionDispatcher {
     if (version === undefined) {
       const error = `workflow ${workflowId} has no version ${workflowVersion}`;
       await this.record({ type: 'RecordExecutionFailed', batchId, index, error, attempts: 0, now: this.clock.now() });
-      return null;
+      return false;
     }
     const { maxInFlight, maxPerSecond } = version.limits ?? {};
-    return {
-      batchId,
-      executionId,
-      index,
-      version,
-      slot: {
+    const shared = running.slot;
+    // The batch may have been reconfigured (its priority) since the request was made: a new one then.
+    if (
+      shared === null ||
+      shared.workflowId !== workflowId ||
+      shared.priority !== priority ||
+      shared.maxInFlight !== maxInFlight ||
+      shared.maxPerSecond !== maxPerSecond
+    ) {
+      running.slot = {
         workflowId,
         batchId,
         priority,
         ...(maxInFlight === undefined ? {} : { maxInFlight }),
         ...(maxPerSecond === undefined ? {} : { maxPerSecond }),
-      },
-      // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
-      firstAttempt: batch.executions.failedAttemptsOf(index) + 1,
-    };
+      };
+    }
+    handling.version = version;
+    handling.slot = running.slot!;
+    // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
+    handling.firstAttempt = batch.executions.failedAttemptsOf(index) + 1;
+    return true;
   }
 
   /**
