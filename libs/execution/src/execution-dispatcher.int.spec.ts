@@ -4,7 +4,7 @@ import type { TypedMessage } from '@flotilla/messaging';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
 import { ExecutionWorld, TargetServer, refusingUrl, type Reply } from './execution.fixtures';
-import { OutcomeWriter } from './outcome-writer';
+import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { TargetClient } from './target-client';
 import { WorkflowThrottle } from './workflow-throttle';
 import { until } from '@flotilla/testing/poll';
@@ -432,6 +432,39 @@ describe('ExecutionDispatcher', () => {
     await until(() => settled.length === 2, 10_000, 'both settled');
     expect(settled).toEqual(['first done', 'second done']);
     expect(target.calls).toHaveLength(1);
+  });
+
+  it('with a delivery: a run whose recording throws is checked and tried again after the backoff, then settled done', async () => {
+    /** The store refuses the first outcome append, as a full disk or a lost connection would. */
+    class FlakyWriter extends OutcomeWriter {
+      failures = 1;
+      override record(command: OutcomeCommand, bytes = 0): Promise<void> {
+        if (command.type === 'RecordExecutionCompleted' && this.failures-- > 0) return Promise.reject(new Error('append failed'));
+        return super.record(command, bytes);
+      }
+    }
+    dispatcher.stop();
+    client.close();
+    client = new TargetClient({ maxSocketsPerOrigin: 4 });
+    dispatcher = new ExecutionDispatcher(
+      world.batches,
+      world.workflows,
+      world.items,
+      client,
+      new FlakyWriter(world.batches),
+      new CallSlots(4),
+      new WorkflowThrottle(),
+      systemClock,
+      loadConfig({ DATA_DIR: world.directory, PUBLIC_URL }),
+    );
+    const message = await oneExecution(() => ({ status: 200, body: '"ok"' }));
+    const settled: string[] = [];
+    await dispatcher.handle(message, { defer: () => (outcome) => void settled.push(outcome) });
+    await until(() => settled.length === 1, 10_000, 'settled');
+    expect(settled).toEqual(['done']);
+    // Called again (same Idempotency-Key), since the first answer's outcome was never recorded.
+    expect(target!.calls).toHaveLength(2);
+    expect((await outcomes()).map((event) => event.type)).toEqual(['ExecutionCompleted']);
   });
 
   it('sends every documented field: the item inputs, its profile, the batch metadata overlaid with its own, the callback URL and token', async () => {

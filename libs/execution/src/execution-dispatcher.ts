@@ -349,25 +349,26 @@ export class ExecutionDispatcher {
       return false;
     }
     const { maxInFlight, maxPerSecond } = version.limits ?? {};
-    const shared = running.slot;
+    let slot = running.slot;
     // The batch may have been reconfigured (its priority) since the request was made: a new one then.
     if (
-      shared === null ||
-      shared.workflowId !== workflowId ||
-      shared.priority !== priority ||
-      shared.maxInFlight !== maxInFlight ||
-      shared.maxPerSecond !== maxPerSecond
+      slot === null ||
+      slot.workflowId !== workflowId ||
+      slot.priority !== priority ||
+      slot.maxInFlight !== maxInFlight ||
+      slot.maxPerSecond !== maxPerSecond
     ) {
-      running.slot = {
+      slot = {
         workflowId,
         batchId,
         priority,
         ...(maxInFlight === undefined ? {} : { maxInFlight }),
         ...(maxPerSecond === undefined ? {} : { maxPerSecond }),
       };
+      running.slot = slot;
     }
     handling.version = version;
-    handling.slot = running.slot!;
+    handling.slot = slot;
     // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
     handling.firstAttempt = batch.executions.failedAttemptsOf(index) + 1;
     return true;
