@@ -12,7 +12,9 @@ export const HOLD_RECHECK_MS = 1000;
  * group), and by the batch state each ExecutionTriggered loads, so after a restart a held batch is
  * known from its first execution. A state read is older than the events that follow it: a waiting
  * execution reads its batch again every HOLD_RECHECK_MS, so a release this gate was told of too
- * early, or never, still lets it go.
+ * early, or never, still lets it go. The executions waiting in the call slots' line are not waits
+ * on this gate but waiters the line passes over while their batch is held: the dispatcher rechecks
+ * the held batches' states on the same period for them, and a release pokes the line (`onReleased`).
  */
 export class HeldBatches {
   private readonly held = new Map<string, { readonly released: Promise<void>; readonly release: () => void }>();
