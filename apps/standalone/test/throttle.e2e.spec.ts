@@ -61,17 +61,26 @@ describe('a target that throttles (429)', () => {
   /** Waits for every execution's outcome, polling the batch, and says whether throttledUntil was ever seen set. */
   const settle = async (id: string): Promise<{ view: BatchView; sawThrottledUntil: string | null }> => {
     let sawThrottledUntil: string | null = null;
-    const view = await eventually(
-      async () => {
-        const current = await batch(id);
-        sawThrottledUntil ??= current.throttledUntil;
-        return current;
-      },
-      (current) => current.progress.completed + current.progress.failed === current.progress.total,
-      40_000,
-      'every outcome',
-    );
-    return { view, sawThrottledUntil };
+    try {
+      const view = await eventually(
+        async () => {
+          const current = await batch(id);
+          sawThrottledUntil ??= current.throttledUntil;
+          return current;
+        },
+        (current) => current.progress.completed + current.progress.failed === current.progress.total,
+        40_000,
+        'every outcome',
+      );
+      return { view, sawThrottledUntil };
+    } catch (error) {
+      // What the target saw and what the process said, so a stall can be told from a slow run.
+      const answers = target.calls.map((call) => `${call.key}@${call.at}`).slice(-20);
+      throw new Error(
+        `${String(error)}\ntarget calls: ${target.calls.length}, last: ${answers.join(' ')}\n` +
+          `process output:\n${app.output.join('').slice(-3000)}`,
+      );
+    }
   };
 
   const throttleEvents = async (id: string) =>
