@@ -117,21 +117,6 @@ export class WorkflowThrottle {
   }
 
   /**
-   * A permit now, without waiting, or null: the workflow is closed, at its limit, or others wait for
-   * permits before this caller. For the executor's queue, whose waiters are callbacks, not promises.
-   */
-  tryPermit(workflowId: string): ThrottlePermit | null {
-    if (!this.mayStartNow(workflowId)) return null;
-    return this.take(workflowId, this.stateOf(workflowId));
-  }
-
-  /** Whether `tryPermit` would grant a permit now. */
-  mayStartNow(workflowId: string): boolean {
-    const state = this.states.get(workflowId);
-    return state === undefined || (state.waiting.size === 0 && this.mayStart(state));
-  }
-
-  /**
    * Just before the call: true, and the call counts as made, when the permit is still good; false
    * when a 429 of the workflow came after it was granted, or the workflow closed meanwhile: hand it
    * back and ask again.

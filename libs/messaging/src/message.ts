@@ -1,6 +1,5 @@
 import type { DomainEvent, EventRegistry } from '@flotilla/domain';
 import type { EventMetadata, StoredEvent } from '@flotilla/event-store';
-import type { Defer } from './ordered-window';
 
 /**
  * An event as it travels between services (and to downstream Kafka consumers). The payload is the
@@ -38,19 +37,7 @@ export const toMessage = (event: StoredEvent): EventMessage => {
   };
 };
 
-/**
- * What a handler may do with the message it was given besides returning. `defer()` takes over the
- * message's completion: the handler's returned promise then no longer decides it; the message stays
- * uncommitted (and counts against the consumer's concurrency) until the returned settle function is
- * called: 'done' commits it in order and remembers it as handled, 'failed' never commits past it, so
- * it is delivered again after a restart. For work that waits long (an execution in the executor's
- * queue) without keeping a handler in progress. A deferred message is neither retried nor dead-lettered.
- */
-export interface Delivery {
-  readonly defer: Defer;
-}
-
-export type MessageHandler = (message: EventMessage, delivery: Delivery) => Promise<void>;
+export type MessageHandler = (message: EventMessage) => Promise<void>;
 
 export interface ConsumeOptions {
   /** The consumer group: each group gets every message once; members of a group share the work. */
@@ -103,13 +90,13 @@ export type TypedMessage<E extends DomainEvent> = E extends unknown
 export const consumeEvents = <E extends DomainEvent>(
   transport: MessageTransport,
   options: Omit<ConsumeOptions, 'eventTypes'> & { readonly events: EventRegistry<E> },
-  handler: (message: TypedMessage<E>, delivery: Delivery) => Promise<void>,
+  handler: (message: TypedMessage<E>) => Promise<void>,
 ): Promise<MessageConsumer> => {
   const { events, ...rest } = options;
-  return transport.consume({ ...rest, eventTypes: events.types }, async (message, delivery) => {
+  return transport.consume({ ...rest, eventTypes: events.types }, async (message) => {
     const typed = readMessage(events, message);
     // The transport filters by type already; anything else is not this consumer's.
-    if (typed !== null) await handler(typed, delivery);
+    if (typed !== null) await handler(typed);
   });
 };
 
