@@ -2,6 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
+/**
+ * Triggered executions one executor holds at once. A waiting one costs about 6 KB (its handler's
+ * chain of promises, docs/performance.md), so 100,000 bound that near 600 MB; the queue's order
+ * (priority, turns between batches) applies within them, the rest wait in the stream.
+ */
+export const DEFAULT_EXECUTOR_QUEUE_DEPTH = 100_000;
+
 /** Process configuration, from the environment. One place reads `process.env`; everything else is injected. */
 export interface PlatformConfig {
   /** Which service this process is (names its state file and its Kafka client). */
@@ -67,7 +74,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     kafkaGroupPrefix: env['KAFKA_GROUP_PREFIX'] ?? 'flotilla',
     publicUrl: env['PUBLIC_URL'] ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     executorConcurrency,
-    executorQueueDepth: positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', 1_000_000),
+    executorQueueDepth: positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', DEFAULT_EXECUTOR_QUEUE_DEPTH),
     executorFairness: onOff(env, 'EXECUTOR_FAIRNESS', true),
     callbackSecret: callbackSecretOf(env, dataDir),
     extendInputsPerMinute: positiveInteger(env, 'EXTEND_RATE_LIMIT', 600_000),
