@@ -39,7 +39,7 @@ describe('holding and releasing a workflow', () => {
   const create = (body: Record<string, unknown>) => product.createBatch(body);
   const batch = (id: string) => product.batch<BatchView>(id);
   const history = (id: string) => product.history<HistoryEntry>(id);
-  const callsOf = (id: string) => target.calls.filter((call) => call.key.startsWith(`${id}.`)).length;
+  const callsOf = (id: string) => product.callsOf(id);
   const ops = { 'X-Actor': 'ops@example.com' };
 
   it('stops every call of the workflow across its batches; the release re-plans and runs each execution once', async () => {
