@@ -294,6 +294,14 @@ describe('the Extend-compatible API, through the extend-ai SDK', () => {
         inputs: [{ file: { id: 'f_1' } }, { file: { id: 'f_2' } }],
       });
       expect((await app.request<BatchView>('GET', `/v1/batches/${other}`)).body.priority).toBe(90);
+      // The first wave triggers run 0 as soon as it is due; a pause that came first would leave run 0
+      // pending too, and the resume would then plan run 1 an hour after it.
+      await eventually(
+        () => client.workflowRuns.retrieve(`${other}.0`),
+        (run) => run.status === 'PROCESSING',
+        20_000,
+        'the first run PROCESSING',
+      );
       expect((await app.request<BatchView>('POST', `/v1/batches/${other}/pause`, {})).body.status).toBe('paused');
       expect((await client.workflowRuns.retrieve(`${other}.1`)).status).toBe('PENDING');
       expect((await app.request<BatchView>('POST', `/v1/batches/${other}/resume`, {})).body.status).toBe('running');
