@@ -192,4 +192,25 @@ describe('WorkflowThrottle', () => {
     expect(behind.permit).not.toBeNull();
     expect(throttle.inFlightOf('a')).toBe(1);
   });
+
+  it('many waiters on one signal: served in arrival order, and all rejected at once when it aborts', async () => {
+    const throttle = new WorkflowThrottle();
+    const stopping = new AbortController();
+    const first = ask(throttle, 'a', stopping.signal);
+    await settle();
+    throttle.throttled(first.permit!, '1', new Date());
+    first.permit!.release();
+    const waiting = Array.from({ length: 20_000 }, () => ask(throttle, 'a', stopping.signal));
+    await settle();
+    expect(throttle.waitingOf('a')).toBe(20_000);
+    jest.advanceTimersByTime(1000);
+    await settle();
+    // Open again with a limit of 1: the first in line only.
+    expect(waiting.map((asked) => asked.permit !== null).indexOf(true)).toBe(0);
+    expect(granted(waiting)).toBe(1);
+    stopping.abort(new Error('stopping'));
+    await Promise.all(waiting.map((asked) => asked.promise));
+    expect(waiting.filter((asked) => asked.error instanceof Error && asked.error.message === 'stopping')).toHaveLength(19_999);
+    expect(throttle.waitingOf('a')).toBe(0);
+  });
 });

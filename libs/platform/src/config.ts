@@ -36,7 +36,8 @@ export interface PlatformConfig {
    * ExecutionTriggered messages the executor holds at once, calling or waiting for a call slot or
    * a retry. Deep enough (1,000,000 by default) to hold every triggered execution, so that the
    * executor's queue, not the transport's arrival order, decides who is called next: priority, then
-   * turns between batches. A waiting execution holds about 6 KB (docs/performance.md).
+   * turns between batches. A waiting execution holds under 1 KB of heap (a deferred message and one
+   * entry in the line; docs/performance.md), so a million take about 1 GB.
    */
   readonly executorQueueDepth: number;
   /** EXECUTOR_FAIRNESS=off: no priority and no turns between batches, first come first served per workflow (for comparison). */
