@@ -224,8 +224,8 @@ export class WorkflowThrottle {
     return state;
   }
 
-  private mayStart(state: WorkflowState): boolean {
-    return state.untilMs <= this.now() && (state.limit === null || state.inFlight < state.limit);
+  private mayStart(state: WorkflowState, now = this.now()): boolean {
+    return state.untilMs <= now && (state.limit === null || state.inFlight < state.limit);
   }
 
   private take(workflowId: string, state: WorkflowState): ThrottlePermit {
@@ -247,18 +247,20 @@ export class WorkflowThrottle {
   }
 
   private serve(workflowId: string, state: WorkflowState): void {
+    // One reading of the time for the check and the timer: with two, a tick between them found the
+    // workflow closed, then no time left to wait, and left its waiters with no timer to wake them.
+    const now = this.now();
     for (const waiter of state.waiting) {
-      if (!this.mayStart(state)) break;
+      if (!this.mayStart(state, now)) break;
       waiter.grant();
     }
-    const waitMs = state.untilMs - this.now();
     // Closed: wake up when it opens. Under the limit only: a release or a success serves them.
-    if (state.waiting.size > 0 && waitMs > 0) {
+    if (state.waiting.size > 0 && state.untilMs > now) {
       clearTimeout(state.timer);
       state.timer = setTimeout(() => {
         state.timer = undefined;
         this.serve(workflowId, state);
-      }, waitMs).unref();
+      }, state.untilMs - now).unref();
     }
     this.forgetIfIdle(workflowId, state);
   }

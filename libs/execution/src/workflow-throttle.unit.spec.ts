@@ -213,4 +213,28 @@ describe('WorkflowThrottle', () => {
     expect(waiting.filter((asked) => asked.error instanceof Error && asked.error.message === 'stopping')).toHaveLength(19_999);
     expect(throttle.waitingOf('a')).toBe(0);
   });
+  it('wakes its waiters even when the clock ticks past the reopening in the middle of a serve', async () => {
+    // A clock of its own that can move on at every reading, as Date.now does between two reads.
+    let time = Date.parse('2026-01-01T00:00:00Z');
+    let ticking = false;
+    const throttle = new WorkflowThrottle({ now: () => (ticking ? time++ : time) });
+    const first = ask(throttle, 'a');
+    await settle();
+    const until = throttle.throttled(first.permit!, '1', new Date(time)).getTime();
+    first.permit!.release();
+    const next = ask(throttle, 'a');
+    await settle();
+    expect(next.permit).toBeNull();
+    // The reopening timer fires a millisecond early by this clock, which then ticks to the reopening
+    // time: the serve must still leave a timer behind (this once stalled a throttled batch for good).
+    time = until - 1;
+    ticking = true;
+    jest.advanceTimersByTime(1000);
+    await settle();
+    ticking = false;
+    time = until + 10;
+    jest.advanceTimersByTime(10);
+    await settle();
+    expect(next.permit).not.toBeNull();
+  });
 });
