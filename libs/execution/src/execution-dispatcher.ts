@@ -142,6 +142,12 @@ interface Admitted {
 const RUN_TRIES = 5;
 const RUN_RETRY_BASE_MS = 200;
 
+/** A 429's reopening time, and when it came. */
+interface Throttled {
+  readonly until: Date;
+  readonly at: Date;
+}
+
 interface AttemptFailure {
   readonly error: string;
   readonly statusCode?: number;
@@ -398,14 +404,16 @@ export class ExecutionDispatcher {
     const maxThrottleMs = version.retry.maxThrottleSeconds * 1000;
     let payload: Omit<TargetPayload, 'attempt'> | null = null;
     for (let attempt = firstAttempt; ; attempt++) {
-      const admitted = first ?? (await this.slotFor(execution, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs));
+      const admitted: Admitted | null =
+        first ?? (await this.slotFor(execution, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs));
       first = null;
       if (admitted === null) {
         await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt - 1, this.clock.now()));
         return;
       }
-      const { permit, release } = admitted;
+      const { permit, release }: Admitted = admitted;
       let result: CallResult;
+      let throttled: Throttled | null = null;
       try {
         // The item is read holding the slot, so the executions waiting in line hold none.
         payload ??= await this.prepare(execution);
@@ -424,19 +432,25 @@ export class ExecutionDispatcher {
           },
           this.stopping.signal,
         );
+        // Told while the permit still counts the call (the limit halves from the calls in flight
+        // now) and before the slot goes back: an execution waiting for that slot must find the
+        // workflow closed, not call it once more under the old limit.
+        if (result.kind === 'response' && result.status === 429) {
+          const at = this.clock.now();
+          throttled = { until: this.throttle.throttled(permit, result.retryAfter, at, version.retry.backoffMs), at };
+        }
       } catch (error) {
         permit.release();
         throw error;
       } finally {
         release();
       }
-      if (result.kind === 'response' && result.status === 429) {
-        const now = this.clock.now();
-        // Told while the permit still counts the call: the limit halves from the calls in flight now.
-        const until = this.throttle.throttled(permit, result.retryAfter, now, version.retry.backoffMs);
+      if (throttled !== null) {
+        const until: Date = throttled.until;
+        const now: Date = throttled.at;
         permit.release();
-        throttledSinceMs ??= now.getTime();
-        if (now.getTime() - throttledSinceMs >= maxThrottleMs) {
+        const since: number = (throttledSinceMs ??= now.getTime());
+        if (now.getTime() - since >= maxThrottleMs) {
           await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt, now));
           return;
         }
