@@ -1,4 +1,4 @@
-import { FairQueue } from '@flotilla/domain';
+import { FairQueue, type FairTicket } from '@flotilla/domain';
 
 /** Hands a slot back; calling it again does nothing. */
 export type ReleaseSlot = () => void;
@@ -25,13 +25,31 @@ export interface CallSlotsOptions {
   readonly now?: () => number;
 }
 
+/** A caller in line: data and its callbacks, no closures (a million of them may wait). */
 interface Waiter {
   readonly batchId: string;
   readonly priority: number;
   readonly workflowId: string;
   readonly maxInFlight: number;
   readonly maxPerSecond: number | undefined;
-  readonly grant: (release: ReleaseSlot) => void;
+  readonly callbacks: SlotCallbacks;
+  readonly use: WorkflowUse;
+  /** The waiters listening on the same signal, to leave when granted; null without a signal. */
+  readonly aborts: Set<Waiter> | null;
+  ticket: FairTicket | null;
+}
+
+/** How a caller queued with `enqueue` hears of its turn, and whether it may go now. */
+export interface SlotCallbacks {
+  /** Its turn came: it holds a slot until it calls `release`. */
+  readonly granted: (release: ReleaseSlot) => void;
+  /** The signal aborted before its turn: it left the line. */
+  readonly aborted: (reason: unknown) => void;
+  /**
+   * False while something outside the slots keeps it from going (its batch is held, its workflow
+   * throttled): it is passed over and keeps its place, and is asked again within READY_RECHECK_MS.
+   */
+  readonly ready?: () => boolean;
 }
 
 interface WorkflowUse {
@@ -42,6 +60,8 @@ interface WorkflowUse {
 }
 
 const WINDOW_MS = 1000;
+/** How soon callers passed over as not ready are asked again: a hold's release or a throttle's reopening tells the slots nothing. */
+export const READY_RECHECK_MS = 50;
 
 /**
  * The executor's call slots: at most `capacity` calls to workflow targets in flight at once, at
@@ -66,7 +86,7 @@ export class CallSlots {
    * The waiters of each signal, behind one listener per signal: Node's EventTarget removes a
    * listener by scanning its list, which made 100,000 waiters on the executor's one stop signal quadratic.
    */
-  private readonly aborts = new WeakMap<AbortSignal, Set<() => void>>();
+  private readonly aborts = new WeakMap<AbortSignal, Set<Waiter>>();
 
   constructor(
     readonly capacity: number,
@@ -83,43 +103,60 @@ export class CallSlots {
   acquire(request: SlotRequest, signal?: AbortSignal): Promise<ReleaseSlot> {
     return new Promise<ReleaseSlot>((resolve, reject) => {
       signal?.throwIfAborted();
-      const use = this.useOf(request.workflowId);
-      const onAbort = (): void => {
-        if (!this.queue.cancel(ticket)) return;
-        use.waiting--;
-        this.forget(request.workflowId, use);
-        reject(signal?.reason);
-      };
-      const aborts = signal === undefined ? undefined : this.abortsOf(signal);
-      const waiter: Waiter = {
-        // Fairness off: one line per workflow, so only arrival order counts within it.
-        batchId: this.fair ? request.batchId : request.workflowId,
-        priority: this.fair ? request.priority : 0,
-        workflowId: request.workflowId,
-        maxInFlight: request.maxInFlight ?? this.defaultWorkflowLimit,
-        maxPerSecond: request.maxPerSecond,
-        grant: (release) => {
-          aborts?.delete(onAbort);
-          resolve(release);
-        },
-      };
-      const ticket = this.queue.add(waiter);
-      use.waiting++;
-      aborts?.add(onAbort);
-      this.serve();
+      this.enqueue(request, signal, { granted: resolve, aborted: reject });
     });
   }
 
-  private abortsOf(signal: AbortSignal): Set<() => void> {
+  /**
+   * Puts the request in line without a promise: what waits is the waiter and its callbacks, a few
+   * hundred bytes, so the executor's queue can hold a million (ADR 0005). `aborted` is called at
+   * once when `signal` has already aborted.
+   */
+  enqueue(request: SlotRequest, signal: AbortSignal | undefined, callbacks: SlotCallbacks): void {
+    if (signal?.aborted) return callbacks.aborted(signal.reason);
+    const use = this.useOf(request.workflowId);
+    const waiter: Waiter = {
+      // Fairness off: one line per workflow, so only arrival order counts within it. Callers with a
+      // `ready` and callers without never share a line: the queue asks only a line's first, and one
+      // not ready (waiting for a throttle permit) must not hold up one behind it that holds that permit.
+      batchId: (this.fair ? request.batchId : request.workflowId) + (callbacks.ready === undefined ? '' : '\u0000ready'),
+      priority: this.fair ? request.priority : 0,
+      workflowId: request.workflowId,
+      maxInFlight: request.maxInFlight ?? this.defaultWorkflowLimit,
+      maxPerSecond: request.maxPerSecond,
+      callbacks,
+      use,
+      aborts: signal === undefined ? null : this.abortsOf(signal),
+      ticket: null,
+    };
+    waiter.ticket = this.queue.add(waiter);
+    use.waiting++;
+    waiter.aborts?.add(waiter);
+    this.serve();
+  }
+
+  private abort(waiter: Waiter, reason: unknown): void {
+    if (waiter.ticket === null || !this.queue.cancel(waiter.ticket)) return;
+    waiter.use.waiting--;
+    this.forget(waiter.workflowId, waiter.use);
+    waiter.callbacks.aborted(reason);
+  }
+
+  /** Serves the line again: something that `ready` depends on changed (a batch was released). */
+  poke(): void {
+    this.serve();
+  }
+
+  private abortsOf(signal: AbortSignal): Set<Waiter> {
     let waiters = this.aborts.get(signal);
     if (waiters === undefined) {
-      const set = new Set<() => void>();
+      const set = new Set<Waiter>();
       waiters = set;
       this.aborts.set(signal, set);
       signal.addEventListener(
         'abort',
         () => {
-          for (const onAbort of [...set]) onAbort();
+          for (const waiter of [...set]) this.abort(waiter, signal.reason);
           set.clear();
         },
         { once: true },
@@ -144,6 +181,10 @@ export class CallSlots {
     const canGo = (waiter: Waiter): boolean => {
       const use = this.byWorkflow.get(waiter.workflowId)!;
       if (use.inFlight >= waiter.maxInFlight) return false;
+      if (waiter.callbacks.ready !== undefined && !waiter.callbacks.ready()) {
+        wakeAt = Math.min(wakeAt, this.now() + READY_RECHECK_MS);
+        return false;
+      }
       if (waiter.maxPerSecond === undefined) return true;
       const now = this.now();
       trim(use.starts, now);
@@ -157,7 +198,8 @@ export class CallSlots {
       if (waiter === undefined) break;
       const use = this.byWorkflow.get(waiter.workflowId)!;
       use.waiting--;
-      waiter.grant(this.take(waiter, use));
+      waiter.aborts?.delete(waiter);
+      waiter.callbacks.granted(this.take(waiter, use));
     }
     if (wakeAt !== Infinity && this.queue.size > 0) this.wakeAt(wakeAt);
   }

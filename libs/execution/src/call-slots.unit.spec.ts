@@ -1,4 +1,4 @@
-import { CallSlots, type ReleaseSlot, type SlotRequest } from './call-slots';
+import { CallSlots, READY_RECHECK_MS, type ReleaseSlot, type SlotRequest } from './call-slots';
 
 /** Acquires without awaiting; `granted` says whether the slot came yet. Each workflow is one batch unless told otherwise. */
 const ask = (slots: CallSlots, workflowId: string, limit?: number, signal?: AbortSignal, more: Partial<SlotRequest> = {}) => {
@@ -200,6 +200,62 @@ describe('CallSlots', () => {
       await settle();
       expect(limited.filter((call) => call.granted)).toHaveLength(1);
       expect(free.every((call) => call.granted)).toBe(true);
+    });
+  });
+
+  describe('enqueue: waiters that are callbacks, not promises', () => {
+    const request = (batchId: string): SlotRequest => ({ workflowId: 'w', batchId, priority: 50 });
+
+    it('passes over a waiter that is not ready, keeping its place, and asks again within READY_RECHECK_MS', async () => {
+      const slots = new CallSlots(1, 1);
+      const order: string[] = [];
+      const releases: ReleaseSlot[] = [];
+      let heldReady = false;
+      const callbacks = (name: string, ready?: () => boolean) => ({
+        granted: (release: ReleaseSlot) => {
+          order.push(name);
+          releases.push(release);
+        },
+        aborted: () => order.push(`${name} aborted`),
+        ...(ready === undefined ? {} : { ready }),
+      });
+      slots.enqueue(
+        request('a'),
+        undefined,
+        callbacks('a1', () => true),
+      );
+      slots.enqueue(
+        request('h'),
+        undefined,
+        callbacks('h1', () => heldReady),
+      );
+      slots.enqueue(
+        request('b'),
+        undefined,
+        callbacks('b1', () => true),
+      );
+      expect(order).toEqual(['a1']);
+      releases.shift()!();
+      // h1's turn, but it is not ready: b1 goes, h1 keeps its place.
+      expect(order).toEqual(['a1', 'b1']);
+      releases.shift()!();
+      expect(order).toEqual(['a1', 'b1']);
+      heldReady = true;
+      await new Promise((resolve) => setTimeout(resolve, READY_RECHECK_MS * 3));
+      expect(order).toEqual(['a1', 'b1', 'h1']);
+      expect(slots.waitingOf()).toBe(0);
+    });
+
+    it('a waiter whose signal aborts leaves the line and hears of it; one enqueued on an aborted signal hears at once', () => {
+      const slots = new CallSlots(1, 1);
+      const heard: string[] = [];
+      const controller = new AbortController();
+      slots.enqueue(request('a'), controller.signal, { granted: () => heard.push('a granted'), aborted: () => heard.push('a aborted') });
+      slots.enqueue(request('b'), controller.signal, { granted: () => heard.push('b granted'), aborted: () => heard.push('b aborted') });
+      controller.abort(new Error('stopping'));
+      slots.enqueue(request('c'), controller.signal, { granted: () => heard.push('c granted'), aborted: () => heard.push('c aborted') });
+      expect(heard).toEqual(['a granted', 'b aborted', 'c aborted']);
+      expect(slots.waitingOf()).toBe(0);
     });
   });
 });

@@ -4,7 +4,7 @@ import type { TypedMessage } from '@flotilla/messaging';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
 import { ExecutionWorld, TargetServer, refusingUrl, type Reply } from './execution.fixtures';
-import { OutcomeWriter } from './outcome-writer';
+import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { TargetClient } from './target-client';
 import { WorkflowThrottle } from './workflow-throttle';
 import { until } from '@flotilla/testing/poll';
@@ -381,6 +381,90 @@ describe('ExecutionDispatcher', () => {
     await expect(handled).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(500);
     expect((await outcomes()).map((event) => event.type)).toEqual(['ExecutionAttemptFailed']);
+  });
+
+  it('with a delivery: defers the message and returns while the execution waits for a slot; settles it done once its outcome is recorded', async () => {
+    const slots = new CallSlots(1);
+    dispatcher.stop();
+    dispatcher = dispatcherWith(undefined, slots);
+    target = await TargetServer.start(() => ({ status: 200, body: '"ok"', delayMs: 300 }));
+    await world.createBatch({ batchId: 'bat_defer', target: { url: target.url }, items: [{ inputs: {} }, { inputs: {} }] });
+    const messages = await world.trigger('bat_defer');
+    const settled: string[] = [];
+    for (const [n, message] of messages.entries()) {
+      // Returns at once: the message is the dispatcher's to settle.
+      await dispatcher.handle(message, { defer: () => (outcome) => void settled.push(`${n} ${outcome}`) });
+    }
+    expect(settled).toEqual([]);
+    expect(slots.waitingOf()).toBe(1);
+    await until(() => settled.length === 2, 10_000, 'both settled');
+    expect(settled.sort()).toEqual(['0 done', '1 done']);
+    expect((await outcomesOf('bat_defer')).map((event) => event.type)).toEqual(['ExecutionCompleted', 'ExecutionCompleted']);
+  });
+
+  it('with a delivery: stopping settles the waiting and the calling messages failed, recording nothing', async () => {
+    const slots = new CallSlots(1);
+    dispatcher.stop();
+    dispatcher = dispatcherWith(undefined, slots);
+    target = await TargetServer.start(() => ({ status: 200, delayMs: 60_000 }));
+    await world.createBatch({ batchId: 'bat_stop', target: { url: target.url }, items: [{ inputs: {} }, { inputs: {} }] });
+    const settled: string[] = [];
+    for (const [n, message] of (await world.trigger('bat_stop')).entries()) {
+      await dispatcher.handle(message, { defer: () => (outcome) => void settled.push(`${n} ${outcome}`) });
+    }
+    await until(() => target!.calls.length === 1, 10_000, 'the first call');
+    dispatcher.stop();
+    await until(() => settled.length === 2, 10_000, 'both settled');
+    expect(settled.sort()).toEqual(['0 failed', '1 failed']);
+    expect(await outcomesOf('bat_stop')).toEqual([]);
+  });
+
+  it('with a delivery: a second delivery of an execution in line is deferred too and settled with the first', async () => {
+    const slots = new CallSlots(1);
+    dispatcher.stop();
+    dispatcher = dispatcherWith(undefined, slots);
+    target = await TargetServer.start(() => ({ status: 200, delayMs: 200 }));
+    await world.createBatch({ batchId: 'bat_twice', target: { url: target.url } });
+    const [message] = await world.trigger('bat_twice');
+    const settled: string[] = [];
+    await dispatcher.handle(message!, { defer: () => (outcome) => void settled.push(`first ${outcome}`) });
+    await dispatcher.handle(message!, { defer: () => (outcome) => void settled.push(`second ${outcome}`) });
+    await until(() => settled.length === 2, 10_000, 'both settled');
+    expect(settled).toEqual(['first done', 'second done']);
+    expect(target.calls).toHaveLength(1);
+  });
+
+  it('with a delivery: a run whose recording throws is checked and tried again after the backoff, then settled done', async () => {
+    /** The store refuses the first outcome append, as a full disk or a lost connection would. */
+    class FlakyWriter extends OutcomeWriter {
+      failures = 1;
+      override record(command: OutcomeCommand, bytes = 0): Promise<void> {
+        if (command.type === 'RecordExecutionCompleted' && this.failures-- > 0) return Promise.reject(new Error('append failed'));
+        return super.record(command, bytes);
+      }
+    }
+    dispatcher.stop();
+    client.close();
+    client = new TargetClient({ maxSocketsPerOrigin: 4 });
+    dispatcher = new ExecutionDispatcher(
+      world.batches,
+      world.workflows,
+      world.items,
+      client,
+      new FlakyWriter(world.batches),
+      new CallSlots(4),
+      new WorkflowThrottle(),
+      systemClock,
+      loadConfig({ DATA_DIR: world.directory, PUBLIC_URL }),
+    );
+    const message = await oneExecution(() => ({ status: 200, body: '"ok"' }));
+    const settled: string[] = [];
+    await dispatcher.handle(message, { defer: () => (outcome) => void settled.push(outcome) });
+    await until(() => settled.length === 1, 10_000, 'settled');
+    expect(settled).toEqual(['done']);
+    // Called again (same Idempotency-Key), since the first answer's outcome was never recorded.
+    expect(target!.calls).toHaveLength(2);
+    expect((await outcomes()).map((event) => event.type)).toEqual(['ExecutionCompleted']);
   });
 
   it('sends every documented field: the item inputs, its profile, the batch metadata overlaid with its own, the callback URL and token', async () => {

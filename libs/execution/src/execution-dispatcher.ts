@@ -4,6 +4,8 @@ import { BatchCommandHandler, ItemsReader, SharedLoads, WorkflowRepository } fro
 import {
   BatchNotFound,
   IllegalExecutionTransition,
+  backoffDelay,
+  executionIdOf,
   findVersion,
   isBatch,
   type Batch,
@@ -13,10 +15,10 @@ import {
   type Metadata,
   type WorkflowVersion,
 } from '@flotilla/domain';
-import type { TypedMessage } from '@flotilla/messaging';
+import type { Delivery, TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
-import { CallSlots, type ReleaseSlot, type SlotRequest } from './call-slots';
-import { HeldBatches } from './held-batches';
+import { CallSlots, type ReleaseSlot, type SlotCallbacks, type SlotRequest } from './call-slots';
+import { HOLD_RECHECK_MS, HeldBatches } from './held-batches';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
@@ -53,6 +55,99 @@ interface Execution {
   readonly firstAttempt: number;
 }
 
+/** How a delivery hears of its execution's end: a deferred message's settle function, or a waiting promise's. */
+type End = (outcome: 'done' | 'failed', error?: unknown) => void;
+
+/** What the line asks of the dispatcher: one object for all the executions in it. */
+interface Line {
+  granted(handling: Handling, release: ReleaseSlot): void;
+  aborted(handling: Handling, reason: unknown): void;
+  ready(handling: Handling): boolean;
+}
+
+/** The executions of one batch handled here, by index; its id kept once for all of them. */
+interface RunningBatch {
+  readonly batchId: string;
+  readonly byIndex: Map<number, Handling>;
+  /** The slot request of its executions, shared while it is the same. */
+  slot: SlotRequest | null;
+}
+
+/**
+ * One execution handled here, from its check to its outcome. It is both the execution the run loop
+ * works on and the callbacks of its place in the call slots' line, so an execution waiting in a
+ * queue of a million costs this object, its waiter in the line and its message's window entry: no
+ * closures, no promises. The deliveries of the execution that came while it was handled end with it.
+ */
+class Handling implements Execution, SlotCallbacks {
+  version!: WorkflowVersion;
+  slot!: SlotRequest;
+  firstAttempt = 1;
+  /** Runs tried: a run that threw is tried again, up to RUN_TRIES. */
+  tries = 1;
+  private end: End | null = null;
+  private more: End[] | null = null;
+
+  constructor(
+    private readonly line: Line,
+    readonly running: RunningBatch,
+    readonly index: number,
+  ) {}
+
+  get batchId(): string {
+    return this.running.batchId;
+  }
+
+  get executionId(): string {
+    return executionIdOf(this.running.batchId, this.index);
+  }
+
+  granted(release: ReleaseSlot): void {
+    this.line.granted(this, release);
+  }
+
+  aborted(reason: unknown): void {
+    this.line.aborted(this, reason);
+  }
+
+  ready(): boolean {
+    return this.line.ready(this);
+  }
+
+  follow(end: End): void {
+    if (this.end === null) this.end = end;
+    else (this.more ??= []).push(end);
+  }
+
+  /** Ends every delivery that follows it, each once. */
+  finish(outcome: 'done' | 'failed', error?: unknown): void {
+    const ends = [this.end, ...(this.more ?? [])];
+    this.end = null;
+    this.more = null;
+    for (const end of ends) end?.(outcome, error);
+  }
+}
+
+/** A call that may start now: a throttle permit and a call slot. */
+interface Admitted {
+  readonly permit: ThrottlePermit;
+  readonly release: ReleaseSlot;
+}
+
+/**
+ * How often a run that failed (its handler threw: the store refused an append, a read failed) is
+ * tried again here before its message is left unacknowledged for the next start; the transport's
+ * default, which did this before messages were deferred.
+ */
+const RUN_TRIES = 5;
+const RUN_RETRY_BASE_MS = 200;
+
+/** A 429's reopening time, and when it came. */
+interface Throttled {
+  readonly until: Date;
+  readonly at: Date;
+}
+
 interface AttemptFailure {
   readonly error: string;
   readonly statusCode?: number;
@@ -62,16 +157,21 @@ interface AttemptFailure {
 
 /**
  * Carries out one triggered execution: calls its workflow target, retries what may succeed later,
- * and records the outcome. The handler returns only once what it decided is durably appended,
- * because the transport acknowledges the message when it returns.
+ * and records the outcome. Its message stays unacknowledged until what it decided is durably
+ * appended: the handler checks the batch state, then defers the message (Delivery.defer) and puts a
+ * light entry in the call slots' line, a waiter with callbacks and no pending promise, so a deep
+ * queue costs hundreds of bytes per execution rather than a handler chain (docs/performance.md).
+ * The message is settled 'done' once the outcome is recorded (or nothing is left to do), 'failed'
+ * when the executor stops or recording keeps failing: then it is delivered again after a restart.
  *
  * Each call takes one of the executor's call slots (CallSlots: a global limit and one per
  * workflow) and gives it back when the call ends, so a workflow whose calls hang holds at most its
- * share of them, and the messages of other workflows still get through. Retries wait here, outside
- * any slot but keeping their message: a failing target then slows its own executions down instead
- * of being called ever faster. Each failed attempt that will be retried is recorded first, so the
- * wait is visible, and a redelivered execution (after a restart) goes on from the attempts the
- * batch state has recorded.
+ * share of them, and the messages of other workflows still get through. A held batch or a closed
+ * workflow is passed over in the line (the entry's `ready`), keeping its place and no slot.
+ * Retries wait here, outside any slot but keeping their message: a failing target then slows its
+ * own executions down instead of being called ever faster. Each failed attempt that will be retried
+ * is recorded first, so the wait is visible, and a redelivered execution (after a restart) goes on
+ * from the attempts the batch state has recorded.
  *
  * A 429 is not a failure of the execution but a target asking for less: the WorkflowThrottle slows
  * the whole workflow down, and the execution is called again when it allows, using up no attempt
@@ -85,7 +185,20 @@ export class ExecutionDispatcher {
   /** Workflow versions never change once added. */
   private readonly versions = new Map<string, WorkflowVersion>();
   /** The executions being handled here, by batch and index: one delivery of each at a time. */
-  private readonly running = new Map<string, Promise<void>>();
+  private readonly running = new Map<string, RunningBatch>();
+  private readonly line: Line = {
+    granted: (handling, release) => this.granted(handling, release),
+    aborted: (handling, reason) => this.end(handling, 'failed', reason),
+    ready: (handling) => {
+      if (this.held.isHeld(handling.batchId)) {
+        this.recheckHoldsSoon();
+        return false;
+      }
+      return this.throttle.mayStartNow(handling.version.workflowId);
+    },
+  };
+  /** Set while a recheck of the held batches' states is due (a hold learnt from a stale read may have been released unseen). */
+  private holdRecheck: NodeJS.Timeout | null = null;
   /** Every message reads its batch's state; concurrent messages of a batch share the reads. */
   private readonly batchStates: SharedLoads<BatchState>;
   /** Batches with a throttling episode open, as far as this process knows: their next non-429 answer lifts it. */
@@ -105,37 +218,131 @@ export class ExecutionDispatcher {
     private readonly held: HeldBatches = new HeldBatches(),
   ) {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
-  }
-
-  handle(message: TypedMessage<ExecutionTriggered>): Promise<void> {
-    const { batchId, index } = message.data;
-    const key = `${batchId}\u0000${index}`;
-    // Another delivery of this execution is already in line or calling here (a redelivery while the
-    // first still waits): the state check cannot tell, as the first records its outcome only after
-    // its call. This one ends with it, and fails with it, so it is redelivered if that one is.
-    const running = this.running.get(key);
-    if (running !== undefined) return running;
-    const done = this.admit(message.data)
-      .then((execution) => (execution === null ? undefined : this.run(execution, execution.firstAttempt)))
-      .finally(() => this.running.delete(key));
-    this.running.set(key, done);
-    return done;
-  }
-
-  /** Ends calls and retry waits in flight; their handlers throw, so their messages stay unacknowledged. */
-  stop(): void {
-    this.stopping.abort(new Error('The executor is stopping'));
+    held.onReleased(() => slots.poke());
   }
 
   /**
-   * What a waiting execution keeps while it is in line for a slot: its ids, its workflow version
-   * (shared, cached) and its place in the line; not the batch state nor the item, so a deep queue of
-   * waiting executions stays small. Null when there is nothing to do for it.
+   * Checks the execution (its batch state, its workflow version), then defers the message and puts
+   * the execution in line, and returns: with `delivery`, as soon as it is in line; without (a
+   * caller with no transport behind it, the tests), once it is done, rejecting when it failed.
+   * A check that throws (the batch cannot be read) rejects before anything is deferred, so the
+   * transport retries it as any handler's error.
    */
-  private async admit({ batchId, executionId, index }: ExecutionTriggered['data']): Promise<Execution | null> {
+  async handle(message: TypedMessage<ExecutionTriggered>, delivery?: Delivery): Promise<void> {
+    const { batchId, index } = message.data;
+    let running = this.running.get(batchId);
+    if (running === undefined) this.running.set(batchId, (running = { batchId, byIndex: new Map(), slot: null }));
+    // Another delivery of this execution is already in line or calling here (a redelivery while the
+    // first still waits): the state check cannot tell, as the first records its outcome only after
+    // its call. This one ends with it, and fails with it, so it is redelivered if that one is.
+    const handled = running.byIndex.get(index);
+    if (handled !== undefined) return this.follow(handled, delivery);
+    const handling = new Handling(this.line, running, index);
+    running.byIndex.set(index, handling);
+    let admitted: boolean;
+    try {
+      admitted = await this.admit(handling);
+    } catch (error) {
+      this.end(handling, 'failed', error);
+      throw error;
+    }
+    if (!admitted) return this.end(handling, 'done');
+    const ended = this.follow(handling, delivery);
+    this.slots.enqueue(handling.slot, this.stopping.signal, handling);
+    return ended;
+  }
+
+  /** Ends calls, retry waits and places in line; their messages are settled 'failed', so they are delivered again after a restart. */
+  stop(): void {
+    this.stopping.abort(new Error('The executor is stopping'));
+    if (this.holdRecheck !== null) clearTimeout(this.holdRecheck);
+  }
+
+  /** Has this delivery end with `handling`: a deferred message is settled then, else the returned promise settles. */
+  private follow(handling: Handling, delivery: Delivery | undefined): Promise<void> {
+    if (delivery !== undefined) {
+      handling.follow(delivery.defer());
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => handling.follow((outcome, error) => (outcome === 'done' ? resolve() : reject(error))));
+  }
+
+  private end(handling: Handling, outcome: 'done' | 'failed', error?: unknown): void {
+    const { running } = handling;
+    if (running.byIndex.get(handling.index) === handling) running.byIndex.delete(handling.index);
+    if (running.byIndex.size === 0 && this.running.get(running.batchId) === running) this.running.delete(running.batchId);
+    handling.finish(outcome, error);
+  }
+
+  /**
+   * The execution's turn in line: with a permit at once and its batch not held, its first call goes
+   * out on the slot it was granted; else (a hold or a 429 came just now) the slot goes back and the
+   * run waits as any retry does.
+   */
+  private granted(handling: Handling, release: ReleaseSlot): void {
+    let admitted: Admitted | null = null;
+    if (!this.held.isHeld(handling.batchId)) {
+      const permit = this.throttle.tryPermit(handling.version.workflowId);
+      if (permit !== null && this.throttle.begin(permit)) admitted = { permit, release };
+      else permit?.release();
+    }
+    if (admitted === null) release();
+    this.run(handling, handling.firstAttempt, admitted).then(
+      () => this.end(handling, 'done'),
+      (error: unknown) => void this.retry(handling, error),
+    );
+  }
+
+  /**
+   * A run that threw (what the transport used to retry: an append or a read failed): checked and
+   * put in line again after the one backoff, up to RUN_TRIES; then, or when the executor stops, its
+   * deliveries fail and stay unacknowledged.
+   */
+  private async retry(handling: Handling, error: unknown): Promise<void> {
+    if (this.stopping.signal.aborted || handling.tries >= RUN_TRIES) return this.end(handling, 'failed', error);
+    try {
+      await sleep(backoffDelay(handling.tries, { baseMs: RUN_RETRY_BASE_MS }), undefined, { signal: this.stopping.signal });
+      handling.tries++;
+      if (!(await this.admit(handling))) return this.end(handling, 'done');
+      this.slots.enqueue(handling.slot, this.stopping.signal, handling);
+    } catch (next) {
+      await this.retry(handling, next);
+    }
+  }
+
+  /**
+   * A hold learnt from a batch state read may have been released before the read was made, and its
+   * BatchReleased handled already: the batches held here are read again every HOLD_RECHECK_MS while
+   * executions of them wait in line.
+   */
+  private recheckHoldsSoon(): void {
+    if (this.holdRecheck !== null || this.stopping.signal.aborted) return;
+    this.holdRecheck = setTimeout(() => {
+      void (async () => {
+        for (const batchId of this.held.heldIds()) {
+          try {
+            const state = await this.batches.load(batchId);
+            if (!isBatch(state) || state.held === null) this.held.release(batchId);
+          } catch {
+            // Read again at the next recheck.
+          }
+        }
+      })().finally(() => (this.holdRecheck = null));
+    }, HOLD_RECHECK_MS);
+    this.holdRecheck.unref();
+  }
+
+  /**
+   * Checks the execution and fills in what it keeps while it waits in line: its workflow version
+   * (shared, cached), its slot request (shared by its batch's executions) and the attempt it starts
+   * from; not the batch state nor the item, so a deep queue of waiting executions stays small.
+   * False when there is nothing to do for it.
+   */
+  private async admit(handling: Handling): Promise<boolean> {
+    const { batchId, index, running } = handling;
     const batch = await this.batchStates.load(batchId);
     if (!isBatch(batch)) throw new BatchNotFound(batchId);
-    if (!stillToCall(batch, index)) return null;
+    if (!stillToCall(batch, index)) return false;
     // After a restart the state is where a hold is first learnt: its BatchHeld was handled before.
     if (batch.held !== null) this.held.hold(batchId);
     // An episode recorded before a restart is lifted by the first answer that is not a 429.
@@ -145,24 +352,32 @@ export class ExecutionDispatcher {
     if (version === undefined) {
       const error = `workflow ${workflowId} has no version ${workflowVersion}`;
       await this.record({ type: 'RecordExecutionFailed', batchId, index, error, attempts: 0, now: this.clock.now() });
-      return null;
+      return false;
     }
     const { maxInFlight, maxPerSecond } = version.limits ?? {};
-    return {
-      batchId,
-      executionId,
-      index,
-      version,
-      slot: {
+    let slot = running.slot;
+    // The batch may have been reconfigured (its priority) since the request was made: a new one then.
+    if (
+      slot === null ||
+      slot.workflowId !== workflowId ||
+      slot.priority !== priority ||
+      slot.maxInFlight !== maxInFlight ||
+      slot.maxPerSecond !== maxPerSecond
+    ) {
+      slot = {
         workflowId,
         batchId,
         priority,
         ...(maxInFlight === undefined ? {} : { maxInFlight }),
         ...(maxPerSecond === undefined ? {} : { maxPerSecond }),
-      },
-      // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
-      firstAttempt: batch.executions.failedAttemptsOf(index) + 1,
-    };
+      };
+      running.slot = slot;
+    }
+    handling.version = version;
+    handling.slot = slot;
+    // A redelivery (after a restart) goes on from the attempts already recorded, so maxAttempts holds overall.
+    handling.firstAttempt = batch.executions.failedAttemptsOf(index) + 1;
+    return true;
   }
 
   /**
@@ -177,7 +392,8 @@ export class ExecutionDispatcher {
     return this.payloadOf(batch, execution.executionId, item);
   }
 
-  private async run(execution: Execution, firstAttempt: number): Promise<void> {
+  /** `first`: the permit and slot of the first attempt when they came with the execution's turn in line. */
+  private async run(execution: Execution, firstAttempt: number, first: Admitted | null = null): Promise<void> {
     const { batchId, index, version } = execution;
     const { workflowId } = version;
     // The failed attempts maxAttempts counts: 429s are not among them. A redelivery counts every
@@ -188,13 +404,16 @@ export class ExecutionDispatcher {
     const maxThrottleMs = version.retry.maxThrottleSeconds * 1000;
     let payload: Omit<TargetPayload, 'attempt'> | null = null;
     for (let attempt = firstAttempt; ; attempt++) {
-      const admitted = await this.slotFor(execution, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs);
+      const admitted: Admitted | null =
+        first ?? (await this.slotFor(execution, throttledSinceMs === null ? null : throttledSinceMs + maxThrottleMs));
+      first = null;
       if (admitted === null) {
         await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt - 1, this.clock.now()));
         return;
       }
-      const { permit, release } = admitted;
+      const { permit, release }: Admitted = admitted;
       let result: CallResult;
+      let throttled: Throttled | null = null;
       try {
         // The item is read holding the slot, so the executions waiting in line hold none.
         payload ??= await this.prepare(execution);
@@ -213,19 +432,25 @@ export class ExecutionDispatcher {
           },
           this.stopping.signal,
         );
+        // Told while the permit still counts the call (the limit halves from the calls in flight
+        // now) and before the slot goes back: an execution waiting for that slot must find the
+        // workflow closed, not call it once more under the old limit.
+        if (result.kind === 'response' && result.status === 429) {
+          const at = this.clock.now();
+          throttled = { until: this.throttle.throttled(permit, result.retryAfter, at, version.retry.backoffMs), at };
+        }
       } catch (error) {
         permit.release();
         throw error;
       } finally {
         release();
       }
-      if (result.kind === 'response' && result.status === 429) {
-        const now = this.clock.now();
-        // Told while the permit still counts the call: the limit halves from the calls in flight now.
-        const until = this.throttle.throttled(permit, result.retryAfter, now, version.retry.backoffMs);
+      if (throttled !== null) {
+        const until: Date = throttled.until;
+        const now: Date = throttled.at;
         permit.release();
-        throttledSinceMs ??= now.getTime();
-        if (now.getTime() - throttledSinceMs >= maxThrottleMs) {
+        const since: number = (throttledSinceMs ??= now.getTime());
+        if (now.getTime() - since >= maxThrottleMs) {
           await this.record(throttledTooLong(batchId, index, version.retry.maxThrottleSeconds, attempt, now));
           return;
         }
@@ -281,10 +506,7 @@ export class ExecutionDispatcher {
    * keep no slot. A hold that came, or a permit that went stale (a 429 came in), while the holder
    * waited for the slot gives both back, and they are asked for again.
    */
-  private async slotFor(
-    execution: Execution,
-    deadlineMs: number | null,
-  ): Promise<{ readonly permit: ThrottlePermit; readonly release: ReleaseSlot } | null> {
+  private async slotFor(execution: Execution, deadlineMs: number | null): Promise<Admitted | null> {
     const { batchId, version } = execution;
     const stillHeld = async (): Promise<boolean> => {
       const state = await this.batches.load(batchId);

@@ -41,8 +41,10 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
       // Executions are independent of each other: no per-batch ordering. The window holds every
       // triggered execution (EXECUTOR_QUEUE_DEPTH, 1,000,000 by default): they wait for a call slot
       // in the slots' fair queue, by priority and in turns between batches, which only works if
-      // they are all inside it. The call slots bound the real calls. After a restart the transport
-      // redelivers the unacknowledged messages, and so rebuilds the queue.
+      // they are all inside it. Each waits as a deferred message (a window entry and its settle
+      // function) and a light waiter in the line, not as a handler in progress. The call slots bound
+      // the real calls. After a restart the transport redelivers the unacknowledged messages, and so
+      // rebuilds the queue.
       await consumeEvents(
         this.transport,
         {
@@ -51,7 +53,7 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
           ordering: 'none',
           concurrency: this.config.executorQueueDepth,
         },
-        (message) => this.dispatcher.handle(message),
+        (message, delivery) => this.dispatcher.handle(message, delivery),
       ),
       // Holds and releases reach the executions already waiting here for a call slot. In order per
       // batch, so a hold and its release are never applied the other way round.
@@ -69,7 +71,8 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
 
   async beforeApplicationShutdown(): Promise<void> {
     // Stopping first marks the consumers as stopping, so the handlers that the abort below makes
-    // throw are left unacknowledged (redelivered after the restart) rather than retried or dead-lettered.
+    // throw are left unacknowledged (redelivered after the restart) rather than retried or
+    // dead-lettered; the abort settles the deferred ones 'failed', which the consumers' stop waits for.
     const stopped = Promise.all(this.consumers.map((consumer) => consumer.stop()));
     this.dispatcher.stop();
     await stopped;

@@ -22,16 +22,20 @@ interface Hold {
  * group), and by the batch state each ExecutionTriggered loads, so after a restart a held batch is
  * known from its first execution. A state read is older than the events that follow it, so while
  * executions wait on a hold the batch is read again every HOLD_RECHECK_MS: a release this gate was
- * told of too early, or never, still lets them go.
+ * told of too early, or never, still lets them go. The executions waiting in the call slots' line are
+ * not waits on this gate but waiters the line passes over while their batch is held: the dispatcher
+ * rechecks the held batches' states on the same period for them, and a release pokes the line
+ * (`onReleased`).
  *
- * A held batch may have a great many executions waiting (a hold in the middle of a million-item
- * batch): each costs one small record here, the batch is read once per period whatever their
- * number, and the stop signal gets one listener, not one per waiter (an AbortSignal removes a
- * listener by scanning its list).
+ * A held batch may have a great many executions waiting on this gate too (retries, after a hold in
+ * the middle of a million-item batch): each costs one small record here, the batch is read once per
+ * period whatever their number, and the stop signal gets one listener, not one per waiter (an
+ * AbortSignal removes a listener by scanning its list).
  */
 export class HeldBatches {
   private readonly held = new Map<string, Hold>();
   private readonly watchedSignals = new WeakSet<AbortSignal>();
+  private readonly releaseListeners = new Set<(batchId: string) => void>();
 
   hold(batchId: string): void {
     if (!this.held.has(batchId)) this.held.set(batchId, { waiters: new Set(), recheck: undefined });
@@ -43,6 +47,17 @@ export class HeldBatches {
     this.held.delete(batchId);
     clearInterval(hold.recheck);
     for (const waiter of hold.waiters) waiter.resolve();
+    for (const listener of this.releaseListeners) listener(batchId);
+  }
+
+  /** Tells `listener` of every release: the executions waiting in the call slots' line are callbacks, not promises on `released`. */
+  onReleased(listener: (batchId: string) => void): void {
+    this.releaseListeners.add(listener);
+  }
+
+  /** The batches held here. */
+  heldIds(): string[] {
+    return [...this.held.keys()];
   }
 
   isHeld(batchId: string): boolean {

@@ -27,7 +27,10 @@ interface Granted extends ThrottlePermit {
 }
 
 interface Waiter {
+  readonly workflowId: string;
   readonly grant: () => void;
+  readonly reject: (reason: unknown) => void;
+  readonly signal: AbortSignal | undefined;
 }
 
 interface WorkflowState {
@@ -46,7 +49,8 @@ interface WorkflowState {
   /** Successes since the limit last moved. */
   successes: number;
   generation: number;
-  readonly waiting: Waiter[];
+  /** In arrival order (a Set keeps it, and lets a waiter that gives up leave in O(1)). */
+  readonly waiting: Set<Waiter>;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -73,6 +77,12 @@ export interface WorkflowThrottleOptions {
  */
 export class WorkflowThrottle {
   private readonly states = new Map<string, WorkflowState>();
+  /**
+   * The waiters of each signal, so one abort listener serves them all: an AbortSignal removes a
+   * listener by scanning its list, and a throttled workflow may have 100,000 executions waiting on
+   * the executor's one stop signal.
+   */
+  private readonly waitersBySignal = new WeakMap<AbortSignal, Set<Waiter>>();
   private readonly now: () => number;
   private readonly random: () => number;
 
@@ -86,23 +96,39 @@ export class WorkflowThrottle {
     return new Promise<ThrottlePermit>((resolve, reject) => {
       signal?.throwIfAborted();
       const state = this.stateOf(workflowId);
-      if (state.waiting.length === 0 && this.mayStart(state)) return resolve(this.take(workflowId, state));
-      const onAbort = (): void => {
-        const at = state.waiting.indexOf(waiter);
-        if (at >= 0) state.waiting.splice(at, 1);
-        this.forgetIfIdle(workflowId, state);
-        reject(signal?.reason);
-      };
+      if (state.waiting.size === 0 && this.mayStart(state)) return resolve(this.take(workflowId, state));
       const waiter: Waiter = {
+        workflowId,
         grant: () => {
-          signal?.removeEventListener('abort', onAbort);
+          this.forget(waiter);
           resolve(this.take(workflowId, state));
         },
+        reject: (reason) => {
+          this.forget(waiter);
+          this.forgetIfIdle(workflowId, state);
+          reject(reason);
+        },
+        signal,
       };
-      state.waiting.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      state.waiting.add(waiter);
+      if (signal !== undefined) this.waitersOf(signal).add(waiter);
       this.serve(workflowId, state);
     });
+  }
+
+  /**
+   * A permit now, without waiting, or null: the workflow is closed, at its limit, or others wait for
+   * permits before this caller. For the executor's queue, whose waiters are callbacks, not promises.
+   */
+  tryPermit(workflowId: string): ThrottlePermit | null {
+    if (!this.mayStartNow(workflowId)) return null;
+    return this.take(workflowId, this.stateOf(workflowId));
+  }
+
+  /** Whether `tryPermit` would grant a permit now. */
+  mayStartNow(workflowId: string): boolean {
+    const state = this.states.get(workflowId);
+    return state === undefined || (state.waiting.size === 0 && this.mayStart(state));
   }
 
   /**
@@ -175,7 +201,7 @@ export class WorkflowThrottle {
   }
 
   waitingOf(workflowId: string): number {
-    return this.states.get(workflowId)?.waiting.length ?? 0;
+    return this.states.get(workflowId)?.waiting.size ?? 0;
   }
 
   private stateOf(workflowId: string): WorkflowState {
@@ -190,7 +216,7 @@ export class WorkflowThrottle {
         strikes: 0,
         successes: 0,
         generation: 0,
-        waiting: [],
+        waiting: new Set(),
         timer: undefined,
       };
       this.states.set(workflowId, state);
@@ -198,8 +224,8 @@ export class WorkflowThrottle {
     return state;
   }
 
-  private mayStart(state: WorkflowState): boolean {
-    return state.untilMs <= this.now() && (state.limit === null || state.inFlight < state.limit);
+  private mayStart(state: WorkflowState, now = this.now()): boolean {
+    return state.untilMs <= now && (state.limit === null || state.inFlight < state.limit);
   }
 
   private take(workflowId: string, state: WorkflowState): ThrottlePermit {
@@ -221,23 +247,52 @@ export class WorkflowThrottle {
   }
 
   private serve(workflowId: string, state: WorkflowState): void {
-    while (state.waiting.length > 0 && this.mayStart(state)) state.waiting.shift()?.grant();
-    const waitMs = state.untilMs - this.now();
+    // One reading of the time for the check and the timer: with two, a tick between them found the
+    // workflow closed, then no time left to wait, and left its waiters with no timer to wake them.
+    const now = this.now();
+    for (const waiter of state.waiting) {
+      if (!this.mayStart(state, now)) break;
+      waiter.grant();
+    }
     // Closed: wake up when it opens. Under the limit only: a release or a success serves them.
-    if (state.waiting.length > 0 && waitMs > 0) {
+    if (state.waiting.size > 0 && state.untilMs > now) {
       clearTimeout(state.timer);
       state.timer = setTimeout(() => {
         state.timer = undefined;
         this.serve(workflowId, state);
-      }, waitMs).unref();
+      }, state.untilMs - now).unref();
     }
     this.forgetIfIdle(workflowId, state);
   }
 
   /** A workflow with nothing in flight, nobody waiting and no throttling left is forgotten: the map stays small. */
   private forgetIfIdle(workflowId: string, state: WorkflowState): void {
-    if (state.inFlight > 0 || state.waiting.length > 0 || state.limit !== null || state.untilMs > this.now()) return;
+    if (state.inFlight > 0 || state.waiting.size > 0 || state.limit !== null || state.untilMs > this.now()) return;
     clearTimeout(state.timer);
     this.states.delete(workflowId);
+  }
+
+  /** The waiters of `signal`; the first one of a signal also sets its one abort listener. */
+  private waitersOf(signal: AbortSignal): Set<Waiter> {
+    let waiters = this.waitersBySignal.get(signal);
+    if (waiters === undefined) {
+      const all = new Set<Waiter>();
+      waiters = all;
+      this.waitersBySignal.set(signal, all);
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const waiter of [...all]) waiter.reject(signal.reason);
+        },
+        { once: true },
+      );
+    }
+    return waiters;
+  }
+
+  /** Takes a waiter out of its workflow's line and its signal's set. */
+  private forget(waiter: Waiter): void {
+    this.states.get(waiter.workflowId)?.waiting.delete(waiter);
+    if (waiter.signal !== undefined) this.waitersBySignal.get(waiter.signal)?.delete(waiter);
   }
 }

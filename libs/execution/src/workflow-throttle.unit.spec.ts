@@ -192,4 +192,49 @@ describe('WorkflowThrottle', () => {
     expect(behind.permit).not.toBeNull();
     expect(throttle.inFlightOf('a')).toBe(1);
   });
+
+  it('many waiters on one signal: served in arrival order, and all rejected at once when it aborts', async () => {
+    const throttle = new WorkflowThrottle();
+    const stopping = new AbortController();
+    const first = ask(throttle, 'a', stopping.signal);
+    await settle();
+    throttle.throttled(first.permit!, '1', new Date());
+    first.permit!.release();
+    const waiting = Array.from({ length: 20_000 }, () => ask(throttle, 'a', stopping.signal));
+    await settle();
+    expect(throttle.waitingOf('a')).toBe(20_000);
+    jest.advanceTimersByTime(1000);
+    await settle();
+    // Open again with a limit of 1: the first in line only.
+    expect(waiting.map((asked) => asked.permit !== null).indexOf(true)).toBe(0);
+    expect(granted(waiting)).toBe(1);
+    stopping.abort(new Error('stopping'));
+    await Promise.all(waiting.map((asked) => asked.promise));
+    expect(waiting.filter((asked) => asked.error instanceof Error && asked.error.message === 'stopping')).toHaveLength(19_999);
+    expect(throttle.waitingOf('a')).toBe(0);
+  });
+  it('wakes its waiters even when the clock ticks past the reopening in the middle of a serve', async () => {
+    // A clock of its own that can move on at every reading, as Date.now does between two reads.
+    let time = Date.parse('2026-01-01T00:00:00Z');
+    let ticking = false;
+    const throttle = new WorkflowThrottle({ now: () => (ticking ? time++ : time) });
+    const first = ask(throttle, 'a');
+    await settle();
+    const until = throttle.throttled(first.permit!, '1', new Date(time)).getTime();
+    first.permit!.release();
+    const next = ask(throttle, 'a');
+    await settle();
+    expect(next.permit).toBeNull();
+    // The reopening timer fires a millisecond early by this clock, which then ticks to the reopening
+    // time: the serve must still leave a timer behind (this once stalled a throttled batch for good).
+    time = until - 1;
+    ticking = true;
+    jest.advanceTimersByTime(1000);
+    await settle();
+    ticking = false;
+    time = until + 10;
+    jest.advanceTimersByTime(10);
+    await settle();
+    expect(next.permit).not.toBeNull();
+  });
 });

@@ -61,8 +61,8 @@ export class InProcessTransport implements MessageTransport {
           for (const event of events) {
             if (stopping) return;
             const message = toMessage(event);
-            await deliverOnce(window, this.handled, alreadyHandled, event.position, message, options, () =>
-              handleWithRetries(options.group, message, handler, policy, deadLetter, () => stopping),
+            await deliverOnce(window, this.handled, alreadyHandled, event.position, message, options, (delivery) =>
+              handleWithRetries(options.group, message, handler, policy, deadLetter, () => stopping, delivery),
             );
           }
         },

@@ -179,7 +179,7 @@ export class KafkaTransport implements MessageTransport {
           window.mark(offset);
           continue;
         }
-        await deliverOnce(window, this.handled, alreadyHandled, offset, message, options, () =>
+        await deliverOnce(window, this.handled, alreadyHandled, offset, message, options, (delivery) =>
           handleWithRetries(
             options.group,
             message,
@@ -187,9 +187,13 @@ export class KafkaTransport implements MessageTransport {
             policy,
             (letter) => deadLetter(letter.message, letter.error, letter.attempts),
             isStopping,
+            delivery,
           ),
         );
       }
+      // Deferred messages included: the next fetch of this partition waits for them to be settled, so
+      // over Kafka a deferred message holds its fetched batch as a long handler would (the depth a
+      // consumer holds is one fetch per partition, not `concurrency`), but costs only its entry.
       await window.drain();
       await commitOffsetsIfNecessary();
     } finally {

@@ -1,5 +1,6 @@
 import type { DomainEvent, EventRegistry } from '@flotilla/domain';
 import type { EventMetadata, StoredEvent } from '@flotilla/event-store';
+import type { Defer } from './ordered-window';
 
 /**
  * An event as it travels between services (and to downstream Kafka consumers). The payload is the
@@ -37,7 +38,19 @@ export const toMessage = (event: StoredEvent): EventMessage => {
   };
 };
 
-export type MessageHandler = (message: EventMessage) => Promise<void>;
+/**
+ * What a handler may do with the message it was given besides returning. `defer()` takes over the
+ * message's completion: the handler's returned promise then no longer decides it; the message stays
+ * uncommitted (and counts against the consumer's concurrency) until the returned settle function is
+ * called: 'done' commits it in order and remembers it as handled, 'failed' never commits past it, so
+ * it is delivered again after a restart. For work that waits long (an execution in the executor's
+ * queue) without keeping a handler in progress. A deferred message is neither retried nor dead-lettered.
+ */
+export interface Delivery {
+  readonly defer: Defer;
+}
+
+export type MessageHandler = (message: EventMessage, delivery: Delivery) => Promise<void>;
 
 export interface ConsumeOptions {
   /** The consumer group: each group gets every message once; members of a group share the work. */
@@ -90,13 +103,13 @@ export type TypedMessage<E extends DomainEvent> = E extends unknown
 export const consumeEvents = <E extends DomainEvent>(
   transport: MessageTransport,
   options: Omit<ConsumeOptions, 'eventTypes'> & { readonly events: EventRegistry<E> },
-  handler: (message: TypedMessage<E>) => Promise<void>,
+  handler: (message: TypedMessage<E>, delivery: Delivery) => Promise<void>,
 ): Promise<MessageConsumer> => {
   const { events, ...rest } = options;
-  return transport.consume({ ...rest, eventTypes: events.types }, async (message) => {
+  return transport.consume({ ...rest, eventTypes: events.types }, async (message, delivery) => {
     const typed = readMessage(events, message);
     // The transport filters by type already; anything else is not this consumer's.
-    if (typed !== null) await handler(typed);
+    if (typed !== null) await handler(typed, delivery);
   });
 };
 

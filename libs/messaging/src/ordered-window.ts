@@ -1,13 +1,32 @@
+/** Finishes a deferred message: 'done' lets the commit pass it; 'failed' never does, so it is delivered again after a restart. */
+export type Settle = (outcome: 'done' | 'failed') => void;
+
+/**
+ * Takes over a message's completion: from then on the work's returned promise no longer decides the
+ * message, the returned settle function does. Calling it again returns the same settle function.
+ */
+export type Defer = () => Settle;
+
+interface Entry {
+  readonly position: bigint;
+  done: boolean;
+}
+
 /**
  * Runs message handlers concurrently while committing progress in order: the committed position
  * only moves past a message once it and every message before it are done. A slow message holds
  * back the commit, not the work behind it (up to `capacity` messages in flight). Messages that
  * share a key run one after another, in arrival order. Work is expected to handle its own errors
  * (retries, dead letters); work that still fails is never committed past.
+ *
+ * Work may defer its message (`defer`): it then returns at once and settles the message later, so a
+ * message waiting for a long time (an execution in the executor's queue) keeps only its entry and
+ * its settle function here, not a chain of pending promises. A deferred message still counts against
+ * the capacity until it is settled, and the next message of its key waits for its settlement.
  */
 export class OrderedWindow {
   /** Positions not yet committed past, from `head` on: a moving head, since shift() is O(n) on a window of 1,000,000. */
-  private entries: { position: bigint; done: boolean }[] = [];
+  private entries: Entry[] = [];
   private head = 0;
   private readonly keyTails = new Map<string, Promise<void>>();
   private readonly capacityWaiters: (() => void)[] = [];
@@ -19,28 +38,31 @@ export class OrderedWindow {
     private readonly onCommit: (position: bigint) => void,
   ) {}
 
-  /** Starts `work` once there is room; resolves when it has started, not when it is done. */
-  async push(position: bigint, key: string | null, work: () => Promise<void>): Promise<void> {
+  /**
+   * Starts `work` once there is room; resolves when it has started, not when it is done. `onDone`
+   * runs once the message is done (its work resolved without deferring, or it was settled 'done'),
+   * before the commit may pass it; if it throws, the message counts as failed.
+   */
+  async push(position: bigint, key: string | null, work: (defer: Defer) => Promise<void>, onDone?: () => void): Promise<void> {
     while (this.inFlight >= this.capacity) await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
-    const entry = { position, done: false };
+    const entry: Entry = { position, done: false };
     this.entries.push(entry);
     this.inFlight++;
+    let keyDone: (() => void) | undefined;
+    const settled = key === null ? undefined : new Promise<void>((resolve) => (keyDone = resolve));
+    const completion = this.completionOf(entry, onDone, keyDone);
     const previous = key === null ? undefined : this.keyTails.get(key);
-    const run = (previous ?? Promise.resolve()).then(work).then(
-      () => void (entry.done = true),
-      // Work that failed stays undone: the commit never passes it, so it is delivered again after a restart.
-      () => undefined,
-    );
-    void run.finally(() => {
-      this.inFlight--;
-      for (const wake of this.capacityWaiters.splice(0)) wake();
-      this.advance();
-    });
-    if (key !== null) {
-      const tail = run;
-      this.keyTails.set(key, tail);
-      void tail.then(() => {
-        if (this.keyTails.get(key) === tail) this.keyTails.delete(key);
+    void (previous ?? Promise.resolve())
+      .then(() => work(completion.defer))
+      .then(
+        () => completion.workEnded('done'),
+        // Work that failed stays undone: the commit never passes it, so it is delivered again after a restart.
+        () => completion.workEnded('failed'),
+      );
+    if (key !== null && settled !== undefined) {
+      this.keyTails.set(key, settled);
+      void settled.then(() => {
+        if (this.keyTails.get(key) === settled) this.keyTails.delete(key);
       });
     }
   }
@@ -51,9 +73,46 @@ export class OrderedWindow {
     this.advance();
   }
 
-  /** Resolves when nothing is in flight. */
+  /** Resolves when nothing is in flight, deferred messages included. */
   async drain(): Promise<void> {
     while (this.inFlight > 0) await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  /**
+   * How one entry ends. Its own scope, apart from push's: the settle function of a deferred message
+   * outlives the work, and must keep only what it needs (not the work and the message it closes over).
+   */
+  private completionOf(
+    entry: Entry,
+    onDone: (() => void) | undefined,
+    keyDone: (() => void) | undefined,
+  ): { readonly defer: Defer; readonly workEnded: Settle } {
+    let finished = false;
+    let settle: Settle | null = null;
+    const finish: Settle = (outcome) => {
+      if (finished) return;
+      finished = true;
+      let done = outcome === 'done';
+      if (done && onDone !== undefined) {
+        try {
+          onDone();
+        } catch {
+          done = false;
+        }
+      }
+      entry.done = done;
+      this.inFlight--;
+      keyDone?.();
+      for (const wake of this.capacityWaiters.splice(0)) wake();
+      this.advance();
+    };
+    return {
+      defer: () => (settle ??= finish),
+      // Once deferred, the work's own end decides nothing.
+      workEnded: (outcome) => {
+        if (settle === null) finish(outcome);
+      },
+    };
   }
 
   private advance(): void {

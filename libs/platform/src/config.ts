@@ -3,11 +3,12 @@ import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'no
 import { join, resolve } from 'node:path';
 
 /**
- * Triggered executions one executor holds at once. A waiting one costs about 6 KB (its handler's
- * chain of promises, docs/performance.md), so 100,000 bound that near 600 MB; the queue's order
- * (priority, turns between batches) applies within them, the rest wait in the stream.
+ * Triggered executions one executor holds at once: deep enough for a 1,000,000-item batch at
+ * interval 0, so the queue's order (priority, turns between batches) applies to all of it and a
+ * small batch behind it is not starved. A waiting one is a deferred message and a light waiter,
+ * under 1 KB of heap (docs/performance.md); a smaller depth bounds memory at the cost of that order.
  */
-export const DEFAULT_EXECUTOR_QUEUE_DEPTH = 100_000;
+export const DEFAULT_EXECUTOR_QUEUE_DEPTH = 1_000_000;
 
 /** Process configuration, from the environment. One place reads `process.env`; everything else is injected. */
 export interface PlatformConfig {
@@ -36,7 +37,8 @@ export interface PlatformConfig {
    * ExecutionTriggered messages the executor holds at once, calling or waiting for a call slot or
    * a retry. Deep enough (1,000,000 by default) to hold every triggered execution, so that the
    * executor's queue, not the transport's arrival order, decides who is called next: priority, then
-   * turns between batches. A waiting execution holds about 6 KB (docs/performance.md).
+   * turns between batches. A waiting execution holds under 1 KB of heap (a deferred message and one
+   * entry in the line; docs/performance.md), so a million take about 1 GB.
    */
   readonly executorQueueDepth: number;
   /** EXECUTOR_FAIRNESS=off: no priority and no turns between batches, first come first served per workflow (for comparison). */

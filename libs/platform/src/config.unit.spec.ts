@@ -45,12 +45,12 @@ describe('configuration', () => {
   it('sizes the executor: call slots, and a queue of messages deep enough for every triggered execution, and fairness on unless set off', () => {
     expect(loadConfig({ DATA_DIR: dir })).toMatchObject({
       executorConcurrency: 256,
-      executorQueueDepth: 100_000,
+      executorQueueDepth: 1_000_000,
       executorFairness: true,
     });
     expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8' })).toMatchObject({
       executorConcurrency: 8,
-      executorQueueDepth: 100_000,
+      executorQueueDepth: 1_000_000,
     });
     expect(loadConfig({ DATA_DIR: dir, EXECUTOR_CONCURRENCY: '8', EXECUTOR_QUEUE_DEPTH: '100' })).toMatchObject({
       executorQueueDepth: 100,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, type EventStore } from '@flotilla/event-store';
 import type { ConsumeOptions, DeadLetter, EventMessage, MessageConsumer, MessageHandler, MessageTransport } from '../message';
+import type { Settle } from '../ordered-window';
 import { until } from '@flotilla/testing/poll';
 
 /** One test's transport, over the store the suite gives it. */
@@ -225,6 +226,62 @@ export function describeTransportContract(transportName: string, factory: Transp
         expect(second).toEqual([3]);
       });
     }
+
+    it('a deferred message: not committed by its handler returning; committed once settled done, delivered again after a restart when failed or never settled', async () => {
+      const settles = new Map<number, Settle>();
+      const first: number[] = [];
+      const consumer = await consume(
+        'p',
+        { group: 'g', eventTypes: ['A'], ordering: 'none', concurrency: 8 },
+        async (message, delivery) => {
+          const n = nOf(message);
+          first.push(n);
+          const settle = delivery.defer();
+          settles.set(n, settle);
+          // Settled later, from outside the handler, which returns at once; 2 is never settled while it runs.
+          if (n === 0) setTimeout(() => settle('done'), 50);
+          if (n === 1) setTimeout(() => settle('failed'), 50);
+        },
+      );
+      // Over Kafka a deferred message holds the next fetch of its partition: 2, never settled, comes last.
+      for (let n = 0; n < 3; n++) await append(`d${n}`, 'A', n);
+      await until(() => settles.size === 3, 30_000, 'three deferred messages');
+      // A stop waits for what is deferred: settled failed, as a stopping executor does.
+      const stopping = consumer.stop();
+      await sleep(50);
+      settles.get(2)!('failed');
+      await stopping;
+
+      const again: number[] = [];
+      await consume(
+        'p',
+        { group: 'g', eventTypes: ['A'], ordering: 'none', concurrency: 8 },
+        async (message) => void again.push(nOf(message)),
+      );
+      for (let n = 0; n < 3; n++) await append(`d${n}`, 'A', 10 + n);
+      await until(() => [1, 2, 10, 11, 12].every((n) => again.includes(n)), 30_000, 'the unsettled ones and the new ones');
+      expect([...first].sort()).toEqual([0, 1, 2]);
+      expect([...again].sort((x, y) => x - y)).toEqual([1, 2, 10, 11, 12]);
+    });
+
+    it('the next message of the key of a deferred one waits for its settlement', async () => {
+      const settles: Settle[] = [];
+      const seen: number[] = [];
+      await consume('p', { group: 'g', eventTypes: ['A'], ordering: 'key', concurrency: 4 }, async (message, delivery) => {
+        seen.push(nOf(message));
+        settles.push(delivery.defer());
+      });
+      await append('x', 'A', 0);
+      await append('x', 'A', 1);
+      await until(() => seen.length === 1, 30_000, 'the first');
+      await sleep(300);
+      expect(seen).toEqual([0]);
+      settles[0]!('done');
+      await until(() => seen.length === 2, 30_000, 'the second');
+      expect(seen).toEqual([0, 1]);
+      // A stop waits for deferred messages to be settled.
+      settles[1]!('done');
+    });
 
     it('a consumer stopped and started again resumes from its checkpoint: only what came after, nothing twice', async () => {
       const before: number[] = [];
