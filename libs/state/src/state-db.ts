@@ -1,6 +1,11 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { STATE_MIGRATIONS, type Migration } from './migrations';
 
+interface DeferredWrite {
+  readonly sql: string;
+  readonly params: SQLInputValue[];
+}
+
 /**
  * A process's own state database (SQLite, WAL): its read models, consumer checkpoints, the ids of
  * the events it has handled, and the scheduler's timers. Everything in it is derived from the event
@@ -11,7 +16,9 @@ export class StateDb {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   /** Writes made with `later`, applied together at the next turn of the event loop (or at close). */
-  private deferred: { readonly sql: string; readonly params: SQLInputValue[] }[] = [];
+  private deferred: DeferredWrite[] = [];
+  /** The writes of `laterReplacing` still waiting in `deferred`, by key, with their place there. */
+  private replaceable = new Map<string, { readonly index: number; readonly write: DeferredWrite }>();
   private flushTimer: NodeJS.Immediate | null = null;
 
   constructor(path = ':memory:', migrations: readonly Migration[] = STATE_MIGRATIONS) {
@@ -59,6 +66,25 @@ export class StateDb {
     this.flushTimer ??= setImmediate(() => this.flush());
   }
 
+  /**
+   * As `later`, for a write that replaces the earlier ones of the same `key` (a position moved on):
+   * while it waits, a newer write of the key takes the older one's place, so a consumer that moves
+   * its checkpoint once per message writes it once per flush, not once per message.
+   */
+  laterReplacing(key: string, sql: string, ...params: SQLInputValue[]): void {
+    const waiting = this.replaceable.get(key);
+    if (waiting !== undefined && this.deferred[waiting.index] === waiting.write) {
+      const write = { sql, params };
+      this.deferred[waiting.index] = write;
+      this.replaceable.set(key, { index: waiting.index, write });
+      return;
+    }
+    const write = { sql, params };
+    this.replaceable.set(key, { index: this.deferred.length, write });
+    this.deferred.push(write);
+    this.flushTimer ??= setImmediate(() => this.flush());
+  }
+
   /** Applies the writes made with `later` now. */
   flush(): void {
     if (this.flushTimer !== null) clearImmediate(this.flushTimer);
@@ -66,6 +92,7 @@ export class StateDb {
     const writes = this.deferred;
     if (writes.length === 0 || !this.db.isOpen) return;
     this.deferred = [];
+    this.replaceable = new Map();
     this.transaction(() => {
       for (const write of writes) this.prepare(write.sql).run(...write.params);
     });
