@@ -178,7 +178,8 @@ async function flotillaLap(targetUrl: string): Promise<Lap> {
 }
 
 /**
- * What one execution cost the product's disk, trigger to outcome, averaged over the lap: bytes it
+ * What one execution cost the product, trigger to outcome, averaged over the lap: CPU time (user and
+ * system; a steadier figure than the rate on a shared machine, though it includes the start-up), bytes it
  * asked the kernel to write (`wchar`), bytes that reached the block layer (`write_bytes`), write
  * calls (`syscw`), all from /proc/<pid>/io, and the data directory's size once the lap is done.
  * The lap's workflow registration and batch intake are included (small next to 20,000 outcomes).
@@ -194,7 +195,10 @@ const perExecutionIo = (product: Product): string => {
   );
   const onDisk = readdirSync(product.dataDir).reduce((sum, name) => sum + statSync(join(product.dataDir, name)).size, 0);
   const per = (value: number | undefined): string => ((value ?? 0) / executions).toFixed(0);
+  // utime and stime, the 14th and 15th fields of /proc/<pid>/stat (after the parenthesised name), in clock ticks of 10 ms.
+  const [utime = 0, stime = 0] = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ').slice(11, 13).map(Number);
   return (
+    `${(((utime + stime) * 10_000) / executions).toFixed(0)} µs CPU (process lifetime), ` +
     `${per(io['wchar'])} B written (wchar), ${per(io['write_bytes'])} B to the block layer, ` +
     `${((io['syscw'] ?? 0) / executions).toFixed(1)} write calls, ${per(onDisk)} B in the data directory`
   );
