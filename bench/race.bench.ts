@@ -16,10 +16,12 @@
  * moment the work was accepted (addBulk returned; POST /v1/batches answered) to the last outcome;
  * then the ratios Flotilla / BullMQ over the medians.
  *
- *   npm run build && node dist/bench/race.bench.js [--executions 20000] [--rounds 2]
+ *   npm run build && node dist/bench/race.bench.js [--executions 20000] [--rounds 2] [--sides bullmq,flotilla]
+ *
+ * `--sides flotilla` runs Flotilla alone: a quicker loop while profiling, no ratio printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
@@ -33,6 +35,7 @@ const arg = (name: string, fallback: string): string => {
 };
 const executions = Number(arg('executions', '20000'));
 const rounds = Number(arg('rounds', '2'));
+const sides = new Set(arg('sides', 'bullmq,flotilla').split(','));
 const WORKER_CONCURRENCY = 100;
 
 interface Lap {
@@ -167,11 +170,39 @@ async function flotillaLap(targetUrl: string): Promise<Lap> {
       await new Promise((done) => setTimeout(done, 20));
     }
     const lastOutcomeAt = performance.now();
+    console.log(`  flotilla per execution:\t${perExecutionIo(product)}`);
     return { endToEnd: rate(executions, started, lastOutcomeAt), onceAccepted: rate(executions, acceptedAt, lastOutcomeAt) };
   } finally {
     await product.stop();
   }
 }
+
+/**
+ * What one execution cost the product, trigger to outcome, averaged over the lap: CPU time (user and
+ * system; a steadier figure than the rate on a shared machine, though it includes the start-up), bytes it
+ * asked the kernel to write (`wchar`), bytes that reached the block layer (`write_bytes`), write
+ * calls (`syscw`), all from /proc/<pid>/io, and the data directory's size once the lap is done.
+ * The lap's workflow registration and batch intake are included (small next to 20,000 outcomes).
+ */
+const perExecutionIo = (product: Product): string => {
+  const pid = product.child?.pid ?? 0;
+  const io = Object.fromEntries(
+    readFileSync(`/proc/${pid}/io`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(': ') as [string, string])
+      .map(([key, value]) => [key, Number(value)]),
+  );
+  const onDisk = readdirSync(product.dataDir).reduce((sum, name) => sum + statSync(join(product.dataDir, name)).size, 0);
+  const per = (value: number | undefined): string => ((value ?? 0) / executions).toFixed(0);
+  // utime and stime, the 14th and 15th fields of /proc/<pid>/stat (after the parenthesised name), in clock ticks of 10 ms.
+  const [utime = 0, stime = 0] = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ').slice(11, 13).map(Number);
+  return (
+    `${(((utime + stime) * 10_000) / executions).toFixed(0)} µs CPU (process lifetime), ` +
+    `${per(io['wchar'])} B written (wchar), ${per(io['write_bytes'])} B to the block layer, ` +
+    `${((io['syscw'] ?? 0) / executions).toFixed(1)} write calls, ${per(onDisk)} B in the data directory`
+  );
+};
 
 const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -188,16 +219,21 @@ const main = async (): Promise<void> => {
   const laps: Record<'bullmq-none' | 'bullmq-aof' | 'flotilla', Lap[]> = { 'bullmq-none': [], 'bullmq-aof': [], flotilla: [] };
   try {
     for (let round = 1; round <= rounds; round++) {
-      laps['bullmq-none'].push(await bullmqLap(targetUrl, 'none', round));
-      console.log(`round ${round} bullmq, no persistence:\t${show(laps['bullmq-none'].at(-1) as Lap)}`);
-      laps['bullmq-aof'].push(await bullmqLap(targetUrl, 'aof-everysec', round));
-      console.log(`round ${round} bullmq, aof everysec:\t${show(laps['bullmq-aof'].at(-1) as Lap)}`);
-      laps.flotilla.push(await flotillaLap(targetUrl));
-      console.log(`round ${round} flotilla embedded:\t${show(laps.flotilla.at(-1) as Lap)}`);
+      if (sides.has('bullmq')) {
+        laps['bullmq-none'].push(await bullmqLap(targetUrl, 'none', round));
+        console.log(`round ${round} bullmq, no persistence:\t${show(laps['bullmq-none'].at(-1) as Lap)}`);
+        laps['bullmq-aof'].push(await bullmqLap(targetUrl, 'aof-everysec', round));
+        console.log(`round ${round} bullmq, aof everysec:\t${show(laps['bullmq-aof'].at(-1) as Lap)}`);
+      }
+      if (sides.has('flotilla')) {
+        laps.flotilla.push(await flotillaLap(targetUrl));
+        console.log(`round ${round} flotilla embedded:\t${show(laps.flotilla.at(-1) as Lap)}`);
+      }
     }
   } finally {
     await stopProcess(target);
   }
+  if (!sides.has('bullmq') || !sides.has('flotilla')) return;
   const ratio = (peer: Lap[], key: keyof Lap): string =>
     (median(laps.flotilla.map((l) => l[key])) / median(peer.map((l) => l[key]))).toFixed(2);
   console.log(

@@ -79,7 +79,7 @@ export class ServiceProcess {
 
 /** The embedded product: one process, a fresh data directory. */
 export class Product extends ServiceProcess {
-  private readonly dataDir: string;
+  readonly dataDir: string;
 
   constructor(env: Record<string, string> = {}) {
     const dataDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));

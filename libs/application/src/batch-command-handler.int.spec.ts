@@ -161,6 +161,23 @@ describe('items', () => {
     for (const index of [0, 999, 1000, 2399, 2400, 2499]) expect((await reader.get(location, index)).inputs['n']).toBe(String(index));
   });
 
+  it('ItemsReader reads a chunk once for the executions that ask for it at the same time', async () => {
+    const writer = new ItemsWriter(store, 'bat_r');
+    for (let i = 0; i < 1500; i++) await writer.add({ inputs: { n: String(i) } });
+    const location = await writer.finish();
+    const reads: string[] = [];
+    const counting: EventStore = Object.assign(Object.create(store) as EventStore, {
+      readStream: (stream: string, options?: Parameters<EventStore['readStream']>[1]) => {
+        reads.push(`${stream}@${String(options?.fromRevision)}`);
+        return store.readStream(stream, options);
+      },
+    });
+    const reader = new ItemsReader(counting);
+    const items = await Promise.all(Array.from({ length: 1500 }, (_, index) => reader.get(location, index)));
+    expect(items.map((item) => item.inputs['n'])).toEqual(Array.from({ length: 1500 }, (_, index) => String(index)));
+    expect(reads).toEqual([`${location.stream}@0`, `${location.stream}@1`]);
+  });
+
   it('refuses an item over the size limit, naming it', async () => {
     const writer = new ItemsWriter(store, 'bat_j');
     await writer.add({ inputs: { a: '1' } });

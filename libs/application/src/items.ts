@@ -78,9 +78,14 @@ export class ItemTooLarge extends Error {
   }
 }
 
-/** Reads items by index, keeping recently used chunks in memory (executions of a wave share chunks). */
+/**
+ * Reads items by index, keeping recently used chunks in memory (executions of a wave share chunks).
+ * A chunk is cached as its load, from the moment it is first asked for: a wave's executions all ask
+ * at once, and caching only the loaded items had each of them read and decode the whole chunk
+ * (a thousand items) before the first read had returned.
+ */
 export class ItemsReader {
-  private readonly chunks = new Map<string, BatchItem[]>();
+  private readonly chunks = new Map<string, Promise<BatchItem[]>>();
 
   constructor(
     private readonly store: EventStore,
@@ -95,21 +100,29 @@ export class ItemsReader {
     return item;
   }
 
-  private async chunk(location: ItemsLocation, chunk: number): Promise<BatchItem[]> {
+  private chunk(location: ItemsLocation, chunk: number): Promise<BatchItem[]> {
     const key = `${location.stream}#${chunk}`;
     const cached = this.chunks.get(key);
     if (cached !== undefined) return cached;
+    const load = this.read(location, chunk);
+    this.chunks.set(key, load);
+    // A failed read is not kept: the next caller tries again.
+    load.catch(() => {
+      if (this.chunks.get(key) === load) this.chunks.delete(key);
+    });
+    while (this.chunks.size > this.maxCachedChunks) {
+      const oldest = this.chunks.keys().next().value;
+      if (oldest === undefined) break;
+      this.chunks.delete(oldest);
+    }
+    return load;
+  }
+
+  private async read(location: ItemsLocation, chunk: number): Promise<BatchItem[]> {
     for await (const stored of this.store.readStream(location.stream, { fromRevision: chunk, maxCount: 1 })) {
       const event = batchItemsEvents.read(stored);
       if (event === null) break;
-      const items = [...event.data.items];
-      this.chunks.set(key, items);
-      while (this.chunks.size > this.maxCachedChunks) {
-        const oldest = this.chunks.keys().next().value;
-        if (oldest === undefined) break;
-        this.chunks.delete(oldest);
-      }
-      return items;
+      return [...event.data.items];
     }
     throw new Error(`Chunk ${chunk} of ${location.stream} is missing`);
   }

@@ -44,7 +44,12 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: CLOCK, useValue: systemClock },
-        { provide: EVENT_STORE, useFactory: () => openEventStore(config.eventStoreUrl) },
+        {
+          provide: EVENT_STORE,
+          // The embedded product is the only process on its SQLite file: its fsyncs can leave the event loop.
+          useFactory: () =>
+            openEventStore(config.eventStoreUrl, { soleProcess: config.service === 'standalone' && config.transport === 'inprocess' }),
+        },
         { provide: StateDb, useFactory: () => new StateDb(config.stateDbPath) },
         { provide: MESSAGE_TRANSPORT, ...overStoreAndState((store, stateDb) => transportFor(config, store, stateDb)) },
         { provide: RELAY, ...overStoreAndState((store, stateDb) => relayFor(config, store, stateDb)) },

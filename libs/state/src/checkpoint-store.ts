@@ -19,7 +19,8 @@ export class CheckpointStore {
 
   set(name: string, position: bigint): void {
     this.latest.set(name, position);
-    this.db.later(
+    this.db.laterReplacing(
+      `checkpoint:${name}`,
       'INSERT INTO consumer_checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position',
       name,
       position.toString(),

@@ -43,8 +43,8 @@ export class HandledEvents {
     this.db.later('INSERT OR IGNORE INTO handled_events (grp, event_id, handled_at) VALUES (?, ?, ?)', group, id, Date.now());
     if (!this.flushing) {
       this.flushing = true;
-      // After the state database's own flush (scheduled by `later` before this): then they are in the table.
-      setImmediate(() => {
+      // Once the state database has applied them, they are in the table.
+      this.db.afterFlush(() => {
         this.flushing = false;
         this.pending.clear();
       });

@@ -115,6 +115,56 @@ describe('StateDb', () => {
     reopened.close();
   });
 
+  it('keeps only the newest waiting write of a key made with laterReplacing, and calls afterFlush once they are applied', async () => {
+    const state = new StateDb(join(dir, 'state.sqlite'));
+    try {
+      const rows = () => state.all<{ name: string; position: string }>('SELECT name, position FROM consumer_checkpoints ORDER BY name');
+      const upsert =
+        'INSERT INTO consumer_checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position';
+      const flushedWith: unknown[] = [];
+      for (let position = 1; position <= 5; position++) state.laterReplacing('checkpoint:a', upsert, 'a', String(position));
+      state.laterReplacing('checkpoint:b', upsert, 'b', '7');
+      state.later('INSERT INTO consumer_checkpoints (name, position) VALUES (?, ?)', 'c', '9');
+      state.afterFlush(() => flushedWith.push(rows()));
+      expect(rows()).toEqual([]);
+      await new Promise((resolve) => setImmediate(resolve));
+      const applied = [
+        { name: 'a', position: '5' },
+        { name: 'b', position: '7' },
+        { name: 'c', position: '9' },
+      ];
+      expect(rows()).toEqual(applied);
+      expect(flushedWith).toEqual([applied]);
+      // The next write of the key after the flush is a new waiting write, applied at the next flush.
+      state.laterReplacing('checkpoint:a', upsert, 'a', '6');
+      state.flush();
+      expect(rows()[0]).toEqual({ name: 'a', position: '6' });
+    } finally {
+      state.close();
+    }
+  });
+
+  it('flushes the writes made with later at most once per 10 ms, applying every one of them', async () => {
+    const state = new StateDb(join(dir, 'state.sqlite'));
+    try {
+      const count = (): number | undefined => state.get<{ n: number }>('SELECT count(*) AS n FROM consumer_checkpoints')?.n;
+      const insert = (name: string) => state.later('INSERT INTO consumer_checkpoints (name, position) VALUES (?, ?)', name, '1');
+      insert('first');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(count()).toBe(1);
+      const flushed = new Promise<number>((resolve) => state.afterFlush(() => resolve(performance.now())));
+      const asked = performance.now();
+      insert('second');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(count()).toBe(1);
+      const at = await flushed;
+      expect(count()).toBe(2);
+      expect(at - asked).toBeGreaterThanOrEqual(5);
+    } finally {
+      state.close();
+    }
+  });
+
   it('refuses a list that is not numbered 1, 2, 3, … in order', () => {
     expect(() => new StateDb(':memory:', [{ id: 2, name: 'x', sql: 'SELECT 1' }])).toThrow(/numbered 1, 2, 3/);
   });

@@ -1,6 +1,14 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { STATE_MIGRATIONS, type Migration } from './migrations';
 
+/** The shortest time between two flushes of the writes made with `StateDb.later`. */
+const LATER_FLUSH_INTERVAL_MS = 10;
+
+interface DeferredWrite {
+  readonly sql: string;
+  readonly params: SQLInputValue[];
+}
+
 /**
  * A process's own state database (SQLite, WAL): its read models, consumer checkpoints, the ids of
  * the events it has handled, and the scheduler's timers. Everything in it is derived from the event
@@ -11,8 +19,14 @@ export class StateDb {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   /** Writes made with `later`, applied together at the next turn of the event loop (or at close). */
-  private deferred: { readonly sql: string; readonly params: SQLInputValue[] }[] = [];
-  private flushTimer: NodeJS.Immediate | null = null;
+  private deferred: DeferredWrite[] = [];
+  /** The writes of `laterReplacing` still waiting in `deferred`, by key, with their place there. */
+  private replaceable = new Map<string, { readonly index: number; readonly write: DeferredWrite }>();
+  private flushTimer: { readonly cancel: () => void } | null = null;
+  /** When the writes made with `later` were last applied (performance.now()). */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
+  /** Called once the writes made with `later` so far are applied (or their transaction failed). */
+  private afterFlushCallbacks: (() => void)[] = [];
 
   constructor(path = ':memory:', migrations: readonly Migration[] = STATE_MIGRATIONS) {
     this.db = new DatabaseSync(path);
@@ -48,27 +62,79 @@ export class StateDb {
   }
 
   /**
-   * Runs a write at the next turn of the event loop, in one transaction with every other write made
-   * this way meanwhile: for bookkeeping written once per message (checkpoints, handled event ids),
-   * where a commit each would cost more than the message. A crash can lose the last turn's worth of
-   * such writes; they only say what was done, so the work is redone, which at-least-once allows.
-   * Reads see them only once applied: a store that must read its own writes keeps them in memory.
+   * Runs a write at the next turn of the event loop, or LATER_FLUSH_INTERVAL_MS after the previous
+   * such flush if that is later, in one transaction with every other write made this way meanwhile:
+   * for bookkeeping written once per message (checkpoints, handled event ids), where a commit each
+   * would cost more than the message. A crash can lose the last flush interval's worth of such
+   * writes; they only say what was done, so the work is redone, which at-least-once allows.
+   * Reads see them only once applied: a store that must read its own writes keeps them in memory
+   * until `afterFlush` says they are applied.
    */
   later(sql: string, ...params: SQLInputValue[]): void {
     this.deferred.push({ sql, params });
-    this.flushTimer ??= setImmediate(() => this.flush());
+    this.scheduleFlush();
+  }
+
+  /** Calls `callback` once the writes made with `later` until now are applied (or failed to be). */
+  afterFlush(callback: () => void): void {
+    this.afterFlushCallbacks.push(callback);
+    this.scheduleFlush();
+  }
+
+  /**
+   * As `later`, for a write that replaces the earlier ones of the same `key` (a position moved on):
+   * while it waits, a newer write of the key takes the older one's place, so a consumer that moves
+   * its checkpoint once per message writes it once per flush, not once per message.
+   */
+  laterReplacing(key: string, sql: string, ...params: SQLInputValue[]): void {
+    const waiting = this.replaceable.get(key);
+    if (waiting !== undefined && this.deferred[waiting.index] === waiting.write) {
+      const write = { sql, params };
+      this.deferred[waiting.index] = write;
+      this.replaceable.set(key, { index: waiting.index, write });
+      return;
+    }
+    const write = { sql, params };
+    this.replaceable.set(key, { index: this.deferred.length, write });
+    this.deferred.push(write);
+    this.scheduleFlush();
+  }
+
+  /**
+   * At most one flush per LATER_FLUSH_INTERVAL_MS. While a blocking fsync of the event store made each
+   * turn of the loop last milliseconds, a flush per turn was about this rate by itself; with turns of
+   * microseconds it was a commit (and its hot pages rewritten in the WAL) per handful of messages.
+   */
+  private scheduleFlush(): void {
+    if (this.flushTimer !== null) return;
+    const wait = this.lastFlushAt + LATER_FLUSH_INTERVAL_MS - performance.now();
+    if (wait > 0) {
+      const timer = setTimeout(() => this.flush(), wait);
+      this.flushTimer = { cancel: () => clearTimeout(timer) };
+    } else {
+      const immediate = setImmediate(() => this.flush());
+      this.flushTimer = { cancel: () => clearImmediate(immediate) };
+    }
   }
 
   /** Applies the writes made with `later` now. */
   flush(): void {
-    if (this.flushTimer !== null) clearImmediate(this.flushTimer);
+    this.flushTimer?.cancel();
     this.flushTimer = null;
     const writes = this.deferred;
-    if (writes.length === 0 || !this.db.isOpen) return;
-    this.deferred = [];
-    this.transaction(() => {
-      for (const write of writes) this.prepare(write.sql).run(...write.params);
-    });
+    const callbacks = this.afterFlushCallbacks;
+    this.afterFlushCallbacks = [];
+    try {
+      if (writes.length === 0 || !this.db.isOpen) return;
+      this.deferred = [];
+      this.replaceable = new Map();
+      this.lastFlushAt = performance.now();
+      this.transaction(() => {
+        for (const write of writes) this.prepare(write.sql).run(...write.params);
+      });
+    } finally {
+      for (const callback of callbacks) callback();
+    }
   }
 
   /** Runs `work` in one transaction: all of it is applied or none. Not re-entrant. */

@@ -15,7 +15,19 @@ export interface CallbackDeadline {
  * which accepted async executions await their callback until when.
  */
 export class TimerStore {
-  constructor(private readonly db: StateDb) {}
+  /**
+   * The batches that may have a deadline stored. An outcome of every execution removes its deadline,
+   * but only async executions ever get one: without this, each outcome of a sync execution cost a
+   * write transaction on the state database (a DELETE that found nothing), the most frequent write
+   * the scheduler made. Loaded from the table, so deadlines stored before a restart are still seen.
+   */
+  private readonly batchesWithDeadlines: Set<string>;
+
+  constructor(private readonly db: StateDb) {
+    this.batchesWithDeadlines = new Set(
+      db.all<{ batch_id: string }>('SELECT DISTINCT batch_id FROM scheduler_callback_deadlines').map((row) => row.batch_id),
+    );
+  }
 
   activeBatches(): string[] {
     return this.db.all<{ batch_id: string }>('SELECT batch_id FROM scheduler_active_batches').map((row) => row.batch_id);
@@ -27,9 +39,13 @@ export class TimerStore {
 
   removeActiveBatch(batchId: string): void {
     this.db.run('DELETE FROM scheduler_active_batches WHERE batch_id = ?', batchId);
+    if (this.db.get('SELECT 1 FROM scheduler_callback_deadlines WHERE batch_id = ? LIMIT 1', batchId) === undefined) {
+      this.batchesWithDeadlines.delete(batchId);
+    }
   }
 
   setDeadline({ batchId, index, attempt, deadline }: CallbackDeadline): void {
+    this.batchesWithDeadlines.add(batchId);
     this.db.run(
       'INSERT OR REPLACE INTO scheduler_callback_deadlines (batch_id, idx, attempt, deadline) VALUES (?, ?, ?, ?)',
       batchId,
@@ -40,6 +56,7 @@ export class TimerStore {
   }
 
   removeDeadline(batchId: string, index: number): void {
+    if (!this.batchesWithDeadlines.has(batchId)) return;
     this.db.run('DELETE FROM scheduler_callback_deadlines WHERE batch_id = ? AND idx = ?', batchId, index);
   }
 

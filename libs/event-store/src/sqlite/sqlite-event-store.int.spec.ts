@@ -17,7 +17,45 @@ describeEventStoreContract('SQLite', async () => freshStore());
 // Small pages so that every paging path (stream pages, filtered scan windows) runs in the contract too.
 describeEventStoreContract('SQLite, 2-row pages', async () => freshStore({ pageSize: 2, durability: 'normal' }));
 
+// The embedded product's store: the WAL fsynced off the event loop, subscriptions held to what is on disk.
+describeEventStoreContract('SQLite, sole process', async () => freshStore({ soleProcess: true }));
+
 describe('SqliteEventStore', () => {
+  it('with soleProcess, delivers an append to subscriptions only once it has returned (its fsync done)', async () => {
+    const store = freshStore({ soleProcess: true });
+    try {
+      const returned = new Set<string>();
+      const deliveredBeforeReturn: string[] = [];
+      const delivered: string[] = [];
+      const subscription = store.subscribeToAll(
+        { after: 'start' },
+        {
+          onEvents: (events) => {
+            for (const event of events) {
+              delivered.push(event.streamName);
+              if (!returned.has(event.streamName)) deliveredBeforeReturn.push(event.streamName);
+            }
+          },
+        },
+      );
+      await subscription.caughtUp;
+      // Appends to several streams at once: the commits are made at once, their fsyncs shared and awaited.
+      const streams = Array.from({ length: 20 }, (_, i) => `order-${i}`);
+      await Promise.all(
+        streams.map(async (stream) => {
+          await store.appendToStream(stream, [{ type: 'Placed', data: {} }]);
+          returned.add(stream);
+        }),
+      );
+      for (let i = 0; i < 100 && delivered.length < streams.length; i++) await new Promise((done) => setTimeout(done, 10));
+      await subscription.stop();
+      expect(deliveredBeforeReturn).toEqual([]);
+      expect([...delivered].sort()).toEqual([...streams].sort());
+    } finally {
+      await store.close();
+    }
+  });
+
   it('returns the position of the last appended event as read back', async () => {
     const store = freshStore();
     try {

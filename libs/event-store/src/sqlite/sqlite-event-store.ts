@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { checkedFilter } from '../event-filter';
@@ -37,6 +38,14 @@ export interface SqliteEventStoreOptions {
   readonly pollIntervalMs?: number;
   /** Rows fetched per query by reads and subscriptions (default 4096): bounds memory and event-loop pauses. */
   readonly pageSize?: number;
+  /**
+   * No other process opens the file (the embedded product). With `full` durability, a commit's fsync
+   * then runs on libuv's thread pool instead of blocking the event loop inside COMMIT: an append still
+   * returns only once its events are on disk, and this store's subscriptions deliver an event only once
+   * it is on disk, so nothing acts on an event a power cut could take back. Another process reading
+   * the file could see events before their fsync, hence the option. Default false.
+   */
+  readonly soleProcess?: boolean;
 }
 
 /**
@@ -101,6 +110,8 @@ export class SqliteEventStore implements EventStore {
   private readonly subscriptions = new Set<SqliteSubscription>();
   private poller: NodeJS.Timeout | undefined;
   private knownHead = 0;
+  /** With `soleProcess` and `full` durability: the fsyncs of the WAL, off the event loop. */
+  private readonly walSync: WalSync | null = null;
 
   constructor(path: string, options: SqliteEventStoreOptions = {}) {
     this.pageSize = options.pageSize ?? 4096;
@@ -108,10 +119,16 @@ export class SqliteEventStore implements EventStore {
     this.pollIntervalMs = options.pollIntervalMs ?? 25;
     this.db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
     try {
-      this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'};`);
+      const syncOffLoop = options.soleProcess === true && options.durability !== 'normal' && path !== ':memory:' && path !== '';
+      // In WAL mode FULL differs from NORMAL only by the fsync of the WAL at each commit: off the loop, WalSync does it.
+      this.db.exec(
+        `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.durability === 'normal' || syncOffLoop ? 'NORMAL' : 'FULL'};`,
+      );
       // Closing the connection rolls the schema transaction back if it fails half-way.
       this.db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
       this.statements = prepareStatements(this.db);
+      // The WAL exists from the schema transaction on and is only deleted when the last connection closes.
+      if (syncOffLoop) this.walSync = new WalSync(`${path}-wal`, this.head());
     } catch (error) {
       this.db.close();
       throw error;
@@ -124,6 +141,7 @@ export class SqliteEventStore implements EventStore {
     options: { expectedRevision?: ExpectedRevision } = {},
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error(`Append to ${stream} has no events`);
+    this.walSync?.throwIfFailed();
     const expected = options.expectedRevision ?? 'any';
     const { currentRevision, insertEvent, saveStreamRevision } = this.statements;
     const result = this.inTransaction(() => {
@@ -155,6 +173,7 @@ export class SqliteEventStore implements EventStore {
       saveStreamRevision.run(stream, revision);
       return { nextExpectedRevision: revision, position: BigInt(position) };
     });
+    if (this.walSync !== null) await this.walSync.durable(Number(result.position));
     this.wakeSubscriptions(Number(result.position));
     return result;
   }
@@ -198,11 +217,11 @@ export class SqliteEventStore implements EventStore {
   subscribeToAll(options: SubscribeOptions, handler: SubscriptionHandler): Subscription {
     const filter = checkedFilter(options.filter);
     const maxBatchSize = maxBatchSizeOf(options);
-    const head = this.head();
+    const head = this.deliverableHead();
     const after = options.after === undefined || options.after === 'start' ? 0 : options.after === 'end' ? head : Number(options.after);
     const subscription = new SqliteSubscription(
       {
-        readPage: (from) => this.readPage(from, this.pageSize, filter),
+        readPage: (from) => this.readPage(from, this.pageSize, filter, this.walSync?.durableHead),
         finished: () => this.detach(subscription),
       },
       { after, caughtUpAt: head, maxBatchSize },
@@ -219,6 +238,7 @@ export class SqliteEventStore implements EventStore {
   async close(): Promise<void> {
     if (!this.db.isOpen) return;
     await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
+    await this.walSync?.close();
     this.db.close();
   }
 
@@ -240,17 +260,25 @@ export class SqliteEventStore implements EventStore {
     return (this.statements.head.get()?.['head'] as number | null) ?? 0;
   }
 
+  /** The newest position a subscription may deliver: with WalSync, the newest one on disk. */
+  private deliverableHead(): number {
+    return this.walSync?.durableHead ?? this.head();
+  }
+
   /**
    * Events strictly after `after`. Unfiltered, that is the next `limit` rows. Filtered, the scan stops at a
    * position window (and at the head as read before the query: writers are serialized, so everything up to
    * the head is committed) to keep a sparse filter from scanning the whole table in one synchronous call.
+   * `upToDurable`, when given, is the newest position it may return (WalSync's newest position on disk).
    */
-  private readPage(after: number, limit: number, filter: EventFilter | undefined): Page {
+  private readPage(after: number, limit: number, filter: EventFilter | undefined, upToDurable?: number): Page {
     if (filter === undefined) {
-      const rows = this.statements.readAll.all(after, limit) as unknown as Row[];
+      const rows = (upToDurable === undefined
+        ? this.statements.readAll.all(after, limit)
+        : this.statements.readAllUpTo.all(after, upToDurable, limit)) as unknown as Row[];
       return { events: rows.map(toStoredEvent), scannedTo: rows.at(-1)?.[0] ?? after, atEnd: rows.length < limit };
     }
-    const head = this.head();
+    const head = upToDurable ?? this.head();
     const upTo = Math.min(after + this.pageSize * FILTER_SCAN_PAGES, head);
     if (upTo <= after) return { events: [], scannedTo: after, atEnd: true };
     const prefixes = filter.streamPrefixes ?? [];
@@ -326,6 +354,7 @@ const prepareStatements = (db: DatabaseSync) => {
       rows,
     ),
     readAll: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`, rows),
+    readAllUpTo: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?`, rows),
   };
 };
 
@@ -367,6 +396,68 @@ const toStoredEvent = (row: Row): StoredEvent => ({
   metadata: row[6] === null ? {} : JSON.parse(row[6]),
   recordedAt: new Date(row[7]),
 });
+
+/**
+ * The fsyncs of the WAL that SQLite's FULL durability would make inside each COMMIT, made instead on
+ * libuv's thread pool while the event loop goes on. Commits made while one fsync runs share the next
+ * one (group commit across streams). fsync covers the file, whichever descriptor asks, so a
+ * descriptor of our own serves. A failed fsync leaves unknown what reached the disk: the store
+ * then refuses every append, as PostgreSQL stops on one.
+ */
+class WalSync {
+  /** Every position up to here is on disk. */
+  durableHead: number;
+  /** The newest position committed by this process. */
+  private committedHead: number;
+  private readonly fd: number;
+  /** The fsync running or last run. */
+  private current: Promise<void> = Promise.resolve();
+  /** The fsync that starts once the current one ends; appends committed meanwhile wait for it. */
+  private next: Promise<void> | null = null;
+  private failure: unknown = null;
+
+  constructor(walPath: string, head: number) {
+    this.fd = openSync(walPath, 'r');
+    // What an earlier process committed may not have reached the disk yet: make it so before it is delivered.
+    fsyncSync(this.fd);
+    this.durableHead = head;
+    this.committedHead = head;
+  }
+
+  throwIfFailed(): void {
+    if (this.failure !== null) throw new Error('An fsync of the event store failed: restart the process', { cause: this.failure });
+  }
+
+  /** Resolves once `position` (just committed) is on disk. */
+  durable(position: number): Promise<void> {
+    this.committedHead = Math.max(this.committedHead, position);
+    this.next ??= this.current.catch(noop).then(() => {
+      this.next = null;
+      this.current = this.syncNow();
+      return this.current;
+    });
+    return this.next;
+  }
+
+  async close(): Promise<void> {
+    await (this.next ?? this.current).catch(() => undefined);
+    closeSync(this.fd);
+  }
+
+  private async syncNow(): Promise<void> {
+    this.throwIfFailed();
+    const upTo = this.committedHead;
+    try {
+      await new Promise<void>((done, fail) => fsync(this.fd, (error) => (error ? fail(error) : done())));
+    } catch (error) {
+      this.failure = error;
+      this.throwIfFailed();
+    }
+    this.durableHead = Math.max(this.durableHead, upTo);
+  }
+}
+
+const noop = (): void => undefined;
 
 /**
  * Generated ids are UUIDv7 (time first, RFC 9562): consecutive ids land next to each other in the unique
