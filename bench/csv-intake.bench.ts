@@ -11,12 +11,12 @@
  * options, in this process.
  *
  *   npm run build && node dist/bench/csv-intake.bench.js [--rows 1000000] [--files narrow,wide]
- *     [--runs 1] [--profile /tmp/prof-csv]
+ *     [--runs 1] [--profile /tmp/prof-csv] [--node-options "--max-old-space-size=256"]
  *
  * `--profile DIR` runs the product with `--cpu-prof --cpu-prof-dir=DIR`; summarise the profile
  * with `node scripts/cpuprofile-summary.mjs DIR/<file>.cpuprofile`.
  */
-import { createReadStream, createWriteStream, mkdtempSync, openAsBlob, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, openAsBlob, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -32,6 +32,7 @@ const rows = Number(arg('rows', '1000000'));
 const runs = Number(arg('runs', '1'));
 const fileNames = arg('files', 'narrow,wide').split(',');
 const profileDir = arg('profile', '');
+const nodeOptions = [arg('node-options', ''), profileDir === '' ? '' : `--cpu-prof --cpu-prof-dir=${profileDir}`].join(' ').trim();
 
 interface BenchFile {
   readonly header: string;
@@ -81,8 +82,22 @@ const papaparseAlone = async (path: string): Promise<{ seconds: number; records:
   return { seconds: (performance.now() - started) / 1000, records };
 };
 
-const upload = async (path: string, file: BenchFile, targetUrl: string): Promise<{ seconds: number; peakMb: number }> => {
-  const product = new Product(profileDir === '' ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` });
+/**
+ * Of the product's main thread (the event loop), from /proc (Linux): seconds on a core, and seconds
+ * runnable but waiting for one. On a machine shared with other work the first is steadier than the
+ * wall time; the wall time less both is what the thread spent blocked (fsync, reads) or idle.
+ */
+const schedSeconds = (pid: number): { onCpu: number; waiting: number } => {
+  const [onCpu, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return { onCpu: (onCpu ?? 0) / 1e9, waiting: (waiting ?? 0) / 1e9 };
+};
+
+const upload = async (
+  path: string,
+  file: BenchFile,
+  targetUrl: string,
+): Promise<{ seconds: number; onCpu: number; waiting: number; peakMb: number }> => {
+  const product = new Product(nodeOptions === '' ? {} : { NODE_OPTIONS: nodeOptions });
   await product.start();
   try {
     await registerBenchWorkflow(product, targetUrl);
@@ -100,11 +115,14 @@ const upload = async (path: string, file: BenchFile, targetUrl: string): Promise
       }),
     );
     form.append('file', await openAsBlob(path), 'rows.csv');
+    const pid = product.child?.pid ?? 0;
+    const before = schedSeconds(pid);
     const started = performance.now();
     const created = await product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
     const seconds = (performance.now() - started) / 1000;
     if (created.total !== rows) throw new Error(`accepted ${created.total} of ${rows}`);
-    return { seconds, peakMb: peakRssMb(product.child?.pid ?? 0) };
+    const after = schedSeconds(pid);
+    return { seconds, onCpu: after.onCpu - before.onCpu, waiting: after.waiting - before.waiting, peakMb: peakRssMb(pid) };
   } finally {
     await product.stop();
   }
@@ -125,9 +143,10 @@ async function main(): Promise<void> {
       if (parsed.records !== rows + 1) throw new Error(`papaparse read ${parsed.records} records of ${rows + 1}`);
       console.log(`${name}\t${mb} MB\tpapaparse alone\t${parsed.seconds.toFixed(2)} s\t${Math.round(rows / parsed.seconds)} rows/s`);
       for (let run = 0; run < runs; run++) {
-        const { seconds, peakMb } = await upload(path, file, target.url);
+        const { seconds, onCpu, waiting, peakMb } = await upload(path, file, target.url);
         console.log(
-          `${name}\t${mb} MB\tintake\t${seconds.toFixed(2)} s\t${Math.round(rows / seconds)} rows/s\tserver peak RSS ${peakMb.toFixed(0)} MB`,
+          `${name}\t${mb} MB\tintake\t${seconds.toFixed(2)} s\t${Math.round(rows / seconds)} rows/s\t` +
+            `event loop on CPU ${onCpu.toFixed(2)} s, waiting for a core ${waiting.toFixed(2)} s\tserver peak RSS ${peakMb.toFixed(0)} MB`,
         );
       }
       rmSync(path);
