@@ -111,8 +111,9 @@ export const itemInputRules = (workflow: ItemWorkflow): ((item: ItemCandidate, o
 
 /**
  * The size rules of `itemProblems`. A caller that knows an item's JSON is at most
- * MAX_ITEM_METADATA_BYTES (`stringsJsonBytesAtMost`) may skip them: neither can fail then, since
- * the metadata's JSON is part of the item's.
+ * MAX_ITEM_METADATA_BYTES (as `rowMapper` bounds a CSV row's from its cells' lengths, with
+ * JSON_BYTES_PER_CHAR) may skip them: neither can fail then, since the metadata's JSON is part of
+ * the item's.
  */
 export const itemSizeProblems = (item: ItemCandidate, origin: ItemOrigin): Problem[] => {
   const { row, label } = origin;
