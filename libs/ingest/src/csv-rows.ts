@@ -5,7 +5,7 @@ import {
   RuleViolation,
   emptyCsv,
   mapColumns,
-  mapRow,
+  rowMapper,
   mappingShapeProblems,
   validateMapping,
   type BatchSettings,
@@ -20,7 +20,7 @@ import { RowProblems } from './row-problems';
 
 /**
  * Rows arrive as parsed CSV records, the header first; they are mapped, checked (the mapping, then
- * each row by `mapRow`: its column count and the item rules) and given to the writer as they come.
+ * each row by `rowMapper`: its column count and the item rules) and given to the writer as they come.
  * Any invalid row is a 422 once every row is read.
  */
 export const csvRowsSource =
@@ -53,8 +53,9 @@ export const readCsvRows = async (
   const mappingProblems = validateMapping(headers, columns, workflow.inputs, mapping);
   if (mappingProblems.length > 0)
     throw new RuleViolation(`The column mapping is invalid: ${mappingProblems[0]?.message ?? ''}`, mappingProblems);
+  const mapRow = rowMapper(columns, workflow);
   for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-    const row = mapRow(next.value, problems.rows, columns, workflow);
+    const row = mapRow(next.value, problems.rows);
     // After the first invalid row nothing more is written: the upload will be refused, but every
     // row is still read so the answer can count them all.
     if (problems.keep(row.errors)) await writer.add(batchItemOf(row.inputs, profiles.assign(row.profile), row.metadata));

@@ -32,6 +32,16 @@ describe('CSV records from a spooled upload', () => {
     expect(rows[60_000]).toEqual(['user59999@x.io', 'note 59999']);
   });
 
+  it('keeps a multi-byte character that straddles two read chunks of the file', async () => {
+    // 2-byte é after a 5-byte header: one of them spans the 256 KiB boundary of the file's reads.
+    const lines = ['name', ...Array.from({ length: 3000 }, (_, i) => `${'é'.repeat(99)}${i}`)];
+    const path = join(dir, 'accents.csv');
+    writeFileSync(path, lines.join('\n') + '\n');
+    const rows = await collect(path);
+    expect(rows).toHaveLength(3001);
+    expect(rows.filter(([cell]) => cell !== undefined && /^é{99}\d+$/.test(cell))).toHaveLength(3000);
+  });
+
   it('an empty file has no records; stopping early releases the file', async () => {
     const empty = join(dir, 'empty.csv');
     writeFileSync(empty, '');

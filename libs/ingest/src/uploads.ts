@@ -165,7 +165,9 @@ const spoolFailed = (error: unknown): BadRequestException => {
  */
 export async function* csvRecords(path: string, highWater = 5000): AsyncGenerator<string[]> {
   const parser = Papa.parse(Papa.NODE_STREAM_INPUT, CSV_PARSE_OPTIONS);
-  const source = createReadStream(path, { highWaterMark: 256 * 1024 });
+  // Decoded as a stream: papaparse decodes each chunk it is given on its own, so a Buffer chunk ending
+  // inside a multi-byte UTF-8 character turned both halves into U+FFFD.
+  const source = createReadStream(path, { highWaterMark: 256 * 1024, encoding: 'utf8' });
   const queue: string[][] = [];
   let ended = false;
   let failure: unknown = null;

@@ -69,31 +69,55 @@ const isBlank = (value: unknown): boolean => value === undefined || value === nu
  * Codes: `unknown_input`, `required_input_empty`, `metadata_too_large`, `item_too_large`.
  */
 export const itemProblems = (item: ItemCandidate, workflow: ItemWorkflow, origin: ItemOrigin): Problem[] => {
-  const { row, label } = origin;
-  const problems: Problem[] = [];
+  const problems = itemInputRules(workflow)(item, origin);
+  problems.push(...itemSizeProblems(item, origin));
+  return problems;
+};
+
+/**
+ * The rules of `itemProblems` about inputs, with what they need of the workflow worked out once:
+ * for a caller checking many items of one workflow (the rows of a CSV). Returns a new array.
+ */
+export const itemInputRules = (workflow: ItemWorkflow): ((item: ItemCandidate, origin: ItemOrigin) => Problem[]) => {
   const declared = new Set(workflow.inputs.map((input) => input.name));
-  for (const name of Object.keys(item.inputs)) {
-    if (!declared.has(name)) {
+  const required = workflow.inputs.filter((input) => input.required).map((input) => input.name);
+  return (item, origin) => {
+    const { row, label } = origin;
+    const problems: Problem[] = [];
+    for (const name of Object.keys(item.inputs)) {
+      if (!declared.has(name)) {
+        problems.push({
+          code: 'unknown_input',
+          row,
+          field: origin.field('inputs', name),
+          message: `${label}: "${name}" is not an input of workflow ${workflow.workflowId} v${workflow.version}`,
+        });
+      }
+    }
+    for (const name of required) {
+      // Own properties only: an input named `toString` or `constructor` is not found on the prototype.
+      const present = Object.hasOwn(item.inputs, name);
+      if (present && !isBlank(item.inputs[name])) continue;
       problems.push({
-        code: 'unknown_input',
+        code: 'required_input_empty',
         row,
         field: origin.field('inputs', name),
-        message: `${label}: "${name}" is not an input of workflow ${workflow.workflowId} v${workflow.version}`,
+        message: `${label}: required input "${name}" is ${present ? 'empty' : 'missing'}`,
       });
     }
-  }
-  for (const input of workflow.inputs) {
-    if (!input.required) continue;
-    // Own properties only: an input named `toString` or `constructor` is not found on the prototype.
-    const present = Object.hasOwn(item.inputs, input.name);
-    if (present && !isBlank(item.inputs[input.name])) continue;
-    problems.push({
-      code: 'required_input_empty',
-      row,
-      field: origin.field('inputs', input.name),
-      message: `${label}: required input "${input.name}" is ${present ? 'empty' : 'missing'}`,
-    });
-  }
+    return problems;
+  };
+};
+
+/**
+ * The size rules of `itemProblems`. A caller that knows an item's JSON is at most
+ * MAX_ITEM_METADATA_BYTES (as `rowMapper` bounds a CSV row's from its cells' lengths, with
+ * JSON_BYTES_PER_CHAR) may skip them: neither can fail then, since the metadata's JSON is part of
+ * the item's.
+ */
+export const itemSizeProblems = (item: ItemCandidate, origin: ItemOrigin): Problem[] => {
+  const { row, label } = origin;
+  const problems: Problem[] = [];
   const metadataBytes = item.metadata === undefined ? 0 : jsonBytes(item.metadata);
   if (metadataBytes > MAX_ITEM_METADATA_BYTES) {
     problems.push({
@@ -114,3 +138,9 @@ export const itemProblems = (item: ItemCandidate, workflow: ItemWorkflow, origin
   }
   return problems;
 };
+
+/**
+ * At most this many UTF-8 bytes of JSON per UTF-16 unit of a string: `\u001f` (a control
+ * character or a lone surrogate) is six; `\"`, a 3-byte character or half a 4-byte one, less.
+ */
+export const JSON_BYTES_PER_CHAR = 6;

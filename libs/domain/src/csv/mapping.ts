@@ -1,4 +1,11 @@
-import { csvRowOrigin, itemProblems, type ItemWorkflow } from '../batch/item-rules';
+import {
+  JSON_BYTES_PER_CHAR,
+  MAX_ITEM_METADATA_BYTES,
+  csvRowOrigin,
+  itemInputRules,
+  itemSizeProblems,
+  type ItemWorkflow,
+} from '../batch/item-rules';
 import type { Problem } from '../shared/errors';
 import type { WorkflowInput } from '../workflow/workflow';
 
@@ -185,39 +192,79 @@ export interface MappedRow {
 /**
  * Maps one data row and checks it: it has as many cells as the header (the one rule of CSV rows
  * alone), then the mapped item passes the item rules every batch item passes (`itemProblems`).
- * `index` is 0-based; problems name the 1-based row number.
+ * `index` is 0-based; problems name the 1-based row number. For many rows, `rowMapper` once.
  */
-export const mapRow = (cells: readonly string[], index: number, columns: readonly MappedColumn[], workflow: ItemWorkflow): MappedRow => {
-  const row = index + 1;
-  const errors: Problem[] = [];
-  if (cells.length !== columns.length) {
-    errors.push({
-      code: 'column_count',
-      row,
-      message: `Row ${row} has ${cells.length} ${cells.length === 1 ? 'column' : 'columns'}; the header has ${columns.length}`,
-    });
-  }
-  const values: Record<string, string> = {};
-  let profile: string | null = null;
-  const metadata: Record<string, string> = {};
-  for (const column of columns) {
-    const value = cells[column.index] ?? '';
-    switch (column.mapping.type) {
-      case 'input':
-        put(values, column.mapping.field, value);
-        break;
-      case 'profile':
-        profile = value.trim() === '' ? null : value.trim();
-        break;
-      case 'metadata':
-        put(metadata, column.mapping.key, value);
-        break;
-      case 'skip':
-        break;
+export const mapRow = (cells: readonly string[], index: number, columns: readonly MappedColumn[], workflow: ItemWorkflow): MappedRow =>
+  rowMapper(columns, workflow)(cells, index);
+
+/**
+ * `mapRow` for the rows of one file: what the columns and the workflow ask of each row (where each
+ * cell goes, the set of declared inputs) is worked out once, not again for each of a million rows.
+ */
+export const rowMapper = (
+  columns: readonly MappedColumn[],
+  workflow: ItemWorkflow,
+): ((cells: readonly string[], index: number) => MappedRow) => {
+  const inputRules = itemInputRules(workflow);
+  const inputs = placements(columns, 'input');
+  const metadata = placements(columns, 'metadata');
+  // The last profile column wins, as when each column was set in turn (a valid mapping has one at most).
+  const profileIndex = columns.findLast((column) => column.mapping.type === 'profile')?.index;
+  // The item's JSON, `{"inputs":{…},"profile":…,"metadata":{…}}`, is at most this much around its
+  // values: its own keys and punctuation, then for each mapped cell its key, quotes, colon and comma.
+  let keyBytes = 64;
+  for (const { key } of [...inputs, ...metadata]) keyBytes += JSON_BYTES_PER_CHAR * key.length + 6;
+  const mapped = [...inputs, ...metadata].map(({ index }) => index);
+  if (profileIndex !== undefined) mapped.push(profileIndex);
+  return (cells, index) => {
+    const row = index + 1;
+    const values = fill(inputs, cells);
+    const rawProfile = profileIndex === undefined ? undefined : (cells[profileIndex] ?? '').trim();
+    const profile = rawProfile === undefined || rawProfile === '' ? null : rawProfile;
+    const meta = fill(metadata, cells);
+    const item = { inputs: values, profile, metadata: meta };
+    const origin = csvRowOrigin(index);
+    const errors = inputRules(item, origin);
+    // Every value is a string, so a bound on the item's JSON is cheap; when it is within the
+    // smaller limit neither size rule can fail and the item is not encoded here at all.
+    let valueChars = 0;
+    for (const at of mapped) valueChars += cells[at]?.length ?? 0;
+    if (keyBytes + JSON_BYTES_PER_CHAR * valueChars > MAX_ITEM_METADATA_BYTES) errors.push(...itemSizeProblems(item, origin));
+    if (cells.length !== columns.length) {
+      errors.unshift({
+        code: 'column_count',
+        row,
+        message: `Row ${row} has ${cells.length} ${cells.length === 1 ? 'column' : 'columns'}; the header has ${columns.length}`,
+      });
     }
+    return { index, inputs: values, profile, metadata: meta, valid: errors.length === 0, errors };
+  };
+};
+
+/** Where the cells of the columns mapped to `type` go: their index, the key, and how to set it. */
+interface Placement {
+  readonly index: number;
+  readonly key: string;
+  /** False for a key that names something of Object.prototype (`__proto__`): it is defined, not assigned. */
+  readonly assignable: boolean;
+}
+
+const placements = (columns: readonly MappedColumn[], type: 'input' | 'metadata'): Placement[] =>
+  columns.flatMap(({ index, mapping }) => {
+    if (mapping.type !== type) return [];
+    // A broken mapping (no field or key) still maps in a preview, under the name `undefined`, as before.
+    const key = String(mapping.type === 'input' ? mapping.field : mapping.type === 'metadata' ? mapping.key : '');
+    return [{ index, key, assignable: !(key in Object.prototype) }];
+  });
+
+const fill = (placed: readonly Placement[], cells: readonly string[]): Record<string, string> => {
+  const record: Record<string, string> = {};
+  for (const { index, key, assignable } of placed) {
+    const value = cells[index] ?? '';
+    if (assignable) record[key] = value;
+    else put(record, key, value);
   }
-  errors.push(...itemProblems({ inputs: values, profile, metadata }, workflow, csvRowOrigin(index)));
-  return { index, inputs: values, profile, metadata, valid: errors.length === 0, errors };
+  return record;
 };
 
 /**
@@ -247,21 +294,23 @@ export interface CsvPreview {
 export class PreviewBuilder {
   private readonly columns: MappedColumn[];
   private readonly mappingErrors: Problem[];
+  private readonly mapRow: (cells: readonly string[], index: number) => MappedRow;
   private readonly rows: MappedRow[] = [];
   private totalRows = 0;
   private validRows = 0;
 
   constructor(
     private readonly headers: readonly string[],
-    private readonly workflow: ItemWorkflow,
+    workflow: ItemWorkflow,
     request: MappingRequest = {},
   ) {
     this.columns = mapColumns(headers, workflow.inputs, request);
     this.mappingErrors = validateMapping(headers, this.columns, workflow.inputs, request);
+    this.mapRow = rowMapper(this.columns, workflow);
   }
 
   add(cells: readonly string[]): MappedRow {
-    const mapped = mapRow(cells, this.totalRows, this.columns, this.workflow);
+    const mapped = this.mapRow(cells, this.totalRows);
     this.totalRows++;
     if (mapped.valid) this.validRows++;
     if (this.rows.length < PREVIEW_ROWS) this.rows.push(mapped);

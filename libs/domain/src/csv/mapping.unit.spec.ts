@@ -1,5 +1,16 @@
 import type { WorkflowInput } from '../workflow/workflow';
-import { mapColumns, mappingShapeProblems, mapRow, normalizeName, PreviewBuilder, validateMapping, type MappingRequest } from './mapping';
+import fc from 'fast-check';
+import { csvRowOrigin, itemProblems } from '../batch/item-rules';
+import {
+  mapColumns,
+  mappingShapeProblems,
+  mapRow,
+  normalizeName,
+  PreviewBuilder,
+  rowMapper,
+  validateMapping,
+  type MappingRequest,
+} from './mapping';
 import { parseCsvText } from './parse';
 import { RuleViolation } from '../shared/errors';
 
@@ -259,5 +270,62 @@ describe('parsing', () => {
         ['1', '2'],
       ],
     });
+  });
+});
+
+describe('the rows of a whole file (rowMapper)', () => {
+  // The mapper skips encoding an item whose JSON is bounded under the metadata limit: the bound
+  // must hold for any text, and the rows must come out as the item rules say, at any size.
+  const headers = ['email', 'First Name', 'Company', 'Note', 'Customer ID', 'profile'];
+  const request: MappingRequest = {
+    Company: { type: 'metadata', key: 'company' },
+    'Customer ID': { type: 'metadata', key: '__proto__' },
+    Note: { type: 'skip' },
+    profile: { type: 'profile' },
+  };
+  const columns = mapColumns(headers, inputs, request);
+  const mapper = rowMapper(columns, workflow);
+  const cell = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 40 }),
+    fc.constantFrom('', ' ', '"', '\\', '\u0000', '\ud800', '😀'),
+    // Long cells, near and over the 16 KiB and 64 KiB limits once encoded.
+    fc.tuple(fc.constantFrom('x', '€', '\u0001', '"'), fc.integer({ min: 2_000, max: 30_000 })).map(([char, n]) => char.repeat(n)),
+  );
+
+  it('map and check every row as the item rules do one item', () => {
+    fc.assert(
+      fc.property(fc.array(cell, { minLength: 5, maxLength: 7 }), fc.nat(10_000), (cells, index) => {
+        const own = (pairs: [string, string][]) => {
+          const record: Record<string, string> = {};
+          for (const [key, value] of pairs)
+            Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true });
+          return record;
+        };
+        const values = own([
+          ['email', cells[0] ?? ''],
+          ['first_name', cells[1] ?? ''],
+        ]);
+        const metadata = own([
+          ['company', cells[2] ?? ''],
+          ['__proto__', cells[4] ?? ''],
+        ]);
+        const profile = (cells[5] ?? '').trim() === '' ? null : (cells[5] ?? '').trim();
+        const countProblem =
+          cells.length === headers.length
+            ? []
+            : [{ code: 'column_count', row: index + 1, message: `Row ${index + 1} has ${cells.length} columns; the header has 6` }];
+        const errors = [...countProblem, ...itemProblems({ inputs: values, profile, metadata }, workflow, csvRowOrigin(index))];
+        const row = mapper(cells, index);
+        expect(row).toEqual({ index, inputs: values, profile, metadata, valid: errors.length === 0, errors });
+        expect(Object.getPrototypeOf(row.metadata)).toBe(Object.prototype);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses a row whose metadata or whole item is over its limit', () => {
+    const row = mapper(['a@x.io', 'Ann', '€'.repeat(6_000), '', 'C-1', ''], 4);
+    expect(row.errors.map((problem) => problem.code)).toEqual(['metadata_too_large']);
+    expect(mapper(['a@x.io', 'x'.repeat(70_000), '', '', '', ''], 0).errors.map((problem) => problem.code)).toEqual(['item_too_large']);
   });
 });

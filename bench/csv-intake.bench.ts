@@ -1,0 +1,163 @@
+/**
+ * CSV intake, embedded mode: a file of N rows (default 1,000,000) uploaded to POST /v1/batches of
+ * the built product (`dist/apps/standalone`), timed from the start of the request to the 201. Two
+ * files, each written to disk first and sent from there:
+ *  - narrow: `email,first_name,company`, the two inputs auto-mapped, the third skipped;
+ *  - wide: `Email,First Name,Company,Note,Customer ID`, the inputs auto-mapped from the headers,
+ *    Company and Customer ID mapped to metadata, Note skipped, Company quoted with a comma in it
+ *    (real CSVs have more columns than inputs).
+ * Each upload goes to a fresh product process, so the server's peak RSS (VmHWM) printed is that
+ * intake's. For reference it also prints papaparse alone streaming the same file with the same
+ * options, in this process.
+ *
+ *   npm run build && node dist/bench/csv-intake.bench.js [--rows 1000000] [--files narrow,wide]
+ *     [--runs 1] [--profile /tmp/prof-csv] [--node-options "--max-old-space-size=256"]
+ *
+ * `--profile DIR` runs the product with `--cpu-prof --cpu-prof-dir=DIR`; summarise the profile
+ * with `node scripts/cpuprofile-summary.mjs DIR/<file>.cpuprofile`.
+ */
+import { createReadStream, createWriteStream, mkdtempSync, openAsBlob, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import Papa from 'papaparse';
+import { CSV_PARSE_OPTIONS } from '@flotilla/domain';
+import { Product, peakRssMb, registerBenchWorkflow, startTarget } from './support';
+
+const arg = (name: string, fallback: string): string => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
+};
+const rows = Number(arg('rows', '1000000'));
+const runs = Number(arg('runs', '1'));
+const fileNames = arg('files', 'narrow,wide').split(',');
+const profileDir = arg('profile', '');
+const nodeOptions = [arg('node-options', ''), profileDir === '' ? '' : `--cpu-prof --cpu-prof-dir=${profileDir}`].join(' ').trim();
+
+interface BenchFile {
+  readonly header: string;
+  readonly row: (i: number) => string;
+  readonly mapping: Record<string, unknown>;
+}
+
+const FILES: Record<string, BenchFile> = {
+  narrow: {
+    header: 'email,first_name,company',
+    row: (i) => `user${i}@example.com,Name${i},Company ${i % 1000}`,
+    mapping: {},
+  },
+  wide: {
+    header: 'Email,First Name,Company,Note,Customer ID',
+    row: (i) => `user${i}@example.com,Name${i},"Company ${i % 1000}, Inc.",Met at event ${i % 50},C-${100000 + i}`,
+    mapping: {
+      Company: { type: 'metadata', key: 'company' },
+      'Customer ID': { type: 'metadata', key: 'customerId' },
+      Note: { type: 'skip' },
+    },
+  },
+};
+
+/** Writes the file in blocks of lines, waiting for the stream to drain. */
+const writeCsv = async (path: string, file: BenchFile): Promise<void> => {
+  const out = createWriteStream(path);
+  out.write(file.header + '\n');
+  for (let start = 0; start < rows; start += 10_000) {
+    const lines: string[] = [];
+    for (let i = start; i < Math.min(rows, start + 10_000); i++) lines.push(file.row(i));
+    if (!out.write(lines.join('\n') + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'close');
+};
+
+/** papaparse alone: the file streamed through it with the product's options, records counted. */
+const papaparseAlone = async (path: string): Promise<{ seconds: number; records: number }> => {
+  const started = performance.now();
+  const parser = Papa.parse(Papa.NODE_STREAM_INPUT, CSV_PARSE_OPTIONS);
+  let records = 0;
+  parser.on('data', () => records++);
+  const ended = once(parser, 'end');
+  createReadStream(path, { highWaterMark: 256 * 1024 }).pipe(parser);
+  await ended;
+  return { seconds: (performance.now() - started) / 1000, records };
+};
+
+/**
+ * Of the product's main thread (the event loop), from /proc (Linux): seconds on a core, and seconds
+ * runnable but waiting for one. On a machine shared with other work the first is steadier than the
+ * wall time; the wall time less both is what the thread spent blocked (fsync, reads) or idle.
+ */
+const schedSeconds = (pid: number): { onCpu: number; waiting: number } => {
+  const [onCpu, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return { onCpu: (onCpu ?? 0) / 1e9, waiting: (waiting ?? 0) / 1e9 };
+};
+
+const upload = async (
+  path: string,
+  file: BenchFile,
+  targetUrl: string,
+): Promise<{ seconds: number; onCpu: number; waiting: number; peakMb: number }> => {
+  const product = new Product(nodeOptions === '' ? {} : { NODE_OPTIONS: nodeOptions });
+  await product.start();
+  try {
+    await registerBenchWorkflow(product, targetUrl);
+    const form = new FormData();
+    form.append(
+      'config',
+      JSON.stringify({
+        name: `csv ${rows}`,
+        workflowId: 'bench',
+        // Far in the future: this measures intake, not execution.
+        startAt: '2099-01-01T00:00:00Z',
+        maxConcurrent: 1000,
+        batchIntervalSeconds: 60,
+        mapping: file.mapping,
+      }),
+    );
+    form.append('file', await openAsBlob(path), 'rows.csv');
+    const pid = product.child?.pid ?? 0;
+    const before = schedSeconds(pid);
+    const started = performance.now();
+    const created = await product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
+    const seconds = (performance.now() - started) / 1000;
+    if (created.total !== rows) throw new Error(`accepted ${created.total} of ${rows}`);
+    const after = schedSeconds(pid);
+    return { seconds, onCpu: after.onCpu - before.onCpu, waiting: after.waiting - before.waiting, peakMb: peakRssMb(pid) };
+  } finally {
+    await product.stop();
+  }
+};
+
+async function main(): Promise<void> {
+  const target = await startTarget();
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-csv-bench-'));
+  try {
+    console.log(`CSV intake, embedded mode: ${rows} rows, POST /v1/batches to 201, a fresh product process per upload`);
+    for (const name of fileNames) {
+      const file = FILES[name];
+      if (file === undefined) throw new Error(`unknown file ${name}; one of ${Object.keys(FILES).join(', ')}`);
+      const path = join(dir, `${name}.csv`);
+      await writeCsv(path, file);
+      const mb = (statSync(path).size / 1024 / 1024).toFixed(0);
+      const parsed = await papaparseAlone(path);
+      if (parsed.records !== rows + 1) throw new Error(`papaparse read ${parsed.records} records of ${rows + 1}`);
+      console.log(`${name}\t${mb} MB\tpapaparse alone\t${parsed.seconds.toFixed(2)} s\t${Math.round(rows / parsed.seconds)} rows/s`);
+      for (let run = 0; run < runs; run++) {
+        const { seconds, onCpu, waiting, peakMb } = await upload(path, file, target.url);
+        console.log(
+          `${name}\t${mb} MB\tintake\t${seconds.toFixed(2)} s\t${Math.round(rows / seconds)} rows/s\t` +
+            `event loop on CPU ${onCpu.toFixed(2)} s, waiting for a core ${waiting.toFixed(2)} s\tserver peak RSS ${peakMb.toFixed(0)} MB`,
+        );
+      }
+      rmSync(path);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await target.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
