@@ -8,6 +8,42 @@ import { join, resolve } from 'node:path';
 
 export const root = resolve(__dirname, '..', '..');
 
+/** The value after `--<name>` on the command line, or `fallback`. */
+export const arg = (name: string, fallback: string): string => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
+};
+
+/** Spawns a process and resolves once a line of its stdout matches `ready`. */
+export const startProcess = (
+  command: string,
+  args: readonly string[],
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let seen = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      const match = ready.exec(seen);
+      if (match !== null) resolve({ child, match });
+    });
+    child.once('exit', (code) => reject(new Error(`${command} exited with ${code} before it was ready`)));
+  });
+
+export const stopProcess = async (child: ChildProcess): Promise<void> => {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((done) => child.once('exit', done));
+  child.kill('SIGTERM');
+  await exited;
+};
+
+/** The no-op target (bench/noop-target.ts) as a process of its own, so it shares no CPU with the bench's event loop. */
+export const startNoopTarget = async (): Promise<{ url: string; child: ChildProcess }> => {
+  const { child, match } = await startProcess(process.execPath, [join(root, 'dist/bench/noop-target.js')], /listening (\d+)/);
+  return { url: `http://127.0.0.1:${match[1]}/run`, child };
+};
+
 export const freePort = async (): Promise<number> => {
   const server = createServer();
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
@@ -157,4 +193,20 @@ export const benchCsvForm = (rows: number, config: Record<string, unknown>): For
   form.append('config', JSON.stringify(config));
   form.append('file', new Blob([lines.join('\n') + '\n']), 'rows.csv');
   return form;
+};
+
+/**
+ * Times `count` GETs of `url`, one after another (each to the last byte of its body), and returns
+ * their durations in ms, sorted. A response that is not ok stops the bench: a fast error is no figure.
+ */
+export const timeGets = async (url: string, count: number): Promise<number[]> => {
+  const durations: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const response = await fetch(url);
+    const body = await response.arrayBuffer();
+    durations.push(performance.now() - started);
+    if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${Buffer.from(body).toString('utf8').slice(0, 300)}`);
+  }
+  return durations.sort((a, b) => a - b);
 };
