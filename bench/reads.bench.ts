@@ -5,10 +5,11 @@
  *    pending: every execution row exists and a status other than pending matches none of them;
  *  - a finished one, 100,000 items at interval 0 run to the end against the no-op target
  *    (bench/noop-target.ts), for a long history (every execution's trigger and outcome) and
- *    completed executions. Running a million to the end is bench/million.bench.ts's job; a tenth
- *    of it gives history pages at the same depth per event, cheaply.
- * Then, for each query, `--samples` GETs one after another (after a few to warm up), printing p50,
- * p99 and max in ms and how many items the page held:
+ *    completed executions. Running a million to the end is bench/million.bench.ts's job (minutes);
+ *    a tenth of it gives a history of about 200,000 events in a minute or so, deep enough to show
+ *    whether a page costs more the deeper it is.
+ * Once the product is idle (its background work done), for each query, `--samples` GETs one after
+ * another (after a few to warm up), printing p50, p99 and max in ms and how many items the page held:
  *  - GET /v1/batches/{id};
  *  - GET /v1/batches/{id}/executions?limit=100, with no status and each status, at cursor depth
  *    first page, middle and last;
@@ -27,6 +28,7 @@ import {
   startNoopTarget,
   stopProcess,
   timeGets,
+  waitUntilIdle,
   waitForOutcomes,
 } from './support';
 
@@ -98,6 +100,8 @@ async function main(): Promise<void> {
     console.log(`ran the finished batch (${finishedItems} items) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const cursors = await historyCursors(product, finished.id);
     console.log(`its history: ${cursors.length} pages of ${PAGE}`);
+    const waited = await waitUntilIdle(product.child?.pid ?? 0);
+    console.log(`waited ${(waited / 1000).toFixed(1)} s for the product to be idle`);
 
     await report(product, `GET batch (${items} items, pending)`, `/v1/batches/${pending.id}`);
     const depths = [

@@ -1,6 +1,6 @@
 /** Shared pieces of the end-to-end benchmarks: the built product as child processes, and a no-op target. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -50,6 +50,19 @@ export const freePort = async (): Promise<number> => {
   const { port } = server.address() as AddressInfo;
   await new Promise((done) => server.close(done));
   return port;
+};
+
+/** Bytes of the files under `dir`, recursively (a data directory: the stores, their WAL and shm files). */
+export const directoryBytes = (dir: string): number =>
+  readdirSync(dir, { withFileTypes: true }).reduce((sum, entry) => {
+    const path = join(dir, entry.name);
+    return sum + (entry.isDirectory() ? directoryBytes(path) : entry.isFile() ? statSync(path).size : 0);
+  }, 0);
+
+/** Resident set size of a process now, from /proc (Linux). */
+export const rssMb = (pid: number): number => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 };
 
 /** Peak resident set size of a process, from /proc (Linux). */
@@ -115,7 +128,7 @@ export class ServiceProcess {
 
 /** The embedded product: one process, a fresh data directory. */
 export class Product extends ServiceProcess {
-  private readonly dataDir: string;
+  readonly dataDir: string;
 
   constructor(env: Record<string, string> = {}) {
     const dataDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
@@ -209,4 +222,28 @@ export const timeGets = async (url: string, count: number): Promise<number[]> =>
     if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${Buffer.from(body).toString('utf8').slice(0, 300)}`);
   }
   return durations.sort((a, b) => a - b);
+};
+
+/** CPU seconds a process has used (user + system), from /proc (Linux). */
+export const cpuSeconds = (pid: number): number => {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
+/**
+ * Waits until a process has used under 5% of a core for a whole second (or `timeoutMs` passed),
+ * so a read measured next is not queued behind its background work (a projection catching up, a
+ * WAL checkpoint). Returns the ms waited.
+ */
+export const waitUntilIdle = async (pid: number, timeoutMs = 60_000): Promise<number> => {
+  const started = performance.now();
+  let before = cpuSeconds(pid);
+  while (performance.now() - started < timeoutMs) {
+    await new Promise((done) => setTimeout(done, 1000));
+    const now = cpuSeconds(pid);
+    if (now - before < 0.05) break;
+    before = now;
+  }
+  return performance.now() - started;
 };
