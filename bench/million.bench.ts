@@ -54,8 +54,10 @@ async function main(): Promise<void> {
   const pid = product.child?.pid ?? 0;
   try {
     console.log(`Flotilla embedded mode, a ${items}-item batch end to end (interval 0, no-op target process)`);
-    await registerBenchWorkflow(product, target.url);
+    // Built before the workflow is registered: building a million rows can outlast the server's
+    // keep-alive timeout, and the upload would then be written to the socket it is closing (EPIPE).
     const form = benchCsvForm(items, { name: 'a million', workflowId: 'bench', maxConcurrent: 10000, batchIntervalSeconds: 0 });
+    await registerBenchWorkflow(product, target.url);
     const submitted = performance.now();
     const created = await product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
     const accepted = performance.now();
