@@ -32,6 +32,8 @@ const items = Number(arg('items', '1000000'));
 const everyMs = Number(arg('every', '200'));
 const WINDOW = Math.min(100_000, Math.floor(items / 10));
 const PAGE = 100;
+/** A run with no new outcome for this long has stalled: the bench stops rather than waiting for ever. */
+const STALL_MS = 120_000;
 
 /** One GET, timed to the last byte of its body. */
 const timedGet = async <T>(url: string): Promise<{ ms: number; body: T }> => {
@@ -90,6 +92,8 @@ async function main(): Promise<void> {
         );
       }
       if (done >= items) break;
+      const stalledSince = progress.find((sample) => sample.done === done)?.at ?? at;
+      if (at - stalledSince > STALL_MS) throw new Error(`no outcome for ${STALL_MS / 1000} s at ${done} of ${items}`);
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
     const reached = (mark: number): number => (progress.find((sample) => sample.done >= mark) ?? { at: Number.NaN }).at;
