@@ -35,14 +35,33 @@ const PAGE = 100;
 /** A run with no new outcome for this long has stalled: the bench stops rather than waiting for ever. */
 const STALL_MS = 120_000;
 
-/** One GET, timed to the last byte of its body. */
-const timedGet = async <T>(url: string): Promise<{ ms: number; body: T }> => {
+/** Reads that failed in transport (a reset connection) while the product was still running. */
+let transportErrors = 0;
+
+/**
+ * One GET, timed to the last byte of its body. A transport failure while the product still runs
+ * is counted and the read tried again (up to 5 times), the retry's time included; if the product
+ * has exited, the bench stops and says how.
+ */
+const timedGet = async <T>(product: Product, path: string): Promise<{ ms: number; body: T }> => {
   const started = performance.now();
-  const response = await fetch(url);
-  const text = await response.text();
-  const ms = performance.now() - started;
-  if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${text.slice(0, 300)}`);
-  return { ms, body: JSON.parse(text) as T };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const response = await fetch(`${product.url}${path}`);
+      const text = await response.text();
+      const ms = performance.now() - started;
+      if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${text.slice(0, 300)}`);
+      return { ms, body: JSON.parse(text) as T };
+    } catch (error) {
+      const child = product.child;
+      if (child === null || child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`the product exited (code ${child?.exitCode}, signal ${child?.signalCode}) during GET ${path}`, { cause: error });
+      }
+      if (!(error instanceof TypeError) || attempt === 5) throw error;
+      transportErrors++;
+      console.log(`  GET ${path}: ${String((error as { cause?: unknown }).cause ?? error)}; the product runs, reading again`);
+    }
+  }
 };
 
 const describe = (name: string, sorted: number[]): string =>
@@ -73,14 +92,15 @@ async function main(): Promise<void> {
     let highestRss = 0;
     let lastPrint = accepted;
     for (;;) {
-      const batch = await timedGet<BatchView>(`${product.url}/v1/batches/${created.id}`);
+      const batch = await timedGet<BatchView>(product, `/v1/batches/${created.id}`);
       batchReads.push(batch.ms);
       const done = batch.body.progress.completed + batch.body.progress.failed;
       const at = performance.now();
       progress.push({ at, done });
       const from = 1 + Math.floor(Math.random() * (items - PAGE - 1));
       const page = await timedGet<{ items: unknown[] }>(
-        `${product.url}/v1/batches/${created.id}/executions?limit=${PAGE}&cursor=${cursorAt(from)}`,
+        product,
+        `/v1/batches/${created.id}/executions?limit=${PAGE}&cursor=${cursorAt(from)}`,
       );
       pageReads.push(page.ms);
       highestRss = Math.max(highestRss, rssMb(pid));
@@ -120,6 +140,7 @@ async function main(): Promise<void> {
         pageReads.sort((a, b) => a - b),
       ),
     );
+    console.log(`reads reset in transport while the product ran\t${transportErrors} (each read again)`);
   } finally {
     await product.stop();
     await stopProcess(target.child);
