@@ -12,12 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireKafkaBroker } from '@flotilla/messaging/testing';
-import { Product, ServiceProcess, percentile, startTarget, waitForOutcomes } from './support';
+import { Product, arg, ServiceProcess, percentile, startTarget, waitForOutcomes } from './support';
 
-const arg = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-};
 const executionCount = Number(arg('executions', '10000'));
 
 type Target = Awaited<ReturnType<typeof startTarget>>;

@@ -10,12 +10,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Product, benchCsvForm, peakRssMb, registerBenchWorkflow, startTarget } from './support';
+import { Product, arg, benchCsvForm, peakRssMb, registerBenchWorkflow, startTarget } from './support';
 
-const arg = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-};
 const rows = Number(arg('rows', '1000000'));
 
 const createBatch = async (dataDir: string, targetUrl: string): Promise<string> => {

@@ -15,12 +15,8 @@
  *   npm run build && node dist/bench/extend.bench.js [--requests 10] [--inputs 1000] [--paced] [--gap 1500]
  */
 import { ExtendClient } from 'extend-ai';
-import { Product, percentile, startTarget, waitForOutcomes } from './support';
+import { Product, arg, percentile, startTarget, waitForOutcomes } from './support';
 
-const arg = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-};
 const requests = Number(arg('requests', '10'));
 const perRequest = Number(arg('inputs', '1000'));
 const paced = process.argv.includes('--paced');

@@ -7,12 +7,8 @@
  *
  *   npm run build && node dist/bench/fairness.bench.js [--big 100000] [--small 20x1000] [--modes on,off]
  */
-import { Product, benchCsvForm, peakRssMb, percentile, startTarget, waitForOutcomes, type BatchView } from './support';
+import { Product, arg, benchCsvForm, peakRssMb, percentile, startTarget, waitForOutcomes, type BatchView } from './support';
 
-const arg = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-};
 const bigSize = Number(arg('big', '100000'));
 const [smallCount, smallSize] = arg('small', '20x1000').split('x').map(Number) as [number, number];
 const modes = arg('modes', 'on,off').split(',');

@@ -9,12 +9,8 @@
  *
  *   npm run build && node dist/bench/pipeline.bench.js [--rows 100000,1000000] [--executions 20000]
  */
-import { Product, benchCsvForm, peakRssMb, percentile, registerBenchWorkflow, startTarget, waitForOutcomes } from './support';
+import { Product, arg, benchCsvForm, peakRssMb, percentile, registerBenchWorkflow, startTarget, waitForOutcomes } from './support';
 
-const arg = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-};
 const rowCounts = arg('rows', '100000,1000000').split(',').map(Number);
 const executionCount = Number(arg('executions', '20000'));
 

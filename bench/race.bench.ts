@@ -20,19 +20,14 @@
  *
  * `--sides flotilla` runs Flotilla alone: a quicker loop while profiling, no ratio printed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { Pool } from 'undici';
-import { Product, freePort, root } from './support';
+import { Product, arg, freePort, startNoopTarget, startProcess, stopProcess } from './support';
 
-const arg = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-};
 const executions = Number(arg('executions', '20000'));
 const rounds = Number(arg('rounds', '2'));
 const sides = new Set(arg('sides', 'bullmq,flotilla').split(','));
@@ -46,26 +41,6 @@ interface Lap {
 }
 
 type Durability = 'none' | 'aof-everysec';
-
-/** Spawns a process and resolves once a line of its stdout matches `ready`. */
-const startProcess = (command: string, args: readonly string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let seen = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      seen += chunk.toString('utf8');
-      const match = ready.exec(seen);
-      if (match !== null) resolve({ child, match });
-    });
-    child.once('exit', (code) => reject(new Error(`${command} exited with ${code} before it was ready`)));
-  });
-
-const stopProcess = async (child: ChildProcess): Promise<void> => {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((done) => child.once('exit', done));
-  child.kill('SIGTERM');
-  await exited;
-};
 
 /** A redis-server of our own, so its persistence is what the round says. */
 const startRedis = async (durability: Durability): Promise<{ url: string; stop: () => Promise<void> }> => {
@@ -214,8 +189,7 @@ const show = (lap: Lap): string =>
   `${Math.round(lap.endToEnd)} /s submit to last outcome, ${Math.round(lap.onceAccepted)} /s once accepted`;
 
 const main = async (): Promise<void> => {
-  const { child: target, match } = await startProcess(process.execPath, [join(root, 'dist/bench/noop-target.js')], /listening (\d+)/);
-  const targetUrl = `http://127.0.0.1:${match[1]}/run`;
+  const { child: target, url: targetUrl } = await startNoopTarget();
   const laps: Record<'bullmq-none' | 'bullmq-aof' | 'flotilla', Lap[]> = { 'bullmq-none': [], 'bullmq-aof': [], flotilla: [] };
   try {
     for (let round = 1; round <= rounds; round++) {

@@ -1,6 +1,6 @@
 /** Shared pieces of the end-to-end benchmarks: the built product as child processes, and a no-op target. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,12 +8,61 @@ import { join, resolve } from 'node:path';
 
 export const root = resolve(__dirname, '..', '..');
 
+/** The value after `--<name>` on the command line, or `fallback`. */
+export const arg = (name: string, fallback: string): string => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
+};
+
+/** Spawns a process and resolves once a line of its stdout matches `ready`. */
+export const startProcess = (
+  command: string,
+  args: readonly string[],
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let seen = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      const match = ready.exec(seen);
+      if (match !== null) resolve({ child, match });
+    });
+    child.once('exit', (code) => reject(new Error(`${command} exited with ${code} before it was ready`)));
+  });
+
+export const stopProcess = async (child: ChildProcess): Promise<void> => {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((done) => child.once('exit', done));
+  child.kill('SIGTERM');
+  await exited;
+};
+
+/** The no-op target (bench/noop-target.ts) as a process of its own, so it shares no CPU with the bench's event loop. */
+export const startNoopTarget = async (): Promise<{ url: string; child: ChildProcess }> => {
+  const { child, match } = await startProcess(process.execPath, [join(root, 'dist/bench/noop-target.js')], /listening (\d+)/);
+  return { url: `http://127.0.0.1:${match[1]}/run`, child };
+};
+
 export const freePort = async (): Promise<number> => {
   const server = createServer();
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const { port } = server.address() as AddressInfo;
   await new Promise((done) => server.close(done));
   return port;
+};
+
+/** Bytes of the files under `dir`, recursively (a data directory: the stores, their WAL and shm files). */
+export const directoryBytes = (dir: string): number =>
+  readdirSync(dir, { withFileTypes: true }).reduce((sum, entry) => {
+    const path = join(dir, entry.name);
+    return sum + (entry.isDirectory() ? directoryBytes(path) : entry.isFile() ? statSync(path).size : 0);
+  }, 0);
+
+/** Resident set size of a process now, from /proc (Linux). */
+export const rssMb = (pid: number): number => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 };
 
 /** Peak resident set size of a process, from /proc (Linux). */
@@ -157,4 +206,44 @@ export const benchCsvForm = (rows: number, config: Record<string, unknown>): For
   form.append('config', JSON.stringify(config));
   form.append('file', new Blob([lines.join('\n') + '\n']), 'rows.csv');
   return form;
+};
+
+/**
+ * Times `count` GETs of `url`, one after another (each to the last byte of its body), and returns
+ * their durations in ms, sorted. A response that is not ok stops the bench: a fast error is no figure.
+ */
+export const timeGets = async (url: string, count: number): Promise<number[]> => {
+  const durations: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const response = await fetch(url);
+    const body = await response.arrayBuffer();
+    durations.push(performance.now() - started);
+    if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${Buffer.from(body).toString('utf8').slice(0, 300)}`);
+  }
+  return durations.sort((a, b) => a - b);
+};
+
+/** CPU seconds a process has used (user + system), from /proc (Linux). */
+export const cpuSeconds = (pid: number): number => {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
+/**
+ * Waits until a process has used under 5% of a core for a whole second (or `timeoutMs` passed),
+ * so a read measured next is not queued behind its background work (a projection catching up, a
+ * WAL checkpoint). Returns the ms waited.
+ */
+export const waitUntilIdle = async (pid: number, timeoutMs = 60_000): Promise<number> => {
+  const started = performance.now();
+  let before = cpuSeconds(pid);
+  while (performance.now() - started < timeoutMs) {
+    await new Promise((done) => setTimeout(done, 1000));
+    const now = cpuSeconds(pid);
+    if (now - before < 0.05) break;
+    before = now;
+  }
+  return performance.now() - started;
 };

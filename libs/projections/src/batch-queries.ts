@@ -9,6 +9,7 @@ import {
 } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
 import type { BatchView, ExecutionView, HistoryEntry, Page } from './batch-views';
+import { EXECUTIONS, EXECUTIONS_BY_STATE } from './execution-tables';
 
 /** Read side of batches: what the REST API returns (the shapes in batch-views.ts), straight from the read-model tables. */
 
@@ -76,8 +77,8 @@ const BATCH_SELECT =
   'SELECT b.*, c.per_execution, c.currency FROM batches b ' +
   'LEFT JOIN workflow_costs c ON c.workflow_id = b.workflow_id AND c.version = b.workflow_version';
 
-const EXECUTION_SELECT =
-  'SELECT e.*, i.inputs, i.profile, i.metadata FROM executions e JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx';
+const executionSelect = (executions: string): string =>
+  `SELECT e.*, i.inputs, i.profile, i.metadata FROM ${executions} JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx`;
 
 export class BatchQueries {
   constructor(private readonly db: StateDb) {}
@@ -130,14 +131,14 @@ export class BatchQueries {
     const after = Number(positionOfCursor(filter.cursor) ?? -1);
     const rows = filter.status
       ? this.db.all<ExecutionRow>(
-          `${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
+          `${executionSelect(EXECUTIONS_BY_STATE)} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
           batchId,
           filter.status,
           after,
           filter.limit + 1,
         )
       : this.db.all<ExecutionRow>(
-          `${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
+          `${executionSelect(EXECUTIONS)} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
           batchId,
           after,
           filter.limit + 1,
@@ -148,7 +149,7 @@ export class BatchQueries {
   }
 
   getExecution(batchId: string, index: number): ExecutionView | null {
-    const row = this.db.get<ExecutionRow>(`${EXECUTION_SELECT} WHERE e.batch_id = ? AND e.idx = ?`, batchId, index);
+    const row = this.db.get<ExecutionRow>(`${executionSelect(EXECUTIONS)} WHERE e.batch_id = ? AND e.idx = ?`, batchId, index);
     return row ? toExecutionView(row) : null;
   }
 

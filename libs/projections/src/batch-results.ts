@@ -1,10 +1,11 @@
 import type { BatchSource, ExecutionState } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
 import type { ExecutionResult } from './batch-views';
+import { EXECUTIONS, EXECUTIONS_BY_STATE } from './execution-tables';
 
 /**
  * An execution as the read model holds it, JSON columns as text: a row as an array, in the order
- * of RESULT_SELECT, since building an object per row took 40% of the read.
+ * of resultSelect, since building an object per row took 40% of the read.
  */
 export type StoredResult = readonly [
   idx: number,
@@ -21,9 +22,9 @@ export type StoredResult = readonly [
   metadata: string | null,
 ];
 
-const RESULT_SELECT =
+const resultSelect = (executions: string): string =>
   'SELECT e.idx, e.state, e.execute_at, e.triggered_at, e.finished_at, e.cancelled_at, e.attempts, e.output, e.error, ' +
-  'i.inputs, i.profile, i.metadata FROM executions e JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx';
+  `i.inputs, i.profile, i.metadata FROM ${executions} JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx`;
 
 /**
  * The results of a batch for exports, a page at a time: keyset on the index, so a million
@@ -57,8 +58,8 @@ export class BatchResults {
   page(batchId: string, filter: { status?: ExecutionState; after: number; limit: number }): StoredResult[] {
     const statement = this.db.prepare(
       filter.status
-        ? `${RESULT_SELECT} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`
-        : `${RESULT_SELECT} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
+        ? `${resultSelect(EXECUTIONS_BY_STATE)} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`
+        : `${resultSelect(EXECUTIONS)} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
     );
     // The statement is cached by its text, which only this class uses: arrays are what it always answers.
     statement.setReturnArrays(true);

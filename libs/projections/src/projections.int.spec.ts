@@ -15,7 +15,7 @@ import {
 } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type SubscribeOptions, type SubscriptionHandler } from '@flotilla/event-store';
 import { StateDb } from '@flotilla/state';
-import { BatchQueries, ProjectionRunner, batchProjections } from './index';
+import { BatchQueries, BatchResults, ProjectionRunner, WorkflowRunQueries, batchProjections } from './index';
 
 /** Seeded so a failure can be replayed. */
 const random = (seed: number) => () => {
@@ -335,5 +335,57 @@ describe('projections', () => {
     const history = new BatchQueries(second).history('bat_c', { limit: 100 }).items;
     expect(history.map((entry) => entry.type)).toEqual(['BatchCreated', 'BatchStarted', 'BatchPaused']);
     expect(history[2]).toMatchObject({ actor: 'ops', reason: 'maintenance' });
+  });
+
+  it('reads a status page through executions_by_state: the executions in that state, seeked, not the batch scanned', async () => {
+    /** Keeps the text of every statement the queries prepare, to ask SQLite how it runs them. */
+    class RecordingStateDb extends StateDb {
+      readonly prepared = new Set<string>();
+      override prepare(sql: string) {
+        this.prepared.add(sql);
+        return super.prepare(sql);
+      }
+    }
+    const driver = new Driver(store);
+    const now = new Date('2026-03-01T00:00:00Z');
+    const items = Array.from({ length: 20 }, (_, i) => ({ inputs: { n: i } }));
+    const settings = {
+      name: 's',
+      workflowId: 'wf',
+      workflowVersion: 1,
+      startAt: now.toISOString(),
+      maxConcurrent: 20,
+      batchIntervalSeconds: 0,
+      priority: 50,
+      metadata: {},
+      catchUp: 'paced' as const,
+    };
+    await driver.create('bat_s', items, { type: 'CreateBatch', batchId: 'bat_s', settings, actor: 't', now });
+    await driver.run('bat_s', { type: 'TriggerDueExecutions', batchId: 'bat_s', now, limit: 4 });
+    for (const index of [1, 3]) {
+      await driver.run('bat_s', { type: 'RecordExecutionCompleted', batchId: 'bat_s', index, output: 'x', attempts: 1, now });
+    }
+    const db = new RecordingStateDb();
+    dbs.push(db);
+    await runner(db).start();
+
+    const completed = new BatchQueries(db).listExecutions('bat_s', { status: 'completed', limit: 1 });
+    expect(completed.items.map((execution) => execution.index)).toEqual([1]);
+    const next = new BatchQueries(db).listExecutions('bat_s', { status: 'completed', limit: 1, cursor: completed.nextCursor ?? '' });
+    expect(next).toMatchObject({ items: [{ index: 3 }], nextCursor: null });
+    expect(new BatchResults(db).page('bat_s', { status: 'pending', after: 10, limit: 5 }).map((row) => row[0])).toEqual([
+      11, 12, 13, 14, 15,
+    ]);
+    expect(new WorkflowRunQueries(db).list({ batchId: 'bat_s', state: 'completed', limit: 10 }).rows.map((row) => row.idx)).toEqual([1, 3]);
+
+    const statusReads = [...db.prepared].filter((sql) => sql.includes('e.state = ?'));
+    expect(statusReads).toHaveLength(3);
+    for (const sql of statusReads) {
+      const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`).map((step) => step.detail);
+      expect(plan).toContainEqual(
+        expect.stringMatching(/^SEARCH e USING INDEX executions_by_state \(batch_id=\? AND state=\? AND idx>\?\)/),
+      );
+      expect(plan.join('\n')).not.toMatch(/TEMP B-TREE|SCAN e/);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import type { ExecutionState } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
+import { EXECUTIONS, EXECUTIONS_BY_STATE } from './execution-tables';
 
 /**
  * The executions of every batch as workflow runs, from the read-model tables: newest batch first,
@@ -34,10 +35,10 @@ export interface RunFilter {
   readonly pageToken?: string;
 }
 
-const RUN_SELECT =
+const runSelect = (executions: string): string =>
   'SELECT e.batch_id, e.idx, e.state, e.triggered_at, e.finished_at, e.cancelled_at, e.output, e.error, e.status_code, ' +
   'e.attempts, i.inputs, i.metadata, b.metadata AS batch_metadata, b.workflow_id, b.workflow_version, b.created_at, b.created_position ' +
-  'FROM executions e JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx JOIN batches b ON b.id = e.batch_id';
+  `FROM ${executions} JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx JOIN batches b ON b.id = e.batch_id`;
 
 /**
  * Page tokens: base64url of `runs1:<batch created position>:<index>` of the last run of the page.
@@ -120,9 +121,14 @@ export class WorkflowRunQueries {
 
   private runsOf(batchId: string, state: ExecutionState | undefined, afterIndex: number, limit: number): RunRow[] {
     return state === undefined
-      ? this.db.all<RunRow>(`${RUN_SELECT} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`, batchId, afterIndex, limit)
+      ? this.db.all<RunRow>(
+          `${runSelect(EXECUTIONS)} WHERE e.batch_id = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
+          batchId,
+          afterIndex,
+          limit,
+        )
       : this.db.all<RunRow>(
-          `${RUN_SELECT} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
+          `${runSelect(EXECUTIONS_BY_STATE)} WHERE e.batch_id = ? AND e.state = ? AND e.idx > ? ORDER BY e.idx LIMIT ?`,
           batchId,
           state,
           afterIndex,
@@ -131,6 +137,6 @@ export class WorkflowRunQueries {
   }
 
   get(batchId: string, index: number): RunRow | null {
-    return this.db.get<RunRow>(`${RUN_SELECT} WHERE e.batch_id = ? AND e.idx = ?`, batchId, index) ?? null;
+    return this.db.get<RunRow>(`${runSelect(EXECUTIONS)} WHERE e.batch_id = ? AND e.idx = ?`, batchId, index) ?? null;
   }
 }
