@@ -201,10 +201,11 @@ describe('flow control in the executor', () => {
     });
   });
 
-  it('a restart with executions queued loses none and calls none twice', async () => {
+  /** Stops the process (`end`) with executions calling, queued (and, with a small EXECUTOR_BATCH_WINDOW, parked), starts it again, and checks every one ran once but the cut-off calls. */
+  const restartLosesNone = async (end: 'stop' | 'kill', env: Record<string, string> = {}): Promise<void> => {
     data = tempDir('flotilla-flow-restart-');
     const port = await freePort();
-    app = new PlatformProcess(port, data.path, { EXECUTOR_CONCURRENCY: '4' });
+    app = new PlatformProcess(port, data.path, { EXECUTOR_CONCURRENCY: '4', ...env });
     const target = await slowTarget(100);
     try {
       await app.start();
@@ -215,13 +216,13 @@ describe('flow control in the executor', () => {
         (count) => count >= 12,
         10_000,
       );
-      await app.stop();
+      await (end === 'stop' ? app.stop() : app.kill());
       const before = target.calls.length;
       // Called before the stop and possibly cut off by it: only these may be called again.
       const calledBefore = new Set(target.calls.map((call) => call.key));
       expect(before).toBeLessThan(60);
 
-      app = new PlatformProcess(port, data.path, { EXECUTOR_CONCURRENCY: '4' });
+      app = new PlatformProcess(port, data.path, { EXECUTOR_CONCURRENCY: '4', ...env });
       await app.start();
       const view = await settled(id);
       expect(view.progress).toMatchObject({ total: 60, completed: 60, failed: 0 });
@@ -245,5 +246,10 @@ describe('flow control in the executor', () => {
       await Promise.all(targets.splice(0).map((server) => server.stop()));
       data.remove();
     }
-  });
+  };
+
+  it('a restart with executions queued loses none and calls none twice', () => restartLosesNone('stop'));
+
+  it('a kill -9 with executions parked past the batch window loses none and calls none twice', () =>
+    restartLosesNone('kill', { EXECUTOR_BATCH_WINDOW: '5' }));
 });

@@ -5,6 +5,10 @@ import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
 import { ExecutionWorld, TargetServer, refusingUrl, type Reply } from './execution.fixtures';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
+import { ParkedBatches } from './parked-batches';
+import { HeldBatches } from './held-batches';
+import { StateDb } from '@flotilla/state';
+import { join } from 'node:path';
 import { TargetClient } from './target-client';
 import { WorkflowThrottle } from './workflow-throttle';
 import { until } from '@flotilla/testing/poll';
@@ -465,6 +469,107 @@ describe('ExecutionDispatcher', () => {
     // Called again (same Idempotency-Key), since the first answer's outcome was never recorded.
     expect(target!.calls).toHaveLength(2);
     expect((await outcomes()).map((event) => event.type)).toEqual(['ExecutionCompleted']);
+  });
+
+  describe('past EXECUTOR_BATCH_WINDOW', () => {
+    const ITEMS = 30;
+    /** A dispatcher over a state file of the world's, parking past a window of `window` per batch, with one call slot. */
+    const parkingDispatcher = (window: number): { dispatcher: ExecutionDispatcher; state: StateDb } => {
+      const state = new StateDb(join(world.directory, 'executor-state.sqlite'));
+      const parkingConfig = loadConfig({ DATA_DIR: world.directory, PUBLIC_URL, EXECUTOR_BATCH_WINDOW: String(window) });
+      const made = new ExecutionDispatcher(
+        world.batches,
+        world.workflows,
+        world.items,
+        client,
+        new OutcomeWriter(world.batches),
+        new CallSlots(1),
+        new WorkflowThrottle(),
+        systemClock,
+        parkingConfig,
+        new HeldBatches(),
+        new ParkedBatches(state),
+      );
+      return { dispatcher: made, state };
+    };
+    const marks = (state: StateDb) => state.all<{ batch_id: string }>('SELECT batch_id FROM parked_batches').map((row) => row.batch_id);
+    const completedIndexes = async (batchId: string) =>
+      (await outcomesOf(batchId))
+        .filter((event) => event.type === 'ExecutionCompleted')
+        .map((event) => event.data['index'] as number)
+        .sort((a, b) => a - b);
+
+    it('parks the rest of a batch: its messages are acknowledged at once, at most the window is in line, each is called once, in order', async () => {
+      dispatcher.stop();
+      const parking = parkingDispatcher(4);
+      dispatcher = parking.dispatcher;
+      target = await TargetServer.start(() => ({ status: 200, body: '"ok"', delayMs: 20 }));
+      const items = Array.from({ length: ITEMS }, (_, n) => ({ inputs: { n: String(n) } }));
+      await world.createBatch({ batchId: 'bat_park', target: { url: target.url }, items });
+      const deferred: number[] = [];
+      let mostInLine = 0;
+      for (const message of await world.trigger('bat_park')) {
+        await dispatcher.handle(message, { defer: () => (deferred.push(message.data.index), () => undefined) });
+        mostInLine = Math.max(mostInLine, dispatcher.queuedOf('bat_park').inLine);
+      }
+      // The first four wait in line as deferred messages; the other 26 were acknowledged (not deferred) and parked.
+      expect(deferred).toEqual([0, 1, 2, 3]);
+      expect(dispatcher.queuedOf('bat_park').parked).toBe(ITEMS - 4);
+      expect(marks(parking.state)).toEqual(['bat_park']);
+      // Sampled as they run: the batch never has more than its window in hand.
+      await until(
+        async () => {
+          mostInLine = Math.max(mostInLine, dispatcher.queuedOf('bat_park').inLine);
+          return (await completedIndexes('bat_park')).length === ITEMS;
+        },
+        20_000,
+        'every execution completed',
+      );
+      expect(mostInLine).toBeLessThanOrEqual(4);
+      expect(await completedIndexes('bat_park')).toEqual(items.map((_, n) => n));
+      // Called once each, lowest index first (one slot: the calls are in the order of the line).
+      expect(target.calls.map((call) => call.body.executionId)).toEqual(items.map((_, n) => `bat_park.${n}`));
+      await until(() => marks(parking.state).length === 0, 5000, 'the mark removed once none is parked');
+      expect(dispatcher.queuedOf('bat_park')).toEqual({ inLine: 0, parked: 0 });
+      parking.state.close();
+    });
+
+    it('after a restart finds the parked executions from the batch state: none lost, none called twice but the one in flight', async () => {
+      dispatcher.stop();
+      let phase: 'before' | 'after' = 'before';
+      // Before the restart the fourth call hangs, so the process stops with one call in flight.
+      target = await TargetServer.start((_call, n) => (phase === 'before' && n === 3 ? { status: 200, delayMs: 60_000 } : { status: 200 }));
+      const items = Array.from({ length: ITEMS }, (_, n) => ({ inputs: { n: String(n) } }));
+      await world.createBatch({ batchId: 'bat_restart', target: { url: target.url }, items });
+      const messages = await world.trigger('bat_restart');
+      const first = parkingDispatcher(4);
+      const unacknowledged: number[] = [];
+      for (const message of messages)
+        await first.dispatcher.handle(message, {
+          defer: () => (outcome) => void (outcome === 'failed' && unacknowledged.push(message.data.index)),
+        });
+      await until(() => target!.calls.length === 4, 10_000, 'the fourth call, which hangs');
+      first.dispatcher.stop();
+      first.state.close();
+      await until(() => unacknowledged.length > 0, 5000, 'the waiting messages settled failed');
+
+      phase = 'after';
+      const second = parkingDispatcher(4);
+      dispatcher = second.dispatcher;
+      expect(marks(second.state)).toEqual(['bat_restart']);
+      await dispatcher.recoverParked();
+      // The transport delivers the unacknowledged messages again; the parked ones have none.
+      for (const message of messages.filter((m) => unacknowledged.includes(m.data.index)))
+        await dispatcher.handle(message, { defer: () => () => undefined });
+      await until(async () => (await completedIndexes('bat_restart')).length === ITEMS, 20_000, 'every execution completed');
+      expect(await completedIndexes('bat_restart')).toEqual(items.map((_, n) => n));
+      const callsOf = (n: number) => target!.calls.filter((call) => call.body.executionId === `bat_restart.${n}`).length;
+      // The one in flight when the process stopped is called again (at least once per attempt, under its Idempotency-Key); every other once.
+      const hung = target.calls[3]!.body.executionId;
+      for (let n = 0; n < ITEMS; n++) expect([n, callsOf(n)]).toEqual([n, `bat_restart.${n}` === hung ? 2 : 1]);
+      await until(() => marks(second.state).length === 0, 5000, 'the mark removed');
+      second.state.close();
+    });
   });
 
   it('sends every documented field: the item inputs, its profile, the batch metadata overlaid with its own, the callback URL and token', async () => {

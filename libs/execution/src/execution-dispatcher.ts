@@ -19,7 +19,9 @@ import type { Delivery, TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots, type ReleaseSlot, type SlotCallbacks, type SlotRequest } from './call-slots';
 import { HOLD_RECHECK_MS, HeldBatches } from './held-batches';
+import { IndexSet } from './index-set';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
+import { ParkedBatches } from './parked-batches';
 import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
 import { WorkflowThrottle, type ThrottlePermit } from './workflow-throttle';
@@ -71,6 +73,13 @@ interface RunningBatch {
   readonly byIndex: Map<number, Handling>;
   /** The slot request of its executions, shared while it is the same. */
   slot: SlotRequest | null;
+  /**
+   * While the batch has executions parked (past its window), their indexes; null otherwise. The
+   * batch's new executions join them, so its order holds, and come back as the handled ones go.
+   */
+  parked: IndexSet | null;
+  /** Of `byIndex`, the executions taken back from `parked`: no message stands for them. */
+  unparked: number;
 }
 
 /**
@@ -92,6 +101,8 @@ class Handling implements Execution, SlotCallbacks {
     private readonly line: Line,
     readonly running: RunningBatch,
     readonly index: number,
+    /** Taken back from the batch's parked executions: no message stands for it. */
+    readonly unparked = false,
   ) {}
 
   get batchId(): string {
@@ -133,6 +144,9 @@ interface Admitted {
   readonly permit: ThrottlePermit;
   readonly release: ReleaseSlot;
 }
+
+/** How long a parked execution whose run failed (RUN_TRIES times) waits before it is taken back again. */
+const UNPARK_RETRY_MS = 5000;
 
 /**
  * How often a run that failed (its handler threw: the store refused an append, a read failed) is
@@ -214,8 +228,9 @@ export class ExecutionDispatcher {
     private readonly throttle: WorkflowThrottle,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: PlatformConfig,
-    /** Last, with a default: the dispatcher's tests that hold nothing need not make one. */
+    /** Last, with defaults: the dispatcher's tests that hold and park nothing need not make them. */
     private readonly held: HeldBatches = new HeldBatches(),
+    private readonly parked: ParkedBatches = new ParkedBatches(),
   ) {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
     held.onReleased(() => slots.poke());
@@ -230,13 +245,15 @@ export class ExecutionDispatcher {
    */
   async handle(message: TypedMessage<ExecutionTriggered>, delivery?: Delivery): Promise<void> {
     const { batchId, index } = message.data;
-    let running = this.running.get(batchId);
-    if (running === undefined) this.running.set(batchId, (running = { batchId, byIndex: new Map(), slot: null }));
+    const running = this.runningOf(batchId);
     // Another delivery of this execution is already in line or calling here (a redelivery while the
     // first still waits): the state check cannot tell, as the first records its outcome only after
     // its call. This one ends with it, and fails with it, so it is redelivered if that one is.
     const handled = running.byIndex.get(index);
     if (handled !== undefined) return this.follow(handled, delivery);
+    // Past the batch's window, or while some of it is parked already (so its order holds): parked.
+    // The message is acknowledged when this returns; the batch's durable mark stands for it.
+    if (running.parked !== null || running.byIndex.size >= this.config.executorBatchWindow) return this.park(running, index);
     const handling = new Handling(this.line, running, index);
     running.byIndex.set(index, handling);
     let admitted: boolean;
@@ -250,6 +267,31 @@ export class ExecutionDispatcher {
     const ended = this.follow(handling, delivery);
     this.slots.enqueue(handling.slot, this.stopping.signal, handling);
     return ended;
+  }
+
+  /**
+   * After a restart: the executions of the batches marked as parked, found from their batch state
+   * (triggered, not called back, no outcome), parked again. Called before the messages flow, so
+   * none of them is in line yet; a redelivered message of one of them is then parked with it.
+   */
+  async recoverParked(): Promise<void> {
+    for (const batchId of this.parked.all()) {
+      const batch = await this.batchStates.load(batchId);
+      if (!isBatch(batch)) {
+        this.parked.unmark(batchId);
+        continue;
+      }
+      const running = this.runningOf(batchId);
+      const parked = (running.parked ??= new IndexSet());
+      for (let index = 0; index < batch.executions.total; index++) if (stillToCall(batch, index)) parked.add(index);
+      this.unpark(running);
+    }
+  }
+
+  /** The batch's executions here: in line, calling or waiting to retry, and parked. */
+  queuedOf(batchId: string): { inLine: number; parked: number } {
+    const running = this.running.get(batchId);
+    return { inLine: running?.byIndex.size ?? 0, parked: running?.parked?.size ?? 0 };
   }
 
   /** Ends calls, retry waits and places in line; their messages are settled 'failed', so they are delivered again after a restart. */
@@ -270,8 +312,75 @@ export class ExecutionDispatcher {
   private end(handling: Handling, outcome: 'done' | 'failed', error?: unknown): void {
     const { running } = handling;
     if (running.byIndex.get(handling.index) === handling) running.byIndex.delete(handling.index);
-    if (running.byIndex.size === 0 && this.running.get(running.batchId) === running) this.running.delete(running.batchId);
     handling.finish(outcome, error);
+    if (handling.unparked) {
+      running.unparked--;
+      // Nothing will deliver it again: back among the parked, taken again a little later (the mark
+      // stays, so a restart finds it too).
+      if (outcome === 'failed' && !this.stopping.signal.aborted) {
+        (running.parked ??= new IndexSet()).add(handling.index);
+        setTimeout(() => this.unpark(running), UNPARK_RETRY_MS).unref();
+        return;
+      }
+    }
+    if (running.parked !== null) this.unpark(running);
+    else this.forgetIfIdle(running);
+  }
+
+  private runningOf(batchId: string): RunningBatch {
+    let running = this.running.get(batchId);
+    if (running === undefined)
+      this.running.set(batchId, (running = { batchId, byIndex: new Map(), slot: null, parked: null, unparked: 0 }));
+    return running;
+  }
+
+  private forgetIfIdle(running: RunningBatch): void {
+    if (running.byIndex.size === 0 && running.parked === null && this.running.get(running.batchId) === running)
+      this.running.delete(running.batchId);
+  }
+
+  /** Parks one execution of the batch: its index here, and the batch's durable mark before the message is acknowledged. */
+  private park(running: RunningBatch, index: number): void {
+    this.parked.mark(running.batchId);
+    (running.parked ??= new IndexSet()).add(index);
+    this.unpark(running);
+  }
+
+  /**
+   * Takes parked executions back into line, lowest index first, once the batch's handled ones are
+   * down to half its window; ends the episode (and the mark) once none is parked or out of it.
+   */
+  private unpark(running: RunningBatch): void {
+    const parked = running.parked;
+    if (parked === null || this.stopping.signal.aborted) return;
+    const window = this.config.executorBatchWindow;
+    if (parked.size === 0) {
+      if (running.unparked > 0) return;
+      running.parked = null;
+      this.parked.unmark(running.batchId);
+      return this.forgetIfIdle(running);
+    }
+    if (running.byIndex.size > window / 2) return;
+    for (const index of parked.take(window - running.byIndex.size)) {
+      // In hand already (a delivery of it came in after it was parked): that one covers it.
+      if (running.byIndex.has(index)) continue;
+      const handling = new Handling(this.line, running, index, true);
+      running.byIndex.set(index, handling);
+      running.unparked++;
+      void this.admitUnparked(handling);
+    }
+  }
+
+  /** As `handle` does for a message: checks the execution, then puts it in line; a check that throws fails it (back among the parked). */
+  private async admitUnparked(handling: Handling): Promise<void> {
+    let admitted: boolean;
+    try {
+      admitted = await this.admit(handling);
+    } catch (error) {
+      return this.end(handling, 'failed', error);
+    }
+    if (!admitted) return this.end(handling, 'done');
+    this.slots.enqueue(handling.slot, this.stopping.signal, handling);
   }
 
   /**

@@ -3,10 +3,12 @@ import { BatchCommandHandler } from '@flotilla/application';
 import { batchEvents } from '@flotilla/domain';
 import { consumeEvents, type MessageConsumer, type MessageTransport } from '@flotilla/messaging';
 import { CLOCK, CONFIG, MESSAGE_TRANSPORT, type Clock, type PlatformConfig } from '@flotilla/platform';
+import { StateDb } from '@flotilla/state';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
 import { HeldBatches } from './held-batches';
 import { OutcomeWriter } from './outcome-writer';
+import { ParkedBatches } from './parked-batches';
 import { TargetClient } from './target-client';
 import { WaveTrigger } from './wave-trigger';
 import { WorkflowThrottle } from './workflow-throttle';
@@ -32,6 +34,8 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // The executions parked before a restart have no message left to bring them back.
+    await this.dispatcher.recoverParked();
     this.consumers = [
       await consumeEvents(
         this.transport,
@@ -42,9 +46,11 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
       // triggered execution (EXECUTOR_QUEUE_DEPTH, 1,000,000 by default): they wait for a call slot
       // in the slots' fair queue, by priority and in turns between batches, which only works if
       // they are all inside it. Each waits as a deferred message (a window entry and its settle
-      // function) and a light waiter in the line, not as a handler in progress. The call slots bound
-      // the real calls. After a restart the transport redelivers the unacknowledged messages, and so
-      // rebuilds the queue.
+      // function) and a light waiter in the line, not as a handler in progress, up to
+      // EXECUTOR_BATCH_WINDOW of one batch; past that a batch's executions are parked, a bit each,
+      // their messages acknowledged. The call slots bound the real calls. After a restart the
+      // transport redelivers the unacknowledged messages, and the parked ones are found again from
+      // their batch state, and so the queue is rebuilt.
       await consumeEvents(
         this.transport,
         {
@@ -99,6 +105,7 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
       useFactory: (config: PlatformConfig) => new CallSlots(config.executorConcurrency, undefined, { fair: config.executorFairness }),
     },
     { provide: HeldBatches, useFactory: () => new HeldBatches() },
+    { provide: ParkedBatches, inject: [StateDb], useFactory: (db: StateDb) => new ParkedBatches(db) },
     {
       provide: WorkflowThrottle,
       inject: [CLOCK],

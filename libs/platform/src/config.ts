@@ -10,6 +10,14 @@ import { join, resolve } from 'node:path';
  */
 export const DEFAULT_EXECUTOR_QUEUE_DEPTH = 1_000_000;
 
+/**
+ * Executions of one batch an executor holds in its queue at once; past it, the batch's executions
+ * are parked (a bit each) and taken back in order as the ones in the queue go. Several times what
+ * one batch can have in flight (the slots), so a batch never runs dry between refills, and small
+ * enough that a million-item batch at interval 0 takes a few MB of queue, not a GB.
+ */
+export const DEFAULT_EXECUTOR_BATCH_WINDOW = 2_000;
+
 /** Process configuration, from the environment. One place reads `process.env`; everything else is injected. */
 export interface PlatformConfig {
   /** Which service this process is (names its state file and its Kafka client). */
@@ -43,6 +51,8 @@ export interface PlatformConfig {
   readonly executorQueueDepth: number;
   /** EXECUTOR_FAIRNESS=off: no priority and no turns between batches, first come first served per workflow (for comparison). */
   readonly executorFairness: boolean;
+  /** Executions of one batch held in the executor's queue at once; the rest of the batch's are parked (EXECUTOR_BATCH_WINDOW). */
+  readonly executorBatchWindow: number;
   /** Key of the callback tokens (HMAC-SHA256): the executor signs with it, ingest-api checks with it. */
   readonly callbackSecret: string;
   /** Inputs `POST /workflow_runs/batch` accepts per minute, per API process, before it answers 429 with Retry-After. */
@@ -78,6 +88,13 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     executorConcurrency,
     executorQueueDepth: positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', DEFAULT_EXECUTOR_QUEUE_DEPTH),
     executorFairness: onOff(env, 'EXECUTOR_FAIRNESS', true),
+    // Over Kafka a parked execution would belong to the executor that parked it (its state file),
+    // not to the group: by default none is parked there, and the messages stay the queue (ADR 0005).
+    executorBatchWindow: positiveInteger(
+      env,
+      'EXECUTOR_BATCH_WINDOW',
+      transport === 'kafka' ? positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', DEFAULT_EXECUTOR_QUEUE_DEPTH) : DEFAULT_EXECUTOR_BATCH_WINDOW,
+    ),
     callbackSecret: callbackSecretOf(env, dataDir),
     extendInputsPerMinute: positiveInteger(env, 'EXTEND_RATE_LIMIT', 600_000),
   };

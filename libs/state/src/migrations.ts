@@ -199,4 +199,13 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE executions ADD COLUMN called_at TEXT;
     `,
   },
+  {
+    id: 10,
+    name: 'executor: batches with executions parked beyond the per-batch window',
+    sql: `
+      -- A row while some of the batch's triggered executions wait here with no message behind them
+      -- (their messages were acknowledged once the row was written): a restart finds them from the batch state.
+      CREATE TABLE parked_batches (batch_id TEXT PRIMARY KEY, parked_at TEXT NOT NULL) WITHOUT ROWID;
+    `,
+  },
 ];

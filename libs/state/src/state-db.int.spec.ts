@@ -35,6 +35,7 @@ describe('StateDb', () => {
         'batch_history',
         'consumer_checkpoints',
         'handled_events',
+        'parked_batches',
         'scheduler_active_batches',
         'schema_migrations',
       ]),
@@ -59,9 +60,10 @@ describe('StateDb', () => {
     state.close();
     // The embedded default of then never made the Kafka transport's table: the baseline adds it. Later
     // migrations add their own tables (the webhook queue, with SQLite's sequence table for its AUTOINCREMENT;
-    // the workflow costs).
+    // the workflow costs; the executor's parked batches).
     const added = [
       'handled_events',
+      'parked_batches',
       'schema_migrations',
       'sqlite_sequence',
       'webhook_delivery_keys',
