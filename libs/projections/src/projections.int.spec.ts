@@ -16,6 +16,7 @@ import {
 import { SqliteEventStore, type EventStore, type SubscribeOptions, type SubscriptionHandler } from '@flotilla/event-store';
 import { StateDb } from '@flotilla/state';
 import { BatchQueries, BatchResults, ProjectionRunner, WorkflowRunQueries, batchProjections } from './index';
+import type { HistoryEntry } from './batch-views';
 
 /** Seeded so a failure can be replayed. */
 const random = (seed: number) => () => {
@@ -332,7 +333,7 @@ describe('projections', () => {
     const second = readModels(path);
     await runner(second).start();
     expect(new BatchQueries(second).getBatch('bat_c')?.status).toBe('paused');
-    const history = new BatchQueries(second).history('bat_c', { limit: 100 }).items;
+    const history = (JSON.parse(new BatchQueries(second).historyJson('bat_c', { limit: 100 })) as { items: HistoryEntry[] }).items;
     expect(history.map((entry) => entry.type)).toEqual(['BatchCreated', 'BatchStarted', 'BatchPaused']);
     expect(history[2]).toMatchObject({ actor: 'ops', reason: 'maintenance' });
   });
