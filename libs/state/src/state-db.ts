@@ -32,11 +32,9 @@ export class StateDb {
   private stopCheckpoints: () => void = () => undefined;
 
   constructor(path = ':memory:', migrations: readonly Migration[] = STATE_MIGRATIONS) {
-    // The busy timeout from the start: even switching to WAL waits while another connection (this
-    // process's checkpointer closing its own, say) holds the file.
-    this.db = new DatabaseSync(path, { timeout: 5000 });
+    this.db = new DatabaseSync(path);
     try {
-      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;');
+      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = OFF;');
       migrate(this.db, migrations);
       if (path !== ':memory:' && path !== '') {
         this.stopCheckpoints = checkpointOffThread(path);
