@@ -3,4 +3,3 @@ export * from './state-db';
 export * from './checkpoint-store';
 export * from './handled-events';
 export * from './timer-store';
-export * from './wal-checkpoints';

@@ -1,6 +1,5 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { STATE_MIGRATIONS, type Migration } from './migrations';
-import { checkpointOffThread } from './wal-checkpoints';
 
 /** The shortest time between two flushes of the writes made with `StateDb.later`. */
 const LATER_FLUSH_INTERVAL_MS = 10;
@@ -28,17 +27,12 @@ export class StateDb {
   private lastFlushAt = Number.NEGATIVE_INFINITY;
   /** Called once the writes made with `later` so far are applied (or their transaction failed). */
   private afterFlushCallbacks: (() => void)[] = [];
-  /** The file's checkpoints, made on a worker thread (see checkpointOffThread). */
-  private stopCheckpoints: () => void = () => undefined;
 
   constructor(path = ':memory:', migrations: readonly Migration[] = STATE_MIGRATIONS) {
     this.db = new DatabaseSync(path);
     try {
       this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = OFF;');
       migrate(this.db, migrations);
-      if (path !== ':memory:' && path !== '') {
-        this.stopCheckpoints = checkpointOffThread(path);
-      }
     } catch (error) {
       this.db.close();
       throw error;
@@ -184,7 +178,6 @@ export class StateDb {
   close(): void {
     this.flush();
     this.statements.clear();
-    this.stopCheckpoints();
     if (this.db.isOpen) this.db.close();
   }
 }

@@ -18,7 +18,6 @@ import {
   type Subscription,
   type SubscriptionHandler,
 } from '../event-store';
-import { checkpointOffThread } from '@flotilla/state';
 import { CaughtUpSignal, WakeSignal, maxBatchSizeOf, reportSubscriptionError, stoppedBeforeCaughtUp } from '../subscription-support';
 
 /**
@@ -106,7 +105,6 @@ export class SqliteEventStore implements EventStore {
   private knownHead = 0;
   /** With `full` durability: the fsyncs of the WAL, off the event loop. */
   private readonly walSync: WalSync | null = null;
-  private readonly stopCheckpoints: () => void = () => undefined;
 
   constructor(path: string, options: SqliteEventStoreOptions = {}) {
     this.pageSize = options.pageSize ?? 4096;
@@ -126,9 +124,6 @@ export class SqliteEventStore implements EventStore {
       this.statements = prepareStatements(this.db);
       // The WAL exists from the schema transaction on and is only deleted when the last connection closes.
       if (syncOffLoop) this.walSync = new WalSync(`${path}-wal`, this.head());
-      if (path !== ':memory:' && path !== '') {
-        this.stopCheckpoints = checkpointOffThread(path);
-      }
     } catch (error) {
       this.db.close();
       throw error;
@@ -239,7 +234,6 @@ export class SqliteEventStore implements EventStore {
     if (!this.db.isOpen) return;
     await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
     await this.walSync?.close();
-    this.stopCheckpoints();
     this.db.close();
   }
 
