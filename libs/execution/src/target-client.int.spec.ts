@@ -57,6 +57,76 @@ describe('TargetClient', () => {
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
+  /** A loopback server of the test's own, for answers TargetServer cannot give; its URL. */
+  const listen = async (handler: Parameters<typeof createServer>[1]): Promise<string> => {
+    raw = createServer(handler);
+    await new Promise<void>((resolve) => raw!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+  };
+
+  it('POSTs the body as JSON, with its length and the Idempotency-Key, to the path and query of the URL', async () => {
+    const received: { url?: string; headers?: Record<string, unknown>; body?: string } = {};
+    const origin = await listen((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        Object.assign(received, { url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
+        res.end('ok');
+      });
+    });
+
+    await client.call({ url: `${origin}/run?tenant=é`, body: '{"name":"Zoë"}', idempotencyKey: 'bat_x.3', timeoutMs: 5000 });
+
+    expect(received.url).toBe('/run?tenant=%C3%A9');
+    expect(received.body).toBe('{"name":"Zoë"}');
+    expect(received.headers).toMatchObject({
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength('{"name":"Zoë"}')),
+      'idempotency-key': 'bat_x.3',
+    });
+  });
+
+  it("the reason phrase is the standard one for a standard status, the server's own otherwise", async () => {
+    const origin = await listen((req, res) => {
+      req.resume();
+      if (req.url === '/standard') res.writeHead(404, 'Nothing Here').end();
+      else res.writeHead(599, 'Network Connect Timeout').end();
+    });
+
+    expect(await client.call(request(`${origin}/standard`))).toMatchObject({ status: 404, statusText: 'Not Found' });
+    expect(await client.call(request(`${origin}/other`))).toMatchObject({ status: 599, statusText: 'Network Connect Timeout' });
+  });
+
+  it('a body over the cap fails the call as too_large once the cap is passed, and gives its connection back', async () => {
+    client.close();
+    client = new TargetClient({ maxSocketsPerOrigin: 1, maxResponseBytes: 1024 });
+    let calls = 0;
+    const origin = await listen((req, res) => {
+      req.resume();
+      if (calls++ > 0) return void res.end('small');
+      // A body that never ends: a client reading it to the end before checking its size would time out instead.
+      res.writeHead(200);
+      const writing = setInterval(() => res.write('x'.repeat(512)), 5);
+      res.on('close', () => clearInterval(writing));
+    });
+
+    expect(await client.call(request(origin, 5000))).toEqual({
+      kind: 'failure',
+      reason: 'too_large',
+      error: 'response body exceeds 1024 bytes',
+    });
+    expect(await client.call(request(origin, 1000))).toMatchObject({ kind: 'response', status: 200, body: 'small' });
+  });
+
+  it('a connection closed before any answer is a connection reset', async () => {
+    const origin = await listen((req) => {
+      req.resume();
+      req.socket.destroy();
+    });
+
+    expect(await client.call(request(origin))).toEqual({ kind: 'failure', reason: 'connection', error: 'connection reset (ECONNRESET)' });
+  });
+
   it('an aborted signal drops the call with its reason', async () => {
     target = await TargetServer.start(() => ({ status: 200, delayMs: 3000 }));
     const stopping = new AbortController();

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBody,
   ApiConsumes,
@@ -6,6 +6,7 @@ import {
   ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
+  ApiQuery,
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
@@ -13,7 +14,7 @@ import { BatchCommandHandler } from '@flotilla/application';
 import { BatchNotFound, RuleViolation, type BatchCommand, type BatchSettingsChange } from '@flotilla/domain';
 import { AcceptsContentTypes, ApiErrors, CLOCK, JSON_BODY_ERRORS, PAGE_QUERY_ERROR, type Clock } from '@flotilla/platform';
 import { BatchPage, BatchView, ExecutionPage, HistoryPage } from '@flotilla/projections';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { BatchIntakeService } from './batch-intake.service';
 import {
   BatchConfigDto,
@@ -21,6 +22,7 @@ import {
   ListBatchesQueryDto,
   ListExecutionsQueryDto,
   OperatorActionDto,
+  HISTORY_PAGE_DEFAULT,
   PageQueryDto,
   ReconfigureBatchDto,
   RetryFailedDto,
@@ -302,11 +304,15 @@ export class BatchesController {
   @Get(':id/history')
   @ApiOperation({ operationId: 'getBatchHistory', summary: 'The audit history of a batch: every event, in order, with who did it and why' })
   @ApiOkResponse({ type: HistoryPage })
+  // PageQueryDto's limit, described with this route's default.
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: HISTORY_PAGE_DEFAULT } })
   @ApiErrors({ 400: PAGE_QUERY_ERROR, 404: 'No batch has this id.' })
-  history(@Param('id') id: string, @Query() query: PageQueryDto): HistoryPage {
+  history(@Param('id') id: string, @Query() query: PageQueryDto, @Res({ passthrough: true }) response: Response): string {
     this.batchView(id);
-    return this.readModels.queries.history(id, {
-      limit: query.limit ?? 1000,
+    // The page is JSON text already (the events' stored data written through): sent as it is.
+    response.type('application/json');
+    return this.readModels.queries.historyJson(id, {
+      limit: query.limit ?? HISTORY_PAGE_DEFAULT,
       ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
     });
   }

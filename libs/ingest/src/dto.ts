@@ -583,6 +583,9 @@ export class PageQueryDto {
   cursor?: string;
 }
 
+/** A history page is at most 1,000 events too, and by default the largest page: an audit trail is read whole more than browsed. */
+export const HISTORY_PAGE_DEFAULT = 1000;
+
 export class ListBatchesQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ enum: ['pending', 'running', 'paused', 'completed', 'cancelled'] })
   @IsOptional()

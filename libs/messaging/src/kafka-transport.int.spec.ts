@@ -185,6 +185,34 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
     ]);
   });
 
+  it('passes over a record whose event-type header names a type the group does not want, without reading its value', async () => {
+    await startRelay(stateDb('relay'));
+    const kafka = createKafka(settings);
+    await ensureTopics(kafka, settings);
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    closers.push(() => producer.disconnect());
+
+    const handled: number[] = [];
+    await transport(stateDb('consumer')).consume({ group: 'g5', eventTypes: ['A'], maxAttempts: 3 }, async (message) => {
+      handled.push((message.data as { n: number }).n);
+    });
+    await append('p', 'A', 0);
+    // Another group's type, as the header says: its value is never parsed, so it is no dead letter of this group.
+    await producer.send({ topic: settings.topic!, messages: [{ key: 'p', value: 'not read', headers: { 'event-type': 'B' } }] });
+    // No header: it must be read to be told, and it is not an event.
+    await producer.send({ topic: settings.topic!, messages: [{ key: 'p', value: 'read, and not an event' }] });
+    await append('p', 'A', 1);
+    await until(() => handled.length === 2, 30_000, 'messages around the passed-over ones');
+    expect(handled).toEqual([0, 1]);
+
+    const reader = await readDeadLetters(kafka, settings.topic!);
+    closers.push(reader.close);
+    await until(() => reader.letters.length >= 1, 30_000, 'the dead letter');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(reader.letters.map((letter) => letter.message.data)).toEqual(['read, and not an event']);
+  });
+
   it('a handler that runs longer than the session timeout keeps its consumer in the group (heartbeats)', async () => {
     // One partition: no other partition's fetch loop sends heartbeats for the blocked one.
     settings = { ...settings, partitions: 1 };

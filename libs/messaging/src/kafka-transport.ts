@@ -160,15 +160,24 @@ export class KafkaTransport implements MessageTransport {
     const window = new OrderedWindow(options.concurrency ?? 1, (offset) => resolveOffset(offset.toString()));
     const beat = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
     try {
-      const messages = batch.messages.map((record) => ({ record, message: parse(record) }));
+      // Every group reads the whole topic: a record whose `event-type` header (the relay sets it) names
+      // a type this group does not want is passed over unparsed. Most records are another group's.
+      const messages = batch.messages.map((record): { record: KafkaMessage; message: Read } => ({
+        record,
+        message: unwanted(record, wanted) ? UNWANTED : parse(record),
+      }));
       // Which of these the group handled already: one look for the whole batch, not one per message.
       const alreadyHandled = this.handled.handledAmong(
         options.group,
-        messages.flatMap(({ message }) => (message === null ? [] : [message.id])),
+        messages.flatMap(({ message }) => (message === null || message === UNWANTED || !wanted.has(message.type) ? [] : [message.id])),
       );
       for (const { record, message } of messages) {
         if (!isRunning() || isStale() || isStopping()) break;
         const offset = BigInt(record.offset);
+        if (message === UNWANTED) {
+          window.mark(offset);
+          continue;
+        }
         if (message === null) {
           // Not an event at all: nothing can handle it, so straight to the dead letters.
           await deadLetter(rawMessage(record), 'Malformed message: the value is not an event envelope (JSON with id and type)', 0);
@@ -225,6 +234,18 @@ export class KafkaTransport implements MessageTransport {
     return this.producer;
   }
 }
+
+/** Stands for a record passed over on its header alone. */
+const UNWANTED: unique symbol = Symbol('unwanted');
+
+/** A record as read: an event, passed over on its header, or not an event at all. */
+type Read = EventMessage | typeof UNWANTED | null;
+
+/** The record's `event-type` header names a type outside `wanted`; a record without the header is parsed to tell. */
+const unwanted = (record: KafkaMessage, wanted: ReadonlySet<string>): boolean => {
+  const type = record.headers?.['event-type'];
+  return type !== undefined && !Array.isArray(type) && !wanted.has(type.toString());
+};
 
 const parse = (record: KafkaMessage): EventMessage | null => {
   try {

@@ -46,9 +46,7 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         { provide: CLOCK, useValue: systemClock },
         {
           provide: EVENT_STORE,
-          // The embedded product is the only process on its SQLite file: its fsyncs can leave the event loop.
-          useFactory: () =>
-            openEventStore(config.eventStoreUrl, { soleProcess: config.service === 'standalone' && config.transport === 'inprocess' }),
+          useFactory: () => openEventStore(config.eventStoreUrl),
         },
         { provide: StateDb, useFactory: () => new StateDb(config.stateDbPath) },
         { provide: MESSAGE_TRANSPORT, ...overStoreAndState((store, stateDb) => transportFor(config, store, stateDb)) },

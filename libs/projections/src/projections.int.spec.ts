@@ -15,7 +15,18 @@ import {
 } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type SubscribeOptions, type SubscriptionHandler } from '@flotilla/event-store';
 import { StateDb } from '@flotilla/state';
-import { BatchQueries, BatchResults, ProjectionRunner, WorkflowRunQueries, batchProjections } from './index';
+import fc from 'fast-check';
+import {
+  BatchQueries,
+  BatchResults,
+  IsoTimes,
+  ProjectionRunner,
+  WorkflowRunQueries,
+  batchProjections,
+  executionResultJson,
+  toExecutionResult,
+} from './index';
+import type { HistoryEntry } from './batch-views';
 
 /** Seeded so a failure can be replayed. */
 const random = (seed: number) => () => {
@@ -332,7 +343,7 @@ describe('projections', () => {
     const second = readModels(path);
     await runner(second).start();
     expect(new BatchQueries(second).getBatch('bat_c')?.status).toBe('paused');
-    const history = new BatchQueries(second).history('bat_c', { limit: 100 }).items;
+    const history = (JSON.parse(new BatchQueries(second).historyJson('bat_c', { limit: 100 })) as { items: HistoryEntry[] }).items;
     expect(history.map((entry) => entry.type)).toEqual(['BatchCreated', 'BatchStarted', 'BatchPaused']);
     expect(history[2]).toMatchObject({ actor: 'ops', reason: 'maintenance' });
   });
@@ -387,5 +398,75 @@ describe('projections', () => {
       );
       expect(plan.join('\n')).not.toMatch(/TEMP B-TREE|SCAN e/);
     }
+  });
+
+  it("copies a chunk's items to execution_items as JSON.stringify wrote them, and the JSON export stays JSON.stringify of the result", async () => {
+    const deep = (levels: number): unknown => (levels === 0 ? 'bottom' : [deep(levels - 1)]);
+    const proto = JSON.parse('{"__proto__":{"polluted":"yes"},"constructor":"c","toString":"t"}') as Record<string, unknown>;
+    const chosen = [
+      { inputs: { email: 'a@x.io', n: 1 } },
+      { inputs: proto, profile: 'gold "vip"', metadata: proto },
+      { inputs: { s: 'é\n"q"\u2028\u2029\u0000\u001f\u007f \ud800 \udfff 😀 \\ / </script>' }, metadata: null },
+      { inputs: { n: [1e21, 1e-7, -0, 0.1, 123456789012345680000, 5e-324, 1.7976931348623157e308, -1.5, 2 ** 53 + 2], b: true, z: null } },
+      { inputs: { o: {}, a: [], 'k"ey\n': 1, '': 2, é: 3 }, metadata: {}, profile: '' },
+      { inputs: {}, metadata: { team: 'red', n: 0.5, list: [{ x: null }] } },
+    ] as unknown as BatchItem[];
+    // Deeper than SQLite's JSON functions take (1,000 levels), should the columns ever be written by them.
+    const tooDeep = { inputs: { d: deep(1100) }, metadata: { m: deep(3) } } as unknown as BatchItem;
+    const text = fc.string({ unit: 'binary', maxLength: 12 });
+    const generated = fc.sample(
+      fc.record(
+        {
+          inputs: fc.dictionary(text, fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
+          profile: text,
+          metadata: fc.oneof(fc.dictionary(text, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), fc.constant(null)),
+        },
+        { requiredKeys: ['inputs'] },
+      ),
+      { seed: 20261202, numRuns: 300 },
+    ) as unknown as BatchItem[];
+    const items = [...chosen, ...generated, tooDeep];
+    const driver = new Driver(store);
+    const now = new Date('2026-03-01T00:00:00Z');
+    const settings = {
+      name: 'j',
+      workflowId: 'wf',
+      workflowVersion: 1,
+      startAt: now.toISOString(),
+      maxConcurrent: 10,
+      batchIntervalSeconds: 0,
+      priority: 50,
+      metadata: {},
+      catchUp: 'paced' as const,
+    };
+    await driver.create('bat_j', items, { type: 'CreateBatch', batchId: 'bat_j', settings, actor: 't', now });
+    const db = readModels();
+    await runner(db).start();
+
+    // What the projection wrote before it copied in SQL: each item as read back from the store, stringified.
+    const readBack = JSON.parse(JSON.stringify(items)) as BatchItem[];
+    const stored = db.all<{ idx: number; inputs: string; profile: string | null; metadata: string }>(
+      'SELECT idx, inputs, profile, metadata FROM execution_items WHERE batch_id = ? ORDER BY idx',
+      'bat_j',
+    );
+    expect(stored).toEqual(
+      readBack.map((item, idx) => ({
+        idx,
+        inputs: JSON.stringify(item.inputs),
+        profile: item.profile ?? null,
+        metadata: JSON.stringify(item.metadata ?? {}),
+      })),
+    );
+    const rows = new BatchResults(db).page('bat_j', { after: -1, limit: items.length });
+    expect(rows).toHaveLength(items.length);
+    for (const row of rows) {
+      expect(executionResultJson('bat_j', row, new IsoTimes())).toBe(JSON.stringify(toExecutionResult('bat_j', row, new IsoTimes())));
+    }
+    const withProto = toExecutionResult('bat_j', rows[1]!, new IsoTimes());
+    expect([Object.hasOwn(withProto.inputs, '__proto__'), Object.hasOwn(withProto.metadata, '__proto__'), withProto.profile]).toEqual([
+      true,
+      true,
+      'gold "vip"',
+    ]);
   });
 });

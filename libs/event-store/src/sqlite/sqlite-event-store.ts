@@ -21,7 +21,8 @@ import {
 import { CaughtUpSignal, WakeSignal, maxBatchSizeOf, reportSubscriptionError, stoppedBeforeCaughtUp } from '../subscription-support';
 
 /**
- * - `full`: an append that returned is on disk (the WAL is fsynced at every commit).
+ * - `full`: an append that returned is on disk, and a subscription delivers only events on disk. The
+ *   WAL's fsync is made off the event loop and outside SQLite's write lock (WalSync), not inside COMMIT.
  * - `normal`: survives a crash of the process, but the last commits may be lost if the machine loses power.
  */
 export type SqliteDurability = 'full' | 'normal';
@@ -38,14 +39,6 @@ export interface SqliteEventStoreOptions {
   readonly pollIntervalMs?: number;
   /** Rows fetched per query by reads and subscriptions (default 4096): bounds memory and event-loop pauses. */
   readonly pageSize?: number;
-  /**
-   * No other process opens the file (the embedded product). With `full` durability, a commit's fsync
-   * then runs on libuv's thread pool instead of blocking the event loop inside COMMIT: an append still
-   * returns only once its events are on disk, and this store's subscriptions deliver an event only once
-   * it is on disk, so nothing acts on an event a power cut could take back. Another process reading
-   * the file could see events before their fsync, hence the option. Default false.
-   */
-  readonly soleProcess?: boolean;
 }
 
 /**
@@ -110,7 +103,7 @@ export class SqliteEventStore implements EventStore {
   private readonly subscriptions = new Set<SqliteSubscription>();
   private poller: NodeJS.Timeout | undefined;
   private knownHead = 0;
-  /** With `soleProcess` and `full` durability: the fsyncs of the WAL, off the event loop. */
+  /** With `full` durability: the fsyncs of the WAL, off the event loop. */
   private readonly walSync: WalSync | null = null;
 
   constructor(path: string, options: SqliteEventStoreOptions = {}) {
@@ -119,8 +112,10 @@ export class SqliteEventStore implements EventStore {
     this.pollIntervalMs = options.pollIntervalMs ?? 25;
     this.db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
     try {
-      const syncOffLoop = options.soleProcess === true && options.durability !== 'normal' && path !== ':memory:' && path !== '';
-      // In WAL mode FULL differs from NORMAL only by the fsync of the WAL at each commit: off the loop, WalSync does it.
+      const syncOffLoop = options.durability !== 'normal' && path !== ':memory:' && path !== '';
+      // In WAL mode FULL differs from NORMAL only by the fsync of the WAL at each commit: WalSync makes
+      // it off the loop, and after COMMIT has let the write lock go, so the processes sharing the file
+      // do not queue on the lock behind each other's fsyncs.
       this.db.exec(
         `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.durability === 'normal' || syncOffLoop ? 'NORMAL' : 'FULL'};`,
       );
@@ -260,9 +255,14 @@ export class SqliteEventStore implements EventStore {
     return (this.statements.head.get()?.['head'] as number | null) ?? 0;
   }
 
-  /** The newest position a subscription may deliver: with WalSync, the newest one on disk. */
+  /**
+   * The newest position a subscription may deliver: with WalSync, the newest one on disk. A new
+   * subscription starts from the file's head (other processes' commits included, which no poll may
+   * have seen yet), so what is committed is made durable first: a blocking fsync, once per subscription.
+   */
   private deliverableHead(): number {
-    return this.walSync?.durableHead ?? this.head();
+    const head = this.head();
+    return this.walSync === null ? head : this.walSync.syncedTo(head);
   }
 
   /**
@@ -319,7 +319,16 @@ export class SqliteEventStore implements EventStore {
       for (const subscription of this.subscriptions) subscription.wake();
       return;
     }
-    if (head !== this.knownHead) this.wakeSubscriptions(head);
+    if (head === this.knownHead) return;
+    if (this.walSync === null) return this.wakeSubscriptions(head);
+    // Another process's commits: on disk only once the WAL is fsynced, by it or, here, by us (an fsync
+    // covers the file whichever process asks). Its subscriptions are held to what is on disk too.
+    this.knownHead = head;
+    this.walSync.durable(head).then(
+      () => this.wakeSubscriptions(head),
+      // Let the subscriptions run into the failure themselves: they report it through onError.
+      () => this.wakeSubscriptions(head),
+    );
   }
 
   private wakeSubscriptions(head: number): void {
@@ -407,7 +416,7 @@ const toStoredEvent = (row: Row): StoredEvent => ({
 class WalSync {
   /** Every position up to here is on disk. */
   durableHead: number;
-  /** The newest position committed by this process. */
+  /** The newest position known to be committed: by this process, or by another as its polls saw. */
   private committedHead: number;
   private readonly fd: number;
   /** The fsync running or last run. */
@@ -428,7 +437,7 @@ class WalSync {
     if (this.failure !== null) throw new Error('An fsync of the event store failed: restart the process', { cause: this.failure });
   }
 
-  /** Resolves once `position` (just committed) is on disk. */
+  /** Resolves once `position` (committed) is on disk. */
   durable(position: number): Promise<void> {
     this.committedHead = Math.max(this.committedHead, position);
     this.next ??= this.current.catch(noop).then(() => {
@@ -437,6 +446,21 @@ class WalSync {
       return this.current;
     });
     return this.next;
+  }
+
+  /** Makes every position up to `head` (committed) durable now, blocking: returns the durable head. */
+  syncedTo(head: number): number {
+    if (head <= this.durableHead) return this.durableHead;
+    this.throwIfFailed();
+    try {
+      fsyncSync(this.fd);
+    } catch (error) {
+      this.failure = error;
+      this.throwIfFailed();
+    }
+    this.committedHead = Math.max(this.committedHead, head);
+    this.durableHead = head;
+    return head;
   }
 
   async close(): Promise<void> {
