@@ -107,6 +107,24 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
   const append = (batchId: string, type: string, n: number) =>
     store.appendToStream(`batch-${batchId}`, [{ type, data: { batchId, n, occurredAt: new Date().toISOString() } }]);
 
+  /**
+   * A relay to the topic, a producer of raw records beside it, and a consumer of group `group` for
+   * type A that keeps each message's `n`: for the cases of records the relay never wrote.
+   */
+  const relayWithRawProducer = async (group: string) => {
+    await startRelay(stateDb('relay'));
+    const kafka = createKafka(settings);
+    await ensureTopics(kafka, settings);
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    closers.push(() => producer.disconnect());
+    const handled: number[] = [];
+    await transport(stateDb('consumer')).consume({ group, eventTypes: ['A'], maxAttempts: 3 }, async (message) => {
+      handled.push((message.data as { n: number }).n);
+    });
+    return { kafka, producer, handled };
+  };
+
   it('a crash between publishing and checkpointing republishes; consumers skip what they handled', async () => {
     const relayDb = stateDb('relay');
     const relay = await startRelay(relayDb);
@@ -154,17 +172,7 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
   });
 
   it('a record that is not an event goes straight to the dead-letter topic, and the rest of the partition flows', async () => {
-    await startRelay(stateDb('relay'));
-    const kafka = createKafka(settings);
-    await ensureTopics(kafka, settings);
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    closers.push(() => producer.disconnect());
-
-    const handled: number[] = [];
-    await transport(stateDb('consumer')).consume({ group: 'g3', eventTypes: ['A'], maxAttempts: 3 }, async (message) => {
-      handled.push((message.data as { n: number }).n);
-    });
+    const { kafka, producer, handled } = await relayWithRawProducer('g3');
     await append('p', 'A', 0);
     // Not an event at all, on the same key (so the same partition): no handler can take it.
     await producer.send({ topic: settings.topic!, messages: [{ key: 'p', value: '{"this is": not json' }] });
@@ -186,17 +194,7 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
   });
 
   it('passes over a record whose event-type header names a type the group does not want, without reading its value', async () => {
-    await startRelay(stateDb('relay'));
-    const kafka = createKafka(settings);
-    await ensureTopics(kafka, settings);
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    closers.push(() => producer.disconnect());
-
-    const handled: number[] = [];
-    await transport(stateDb('consumer')).consume({ group: 'g5', eventTypes: ['A'], maxAttempts: 3 }, async (message) => {
-      handled.push((message.data as { n: number }).n);
-    });
+    const { kafka, producer, handled } = await relayWithRawProducer('g5');
     await append('p', 'A', 0);
     // Another group's type, as the header says: its value is never parsed, so it is no dead letter of this group.
     await producer.send({ topic: settings.topic!, messages: [{ key: 'p', value: 'not read', headers: { 'event-type': 'B' } }] });
