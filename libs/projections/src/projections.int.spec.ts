@@ -12,6 +12,7 @@ import {
   type BatchEvent,
   type BatchState,
   type BatchItem,
+  type BatchSettings,
 } from '@flotilla/domain';
 import { SqliteEventStore, type EventStore, type SubscribeOptions, type SubscriptionHandler } from '@flotilla/event-store';
 import { StateDb } from '@flotilla/state';
@@ -41,6 +42,20 @@ const dump = (db: StateDb) => ({
   executions: db.all('SELECT * FROM executions ORDER BY batch_id, idx'),
   plans: db.all('SELECT * FROM execution_plans ORDER BY batch_id'),
   history: db.all('SELECT * FROM batch_history ORDER BY batch_id, position'),
+});
+
+/** A batch's settings starting at `now`, interval 0, with what a case sets differently. */
+const settingsAt = (now: Date, overrides: Partial<BatchSettings>): BatchSettings => ({
+  name: 'b',
+  workflowId: 'wf',
+  workflowVersion: 1,
+  startAt: now.toISOString(),
+  maxConcurrent: 10,
+  batchIntervalSeconds: 0,
+  priority: 50,
+  metadata: {},
+  catchUp: 'paced',
+  ...overrides,
 });
 
 /** Writes batches the way the services do (items chunks, then decisions appended with expected revisions). */
@@ -292,17 +307,7 @@ describe('projections', () => {
     await driver.create('bat_r', [{ inputs: { a: 1 } }, { inputs: { a: 2 } }, { inputs: { a: 3 } }], {
       type: 'CreateBatch',
       batchId: 'bat_r',
-      settings: {
-        name: 'r',
-        workflowId: 'wf',
-        workflowVersion: 1,
-        startAt: now.toISOString(),
-        maxConcurrent: 2,
-        batchIntervalSeconds: 0,
-        priority: 50,
-        metadata: {},
-        catchUp: 'paced',
-      },
+      settings: settingsAt(now, { name: 'r', maxConcurrent: 2 }),
       actor: 't',
       now,
     });
@@ -321,17 +326,7 @@ describe('projections', () => {
   it('resumes from its stored checkpoint after a restart', async () => {
     const driver = new Driver(store);
     const now = new Date('2026-03-01T00:00:00Z');
-    const settings = {
-      name: 'c',
-      workflowId: 'wf',
-      workflowVersion: 1,
-      startAt: now.toISOString(),
-      maxConcurrent: 1,
-      batchIntervalSeconds: 0,
-      priority: 50,
-      metadata: {},
-      catchUp: 'paced' as const,
-    };
+    const settings = settingsAt(now, { name: 'c', maxConcurrent: 1 });
     await driver.create('bat_c', [{ inputs: {} }, { inputs: {} }], { type: 'CreateBatch', batchId: 'bat_c', settings, actor: 't', now });
     const path = join(dir, 'read.sqlite');
     const first = readModels(path);
@@ -360,17 +355,7 @@ describe('projections', () => {
     const driver = new Driver(store);
     const now = new Date('2026-03-01T00:00:00Z');
     const items = Array.from({ length: 20 }, (_, i) => ({ inputs: { n: i } }));
-    const settings = {
-      name: 's',
-      workflowId: 'wf',
-      workflowVersion: 1,
-      startAt: now.toISOString(),
-      maxConcurrent: 20,
-      batchIntervalSeconds: 0,
-      priority: 50,
-      metadata: {},
-      catchUp: 'paced' as const,
-    };
+    const settings = settingsAt(now, { name: 's', maxConcurrent: 20 });
     await driver.create('bat_s', items, { type: 'CreateBatch', batchId: 'bat_s', settings, actor: 't', now });
     await driver.run('bat_s', { type: 'TriggerDueExecutions', batchId: 'bat_s', now, limit: 4 });
     for (const index of [1, 3]) {
@@ -428,17 +413,7 @@ describe('projections', () => {
     const items = [...chosen, ...generated, tooDeep];
     const driver = new Driver(store);
     const now = new Date('2026-03-01T00:00:00Z');
-    const settings = {
-      name: 'j',
-      workflowId: 'wf',
-      workflowVersion: 1,
-      startAt: now.toISOString(),
-      maxConcurrent: 10,
-      batchIntervalSeconds: 0,
-      priority: 50,
-      metadata: {},
-      catchUp: 'paced' as const,
-    };
+    const settings = settingsAt(now, { name: 'j', maxConcurrent: 10 });
     await driver.create('bat_j', items, { type: 'CreateBatch', batchId: 'bat_j', settings, actor: 't', now });
     const db = readModels();
     await runner(db).start();
