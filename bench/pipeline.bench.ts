@@ -99,11 +99,13 @@ async function lateness(targetUrl: string): Promise<void> {
         `/v1/batches/${created.id}/executions?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
       );
       for (const execution of page.items) {
-        toTrigger.push(Date.parse(execution.triggeredAt) - Date.parse(execution.executeAt));
-        toCall.push(Date.parse(execution.calledAt) - Date.parse(execution.executeAt));
+        const executeAt = Date.parse(execution.executeAt);
+        const calledAt = Date.parse(execution.calledAt);
+        toTrigger.push(Date.parse(execution.triggeredAt) - executeAt);
+        toCall.push(calledAt - executeAt);
         const wave = waveCalls.get(execution.executeAt) ?? { first: Infinity, last: -Infinity };
-        wave.first = Math.min(wave.first, Date.parse(execution.calledAt));
-        wave.last = Math.max(wave.last, Date.parse(execution.calledAt));
+        wave.first = Math.min(wave.first, calledAt);
+        wave.last = Math.max(wave.last, calledAt);
         waveCalls.set(execution.executeAt, wave);
       }
       cursor = page.nextCursor;
