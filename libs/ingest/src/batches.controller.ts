@@ -23,6 +23,7 @@ import {
   ListExecutionsQueryDto,
   OperatorActionDto,
   HISTORY_PAGE_DEFAULT,
+  PAGE_LIMIT_MAX,
   PageQueryDto,
   ReconfigureBatchDto,
   RetryFailedDto,
@@ -305,7 +306,11 @@ export class BatchesController {
   @ApiOperation({ operationId: 'getBatchHistory', summary: 'The audit history of a batch: every event, in order, with who did it and why' })
   @ApiOkResponse({ type: HistoryPage })
   // PageQueryDto's limit, described with this route's default.
-  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: HISTORY_PAGE_DEFAULT } })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: PAGE_LIMIT_MAX, default: HISTORY_PAGE_DEFAULT },
+  })
   @ApiErrors({ 400: PAGE_QUERY_ERROR, 404: 'No batch has this id.' })
   history(@Param('id') id: string, @Query() query: PageQueryDto, @Res({ passthrough: true }) response: Response): string {
     this.batchView(id);

@@ -565,16 +565,18 @@ export class ExecutionResultDto {
   callbackToken?: string;
 }
 
-const LIMIT_MESSAGE = 'limit must be an integer from 1 to 1000';
+/** The largest page of any list. */
+export const PAGE_LIMIT_MAX = 1000;
+const LIMIT_MESSAGE = `limit must be an integer from 1 to ${PAGE_LIMIT_MAX}`;
 
 export class PageQueryDto {
-  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 1000 })
+  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: PAGE_LIMIT_MAX })
   @IsOptional()
   @Type(() => Number)
   // One message for the three checks: `limit=abc` is not "greater than 1000".
   @IsInt({ message: LIMIT_MESSAGE })
   @Min(1, { message: LIMIT_MESSAGE })
-  @Max(1000, { message: LIMIT_MESSAGE })
+  @Max(PAGE_LIMIT_MAX, { message: LIMIT_MESSAGE })
   limit?: number;
 
   @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page.' })
@@ -584,7 +586,7 @@ export class PageQueryDto {
 }
 
 /** A history page is at most 1,000 events too, and by default the largest page: an audit trail is read whole more than browsed. */
-export const HISTORY_PAGE_DEFAULT = 1000;
+export const HISTORY_PAGE_DEFAULT = PAGE_LIMIT_MAX;
 
 export class ListBatchesQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ enum: ['pending', 'running', 'paused', 'completed', 'cancelled'] })
