@@ -3,7 +3,7 @@ import '../../../scripts/check-node.cjs';
 import 'reflect-metadata';
 import { IngestModule } from '@flotilla/ingest';
 import { WebhooksModule } from '@flotilla/notification';
-import { runService } from '@flotilla/platform';
+import { AuthModule, runService } from '@flotilla/platform';
 
 /** The REST API as its own process: commands to the event store, reads from its own projections. */
-void runService('ingest-api', () => [IngestModule, WebhooksModule]);
+void runService('ingest-api', () => [AuthModule, IngestModule, WebhooksModule]);

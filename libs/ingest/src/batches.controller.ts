@@ -12,7 +12,16 @@ import {
 } from '@nestjs/swagger';
 import { BatchCommandHandler } from '@flotilla/application';
 import { BatchNotFound, RuleViolation, type BatchCommand, type BatchSettingsChange } from '@flotilla/domain';
-import { AcceptsContentTypes, ApiErrors, CLOCK, JSON_BODY_ERRORS, PAGE_QUERY_ERROR, type Clock } from '@flotilla/platform';
+import {
+  AcceptsContentTypes,
+  ApiErrors,
+  CLOCK,
+  JSON_BODY_ERRORS,
+  PAGE_QUERY_ERROR,
+  type Clock,
+  TeamOwned,
+  BatchControl,
+} from '@flotilla/platform';
 import { BatchPage, BatchView, ExecutionPage, HistoryPage } from '@flotilla/projections';
 import type { Request, Response } from 'express';
 import { BatchIntakeService } from './batch-intake.service';
@@ -68,6 +77,7 @@ export class BatchesController {
   ) {}
 
   @Post()
+  @TeamOwned()
   @AcceptsContentTypes('multipart/form-data')
   @ApiOperation({
     operationId: 'createBatch',
@@ -195,6 +205,7 @@ export class BatchesController {
   }
 
   @Patch(':id')
+  @BatchControl()
   @ApiOperation({
     operationId: 'reconfigureBatch',
     summary: 'Change the settings of a pending, running or paused batch: maxConcurrent, batchIntervalSeconds, priority, failure tolerance',
@@ -204,7 +215,8 @@ export class BatchesController {
       'original order by the wave formula (executeAt = now + floor(rank / maxConcurrent) * batchIntervalSeconds): the first new ' +
       'wave is due at once. Pending: the plan from startAt is recomputed. Paused: the new figures are stored and the resume ' +
       'plans with them. Priority and the failure thresholds move no execution; a lowered threshold is applied at the next ' +
-      'outcome. History records BatchReconfigured with each changed setting (from, to), the actor (X-Actor) and the reason; ' +
+      'outcome. History records BatchReconfigured with each changed setting (from, to), the actor (the team/name of ' +
+      'the key) and the reason; ' +
       'the `batch.reconfigured` webhook follows. A setting given with its current value changes nothing, and nothing is ' +
       'recorded when no setting changes.',
   })
@@ -232,6 +244,7 @@ export class BatchesController {
   }
 
   @Post(':id/pause')
+  @BatchControl()
   @HttpCode(200)
   @ApiOperation({
     operationId: 'pauseBatch',
@@ -244,6 +257,7 @@ export class BatchesController {
   }
 
   @Post(':id/resume')
+  @BatchControl()
   @HttpCode(200)
   @ApiOperation({ operationId: 'resumeBatch', summary: 'Resume: the pending executions are re-planned from now, in their original order' })
   @ApiOkResponse({ type: BatchView, description: 'The batch, running again (or completed, when nothing was left pending).' })
@@ -253,6 +267,7 @@ export class BatchesController {
   }
 
   @Post(':id/cancel')
+  @BatchControl()
   @HttpCode(200)
   @ApiOperation({
     operationId: 'cancelBatch',
@@ -265,6 +280,7 @@ export class BatchesController {
   }
 
   @Post(':id/retry-failed')
+  @BatchControl()
   @ApiOperation({
     operationId: 'retryFailedExecutions',
     summary: 'Re-run the failed executions: a new batch over them, in their original order, with their inputs, profile and metadata',

@@ -2,7 +2,17 @@ import { Body, Controller, ForbiddenException, Get, Headers, HttpCode, Inject, P
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { BatchCommandHandler } from '@flotilla/application';
 import { ExecutionNotFound, executionIdOf, parseExecutionId, type BatchCommand } from '@flotilla/domain';
-import { ApiErrors, CLOCK, CONFIG, JSON_BODY_ERRORS, isCallbackToken, type Clock, type PlatformConfig } from '@flotilla/platform';
+import {
+  ApiErrors,
+  CLOCK,
+  CONFIG,
+  JSON_BODY_ERRORS,
+  isCallbackToken,
+  type Clock,
+  type PlatformConfig,
+  BatchControl,
+  Public,
+} from '@flotilla/platform';
 import { ExecutionView } from '@flotilla/projections';
 import type { Request } from 'express';
 import { ExecutionResultDto, OperatorActionDto, RescheduleDto } from './dto';
@@ -28,6 +38,7 @@ export class ExecutionsController {
   }
 
   @Post(':id/cancel')
+  @BatchControl()
   @HttpCode(200)
   @ApiOperation({ operationId: 'cancelExecution', summary: 'Cancel one pending execution (409 unless pending)' })
   @ApiOkResponse({ type: ExecutionView, description: 'The execution, cancelled.' })
@@ -45,6 +56,7 @@ export class ExecutionsController {
   }
 
   @Post(':id/reschedule')
+  @BatchControl()
   @HttpCode(200)
   @ApiOperation({
     operationId: 'rescheduleExecution',
@@ -71,6 +83,7 @@ export class ExecutionsController {
   }
 
   @Post(':id/result')
+  @Public()
   @HttpCode(200)
   @ApiOperation({
     operationId: 'recordExecutionResult',

@@ -111,7 +111,7 @@ export class WorkflowHoldResponse {
   readonly since!: string;
   @ApiProperty({ example: 'target under maintenance until 14:00 UTC' })
   readonly reason!: string;
-  @ApiProperty({ description: 'Who held it (the X-Actor header of the hold).' })
+  @ApiProperty({ description: 'Who held it (the actor of the hold: the team/name of the key).' })
   readonly actor!: string;
 }
 

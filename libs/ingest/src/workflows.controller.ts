@@ -14,7 +14,7 @@ import {
   type WorkflowVersion,
 } from '@flotilla/domain';
 import { Inject } from '@nestjs/common';
-import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
+import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock, TeamOwned, BatchControl } from '@flotilla/platform';
 import type { Request } from 'express';
 import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowHoldDto, WorkflowLimitsDto, WorkflowVersionDto } from './dto';
 import { actorOf } from './http-context';
@@ -94,6 +94,7 @@ export class WorkflowsController {
   ) {}
 
   @Post()
+  @TeamOwned()
   @ApiOperation({ operationId: 'registerWorkflow', summary: 'Register a workflow (version 1)' })
   @ApiCreatedResponse({ type: WorkflowVersionResponse, description: 'Version 1 of the workflow, every default filled in.' })
   @ApiErrors({
@@ -114,6 +115,7 @@ export class WorkflowsController {
   }
 
   @Post(':id/versions')
+  @TeamOwned()
   @HttpCode(201)
   @ApiOperation({ operationId: 'addWorkflowVersion', summary: 'Add the next version of a workflow' })
   @ApiCreatedResponse({ type: WorkflowVersionResponse, description: 'The new version, every default filled in.' })
@@ -135,6 +137,7 @@ export class WorkflowsController {
   }
 
   @Post(':id/hold')
+  @BatchControl()
   @HttpCode(200)
   @ApiOperation({
     operationId: 'holdWorkflow',
@@ -159,6 +162,7 @@ export class WorkflowsController {
   }
 
   @Post(':id/release')
+  @BatchControl()
   @HttpCode(200)
   @ApiOperation({
     operationId: 'releaseWorkflow',

@@ -1,13 +1,11 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import type { Request } from 'express';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock, TeamOwned, actorOf } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
 import { type Webhook } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
 import { DeliveriesPageResponse, DeliveriesQuery, RegisterWebhookRequest, WebhookResponse } from './webhooks.dto';
-
-/** Who registers, when the caller does not say (`X-Actor`, as in the rest of the API); recorded on the registration event. */
-const DEFAULT_ACTOR = 'api';
 
 @ApiTags('webhooks')
 @Controller('v1/webhooks')
@@ -19,22 +17,22 @@ export class WebhooksController {
   ) {}
 
   @Post()
+  @TeamOwned()
   @HttpCode(201)
-  @ApiHeader({ name: 'X-Actor', required: false, description: `Who registers, for the audit trail; default "${DEFAULT_ACTOR}".` })
   @ApiOperation({ operationId: 'registerWebhook', summary: 'Register a webhook: signed POSTs of the chosen events to a URL' })
   @ApiCreatedResponse({ type: WebhookResponse })
   @ApiErrors({
     ...JSON_BODY_ERRORS,
     422: 'A rule is broken (an event type unknown to the format, not an http(s) URL, short secret); `details` names the field.',
   })
-  async register(@Body() body: RegisterWebhookRequest, @Headers('x-actor') actor: string | undefined): Promise<WebhookResponse> {
+  async register(@Body() body: RegisterWebhookRequest, @Req() request: Request): Promise<WebhookResponse> {
     const { webhook } = await this.registry.register({
       url: body.url,
       events: body.events,
       secret: body.secret,
       ...(body.workflowId === undefined ? {} : { workflowId: body.workflowId }),
       ...(body.format === undefined ? {} : { format: body.format }),
-      actor: actor?.trim().slice(0, 200) || DEFAULT_ACTOR,
+      actor: actorOf(request),
       now: this.clock.now(),
     });
     return toResponse(webhook);

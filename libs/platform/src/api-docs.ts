@@ -3,8 +3,8 @@ import { ApiResponse } from '@nestjs/swagger';
 import { JSON_BODY_LIMIT } from './http-app';
 import { ErrorBody } from './http-errors';
 
-/** The refusals the API documents: shape 400, token 403, unknown id 404, state 409, size 413, type 415, rule 422. */
-export type ErrorStatus = 400 | 403 | 404 | 409 | 413 | 415 | 422;
+/** The refusals the API documents: shape 400, no key 401, role or token 403, unknown id 404, state 409, size 413, type 415, rule 422. */
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429;
 
 /**
  * Documents the errors an operation can answer, each with the API's one error shape and what it

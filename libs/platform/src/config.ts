@@ -57,6 +57,10 @@ export interface PlatformConfig {
   readonly callbackSecret: string;
   /** Inputs `POST /workflow_runs/batch` accepts per minute, per API process, before it answers 429 with Retry-After. */
   readonly extendInputsPerMinute: number;
+  /** Whether the API needs a key (AUTH=disabled turns it off, for local experiments only). */
+  readonly auth: boolean;
+  /** Requests one key may make per minute before it is answered 429 with Retry-After (RATE_LIMIT_PER_MINUTE). */
+  readonly rateLimitPerMinute: number;
 }
 
 export const CONFIG = Symbol('PlatformConfig');
@@ -97,7 +101,16 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     ),
     callbackSecret: callbackSecretOf(env, dataDir),
     extendInputsPerMinute: positiveInteger(env, 'EXTEND_RATE_LIMIT', 600_000),
+    auth: authOf(env),
+    rateLimitPerMinute: positiveInteger(env, 'RATE_LIMIT_PER_MINUTE', 1200),
   };
+};
+
+const authOf = (env: NodeJS.ProcessEnv): boolean => {
+  const raw = env['AUTH'];
+  if (raw === undefined || raw === '' || raw === 'enabled') return true;
+  if (raw === 'disabled') return false;
+  throw new Error(`AUTH must be enabled or disabled, not ${raw}`);
 };
 
 const onOff = (env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean => {

@@ -1,4 +1,5 @@
 import { Controller, Get } from '@nestjs/common';
+import { Public } from './auth/access';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 
 export class HealthResponse {
@@ -10,6 +11,7 @@ export class HealthResponse {
 @Controller()
 export class HealthController {
   @Get('health')
+  @Public()
   @ApiOperation({ operationId: 'getHealth', summary: 'Liveness: the process answers HTTP' })
   @ApiOkResponse({ type: HealthResponse })
   health(): HealthResponse {

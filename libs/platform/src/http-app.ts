@@ -94,6 +94,13 @@ export const createHttpApp = async (
       .setVersion('1')
       // Relative: the description is right on whatever host and port serves it (PUBLIC_URL, a proxy, a test's free port).
       .addServer('/', 'The server this description is served from')
+      // Every operation but the public ones (health, the async target's callback) needs an API key.
+      .addBearerAuth({
+        type: 'http',
+        scheme: 'bearer',
+        description: 'An API key, `flt_…` (POST /v1/keys; the first one is in <DATA_DIR>/admin.key)',
+      })
+      .addSecurityRequirements('bearer')
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });

@@ -44,7 +44,8 @@ export class PlatformProcess {
   async start(): Promise<void> {
     this.child = spawn(process.execPath, ['-r', './scripts/swc-register.cjs', this.entry], {
       cwd: root,
-      env: { ...process.env, PORT: String(this.port), DATA_DIR: this.dataDir, ...this.env },
+      // Specs from before keys run with auth off unless they say AUTH (auth.e2e.spec.ts runs with it on).
+      env: { ...process.env, AUTH: 'disabled', PORT: String(this.port), DATA_DIR: this.dataDir, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout?.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));

@@ -2,7 +2,15 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, UseFi
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { BatchCommandHandler, WorkflowRepository } from '@flotilla/application';
 import { DomainError, RuleViolation, parseExecutionId, type Problem, type Workflow } from '@flotilla/domain';
-import { AcceptsBodylessWithAuthorization, CLOCK, CONFIG, type Clock, type PlatformConfig } from '@flotilla/platform';
+import {
+  AcceptsBodylessWithAuthorization,
+  CLOCK,
+  CONFIG,
+  type Clock,
+  type PlatformConfig,
+  TeamOwned,
+  BatchControl,
+} from '@flotilla/platform';
 import {
   WorkflowRunQueries,
   WorkflowRunView,
@@ -136,6 +144,7 @@ export class WorkflowRunsController {
   }
 
   @Post('batch')
+  @TeamOwned()
   @HttpCode(200)
   @ExtendHeaders()
   @ApiOperation({
@@ -225,6 +234,7 @@ export class WorkflowRunsController {
   }
 
   @Post(':id/cancel')
+  @BatchControl()
   @HttpCode(200)
   @AcceptsBodylessWithAuthorization()
   @ExtendHeaders()

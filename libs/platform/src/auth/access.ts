@@ -1,0 +1,49 @@
+import { SetMetadata } from '@nestjs/common';
+import type { Request } from 'express';
+import { actorOfPrincipal, type Principal, type Role } from './keys';
+
+export const ACCESS = 'flotilla:access';
+
+/** Who may call a route: anyone (no key), or keys of the roles listed. */
+export type Access = { readonly public: true } | { readonly roles: readonly Role[] };
+
+/** No key needed: liveness, and routes with an authentication of their own (a target's callback token). */
+export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(ACCESS, { public: true } satisfies Access);
+
+/**
+ * The roles whose keys may call a route (admin is always one of them). A route without it takes
+ * every role; what a submitter then sees is narrowed to its team by the route itself.
+ */
+export const Roles = (...roles: Role[]): MethodDecorator & ClassDecorator =>
+  SetMetadata(ACCESS, { roles: [...new Set<Role>(['admin', ...roles])] } satisfies Access);
+
+/** Keys and team limits: admins only. */
+export const AdminOnly = (): MethodDecorator & ClassDecorator => Roles();
+
+/** What steers a batch that exists (pause, resume, cancel, reschedule, PATCH, retry-failed, hold): operators too. */
+export const BatchControl = (): MethodDecorator & ClassDecorator => Roles('operator', 'submitter');
+
+/** Creating what belongs to a team (workflows, batches, webhooks, runs): the team's own keys, not operators. */
+export const TeamOwned = (): MethodDecorator & ClassDecorator => Roles('submitter');
+
+const PRINCIPAL = Symbol('principal');
+
+type WithPrincipal = Request & { [PRINCIPAL]?: Principal };
+
+export const setPrincipal = (request: Request, principal: Principal): void => {
+  (request as WithPrincipal)[PRINCIPAL] = principal;
+};
+
+/** The caller's key, or undefined when auth is off (AUTH=disabled) or the route is public. */
+export const principalOf = (request: Request): Principal | undefined => (request as WithPrincipal)[PRINCIPAL];
+
+/**
+ * Who is calling, for the audit history: `<team>/<name>` of the key. `X-Actor` is never the actor
+ * of a keyed request; with auth off (AUTH=disabled) callers still name themselves with it, else `api`.
+ */
+export const actorOf = (request: Request): string => {
+  const principal = principalOf(request);
+  if (principal !== undefined) return actorOfPrincipal(principal);
+  const header = request.header('x-actor');
+  return header && header.trim() !== '' ? header.trim().slice(0, 200) : 'api';
+};
