@@ -1,10 +1,12 @@
 import { Inject, Logger, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOCK, type Clock } from '../clock';
 import { CONFIG, type PlatformConfig } from '../config';
 import { AuthGuard } from './auth.guard';
+import { KeyRateLimitGuard } from './key-rate-limit';
 import { KeyRegistry } from './key-registry';
 import { KeysController } from './keys.controller';
 import { DEFAULT_TEAM } from './keys';
@@ -17,13 +19,20 @@ export const adminKeyPath = (config: PlatformConfig): string => join(config.data
 
 /**
  * Authentication for a process that serves the API (the embedded default, the ingest-api): the key
- * registry, the key API, and the guard on every route. On the first start of a deployment (no key
+ * registry, the key API, the guard on every route and the per-key rate limit. On the first start of a deployment (no key
  * was ever created) it creates an admin key for the team `default`, prints it once and writes it to
  * `<DATA_DIR>/admin.key`. AUTH=disabled leaves every route open, with a warning.
  */
 @Module({
+  imports: [
+    ThrottlerModule.forRootAsync({
+      inject: [CONFIG],
+      useFactory: (config: PlatformConfig) => [{ ttl: 60_000, limit: config.rateLimitPerMinute }],
+    }),
+  ],
   controllers: [KeysController],
-  providers: [KeyRegistry, { provide: APP_GUARD, useClass: AuthGuard }],
+  // In this order: the rate limit counts by the key the AuthGuard found.
+  providers: [KeyRegistry, { provide: APP_GUARD, useClass: AuthGuard }, { provide: APP_GUARD, useClass: KeyRateLimitGuard }],
   exports: [KeyRegistry],
 })
 export class AuthModule implements OnApplicationBootstrap {

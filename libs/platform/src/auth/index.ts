@@ -4,3 +4,4 @@ export * from './auth.module';
 export * from './key-registry';
 export * from './keys';
 export * from './keys.controller';
+export * from './key-rate-limit';

@@ -1,0 +1,190 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HistoryEntry } from '@flotilla/projections';
+import { PlatformProcess, TargetServer, eventually, freePort, tempDir } from '@flotilla/testing';
+
+interface Answer<T = unknown> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+}
+
+/**
+ * Keys, roles and the actor, with auth on, on the real product process: the first-start admin key,
+ * keys made through the API, 401/403/429, revocation, and the actor taken from the key.
+ */
+describe('auth: keys, roles, the actor (AUTH on)', () => {
+  let data: ReturnType<typeof tempDir>;
+  let app: PlatformProcess;
+  let target: TargetServer;
+  let admin: string;
+
+  const call = async <T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    key: string | undefined,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Answer<T>> => {
+    const response = await fetch(`${app.url}${path}`, {
+      method,
+      headers: {
+        ...(key === undefined ? {} : { authorization: `Bearer ${key}` }),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : null) as T };
+  };
+
+  const createKey = async (team: string, role: string, name: string): Promise<{ id: string; key: string }> => {
+    const created = await call<{ id: string; key: string }>('POST', '/v1/keys', admin, { team, role, name });
+    expect(created.status).toBe(201);
+    return created.body;
+  };
+
+  const workflow = (id: string) => ({ id, name: id, inputs: [{ name: 'n' }], target: { url: target.url } });
+  // Slow: one item a minute, so it is still running when the test steers it.
+  const batch = (workflowId: string) => ({
+    name: 'b',
+    workflowId,
+    maxConcurrent: 1,
+    batchIntervalSeconds: 60,
+    items: [{ inputs: { n: '1' } }, { inputs: { n: '2' } }],
+  });
+
+  beforeAll(async () => {
+    data = tempDir('flotilla-auth-e2e-');
+    target = new TargetServer();
+    await target.start();
+    app = new PlatformProcess(await freePort(), data.path, { AUTH: 'enabled', RATE_LIMIT_PER_MINUTE: '100' });
+    await app.start();
+    admin = readFileSync(join(data.path, 'admin.key'), 'utf8').trim();
+  });
+
+  afterAll(async () => {
+    await app.kill();
+    await target.stop();
+    data.remove();
+  });
+
+  it('creates an admin key for team default on first start, printed once and written with mode 0600', async () => {
+    expect(admin).toMatch(/^flt_[A-Za-z0-9_-]{43}$/);
+    expect(statSync(join(data.path, 'admin.key')).mode & 0o777).toBe(0o600);
+    expect(app.output.join('').split(admin).length - 1).toBe(1);
+    const keys = await call<{ keys: Record<string, unknown>[] }>('GET', '/v1/keys', admin);
+    expect(keys.status).toBe(200);
+    expect(keys.body.keys).toContainEqual(expect.objectContaining({ team: 'default', role: 'admin', name: 'admin' }));
+  });
+
+  it('answers 401 with WWW-Authenticate: Bearer without a key, with an unknown one, and leaves /health and /docs-json open', async () => {
+    for (const key of [undefined, 'flt_not-a-key-of-this-deployment']) {
+      const answer = await call('GET', '/v1/batches', key);
+      expect(answer.status).toBe(401);
+      expect(answer.headers.get('www-authenticate')).toBe('Bearer');
+      expect(answer.body).toMatchObject({ statusCode: 401, error: 'Unauthorized', message: expect.any(String) });
+    }
+    const basic = await call('GET', '/v1/batches', undefined, undefined, { authorization: `Basic ${admin}` });
+    expect(basic.status).toBe(401);
+    expect((await call('GET', '/health', undefined)).status).toBe(200);
+    expect((await call('GET', '/docs-json', undefined)).status).toBe(200);
+  });
+
+  it('lists keys without the key or its hash, and validates the body naming the field', async () => {
+    const created = await call<Record<string, unknown>>('POST', '/v1/keys', admin, { team: 'alpha', role: 'submitter', name: 'lister' });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({
+      id: expect.any(String),
+      key: expect.stringMatching(/^flt_/),
+      team: 'alpha',
+      role: 'submitter',
+      name: 'lister',
+      createdAt: expect.any(String),
+    });
+    const listed = await call<{ keys: Record<string, unknown>[] }>('GET', '/v1/keys', admin);
+    const text = JSON.stringify(listed.body);
+    expect(text).not.toContain(String(created.body['key']));
+    expect(text).not.toContain('hash');
+    expect(listed.body.keys.find((key) => key['id'] === created.body['id'])).toEqual({
+      id: created.body['id'],
+      team: 'alpha',
+      role: 'submitter',
+      name: 'lister',
+      createdAt: created.body['createdAt'],
+    });
+    const bad = await call<{ details: { field: string }[] }>('POST', '/v1/keys', admin, { team: 'Alpha/Team', role: 'root', name: 'x' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.details.map((detail) => detail.field)).toEqual(expect.arrayContaining(['team', 'role']));
+    expect((await call('DELETE', '/v1/keys/key_nobody', admin)).status).toBe(404);
+  });
+
+  it('lets only admins manage keys (403), operators steer batches but not create them, submitters not steer keys', async () => {
+    const submitter = await createKey('alpha', 'submitter', 'ci');
+    const operator = await createKey('ops', 'operator', 'oncall');
+    for (const key of [submitter.key, operator.key]) {
+      expect((await call('POST', '/v1/keys', key, { team: 'alpha', role: 'admin', name: 'me' })).status).toBe(403);
+      expect((await call('GET', '/v1/keys', key)).status).toBe(403);
+      expect((await call('DELETE', `/v1/keys/${submitter.id}`, key)).status).toBe(403);
+    }
+    expect((await call('POST', '/v1/workflows', submitter.key, workflow('w-roles'))).status).toBe(201);
+    const created = await call<{ id: string }>('POST', '/v1/batches', submitter.key, batch('w-roles'));
+    expect(created.status).toBe(201);
+    expect((await call('POST', '/v1/batches', operator.key, batch('w-roles'))).status).toBe(403);
+    const paused = await call('POST', `/v1/batches/${created.body.id}/pause`, operator.key, { reason: 'night' });
+    expect(paused.status).toBe(200);
+    expect((await call('GET', `/v1/batches/${created.body.id}`, operator.key)).body).toMatchObject({ status: 'paused' });
+  });
+
+  it('records the key as the actor, <team>/<name>, never what X-Actor claims', async () => {
+    const submitter = await createKey('alpha', 'submitter', 'actor-ci');
+    const operator = await createKey('ops', 'operator', 'actor-oncall');
+    expect((await call('POST', '/v1/workflows', submitter.key, workflow('w-actor'), { 'x-actor': 'root' })).status).toBe(201);
+    const created = await call<{ id: string }>('POST', '/v1/batches', submitter.key, batch('w-actor'), { 'x-actor': 'someone-else' });
+    expect(created.status).toBe(201);
+    const cancel = await call('POST', `/v1/batches/${created.body.id}/cancel`, operator.key, { reason: 'drill' }, { 'x-actor': 'the-ceo' });
+    expect(cancel.status).toBe(200);
+    const history = await call<{ items: HistoryEntry[] }>('GET', `/v1/batches/${created.body.id}/history`, admin);
+    const actors = Object.fromEntries(history.body.items.map((entry) => [entry.type, entry.actor]));
+    expect(actors).toMatchObject({ BatchCreated: 'alpha/actor-ci', BatchCancelled: 'ops/actor-oncall' });
+    expect(JSON.stringify(history.body)).not.toMatch(/someone-else|the-ceo/);
+  });
+
+  it('refuses a revoked key within a second', async () => {
+    const doomed = await createKey('alpha', 'submitter', 'doomed');
+    expect((await call('GET', '/v1/batches', doomed.key)).status).toBe(200);
+    expect((await call('DELETE', `/v1/keys/${doomed.id}`, admin)).status).toBe(204);
+    const revokedAt = Date.now();
+    await eventually(
+      async () => (await call('GET', '/v1/batches', doomed.key)).status,
+      (status) => status === 401,
+      1_000,
+      'the revoked key to be refused',
+    );
+    expect(Date.now() - revokedAt).toBeLessThan(1_000);
+    const listed = await call<{ keys: { id: string; revokedAt?: string }[] }>('GET', '/v1/keys', admin);
+    expect(listed.body.keys.find((key) => key.id === doomed.id)?.revokedAt).toEqual(expect.any(String));
+  });
+
+  it('answers 413 to a body over the limit, with a key as without', async () => {
+    const big = JSON.stringify({ team: 'alpha', role: 'submitter', name: 'x'.repeat(51 * 1024 * 1024) });
+    expect((await call('POST', '/v1/keys', admin, big)).status).toBe(413);
+  });
+
+  it('limits each key to RATE_LIMIT_PER_MINUTE (429 with Retry-After) without slowing another key', async () => {
+    const busy = await createKey('alpha', 'submitter', 'busy');
+    const calm = await createKey('beta', 'submitter', 'calm');
+    const statuses: number[] = [];
+    let limited: Answer | undefined;
+    for (let i = 0; i < 105 && limited === undefined; i++) {
+      const answer = await call('GET', '/v1/batches', busy.key);
+      statuses.push(answer.status);
+      if (answer.status === 429) limited = answer;
+    }
+    expect(statuses.filter((status) => status === 200)).toHaveLength(100);
+    expect(limited?.body).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
+    expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await call('GET', '/v1/batches', calm.key)).status).toBe(200);
+  });
+});
