@@ -151,10 +151,59 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     expect(JSON.stringify(history.body)).not.toMatch(/someone-else|the-ceo/);
   });
 
+  it('keeps two teams blind to each other (404s, lists) while an operator and an admin see and act across them', async () => {
+    const alpha = await createKey('alpha', 'submitter', 'blind-a');
+    const beta = await createKey('beta', 'submitter', 'blind-b');
+    const operator = await createKey('ops', 'operator', 'blind-ops');
+    expect((await call('POST', '/v1/workflows', alpha.key, workflow('w-alpha'))).status).toBe(201);
+    expect((await call('POST', '/v1/workflows', beta.key, workflow('w-beta'))).status).toBe(201);
+    const ofAlpha = (await call<{ id: string }>('POST', '/v1/batches', alpha.key, batch('w-alpha'))).body.id;
+    const ofBeta = (await call<{ id: string }>('POST', '/v1/batches', beta.key, batch('w-beta'))).body.id;
+    const unknown = await call<Record<string, unknown>>('GET', '/v1/batches/bat_00000000000000000000000000', beta.key);
+    for (const path of [
+      `/v1/batches/${ofAlpha}`,
+      `/v1/batches/${ofAlpha}/executions`,
+      `/v1/batches/${ofAlpha}/history`,
+      `/v1/batches/${ofAlpha}/results`,
+      `/v1/executions/${ofAlpha}.0`,
+      `/workflow_runs/${ofAlpha}.0`,
+    ]) {
+      const answer = await call<Record<string, unknown>>('GET', path, beta.key);
+      expect({ path, status: answer.status }).toEqual({ path, status: 404 });
+    }
+    const foreign = await call<Record<string, unknown>>('GET', `/v1/batches/${ofAlpha}`, beta.key);
+    expect(Object.keys(foreign.body).sort()).toEqual(Object.keys(unknown.body).sort());
+    for (const action of ['pause', 'cancel'])
+      expect((await call('POST', `/v1/batches/${ofAlpha}/${action}`, beta.key, {})).status).toBe(404);
+    expect((await call('PATCH', `/v1/batches/${ofAlpha}`, beta.key, { maxConcurrent: 2 })).status).toBe(404);
+    expect((await call('POST', `/v1/executions/${ofAlpha}.1/cancel`, beta.key, {})).status).toBe(404);
+
+    const idsOf = async (key: string) =>
+      (await call<{ items: { id: string }[] }>('GET', '/v1/batches?limit=1000', key)).body.items.map((b) => b.id);
+    const runsOf = async (key: string) =>
+      (await call<{ data: { batchId?: string; id: string }[] }>('GET', '/workflow_runs?maxPageSize=1000', key)).body.data.map(
+        (run) => run.id,
+      );
+    expect(await idsOf(alpha.key)).toContain(ofAlpha);
+    expect(await idsOf(alpha.key)).not.toContain(ofBeta);
+    expect(await idsOf(beta.key)).toEqual([ofBeta]);
+    expect((await runsOf(beta.key)).every((id) => id.startsWith(`${ofBeta}.`))).toBe(true);
+    for (const key of [operator.key, admin]) expect(await idsOf(key)).toEqual(expect.arrayContaining([ofAlpha, ofBeta]));
+
+    // The operator acts on both teams' batches; the owner sees what it did.
+    expect((await call('POST', `/v1/batches/${ofAlpha}/pause`, operator.key, { reason: 'maintenance' })).status).toBe(200);
+    expect((await call('POST', `/v1/batches/${ofBeta}/cancel`, operator.key, { reason: 'maintenance' })).status).toBe(200);
+    expect((await call('GET', `/v1/batches/${ofAlpha}`, alpha.key)).body).toMatchObject({ status: 'paused' });
+    expect((await call('GET', `/v1/batches/${ofBeta}`, beta.key)).body).toMatchObject({ status: 'cancelled' });
+    expect((await call('POST', `/v1/batches/${ofAlpha}/resume`, alpha.key, {})).status).toBe(200);
+  });
+
   it('refuses a revoked key within a second', async () => {
     const doomed = await createKey('alpha', 'submitter', 'doomed');
     expect((await call('GET', '/v1/batches', doomed.key)).status).toBe(200);
-    expect((await call('DELETE', `/v1/keys/${doomed.id}`, admin)).status).toBe(204);
+    const revoked = await call('DELETE', `/v1/keys/${doomed.id}`, admin);
+    expect(revoked.status).toBe(200);
+    expect(revoked.body).toMatchObject({ id: doomed.id, revokedAt: expect.any(String) });
     const revokedAt = Date.now();
     await eventually(
       async () => (await call('GET', '/v1/batches', doomed.key)).status,

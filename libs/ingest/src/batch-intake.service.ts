@@ -14,7 +14,7 @@ import {
   type WorkflowVersion,
 } from '@flotilla/domain';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
-import { CLOCK, EVENT_STORE, type Clock } from '@flotilla/platform';
+import { CLOCK, EVENT_STORE, type Clock, DEFAULT_TEAM } from '@flotilla/platform';
 import { newBatchId } from './batch-ids';
 import { batchSettingsOf } from './batch-settings';
 import { csvRowsSource, mappingOf, previewCsvRows, readCsvRows } from './csv-rows';
@@ -31,9 +31,11 @@ export interface CreatedBatch {
   readonly position: GlobalPosition;
 }
 
-/** Who creates a batch, and for a retry which batch it re-runs and why. */
+/** Who creates a batch, for which team, and for a retry which batch it re-runs and why. */
 interface Creation {
   readonly actor: string;
+  /** Recorded on BatchCreated's metadata: the batch, its executions, results and runs belong to it. */
+  readonly team: string;
   readonly parentBatchId?: string;
   readonly reason?: string;
 }
@@ -52,19 +54,25 @@ export class BatchIntakeService {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async createFromJson(config: BatchConfigDto, items: readonly BatchItemDto[], actor: string): Promise<CreatedBatch> {
+  async createFromJson(config: BatchConfigDto, items: readonly BatchItemDto[], actor: string, team = DEFAULT_TEAM): Promise<CreatedBatch> {
     const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     checkJsonItems(items, workflow);
-    return this.create(settings, { actor }, jsonItemsSource(items, settings));
+    return this.create(settings, { actor, team }, jsonItemsSource(items, settings));
   }
 
   /** `rawMapping` is the `mapping` of the config as the client sent it; rows are checked as they are written. */
-  async createFromCsv(config: BatchConfigDto, rawMapping: unknown, rows: AsyncIterable<string[]>, actor: string): Promise<CreatedBatch> {
+  async createFromCsv(
+    config: BatchConfigDto,
+    rawMapping: unknown,
+    rows: AsyncIterable<string[]>,
+    actor: string,
+    team = DEFAULT_TEAM,
+  ): Promise<CreatedBatch> {
     const mapping = mappingOf(rawMapping, 'config.mapping');
     const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
-    return this.create(settings, { actor }, csvRowsSource(rows, workflow, mapping, settings));
+    return this.create(settings, { actor, team }, csvRowsSource(rows, workflow, mapping, settings));
   }
 
   /**
@@ -72,9 +80,9 @@ export class BatchIntakeService {
    * as stored (inputs, profile, metadata) and the parent's settings less what `changes` overrides;
    * then the parent records the link. Each item is checked again under the retry's workflow version,
    * which may be a newer one. The parent's CSV columns carry over, so the retry's export answers
-   * under the same headers.
+   * under the same headers. The retry belongs to the parent's team (`team`), whoever asks for it.
    */
-  async retryFailed(parentId: string, changes: RetryFailedDto, actor: string): Promise<CreatedBatch> {
+  async retryFailed(parentId: string, changes: RetryFailedDto, actor: string, team = DEFAULT_TEAM): Promise<CreatedBatch> {
     const parent = await this.batches.load(parentId);
     if (!isBatch(parent)) throw new BatchNotFound(parentId);
     requireFailedExecutions(parent);
@@ -105,7 +113,7 @@ export class BatchIntakeService {
       problems.throwIfAny('failed executions');
       return parent.source;
     };
-    const created = await this.create(settings, { actor, parentBatchId: parentId, ...reason }, source);
+    const created = await this.create(settings, { actor, team, parentBatchId: parentId, ...reason }, source);
     const linked = await this.batches.handle(
       parentId,
       {
@@ -155,8 +163,12 @@ export class BatchIntakeService {
     // this read is caught up by WorkflowHolds when it meets the BatchCreated.
     const hold = (await this.workflows.load(settings.workflowId))?.held ?? null;
     const held = hold === null ? {} : { held: { by: 'workflow' as const, reason: hold.reason, actor: hold.actor } };
-    const command = { type: 'CreateBatch' as const, batchId, settings, total, items, ...creation, ...held, now };
-    const result = await this.batches.handle(batchId, described ? { ...command, source: described } : command, { actor: creation.actor });
+    const { team, ...byWhom } = creation;
+    const command = { type: 'CreateBatch' as const, batchId, settings, total, items, ...byWhom, ...held, now };
+    const result = await this.batches.handle(batchId, described ? { ...command, source: described } : command, {
+      actor: creation.actor,
+      team,
+    });
     if (result.position === null) throw new Error(`Batch ${batchId} was not recorded`);
     return { batchId, total, position: result.position };
   }

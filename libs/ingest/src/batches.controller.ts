@@ -38,6 +38,8 @@ import {
   RetryFailedDto,
 } from './dto';
 import { actorOf } from './http-context';
+import { OwnTeamOnly } from './team-scope';
+import { teamOf, visibleTeamOf } from '@flotilla/platform';
 import { ReadModelsService } from './read-models.service';
 import { BatchCreatedResponse, BatchPlanResponse, ColumnMappingBody, CsvPreviewResponse, RetryCreatedResponse } from './responses';
 import { csvRecords, jsonField, receiveUpload, validDto } from './uploads';
@@ -101,7 +103,10 @@ export class BatchesController {
   })
   async create(@Req() request: Request, @Body() body: unknown): Promise<BatchCreatedResponse> {
     const actor = actorOf(request);
-    const created = request.is('multipart/form-data') ? await this.createFromCsv(request, actor) : await this.createFromJson(body, actor);
+    const team = teamOf(request);
+    const created = request.is('multipart/form-data')
+      ? await this.createFromCsv(request, actor, team)
+      : await this.createFromJson(body, actor, team);
     await this.readModels.settle(created.position);
     const batch = this.readModels.queries.getBatch(created.batchId);
     return { id: created.batchId, status: batch?.status ?? 'pending', total: created.total };
@@ -187,8 +192,10 @@ export class BatchesController {
   @ApiOperation({ operationId: 'listBatches', summary: 'List batches, newest first' })
   @ApiOkResponse({ type: BatchPage })
   @ApiErrors({ 400: PAGE_QUERY_ERROR })
-  list(@Query() query: ListBatchesQueryDto): BatchPage {
+  list(@Query() query: ListBatchesQueryDto, @Req() request: Request): BatchPage {
+    const team = visibleTeamOf(request);
     return this.readModels.queries.listBatches({
+      ...(team === undefined ? {} : { team }),
       limit: query.limit ?? 50,
       ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
       ...(query.status === undefined ? {} : { status: query.status }),
@@ -197,6 +204,7 @@ export class BatchesController {
   }
 
   @Get(':id')
+  @OwnTeamOnly()
   @ApiOperation({ operationId: 'getBatch', summary: 'A batch with its progress' })
   @ApiOkResponse({ type: BatchView })
   @ApiErrors({ 404: 'No batch has this id.' })
@@ -205,6 +213,7 @@ export class BatchesController {
   }
 
   @Patch(':id')
+  @OwnTeamOnly()
   @BatchControl()
   @ApiOperation({
     operationId: 'reconfigureBatch',
@@ -244,6 +253,7 @@ export class BatchesController {
   }
 
   @Post(':id/pause')
+  @OwnTeamOnly()
   @BatchControl()
   @HttpCode(200)
   @ApiOperation({
@@ -257,6 +267,7 @@ export class BatchesController {
   }
 
   @Post(':id/resume')
+  @OwnTeamOnly()
   @BatchControl()
   @HttpCode(200)
   @ApiOperation({ operationId: 'resumeBatch', summary: 'Resume: the pending executions are re-planned from now, in their original order' })
@@ -267,6 +278,7 @@ export class BatchesController {
   }
 
   @Post(':id/cancel')
+  @OwnTeamOnly()
   @BatchControl()
   @HttpCode(200)
   @ApiOperation({
@@ -280,6 +292,7 @@ export class BatchesController {
   }
 
   @Post(':id/retry-failed')
+  @OwnTeamOnly()
   @BatchControl()
   @ApiOperation({
     operationId: 'retryFailedExecutions',
@@ -296,13 +309,15 @@ export class BatchesController {
     422: 'The batch has no failed execution, a setting is out of range, or a failed item does not fit the chosen workflow version.',
   })
   async retryFailed(@Param('id') id: string, @Body() body: RetryFailedDto, @Req() request: Request): Promise<RetryCreatedResponse> {
-    const created = await this.intake.retryFailed(id, body ?? {}, actorOf(request));
+    const team = this.readModels.queries.teamOfBatch(id) ?? teamOf(request);
+    const created = await this.intake.retryFailed(id, body ?? {}, actorOf(request), team);
     await this.readModels.settle(created.position);
     const batch = this.readModels.queries.getBatch(created.batchId);
     return { id: created.batchId, status: batch?.status ?? 'pending', total: created.total, parentBatchId: id };
   }
 
   @Get(':id/executions')
+  @OwnTeamOnly()
   @ApiOperation({
     operationId: 'listBatchExecutions',
     summary: 'The executions of a batch, in input order; status filters on pending, triggered, cancelled, completed, failed',
@@ -319,6 +334,7 @@ export class BatchesController {
   }
 
   @Get(':id/history')
+  @OwnTeamOnly()
   @ApiOperation({ operationId: 'getBatchHistory', summary: 'The audit history of a batch: every event, in order, with who did it and why' })
   @ApiOkResponse({ type: HistoryPage })
   // PageQueryDto's limit, described with this route's default.
@@ -338,14 +354,14 @@ export class BatchesController {
     });
   }
 
-  private async createFromJson(body: unknown, actor: string) {
+  private async createFromJson(body: unknown, actor: string, team: string) {
     const dto = await validDto(CreateBatchDto, body);
     const { items, ...config } = dto;
-    return this.intake.createFromJson(config, items, actor);
+    return this.intake.createFromJson(config, items, actor, team);
   }
 
-  private createFromCsv(request: Request, actor: string) {
-    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.createFromCsv(config, mapping, rows, actor));
+  private createFromCsv(request: Request, actor: string, team: string) {
+    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.createFromCsv(config, mapping, rows, actor, team));
   }
 
   /** Reads the `config` and `file` of a CSV upload for `use`, then disposes of the upload. */

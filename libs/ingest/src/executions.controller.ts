@@ -17,6 +17,7 @@ import { ExecutionView } from '@flotilla/projections';
 import type { Request } from 'express';
 import { ExecutionResultDto, OperatorActionDto, RescheduleDto } from './dto';
 import { actorOf } from './http-context';
+import { OwnTeamOnly } from './team-scope';
 import { ReadModelsService } from './read-models.service';
 
 @ApiTags('executions')
@@ -30,6 +31,7 @@ export class ExecutionsController {
   ) {}
 
   @Get(':id')
+  @OwnTeamOnly('execution')
   @ApiOperation({ operationId: 'getExecution', summary: 'One execution' })
   @ApiOkResponse({ type: ExecutionView })
   @ApiErrors({ 404: 'No execution has this id.' })
@@ -38,6 +40,7 @@ export class ExecutionsController {
   }
 
   @Post(':id/cancel')
+  @OwnTeamOnly('execution')
   @BatchControl()
   @HttpCode(200)
   @ApiOperation({ operationId: 'cancelExecution', summary: 'Cancel one pending execution (409 unless pending)' })
@@ -56,6 +59,7 @@ export class ExecutionsController {
   }
 
   @Post(':id/reschedule')
+  @OwnTeamOnly('execution')
   @BatchControl()
   @HttpCode(200)
   @ApiOperation({

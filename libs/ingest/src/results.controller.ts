@@ -7,6 +7,7 @@ import { ExecutionResult } from '@flotilla/projections';
 import type { Response } from 'express';
 import { ResultsQueryDto } from './dto';
 import { ReadModelsService } from './read-models.service';
+import { OwnTeamOnly } from './team-scope';
 import { RESULT_CONTENT_TYPES, csvColumns, resultChunks, resultsFileName, writeWithBackpressure } from './results-export';
 import { resolveWorkflowVersion } from './workflow-versions';
 
@@ -22,6 +23,7 @@ export class ResultsController {
   ) {}
 
   @Get(':id/results')
+  @OwnTeamOnly()
   @ApiOperation({
     operationId: 'exportBatchResults',
     summary: 'Every execution of the batch with its outcome so far, in index order, as CSV, a JSON array or JSON Lines',

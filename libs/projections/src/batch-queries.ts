@@ -102,8 +102,13 @@ export class BatchQueries {
     return row ? this.toBatchView(row) : null;
   }
 
-  /** Newest first. */
-  listBatches(filter: { status?: BatchStatus; workflowId?: string; limit: number; cursor?: string }): Page<BatchView> {
+  /** The team a batch belongs to, or undefined for an unknown batch. */
+  teamOfBatch(id: string): string | undefined {
+    return this.db.get<{ team: string }>('SELECT team FROM batches WHERE id = ?', id)?.team;
+  }
+
+  /** Newest first; `team` keeps to one team's batches. */
+  listBatches(filter: { status?: BatchStatus; workflowId?: string; team?: string; limit: number; cursor?: string }): Page<BatchView> {
     const where: string[] = [];
     const params: (string | number)[] = [];
     const condition = (sql: string, value: string): void => {
@@ -112,6 +117,7 @@ export class BatchQueries {
     };
     if (filter.status) condition('b.status = ?', filter.status);
     if (filter.workflowId) condition('b.workflow_id = ?', filter.workflowId);
+    if (filter.team !== undefined) condition('b.team = ?', filter.team);
     const after = positionOfCursor(filter.cursor);
     if (after !== undefined) condition('b.created_position < ?', after);
     const rows = this.db.all<BatchRow>(

@@ -1,5 +1,5 @@
 import { batchEvents, type ReconfigurableSetting, type RegisteredEvent } from '@flotilla/domain';
-import type { Recorded } from '@flotilla/event-store';
+import type { EventMetadata, Recorded } from '@flotilla/event-store';
 import type { Projection } from './projection';
 import type { StateDb } from '@flotilla/state';
 import { positionKey } from './batch-history.projection';
@@ -44,6 +44,9 @@ const SETTING_COLUMNS: readonly (readonly [ReconfigurableSetting, string])[] = [
   ['maxFailures', 'max_failures'],
 ];
 
+/** The team of the key that created the batch; events from before keys (no team) belong to 'default'. */
+const teamOf = (metadata: EventMetadata): string => (typeof metadata['team'] === 'string' ? metadata['team'] : 'default');
+
 export class BatchSummaryProjection implements Projection<SummaryEvent> {
   readonly name = 'batch-summary';
   readonly version = 2;
@@ -63,8 +66,8 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
         db.run(
           `INSERT OR IGNORE INTO batches (id, name, status, workflow_id, workflow_version, start_at, max_concurrent, batch_interval_seconds,
              default_profile, profile_pool, metadata, total, pending, created_at, created_position, plan_ends_at,
-             max_failure_percent, max_failures, priority, parent_batch_id, catch_up)
-           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             max_failure_percent, max_failures, priority, parent_batch_id, catch_up, team)
+           VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           batchId,
           data.name,
           data.workflowId,
@@ -85,6 +88,7 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
           data.priority,
           data.parentBatchId ?? null,
           data.catchUp,
+          teamOf(event.metadata),
         );
         return;
       }

@@ -30,6 +30,8 @@ export interface RunRow {
 export interface RunFilter {
   readonly batchId?: string;
   readonly workflowId?: string;
+  /** Only the runs of this team's batches. */
+  readonly team?: string;
   readonly state?: ExecutionState;
   readonly limit: number;
   readonly pageToken?: string;
@@ -100,6 +102,10 @@ export class WorkflowRunQueries {
     if (filter.workflowId !== undefined) {
       where.push('workflow_id = ?');
       params.push(filter.workflowId);
+    }
+    if (filter.team !== undefined) {
+      where.push('team = ?');
+      params.push(filter.team);
     }
     const select = (bound: string): string =>
       `SELECT id, created_position FROM batches WHERE ${[...where, bound].join(' AND ')} ORDER BY created_position DESC LIMIT ?`;

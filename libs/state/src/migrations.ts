@@ -208,4 +208,13 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE TABLE parked_batches (batch_id TEXT PRIMARY KEY, parked_at TEXT NOT NULL) WITHOUT ROWID;
     `,
   },
+  {
+    id: 11,
+    name: 'batch summary: the team a batch belongs to',
+    sql: `
+      -- From the team of the key that created the batch (BatchCreated's metadata); batches from before keys are 'default'.
+      ALTER TABLE batches ADD COLUMN team TEXT NOT NULL DEFAULT 'default';
+      CREATE INDEX batches_by_team ON batches (team, created_position);
+    `,
+  },
 ];

@@ -25,6 +25,8 @@ import type { Request } from 'express';
 import { BatchIntakeService } from '../batch-intake.service';
 import type { BatchConfigDto, BatchItemDto } from '../dto';
 import { actorOf } from '../http-context';
+import { OwnTeamOnly, WorkflowRunNotFound } from '../team-scope';
+import { teamOf, visibleTeamOf } from '@flotilla/platform';
 import { ReadModelsService } from '../read-models.service';
 import { resolveWorkflowVersion } from '../workflow-versions';
 import { ExtendErrorBody, ExtendErrorFilter, ExtendRateLimited } from './extend-errors';
@@ -49,15 +51,6 @@ export class WorkflowRunListResponse {
   readonly data!: WorkflowRunView[];
   @ApiPropertyOptional({ description: 'Absent on the last page; pass it back as `nextPageToken` for the next.' })
   readonly nextPageToken?: string;
-}
-
-class WorkflowRunNotFound extends DomainError {
-  readonly kind = 'not_found';
-  readonly code = 'workflow_run_not_found';
-  constructor(id: string) {
-    super(`Workflow run ${id} does not exist`);
-    this.name = 'WorkflowRunNotFound';
-  }
 }
 
 class WorkflowRunNotPending extends DomainError {
@@ -189,7 +182,7 @@ export class WorkflowRunsController {
       ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
     }));
     try {
-      const created = await this.intake.createFromJson(config, items, actorOf(request));
+      const created = await this.intake.createFromJson(config, items, actorOf(request), teamOf(request));
       await this.readModels.settle(created.position);
       return { success: true, batchId: created.batchId };
     } catch (error) {
@@ -207,8 +200,10 @@ export class WorkflowRunsController {
   @ExtendErrors({
     400: 'A query parameter is not of the expected shape: maxPageSize out of 1..1000, an unknown status, a bogus nextPageToken.',
   })
-  async list(@Query() query: ListWorkflowRunsQueryDto): Promise<WorkflowRunListResponse> {
+  async list(@Query() query: ListWorkflowRunsQueryDto, @Req() request: Request): Promise<WorkflowRunListResponse> {
+    const team = visibleTeamOf(request);
     const page = this.runs.list({
+      ...(team === undefined ? {} : { team }),
       ...(query.batchId === undefined ? {} : { batchId: query.batchId }),
       ...(query.workflowId === undefined ? {} : { workflowId: query.workflowId }),
       ...(query.status === undefined ? {} : { state: executionStateOf(query.status) }),
@@ -225,6 +220,7 @@ export class WorkflowRunsController {
   }
 
   @Get(':id')
+  @OwnTeamOnly('run')
   @ExtendHeaders()
   @ApiOperation({ operationId: 'getWorkflowRun', summary: 'One workflow run: an execution, by its id `<batchId>.<index>`' })
   @ApiOkResponse({ type: WorkflowRunView })
@@ -234,6 +230,7 @@ export class WorkflowRunsController {
   }
 
   @Post(':id/cancel')
+  @OwnTeamOnly('run')
   @BatchControl()
   @HttpCode(200)
   @AcceptsBodylessWithAuthorization()

@@ -1,6 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
 import type { Request } from 'express';
-import { actorOfPrincipal, type Principal, type Role } from './keys';
+import { DEFAULT_TEAM, actorOfPrincipal, seesEveryTeam, type Principal, type Role } from './keys';
 
 export const ACCESS = 'flotilla:access';
 
@@ -46,4 +46,16 @@ export const actorOf = (request: Request): string => {
   if (principal !== undefined) return actorOfPrincipal(principal);
   const header = request.header('x-actor');
   return header && header.trim() !== '' ? header.trim().slice(0, 200) : 'api';
+};
+
+/** The team what the caller creates belongs to: its key's, or `default` with auth off. */
+export const teamOf = (request: Request): string => principalOf(request)?.team ?? DEFAULT_TEAM;
+
+/**
+ * The one team a caller may see, or undefined when it sees every team (operators, admins, auth
+ * off). Another team's ids answer 404 to it, as ids that do not exist, and its lists hold only its team.
+ */
+export const visibleTeamOf = (request: Request): string | undefined => {
+  const principal = principalOf(request);
+  return principal === undefined || seesEveryTeam(principal) ? undefined : principal.team;
 };

@@ -98,14 +98,15 @@ export class KeyRegistry implements OnModuleInit, OnModuleDestroy {
     return { key, record: this.byId.get(id) as KeyRecord };
   }
 
-  /** Revokes a key (again is a no-op); 404 for an id no key has. */
-  async revoke(id: string, actor: string, now: Date): Promise<void> {
+  /** Revokes a key (again changes nothing) and answers it as revoked; 404 for an id no key has. */
+  async revoke(id: string, actor: string, now: Date): Promise<KeyRecord> {
     const record = this.byId.get(id);
     if (record === undefined) throw new NotFoundException(`No key has the id ${id}`);
-    if (record.revokedAt !== undefined) return;
+    if (record.revokedAt !== undefined) return record;
     const event: KeyEvent = { type: 'KeyRevoked', data: { id, revokedAt: now.toISOString(), actor } };
     await this.store.appendToStream(keyStream(id), [{ ...event, metadata: { actor } }], { expectedRevision: 'stream_exists' });
     this.applyKeyEvent(event);
+    return this.byId.get(id) as KeyRecord;
   }
 
   private apply(event: StoredEvent): void {

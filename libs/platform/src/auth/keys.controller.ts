@@ -107,11 +107,10 @@ export class KeysController {
   }
 
   @Delete(':id')
-  @HttpCode(204)
   @ApiOperation({ operationId: 'revokeKey', summary: 'Revoke a key: every process refuses it within a second (admin)' })
-  @ApiNoContentResponse({ description: 'Revoked (or it already was).' })
+  @ApiOkResponse({ type: KeyResponse, description: 'The key, revoked (again changes nothing).' })
   @ApiErrors({ 403: 'The caller is not an admin.', 404: 'No key has this id.' })
-  async revoke(@Req() request: Request, @Param('id') id: string): Promise<void> {
-    await this.keys.revoke(id, actorOf(request), this.clock.now());
+  async revoke(@Req() request: Request, @Param('id') id: string): Promise<KeyResponse> {
+    return toResponse(await this.keys.revoke(id, actorOf(request), this.clock.now()));
   }
 }
