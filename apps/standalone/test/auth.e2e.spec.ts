@@ -59,7 +59,7 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     data = tempDir('flotilla-auth-e2e-');
     target = new TargetServer();
     await target.start();
-    app = new PlatformProcess(await freePort(), data.path, { AUTH: 'enabled', RATE_LIMIT_PER_MINUTE: '100' });
+    app = new PlatformProcess(await freePort(), data.path, { AUTH: 'enabled', RATE_LIMIT_PER_MINUTE: '100', JSON_BODY_LIMIT: '64kb' });
     await app.start();
     admin = readFileSync(join(data.path, 'admin.key'), 'utf8').trim();
   });
@@ -198,6 +198,51 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     expect((await call('POST', `/v1/batches/${ofAlpha}/resume`, alpha.key, {})).status).toBe(200);
   });
 
+  it("caps a team's batches by the limits an admin sets (422 naming the limit and its value), a CSV stopped at the first row over", async () => {
+    const gamma = await createKey('gamma', 'submitter', 'limited');
+    const limits = { maxItemsPerBatch: 3, maxConcurrent: 2, maxRunningBatches: 2 };
+    expect((await call('PUT', '/v1/teams/gamma/limits', gamma.key, limits)).status).toBe(403);
+    const bad = await call<{ details: { field: string }[] }>('PUT', '/v1/teams/gamma/limits', admin, { maxConcurrent: 0 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.details[0]?.field).toBe('maxConcurrent');
+    const set = await call('PUT', '/v1/teams/gamma/limits', admin, limits);
+    expect(set.status).toBe(200);
+    expect(set.body).toEqual({ team: 'gamma', ...limits, setAt: expect.any(String) });
+    expect((await call('GET', '/v1/teams/gamma/limits', gamma.key)).body).toEqual(set.body);
+    expect((await call('GET', '/v1/teams/alpha/limits', gamma.key)).status).toBe(404);
+    expect((await call('POST', '/v1/workflows', gamma.key, workflow('w-gamma'))).status).toBe(201);
+
+    const refusal = async (answer: Promise<Answer<{ message: string; details?: { field: string }[] }>>, limit: string, value: number) => {
+      const { status, body } = await answer;
+      expect({ status, field: body.details?.[0]?.field, message: body.message }).toEqual({
+        status: 422,
+        field: limit,
+        message: expect.any(String),
+      });
+      expect(body.message).toContain(`${limit} = ${value}`);
+    };
+    const items = (n: number) => Array.from({ length: n }, (_, i) => ({ inputs: { n: String(i) } }));
+    await refusal(call('POST', '/v1/batches', gamma.key, { ...batch('w-gamma'), items: items(4) }), 'maxItemsPerBatch', 3);
+    await refusal(call('POST', '/v1/batches', gamma.key, { ...batch('w-gamma'), maxConcurrent: 3 }), 'maxConcurrent', 2);
+
+    const form = new FormData();
+    form.set('config', JSON.stringify({ name: 'csv', workflowId: 'w-gamma', maxConcurrent: 1, batchIntervalSeconds: 60 }));
+    form.set('file', new Blob([`n\n${Array.from({ length: 50_000 }, (_, i) => i).join('\n')}\n`], { type: 'text/csv' }), 'rows.csv');
+    const csv = await fetch(`${app.url}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${gamma.key}` }, body: form });
+    const csvBody = (await csv.json()) as { message: string; details: { field: string }[] };
+    expect({ status: csv.status, field: csvBody.details[0]?.field }).toEqual({ status: 422, field: 'maxItemsPerBatch' });
+
+    const first = await call<{ id: string }>('POST', '/v1/batches', gamma.key, batch('w-gamma'));
+    expect(first.status).toBe(201);
+    expect((await call('POST', '/v1/batches', gamma.key, batch('w-gamma'))).status).toBe(201);
+    await refusal(call('POST', '/v1/batches', gamma.key, batch('w-gamma')), 'maxRunningBatches', 2);
+    await refusal(call('PATCH', `/v1/batches/${first.body.id}`, gamma.key, { maxConcurrent: 5 }), 'maxConcurrent', 2);
+    // Another team is not held by gamma's limits; a batch finished frees a place.
+    expect((await call('POST', '/v1/batches', admin, { ...batch('w-gamma'), items: items(4), maxConcurrent: 3 })).status).toBe(201);
+    expect((await call('POST', `/v1/batches/${first.body.id}/cancel`, gamma.key, {})).status).toBe(200);
+    expect((await call('POST', '/v1/batches', gamma.key, batch('w-gamma'))).status).toBe(201);
+  });
+
   it('refuses a revoked key within a second', async () => {
     const doomed = await createKey('alpha', 'submitter', 'doomed');
     expect((await call('GET', '/v1/batches', doomed.key)).status).toBe(200);
@@ -217,7 +262,7 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
   });
 
   it('answers 413 to a body over the limit, with a key as without', async () => {
-    const big = JSON.stringify({ team: 'alpha', role: 'submitter', name: 'x'.repeat(51 * 1024 * 1024) });
+    const big = JSON.stringify({ team: 'alpha', role: 'submitter', name: 'x'.repeat(100 * 1024) });
     expect((await call('POST', '/v1/keys', admin, big)).status).toBe(413);
   });
 

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { BatchCommandHandler, ItemsReader, WorkflowRepository } from '@flotilla/application';
 import {
   BatchNotFound,
@@ -14,7 +14,7 @@ import {
   type WorkflowVersion,
 } from '@flotilla/domain';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
-import { CLOCK, EVENT_STORE, type Clock, DEFAULT_TEAM } from '@flotilla/platform';
+import { CLOCK, EVENT_STORE, type Clock, DEFAULT_TEAM, TeamLimitsRegistry, teamLimitExceeded, type TeamLimits } from '@flotilla/platform';
 import { newBatchId } from './batch-ids';
 import { batchSettingsOf } from './batch-settings';
 import { csvRowsSource, mappingOf, previewCsvRows, readCsvRows } from './csv-rows';
@@ -22,6 +22,7 @@ import type { BatchConfigDto, BatchItemDto, RetryFailedDto } from './dto';
 import { writeItemChunks, type ItemsSource } from './item-chunks';
 import { checkJsonItems, jsonItemProblems, jsonItemsSource } from './json-items';
 import type { BatchPlanResponse } from './responses';
+import { ReadModelsService } from './read-models.service';
 import { RowProblems } from './row-problems';
 import { resolveWorkflowVersion } from './workflow-versions';
 
@@ -52,11 +53,21 @@ export class BatchIntakeService {
     private readonly batches: BatchCommandHandler,
     private readonly workflows: WorkflowRepository,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly readModels: ReadModelsService,
+    // Absent where no AuthModule runs (module tests): then no team has limits.
+    @Optional() @Inject(TeamLimitsRegistry) private readonly teamLimits: TeamLimitsRegistry | null = null,
   ) {}
+
+  private limitsOf(team: string): TeamLimits {
+    return this.teamLimits?.of(team) ?? {};
+  }
 
   async createFromJson(config: BatchConfigDto, items: readonly BatchItemDto[], actor: string, team = DEFAULT_TEAM): Promise<CreatedBatch> {
     const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
+    const { maxItemsPerBatch } = this.limitsOf(team);
+    if (maxItemsPerBatch !== undefined && items.length > maxItemsPerBatch)
+      throw teamLimitExceeded(team, 'maxItemsPerBatch', maxItemsPerBatch, `The batch has ${items.length} items`);
     checkJsonItems(items, workflow);
     return this.create(settings, { actor, team }, jsonItemsSource(items, settings));
   }
@@ -155,7 +166,41 @@ export class BatchIntakeService {
     return planOf(settings, workflow, problems);
   }
 
-  private async create(settings: BatchSettings, creation: Creation, source: ItemsSource): Promise<CreatedBatch> {
+  /** 422 when `maxConcurrent` (a new batch's, or a PATCH's) is over the team's limit. */
+  checkMaxConcurrent(team: string, maxConcurrent: number): void {
+    const { maxConcurrent: limit } = this.limitsOf(team);
+    if (limit !== undefined && maxConcurrent > limit)
+      throw teamLimitExceeded(team, 'maxConcurrent', limit, `maxConcurrent ${maxConcurrent} is over the limit`);
+  }
+
+  /**
+   * The team's limits on a batch about to be created: its maxConcurrent, the batches it has
+   * unfinished, and (as the items come, so a CSV stops at the first row over it) its item count.
+   */
+  private withinTeamLimits(settings: BatchSettings, team: string, source: ItemsSource): ItemsSource {
+    const limits = this.limitsOf(team);
+    this.checkMaxConcurrent(team, settings.maxConcurrent);
+    if (limits.maxRunningBatches !== undefined) {
+      const unfinished = this.readModels.queries.countUnfinishedBatches(team);
+      if (unfinished >= limits.maxRunningBatches)
+        throw teamLimitExceeded(team, 'maxRunningBatches', limits.maxRunningBatches, `The team has ${unfinished} batches not yet finished`);
+    }
+    const { maxItemsPerBatch } = limits;
+    if (maxItemsPerBatch === undefined) return source;
+    return (writer) => {
+      let count = 0;
+      return source({
+        add: (item) => {
+          if (++count > maxItemsPerBatch)
+            throw teamLimitExceeded(team, 'maxItemsPerBatch', maxItemsPerBatch, `The batch has more than ${maxItemsPerBatch} items`);
+          return writer.add(item);
+        },
+      });
+    };
+  }
+
+  private async create(settings: BatchSettings, creation: Creation, unlimited: ItemsSource): Promise<CreatedBatch> {
+    const source = this.withinTeamLimits(settings, creation.team, unlimited);
     const now = this.clock.now();
     const batchId = newBatchId(now);
     const { items, total, source: described } = await writeItemChunks(this.store, batchId, source);

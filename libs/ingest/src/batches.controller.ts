@@ -242,6 +242,8 @@ export class BatchesController {
     const { reason: _reason, ...given } = body;
     // Keys the body did not hold stay out: undefined means "keep", null means "remove".
     const changes = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as BatchSettingsChange;
+    if (typeof changes.maxConcurrent === 'number')
+      this.intake.checkMaxConcurrent(this.readModels.queries.teamOfBatch(id) ?? teamOf(request), changes.maxConcurrent);
     return this.operate(id, {
       type: 'ReconfigureBatch',
       batchId: id,

@@ -102,6 +102,16 @@ export class BatchQueries {
     return row ? this.toBatchView(row) : null;
   }
 
+  /** The team's batches not yet finished (pending, running or paused), for its maxRunningBatches. */
+  countUnfinishedBatches(team: string): number {
+    return (
+      this.db.get<{ count: number }>(
+        `SELECT COUNT(*) AS count FROM batches WHERE team = ? AND status IN ('pending', 'running', 'paused')`,
+        team,
+      )?.count ?? 0
+    );
+  }
+
   /** The team a batch belongs to, or undefined for an unknown batch. */
   teamOfBatch(id: string): string | undefined {
     return this.db.get<{ team: string }>('SELECT team FROM batches WHERE id = ?', id)?.team;

@@ -1,4 +1,4 @@
-import { Inject, Logger, Module, type OnApplicationBootstrap } from '@nestjs/common';
+import { Global, Inject, Logger, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { writeFileSync } from 'node:fs';
@@ -9,6 +9,8 @@ import { AuthGuard } from './auth.guard';
 import { KeyRateLimitGuard } from './key-rate-limit';
 import { KeyRegistry } from './key-registry';
 import { KeysController } from './keys.controller';
+import { TeamLimitsRegistry } from './team-limits';
+import { TeamsController } from './teams.controller';
 import { DEFAULT_TEAM } from './keys';
 
 /** The fixed id of the first-start admin key: processes starting together create it once. */
@@ -22,7 +24,9 @@ export const adminKeyPath = (config: PlatformConfig): string => join(config.data
  * registry, the key API, the guard on every route and the per-key rate limit. On the first start of a deployment (no key
  * was ever created) it creates an admin key for the team `default`, prints it once and writes it to
  * `<DATA_DIR>/admin.key`. AUTH=disabled leaves every route open, with a warning.
+ * Global: the API's modules read the team limits it keeps.
  */
+@Global()
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
@@ -30,10 +34,15 @@ export const adminKeyPath = (config: PlatformConfig): string => join(config.data
       useFactory: (config: PlatformConfig) => [{ ttl: 60_000, limit: config.rateLimitPerMinute }],
     }),
   ],
-  controllers: [KeysController],
+  controllers: [KeysController, TeamsController],
   // In this order: the rate limit counts by the key the AuthGuard found.
-  providers: [KeyRegistry, { provide: APP_GUARD, useClass: AuthGuard }, { provide: APP_GUARD, useClass: KeyRateLimitGuard }],
-  exports: [KeyRegistry],
+  providers: [
+    KeyRegistry,
+    TeamLimitsRegistry,
+    { provide: APP_GUARD, useClass: AuthGuard },
+    { provide: APP_GUARD, useClass: KeyRateLimitGuard },
+  ],
+  exports: [KeyRegistry, TeamLimitsRegistry],
 })
 export class AuthModule implements OnApplicationBootstrap {
   private readonly logger = new Logger('auth');

@@ -5,3 +5,5 @@ export * from './key-registry';
 export * from './keys';
 export * from './keys.controller';
 export * from './key-rate-limit';
+export * from './team-limits';
+export * from './teams.controller';
