@@ -173,6 +173,15 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     }
     const foreign = await call<Record<string, unknown>>('GET', `/v1/batches/${ofAlpha}`, beta.key);
     expect(Object.keys(foreign.body).sort()).toEqual(Object.keys(unknown.body).sort());
+    for (const path of ['/v1/workflows/w-alpha', '/v1/workflows/w-alpha/history'])
+      expect({ path, status: (await call('GET', path, beta.key)).status }).toEqual({ path, status: 404 });
+    expect((await call('POST', '/v1/workflows/w-alpha/hold', beta.key, { reason: 'mine now' })).status).toBe(404);
+    expect(
+      (await call('POST', '/v1/workflows/w-alpha/versions', beta.key, { name: 'v2', inputs: [{ name: 'n' }], target: { url: target.url } }))
+        .status,
+    ).toBe(404);
+    expect((await call('POST', '/v1/batches', beta.key, batch('w-alpha'))).status).toBe(404);
+    expect((await call('GET', '/v1/workflows/w-alpha', operator.key)).status).toBe(200);
     for (const action of ['pause', 'cancel'])
       expect((await call('POST', `/v1/batches/${ofAlpha}/${action}`, beta.key, {})).status).toBe(404);
     expect((await call('PATCH', `/v1/batches/${ofAlpha}`, beta.key, { maxConcurrent: 2 })).status).toBe(404);
@@ -200,7 +209,7 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
 
   it("caps a team's batches by the limits an admin sets (422 naming the limit and its value), a CSV stopped at the first row over", async () => {
     const gamma = await createKey('gamma', 'submitter', 'limited');
-    const limits = { maxItemsPerBatch: 3, maxConcurrent: 2, maxRunningBatches: 2 };
+    const limits = { maxItemsPerBatch: 3, maxConcurrent: 2, maxRunningBatches: 2, maxWorkflows: 1 };
     expect((await call('PUT', '/v1/teams/gamma/limits', gamma.key, limits)).status).toBe(403);
     const bad = await call<{ details: { field: string }[] }>('PUT', '/v1/teams/gamma/limits', admin, { maxConcurrent: 0 });
     expect(bad.status).toBe(400);
@@ -211,6 +220,11 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     expect((await call('GET', '/v1/teams/gamma/limits', gamma.key)).body).toEqual(set.body);
     expect((await call('GET', '/v1/teams/alpha/limits', gamma.key)).status).toBe(404);
     expect((await call('POST', '/v1/workflows', gamma.key, workflow('w-gamma'))).status).toBe(201);
+    const refusedWorkflow = await call<{ details: { field: string }[] }>('POST', '/v1/workflows', gamma.key, workflow('w-gamma-2'));
+    expect({ status: refusedWorkflow.status, field: refusedWorkflow.body.details[0]?.field }).toEqual({
+      status: 422,
+      field: 'maxWorkflows',
+    });
 
     const refusal = async (answer: Promise<Answer<{ message: string; details?: { field: string }[] }>>, limit: string, value: number) => {
       const { status, body } = await answer;

@@ -40,8 +40,9 @@ export class WorkflowRepository {
     return this.handler.load(workflowId);
   }
 
-  add(command: AddWorkflowVersion): Promise<{ workflow: Workflow; position: GlobalPosition }> {
-    return this.decide(command);
+  /** `team` is recorded on the event's metadata: a new workflow belongs to it. */
+  add(command: AddWorkflowVersion, team?: string): Promise<{ workflow: Workflow; position: GlobalPosition }> {
+    return this.decide(command, team);
   }
 
   /** Holds or releases the workflow; its batches follow (WorkflowHolds, in the ingest service). */
@@ -59,8 +60,9 @@ export class WorkflowRepository {
     return history;
   }
 
-  private async decide(command: WorkflowCommand): Promise<{ workflow: Workflow; position: GlobalPosition }> {
-    const { state, position } = await this.handler.handle(command.workflowId, command, { actor: command.actor });
+  private async decide(command: WorkflowCommand, team?: string): Promise<{ workflow: Workflow; position: GlobalPosition }> {
+    const metadata = team === undefined ? { actor: command.actor } : { actor: command.actor, team };
+    const { state, position } = await this.handler.handle(command.workflowId, command, metadata);
     if (state === null || position === null) throw new Error(`Workflow ${command.workflowId} was not recorded`);
     return { workflow: state, position };
   }

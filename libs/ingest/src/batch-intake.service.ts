@@ -24,6 +24,7 @@ import { checkJsonItems, jsonItemProblems, jsonItemsSource } from './json-items'
 import type { BatchPlanResponse } from './responses';
 import { ReadModelsService } from './read-models.service';
 import { RowProblems } from './row-problems';
+import { WorkflowTeams } from './workflow-teams';
 import { resolveWorkflowVersion } from './workflow-versions';
 
 export interface CreatedBatch {
@@ -54,6 +55,7 @@ export class BatchIntakeService {
     private readonly workflows: WorkflowRepository,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly readModels: ReadModelsService,
+    private readonly workflowTeams: WorkflowTeams,
     // Absent where no AuthModule runs (module tests): then no team has limits.
     @Optional() @Inject(TeamLimitsRegistry) private readonly teamLimits: TeamLimitsRegistry | null = null,
   ) {}
@@ -62,7 +64,15 @@ export class BatchIntakeService {
     return this.teamLimits?.of(team) ?? {};
   }
 
-  async createFromJson(config: BatchConfigDto, items: readonly BatchItemDto[], actor: string, team = DEFAULT_TEAM): Promise<CreatedBatch> {
+  /** `ownTeamOnly`: the caller (a submitter) may use only `team`'s workflows; another team's is a 404. */
+  async createFromJson(
+    config: BatchConfigDto,
+    items: readonly BatchItemDto[],
+    actor: string,
+    team = DEFAULT_TEAM,
+    ownTeamOnly = false,
+  ): Promise<CreatedBatch> {
+    if (ownTeamOnly) this.workflowTeams.assertVisible(config.workflowId, team);
     const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     const { maxItemsPerBatch } = this.limitsOf(team);
@@ -79,7 +89,9 @@ export class BatchIntakeService {
     rows: AsyncIterable<string[]>,
     actor: string,
     team = DEFAULT_TEAM,
+    ownTeamOnly = false,
   ): Promise<CreatedBatch> {
+    if (ownTeamOnly) this.workflowTeams.assertVisible(config.workflowId, team);
     const mapping = mappingOf(rawMapping, 'config.mapping');
     const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
     const settings = batchSettingsOf(config, workflow, this.clock.now());

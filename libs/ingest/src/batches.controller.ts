@@ -104,9 +104,10 @@ export class BatchesController {
   async create(@Req() request: Request, @Body() body: unknown): Promise<BatchCreatedResponse> {
     const actor = actorOf(request);
     const team = teamOf(request);
+    const ownTeamOnly = visibleTeamOf(request) !== undefined;
     const created = request.is('multipart/form-data')
-      ? await this.createFromCsv(request, actor, team)
-      : await this.createFromJson(body, actor, team);
+      ? await this.createFromCsv(request, actor, team, ownTeamOnly)
+      : await this.createFromJson(body, actor, team, ownTeamOnly);
     await this.readModels.settle(created.position);
     const batch = this.readModels.queries.getBatch(created.batchId);
     return { id: created.batchId, status: batch?.status ?? 'pending', total: created.total };
@@ -356,14 +357,16 @@ export class BatchesController {
     });
   }
 
-  private async createFromJson(body: unknown, actor: string, team: string) {
+  private async createFromJson(body: unknown, actor: string, team: string, ownTeamOnly: boolean) {
     const dto = await validDto(CreateBatchDto, body);
     const { items, ...config } = dto;
-    return this.intake.createFromJson(config, items, actor, team);
+    return this.intake.createFromJson(config, items, actor, team, ownTeamOnly);
   }
 
-  private createFromCsv(request: Request, actor: string, team: string) {
-    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.createFromCsv(config, mapping, rows, actor, team));
+  private createFromCsv(request: Request, actor: string, team: string, ownTeamOnly: boolean) {
+    return this.withCsvUpload(request, (config, mapping, rows) =>
+      this.intake.createFromCsv(config, mapping, rows, actor, team, ownTeamOnly),
+    );
   }
 
   /** Reads the `config` and `file` of a CSV upload for `use`, then disposes of the upload. */

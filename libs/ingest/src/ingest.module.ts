@@ -5,6 +5,7 @@ import { ExecutionsController } from './executions.controller';
 import { ReadModelsService } from './read-models.service';
 import { ResultsController } from './results.controller';
 import { WorkflowHolds } from './workflow-holds';
+import { WorkflowTeams } from './workflow-teams';
 import { WorkflowsController } from './workflows.controller';
 import { WorkflowRunsController } from './extend/workflow-runs.controller';
 
@@ -14,7 +15,7 @@ import { WorkflowRunsController } from './extend/workflow-runs.controller';
  */
 @Module({
   controllers: [WorkflowsController, BatchesController, ExecutionsController, ResultsController, WorkflowRunsController],
-  providers: [BatchIntakeService, ReadModelsService, WorkflowHolds],
+  providers: [BatchIntakeService, ReadModelsService, WorkflowHolds, WorkflowTeams],
   exports: [ReadModelsService],
 })
 export class IngestModule {}

@@ -13,11 +13,23 @@ import {
   type WorkflowLimits,
   type WorkflowVersion,
 } from '@flotilla/domain';
-import { Inject } from '@nestjs/common';
-import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock, TeamOwned, BatchControl } from '@flotilla/platform';
+import { Inject, Optional } from '@nestjs/common';
+import {
+  ApiErrors,
+  CLOCK,
+  JSON_BODY_ERRORS,
+  type Clock,
+  TeamOwned,
+  BatchControl,
+  TeamLimitsRegistry,
+  teamLimitExceeded,
+  teamOf,
+  visibleTeamOf,
+} from '@flotilla/platform';
 import type { Request } from 'express';
 import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowHoldDto, WorkflowLimitsDto, WorkflowVersionDto } from './dto';
 import { actorOf } from './http-context';
+import { WorkflowTeams } from './workflow-teams';
 import { WorkflowHistoryResponse, WorkflowResponse, WorkflowVersionResponse } from './responses';
 
 const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
@@ -91,6 +103,9 @@ export class WorkflowsController {
   constructor(
     private readonly workflows: WorkflowRepository,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly workflowTeams: WorkflowTeams,
+    // Absent where no AuthModule runs (module tests): then no team has limits.
+    @Optional() @Inject(TeamLimitsRegistry) private readonly teamLimits: TeamLimitsRegistry | null = null,
   ) {}
 
   @Post()
@@ -103,14 +118,22 @@ export class WorkflowsController {
     422: WORKFLOW_RULES,
   })
   async register(@Body() dto: CreateWorkflowDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
-    const { workflow } = await this.workflows.add({
-      type: 'AddWorkflowVersion',
-      workflowId: dto.id,
-      isNew: true,
-      definition: definitionOf(dto),
-      actor: actorOf(request),
-      now: this.clock.now(),
-    });
+    const team = teamOf(request);
+    const { maxWorkflows } = this.teamLimits?.of(team) ?? {};
+    if (maxWorkflows !== undefined && this.workflowTeams.countOf(team) >= maxWorkflows)
+      throw teamLimitExceeded(team, 'maxWorkflows', maxWorkflows, `The team has ${this.workflowTeams.countOf(team)} workflows`);
+    const { workflow } = await this.workflows.add(
+      {
+        type: 'AddWorkflowVersion',
+        workflowId: dto.id,
+        isNew: true,
+        definition: definitionOf(dto),
+        actor: actorOf(request),
+        now: this.clock.now(),
+      },
+      team,
+    );
+    this.workflowTeams.record(dto.id, team);
     return versionView(latestVersion(workflow));
   }
 
@@ -125,6 +148,7 @@ export class WorkflowsController {
     422: WORKFLOW_RULES,
   })
   async addVersion(@Param('id') id: string, @Body() dto: WorkflowVersionDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
+    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
     const { workflow } = await this.workflows.add({
       type: 'AddWorkflowVersion',
       workflowId: id,
@@ -151,6 +175,7 @@ export class WorkflowsController {
   @ApiOkResponse({ type: WorkflowResponse, description: 'The workflow, `held` set.' })
   @ApiErrors({ ...HOLD_ERRORS, 409: 'The workflow is already held (`workflow_already_held`).' })
   async hold(@Param('id') id: string, @Body() dto: WorkflowHoldDto, @Req() request: Request): Promise<WorkflowResponse> {
+    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
     const { workflow } = await this.workflows.holdOrRelease({
       type: 'HoldWorkflow',
       workflowId: id,
@@ -175,6 +200,7 @@ export class WorkflowsController {
   @ApiOkResponse({ type: WorkflowResponse, description: 'The workflow, `held` null.' })
   @ApiErrors({ ...HOLD_ERRORS, 409: 'The workflow is not held (`workflow_not_held`).' })
   async release(@Param('id') id: string, @Body() dto: WorkflowHoldDto, @Req() request: Request): Promise<WorkflowResponse> {
+    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
     const { workflow } = await this.workflows.holdOrRelease({
       type: 'ReleaseWorkflow',
       workflowId: id,
@@ -192,7 +218,8 @@ export class WorkflowsController {
   })
   @ApiOkResponse({ type: WorkflowHistoryResponse })
   @ApiErrors({ 404: 'No workflow has this id.' })
-  async history(@Param('id') id: string): Promise<WorkflowHistoryResponse> {
+  async history(@Param('id') id: string, @Req() request: Request): Promise<WorkflowHistoryResponse> {
+    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
     const history = await this.workflows.history(id);
     if (history.length === 0) throw new WorkflowNotFound(id);
     return {
@@ -210,7 +237,8 @@ export class WorkflowsController {
   @ApiOperation({ operationId: 'getWorkflow', summary: 'The latest version of a workflow and the list of its versions' })
   @ApiOkResponse({ type: WorkflowResponse })
   @ApiErrors({ 404: 'No workflow has this id.' })
-  async get(@Param('id') id: string): Promise<WorkflowResponse> {
+  async get(@Param('id') id: string, @Req() request: Request): Promise<WorkflowResponse> {
+    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
     const workflow = await this.workflows.load(id);
     if (workflow === null) throw new WorkflowNotFound(id);
     return workflowView(workflow);

@@ -182,7 +182,13 @@ export class WorkflowRunsController {
       ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
     }));
     try {
-      const created = await this.intake.createFromJson(config, items, actorOf(request), teamOf(request));
+      const created = await this.intake.createFromJson(
+        config,
+        items,
+        actorOf(request),
+        teamOf(request),
+        visibleTeamOf(request) !== undefined,
+      );
       await this.readModels.settle(created.position);
       return { success: true, batchId: created.batchId };
     } catch (error) {
