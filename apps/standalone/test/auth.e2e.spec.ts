@@ -182,6 +182,16 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     ).toBe(404);
     expect((await call('POST', '/v1/batches', beta.key, batch('w-alpha'))).status).toBe(404);
     expect((await call('GET', '/v1/workflows/w-alpha', operator.key)).status).toBe(200);
+    const hook = await call<{ id: string }>('POST', '/v1/webhooks', alpha.key, {
+      url: 'http://127.0.0.1:9/hooks',
+      events: ['batch.completed'],
+      secret: 'alpha-secret-0123456789',
+    });
+    expect(hook.status).toBe(201);
+    for (const path of [`/v1/webhooks/${hook.body.id}`, `/v1/webhooks/${hook.body.id}/deliveries`]) {
+      expect({ path, status: (await call('GET', path, beta.key)).status }).toEqual({ path, status: 404 });
+      expect({ path, status: (await call('GET', path, alpha.key)).status }).toEqual({ path, status: 200 });
+    }
     for (const action of ['pause', 'cancel'])
       expect((await call('POST', `/v1/batches/${ofAlpha}/${action}`, beta.key, {})).status).toBe(404);
     expect((await call('PATCH', `/v1/batches/${ofAlpha}`, beta.key, { maxConcurrent: 2 })).status).toBe(404);

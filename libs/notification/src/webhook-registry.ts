@@ -31,6 +31,8 @@ export type WebhookRegistration = Omit<RegisterWebhook, 'type' | 'webhookId'>;
 export class WebhookRegistry {
   private readonly webhooks = new Map<string, Webhook>();
   private readonly secrets = new Map<string, string>();
+  /** The team of the key that registered each webhook (`default` before teams). */
+  private readonly teams = new Map<string, string>();
   private revision = -1;
   private readonly handler: CommandHandler<WebhookRegistryState, WebhookCommand, WebhookEvent>;
   /**
@@ -49,12 +51,12 @@ export class WebhookRegistry {
   }
 
   /** Decides the registration (`RuleViolation` naming the fields) and returns the webhook, without its secret. */
-  async register(registration: WebhookRegistration): Promise<{ webhook: Webhook; position: GlobalPosition }> {
+  async register(registration: WebhookRegistration, team?: string): Promise<{ webhook: Webhook; position: GlobalPosition }> {
     const webhookId = newId('whk', registration.now.getTime());
     const { events, position } = await this.handler.handle(
       'registry',
       { type: 'RegisterWebhook', webhookId, ...registration },
-      { actor: registration.actor },
+      team === undefined ? { actor: registration.actor } : { actor: registration.actor, team },
     );
     const [registered] = events;
     if (registered === undefined || position === null) throw new Error(`Webhook ${webhookId} was not recorded`);
@@ -73,6 +75,12 @@ export class WebhookRegistry {
     const webhook = this.webhooks.get(webhookId);
     if (webhook === undefined) throw new WebhookNotFound(webhookId);
     return webhook;
+  }
+
+  /** The team a webhook belongs to; `WebhookNotFound` for an unknown id. */
+  async teamOf(webhookId: string): Promise<string> {
+    await this.get(webhookId);
+    return this.teams.get(webhookId) ?? 'default';
   }
 
   /** The `X-Signature` header for `body` sent to a webhook returned by this registry. */
@@ -104,6 +112,8 @@ export class WebhookRegistry {
       if (event !== null) {
         this.webhooks.set(event.data.webhookId, webhookOf(event));
         this.secrets.set(event.data.webhookId, event.data.secret);
+        const team = stored.metadata['team'];
+        this.teams.set(event.data.webhookId, typeof team === 'string' ? team : 'default');
       }
       // Each event is folded and counted together, so a read cut short leaves a consistent cache.
       this.revision = stored.revision;

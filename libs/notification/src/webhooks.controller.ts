@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import type { Request } from 'express';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock, TeamOwned, actorOf } from '@flotilla/platform';
+import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock, TeamOwned, actorOf, teamOf, visibleTeamOf } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
-import { type Webhook } from '@flotilla/domain';
+import { WebhookNotFound, type Webhook } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
 import { DeliveriesPageResponse, DeliveriesQuery, RegisterWebhookRequest, WebhookResponse } from './webhooks.dto';
 
@@ -26,15 +26,18 @@ export class WebhooksController {
     422: 'A rule is broken (an event type unknown to the format, not an http(s) URL, short secret); `details` names the field.',
   })
   async register(@Body() body: RegisterWebhookRequest, @Req() request: Request): Promise<WebhookResponse> {
-    const { webhook } = await this.registry.register({
-      url: body.url,
-      events: body.events,
-      secret: body.secret,
-      ...(body.workflowId === undefined ? {} : { workflowId: body.workflowId }),
-      ...(body.format === undefined ? {} : { format: body.format }),
-      actor: actorOf(request),
-      now: this.clock.now(),
-    });
+    const { webhook } = await this.registry.register(
+      {
+        url: body.url,
+        events: body.events,
+        secret: body.secret,
+        ...(body.workflowId === undefined ? {} : { workflowId: body.workflowId }),
+        ...(body.format === undefined ? {} : { format: body.format }),
+        actor: actorOf(request),
+        now: this.clock.now(),
+      },
+      teamOf(request),
+    );
     return toResponse(webhook);
   }
 
@@ -42,7 +45,8 @@ export class WebhooksController {
   @ApiOperation({ operationId: 'getWebhook', summary: 'One webhook (its secret is never returned)' })
   @ApiOkResponse({ type: WebhookResponse })
   @ApiErrors({ 404: 'No webhook has this id.' })
-  async get(@Param('id') id: string): Promise<WebhookResponse> {
+  async get(@Param('id') id: string, @Req() request: Request): Promise<WebhookResponse> {
+    await this.assertVisible(id, request);
     return toResponse(await this.registry.get(id));
   }
 
@@ -57,11 +61,17 @@ export class WebhooksController {
     404: 'No webhook has this id.',
     422: 'limit out of range.',
   })
-  async deliveries(@Param('id') id: string, @Query() query: DeliveriesQuery): Promise<DeliveriesPageResponse> {
-    // An unknown webhook is a 404, not an empty list.
-    await this.registry.get(id);
+  async deliveries(@Param('id') id: string, @Query() query: DeliveriesQuery, @Req() request: Request): Promise<DeliveriesPageResponse> {
+    // An unknown webhook is a 404, not an empty list; so is another team's, to a submitter.
+    await this.assertVisible(id, request);
     const page = await this.deliveryLog.read(id, query);
     return { items: [...page.items], nextCursor: page.nextCursor };
+  }
+
+  private async assertVisible(id: string, request: Request): Promise<void> {
+    const team = visibleTeamOf(request);
+    const owner = await this.registry.teamOf(id);
+    if (team !== undefined && owner !== team) throw new WebhookNotFound(id);
   }
 }
 
