@@ -1,6 +1,6 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { type EventStore } from '@flotilla/event-store';
-import { EVENT_STORE } from '@flotilla/platform';
+import { EVENT_STORE, SecretBox } from '@flotilla/platform';
 import { StateDb } from '@flotilla/state';
 import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue } from './delivery-queue';
@@ -11,7 +11,11 @@ import { WebhooksController } from './webhooks.controller';
 /* Both modules rely on the global CoreModule for the event store, the state database, the transport, the clock and the repositories. */
 
 const storeProviders: Provider[] = [
-  { provide: WebhookRegistry, inject: [EVENT_STORE], useFactory: (store: EventStore) => new WebhookRegistry(store) },
+  {
+    provide: WebhookRegistry,
+    inject: [EVENT_STORE, SecretBox],
+    useFactory: (store: EventStore, box: SecretBox) => new WebhookRegistry(store, box),
+  },
   { provide: DeliveryLog, inject: [EVENT_STORE], useFactory: (store: EventStore) => new DeliveryLog(store) },
 ];
 

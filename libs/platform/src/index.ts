@@ -9,3 +9,5 @@ export * from './api-docs';
 export * from './health.controller';
 export * from './service';
 export * from './callback-token';
+export * from './secret-box';
+export * from './outbound';
