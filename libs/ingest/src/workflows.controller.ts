@@ -14,7 +14,7 @@ import {
   type WorkflowVersion,
 } from '@flotilla/domain';
 import { Inject } from '@nestjs/common';
-import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
+import { ApiErrors, CLOCK, JSON_BODY_ERRORS, OutboundRules, type Clock } from '@flotilla/platform';
 import type { Request } from 'express';
 import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowHoldDto, WorkflowLimitsDto, WorkflowVersionDto } from './dto';
 import { actorOf } from './http-context';
@@ -82,7 +82,8 @@ const HOLD_ERRORS = {
 } as const;
 
 const WORKFLOW_RULES =
-  'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice, defaults out of range); ' +
+  'A rule is broken (a timeout out of range, a target URL that is not http(s) or whose address is denied by OUTBOUND_DENY, ' +
+  'inputs named twice, defaults out of range); ' +
   '`details` names the field.';
 
 @ApiTags('workflows')
@@ -91,6 +92,7 @@ export class WorkflowsController {
   constructor(
     private readonly workflows: WorkflowRepository,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly outbound: OutboundRules,
   ) {}
 
   @Post()
@@ -102,6 +104,7 @@ export class WorkflowsController {
     422: WORKFLOW_RULES,
   })
   async register(@Body() dto: CreateWorkflowDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
+    await this.outbound.assertAllowed(dto.target.url, 'target.url');
     const { workflow } = await this.workflows.add({
       type: 'AddWorkflowVersion',
       workflowId: dto.id,
@@ -123,6 +126,7 @@ export class WorkflowsController {
     422: WORKFLOW_RULES,
   })
   async addVersion(@Param('id') id: string, @Body() dto: WorkflowVersionDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
+    await this.outbound.assertAllowed(dto.target.url, 'target.url');
     const { workflow } = await this.workflows.add({
       type: 'AddWorkflowVersion',
       workflowId: id,

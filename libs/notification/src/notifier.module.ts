@@ -1,9 +1,10 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { type EventStore } from '@flotilla/event-store';
-import { EVENT_STORE, SecretBox } from '@flotilla/platform';
+import { EVENT_STORE, OutboundRules, SecretBox } from '@flotilla/platform';
 import { StateDb } from '@flotilla/state';
 import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue } from './delivery-queue';
+import { WebhookPoster } from './http-post';
 import { NOTIFIER_OPTIONS, Notifier, type NotifierOptions } from './notifier';
 import { WebhookRegistry } from './webhook-registry';
 import { WebhooksController } from './webhooks.controller';
@@ -32,6 +33,7 @@ export class WebhooksModule {}
     ...storeProviders,
     // In this process's state database: only the notifier that enqueued a delivery sends it.
     { provide: DeliveryQueue, inject: [StateDb], useFactory: (db: StateDb) => new DeliveryQueue(db) },
+    { provide: WebhookPoster, inject: [OutboundRules], useFactory: (outbound: OutboundRules) => new WebhookPoster(outbound) },
     Notifier,
   ],
 })

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock } from '@flotilla/platform';
+import { ApiErrors, CLOCK, JSON_BODY_ERRORS, OutboundRules, type Clock } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
 import { type Webhook } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
@@ -16,6 +16,7 @@ export class WebhooksController {
     private readonly registry: WebhookRegistry,
     private readonly deliveryLog: DeliveryLog,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly outbound: OutboundRules,
   ) {}
 
   @Post()
@@ -25,9 +26,10 @@ export class WebhooksController {
   @ApiCreatedResponse({ type: WebhookResponse })
   @ApiErrors({
     ...JSON_BODY_ERRORS,
-    422: 'A rule is broken (an event type unknown to the format, not an http(s) URL, short secret); `details` names the field.',
+    422: 'A rule is broken (an event type unknown to the format, not an http(s) URL, an address denied by OUTBOUND_DENY, short secret); `details` names the field.',
   })
   async register(@Body() body: RegisterWebhookRequest, @Headers('x-actor') actor: string | undefined): Promise<WebhookResponse> {
+    await this.outbound.assertAllowed(body.url, 'url');
     const { webhook } = await this.registry.register({
       url: body.url,
       events: body.events,

@@ -1,6 +1,6 @@
 import { promises as dns, lookup as systemLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
-import type { Problem } from '@flotilla/domain';
+import { RuleViolation, type Problem } from '@flotilla/domain';
 import type { PlatformConfig } from './config';
 
 /** What an http(s) Agent's `lookup` option is called with. */
@@ -56,7 +56,8 @@ export class OutboundRules {
    */
   async urlProblems(url: string, field: string): Promise<Problem[]> {
     const host = hostOf(url);
-    if (host === null) return [];
+    // Only what could be called: another scheme is the domain's rule (http or https) to name.
+    if (host === null || !/^https?:$/.test(new URL(url).protocol)) return [];
     const refused = (message: string): Problem[] => [{ code: 'outbound_denied', field, message: `${field} ${url}: ${message}` }];
     if (isIP(host) !== 0) {
       const refusal = this.refusal(host);
@@ -69,6 +70,12 @@ export class OutboundRules {
     } catch (error) {
       return refused(`${host} does not resolve (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
     }
+  }
+
+  /** `urlProblems` as a 422: throws `RuleViolation` naming the field and the URL. */
+  async assertAllowed(url: string, field: string): Promise<void> {
+    const problems = await this.urlProblems(url, field);
+    if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? `${field} is refused`, problems);
   }
 
   /**
