@@ -92,7 +92,10 @@ export class WebhookPoster {
   }
 }
 
-/** The message, with the code when Node gives one (`connect ECONNREFUSED 127.0.0.1:9`). Duck-typed: under jest, Node's errors are not this realm's `Error`. */
+/**
+ * The message, with the code when Node gives one (`connect ECONNREFUSED 127.0.0.1:9`). Duck-typed:
+ * under jest, Node's errors are not this realm's `Error`.
+ */
 const describe = (error: unknown): string => {
   const message = typeof error === 'object' && error !== null && 'message' in error ? String(error.message) : String(error);
   const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;

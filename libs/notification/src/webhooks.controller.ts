@@ -26,7 +26,9 @@ export class WebhooksController {
   @ApiCreatedResponse({ type: WebhookResponse })
   @ApiErrors({
     ...JSON_BODY_ERRORS,
-    422: 'A rule is broken (an event type unknown to the format, not an http(s) URL, an address denied by OUTBOUND_DENY, short secret); `details` names the field.',
+    422:
+      'A rule is broken (an event type unknown to the format, not an http(s) URL, an address denied by OUTBOUND_DENY, ' +
+      'short secret); `details` names the field.',
   })
   async register(@Body() body: RegisterWebhookRequest, @Headers('x-actor') actor: string | undefined): Promise<WebhookResponse> {
     await this.outbound.assertAllowed(body.url, 'url');

@@ -22,8 +22,8 @@ const RELAY = Symbol('Relay');
 /**
  * What every service shares, and its lifecycle: the event store (the truth), this process's state
  * database, the message transport, the relay where this process runs it, the clock, the command
- * handlers over the store, the box of the secrets at rest and the outbound URL rules. The adapters are chosen from configuration (./adapters.ts); nothing past
- * this module knows which.
+ * handlers over the store, the box of the secrets at rest and the outbound URL rules. The adapters
+ * are chosen from configuration (./adapters.ts); nothing past this module knows which.
  */
 @Global()
 @Module({})
