@@ -21,5 +21,6 @@ export * from './csv/parse';
 export * from './batch/profiles';
 export * from './batch/item-rules';
 export * from './shared/url';
+export * from './shared/sealed-secret';
 export * from './events';
 export * from './flow/fair-queue';

@@ -2,7 +2,7 @@ import { Inject, Injectable, Module, type BeforeApplicationShutdown, type OnAppl
 import { BatchCommandHandler } from '@flotilla/application';
 import { batchEvents } from '@flotilla/domain';
 import { consumeEvents, type MessageConsumer, type MessageTransport } from '@flotilla/messaging';
-import { CLOCK, CONFIG, MESSAGE_TRANSPORT, type Clock, type PlatformConfig } from '@flotilla/platform';
+import { CLOCK, CONFIG, MESSAGE_TRANSPORT, OutboundRules, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { StateDb } from '@flotilla/state';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
@@ -95,8 +95,9 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
   providers: [
     {
       provide: TargetClient,
-      inject: [CONFIG],
-      useFactory: (config: PlatformConfig) => new TargetClient({ maxSocketsPerOrigin: config.executorConcurrency }),
+      inject: [CONFIG, OutboundRules],
+      useFactory: (config: PlatformConfig, outbound: OutboundRules) =>
+        new TargetClient({ maxSocketsPerOrigin: config.executorConcurrency, outbound }),
     },
     { provide: OutcomeWriter, inject: [BatchCommandHandler], useFactory: (batches: BatchCommandHandler) => new OutcomeWriter(batches) },
     {

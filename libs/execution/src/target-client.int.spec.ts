@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TargetServer } from './execution.fixtures';
+import { OutboundRules } from '@flotilla/platform';
 import { TargetClient } from './target-client';
 
 describe('TargetClient', () => {
@@ -21,6 +22,32 @@ describe('TargetClient', () => {
   });
 
   const request = (url: string, timeoutMs = 5000) => ({ url, body: '{"a":1}', idempotencyKey: 'bat_x.0', timeoutMs });
+
+  it('with outbound rules, refuses a denied address, IP literal or resolved name, before a byte is sent', async () => {
+    target = await TargetServer.start(() => ({ status: 200, body: 'ok' }));
+    const guarded = new TargetClient({
+      maxSocketsPerOrigin: 1,
+      outbound: new OutboundRules({ deny: ['127.0.0.0/8', '::1/128'], allow: [], dnsServers: [] }),
+    });
+    try {
+      const literal = await guarded.call(request(target.url));
+      expect(literal).toMatchObject({ kind: 'failure', reason: 'connection' });
+      expect(literal.kind === 'failure' && literal.error).toContain('outbound call refused: 127.0.0.1 is in a denied range');
+      const named = await guarded.call(request(target.url.replace('127.0.0.1', 'localhost')));
+      expect(named).toMatchObject({ kind: 'failure', reason: 'connection' });
+      expect(named.kind === 'failure' && named.error).toMatch(/outbound call refused: localhost resolves to .* \(EOUTBOUNDDENIED\)/);
+      expect(target.calls).toHaveLength(0);
+      // The same call with the default rules (loopback allowed) goes through.
+      const open = new TargetClient({
+        maxSocketsPerOrigin: 1,
+        outbound: new OutboundRules({ deny: ['169.254.0.0/16'], allow: [], dnsServers: [] }),
+      });
+      expect(await open.call(request(target.url.replace('127.0.0.1', 'localhost')))).toMatchObject({ kind: 'response', status: 200 });
+      open.close();
+    } finally {
+      guarded.close();
+    }
+  });
 
   it('returns the status, the reason phrase, Retry-After and the body of any answer', async () => {
     target = await TargetServer.start(() => ({ status: 503, headers: { 'Retry-After': '7' }, body: 'busy' }));

@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, STATUS_CODES, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { OUTBOUND_DENIED, type OutboundRules } from '@flotilla/platform';
 
 /** One call of a workflow target: a JSON POST. */
 export interface TargetRequest {
@@ -60,9 +61,17 @@ export class TargetClient {
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
 
-  constructor(private readonly options: { readonly maxSocketsPerOrigin: number; readonly maxResponseBytes?: number }) {
-    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSocketsPerOrigin });
-    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSocketsPerOrigin });
+  constructor(
+    private readonly options: {
+      readonly maxSocketsPerOrigin: number;
+      readonly maxResponseBytes?: number;
+      /** Where calls may go, checked on every connection against the resolved address; absent: anywhere. */
+      readonly outbound?: OutboundRules;
+    },
+  ) {
+    const lookup = options.outbound?.lookup;
+    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSocketsPerOrigin, ...(lookup ? { lookup } : {}) });
+    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: options.maxSocketsPerOrigin, ...(lookup ? { lookup } : {}) });
   }
 
   /**
@@ -72,6 +81,12 @@ export class TargetClient {
   call(request: TargetRequest, signal?: AbortSignal): Promise<CallResult> {
     return new Promise<CallResult>((resolve, reject) => {
       signal?.throwIfAborted();
+      // An IP literal is connected to without a lookup, so the rules are applied to it here.
+      const refusal = this.options.outbound?.hostRefusal(request.url) ?? null;
+      if (refusal !== null) {
+        resolve({ kind: 'failure', reason: 'connection', error: `outbound call refused: ${refusal} (${OUTBOUND_DENIED})` });
+        return;
+      }
       const secure = request.url.startsWith('https:');
       const options = {
         method: 'POST',
@@ -152,6 +167,8 @@ export class TargetClient {
 
 const connectionFailure = (error: Error & { code?: string }): CallFailure => {
   const code = error.code;
+  // The rules' refusal names the host and the address: kept whole.
+  if (code === OUTBOUND_DENIED) return { kind: 'failure', reason: 'connection', error: `${error.message} (${code})` };
   const described = code === undefined ? undefined : CONNECTION_ERRORS[code];
   const text = described ?? error.message;
   return { kind: 'failure', reason: 'connection', error: code === undefined ? text : `${text} (${code})` };

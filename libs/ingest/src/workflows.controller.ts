@@ -25,6 +25,7 @@ import {
   teamLimitExceeded,
   teamOf,
   visibleTeamOf,
+  OutboundRules,
 } from '@flotilla/platform';
 import type { Request } from 'express';
 import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowHoldDto, WorkflowLimitsDto, WorkflowVersionDto } from './dto';
@@ -94,7 +95,8 @@ const HOLD_ERRORS = {
 } as const;
 
 const WORKFLOW_RULES =
-  'A rule is broken (a timeout out of range, a target URL that is not http(s), inputs named twice, defaults out of range); ' +
+  'A rule is broken (a timeout out of range, a target URL that is not http(s) or whose address is denied by OUTBOUND_DENY, ' +
+  'inputs named twice, defaults out of range); ' +
   '`details` names the field.';
 
 @ApiTags('workflows')
@@ -104,6 +106,7 @@ export class WorkflowsController {
     private readonly workflows: WorkflowRepository,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly workflowTeams: WorkflowTeams,
+    private readonly outbound: OutboundRules,
     // Absent where no AuthModule runs (module tests): then no team has limits.
     @Optional() @Inject(TeamLimitsRegistry) private readonly teamLimits: TeamLimitsRegistry | null = null,
   ) {}
@@ -118,6 +121,7 @@ export class WorkflowsController {
     422: WORKFLOW_RULES,
   })
   async register(@Body() dto: CreateWorkflowDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
+    await this.outbound.assertAllowed(dto.target.url, 'target.url');
     const team = teamOf(request);
     const { maxWorkflows } = this.teamLimits?.of(team) ?? {};
     if (maxWorkflows !== undefined && this.workflowTeams.countOf(team) >= maxWorkflows)
@@ -149,6 +153,7 @@ export class WorkflowsController {
   })
   async addVersion(@Param('id') id: string, @Body() dto: WorkflowVersionDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
     this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+    await this.outbound.assertAllowed(dto.target.url, 'target.url');
     const { workflow } = await this.workflows.add({
       type: 'AddWorkflowVersion',
       workflowId: id,

@@ -1,9 +1,10 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { type EventStore } from '@flotilla/event-store';
-import { EVENT_STORE } from '@flotilla/platform';
+import { EVENT_STORE, OutboundRules, SecretBox } from '@flotilla/platform';
 import { StateDb } from '@flotilla/state';
 import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue } from './delivery-queue';
+import { WebhookPoster } from './http-post';
 import { NOTIFIER_OPTIONS, Notifier, type NotifierOptions } from './notifier';
 import { WebhookRegistry } from './webhook-registry';
 import { WebhooksController } from './webhooks.controller';
@@ -11,7 +12,11 @@ import { WebhooksController } from './webhooks.controller';
 /* Both modules rely on the global CoreModule for the event store, the state database, the transport, the clock and the repositories. */
 
 const storeProviders: Provider[] = [
-  { provide: WebhookRegistry, inject: [EVENT_STORE], useFactory: (store: EventStore) => new WebhookRegistry(store) },
+  {
+    provide: WebhookRegistry,
+    inject: [EVENT_STORE, SecretBox],
+    useFactory: (store: EventStore, box: SecretBox) => new WebhookRegistry(store, box),
+  },
   { provide: DeliveryLog, inject: [EVENT_STORE], useFactory: (store: EventStore) => new DeliveryLog(store) },
 ];
 
@@ -28,6 +33,7 @@ export class WebhooksModule {}
     ...storeProviders,
     // In this process's state database: only the notifier that enqueued a delivery sends it.
     { provide: DeliveryQueue, inject: [StateDb], useFactory: (db: StateDb) => new DeliveryQueue(db) },
+    { provide: WebhookPoster, inject: [OutboundRules], useFactory: (outbound: OutboundRules) => new WebhookPoster(outbound) },
     Notifier,
   ],
 })

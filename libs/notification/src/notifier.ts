@@ -5,7 +5,7 @@ import { CLOCK, CONFIG, MESSAGE_TRANSPORT, type Clock, type PlatformConfig } fro
 import { extendDeliveries } from './extend-payloads';
 import { DeliveryLog } from './delivery-log';
 import { DeliveryQueue, type NewDelivery, type QueuedDelivery } from './delivery-queue';
-import { isSuccess, post } from './http-post';
+import { WebhookPoster, isSuccess } from './http-post';
 import {
   backoffDelay,
   extendTypeOf,
@@ -131,6 +131,7 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     @Optional() @Inject(NOTIFIER_OPTIONS) options: NotifierOptions | null,
     private readonly workflows: WorkflowRepository,
     @Inject(CONFIG) private readonly config: PlatformConfig,
+    private readonly poster: WebhookPoster,
   ) {
     this.policy = {
       maxAttempts: options?.maxAttempts ?? DEFAULTS.maxAttempts,
@@ -171,6 +172,7 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
     await stopped;
     await Promise.allSettled([...this.attempts]);
+    this.poster.close();
   }
 
   /**
@@ -341,7 +343,7 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
       'X-Webhook-Id': webhook.id,
       'X-Event-Id': delivery.eventId,
     };
-    const outcome = await post(webhook.url, delivery.body, headers, this.policy.timeoutMs, signal);
+    const outcome = await this.poster.post(webhook.url, delivery.body, headers, this.policy.timeoutMs, signal);
     // Cut short by the shutdown: not an outcome of the receiver's, so not recorded; it stays queued.
     signal.throwIfAborted();
     const delivered = isSuccess(outcome);

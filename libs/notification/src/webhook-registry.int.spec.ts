@@ -1,15 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuleViolation } from '@flotilla/domain';
 import { SqliteEventStore } from '@flotilla/event-store';
+import { SecretBox, SecretUnreadable, isSealedSecret } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
 import { verifySignature } from './signature';
-import { WebhookNotFound, type WebhookDeliveryAttempted } from '@flotilla/domain';
+import { WebhookNotFound, type SealedSecret, type WebhookDeliveryAttempted } from '@flotilla/domain';
 import { WEBHOOK_REGISTRY_STREAM, deliveriesStream } from './webhook-streams';
 import { WebhookRegistry } from './webhook-registry';
 
 const now = new Date('2026-05-01T00:00:00Z');
+const box = new SecretBox(randomBytes(32));
 const registration = {
   url: 'https://example.com/hooks',
   events: ['batch.started', 'execution.failed'],
@@ -32,8 +35,8 @@ describe('WebhookRegistry', () => {
   });
 
   it('appends the registration to the one registry stream; a restarted registry reads every webhook from it', async () => {
-    const first = await new WebhookRegistry(store).register(registration);
-    const second = await new WebhookRegistry(store).register({ ...registration, events: ['batch.completed'], workflowId: 'wf-a' });
+    const first = await new WebhookRegistry(store, box).register(registration);
+    const second = await new WebhookRegistry(store, box).register({ ...registration, events: ['batch.completed'], workflowId: 'wf-a' });
     expect(first.webhook).toEqual({
       id: expect.stringMatching(/^whk_[0-9a-z]{26}$/),
       url: registration.url,
@@ -45,7 +48,7 @@ describe('WebhookRegistry', () => {
     });
     expect(second.position).toBeGreaterThan(first.position);
 
-    const restarted = new WebhookRegistry(store);
+    const restarted = new WebhookRegistry(store, box);
     expect(await restarted.list()).toEqual([first.webhook, second.webhook]);
     expect(await restarted.get(second.webhook.id)).toMatchObject({ workflowId: 'wf-a', events: ['batch.completed'] });
 
@@ -57,25 +60,58 @@ describe('WebhookRegistry', () => {
     ]);
   });
 
-  it('keeps the secret in the event, to sign with, and returns it from no read', async () => {
-    const registry = new WebhookRegistry(store);
+  it('keeps the secret sealed in the event, to sign with, and returns it from no read', async () => {
+    const registry = new WebhookRegistry(store, box);
     const { webhook } = await registry.register(registration);
-    for await (const event of store.readStream(WEBHOOK_REGISTRY_STREAM)) expect(event.data).toMatchObject({ secret: registration.secret });
-    const reads = [webhook, await registry.get(webhook.id), await registry.list(), await new WebhookRegistry(store).list()];
+    for await (const event of store.readStream(WEBHOOK_REGISTRY_STREAM)) {
+      const { secret } = event.data as { secret: unknown };
+      expect(isSealedSecret(secret)).toBe(true);
+      expect(JSON.stringify(event.data)).not.toContain(registration.secret);
+      expect(box.open(secret as SealedSecret)).toBe(registration.secret);
+    }
+    const reads = [webhook, await registry.get(webhook.id), await registry.list(), await new WebhookRegistry(store, box).list()];
     for (const read of reads) expect(JSON.stringify(read)).not.toContain(registration.secret);
     expect(Object.keys(webhook)).not.toContain('secret');
 
     // A restarted registry signs with the secret read back from the stream.
-    const restarted = new WebhookRegistry(store);
+    const restarted = new WebhookRegistry(store, box);
     await restarted.list();
     const header = restarted.sign(webhook.id, Math.floor(now.getTime() / 1000), '{"a":1}');
     expect(verifySignature(registration.secret, header, '{"a":1}', 60, now)).toBe(true);
     expect(() => restarted.sign('whk_missing', 0, '')).toThrow(WebhookNotFound);
   });
 
+  it('signs with a clear secret recorded before secrets were sealed (older data directories)', async () => {
+    await store.appendToStream(WEBHOOK_REGISTRY_STREAM, [
+      {
+        type: 'WebhookRegistered',
+        data: {
+          webhookId: 'whk_old',
+          url: registration.url,
+          events: ['batch.started'],
+          secret: 'old-clear-secret',
+          occurredAt: now.toISOString(),
+          actor: 'ops',
+        },
+      },
+    ]);
+    const registry = new WebhookRegistry(store, box);
+    await registry.list();
+    const header = registry.sign('whk_old', Math.floor(now.getTime() / 1000), '{"a":1}');
+    expect(verifySignature('old-clear-secret', header, '{"a":1}', 60, now)).toBe(true);
+  });
+
+  it('refuses to sign with a secret sealed under another key, saying which setting to check', async () => {
+    const { webhook } = await new WebhookRegistry(store, box).register(registration);
+    const elsewhere = new WebhookRegistry(store, new SecretBox(randomBytes(32)));
+    await elsewhere.list();
+    expect(() => elsewhere.sign(webhook.id, 0, '{}')).toThrow(SecretUnreadable);
+    expect(() => elsewhere.sign(webhook.id, 0, '{}')).toThrow(/SECRETS_KEY/);
+  });
+
   it('catches up with registrations made elsewhere, and reads its own writes at once', async () => {
-    const api = new WebhookRegistry(store);
-    const notifier = new WebhookRegistry(store);
+    const api = new WebhookRegistry(store, box);
+    const notifier = new WebhookRegistry(store, box);
     expect(await notifier.list()).toEqual([]);
     const { webhook } = await api.register(registration);
     expect((await notifier.list()).map((found) => found.id)).toEqual([webhook.id]);
@@ -88,7 +124,7 @@ describe('WebhookRegistry', () => {
   });
 
   it('refuses an invalid registration with a RuleViolation naming the fields, and appends nothing', async () => {
-    const registry = new WebhookRegistry(store);
+    const registry = new WebhookRegistry(store, box);
     const error = await registry
       .register({ ...registration, url: 'mailto:ops@example.com', events: ['batch.exploded'], secret: 'short' })
       .catch((caught: unknown) => caught);
@@ -98,7 +134,7 @@ describe('WebhookRegistry', () => {
   });
 
   it('throws WebhookNotFound (kind not_found) for an unknown id', async () => {
-    const error = await new WebhookRegistry(store).get('whk_missing').catch((caught: unknown) => caught);
+    const error = await new WebhookRegistry(store, box).get('whk_missing').catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(WebhookNotFound);
     expect(error).toMatchObject({ kind: 'not_found', code: 'webhook_not_found' });
   });

@@ -11,13 +11,15 @@ import {
   type WebhookCommand,
   type WebhookEvent,
   type WebhookRegistryState,
+  type WebhookRegistered,
 } from '@flotilla/domain';
 import { type EventStore, type GlobalPosition } from '@flotilla/event-store';
+import type { SecretBox } from '@flotilla/platform';
 import { EXTEND_SIGNATURE_HEADER, EXTEND_TIMESTAMP_HEADER, SIGNATURE_HEADER, signExtendPayload, signPayload } from './signature';
 import { WEBHOOK_REGISTRY_STREAM } from './webhook-streams';
 
 /** A registration as callers make it: the registry gives the webhook its id. */
-export type WebhookRegistration = Omit<RegisterWebhook, 'type' | 'webhookId'>;
+export type WebhookRegistration = Omit<RegisterWebhook, 'type' | 'webhookId' | 'sealedSecret'>;
 
 /**
  * The registered webhooks, on the one registry stream. Registrations are decided through the command
@@ -26,11 +28,12 @@ export type WebhookRegistration = Omit<RegisterWebhook, 'type' | 'webhookId'>;
  * registers, the notifier delivers) are seen on the next call.
  *
  * Secrets are held here and nowhere else: reads return webhooks without them, and the notifier
- * asks the registry to sign instead of asking for the secret.
+ * asks the registry to sign instead of asking for the secret. They are recorded sealed by the box
+ * (AES-256-GCM) and opened only to sign.
  */
 export class WebhookRegistry {
   private readonly webhooks = new Map<string, Webhook>();
-  private readonly secrets = new Map<string, string>();
+  private readonly secrets = new Map<string, WebhookRegistered['data']['secret']>();
   /** The team of the key that registered each webhook (`default` before teams). */
   private readonly teams = new Map<string, string>();
   private revision = -1;
@@ -42,7 +45,10 @@ export class WebhookRegistry {
    */
   private readonly catchUps = new SharedLoads<void>(() => this.readNewEvents());
 
-  constructor(private readonly store: EventStore) {
+  constructor(
+    private readonly store: EventStore,
+    private readonly box: SecretBox,
+  ) {
     this.handler = new CommandHandler(
       store,
       { decide: decideWebhookRegistry, evolve: evolveWebhookRegistry, initialState: initialWebhookRegistry, events: webhookEvents },
@@ -55,7 +61,7 @@ export class WebhookRegistry {
     const webhookId = newId('whk', registration.now.getTime());
     const { events, position } = await this.handler.handle(
       'registry',
-      { type: 'RegisterWebhook', webhookId, ...registration },
+      { type: 'RegisterWebhook', webhookId, ...registration, sealedSecret: this.box.seal(registration.secret) },
       team === undefined ? { actor: registration.actor } : { actor: registration.actor, team },
     );
     const [registered] = events;
@@ -97,9 +103,9 @@ export class WebhookRegistry {
   }
 
   private secretOf(webhookId: string): string {
-    const secret = this.secrets.get(webhookId);
-    if (secret === undefined) throw new WebhookNotFound(webhookId);
-    return secret;
+    const stored = this.secrets.get(webhookId);
+    if (stored === undefined) throw new WebhookNotFound(webhookId);
+    return this.box.open(stored);
   }
 
   private async readNewEvents(): Promise<void> {

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import type { Request } from 'express';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrors, CLOCK, JSON_BODY_ERRORS, type Clock, TeamOwned, actorOf, teamOf, visibleTeamOf } from '@flotilla/platform';
+import { ApiErrors, CLOCK, JSON_BODY_ERRORS, OutboundRules, type Clock, TeamOwned, actorOf, teamOf, visibleTeamOf } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
 import { WebhookNotFound, type Webhook } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
@@ -14,6 +14,7 @@ export class WebhooksController {
     private readonly registry: WebhookRegistry,
     private readonly deliveryLog: DeliveryLog,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly outbound: OutboundRules,
   ) {}
 
   @Post()
@@ -23,9 +24,12 @@ export class WebhooksController {
   @ApiCreatedResponse({ type: WebhookResponse })
   @ApiErrors({
     ...JSON_BODY_ERRORS,
-    422: 'A rule is broken (an event type unknown to the format, not an http(s) URL, short secret); `details` names the field.',
+    422:
+      'A rule is broken (an event type unknown to the format, not an http(s) URL, an address denied by OUTBOUND_DENY, ' +
+      'short secret); `details` names the field.',
   })
   async register(@Body() body: RegisterWebhookRequest, @Req() request: Request): Promise<WebhookResponse> {
+    await this.outbound.assertAllowed(body.url, 'url');
     const { webhook } = await this.registry.register(
       {
         url: body.url,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { SECRETS_KEY_BYTES } from './secret-box';
 
 /**
  * Triggered executions one executor holds at once: deep enough for a 1,000,000-item batch at
@@ -61,7 +62,22 @@ export interface PlatformConfig {
   readonly auth: boolean;
   /** Requests one key may make per minute before it is answered 429 with Retry-After (RATE_LIMIT_PER_MINUTE). */
   readonly rateLimitPerMinute: number;
+  /** The 32-byte AES-256-GCM key of the secrets kept at rest (SECRETS_KEY, else <dataDir>/secrets.key). */
+  readonly secretsKey: Buffer;
+  /** CIDRs outbound calls (targets, webhooks) may not reach (OUTBOUND_DENY; default link-local, metadata, 0.0.0.0/8). */
+  readonly outboundDeny: readonly string[];
+  /** CIDRs let through despite OUTBOUND_DENY (OUTBOUND_ALLOW). */
+  readonly outboundAllow: readonly string[];
+  /** DNS servers (`host:port`) outbound host names are resolved with (DNS_SERVERS); empty: the system resolver. */
+  readonly dnsServers: readonly string[];
 }
+
+/**
+ * Link-local (where clouds serve instance metadata, 169.254.169.254), IPv6 link-local, AWS's IPv6
+ * metadata address, and "this network" (0.0.0.0 reaches the local host on Linux). Loopback and
+ * private ranges stay open: the targets of an internal platform are internal services.
+ */
+export const DEFAULT_OUTBOUND_DENY: readonly string[] = ['169.254.0.0/16', 'fe80::/10', 'fd00:ec2::254/128', '0.0.0.0/8'];
 
 export const CONFIG = Symbol('PlatformConfig');
 
@@ -103,6 +119,10 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     extendInputsPerMinute: positiveInteger(env, 'EXTEND_RATE_LIMIT', 600_000),
     auth: authOf(env),
     rateLimitPerMinute: positiveInteger(env, 'RATE_LIMIT_PER_MINUTE', 1200),
+    secretsKey: secretsKeyOf(env, dataDir),
+    outboundDeny: env['OUTBOUND_DENY'] === undefined ? DEFAULT_OUTBOUND_DENY : list(env['OUTBOUND_DENY']),
+    outboundAllow: list(env['OUTBOUND_ALLOW'] ?? ''),
+    dnsServers: list(env['DNS_SERVERS'] ?? ''),
   };
 };
 
@@ -112,6 +132,12 @@ const authOf = (env: NodeJS.ProcessEnv): boolean => {
   if (raw === 'disabled') return false;
   throw new Error(`AUTH must be enabled or disabled, not ${raw}`);
 };
+
+const list = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
 
 const onOff = (env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean => {
   const raw = env[name];
@@ -143,14 +169,50 @@ const callbackSecretOf = (env: NodeJS.ProcessEnv, dataDir: string): string => {
       throw new Error(`CALLBACK_SECRET must be at least ${MIN_CALLBACK_SECRET_LENGTH} characters`);
     return given;
   }
-  const path = join(dataDir, 'callback.secret');
+  const secret = keyFile(join(dataDir, 'callback.secret'));
+  if (secret.length < MIN_CALLBACK_SECRET_LENGTH)
+    throw new Error(`${dataDir}/callback.secret must hold a key of at least ${MIN_CALLBACK_SECRET_LENGTH} characters`);
+  return secret;
+};
+
+/**
+ * SECRETS_KEY (32 bytes as 64 hex characters or as base64), else <dataDir>/secrets.key, made on
+ * first start like callback.secret. A key of the wrong length stops the process at start: a
+ * truncated key would seal secrets no other process could open.
+ */
+const secretsKeyOf = (env: NodeJS.ProcessEnv, dataDir: string): Buffer => {
+  const given = env['SECRETS_KEY'];
+  if (given !== undefined && given !== '') return secretsKeyFrom(given.trim(), 'SECRETS_KEY');
+  const path = join(dataDir, 'secrets.key');
+  return secretsKeyFrom(keyFile(path), path);
+};
+
+export const secretsKeyFrom = (text: string, source: string): Buffer => {
+  const key = /^[0-9a-f]{64}$/i.test(text)
+    ? Buffer.from(text, 'hex')
+    : /^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0
+      ? Buffer.from(text, 'base64')
+      : undefined;
+  if (key?.length !== SECRETS_KEY_BYTES)
+    throw new Error(
+      `${source} must be a ${SECRETS_KEY_BYTES}-byte key, as 64 hex characters or as base64` +
+        (key === undefined ? '' : ` (it holds ${key.length} bytes)`),
+    );
+  return key;
+};
+
+/**
+ * The trimmed text of a key file, made on first start (32 random bytes, hex, mode 0600). Processes
+ * sharing a data directory share the file; processes that do not need the key in their environment.
+ */
+const keyFile = (path: string): string => {
   try {
-    return readSecret(path);
+    return readFileSync(path, 'utf8').trim();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   // Written aside and linked into place, so a process starting at the same time never reads a
-  // half-written file: whichever link lands first is the secret, and everyone reads that one.
+  // half-written file: whichever link lands first is the key, and everyone reads that one.
   const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   writeFileSync(aside, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   try {
@@ -160,12 +222,5 @@ const callbackSecretOf = (env: NodeJS.ProcessEnv, dataDir: string): string => {
   } finally {
     unlinkSync(aside);
   }
-  return readSecret(path);
-};
-
-const readSecret = (path: string): string => {
-  const secret = readFileSync(path, 'utf8').trim();
-  if (secret.length < MIN_CALLBACK_SECRET_LENGTH)
-    throw new Error(`${path} must hold a key of at least ${MIN_CALLBACK_SECRET_LENGTH} characters`);
-  return secret;
+  return readFileSync(path, 'utf8').trim();
 };

@@ -88,6 +88,43 @@ describe('configuration', () => {
     expect(() => loadConfig({ DATA_DIR: dir })).toThrow('must hold a key of at least 32 characters');
   });
 
+  it('makes a secrets key in DATA_DIR on first start (32 bytes, mode 0600) and keeps it', () => {
+    const first = loadConfig({ DATA_DIR: dir }).secretsKey;
+    const path = join(dir, 'secrets.key');
+    expect(first).toHaveLength(32);
+    expect(readFileSync(path, 'utf8').trim()).toBe(first.toString('hex'));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(loadConfig({ DATA_DIR: dir }).secretsKey.equals(first)).toBe(true);
+  });
+
+  it('takes SECRETS_KEY as hex or base64, and refuses a key of the wrong length at start', () => {
+    const key = Buffer.alloc(32, 7);
+    expect(loadConfig({ DATA_DIR: dir, SECRETS_KEY: key.toString('hex') }).secretsKey.equals(key)).toBe(true);
+    expect(loadConfig({ DATA_DIR: dir, SECRETS_KEY: key.toString('base64') }).secretsKey.equals(key)).toBe(true);
+    expect(() => loadConfig({ DATA_DIR: dir, SECRETS_KEY: Buffer.alloc(16).toString('base64') })).toThrow(
+      'SECRETS_KEY must be a 32-byte key, as 64 hex characters or as base64 (it holds 16 bytes)',
+    );
+    expect(() => loadConfig({ DATA_DIR: dir, SECRETS_KEY: 'not a key!' })).toThrow('SECRETS_KEY must be a 32-byte key');
+    writeFileSync(join(dir, 'secrets.key'), 'abcd');
+    expect(() => loadConfig({ DATA_DIR: dir })).toThrow(`${join(dir, 'secrets.key')} must be a 32-byte key`);
+  });
+
+  it('reads the outbound rules and DNS servers, with link-local and metadata ranges denied by default', () => {
+    expect(loadConfig({ DATA_DIR: dir })).toMatchObject({
+      outboundDeny: ['169.254.0.0/16', 'fe80::/10', 'fd00:ec2::254/128', '0.0.0.0/8'],
+      outboundAllow: [],
+      dnsServers: [],
+    });
+    expect(
+      loadConfig({
+        DATA_DIR: dir,
+        OUTBOUND_DENY: '10.0.0.0/8, 192.168.0.0/16',
+        OUTBOUND_ALLOW: '10.1.0.0/16',
+        DNS_SERVERS: '127.0.0.1:5353',
+      }),
+    ).toMatchObject({ outboundDeny: ['10.0.0.0/8', '192.168.0.0/16'], outboundAllow: ['10.1.0.0/16'], dnsServers: ['127.0.0.1:5353'] });
+  });
+
   it('callback tokens: HMAC-SHA256 of the execution id, checked exactly', () => {
     const secret = 'k'.repeat(32);
     const token = callbackTokenOf(secret, 'bat_1.0');

@@ -14,14 +14,16 @@ import { StateDb } from '@flotilla/state';
 import { EVENT_STORE, MESSAGE_TRANSPORT, relayFor, transportFor } from './adapters';
 import { CLOCK, systemClock } from './clock';
 import { CONFIG, type PlatformConfig } from './config';
+import { OutboundRules } from './outbound';
+import { SecretBox } from './secret-box';
 
 const RELAY = Symbol('Relay');
 
 /**
  * What every service shares, and its lifecycle: the event store (the truth), this process's state
- * database, the message transport, the relay where this process runs it, the clock, and the command
- * handlers over the store. The adapters are chosen from configuration (./adapters.ts); nothing past
- * this module knows which.
+ * database, the message transport, the relay where this process runs it, the clock, the command
+ * handlers over the store, the box of the secrets at rest and the outbound URL rules. The adapters
+ * are chosen from configuration (./adapters.ts); nothing past this module knows which.
  */
 @Global()
 @Module({})
@@ -54,8 +56,21 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         { provide: BatchCommandHandler, ...overStore((store) => new BatchCommandHandler(store)) },
         { provide: WorkflowRepository, ...overStore((store) => new WorkflowRepository(store)) },
         { provide: ItemsReader, ...overStore((store) => new ItemsReader(store)) },
+        { provide: SecretBox, useFactory: () => new SecretBox(config.secretsKey) },
+        { provide: OutboundRules, useFactory: () => OutboundRules.of(config) },
       ],
-      exports: [CONFIG, CLOCK, EVENT_STORE, StateDb, MESSAGE_TRANSPORT, BatchCommandHandler, WorkflowRepository, ItemsReader],
+      exports: [
+        CONFIG,
+        CLOCK,
+        EVENT_STORE,
+        StateDb,
+        MESSAGE_TRANSPORT,
+        BatchCommandHandler,
+        WorkflowRepository,
+        ItemsReader,
+        SecretBox,
+        OutboundRules,
+      ],
     };
   }
 

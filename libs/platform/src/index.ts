@@ -10,3 +10,5 @@ export * from './health.controller';
 export * from './service';
 export * from './callback-token';
 export * from './auth';
+export * from './secret-box';
+export * from './outbound';

@@ -3,6 +3,7 @@ import { batchEvents } from '../batch/batch.registry';
 import { DomainError, RuleViolation, type Problem } from '../shared/errors';
 import { EventRegistry } from '../shared/event-registry';
 import { httpUrlProblems } from '../shared/url';
+import type { SealedSecret } from '../shared/sealed-secret';
 
 /**
  * Webhooks: an HTTP endpoint that is sent a signed POST for each batch event it subscribed to.
@@ -106,12 +107,11 @@ export type WebhookRegistered = {
     /** The body and signature scheme; absent (every registration before the field existed): `flotilla`. */
     readonly format?: WebhookFormat;
     /**
-     * The signing secret, in clear: the notifier needs the secret itself to compute HMACs, so a hash
-     * would not do. Encrypting it at rest (envelope encryption with a key outside the store) is
-     * future work; until then the event store must be protected like a secrets store. No read API
-     * ever returns it.
+     * The signing secret, sealed (AES-256-GCM under a key outside the store): the notifier needs the
+     * secret itself to compute HMACs, so a hash would not do. A plain string is a registration made
+     * before secrets were sealed, still read as it is. No read API ever returns it.
      */
-    readonly secret: string;
+    readonly secret: string | SealedSecret;
     readonly occurredAt: string;
     readonly actor: string;
   };
@@ -160,7 +160,10 @@ export type RegisterWebhook = {
   readonly webhookId: string;
   readonly url: string;
   readonly events: readonly string[];
+  /** In clear, for the rules (its length); never recorded. */
   readonly secret: string;
+  /** The same secret sealed by the application (the domain holds no key): what the event records. */
+  readonly sealedSecret: SealedSecret;
   readonly workflowId?: string;
   /** Default `flotilla`. */
   readonly format?: string;
@@ -237,7 +240,7 @@ export const decideWebhookRegistry = (command: WebhookCommand, state: WebhookReg
         events: [...new Set(command.events.filter((type): type is AnyWebhookEventType => allowedTypes.includes(type)))],
         ...(command.workflowId === undefined ? {} : { workflowId: command.workflowId }),
         ...(format === 'flotilla' ? {} : { format }),
-        secret: command.secret,
+        secret: command.sealedSecret,
         occurredAt: command.now.toISOString(),
         actor: command.actor,
       },

@@ -14,10 +14,14 @@ import {
   type RegisterWebhook,
 } from './webhook';
 
-const register = (fields: Omit<RegisterWebhook, 'type' | 'webhookId'>, webhookId: string): RegisterWebhook => ({
+/** What the application's SecretBox would have made of the secret: the domain records it as given. */
+const sealed = { v: 1, iv: 'aXY=', tag: 'dGFn', ct: 'Y3Q=' } as const;
+
+const register = (fields: Omit<RegisterWebhook, 'type' | 'webhookId' | 'sealedSecret'>, webhookId: string): RegisterWebhook => ({
   type: 'RegisterWebhook',
   webhookId,
   ...fields,
+  sealedSecret: sealed,
 });
 
 const valid = { url: 'https://example.com/hooks', events: ['batch.started'], secret: '12345678' };
@@ -64,7 +68,7 @@ describe('webhook registration rules', () => {
       webhookId: 'whk_1',
       url: valid.url,
       events: ['batch.started', 'execution.failed'],
-      secret: valid.secret,
+      secret: sealed,
       occurredAt: now.toISOString(),
       actor: 'ops',
     });
