@@ -14,6 +14,7 @@ import { StateDb } from '@flotilla/state';
 import { EVENT_STORE, MESSAGE_TRANSPORT, relayFor, transportFor } from './adapters';
 import { CLOCK, systemClock } from './clock';
 import { CONFIG, type PlatformConfig } from './config';
+import { Metrics, batchEventMetrics } from './metrics';
 
 const RELAY = Symbol('Relay');
 
@@ -51,11 +52,17 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         { provide: StateDb, useFactory: () => new StateDb(config.stateDbPath) },
         { provide: MESSAGE_TRANSPORT, ...overStoreAndState((store, stateDb) => transportFor(config, store, stateDb)) },
         { provide: RELAY, ...overStoreAndState((store, stateDb) => relayFor(config, store, stateDb)) },
-        { provide: BatchCommandHandler, ...overStore((store) => new BatchCommandHandler(store)) },
+        // One registry per process, whichever services it runs.
+        { provide: Metrics, useFactory: () => new Metrics() },
+        {
+          provide: BatchCommandHandler,
+          inject: [EVENT_STORE, Metrics],
+          useFactory: (store: EventStore, metrics: Metrics) => new BatchCommandHandler(store, { onAppended: batchEventMetrics(metrics) }),
+        },
         { provide: WorkflowRepository, ...overStore((store) => new WorkflowRepository(store)) },
         { provide: ItemsReader, ...overStore((store) => new ItemsReader(store)) },
       ],
-      exports: [CONFIG, CLOCK, EVENT_STORE, StateDb, MESSAGE_TRANSPORT, BatchCommandHandler, WorkflowRepository, ItemsReader],
+      exports: [CONFIG, CLOCK, EVENT_STORE, StateDb, Metrics, MESSAGE_TRANSPORT, BatchCommandHandler, WorkflowRepository, ItemsReader],
     };
   }
 

@@ -9,3 +9,4 @@ export * from './api-docs';
 export * from './health.controller';
 export * from './service';
 export * from './callback-token';
+export * from './metrics';

@@ -3,6 +3,7 @@ import { loadConfig, type PlatformConfig } from './config';
 import { CoreModule } from './core.module';
 import { HealthController } from './health.controller';
 import { createHttpApp, listen } from './http-app';
+import { MetricsController } from './metrics';
 
 /**
  * Starts one service process: the shared core (store, transport, repositories) for `name`, the
@@ -17,7 +18,7 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
   const root: DynamicModule = {
     module: ServiceModule,
     imports: [CoreModule.forRoot(config), ...modules(config)],
-    controllers: [HealthController],
+    controllers: [HealthController, MetricsController],
   };
   const app = await createHttpApp(root);
   await listen(app, config, name);
