@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { BatchCommandHandler, ItemsReader, SharedLoads, WorkflowRepository } from '@flotilla/application';
 import {
   BatchNotFound,
@@ -195,6 +195,7 @@ interface AttemptFailure {
  */
 @Injectable()
 export class ExecutionDispatcher {
+  private readonly logger = new Logger('Executor');
   /** Aborted on shutdown: calls and waits in flight end at once and their messages are redelivered later. */
   private readonly stopping = new AbortController();
   /** Workflow versions never change once added. */
@@ -551,7 +552,19 @@ export class ExecutionDispatcher {
           },
           this.stopping.signal,
         );
-        this.metrics?.targetCalled((performance.now() - startedAt) / 1000, result.kind);
+        const seconds = (performance.now() - startedAt) / 1000;
+        this.metrics?.targetCalled(seconds, result.kind);
+        // At debug: one line a call is too many at full rate. Ids and the answer's status only,
+        // never the inputs sent nor the output received.
+        this.logger.debug({
+          msg: `Called the target of ${execution.executionId}, attempt ${attempt}: ${answerOf(result)}`,
+          batchId,
+          executionId: execution.executionId,
+          workflowId,
+          attempt,
+          statusCode: result.kind === 'response' ? result.status : null,
+          durationMs: Math.round(seconds * 1000),
+        });
         // Told while the permit still counts the call (the limit halves from the calls in flight
         // now) and before the slot goes back: an execution waiting for that slot must find the
         // workflow closed, not call it once more under the old limit.
@@ -605,6 +618,14 @@ export class ExecutionDispatcher {
       const now = this.clock.now();
       failures++;
       if (!failure.retryable || failures >= version.retry.maxAttempts) {
+        this.logger.log({
+          msg: `Execution ${execution.executionId} failed after ${attempt} attempt(s): ${failure.error}`,
+          batchId,
+          executionId: execution.executionId,
+          workflowId,
+          attempts: attempt,
+          statusCode: failure.statusCode ?? null,
+        });
         await Promise.all([lifted, this.record({ type: 'RecordExecutionFailed', batchId, index, ...details, attempts: attempt, now })]);
         return;
       }
@@ -748,6 +769,9 @@ const throttledTooLong = (batchId: string, index: number, maxThrottleSeconds: nu
   attempts,
   now,
 });
+
+/** A call's result in a few words, for the log. */
+const answerOf = (result: CallResult): string => (result.kind === 'response' ? `HTTP ${result.status}` : result.error);
 
 const failureOf = (result: CallResult): AttemptFailure => {
   if (result.kind === 'failure') return { error: result.error, retryable: isRetryable(result) };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { LOG_LEVELS, type LogLevel } from './logging';
 
 /**
  * Triggered executions one executor holds at once: deep enough for a 1,000,000-item batch at
@@ -57,6 +58,8 @@ export interface PlatformConfig {
   readonly callbackSecret: string;
   /** Inputs `POST /workflow_runs/batch` accepts per minute, per API process, before it answers 429 with Retry-After. */
   readonly extendInputsPerMinute: number;
+  /** The least severe log level written (LOG_LEVEL, default info). */
+  readonly logLevel: LogLevel;
 }
 
 export const CONFIG = Symbol('PlatformConfig');
@@ -97,7 +100,15 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     ),
     callbackSecret: callbackSecretOf(env, dataDir),
     extendInputsPerMinute: positiveInteger(env, 'EXTEND_RATE_LIMIT', 600_000),
+    logLevel: logLevelOf(env),
   };
+};
+
+const logLevelOf = (env: NodeJS.ProcessEnv): LogLevel => {
+  const raw = (env['LOG_LEVEL'] ?? 'info').trim().toLowerCase();
+  const level = LOG_LEVELS.find((known) => known === raw);
+  if (level === undefined) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not ${env['LOG_LEVEL']}`);
+  return level;
 };
 
 const onOff = (env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean => {

@@ -10,3 +10,4 @@ export * from './health.controller';
 export * from './service';
 export * from './callback-token';
 export * from './metrics';
+export * from './logging';
