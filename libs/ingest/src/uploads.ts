@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BadRequestException, Logger, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
 import { CSV_PARSE_OPTIONS, RuleViolation } from '@flotilla/domain';
-import { assertJsonLimits, validationProblems } from '@flotilla/platform';
+import { assertJsonDepth, validationProblems } from '@flotilla/platform';
 import busboy from 'busboy';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
@@ -248,7 +248,7 @@ export const checkCsvRecord = (record: readonly string[], index: number, header:
 export const jsonField = (fields: Readonly<Record<string, string>>, name: string): Record<string, unknown> | undefined => {
   const text = fields[name];
   if (text === undefined || text.trim() === '') return undefined;
-  assertJsonLimits(text, name);
+  assertJsonDepth(text, name);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -2,7 +2,6 @@ import {
   BadRequestException,
   HttpException,
   Logger,
-  PayloadTooLargeException,
   UnsupportedMediaTypeException,
   type DynamicModule,
   type INestApplication,
@@ -23,87 +22,46 @@ export const JSON_BODY_LIMIT = process.env['JSON_BODY_LIMIT'] ?? '50mb';
 /** Deepest nesting of arrays and objects accepted in any JSON the API reads (a body, or a form field). */
 export const MAX_JSON_DEPTH = 64;
 
-/** Longest string (a value or a key) accepted in any JSON the API reads, as sent (escapes counted as written): 1 MiB. */
-export const MAX_JSON_STRING_BYTES = 1024 * 1024;
-
-/** Where the scan is: in an object (the last key read) or an array (the index of the current element). */
-interface Frame {
-  readonly object: boolean;
-  key: string;
-  index: number;
-}
-
-/** The path of the value being read, as the API names fields: `items[3].inputs.text`. */
-const pathOf = (field: string, frames: readonly Frame[]): string => {
-  let path = field === 'body' ? '' : field;
-  for (const frame of frames) path += frame.object ? (path === '' ? frame.key : `.${frame.key}`) : `[${frame.index}]`;
-  return path === '' ? field : path;
-};
-
 /**
- * Refuses a JSON text nested deeper than MAX_JSON_DEPTH (400) or holding a string longer than
- * MAX_JSON_STRING_BYTES (413, naming the field by its path), by a linear scan with no recursion run
- * before the text is parsed, so that nothing after it (JSON.parse, class-transformer,
- * class-validator, the domain) ever walks a structure deep enough to overflow the stack or copies a
- * value big enough to hurt. Bytes are scanned as they are for UTF-8, whose multi-byte sequences
- * never contain an ASCII byte. The one check for JSON bodies and multipart JSON fields alike.
+ * Refuses (400) a JSON text nested deeper than MAX_JSON_DEPTH, by counting `[` and `{` outside
+ * strings: a linear scan with no recursion, run before the text is parsed, so that nothing after
+ * it (class-transformer, class-validator, the domain) ever walks a structure deep enough to
+ * overflow the stack. Bytes are scanned as they are for UTF-8, whose multi-byte sequences never
+ * contain an ASCII byte. The one check for JSON bodies and multipart JSON fields alike.
  */
-export const assertJsonLimits = (text: string | Uint8Array, field = 'body'): void => {
+export const assertJsonDepth = (text: string | Uint8Array, field = 'body'): void => {
   const at: (index: number) => number = typeof text === 'string' ? (index) => text.charCodeAt(index) : (index) => text[index] ?? 0;
-  const slice = (from: number, to: number): string =>
-    typeof text === 'string' ? text.slice(from, to) : Buffer.from(text.buffer, text.byteOffset + from, to - from).toString();
-  const frames: Frame[] = [];
-  let stringStart = -1;
-  /** Where the last string read began and ended (its quotes): a key, once a `:` follows it. */
-  let lastString = { from: 0, to: 0 };
+  let depth = 0;
+  let inString = false;
   for (let index = 0; index < text.length; index++) {
     const code = at(index);
-    if (stringStart >= 0) {
+    if (inString) {
       if (code === 0x5c) index++;
-      else if (code === 0x22) {
-        lastString = { from: stringStart + 1, to: index };
-        stringStart = -1;
-      }
-      if (stringStart >= 0 && index - stringStart > MAX_JSON_STRING_BYTES) {
-        const frame = frames[frames.length - 1];
-        // A key still being read is named by its object; a value, by its key or index.
-        const name = pathOf(field, frame?.object === true && frame.key === '' ? frames.slice(0, -1) : frames);
-        const message = `${name === 'body' ? 'A string in the request body' : name} is larger than 1 MiB (${MAX_JSON_STRING_BYTES} bytes)`;
-        throw new PayloadTooLargeException({ message, details: [{ code: 'too_large', field: name, message }] });
-      }
+      else if (code === 0x22) inString = false;
     } else if (code === 0x22) {
-      stringStart = index;
+      inString = true;
     } else if (code === 0x5b || code === 0x7b) {
-      if (frames.length >= MAX_JSON_DEPTH) {
+      if (++depth > MAX_JSON_DEPTH) {
         const name = field === 'body' ? 'The request body' : field;
         const message = `${name} is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`;
         throw new BadRequestException({ message, details: [{ code: 'too_deep', field, message }] });
       }
-      frames.push({ object: code === 0x7b, key: '', index: 0 });
     } else if (code === 0x5d || code === 0x7d) {
-      frames.pop();
-    } else if (code === 0x3a) {
-      const frame = frames[frames.length - 1];
-      if (frame?.object === true) frame.key = slice(lastString.from, Math.min(lastString.to, lastString.from + 200));
-    } else if (code === 0x2c) {
-      const frame = frames[frames.length - 1];
-      if (frame === undefined) continue;
-      if (frame.object) frame.key = '';
-      else frame.index++;
+      depth--;
     }
   }
 };
 
-/** body-parser's `verify` hook: the depth and string checks on the raw body, decoded first unless it is UTF-8. */
+/** body-parser's `verify` hook: the depth check on the raw body, decoded first unless it is UTF-8. */
 const verifyJsonDepth = (_request: unknown, _response: unknown, body: Buffer, charset: string | null): void => {
-  if (charset === null || charset === 'utf-8' || charset === 'utf8') return assertJsonLimits(body);
+  if (charset === null || charset === 'utf-8' || charset === 'utf8') return assertJsonDepth(body);
   let text: string;
   try {
     text = new TextDecoder(charset).decode(body);
   } catch {
     throw new UnsupportedMediaTypeException(`The charset ${charset} is not supported; send JSON as UTF-8`);
   }
-  assertJsonLimits(text);
+  assertJsonDepth(text);
 };
 
 /**
