@@ -111,6 +111,14 @@ describe('metrics and structured logs of the real product', () => {
       5_000,
     );
 
+    // The same metrics as JSON, for a script.
+    const json = await fetch(`${app.url}/metrics`, { headers: { accept: 'application/json' } });
+    expect(json.headers.get('content-type')).toMatch(/^application\/json/);
+    const executions = ((await json.json()) as { name: string; values: { value: number; labels: Record<string, string> }[] }[]).find(
+      (metric) => metric.name === 'flotilla_executions_total',
+    );
+    expect(executions?.values).toEqual(expect.arrayContaining([{ value: 2, labels: { workflow: 'measured', outcome: 'completed' } }]));
+
     // Every line the process wrote is JSON; the executor's lines name their batch and execution.
     const lines = logLines(app.output);
     expect(lines.length).toBeGreaterThan(10);

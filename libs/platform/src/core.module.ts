@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { BatchCommandHandler, ItemsReader, WorkflowRepository } from '@flotilla/application';
 import { openEventStore, type EventStore } from '@flotilla/event-store';
-import type { MessageTransport, Relay } from '@flotilla/messaging';
+import { KafkaTransport, type MessageTransport, type Relay } from '@flotilla/messaging';
 import { StateDb } from '@flotilla/state';
 import { EVENT_STORE, MESSAGE_TRANSPORT, relayFor, transportFor } from './adapters';
 import { CLOCK, systemClock } from './clock';
@@ -32,7 +32,23 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(MESSAGE_TRANSPORT) private readonly transport: MessageTransport,
     private readonly stateDb: StateDb,
     @Optional() @Inject(RELAY) private readonly relay: Relay | null,
-  ) {}
+    metrics: Metrics,
+  ) {
+    const relayOf = relay;
+    if (relayOf !== null)
+      metrics.observe(
+        'flotilla_relay_lag_events',
+        'Events in the store the relay has not published to Kafka yet (counted up to 10000)',
+        () => relayOf.lag(),
+      );
+    if (transport instanceof KafkaTransport)
+      metrics.observe(
+        'flotilla_consumer_lag',
+        "Records of the events topic not yet committed by each of this process's consumer groups",
+        () => transport.lagByGroup(),
+        'group',
+      );
+  }
 
   static forRoot(config: PlatformConfig): DynamicModule {
     const overStore = (make: (store: EventStore) => unknown) => ({ inject: [EVENT_STORE], useFactory: make });

@@ -1,6 +1,7 @@
-import { Controller, Get, Header, Injectable } from '@nestjs/common';
+import { Controller, Get, Header, Injectable, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { isBatch, type BatchEvent, type BatchState } from '@flotilla/domain';
+import type { Request, Response } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** An execution's end as counted by flotilla_executions_total. */
@@ -76,8 +77,14 @@ export class Metrics {
       labelNames: label === undefined ? [] : [label],
       registers: [this.registry],
       async collect() {
-        const sample = await read();
         this.reset();
+        // A value that cannot be read in time (Kafka away) is NaN (no series for a labelled one) in
+        // this scrape, never a made-up 0; the rest still answers.
+        const sample = await withinScrape(read);
+        if (sample === null) {
+          if (label === undefined) this.set(NaN);
+          return;
+        }
         if (typeof sample === 'number') this.set(sample);
         else if (label !== undefined) for (const [key, value] of sample) this.set({ [label]: key }, value);
       },
@@ -88,10 +95,31 @@ export class Metrics {
     return this.registry.metrics();
   }
 
+  json(): Promise<unknown> {
+    return this.registry.getMetricsAsJSON();
+  }
+
   get contentType(): string {
     return this.registry.contentType;
   }
 }
+
+/** How long a scrape waits for one value read at scrape time. */
+const SCRAPE_READ_MS = 2000;
+
+const withinScrape = async (read: () => Sample | Promise<Sample>): Promise<Sample | null> => {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      Promise.resolve().then(read),
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SCRAPE_READ_MS))),
+    ]);
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+};
 
 /**
  * The batch command handler's `onAppended`: the facts counted from the events this process appended
@@ -109,19 +137,59 @@ export const batchEventMetrics =
     }
   };
 
-/** GET /metrics: public, like /health (no key needed), so a Prometheus scraper needs no credentials. */
+/** The media type of the Prometheus text exposition format. */
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4';
+
+/**
+ * GET /metrics: public, like /health (no key needed), so a Prometheus scraper needs no credentials.
+ * Prometheus text by default; `Accept: application/json` gets the same metrics as prom-client's JSON
+ * (for a script without a Prometheus parser).
+ */
 @ApiTags('health')
 @Controller()
 export class MetricsController {
   constructor(private readonly metrics: Metrics) {}
 
   @Get('metrics')
-  @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
   @Header('cache-control', 'no-store')
-  @ApiOperation({ operationId: 'getMetrics', summary: "The process's metrics, in the Prometheus text format" })
-  @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'Prometheus text exposition (version 0.0.4).', schema: { type: 'string' } })
-  metricsText(): Promise<string> {
-    return this.metrics.text();
+  @ApiOperation({
+    operationId: 'getMetrics',
+    summary: "The process's metrics: Prometheus text, or JSON with Accept: application/json",
+  })
+  @ApiProduces(PROMETHEUS_TEXT, 'application/json')
+  @ApiOkResponse({
+    description: 'The metrics of this process (counters, histograms, gauges and the Node process metrics).',
+    content: {
+      [PROMETHEUS_TEXT]: { schema: { type: 'string', description: 'Prometheus text exposition, version 0.0.4.' } },
+      'application/json': {
+        schema: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['name', 'help', 'type', 'values'],
+            properties: {
+              name: { type: 'string' },
+              help: { type: 'string' },
+              type: { type: 'string', enum: ['counter', 'gauge', 'histogram', 'summary'] },
+              values: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { value: { type: 'number' }, labels: { type: 'object', additionalProperties: true } },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  })
+  async metricsOf(@Req() request: Request, @Res() response: Response): Promise<void> {
+    const json = request.accepts([PROMETHEUS_TEXT, 'text/plain', 'application/json']) === 'application/json';
+    if (json) {
+      response.json(await this.metrics.json());
+      return;
+    }
+    response.type(this.metrics.contentType).send(await this.metrics.text());
   }
 }
