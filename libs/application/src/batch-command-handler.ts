@@ -40,12 +40,15 @@ export class BatchCommandHandler extends CommandHandler<BatchState, BatchCommand
       maxAttempts?: number;
       /** Events between snapshots; 0 turns snapshots off (neither read nor written). */
       snapshotEvery?: number;
+      /** Told of every group of appended events and the batch state they led to (the metrics). */
+      onAppended?: (events: readonly BatchEvent[], state: BatchState) => void;
     } = {},
   ) {
     super(store, batchDecider, {
       streamOf: batchStream,
       ...(options.maxCachedBatches === undefined ? {} : { maxCachedStates: options.maxCachedBatches }),
       ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+      ...(options.onAppended === undefined ? {} : { onAppended: options.onAppended }),
       snapshots: {
         every: options.snapshotEvery ?? SNAPSHOT_EVERY,
         stream: batchSnapshotStream,

@@ -22,7 +22,7 @@ export interface Decider<State, Command, Event extends DomainEvent> {
   readonly events: EventRegistry<Event>;
 }
 
-export interface CommandHandlerOptions<State> {
+export interface CommandHandlerOptions<State, Event = DomainEvent> {
   /** Which stream a command's id names. */
   readonly streamOf: (id: string) => StreamName;
   /** States kept in memory, most recently used; only the events after them are read per command. 0: no cache. Default 1000. */
@@ -31,6 +31,12 @@ export interface CommandHandlerOptions<State> {
   readonly maxAttempts?: number;
   /** Snapshots of the state, so a cold load reads the newest one and the events after it. Absent: none. */
   readonly snapshots?: SnapshotOptions<State>;
+  /**
+   * Told of every group of events once it is durably appended, with the state they led to: each
+   * event is appended by exactly one handler in one process, so counting here counts each fact once
+   * (the metrics do). Must not throw and must not block.
+   */
+  readonly onAppended?: (events: readonly Event[], state: State) => void;
 }
 
 export interface HandleResult<State, Event> {
@@ -77,7 +83,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
   constructor(
     private readonly store: EventStore,
     private readonly decider: Decider<State, Command, Event>,
-    private readonly options: CommandHandlerOptions<State>,
+    private readonly options: CommandHandlerOptions<State, Event>,
   ) {
     this.snapshots = options.snapshots && options.snapshots.every > 0 ? new SnapshotStore(store, options.snapshots) : null;
     this.maxCachedStates = options.maxCachedStates ?? 1000;
@@ -164,6 +170,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
         // Our own events are folded in: the cached state is then current without reading them back.
         loaded.state = this.fold(state, events.slice(folded));
         loaded.revision = result.nextExpectedRevision;
+        this.options.onAppended?.(events, loaded.state);
         await this.snapshotIfDue(id, loaded);
         return { events, errors, state: loaded.state, position: result.position };
       } catch (error) {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable } from '@nestjs/common';
+import { performance } from 'node:perf_hooks';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { BatchCommandHandler, ItemsReader, SharedLoads, WorkflowRepository } from '@flotilla/application';
 import {
   BatchNotFound,
@@ -16,7 +17,7 @@ import {
   type WorkflowVersion,
 } from '@flotilla/domain';
 import type { Delivery, TypedMessage } from '@flotilla/messaging';
-import { CLOCK, CONFIG, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
+import { CLOCK, CONFIG, Metrics, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots, type ReleaseSlot, type SlotCallbacks, type SlotRequest } from './call-slots';
 import { HOLD_RECHECK_MS, HeldBatches } from './held-batches';
 import { IndexSet } from './index-set';
@@ -194,6 +195,7 @@ interface AttemptFailure {
  */
 @Injectable()
 export class ExecutionDispatcher {
+  private readonly logger = new Logger('Executor');
   /** Aborted on shutdown: calls and waits in flight end at once and their messages are redelivered later. */
   private readonly stopping = new AbortController();
   /** Workflow versions never change once added. */
@@ -231,6 +233,7 @@ export class ExecutionDispatcher {
     /** Last, with defaults: the dispatcher's tests that hold and park nothing need not make them. */
     private readonly held: HeldBatches = new HeldBatches(),
     private readonly parked: ParkedBatches = new ParkedBatches(),
+    @Optional() @Inject(Metrics) private readonly metrics: Metrics | null = null,
   ) {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
     held.onReleased(() => slots.poke());
@@ -286,6 +289,13 @@ export class ExecutionDispatcher {
       for (let index = 0; index < batch.executions.total; index++) if (stillToCall(batch, index)) parked.add(index);
       this.unpark(running);
     }
+  }
+
+  /** Every execution here, of every batch: in line, calling, waiting to retry, or parked. */
+  queueDepth(): number {
+    let depth = 0;
+    for (const running of this.running.values()) depth += running.byIndex.size + (running.parked?.size ?? 0);
+    return depth;
   }
 
   /** The batch's executions here: in line, calling or waiting to retry, and parked. */
@@ -532,6 +542,7 @@ export class ExecutionDispatcher {
         }
         // calledAt: the read side keeps the earliest, so a redelivery's first call changes nothing.
         if (attempt === firstAttempt) this.writer.callStarted(batchId, index, this.clock.now());
+        const startedAt = performance.now();
         result = await this.client.call(
           {
             url: version.target.url,
@@ -541,6 +552,19 @@ export class ExecutionDispatcher {
           },
           this.stopping.signal,
         );
+        const seconds = (performance.now() - startedAt) / 1000;
+        this.metrics?.targetCalled(seconds, result.kind);
+        // At debug: one line a call is too many at full rate. Ids and the answer's status only,
+        // never the inputs sent nor the output received.
+        this.logger.debug({
+          msg: `Called the target of ${execution.executionId}, attempt ${attempt}: ${answerOf(result)}`,
+          batchId,
+          executionId: execution.executionId,
+          workflowId,
+          attempt,
+          statusCode: result.kind === 'response' ? result.status : null,
+          durationMs: Math.round(seconds * 1000),
+        });
         // Told while the permit still counts the call (the limit halves from the calls in flight
         // now) and before the slot goes back: an execution waiting for that slot must find the
         // workflow closed, not call it once more under the old limit.
@@ -594,6 +618,14 @@ export class ExecutionDispatcher {
       const now = this.clock.now();
       failures++;
       if (!failure.retryable || failures >= version.retry.maxAttempts) {
+        this.logger.log({
+          msg: `Execution ${execution.executionId} failed after ${attempt} attempt(s): ${failure.error}`,
+          batchId,
+          executionId: execution.executionId,
+          workflowId,
+          attempts: attempt,
+          statusCode: failure.statusCode ?? null,
+        });
         await Promise.all([lifted, this.record({ type: 'RecordExecutionFailed', batchId, index, ...details, attempts: attempt, now })]);
         return;
       }
@@ -737,6 +769,9 @@ const throttledTooLong = (batchId: string, index: number, maxThrottleSeconds: nu
   attempts,
   now,
 });
+
+/** A call's result in a few words, for the log. */
+const answerOf = (result: CallResult): string => (result.kind === 'response' ? `HTTP ${result.status}` : result.error);
 
 const failureOf = (result: CallResult): AttemptFailure => {
   if (result.kind === 'failure') return { error: result.error, retryable: isRetryable(result) };

@@ -2,7 +2,7 @@ import { Inject, Injectable, Module, type BeforeApplicationShutdown, type OnAppl
 import { BatchCommandHandler } from '@flotilla/application';
 import { batchEvents } from '@flotilla/domain';
 import { consumeEvents, type MessageConsumer, type MessageTransport } from '@flotilla/messaging';
-import { CLOCK, CONFIG, MESSAGE_TRANSPORT, OutboundRules, type Clock, type PlatformConfig } from '@flotilla/platform';
+import { CLOCK, CONFIG, MESSAGE_TRANSPORT, Metrics, OutboundRules, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { StateDb } from '@flotilla/state';
 import { CallSlots } from './call-slots';
 import { ExecutionDispatcher } from './execution-dispatcher';
@@ -31,7 +31,18 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
     private readonly dispatcher: ExecutionDispatcher,
     private readonly client: TargetClient,
     private readonly held: HeldBatches,
-  ) {}
+    throttle: WorkflowThrottle,
+    metrics: Metrics,
+  ) {
+    metrics.observe(
+      'flotilla_executor_queue_depth',
+      "Executions in this executor's queue: waiting for a call slot, calling, waiting to retry, or parked",
+      () => dispatcher.queueDepth(),
+    );
+    metrics.observe('flotilla_throttled_workflows', 'Workflows this executor is slowing down after a 429 from their target', () =>
+      throttle.throttledCount(),
+    );
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     // The executions parked before a restart have no message left to bring them back.

@@ -125,6 +125,13 @@ export class WorkflowThrottle {
     return this.take(workflowId, this.stateOf(workflowId));
   }
 
+  /** Workflows being throttled now: a 429 lowered their limit, and it has not ramped back to unlimited yet. */
+  throttledCount(): number {
+    let count = 0;
+    for (const state of this.states.values()) if (state.limit !== null) count++;
+    return count;
+  }
+
   /** Whether `tryPermit` would grant a permit now. */
   mayStartNow(workflowId: string): boolean {
     const state = this.states.get(workflowId);

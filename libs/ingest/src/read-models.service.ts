@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
-import { EVENT_STORE } from '@flotilla/platform';
+import { EVENT_STORE, Metrics } from '@flotilla/platform';
 import { BatchQueries, BatchResults, ProjectionRunner, batchProjections } from '@flotilla/projections';
 import { StateDb } from '@flotilla/state';
 
@@ -16,7 +16,7 @@ export class ReadModelsService implements OnApplicationBootstrap, BeforeApplicat
   private readonly runner: ProjectionRunner;
   private readonly logger = new Logger('ReadModels');
 
-  constructor(@Inject(EVENT_STORE) store: EventStore, db: StateDb) {
+  constructor(@Inject(EVENT_STORE) store: EventStore, db: StateDb, metrics: Metrics) {
     this.runner = new ProjectionRunner(store, db, batchProjections(), {
       onError: (error) => {
         this.logger.error(`Projections stopped: ${String(error)}; restarting in 1 s`);
@@ -25,6 +25,7 @@ export class ReadModelsService implements OnApplicationBootstrap, BeforeApplicat
     });
     this.queries = new BatchQueries(db);
     this.results = new BatchResults(db);
+    metrics.observe('flotilla_batches', 'Batches by status, from the read model', () => this.queries.countByStatus(), 'status');
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -4,13 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BadRequestException, Logger, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
-import { CSV_PARSE_OPTIONS } from '@flotilla/domain';
+import { CSV_PARSE_OPTIONS, RuleViolation } from '@flotilla/domain';
 import { assertJsonDepth, validationProblems } from '@flotilla/platform';
 import busboy from 'busboy';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import type { Request } from 'express';
 import Papa from 'papaparse';
+
+/** Most columns a CSV may have, in its header or any row. */
+export const MAX_CSV_COLUMNS = 1000;
+/** Longest CSV cell accepted, in characters: 1 MiB, as for a JSON string. */
+export const MAX_CSV_CELL_CHARS = 1024 * 1024;
 
 /** Largest CSV upload accepted. */
 export const MAX_CSV_BYTES = 2 * 1024 * 1024 * 1024;
@@ -169,6 +174,9 @@ export async function* csvRecords(path: string, highWater = 5000): AsyncGenerato
   // inside a multi-byte UTF-8 character turned both halves into U+FFFD.
   const source = createReadStream(path, { highWaterMark: 256 * 1024, encoding: 'utf8' });
   const queue: string[][] = [];
+  /** Records read so far, the header included; and the header, once read. */
+  let records = 0;
+  let header: string[] | null = null;
   let ended = false;
   let failure: unknown = null;
   let wake: (() => void) | null = null;
@@ -198,6 +206,8 @@ export async function* csvRecords(path: string, highWater = 5000): AsyncGenerato
       const record = queue.shift();
       if (record !== undefined) {
         if (queue.length < highWater / 2 && source.isPaused()) source.resume();
+        checkCsvRecord(record, records++, header);
+        header ??= record;
         yield record;
       } else if (ended) {
         return;
@@ -210,6 +220,29 @@ export async function* csvRecords(path: string, highWater = 5000): AsyncGenerato
     parser.destroy();
   }
 }
+
+/**
+ * Refuses a CSV record (`index` 0 is the header) with more than MAX_CSV_COLUMNS cells (422) or a
+ * cell longer than MAX_CSV_CELL_CHARS (413), naming the row and the column, as soon as it is parsed:
+ * before it is mapped, checked or stored, and before the rest of the file is read.
+ */
+export const checkCsvRecord = (record: readonly string[], index: number, header: readonly string[] | null): void => {
+  const row = index === 0 ? 'The header row' : `Row ${index}`;
+  if (record.length > MAX_CSV_COLUMNS) {
+    const message = `${row} has ${record.length} columns; a CSV may have at most ${MAX_CSV_COLUMNS}`;
+    throw new RuleViolation(message, [{ code: 'csv_too_many_columns', field: 'file', message, ...(index === 0 ? {} : { row: index }) }]);
+  }
+  for (let column = 0; column < record.length; column++) {
+    const cell = record[column] ?? '';
+    if (cell.length <= MAX_CSV_CELL_CHARS) continue;
+    const name = index === 0 ? `column ${column + 1}` : (header?.[column] ?? `column ${column + 1}`);
+    const message = `${row}, column "${name}", is larger than 1 MiB (${cell.length} characters; at most ${MAX_CSV_CELL_CHARS})`;
+    throw new PayloadTooLargeException({
+      message,
+      details: [{ code: 'too_large', field: 'file', column: name, ...(index === 0 ? {} : { row: index }), message }],
+    });
+  }
+};
 
 /** Parses a text field of a multipart request holding a JSON object, naming it when it is not JSON or not an object (`null`, an array). */
 export const jsonField = (fields: Readonly<Record<string, string>>, name: string): Record<string, unknown> | undefined => {

@@ -125,6 +125,31 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
     return { kafka, producer, handled };
   };
 
+  it("counts the relay's unpublished events and each group's uncommitted records (the lag metrics)", async () => {
+    for (let n = 0; n < 3; n++) await append('lag', 'A', n);
+    const relayDb = stateDb('relay');
+    const idle = new Relay(store, createKafka(settings), settings, new CheckpointStore(relayDb));
+    expect(await idle.lag()).toBe(3);
+    expect(await idle.lag(2)).toBe(2);
+    const relay = await startRelay(relayDb);
+    await until(async () => (await relay.lag()) === 0, 15_000, 'the relay to publish everything');
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const handled: number[] = [];
+    const consumer = transport(stateDb('consumer'));
+    await consumer.consume({ group: 'g-lag', eventTypes: ['A'] }, async (message) => {
+      handled.push((message.data as { n: number }).n);
+      await gate;
+    });
+    await until(() => handled.length === 1, 15_000, 'the first message to be handled');
+    // One batch id, so one partition, in order: the first message holds the other two back, and nothing is committed.
+    expect((await consumer.lagByGroup()).get('g-lag')).toBe(3);
+    release();
+    await until(() => handled.length === 3);
+    await until(async () => (await consumer.lagByGroup()).get('g-lag') === 0, 15_000, 'the group to commit');
+    expect([...(await consumer.lagByGroup()).keys()]).toEqual(['g-lag']);
+  });
+
   it('a crash between publishing and checkpointing republishes; consumers skip what they handled', async () => {
     const relayDb = stateDb('relay');
     const relay = await startRelay(relayDb);

@@ -1,4 +1,4 @@
-import { Kafka, Partitioners, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
 import type { HandledEvents } from '@flotilla/state';
 import { deliverOnce, handleWithRetries } from './message-processing';
 import type { ConsumeOptions, DeadLetter, EventMessage, MessageConsumer, MessageHandler, MessageTransport } from './message';
@@ -63,6 +63,9 @@ export class KafkaTransport implements MessageTransport {
   private readonly topic: string;
   private producer: Producer | null = null;
   private readonly consumers = new Set<MessageConsumer>();
+  /** The consumer groups this process consumes, by their Kafka group id: what `lagByGroup` reports on. */
+  private readonly groups = new Map<string, string>();
+  private admin: Admin | null = null;
 
   constructor(
     private readonly settings: KafkaSettings,
@@ -83,9 +86,11 @@ export class KafkaTransport implements MessageTransport {
     let caughtUpResolve: () => void = () => undefined;
     const caughtUp = new Promise<void>((resolve) => (caughtUpResolve = resolve));
 
+    const groupId = `${this.settings.groupPrefix ?? 'flotilla'}.${options.group}`;
+    this.groups.set(options.group, groupId);
     const start = async (): Promise<void> => {
       const consumer = this.kafka.consumer({
-        groupId: `${this.settings.groupPrefix ?? 'flotilla'}.${options.group}`,
+        groupId,
         // A member that died (kill -9) is noticed within the session timeout; live members heartbeat
         // every second, and during long handlers too (processBatch), so 10 s is plenty.
         sessionTimeout: 10_000,
@@ -137,7 +142,36 @@ export class KafkaTransport implements MessageTransport {
     return handle;
   }
 
+  /**
+   * For each consumer group of this process, the records of the events topic it has not committed
+   * yet: the sum over the partitions of the end offset minus the group's committed offset (the
+   * start offset where it has committed none).
+   */
+  async lagByGroup(): Promise<Map<string, number>> {
+    if (this.admin === null) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    const admin = this.admin;
+    const ends = await admin.fetchTopicOffsets(this.topic);
+    const lags = new Map<string, number>();
+    for (const [group, groupId] of this.groups) {
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [this.topic] });
+      const byPartition = new Map((committed?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
+      let lag = 0;
+      for (const end of ends) {
+        const at = byPartition.get(end.partition) ?? -1;
+        lag += Math.max(0, Number(end.high) - (at < 0 ? Number(end.low) : at));
+      }
+      lags.set(group, lag);
+    }
+    return lags;
+  }
+
   async close(): Promise<void> {
+    await this.admin?.disconnect().catch(() => undefined);
+    this.admin = null;
     await Promise.all([...this.consumers].map((consumer) => consumer.stop()));
     await this.producer?.disconnect();
     this.producer = null;

@@ -10,6 +10,9 @@ export const RELAYED_STREAM_PREFIXES = ['batch-', 'workflow-', 'webhooks-'];
 
 const CHECKPOINT = 'relay';
 
+/** The most events `lag` counts: past it the relay is simply far behind. */
+export const RELAY_LAG_CAP = 10_000;
+
 /**
  * The Kafka record key. A batch's events share its id as key, so they keep their order on one
  * partition, except ExecutionTriggered, keyed by execution id: dispatching needs no order, and
@@ -68,6 +71,17 @@ export class Relay {
     this.subscription = null;
     await this.producer?.disconnect();
     this.producer = null;
+  }
+
+  /**
+   * Events in the store not yet published: those past the checkpoint that the relay publishes,
+   * counted up to `cap` (a scrape must stay cheap however far behind the relay is).
+   */
+  async lag(cap = RELAY_LAG_CAP): Promise<number> {
+    let count = 0;
+    const after = this.checkpoints.get(CHECKPOINT) ?? 'start';
+    for await (const _event of this.store.readAll({ after, filter: { streamPrefixes: RELAYED_STREAM_PREFIXES }, maxCount: cap })) count++;
+    return count;
   }
 
   /** Resolves once everything stored when it was called has been published. */

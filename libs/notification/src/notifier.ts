@@ -305,7 +305,11 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     const attempt: Promise<void> = this.attemptHead(lane)
       .catch((error: unknown) => {
         if (this.shutdown.signal.aborted) return;
-        this.logger.warn(`Delivering to webhook ${lane.webhookId} failed, trying again in ${RETRY_LANE_MS} ms: ${String(error)}`);
+        this.logger.warn({
+          msg: `Delivering to webhook ${lane.webhookId} failed, trying again in ${RETRY_LANE_MS} ms: ${String(error)}`,
+          webhookId: lane.webhookId,
+          batchId: lane.batchId,
+        });
         lane.dueAt = this.clock.now().getTime() + RETRY_LANE_MS;
       })
       .finally(() => {
@@ -365,6 +369,17 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
       ...(retry ? { nextAttemptAt: new Date(nextAttemptAt).toISOString() } : {}),
       occurredAt: now.toISOString(),
     });
+    // Ids and the outcome only: the body carries the batch's metadata and outputs, never logged.
+    this.logger.debug({
+      msg:
+        `Delivery ${delivery.deliveryId} of ${delivery.eventType} to webhook ${delivery.webhookId}, attempt ${attempt}: ` +
+        (delivered ? 'delivered' : (outcome.error ?? `HTTP ${outcome.statusCode}`)),
+      ...aboutDelivery(delivery),
+      attempt,
+      statusCode: outcome.statusCode ?? null,
+      durationMs: outcome.durationMs,
+      delivered,
+    });
     if (retry) {
       this.queue.retryAt(delivery.seq, attempt, nextAttemptAt);
       // The pump that follows every attempt arms the wake-up for it.
@@ -384,8 +399,22 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
   }
 
   private giveUp(delivery: QueuedDelivery, attempts: number, error: string | undefined): void {
-    this.logger.warn(
-      `Gave up delivering ${delivery.eventType} ${delivery.eventId} to webhook ${delivery.webhookId} after ${attempts} attempts: ${error}`,
-    );
+    this.logger.warn({
+      msg:
+        `Gave up delivering ${delivery.eventType} ${delivery.eventId} to webhook ${delivery.webhookId} ` +
+        `after ${attempts} attempts: ${error}`,
+      ...aboutDelivery(delivery),
+      attempts,
+    });
   }
 }
+
+/** The fields of a log line about a delivery: which webhook, event, batch and execution. */
+const aboutDelivery = (delivery: QueuedDelivery) => ({
+  webhookId: delivery.webhookId,
+  deliveryId: delivery.deliveryId,
+  eventId: delivery.eventId,
+  eventType: delivery.eventType,
+  batchId: delivery.batchId,
+  ...(delivery.executionId === null ? {} : { executionId: delivery.executionId }),
+});

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SECRETS_KEY_BYTES } from './secret-box';
+import { LOG_LEVELS, type LogLevel } from './logging';
 
 /**
  * Triggered executions one executor holds at once: deep enough for a 1,000,000-item batch at
@@ -70,6 +71,8 @@ export interface PlatformConfig {
   readonly outboundAllow: readonly string[];
   /** DNS servers (`host:port`) outbound host names are resolved with (DNS_SERVERS); empty: the system resolver. */
   readonly dnsServers: readonly string[];
+  /** The least severe log level written (LOG_LEVEL, default info). */
+  readonly logLevel: LogLevel;
 }
 
 /**
@@ -123,6 +126,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     outboundDeny: env['OUTBOUND_DENY'] === undefined ? DEFAULT_OUTBOUND_DENY : list(env['OUTBOUND_DENY']),
     outboundAllow: list(env['OUTBOUND_ALLOW'] ?? ''),
     dnsServers: list(env['DNS_SERVERS'] ?? ''),
+    logLevel: logLevelOf(env),
   };
 };
 
@@ -138,6 +142,13 @@ const list = (raw: string): string[] =>
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean);
+
+const logLevelOf = (env: NodeJS.ProcessEnv): LogLevel => {
+  const raw = (env['LOG_LEVEL'] ?? 'info').trim().toLowerCase();
+  const level = LOG_LEVELS.find((known) => known === raw);
+  if (level === undefined) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not ${env['LOG_LEVEL']}`);
+  return level;
+};
 
 const onOff = (env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean => {
   const raw = env[name];

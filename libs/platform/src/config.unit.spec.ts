@@ -36,6 +36,14 @@ describe('configuration', () => {
     });
   });
 
+  it('logs at info unless LOG_LEVEL says otherwise, and refuses a level pino does not know', () => {
+    expect(loadConfig({ DATA_DIR: dir }).logLevel).toBe('info');
+    expect(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug');
+    expect(() => loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'chatty' })).toThrow(
+      'LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, not chatty',
+    );
+  });
+
   it('refuses an unknown transport', () => {
     expect(() => loadConfig({ DATA_DIR: dir, TRANSPORT: 'carrier-pigeon' })).toThrow(
       'TRANSPORT must be inprocess or kafka, not carrier-pigeon',

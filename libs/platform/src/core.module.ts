@@ -9,11 +9,12 @@ import {
 } from '@nestjs/common';
 import { BatchCommandHandler, ItemsReader, WorkflowRepository } from '@flotilla/application';
 import { openEventStore, type EventStore } from '@flotilla/event-store';
-import type { MessageTransport, Relay } from '@flotilla/messaging';
+import { KafkaTransport, type MessageTransport, type Relay } from '@flotilla/messaging';
 import { StateDb } from '@flotilla/state';
 import { EVENT_STORE, MESSAGE_TRANSPORT, relayFor, transportFor } from './adapters';
 import { CLOCK, systemClock } from './clock';
 import { CONFIG, type PlatformConfig } from './config';
+import { Metrics, batchEventMetrics } from './metrics';
 import { OutboundRules } from './outbound';
 import { SecretBox } from './secret-box';
 
@@ -33,7 +34,23 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(MESSAGE_TRANSPORT) private readonly transport: MessageTransport,
     private readonly stateDb: StateDb,
     @Optional() @Inject(RELAY) private readonly relay: Relay | null,
-  ) {}
+    metrics: Metrics,
+  ) {
+    const relayOf = relay;
+    if (relayOf !== null)
+      metrics.observe(
+        'flotilla_relay_lag_events',
+        'Events in the store the relay has not published to Kafka yet (counted up to 10000)',
+        () => relayOf.lag(),
+      );
+    if (transport instanceof KafkaTransport)
+      metrics.observe(
+        'flotilla_consumer_lag',
+        "Records of the events topic not yet committed by each of this process's consumer groups",
+        () => transport.lagByGroup(),
+        'group',
+      );
+  }
 
   static forRoot(config: PlatformConfig): DynamicModule {
     const overStore = (make: (store: EventStore) => unknown) => ({ inject: [EVENT_STORE], useFactory: make });
@@ -53,7 +70,13 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         { provide: StateDb, useFactory: () => new StateDb(config.stateDbPath) },
         { provide: MESSAGE_TRANSPORT, ...overStoreAndState((store, stateDb) => transportFor(config, store, stateDb)) },
         { provide: RELAY, ...overStoreAndState((store, stateDb) => relayFor(config, store, stateDb)) },
-        { provide: BatchCommandHandler, ...overStore((store) => new BatchCommandHandler(store)) },
+        // One registry per process, whichever services it runs.
+        { provide: Metrics, useFactory: () => new Metrics() },
+        {
+          provide: BatchCommandHandler,
+          inject: [EVENT_STORE, Metrics],
+          useFactory: (store: EventStore, metrics: Metrics) => new BatchCommandHandler(store, { onAppended: batchEventMetrics(metrics) }),
+        },
         { provide: WorkflowRepository, ...overStore((store) => new WorkflowRepository(store)) },
         { provide: ItemsReader, ...overStore((store) => new ItemsReader(store)) },
         { provide: SecretBox, useFactory: () => new SecretBox(config.secretsKey) },
@@ -64,6 +87,7 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         CLOCK,
         EVENT_STORE,
         StateDb,
+        Metrics,
         MESSAGE_TRANSPORT,
         BatchCommandHandler,
         WorkflowRepository,

@@ -10,6 +10,7 @@ import {
 import { NestFactory, Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import type { PlatformConfig } from './config';
 import { ContentTypeGuard } from './content-type.guard';
 import { HttpErrorFilter, createValidationPipe, errorBody } from './http-errors';
@@ -70,12 +71,16 @@ const verifyJsonDepth = (_request: unknown, _response: unknown, body: Buffer, ch
  */
 export const createHttpApp = async (
   module: DynamicModule | Type<unknown>,
-  options: { logger?: boolean } = {},
+  options: { logger?: boolean; structuredLogs?: boolean } = {},
 ): Promise<INestApplication> => {
   const app = await NestFactory.create<NestExpressApplication>(module, {
     bodyParser: false,
+    // With structured logs (the module imports loggingModule), what Nest logs while it starts is
+    // kept until pino takes over, so that every line, the first ones too, is JSON.
+    ...(options.structuredLogs === true ? { bufferLogs: true } : {}),
     ...(options.logger === false ? { logger: ['error', 'warn'] } : {}),
   });
+  if (options.structuredLogs === true) app.useLogger(app.get(PinoLogger));
   // Names the framework to every client, and so the exploits to try: nothing it needs to know.
   app.disable('x-powered-by');
   // body-parser inflates gzip, deflate and br itself, and counts the limit on the inflated bytes: bombs get 413.

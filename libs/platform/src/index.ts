@@ -12,3 +12,5 @@ export * from './callback-token';
 export * from './auth';
 export * from './secret-box';
 export * from './outbound';
+export * from './metrics';
+export * from './logging';

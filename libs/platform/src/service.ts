@@ -3,6 +3,8 @@ import { loadConfig, type PlatformConfig } from './config';
 import { CoreModule } from './core.module';
 import { HealthController } from './health.controller';
 import { createHttpApp, listen } from './http-app';
+import { loggingModule } from './logging';
+import { MetricsController } from './metrics';
 
 /**
  * Starts one service process: the shared core (store, transport, repositories) for `name`, the
@@ -16,10 +18,10 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
   class ServiceModule {}
   const root: DynamicModule = {
     module: ServiceModule,
-    imports: [CoreModule.forRoot(config), ...modules(config)],
-    controllers: [HealthController],
+    imports: [loggingModule(name, config.logLevel), CoreModule.forRoot(config), ...modules(config)],
+    controllers: [HealthController, MetricsController],
   };
-  const app = await createHttpApp(root);
+  const app = await createHttpApp(root, { structuredLogs: true });
   await listen(app, config, name);
 };
 

@@ -14,6 +14,8 @@ import { EXECUTIONS, EXECUTIONS_BY_STATE } from './execution-tables';
 
 /** Read side of batches: what the REST API returns (the shapes in batch-views.ts), straight from the read-model tables. */
 
+const BATCH_STATUSES: readonly BatchStatus[] = ['pending', 'running', 'paused', 'completed', 'cancelled'];
+
 interface BatchRow {
   id: string;
   name: string;
@@ -95,6 +97,14 @@ export class BatchQueries {
         workflowId,
       )
       .map((row) => row.id);
+  }
+
+  /** How many batches there are in each status; a status no batch has is counted 0. */
+  countByStatus(): Map<BatchStatus, number> {
+    const counts = new Map<BatchStatus, number>(BATCH_STATUSES.map((status) => [status, 0]));
+    for (const row of this.db.all<{ status: BatchStatus; count: number }>('SELECT status, COUNT(*) AS count FROM batches GROUP BY status'))
+      counts.set(row.status, Number(row.count));
+    return counts;
   }
 
   getBatch(id: string): BatchView | null {
