@@ -47,6 +47,7 @@ const SETTING_COLUMNS: readonly (readonly [ReconfigurableSetting, string])[] = [
 export class BatchSummaryProjection implements Projection<SummaryEvent> {
   readonly name = 'batch-summary';
   readonly version = 2;
+  readonly tables = ['batches'] as const;
   readonly events = summaryEvents;
   private readonly deltas = new Map<string, CountDeltas>();
 
