@@ -134,6 +134,8 @@ export const buildProgram = (context: CliContext): Command => {
           (line) => out(options.json ? JSON.stringify(line) : [line.stream, ...historyRow(line)].join('  ')),
           reject,
         );
+        // On stderr, so that a script (or a test) knows from when on nothing is missed.
+        subscription.caughtUp.then(() => err('tail: following new events (Ctrl-C to stop)'), reject);
         const stop = () => void subscription.stop().then(resolve, reject);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
