@@ -67,7 +67,8 @@ export class CliContext {
     const path = this.stateDbPath(given);
     if (path === null || !existsSync(path))
       throw new CliError(
-        `No state file with the read models in ${this.config.dataDir} (looked for ${STATE_OWNERS.map((s) => `${s}-state.sqlite`).join(', ')}): ` +
+        `No state file with the read models in ${this.config.dataDir} ` +
+          `(looked for ${STATE_OWNERS.map((service) => `${service}-state.sqlite`).join(', ')}): ` +
           'name it with --state-db <path> or STATE_DB',
       );
     return path;

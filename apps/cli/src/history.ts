@@ -24,7 +24,10 @@ export interface HistoryFilter {
   readonly actor?: string;
 }
 
-/** Who did it and why: operator actions carry them in their data, any event may carry them in its metadata (as the history projection reads them). */
+/**
+ * Who did it and why: operator actions carry them in their data, any event may carry them in its
+ * metadata (read as the history projection reads them).
+ */
 export const historyLineOf = (event: StoredEvent): HistoryLine => {
   const { batchId: _batchId, occurredAt, actor, reason, ...data } = (event.data ?? {}) as Record<string, unknown>;
   const said = (value: unknown, fallback: unknown): string | null =>

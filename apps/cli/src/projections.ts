@@ -182,7 +182,8 @@ const moveRows = (db: DatabaseSync, from: string, to: string, projection: Projec
   }
   db.prepare(`DELETE FROM ${to}.projection_checkpoints WHERE name = ?`).run(projection.name);
   db.prepare(
-    `INSERT INTO ${to}.projection_checkpoints (name, version, position) SELECT name, version, position FROM ${from}.projection_checkpoints WHERE name = ?`,
+    `INSERT INTO ${to}.projection_checkpoints (name, version, position) ` +
+      `SELECT name, version, position FROM ${from}.projection_checkpoints WHERE name = ?`,
   ).run(projection.name);
 };
 
