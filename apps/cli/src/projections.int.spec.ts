@@ -72,6 +72,13 @@ describe('replay and verify of a projection', () => {
     ]);
   });
 
+  it('verifies every projection the API serves (each of its tables pairs rows by a primary key)', async () => {
+    for (const projection of batchProjections()) {
+      const result = await verifyProjection(store, statePath, projectionNamed(projection.name));
+      expect({ name: projection.name, differences: result.differences }).toEqual({ name: projection.name, differences: [] });
+    }
+  });
+
   it('replay goes on from the checkpoint, or rebuilds from scratch, and refuses while another process has the file open', async () => {
     await pause('b', 10);
     const applied: number[] = [];
