@@ -45,6 +45,10 @@ COPY --from=build /app/dist/apps ./dist/apps
 COPY --from=build /app/dist/libs ./dist/libs
 COPY --from=build /app/dist/scripts ./dist/scripts
 
+# The operator CLI on PATH: `docker compose exec <service> flotilla history <batchId>` works on the
+# service's own store and DATA_DIR (the same environment as the service).
+RUN printf '#!/bin/sh\nexec node /app/dist/apps/cli/src/main.js "$@"\n' > /usr/local/bin/flotilla && chmod 755 /usr/local/bin/flotilla
+
 # The state directory belongs to the unprivileged user; a named volume mounted here starts
 # with this ownership. The application files stay root-owned (read-only for the service).
 RUN mkdir -p /data && chown node:node /data

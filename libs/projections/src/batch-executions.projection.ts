@@ -39,6 +39,7 @@ type ExecutionsEvent = RegisteredEvent<typeof executionsEvents>;
 export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
   readonly name = 'batch-executions';
   readonly version = 2;
+  readonly tables = ['execution_items', 'executions', 'execution_plans'] as const;
   readonly events = executionsEvents;
 
   reset(db: StateDb): void {

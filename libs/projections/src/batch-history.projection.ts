@@ -7,6 +7,7 @@ import type { StateDb } from '@flotilla/state';
 export class BatchHistoryProjection implements Projection<BatchEvent> {
   readonly name = 'batch-history';
   readonly version = 1;
+  readonly tables = ['batch_history'] as const;
   /** Every batch event: a new event type is in the history without a change here. */
   readonly events = batchEvents;
 

@@ -50,6 +50,7 @@ const teamOf = (metadata: EventMetadata): string => (typeof metadata['team'] ===
 export class BatchSummaryProjection implements Projection<SummaryEvent> {
   readonly name = 'batch-summary';
   readonly version = 2;
+  readonly tables = ['batches'] as const;
   readonly events = summaryEvents;
   private readonly deltas = new Map<string, CountDeltas>();
 

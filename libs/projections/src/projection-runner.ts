@@ -3,6 +3,18 @@ import type { EventStore, GlobalPosition, Recorded, StoredEvent, Subscription } 
 import type { Projection } from './projection';
 import type { StateDb } from '@flotilla/state';
 
+export interface ProjectionRunnerOptions {
+  readonly maxBatchSize?: number;
+  readonly onError?: (error: unknown) => void;
+  /**
+   * Applies nothing after this position (inclusive bound), so a rebuild can stop exactly where
+   * another copy of the projection stands and be compared with it (`flotilla verify`).
+   */
+  readonly until?: GlobalPosition;
+  /** Called after each committed transaction with the events it read and the position reached: for progress reports. */
+  readonly onApplied?: (events: number, position: GlobalPosition) => void;
+}
+
 interface Checkpoint {
   position: GlobalPosition | null;
 }
@@ -25,7 +37,7 @@ export class ProjectionRunner {
     private readonly store: EventStore,
     private readonly db: StateDb,
     private readonly projections: readonly Projection[],
-    private readonly options: { maxBatchSize?: number; onError?: (error: unknown) => void } = {},
+    private readonly options: ProjectionRunnerOptions = {},
   ) {}
 
   /** Starts applying events; resolves once the projections have caught up with the store. */
@@ -107,7 +119,9 @@ export class ProjectionRunner {
     this.checkpoints.set(projection.name, { position: current === null ? null : BigInt(current) });
   }
 
-  private applyBatch(events: readonly StoredEvent[]): void {
+  private applyBatch(delivered: readonly StoredEvent[]): void {
+    const { until } = this.options;
+    const events = until === undefined ? delivered : delivered.filter((event) => event.position <= until);
     const last = events[events.length - 1];
     if (last === undefined) return;
     try {
@@ -131,9 +145,12 @@ export class ProjectionRunner {
       throw error;
     }
     this.commitCheckpoints(last.position);
+    this.options.onApplied?.(events.length, last.position);
   }
 
-  private advanceTo(position: GlobalPosition): void {
+  private advanceTo(scanned: GlobalPosition): void {
+    const { until } = this.options;
+    const position = until !== undefined && scanned > until ? until : scanned;
     this.db.transaction(() => {
       for (const projection of this.projections) this.saveCheckpoint(projection, position);
     });

@@ -13,6 +13,8 @@ export interface Projection<E extends DomainEvent = DomainEvent> {
   readonly version: number;
   /** The events it reads, as a registry (subset): the runner subscribes only to these and hands them over typed and upcast. */
   readonly events: EventRegistry<E>;
+  /** The tables it writes, and no other projection does: what `reset` empties, `flotilla replay` swaps and `flotilla verify` compares. */
+  readonly tables: readonly string[];
   /** Deletes every row the projection wrote, before a rebuild. Its tables come from the state migrations. */
   reset(db: StateDb): void;
   apply(event: Recorded<E>, db: StateDb): void;

@@ -10,6 +10,7 @@ import type { Projection } from './projection';
 export class WorkflowCostsProjection implements Projection<WorkflowVersionAdded> {
   readonly name = 'workflow-costs';
   readonly version = 1;
+  readonly tables = ['workflow_costs'] as const;
   readonly events = workflowEvents.subset('WorkflowVersionAdded');
 
   reset(db: StateDb): void {
