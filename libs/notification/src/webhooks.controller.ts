@@ -1,7 +1,17 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import type { Request } from 'express';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrors, CLOCK, JSON_BODY_ERRORS, OutboundRules, type Clock, TeamOwned, actorOf, teamOf, visibleTeamOf } from '@flotilla/platform';
+import {
+  ApiErrors,
+  CLOCK,
+  JSON_BODY_ERRORS,
+  OutboundRules,
+  type Clock,
+  TeamOwned,
+  actorOf,
+  teamOf,
+  visibleTeamOf,
+} from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
 import { WebhookNotFound, type Webhook } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
