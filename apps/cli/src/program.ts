@@ -1,7 +1,9 @@
 import { Command, Option } from 'commander';
+import { ROLES } from '@flotilla/platform';
 import { batchesTable, listBatches } from './batches';
 import { CliError, type CliContext } from './context';
 import { batchHistory, historyRow, historyTable, type HistoryLine } from './history';
+import { keySpec, keyView, keysTable, withKeys } from './keys';
 import { operate, operatorActor, parseStatus, type OperatorAction } from './operate';
 import { progressBar } from './progress';
 import { describeDifference, projectionNamed, projectionNames, replayProjection, verifyProjection } from './projections';
@@ -178,7 +180,52 @@ export const buildProgram = (context: CliContext): Command => {
         else out(`${batchId}: ${action} recorded as ${actor} at position ${batch.asOf.position}; status ${batch.status}`);
       });
 
-  // `keys create | list | revoke` (API keys, issue 13) are added here by the keys module: program.addCommand(keysCommand(context)).
+  const keys = program.command('keys').description('API keys: create (shown once), list, revoke. Recorded with the actor operator/<name>.');
+  keys
+    .command('create')
+    .description('Create a key for a team; the key is printed once and stored only as its SHA-256')
+    .requiredOption('--team <team>', 'the team the key belongs to')
+    .addOption(new Option('--role <role>', 'what the key may do').choices(ROLES).makeOptionMandatory())
+    .requiredOption('--name <name>', 'what the key is for; its events are recorded as <team>/<name>')
+    .option('--as <name>', 'the operator recorded as the actor, as operator/<name> (default: the OS user name)')
+    .option('--json', 'the key as POST /v1/keys answers it: id, key, team, role, name, createdAt')
+    .action(async (options: { team: string; role: string; name: string; as?: string; json?: boolean }) => {
+      const spec = keySpec(options);
+      const actor = operatorActor(options.as);
+      const created = await withKeys(await context.eventStore(), (registry) => registry.create({ ...spec, actor, now: new Date() }));
+      if (created === undefined) throw new CliError('The key was not created: its id was taken; try again', 1);
+      const view = keyView(created.record);
+      if (options.json)
+        out(
+          JSON.stringify({ id: view.id, key: created.key, team: view.team, role: view.role, name: view.name, createdAt: view.createdAt }),
+        );
+      else {
+        out(created.key);
+        err(`key ${view.id} for ${view.team}/${view.name} (${view.role}): shown this once, keep it now`);
+      }
+    });
+  keys
+    .command('list')
+    .description('Every key, revoked ones included, oldest first (never the key nor its hash)')
+    .option('--json', 'one JSON object per line')
+    .action(async (options: { json?: boolean }) => {
+      const views = await withKeys(await context.eventStore(), async (registry) => registry.list().map(keyView));
+      if (options.json) for (const view of views) out(JSON.stringify(view));
+      else for (const line of keysTable(views)) out(line);
+    });
+  keys
+    .command('revoke')
+    .description('Revoke a key: every process refuses it within a second')
+    .argument('<keyId>')
+    .option('--as <name>', 'the operator recorded as the actor, as operator/<name> (default: the OS user name)')
+    .action(async (keyId: string, options: { as?: string }) => {
+      const actor = operatorActor(options.as);
+      const revoked = await withKeys(await context.eventStore(), async (registry) => {
+        if (!registry.list().some((key) => key.id === keyId)) throw new CliError(`No key has the id ${keyId}`, 1);
+        return registry.revoke(keyId, actor, new Date());
+      });
+      out(`${revoked.id}: revoked at ${revoked.revokedAt ?? ''} by ${actor}`);
+    });
 
   return program;
 };

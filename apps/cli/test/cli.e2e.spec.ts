@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { BatchView, HistoryEntry } from '@flotilla/projections';
-import { ProductFixture, eventually } from '@flotilla/testing';
+import { PlatformProcess, ProductFixture, eventually, freePort, tempDir } from '@flotilla/testing';
 
 const root = resolve(__dirname, '../../..');
 
@@ -270,5 +270,88 @@ describe('the flotilla operator CLI', () => {
     // The product starts on the replayed file and answers the repaired row.
     await product.restart();
     expect((await batch(id)).progress.completed).toBe(4);
+  });
+});
+
+/** `keys` through the CLI, on the store of a product running with auth on: its keys are the API's. */
+describe('the flotilla CLI: keys', () => {
+  let data: ReturnType<typeof tempDir>;
+  let app: PlatformProcess;
+
+  beforeAll(async () => {
+    data = tempDir('flotilla-cli-keys-e2e-');
+    app = new PlatformProcess(await freePort(), data.path, { AUTH: 'enabled' });
+    await app.start();
+  });
+
+  afterAll(async () => {
+    await app.kill();
+    data.remove();
+  });
+
+  const batchesWith = (key: string) => app.request('GET', '/v1/batches', undefined, { authorization: `Bearer ${key}` });
+
+  it('creates a key the running product accepts, lists keys without key or hash, and revokes one the product then refuses', async () => {
+    const created = await cli(
+      data.path,
+      'keys',
+      'create',
+      '--team',
+      'alpha',
+      '--role',
+      'submitter',
+      '--name',
+      'ci',
+      '--as',
+      'alice',
+      '--json',
+    );
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout) as { id: string; key: string; team: string; role: string; name: string };
+    expect(key).toMatchObject({ team: 'alpha', role: 'submitter', name: 'ci', key: expect.stringMatching(/^flt_/) });
+    expect(
+      (
+        await eventually(
+          () => batchesWith(key.key),
+          (answer) => answer.status === 200,
+          5_000,
+          'the new key accepted',
+        )
+      ).status,
+    ).toBe(200);
+
+    const listed = await cli(data.path, 'keys', 'list', '--json');
+    expect(listed.code).toBe(0);
+    const keys = jsonLines<Record<string, unknown>>(listed.stdout);
+    expect(keys.map((entry) => `${String(entry['team'])}/${String(entry['name'])}`)).toEqual(['default/admin', 'alpha/ci']);
+    expect(listed.stdout).not.toContain(key.key);
+    for (const entry of keys) expect(Object.keys(entry)).not.toEqual(expect.arrayContaining(['key', 'hash']));
+
+    const badRole = await cli(data.path, 'keys', 'create', '--team', 'alpha', '--role', 'root', '--name', 'x');
+    expect(badRole.code).toBe(2);
+    expect(badRole.stderr).toContain('root');
+    const badTeam = await cli(data.path, 'keys', 'create', '--team', 'Alpha Team', '--role', 'admin', '--name', 'x');
+    expect({ code: badTeam.code, stderr: badTeam.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('--team must be') });
+
+    const revoked = await cli(data.path, 'keys', 'revoke', key.id, '--as', 'alice');
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain(`${key.id}: revoked at`);
+    const refusedAt = Date.now();
+    expect(
+      (
+        await eventually(
+          () => batchesWith(key.key),
+          (answer) => answer.status === 401,
+          5_000,
+          'the revoked key refused',
+        )
+      ).status,
+    ).toBe(401);
+    expect(Date.now() - refusedAt).toBeLessThan(1_000);
+    const unknown = await cli(data.path, 'keys', 'revoke', 'key_nope');
+    expect({ code: unknown.code, stderr: unknown.stderr }).toEqual({
+      code: 1,
+      stderr: expect.stringContaining('No key has the id key_nope'),
+    });
   });
 });

@@ -6,11 +6,9 @@ import { ApiErrors, JSON_BODY_ERRORS } from '../api-docs';
 import { CLOCK, type Clock } from '../clock';
 import { AdminOnly, actorOf } from './access';
 import { KeyRegistry, type KeyRecord } from './key-registry';
-import { ROLES, type Role } from './keys';
+import { KEY_NAME_PATTERN, ROLES, TEAM_PATTERN, type Role } from './keys';
 
 /** Team names end up in actors (`<team>/<name>`) and URLs: lowercase words, no slash. */
-export const TEAM_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export class CreateKeyRequest {
   @ApiProperty({
@@ -29,10 +27,10 @@ export class CreateKeyRequest {
   @ApiProperty({
     description: 'What the key is for; the actor of its events is `<team>/<name>`.',
     example: 'ci',
-    pattern: NAME_PATTERN.source,
+    pattern: KEY_NAME_PATTERN.source,
   })
   @IsString()
-  @Matches(NAME_PATTERN, { message: 'name must be 1 to 100 letters, digits, ., - or _, starting with a letter or digit' })
+  @Matches(KEY_NAME_PATTERN, { message: 'name must be 1 to 100 letters, digits, ., - or _, starting with a letter or digit' })
   readonly name!: string;
 }
 

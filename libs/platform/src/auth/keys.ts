@@ -16,6 +16,11 @@ export const DEFAULT_TEAM = 'default';
 
 export const KEY_PREFIX = 'flt_';
 
+/** A team's name: lowercase letters, digits, - and _ (it is part of every actor, `<team>/<name>`). */
+export const TEAM_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** A key's name: what it is for. */
+export const KEY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
 export const KEYS_CATEGORY = 'keys';
 
 export const keyStream = (id: string): string => streamName(KEYS_CATEGORY, id);

@@ -6,7 +6,7 @@ import { ApiErrors, JSON_BODY_ERRORS } from '../api-docs';
 import { CLOCK, type Clock } from '../clock';
 import { IsOptionalNotNull } from '../http-errors';
 import { AdminOnly, actorOf, visibleTeamOf } from './access';
-import { TEAM_PATTERN } from './keys.controller';
+import { TEAM_PATTERN } from './keys';
 import { TeamLimitsRegistry, type TeamLimits } from './team-limits';
 
 const LIMIT_MAX = 1_000_000_000;
