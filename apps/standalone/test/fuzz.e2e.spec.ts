@@ -49,10 +49,36 @@ const frameOf = (output: string, from: number): string => {
   return frame === undefined ? '' : ` @ ${frame.replace(/\(?\/[^()]*\/(libs|apps|node_modules)\//, '($1/').replace(/:\d+\)?$/, ')')}`;
 };
 
+/** The product's error-level log lines: pino JSON, `"level":"ERROR"` (libs/platform/src/logging.ts). */
+const ERROR_LINES = /^\{.*"level":"ERROR".*$/gm;
+
+/**
+ * The first error the product logged, its message and stack: the line of the code that failed is
+ * preferred to pino-http's line for the 5xx answer (which carries the request, `req`), which it
+ * falls back to.
+ */
+const loggedError = (output: string): { message: string; stack?: string } | undefined => {
+  const lines = [...output.matchAll(ERROR_LINES)].map((match): Record<string, unknown> => {
+    try {
+      return JSON.parse(match[0]) as Record<string, unknown>;
+    } catch {
+      return { msg: match[0].slice(0, 200) };
+    }
+  });
+  const line = lines.find((entry) => entry['req'] === undefined) ?? lines[0];
+  if (line === undefined) return undefined;
+  const err = line['err'] as { message?: string; stack?: string } | undefined;
+  const text = String(line['msg'] ?? err?.message ?? '').trim();
+  // HttpErrorFilter logs a 500's stack as the message itself: its first line is the message.
+  const stack = typeof line['stack'] === 'string' ? line['stack'] : (err?.stack ?? (text.includes('\n') ? text : undefined));
+  const message = text.split('\n')[0] ?? '';
+  return stack === undefined ? { message } : { message, stack };
+};
+
 /** The server's own words for a failure: the logged error of a 5xx, the fatal error of a crash, and where it was thrown. */
 const causeOf = (output: string, response: WireResponse): string => {
-  const logged = /ERROR\s+\[[^\]]+\]\s+(.+)/.exec(output);
-  if (logged?.[1] !== undefined) return logged[1].trim() + frameOf(output, logged.index);
+  const logged = loggedError(output);
+  if (logged !== undefined) return logged.message + (logged.stack === undefined ? '' : frameOf(logged.stack, 0));
   const fatal = /^\s*(?:Uncaught |Unhandled )?(?:[A-Za-z]*Error|Error)(?: \[[A-Z_]+\])?: .+$/m.exec(output);
   if (fatal) return fatal[0].trim() + frameOf(output, fatal.index);
   if (response.error?.startsWith('no answer within') === true) return response.error;
@@ -293,7 +319,7 @@ describe('API fuzz suite (OpenAPI-driven, hostile families)', () => {
     } else if (response.status !== null && response.status >= 500) record('5xx', fuzzCase, seen);
     else if (response.status === null && request.delivery === 'normal') record('no answer', fuzzCase, seen);
     // The client is gone, so nobody sees a 500; the log still shows one.
-    else if (request.delivery === 'abort' && /ERROR\s+\[/.test(output)) record('error after abort', fuzzCase, seen);
+    else if (request.delivery === 'abort' && loggedError(output) !== undefined) record('error after abort', fuzzCase, seen);
   };
 
   it(
