@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HistoryEntry } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, tempDir } from '@flotilla/testing';
+import { PlatformProcess, TargetServer, eventually, freePort, startWebhookReceiver, tempDir } from '@flotilla/testing';
 
 interface Answer<T = unknown> {
   readonly status: number;
@@ -215,6 +215,46 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     expect((await call('GET', `/v1/batches/${ofAlpha}`, alpha.key)).body).toMatchObject({ status: 'paused' });
     expect((await call('GET', `/v1/batches/${ofBeta}`, beta.key)).body).toMatchObject({ status: 'cancelled' });
     expect((await call('POST', `/v1/batches/${ofAlpha}/resume`, alpha.key, {})).status).toBe(200);
+  });
+
+  it("delivers to a team's webhooks only its own team's batch events, whichever workflow they name", async () => {
+    const gamma = await createKey('gamma', 'submitter', 'hooks-g');
+    const delta = await createKey('delta', 'submitter', 'hooks-d');
+    const receivers = { gamma: await startWebhookReceiver(), delta: await startWebhookReceiver() };
+    try {
+      const batches = {} as Record<'gamma' | 'delta', string>;
+      for (const [team, key] of [
+        ['gamma', gamma.key],
+        ['delta', delta.key],
+      ] as const) {
+        expect((await call('POST', '/v1/workflows', key, workflow(`w-${team}`))).status).toBe(201);
+        // No workflowId: the webhook asks for every batch it may see.
+        const hook = await call('POST', '/v1/webhooks', key, {
+          url: receivers[team].url,
+          events: ['batch.started'],
+          secret: `${team}-secret-0123456789`,
+        });
+        expect(hook.status).toBe(201);
+      }
+      for (const team of ['gamma', 'delta'] as const)
+        batches[team] = (
+          await call<{ id: string }>('POST', '/v1/batches', team === 'gamma' ? gamma.key : delta.key, batch(`w-${team}`))
+        ).body.id;
+      for (const team of ['gamma', 'delta'] as const)
+        await eventually(
+          async () => receivers[team].deliveries.map((delivery) => delivery.body.batchId),
+          (ids) => ids.includes(batches[team]),
+          10_000,
+          `${team}'s webhook to hear its batch start`,
+        );
+      // The other team's batch started at the same moment; give its delivery, if any, the time the own one took.
+      await new Promise((done) => setTimeout(done, 500));
+      expect(receivers.gamma.deliveries.map((delivery) => delivery.body.batchId)).toEqual([batches.gamma]);
+      expect(receivers.delta.deliveries.map((delivery) => delivery.body.batchId)).toEqual([batches.delta]);
+    } finally {
+      await receivers.gamma.stop();
+      await receivers.delta.stop();
+    }
   });
 
   it("caps a team's batches by the limits an admin sets (422 naming the limit and its value), a CSV stopped at the first row over", async () => {

@@ -6,3 +6,4 @@ export * from './items';
 export * from './ids';
 export * from './workflow-repository';
 export * from './shared-loads';
+export * from './batch-teams';

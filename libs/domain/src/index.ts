@@ -24,3 +24,4 @@ export * from './shared/url';
 export * from './shared/sealed-secret';
 export * from './events';
 export * from './flow/fair-queue';
+export * from './shared/team';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { WorkflowNotFound } from '@flotilla/domain';
+import { WorkflowNotFound, teamOfMetadata } from '@flotilla/domain';
 import type { EventStore, Subscription } from '@flotilla/event-store';
-import { DEFAULT_TEAM, EVENT_STORE } from '@flotilla/platform';
+import { EVENT_STORE } from '@flotilla/platform';
 
 /**
  * The team each workflow belongs to: the team on the metadata of its first event (its version 1),
@@ -23,8 +23,7 @@ export class WorkflowTeams implements OnModuleInit, OnModuleDestroy {
         onEvents: (events) => {
           for (const event of events) {
             if (event.type !== 'WorkflowVersionAdded' || event.revision !== 0) continue;
-            const team = event.metadata['team'];
-            this.record((event.data as { workflowId: string }).workflowId, typeof team === 'string' ? team : DEFAULT_TEAM);
+            this.record((event.data as { workflowId: string }).workflowId, teamOfMetadata(event.metadata));
           }
         },
       },

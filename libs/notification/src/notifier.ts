@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { BatchCommandHandler, ItemsReader, WorkflowRepository, newId } from '@flotilla/application';
+import { BatchCommandHandler, BatchTeams, ItemsReader, WorkflowRepository, newId } from '@flotilla/application';
 import { consumeEvents, type MessageConsumer, type MessageTransport, type TypedMessage } from '@flotilla/messaging';
 import { CLOCK, CONFIG, MESSAGE_TRANSPORT, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { extendDeliveries } from './extend-payloads';
@@ -132,6 +132,7 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     private readonly workflows: WorkflowRepository,
     @Inject(CONFIG) private readonly config: PlatformConfig,
     private readonly poster: WebhookPoster,
+    private readonly batchTeams: BatchTeams,
   ) {
     this.policy = {
       maxAttempts: options?.maxAttempts ?? DEFAULTS.maxAttempts,
@@ -195,7 +196,12 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     // The batch as it is now, not as it was at the event: only its settings are used, and they never change.
     const batch = await this.batches.load(data.batchId);
     if (!isBatch(batch)) throw new Error(`Batch ${data.batchId} of event ${message.id} does not exist`);
-    const targets = subscribed.filter((webhook) => webhook.workflowId === null || webhook.workflowId === batch.settings.workflowId);
+    // A webhook hears only its own team's batches, whichever workflow it names.
+    const team = await this.batchTeams.teamOf(data.batchId);
+    const ofTeam = await Promise.all(subscribed.map(async (webhook) => (await this.registry.teamOf(webhook.id)) === team));
+    const targets = subscribed.filter(
+      (webhook, i) => ofTeam[i] === true && (webhook.workflowId === null || webhook.workflowId === batch.settings.workflowId),
+    );
     if (targets.length === 0) return;
 
     const now = this.clock.now().getTime();

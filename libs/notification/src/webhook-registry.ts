@@ -1,7 +1,9 @@
 import { CommandHandler, SharedLoads, newId } from '@flotilla/application';
 import {
+  DEFAULT_TEAM,
   WebhookNotFound,
   decideWebhookRegistry,
+  teamOfMetadata,
   evolveWebhookRegistry,
   initialWebhookRegistry,
   webhookEvents,
@@ -86,7 +88,7 @@ export class WebhookRegistry {
   /** The team a webhook belongs to; `WebhookNotFound` for an unknown id. */
   async teamOf(webhookId: string): Promise<string> {
     await this.get(webhookId);
-    return this.teams.get(webhookId) ?? 'default';
+    return this.teams.get(webhookId) ?? DEFAULT_TEAM;
   }
 
   /** The `X-Signature` header for `body` sent to a webhook returned by this registry. */
@@ -118,8 +120,7 @@ export class WebhookRegistry {
       if (event !== null) {
         this.webhooks.set(event.data.webhookId, webhookOf(event));
         this.secrets.set(event.data.webhookId, event.data.secret);
-        const team = stored.metadata['team'];
-        this.teams.set(event.data.webhookId, typeof team === 'string' ? team : 'default');
+        this.teams.set(event.data.webhookId, teamOfMetadata(stored.metadata));
       }
       // Each event is folded and counted together, so a read cut short leaves a consistent cache.
       this.revision = stored.revision;

@@ -7,7 +7,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { BatchCommandHandler, ItemsReader, WorkflowRepository } from '@flotilla/application';
+import { BatchCommandHandler, BatchTeams, ItemsReader, WorkflowRepository } from '@flotilla/application';
 import { openEventStore, type EventStore } from '@flotilla/event-store';
 import { KafkaTransport, type MessageTransport, type Relay } from '@flotilla/messaging';
 import { StateDb } from '@flotilla/state';
@@ -79,6 +79,7 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         },
         { provide: WorkflowRepository, ...overStore((store) => new WorkflowRepository(store)) },
         { provide: ItemsReader, ...overStore((store) => new ItemsReader(store)) },
+        { provide: BatchTeams, ...overStore((store) => new BatchTeams(store)) },
         { provide: SecretBox, useFactory: () => new SecretBox(config.secretsKey) },
         { provide: OutboundRules, useFactory: () => OutboundRules.of(config) },
       ],
@@ -92,6 +93,7 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         BatchCommandHandler,
         WorkflowRepository,
         ItemsReader,
+        BatchTeams,
         SecretBox,
         OutboundRules,
       ],

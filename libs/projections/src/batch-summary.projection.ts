@@ -1,5 +1,5 @@
-import { batchEvents, type ReconfigurableSetting, type RegisteredEvent } from '@flotilla/domain';
-import type { EventMetadata, Recorded } from '@flotilla/event-store';
+import { batchEvents, teamOfMetadata, type ReconfigurableSetting, type RegisteredEvent } from '@flotilla/domain';
+import type { Recorded } from '@flotilla/event-store';
 import type { Projection } from './projection';
 import type { StateDb } from '@flotilla/state';
 import { positionKey } from './batch-history.projection';
@@ -44,8 +44,6 @@ const SETTING_COLUMNS: readonly (readonly [ReconfigurableSetting, string])[] = [
   ['maxFailures', 'max_failures'],
 ];
 
-/** The team of the key that created the batch; events from before keys (no team) belong to 'default'. */
-const teamOf = (metadata: EventMetadata): string => (typeof metadata['team'] === 'string' ? metadata['team'] : 'default');
 
 export class BatchSummaryProjection implements Projection<SummaryEvent> {
   readonly name = 'batch-summary';
@@ -89,7 +87,7 @@ export class BatchSummaryProjection implements Projection<SummaryEvent> {
           data.priority,
           data.parentBatchId ?? null,
           data.catchUp,
-          teamOf(event.metadata),
+          teamOfMetadata(event.metadata),
         );
         return;
       }

@@ -1,5 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { streamName } from '@flotilla/event-store';
+import { DEFAULT_TEAM } from '@flotilla/domain';
+
+/** The team events from before keys existed belong to, and the team of the first admin key. */
+export { DEFAULT_TEAM };
 
 /**
  * API keys. A key belongs to a team, has a role and a name, and is kept in the event store (one
@@ -11,8 +15,6 @@ export const ROLES = ['admin', 'operator', 'submitter'] as const;
 /** admin: everything, keys included; operator: every team's batches, no keys; submitter: its own team's. */
 export type Role = (typeof ROLES)[number];
 
-/** The team events from before keys existed belong to, and the team of the first admin key. */
-export const DEFAULT_TEAM = 'default';
 
 export const KEY_PREFIX = 'flt_';
 
