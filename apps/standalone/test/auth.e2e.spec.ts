@@ -181,6 +181,17 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
         .status,
     ).toBe(404);
     expect((await call('POST', '/v1/batches', beta.key, batch('w-alpha'))).status).toBe(404);
+    // Nor can beta learn that w-alpha exists by planning or previewing a batch of it.
+    expect((await call('POST', '/v1/batches/plan', beta.key, batch('w-alpha'))).status).toBe(404);
+    expect((await call('POST', '/v1/batches/plan', alpha.key, batch('w-alpha'))).status).toBe(200);
+    const preview = (key: string) => {
+      const form = new FormData();
+      form.set('workflowId', 'w-alpha');
+      form.set('file', new Blob(['n\n1\n'], { type: 'text/csv' }), 'items.csv');
+      return fetch(`${app.url}/v1/batches/preview`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
+    };
+    expect((await preview(beta.key)).status).toBe(404);
+    expect((await preview(alpha.key)).status).toBe(200);
     expect((await call('GET', '/v1/workflows/w-alpha', operator.key)).status).toBe(200);
     const hook = await call<{ id: string }>('POST', '/v1/webhooks', alpha.key, {
       url: 'http://127.0.0.1:9/hooks',

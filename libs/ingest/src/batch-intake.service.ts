@@ -155,27 +155,44 @@ export class BatchIntakeService {
   }
 
   /** `rawMapping` is the `mapping` field as the client sent it. */
-  async preview(workflowId: string, version: number | undefined, rawMapping: unknown, rows: AsyncIterable<string[]>): Promise<CsvPreview> {
+  async preview(
+    workflowId: string,
+    version: number | undefined,
+    rawMapping: unknown,
+    rows: AsyncIterable<string[]>,
+    visibleTeam?: string,
+  ): Promise<CsvPreview> {
     const mapping = mappingOf(rawMapping, 'mapping');
-    const workflow = await resolveWorkflowVersion(this.workflows, workflowId, version);
+    const workflow = await this.visibleWorkflow(workflowId, version, visibleTeam);
     return previewCsvRows(rows, workflow, mapping);
   }
 
   /** The plan of a JSON batch: its items checked, nothing written. */
-  async planFromJson(config: BatchConfigDto, items: readonly BatchItemDto[]): Promise<BatchPlanResponse> {
-    const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
+  async planFromJson(config: BatchConfigDto, items: readonly BatchItemDto[], visibleTeam?: string): Promise<BatchPlanResponse> {
+    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, visibleTeam);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     return planOf(settings, workflow, jsonItemProblems(items, workflow));
   }
 
   /** The plan of a CSV upload: every row read and checked, nothing written. */
-  async planFromCsv(config: BatchConfigDto, rawMapping: unknown, rows: AsyncIterable<string[]>): Promise<BatchPlanResponse> {
+  async planFromCsv(
+    config: BatchConfigDto,
+    rawMapping: unknown,
+    rows: AsyncIterable<string[]>,
+    visibleTeam?: string,
+  ): Promise<BatchPlanResponse> {
     const mapping = mappingOf(rawMapping, 'config.mapping');
-    const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
+    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, visibleTeam);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     const problems = new RowProblems();
     await readCsvRows(rows, workflow, mapping, settings, problems, NOWHERE);
     return planOf(settings, workflow, problems);
+  }
+
+  /** The workflow version asked for; another team's workflow is the 404 of an unknown one, to a caller who sees only `visibleTeam`. */
+  private visibleWorkflow(workflowId: string, version: number | undefined, visibleTeam: string | undefined) {
+    this.workflowTeams.assertVisible(workflowId, visibleTeam);
+    return resolveWorkflowVersion(this.workflows, workflowId, version);
   }
 
   /** 422 when `maxConcurrent` (a new batch's, or a PATCH's) is over the team's limit. */

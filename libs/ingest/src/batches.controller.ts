@@ -135,9 +135,9 @@ export class BatchesController {
   async plan(@Req() request: Request, @Body() body: unknown): Promise<BatchPlanResponse> {
     if (!request.is('multipart/form-data')) {
       const { items, ...config } = await validDto(CreateBatchDto, body);
-      return this.intake.planFromJson(config, items);
+      return this.intake.planFromJson(config, items, visibleTeamOf(request));
     }
-    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.planFromCsv(config, mapping, rows));
+    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.planFromCsv(config, mapping, rows, visibleTeamOf(request)));
   }
 
   @Post('preview')
@@ -183,7 +183,8 @@ export class BatchesController {
         ]);
       }
       if (upload.filePath === null) throw missingFile();
-      return await this.intake.preview(workflowId, version, jsonField(upload.fields, 'mapping') ?? {}, csvRecords(upload.filePath));
+      const mapping = jsonField(upload.fields, 'mapping') ?? {};
+      return await this.intake.preview(workflowId, version, mapping, csvRecords(upload.filePath), visibleTeamOf(request));
     } finally {
       await upload.dispose();
     }
