@@ -184,6 +184,22 @@ describe('the OpenAPI description', () => {
     expect(Object.keys(callback?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '403', '404', '409']));
   });
 
+  it('asks for the bearer key everywhere but on the public operations, which say they need none', () => {
+    const described = document as typeof document & { security?: unknown; components?: { securitySchemes?: Record<string, unknown> } };
+    expect(described.security).toEqual([{ bearer: [] }]);
+    expect(described.components?.securitySchemes?.['bearer']).toMatchObject({ type: 'http', scheme: 'bearer' });
+    const open = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([, operation]) => (operation as { security?: unknown }).security !== undefined)
+        .map(([method, operation]) => ({ at: `${method} ${path}`, security: (operation as { security?: unknown }).security })),
+    );
+    expect(open).toEqual([
+      { at: 'get /health', security: [{}] },
+      { at: 'get /metrics', security: [{}] },
+      { at: 'post /v1/executions/{id}/result', security: [{}] },
+    ]);
+  });
+
   it('generates a typed client: the round trip type-checks and runs, and each wrong use of an answer fails to type-check', async () => {
     const spec = join(work.path, 'openapi.json');
     writeFileSync(spec, JSON.stringify(document));

@@ -1,4 +1,5 @@
-import { SetMetadata } from '@nestjs/common';
+import { SetMetadata, applyDecorators } from '@nestjs/common';
+import { ApiSecurity } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { DEFAULT_TEAM, actorOfPrincipal, seesEveryTeam, type Principal, type Role } from './keys';
 
@@ -7,8 +8,13 @@ export const ACCESS = 'flotilla:access';
 /** Who may call a route: anyone (no key), or keys of the roles listed. */
 export type Access = { readonly public: true } | { readonly roles: readonly Role[] };
 
-/** No key needed: liveness, and routes with an authentication of their own (a target's callback token). */
-export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(ACCESS, { public: true } satisfies Access);
+/**
+ * No key needed: liveness, and routes with an authentication of their own (a target's callback token).
+ * Their OpenAPI operations say so with an empty security requirement (`security: [{}]`, anonymous),
+ * which overrides the document's bearer key.
+ */
+export const Public = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(SetMetadata(ACCESS, { public: true } satisfies Access), ApiSecurity({}));
 
 /**
  * The roles whose keys may call a route (admin is always one of them). A route without it takes
