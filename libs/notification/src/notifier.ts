@@ -361,12 +361,7 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     const now = this.clock.now();
     const nextAttemptAt = now.getTime() + this.backoffMs(attempt);
     await this.deliveryLog.record({
-      webhookId: delivery.webhookId,
-      deliveryId: delivery.deliveryId,
-      eventId: delivery.eventId,
-      eventType: delivery.eventType,
-      batchId: delivery.batchId,
-      ...(delivery.executionId === null ? {} : { executionId: delivery.executionId }),
+      ...aboutDelivery(delivery),
       attempt,
       ...(outcome.statusCode === undefined ? {} : { statusCode: outcome.statusCode }),
       ...(outcome.error === undefined ? {} : { error: outcome.error }),

@@ -5,15 +5,7 @@ import { EVENT_STORE } from '../adapters';
 import { KEYS_CATEGORY, generateKey, hashKey, keyStream, type KeyCreated, type KeyEvent, type Principal, type Role } from './keys';
 
 /** A key as the registry knows it: never the key itself, only its hash. */
-export interface KeyRecord {
-  readonly id: string;
-  readonly team: string;
-  readonly role: Role;
-  readonly name: string;
-  readonly hash: string;
-  readonly createdAt: string;
-  readonly revokedAt?: string;
-}
+export type KeyRecord = Omit<KeyCreated['data'], 'actor'> & { readonly revokedAt?: string };
 
 export interface CreatedKey {
   readonly record: KeyRecord;
