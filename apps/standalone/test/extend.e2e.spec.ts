@@ -386,16 +386,19 @@ describe('the Extend-compatible API, through the extend-ai SDK', () => {
       expect(run.body.error).toBe('workflow_run_not_found');
     });
 
-    it('422 UnprocessableEntityError: inputs the workflow does not declare, secrets, priority out of range', async () => {
+    it('422 UnprocessableEntityError: inputs the workflow does not declare, secrets over 16 KiB, priority out of range', async () => {
       const undeclared = await failure(client.workflowRuns.createBatch({ workflow: { id: 'names' }, inputs: [{ file }] }));
       expect(undeclared).toBeInstanceOf(Extend.UnprocessableEntityError);
       expect(undeclared.body).toMatchObject({ error: 'rule_violation' });
       expect(undeclared.body.message).toContain('inputs[0]: "file" is not an input of workflow names v1');
       const secrets = await failure(
-        client.workflowRuns.createBatch({ workflow: { id: 'invoices' }, inputs: [{ file }, { file, secrets: { apiKey: 'k' } }] }),
+        client.workflowRuns.createBatch({
+          workflow: { id: 'invoices' },
+          inputs: [{ file }, { file, secrets: { apiKey: 'k'.repeat(17_000) } }],
+        }),
       );
       expect(secrets).toBeInstanceOf(Extend.UnprocessableEntityError);
-      expect(secrets.body.message).toContain('inputs[1].secrets');
+      expect(secrets.body.message).toContain('inputs[1].secrets is over 16384 bytes');
       const priority = await failure(client.workflowRuns.createBatch({ workflow: { id: 'invoices' }, inputs: [{ file }], priority: 101 }));
       expect(priority).toBeInstanceOf(Extend.UnprocessableEntityError);
       expect(priority.body.message).toContain('priority');

@@ -66,7 +66,7 @@ describe('secrets at rest', () => {
     data.remove();
   });
 
-  it('keeps the webhook secret and a refused Extend secret out of every response, log line and data file, and still signs with it', async () => {
+  it("keeps the webhook secret and an Extend run's secrets out of every response, log line and data file, and still signs with it", async () => {
     const webhookSecret = `whsec-${randomBytes(16).toString('hex')}`;
     const extendSecret = `ext-${randomBytes(16).toString('hex')}`;
     const receiver = await startWebhookReceiver();
@@ -81,12 +81,28 @@ describe('secrets at rest', () => {
       });
       expect(registered.status).toBe(201);
       const webhookId = (JSON.parse(registered.text) as { id: string }).id;
-      // Extend secrets are not accepted (422), and the refusal does not echo them.
+      // An Extend run's secrets are sealed before they are recorded, and reach the target in clear, on its call only.
       const extend = await call('POST', '/workflow_runs/batch', {
         workflow: { id: 'w' },
         inputs: [{ file: { url: 'https://files.example.com/a.pdf' }, secrets: { apiKey: extendSecret } }],
       });
-      expect(extend.status).toBe(422);
+      expect(extend.status).toBe(200);
+      const runBatchId = (JSON.parse(extend.text) as { batchId: string }).batchId;
+      const runCall = await eventually(
+        () => Promise.resolve(target.calls.find((made) => made.body.batchId === runBatchId)),
+        (made) => made !== undefined,
+        20_000,
+        "the Extend run's target call",
+      );
+      expect((runCall?.body as { secrets?: unknown } | undefined)?.secrets).toEqual({ apiKey: extendSecret });
+      const refused = await call('POST', '/workflow_runs/batch', {
+        workflow: { id: 'w' },
+        inputs: [{ file: { url: 'https://files.example.com/b.pdf' }, secrets: `${extendSecret}-not-an-object` }],
+      });
+      expect({ status: refused.status, names: refused.text.includes('inputs[0].secrets must be an object') }).toEqual({
+        status: 422,
+        names: true,
+      });
 
       const created = await call('POST', '/v1/batches', {
         name: 'signed',
@@ -124,6 +140,10 @@ describe('secrets at rest', () => {
         '/v1/workflows/w',
         '/v1/workflows/w/history',
         '/workflow_runs',
+        `/workflow_runs/${runBatchId}.0`,
+        `/v1/batches/${runBatchId}/executions`,
+        `/v1/batches/${runBatchId}/history`,
+        `/v1/batches/${runBatchId}/results?format=jsonl`,
       ])
         expect((await call('GET', path)).status).toBe(200);
     } finally {

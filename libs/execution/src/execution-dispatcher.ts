@@ -17,7 +17,7 @@ import {
   type WorkflowVersion,
 } from '@flotilla/domain';
 import type { Delivery, TypedMessage } from '@flotilla/messaging';
-import { CLOCK, CONFIG, Metrics, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
+import { CLOCK, CONFIG, Metrics, SecretBox, callbackTokenOf, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { CallSlots, type ReleaseSlot, type SlotCallbacks, type SlotRequest } from './call-slots';
 import { HOLD_RECHECK_MS, HeldBatches } from './held-batches';
 import { IndexSet } from './index-set';
@@ -47,6 +47,8 @@ export interface TargetPayload {
    * settles nothing.
    */
   readonly callbackToken: string;
+  /** The item's secrets (an Extend run's `secrets`), opened for this call only; absent when it has none. */
+  readonly secrets?: Readonly<Record<string, unknown>>;
 }
 
 interface Execution {
@@ -219,6 +221,8 @@ export class ExecutionDispatcher {
   private readonly batchStates: SharedLoads<BatchState>;
   /** Batches with a throttling episode open, as far as this process knows: their next non-429 answer lifts it. */
   private readonly throttledBatches = new Set<string>();
+  /** Opens the items' sealed secrets, under the key every process of the deployment shares. */
+  private readonly secrets: SecretBox;
 
   constructor(
     private readonly batches: BatchCommandHandler,
@@ -236,6 +240,7 @@ export class ExecutionDispatcher {
     @Optional() @Inject(Metrics) private readonly metrics: Metrics | null = null,
   ) {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
+    this.secrets = new SecretBox(config.secretsKey);
     held.onReleased(() => slots.poke());
   }
 
@@ -738,6 +743,7 @@ export class ExecutionDispatcher {
       metadata: { ...batch.settings.metadata, ...item.metadata },
       callbackUrl: `${this.config.publicUrl}/v1/executions/${encodeURIComponent(executionId)}/result`,
       callbackToken: callbackTokenOf(this.config.callbackSecret, executionId),
+      ...(item.secrets === undefined ? {} : { secrets: JSON.parse(this.secrets.open(item.secrets)) as Record<string, unknown> }),
     };
   }
 }

@@ -20,7 +20,7 @@ import { batchSettingsOf } from './batch-settings';
 import { csvRowsSource, mappingOf, previewCsvRows, readCsvRows } from './csv-rows';
 import type { BatchConfigDto, BatchItemDto, RetryFailedDto } from './dto';
 import { writeItemChunks, type ItemsSource } from './item-chunks';
-import { checkJsonItems, jsonItemProblems, jsonItemsSource } from './json-items';
+import { checkJsonItems, jsonItemProblems, jsonItemsSource, type JsonItem } from './json-items';
 import type { BatchPlanResponse } from './responses';
 import { ReadModelsService } from './read-models.service';
 import { RowProblems } from './row-problems';
@@ -67,7 +67,7 @@ export class BatchIntakeService {
   /** `ownTeamOnly`: the caller (a submitter) may use only `team`'s workflows; another team's is a 404. */
   async createFromJson(
     config: BatchConfigDto,
-    items: readonly BatchItemDto[],
+    items: readonly JsonItem[],
     actor: string,
     team = DEFAULT_TEAM,
     ownTeamOnly = false,

@@ -1,5 +1,5 @@
 import { ItemTooLarge, ItemsWriter } from '@flotilla/application';
-import { RuleViolation, type BatchItem, type Metadata, type BatchSource, type ItemsLocation } from '@flotilla/domain';
+import { RuleViolation, type BatchItem, type Metadata, type BatchSource, type ItemsLocation, type SealedSecret } from '@flotilla/domain';
 import type { EventStore } from '@flotilla/event-store';
 
 /** Where checked items go: the writer of a batch's chunks, or nowhere for a plan. */
@@ -34,8 +34,14 @@ export const writeItemChunks = async (store: EventStore, batchId: string, source
 };
 
 /** The item as stored: no empty profile or metadata. */
-export const batchItemOf = (inputs: Record<string, unknown>, profile: string | undefined, metadata: Metadata | undefined): BatchItem => ({
+export const batchItemOf = (
+  inputs: Record<string, unknown>,
+  profile: string | undefined,
+  metadata: Metadata | undefined,
+  secrets?: SealedSecret,
+): BatchItem => ({
   inputs,
   ...(profile === undefined ? {} : { profile }),
   ...(metadata === undefined || Object.keys(metadata).length === 0 ? {} : { metadata }),
+  ...(secrets === undefined ? {} : { secrets }),
 });

@@ -1,4 +1,11 @@
-import { ProfileAssigner, itemProblems, jsonItemOrigin, type BatchSettings, type WorkflowVersion } from '@flotilla/domain';
+import {
+  ProfileAssigner,
+  itemProblems,
+  jsonItemOrigin,
+  type BatchSettings,
+  type SealedSecret,
+  type WorkflowVersion,
+} from '@flotilla/domain';
 import type { BatchItemDto } from './dto';
 import { batchItemOf, type ItemsSource } from './item-chunks';
 import { RowProblems } from './row-problems';
@@ -16,9 +23,12 @@ export const jsonItemProblems = (items: readonly BatchItemDto[], workflow: Workf
 };
 
 /** The checked items with their profiles assigned, in order. */
+/** An item of a JSON batch: as `POST /v1/batches` takes it, or with secrets sealed (the Extend API's runs). */
+export type JsonItem = BatchItemDto & { readonly secrets?: SealedSecret };
+
 export const jsonItemsSource =
-  (items: readonly BatchItemDto[], settings: BatchSettings): ItemsSource =>
+  (items: readonly JsonItem[], settings: BatchSettings): ItemsSource =>
   async (writer) => {
     const profiles = new ProfileAssigner(settings.defaultProfile, settings.profilePool);
-    for (const item of items) await writer.add(batchItemOf(item.inputs, profiles.assign(item.profile), item.metadata));
+    for (const item of items) await writer.add(batchItemOf(item.inputs, profiles.assign(item.profile), item.metadata, item.secrets));
   };

@@ -1,3 +1,4 @@
+import type { SealedSecret } from '../shared/sealed-secret';
 /**
  * The events of a batch, all on the stream `batch-<batchId>`.
  *
@@ -473,6 +474,12 @@ export interface BatchItem {
   readonly inputs: Readonly<Record<string, unknown>>;
   readonly profile?: string;
   readonly metadata?: Metadata;
+  /**
+   * The item's secrets (Extend's `secrets` of a workflow run), sealed: the JSON of the object under
+   * the deployment's secrets key. Only the executor opens them, to send them to the target; no read
+   * model copies them.
+   */
+  readonly secrets?: SealedSecret;
 }
 
 /** A chunk of a batch's items, on the stream `batchitems-<batchId>`; bounded in count and bytes. */

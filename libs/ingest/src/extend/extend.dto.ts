@@ -109,7 +109,9 @@ export class ExtendInputDto {
   @ApiPropertyOptional({
     type: 'object',
     additionalProperties: true,
-    description: 'Refused (422) for now: Flotilla does not store secrets until it can encrypt them at rest.',
+    description:
+      'An object, at most 16 KiB as JSON: sealed with AES-256-GCM before it is recorded, sent to the target as `secrets` on each call, ' +
+      'never shown by a read, an export, a webhook or the log.',
   })
   @IsOptional()
   @FreeFormJson()

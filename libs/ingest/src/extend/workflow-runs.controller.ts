@@ -10,6 +10,7 @@ import {
   type PlatformConfig,
   TeamOwned,
   BatchControl,
+  SecretBox,
 } from '@flotilla/platform';
 import {
   WorkflowRunQueries,
@@ -23,7 +24,8 @@ import {
 import { StateDb } from '@flotilla/state';
 import type { Request } from 'express';
 import { BatchIntakeService } from '../batch-intake.service';
-import type { BatchConfigDto, BatchItemDto } from '../dto';
+import type { BatchConfigDto } from '../dto';
+import type { JsonItem } from '../json-items';
 import { actorOf } from '../http-context';
 import { OwnTeamOnly, WorkflowRunNotFound } from '../team-scope';
 import { teamOf, visibleTeamOf } from '@flotilla/platform';
@@ -86,27 +88,35 @@ const renamed = (error: RuleViolation): RuleViolation =>
     })),
   );
 
-/** Secrets (and a URL's password) are refused until they can be encrypted at rest: never stored in clear. */
+/** Largest `secrets` object of one input, as JSON: the bound of an item's metadata. */
+const MAX_SECRETS_BYTES = 16 * 1024;
+
+/**
+ * Secrets are an object of at most 16 KiB as JSON (they are sealed before anything is recorded); a
+ * file's `settings` (its password) is still refused, since nothing would deliver it sealed.
+ */
 const secretProblems = (inputs: readonly ExtendInputDto[]): Problem[] =>
   inputs.flatMap((input, i) => [
     ...(input.secrets === undefined
       ? []
-      : [
-          {
-            code: 'secrets_not_supported',
-            field: `inputs[${i}].secrets`,
-            message:
-              `inputs[${i}].secrets: secrets are not accepted yet (Flotilla stores no secret in clear); ` +
-              'pass them to the target another way',
-          },
-        ]),
+      : typeof input.secrets !== 'object' || input.secrets === null || Array.isArray(input.secrets)
+        ? [{ code: 'invalid_field', field: `inputs[${i}].secrets`, message: `inputs[${i}].secrets must be an object` }]
+        : Buffer.byteLength(JSON.stringify(input.secrets)) > MAX_SECRETS_BYTES
+          ? [
+              {
+                code: 'too_large',
+                field: `inputs[${i}].secrets`,
+                message: `inputs[${i}].secrets is over ${MAX_SECRETS_BYTES} bytes as JSON`,
+              },
+            ]
+          : []),
     ...(input.file['settings'] === undefined
       ? []
       : [
           {
             code: 'secrets_not_supported',
             field: `inputs[${i}].file.settings`,
-            message: `inputs[${i}].file.settings: a file password is a secret, and secrets are not accepted yet`,
+            message: `inputs[${i}].file.settings: a file password is a secret, and file settings are not accepted yet; use secrets`,
           },
         ]),
   ]);
@@ -131,6 +141,7 @@ export class WorkflowRunsController {
     db: StateDb,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: PlatformConfig,
+    private readonly box: SecretBox,
   ) {
     this.runs = new WorkflowRunQueries(db);
     this.rate = new InputRateLimit(config.extendInputsPerMinute);
@@ -177,9 +188,11 @@ export class WorkflowRunsController {
       batchIntervalSeconds: workflow.defaults?.batchIntervalSeconds ?? 0,
       priority: body.priority ?? EXTEND_BATCH_PRIORITY,
     };
-    const items: BatchItemDto[] = body.inputs.map((input) => ({
+    const items: JsonItem[] = body.inputs.map((input) => ({
       inputs: { file: input.file },
       ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
+      // Sealed here, before any event is written: the store only ever holds the ciphertext.
+      ...(input.secrets === undefined ? {} : { secrets: this.box.seal(JSON.stringify(input.secrets)) }),
     }));
     try {
       const created = await this.intake.createFromJson(
