@@ -44,7 +44,6 @@ const SETTING_COLUMNS: readonly (readonly [ReconfigurableSetting, string])[] = [
   ['maxFailures', 'max_failures'],
 ];
 
-
 export class BatchSummaryProjection implements Projection<SummaryEvent> {
   readonly name = 'batch-summary';
   readonly version = 2;

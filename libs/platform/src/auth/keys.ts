@@ -15,7 +15,6 @@ export const ROLES = ['admin', 'operator', 'submitter'] as const;
 /** admin: everything, keys included; operator: every team's batches, no keys; submitter: its own team's. */
 export type Role = (typeof ROLES)[number];
 
-
 export const KEY_PREFIX = 'flt_';
 
 /** A team's name: lowercase letters, digits, - and _ (it is part of every actor, `<team>/<name>`). */
