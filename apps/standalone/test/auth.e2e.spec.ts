@@ -229,14 +229,14 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
   });
 
   it("delivers to a team's webhooks only its own team's batch events, whichever workflow they name", async () => {
-    const gamma = await createKey('gamma', 'submitter', 'hooks-g');
-    const delta = await createKey('delta', 'submitter', 'hooks-d');
-    const receivers = { gamma: await startWebhookReceiver(), delta: await startWebhookReceiver() };
+    const epsilon = await createKey('epsilon', 'submitter', 'hooks-e');
+    const zeta = await createKey('zeta', 'submitter', 'hooks-z');
+    const receivers = { epsilon: await startWebhookReceiver(), zeta: await startWebhookReceiver() };
     try {
-      const batches = {} as Record<'gamma' | 'delta', string>;
+      const batches = {} as Record<'epsilon' | 'zeta', string>;
       for (const [team, key] of [
-        ['gamma', gamma.key],
-        ['delta', delta.key],
+        ['epsilon', epsilon.key],
+        ['zeta', zeta.key],
       ] as const) {
         expect((await call('POST', '/v1/workflows', key, workflow(`w-${team}`))).status).toBe(201);
         // No workflowId: the webhook asks for every batch it may see.
@@ -247,11 +247,11 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
         });
         expect(hook.status).toBe(201);
       }
-      for (const team of ['gamma', 'delta'] as const)
+      for (const team of ['epsilon', 'zeta'] as const)
         batches[team] = (
-          await call<{ id: string }>('POST', '/v1/batches', team === 'gamma' ? gamma.key : delta.key, batch(`w-${team}`))
+          await call<{ id: string }>('POST', '/v1/batches', team === 'epsilon' ? epsilon.key : zeta.key, batch(`w-${team}`))
         ).body.id;
-      for (const team of ['gamma', 'delta'] as const)
+      for (const team of ['epsilon', 'zeta'] as const)
         await eventually(
           async () => receivers[team].deliveries.map((delivery) => delivery.body.batchId),
           (ids) => ids.includes(batches[team]),
@@ -260,11 +260,11 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
         );
       // The other team's batch started at the same moment; give its delivery, if any, the time the own one took.
       await new Promise((done) => setTimeout(done, 500));
-      expect(receivers.gamma.deliveries.map((delivery) => delivery.body.batchId)).toEqual([batches.gamma]);
-      expect(receivers.delta.deliveries.map((delivery) => delivery.body.batchId)).toEqual([batches.delta]);
+      expect(receivers.epsilon.deliveries.map((delivery) => delivery.body.batchId)).toEqual([batches.epsilon]);
+      expect(receivers.zeta.deliveries.map((delivery) => delivery.body.batchId)).toEqual([batches.zeta]);
     } finally {
-      await receivers.gamma.stop();
-      await receivers.delta.stop();
+      await receivers.epsilon.stop();
+      await receivers.zeta.stop();
     }
   });
 
@@ -334,6 +334,22 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     expect(Date.now() - revokedAt).toBeLessThan(1_000);
     const listed = await call<{ keys: { id: string; revokedAt?: string }[] }>('GET', '/v1/keys', admin);
     expect(listed.body.keys.find((key) => key.id === doomed.id)?.revokedAt).toEqual(expect.any(String));
+  });
+
+  it('answers 401 to a body without a live key before reading it, and lets the callback route through to its token check', async () => {
+    // Not JSON at all: had the body been parsed first, this would be a 400.
+    for (const key of [undefined, 'flt_bogus']) {
+      const refused = await call('POST', '/v1/batches', key, '{ not json', { 'content-type': 'application/json' });
+      expect({ key, status: refused.status, scheme: refused.headers.get('www-authenticate') }).toEqual({
+        key,
+        status: 401,
+        scheme: 'Bearer',
+      });
+    }
+    expect((await call('POST', '/v1/batches', admin, '{ not json', { 'content-type': 'application/json' })).status).toBe(400);
+    // A target's callback carries no key: its own token decides (here none, so 403 from that check, not 401).
+    const callback = await call('POST', '/v1/executions/bat_00000000000000000000000000.0/result', undefined, { status: 'completed' });
+    expect(callback.status).not.toBe(401);
   });
 
   it('answers 413 to a body over the limit, with a key as without', async () => {
