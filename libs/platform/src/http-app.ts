@@ -11,7 +11,7 @@ import { NestFactory, Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import { CONFIG, type PlatformConfig } from './config';
+import type { PlatformConfig } from './config';
 import { KeyRegistry } from './auth/key-registry';
 import { keylessBodiesRefused } from './auth/auth.guard';
 import { ContentTypeGuard } from './content-type.guard';
@@ -66,15 +66,6 @@ const verifyJsonDepth = (_request: unknown, _response: unknown, body: Buffer, ch
   assertJsonDepth(text);
 };
 
-/** A provider the module may not have (the key registry lives only where the AuthModule runs). */
-const optionalProvider = <T>(get: () => T): T | undefined => {
-  try {
-    return get();
-  } catch {
-    return undefined;
-  }
-};
-
 /**
  * Creates the HTTP application for a module: JSON bodies up to the limit, the API's error shape,
  * DTO validation, the Content-Type rule for mutating requests, and the OpenAPI description at
@@ -82,7 +73,12 @@ const optionalProvider = <T>(get: () => T): T | undefined => {
  */
 export const createHttpApp = async (
   module: DynamicModule | Type<unknown>,
-  options: { logger?: boolean; structuredLogs?: boolean } = {},
+  options: {
+    logger?: boolean;
+    structuredLogs?: boolean;
+    /** The module has the AuthModule and keys are on: a body is read only for a live key (keylessBodiesRefused). */
+    keysBeforeBodies?: boolean;
+  } = {},
 ): Promise<INestApplication> => {
   const app = await NestFactory.create<NestExpressApplication>(module, {
     bodyParser: false,
@@ -94,9 +90,7 @@ export const createHttpApp = async (
   if (options.structuredLogs === true) app.useLogger(app.get(PinoLogger));
   // Names the framework to every client, and so the exploits to try: nothing it needs to know.
   app.disable('x-powered-by');
-  const config = optionalProvider(() => app.get<PlatformConfig>(CONFIG, { strict: false }));
-  const keys = optionalProvider(() => app.get(KeyRegistry, { strict: false }));
-  if (config?.auth === true && keys !== undefined) app.use(keylessBodiesRefused(keys));
+  if (options.keysBeforeBodies === true) app.use(keylessBodiesRefused(app.get(KeyRegistry)));
   // body-parser inflates gzip, deflate and br itself, and counts the limit on the inflated bytes: bombs get 413.
   app.useBodyParser('json', { limit: JSON_BODY_LIMIT, verify: verifyJsonDepth });
   // Body-parser errors never reach Nest's filters with their kind intact: answer them here.

@@ -5,6 +5,7 @@ import { HealthController } from './health.controller';
 import { createHttpApp, listen } from './http-app';
 import { loggingModule } from './logging';
 import { MetricsController } from './metrics';
+import { AuthModule } from './auth/auth.module';
 
 /**
  * Starts one service process: the shared core (store, transport, repositories) for `name`, the
@@ -16,12 +17,14 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
   const config = loadConfig(process.env, name);
   @Module({})
   class ServiceModule {}
+  const own = modules(config);
   const root: DynamicModule = {
     module: ServiceModule,
-    imports: [loggingModule(name, config.logLevel), CoreModule.forRoot(config), ...modules(config)],
+    imports: [loggingModule(name, config.logLevel), CoreModule.forRoot(config), ...own],
     controllers: [HealthController, MetricsController],
   };
-  const app = await createHttpApp(root, { structuredLogs: true });
+  // Only a process that serves the API with keys on checks them, and then before any body is read.
+  const app = await createHttpApp(root, { structuredLogs: true, keysBeforeBodies: config.auth && own.includes(AuthModule) });
   await listen(app, config, name);
 };
 
