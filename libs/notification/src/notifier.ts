@@ -198,9 +198,9 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     if (!isBatch(batch)) throw new Error(`Batch ${data.batchId} of event ${message.id} does not exist`);
     // A webhook hears only its own team's batches, whichever workflow it names.
     const team = await this.batchTeams.teamOf(data.batchId);
-    const ofTeam = await Promise.all(subscribed.map(async (webhook) => (await this.registry.teamOf(webhook.id)) === team));
     const targets = subscribed.filter(
-      (webhook, i) => ofTeam[i] === true && (webhook.workflowId === null || webhook.workflowId === batch.settings.workflowId),
+      (webhook) =>
+        this.registry.teamOfListed(webhook) === team && (webhook.workflowId === null || webhook.workflowId === batch.settings.workflowId),
     );
     if (targets.length === 0) return;
 

@@ -87,8 +87,12 @@ export class WebhookRegistry {
 
   /** The team a webhook belongs to; `WebhookNotFound` for an unknown id. */
   async teamOf(webhookId: string): Promise<string> {
-    await this.get(webhookId);
-    return this.teams.get(webhookId) ?? DEFAULT_TEAM;
+    return this.teamOfListed(await this.get(webhookId));
+  }
+
+  /** The team of a webhook this registry returned (no catch-up: `list` or `get` just made one). */
+  teamOfListed(webhook: Webhook): string {
+    return this.teams.get(webhook.id) ?? DEFAULT_TEAM;
   }
 
   /** The `X-Signature` header for `body` sent to a webhook returned by this registry. */
