@@ -1,22 +1,27 @@
 // Compiles the workspace's TypeScript (apps, libs, bench; not tests) to CommonJS under dist/, with
 // SWC (decorator metadata on, for NestJS) and the `@flotilla/*` path aliases rewritten to relative
 // requires, so the output runs on plain Node: `node dist/apps/standalone/src/main.js`.
-// Type-checking is `npm run typecheck`'s job; this only transpiles, in about a second.
+// Type-checking is `npm run typecheck`'s job; this only transpiles, in about a second. Then Vite builds the
+// console (apps/console, a browser app the walk skips) into dist/console.
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformFileSync } from '@swc/core';
+import { build as viteBuild } from 'vite';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
 const { compilerOptions } = JSON.parse(readFileSync(join(root, 'tsconfig.base.json'), 'utf8'));
 const aliases = Object.entries(compilerOptions.paths).map(([alias, [target]]) => [alias, join(root, target).replace(/\.ts$/, '')]);
 
+const consoleRoot = join(root, 'apps', 'console');
 const sources = [];
 const walk = (dir) => {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
+      // The console is a browser app: Vite builds it below.
+      if (path === consoleRoot) continue;
       if (entry.name !== 'node_modules' && entry.name !== 'test' && entry.name !== 'test-fixtures') walk(path);
     } else if (
       entry.name.endsWith('.ts') &&
@@ -54,3 +59,8 @@ for (const source of sources) {
 mkdirSync(join(out, 'scripts'), { recursive: true });
 copyFileSync(join(root, 'scripts', 'check-node.cjs'), join(out, 'scripts', 'check-node.cjs'));
 console.log(`built ${sources.length} files into ${relative(process.cwd(), out) || '.'}`);
+
+// The console (apps/console): a single-page app that ingest-api serves at `/`, built by Vite into dist/console.
+process.env.VITE_CONFIG_NATIVE_IGNORE_WARNING ??= 'true'; // the config is TypeScript with ES imports, bundled by Vite
+await viteBuild({ configFile: join(consoleRoot, 'vite.config.ts'), logLevel: 'warn' });
+console.log(`built the console into ${relative(process.cwd(), join(out, 'console')) || '.'}`);
