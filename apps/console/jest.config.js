@@ -21,7 +21,7 @@ module.exports = {
   transform: {
     '^.+\\.tsx?$': swc('typescript'),
     // react-router and its dependencies ship only ES modules.
-    '^.+\\.m?js$': swc('ecmascript'),
+    '^.+\\.m?js$': path.join(__dirname, 'test/esm-transform.js'),
   },
   transformIgnorePatterns: ['/node_modules/(?!(react-router|@remix-run|cookie-es)/)'],
   moduleFileExtensions: ['tsx', 'ts', 'js', 'mjs', 'json'],
