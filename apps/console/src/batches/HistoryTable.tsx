@@ -1,0 +1,77 @@
+import { Button, Group, Paper, Table, Text, Title } from '@mantine/core';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import { apiFetch, formatError } from '../api';
+import { formatTime } from './format';
+import type { HistoryEntry, Page } from './types';
+
+export const historyKey = (batchId: string, cursor: string | null) => ['history', batchId, cursor] as const;
+
+/** The audit trail, newest first, 50 a page; the first page also takes the live entries (see BatchDetailPage). */
+export function HistoryTable({ batchId, refetchInterval }: { batchId: string; refetchInterval: number | false }) {
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const cursor = cursors[cursors.length - 1] ?? null;
+  const history = useQuery({
+    queryKey: historyKey(batchId, cursor),
+    queryFn: ({ signal }) => {
+      const params = new URLSearchParams({ order: 'desc', limit: '50' });
+      if (cursor) params.set('cursor', cursor);
+      return apiFetch<Page<HistoryEntry>>(`/v1/batches/${encodeURIComponent(batchId)}/history?${params}`, { signal });
+    },
+    placeholderData: keepPreviousData,
+    refetchInterval: cursor === null ? refetchInterval : false,
+  });
+  return (
+    <Paper withBorder p="md">
+      <Title order={3} size="h4" mb="xs">
+        History
+      </Title>
+      {history.isError && <Text c="red">{formatError(history.error)}</Text>}
+      <Table.ScrollContainer minWidth={700}>
+        <Table verticalSpacing={4} aria-label="History">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Time</Table.Th>
+              <Table.Th>Type</Table.Th>
+              <Table.Th>Actor</Table.Th>
+              <Table.Th>Reason</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {(history.data?.items ?? []).map((entry) => (
+              <Table.Tr key={entry.position}>
+                <Table.Td>{formatTime(entry.occurredAt)}</Table.Td>
+                <Table.Td>{entry.type}</Table.Td>
+                <Table.Td>{entry.actor ?? '—'}</Table.Td>
+                <Table.Td>{entry.reason ?? ''}</Table.Td>
+              </Table.Tr>
+            ))}
+            {history.isPending && (
+              <Table.Tr>
+                <Table.Td colSpan={4}>
+                  <Text c="dimmed">Loading…</Text>
+                </Table.Td>
+              </Table.Tr>
+            )}
+          </Table.Tbody>
+        </Table>
+      </Table.ScrollContainer>
+      <Group mt="xs">
+        <Button variant="default" size="xs" disabled={cursors.length <= 1} onClick={() => setCursors([null])}>
+          Newest
+        </Button>
+        <Button
+          variant="default"
+          size="xs"
+          disabled={!history.data?.nextCursor || history.isPlaceholderData}
+          onClick={() => {
+            const next = history.data?.nextCursor;
+            if (next) setCursors((all) => [...all, next]);
+          }}
+        >
+          Older
+        </Button>
+      </Group>
+    </Paper>
+  );
+}
