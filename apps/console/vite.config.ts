@@ -7,6 +7,9 @@ import { defineConfig } from 'vite';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
+// `vite` and `vite preview` of the console alone forward the API to a running Flotilla (FLOTILLA_URL, else port 3000).
+const api = process.env.FLOTILLA_URL ?? 'http://localhost:3000';
+const proxy = { '/v1': api, '/workflow_runs': api, '/docs': api };
 
 export default defineConfig({
   root: here,
@@ -14,5 +17,6 @@ export default defineConfig({
   plugins: [react()],
   resolve: { alias: { '@flotilla/domain': resolve(root, 'libs/domain/src/index.ts') } },
   build: { outDir: resolve(root, 'dist/console'), emptyOutDir: true, chunkSizeWarningLimit: 2000 },
-  server: { proxy: { '/v1': 'http://localhost:3000' } },
+  server: { proxy },
+  preview: { proxy },
 });

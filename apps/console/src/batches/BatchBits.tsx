@@ -15,7 +15,7 @@ const STATUS_COLOR: Record<BatchStatus, string> = {
 
 export function StatusBadge({ status }: { status: BatchStatus }) {
   return (
-    <Badge color={STATUS_COLOR[status] ?? 'gray'} variant="light">
+    <Badge color={STATUS_COLOR[status] ?? 'gray'} variant="dot">
       {status}
     </Badge>
   );
@@ -99,7 +99,7 @@ export function ReasonModal({
     onClose();
   };
   return (
-    <Modal opened={opened} onClose={close} title={title} centered>
+    <Modal opened={opened} onClose={close} title={title} centered closeButtonProps={{ 'aria-label': 'Close dialog' }}>
       <form
         onSubmit={(event) => {
           event.preventDefault();
@@ -118,7 +118,7 @@ export function ReasonModal({
             data-autofocus
           />
           {error && (
-            <Text c="red" size="sm" style={{ whiteSpace: 'pre-line' }} role="alert">
+            <Text c="red.9" size="sm" style={{ whiteSpace: 'pre-line' }} role="alert">
               {error}
             </Text>
           )}

@@ -119,16 +119,16 @@ function BatchHeader({ batch, live }: { batch: BatchView; live: boolean }) {
           </Text>
         </Stack>
         <Group gap="xs">
-          <Button variant="light" disabled={!canPause(batch.status)} onClick={() => open('pause')}>
+          <Button variant="default" disabled={!canPause(batch.status)} onClick={() => open('pause')}>
             Pause
           </Button>
-          <Button variant="light" disabled={!canResume(batch.status)} onClick={() => open('resume')}>
+          <Button variant="default" disabled={!canResume(batch.status)} onClick={() => open('resume')}>
             Resume
           </Button>
-          <Button variant="light" color="red" disabled={!canCancel(batch.status)} onClick={() => open('cancel')}>
+          <Button variant="outline" color="red.9" disabled={!canCancel(batch.status)} onClick={() => open('cancel')}>
             Cancel
           </Button>
-          <Button variant="light" disabled={!canEditPacing(batch.status)} onClick={() => setPacing(true)}>
+          <Button variant="default" disabled={!canEditPacing(batch.status)} onClick={() => setPacing(true)}>
             Edit pacing
           </Button>
           <Button variant="filled" disabled={batch.progress.failed === 0} loading={retry.isPending} onClick={() => retry.mutate()}>

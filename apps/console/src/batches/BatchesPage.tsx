@@ -174,7 +174,7 @@ function BatchRow({ batch, onAction }: { batch: BatchView; onAction: (batch: Bat
           {batch.name}
         </Anchor>
       </Table.Td>
-      <Table.Td>
+      <Table.Td miw={120}>
         <StatusBadge status={batch.status} />
       </Table.Td>
       <Table.Td>
@@ -196,20 +196,20 @@ function BatchRow({ batch, onAction }: { batch: BatchView; onAction: (batch: Bat
       <Table.Td>
         <Group gap={4} wrap="nowrap">
           {canPause(batch.status) && (
-            <Button size="compact-xs" variant="light" aria-label={`Pause ${batch.name}`} onClick={() => onAction(batch, 'pause')}>
+            <Button size="compact-xs" variant="default" aria-label={`Pause ${batch.name}`} onClick={() => onAction(batch, 'pause')}>
               Pause
             </Button>
           )}
           {canResume(batch.status) && (
-            <Button size="compact-xs" variant="light" aria-label={`Resume ${batch.name}`} onClick={() => onAction(batch, 'resume')}>
+            <Button size="compact-xs" variant="default" aria-label={`Resume ${batch.name}`} onClick={() => onAction(batch, 'resume')}>
               Resume
             </Button>
           )}
           {canCancel(batch.status) && (
             <Button
               size="compact-xs"
-              variant="light"
-              color="red"
+              variant="outline"
+              color="red.9"
               aria-label={`Cancel ${batch.name}`}
               onClick={() => onAction(batch, 'cancel')}
             >

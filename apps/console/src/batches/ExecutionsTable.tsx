@@ -79,7 +79,7 @@ export function ExecutionsTable({ batchId, refetchInterval }: { batchId: string;
           data={[{ value: '', label: 'All' }, ...EXECUTION_FILTERS.map((value) => ({ value, label: value }))]}
         />
       </Group>
-      {executions.isError && <Text c="red">{formatError(executions.error)}</Text>}
+      {executions.isError && <Text c="red.9">{formatError(executions.error)}</Text>}
       <Table.ScrollContainer minWidth={900}>
         <Table verticalSpacing={4} striped aria-label="Executions">
           <Table.Thead>
@@ -98,8 +98,8 @@ export function ExecutionsTable({ batchId, refetchInterval }: { batchId: string;
             {items.map((execution) => (
               <Table.Tr key={execution.id}>
                 <Table.Td>{execution.index}</Table.Td>
-                <Table.Td>
-                  <Badge variant="light" color={STATUS_COLOR[shownStatus(execution)] ?? 'gray'}>
+                <Table.Td miw={120}>
+                  <Badge variant="dot" color={STATUS_COLOR[shownStatus(execution)] ?? 'gray'}>
                     {shownStatus(execution)}
                   </Badge>
                 </Table.Td>
@@ -112,7 +112,7 @@ export function ExecutionsTable({ batchId, refetchInterval }: { batchId: string;
                 <Table.Td>
                   {(execution.outcome?.error ?? execution.lastError) && (
                     <Tooltip label={execution.outcome?.error ?? execution.lastError} multiline w={360}>
-                      <Text size="xs" c="red" lineClamp={1} maw={220}>
+                      <Text size="xs" c="red.9" lineClamp={1} maw={220}>
                         {execution.outcome?.error ?? execution.lastError}
                       </Text>
                     </Tooltip>
@@ -123,7 +123,7 @@ export function ExecutionsTable({ batchId, refetchInterval }: { batchId: string;
                     <Group gap={4} wrap="nowrap">
                       <Button
                         size="compact-xs"
-                        variant="light"
+                        variant="default"
                         aria-label={`Reschedule execution ${execution.index}`}
                         onClick={() => open('reschedule', execution)}
                       >
@@ -131,8 +131,8 @@ export function ExecutionsTable({ batchId, refetchInterval }: { batchId: string;
                       </Button>
                       <Button
                         size="compact-xs"
-                        variant="light"
-                        color="red"
+                        variant="outline"
+                        color="red.9"
                         aria-label={`Cancel execution ${execution.index}`}
                         onClick={() => open('cancel', execution)}
                       >

@@ -26,7 +26,7 @@ export function HistoryTable({ batchId, refetchInterval }: { batchId: string; re
       <Title order={3} size="h4" mb="xs">
         History
       </Title>
-      {history.isError && <Text c="red">{formatError(history.error)}</Text>}
+      {history.isError && <Text c="red.9">{formatError(history.error)}</Text>}
       <Table.ScrollContainer minWidth={700}>
         <Table verticalSpacing={4} aria-label="History">
           <Table.Thead>
