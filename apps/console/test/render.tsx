@@ -41,7 +41,20 @@ export const stubFetch = (routes: Record<string, (call: Call) => unknown>): Call
     calls.push(call);
     const route = routes[`${method} ${path}`] ?? routes[`${method} ${path.split('?')[0]}`];
     if (!route) return new Response(JSON.stringify({ statusCode: 404, message: 'Not found' }), { status: 404 });
-    return new Response(JSON.stringify(route(call)), { status: 200, headers: { 'content-type': 'application/json' } });
+    const answer = route(call);
+    if (answer instanceof Response) return answer;
+    return new Response(JSON.stringify(answer), { status: 200, headers: { 'content-type': 'application/json' } });
   }) as typeof fetch;
   return calls;
+};
+
+/** A Server-Sent Events answer that sends `events` and stays open (until the test ends). */
+export const eventStream = (events: { event: string; data: unknown }[]): Response => {
+  const text = events.map(({ event, data }) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`).join('');
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(text));
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
 };

@@ -44,7 +44,10 @@ export const ACTION_LABEL: Record<BatchAction, string> = { pause: 'Pause', resum
 export const useStoreBatch = () => {
   const queryClient = useQueryClient();
   return (view: BatchView) => {
-    queryClient.setQueryData(['batch', view.id], view);
+    // A fetch of the batch still under way answers older news than this view: it is cancelled first.
+    void queryClient
+      .cancelQueries({ queryKey: ['batch', view.id], exact: true })
+      .then(() => queryClient.setQueryData(['batch', view.id], view));
     queryClient.setQueriesData<Page<BatchView>>({ queryKey: ['batches'] }, (page) =>
       page ? { ...page, items: page.items.map((item) => (item.id === view.id ? view : item)) } : page,
     );

@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { batchView } from '../../test/batches';
-import { renderScreen, stubFetch } from '../../test/render';
+import { eventStream, renderScreen, stubFetch } from '../../test/render';
 import { BatchDetailPage } from './BatchDetailPage';
 import type { ExecutionView } from './types';
 
@@ -87,5 +87,37 @@ describe('BatchDetailPage', () => {
     await userEvent.type(field, '3');
     await userEvent.click(within(dialog).getByRole('button', { name: 'Confirm' }));
     await waitFor(() => expect(calls).toContainEqual({ path: '/v1/batches/bat_1', method: 'PATCH', body: { maxConcurrent: 3 } }));
+  });
+
+  it('follows the batch stream: the progress reaches 100 and new history entries come first, without a reload', async () => {
+    const started = { position: '5', type: 'BatchStarted', occurredAt: '2026-12-01T09:00:00.000Z', actor: 'system', data: {} };
+    const fresh = [
+      { position: '6', type: 'WaveDue', occurredAt: '2026-12-01T09:01:00.000Z', data: {} },
+      { position: '7', type: 'BatchCompleted', occurredAt: '2026-12-01T09:02:00.000Z', actor: 'system', data: {} },
+    ];
+    let sent = false;
+    const done = batchView({ status: 'completed', progress: { ...batchView().progress, pending: 0, triggered: 200, percent: 100 } });
+    stubFetch(
+      routes({
+        // The store as the stream tells it: newest first, with what was streamed once it was.
+        'GET /v1/batches/bat_1/history': () => ({ items: sent ? [...fresh].reverse().concat(started) : [started], nextCursor: null }),
+        'GET /v1/batches/bat_1/events': () => {
+          sent = true;
+          return eventStream([
+            { event: 'batch', data: done },
+            { event: 'history', data: { items: fresh } },
+          ]);
+        },
+      }),
+    );
+    renderDetail();
+    await screen.findByRole('heading', { name: 'Spring mailing' });
+    await waitFor(() =>
+      expect(screen.getByRole('progressbar', { name: 'Spring mailing progress' })).toHaveAttribute('aria-valuenow', '100'),
+    );
+    const history = within(await screen.findByRole('table', { name: 'History' }));
+    await waitFor(() => expect(history.getAllByRole('row')[1]).toHaveTextContent('BatchCompleted'));
+    expect(history.getAllByRole('row')[2]).toHaveTextContent('WaveDue');
+    expect(history.getAllByRole('row')).toHaveLength(4);
   });
 });
