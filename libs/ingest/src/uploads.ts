@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BadRequestException, Logger, PayloadTooLargeException, UnsupportedMediaTypeException } from '@nestjs/common';
-import { CSV_PARSE_OPTIONS, RuleViolation } from '@flotilla/domain';
+import { CSV_PARSE_OPTIONS, MAX_MAPPED_COLUMNS, RuleViolation } from '@flotilla/domain';
 import { assertJsonDepth, validationProblems } from '@flotilla/platform';
 import busboy from 'busboy';
 import { plainToInstance } from 'class-transformer';
@@ -12,8 +12,8 @@ import { validate } from 'class-validator';
 import type { Request } from 'express';
 import Papa from 'papaparse';
 
-/** Most columns a CSV may have, in its header or any row. */
-export const MAX_CSV_COLUMNS = 1000;
+/** Most columns a CSV may have, in its header or any row: the domain's limit, which saved mappings share. */
+export const MAX_CSV_COLUMNS = MAX_MAPPED_COLUMNS;
 /** Longest CSV cell accepted, in characters: 1 MiB, as for a JSON string. */
 export const MAX_CSV_CELL_CHARS = 1024 * 1024;
 

@@ -61,6 +61,42 @@ export const mappingShapeProblems = (raw: unknown, field = 'mapping'): Problem[]
   return problems;
 };
 
+/** Most columns a CSV may have (the upload refuses more), and so a saved mapping. */
+export const MAX_MAPPED_COLUMNS = 1000;
+/** Longest header a saved mapping may name. */
+export const MAX_HEADER_LENGTH = 1000;
+
+/** A set of headers as saved mappings are keyed: each header once, sorted, so column order does not matter. */
+export const columnSetOf = (headers: readonly string[]): string[] => [...new Set(headers)].sort();
+
+/**
+ * What is wrong with a mapping to save for a set of headers: `headers` must be 1 to
+ * MAX_MAPPED_COLUMNS strings, the mapping of the shape `mappingShapeProblems` checks, and every
+ * header it names one of `headers`. Whether it fits a workflow version is checked when a batch uses it.
+ */
+export const savedMappingProblems = (headers: unknown, mapping: unknown): Problem[] => {
+  const problem = (field: string, message: string): Problem => ({ code: 'invalid_mapping', field, message });
+  if (
+    !Array.isArray(headers) ||
+    headers.length === 0 ||
+    headers.length > MAX_MAPPED_COLUMNS ||
+    headers.some((header) => typeof header !== 'string' || header.length > MAX_HEADER_LENGTH)
+  ) {
+    return [
+      problem(
+        'headers',
+        `headers must be an array of 1 to ${MAX_MAPPED_COLUMNS} column headers, each a string of at most ${MAX_HEADER_LENGTH} characters`,
+      ),
+    ];
+  }
+  const problems = mappingShapeProblems(mapping);
+  if (problems.length > 0) return problems;
+  const known = new Set(headers as string[]);
+  return Object.keys(mapping as object)
+    .filter((header) => !known.has(header))
+    .map((header) => problem(`mapping.${header}`, `mapping.${header} names a column that is not in headers`));
+};
+
 /** Header and input names compare equal ignoring case, with runs of whitespace read as `_`. */
 export const normalizeName = (name: string): string => name.trim().replace(/\s+/g, '_').toLowerCase();
 

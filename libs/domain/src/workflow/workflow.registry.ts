@@ -31,4 +31,5 @@ export const workflowEvents = new EventRegistry<WorkflowEvent>({
   WorkflowVersionAdded: { schemaVersion: 3, upcasters: { 1: splitTimeouts, 2: defaultMaxThrottle } },
   WorkflowHeld: { schemaVersion: 1 },
   WorkflowReleased: { schemaVersion: 1 },
+  ColumnMappingSaved: { schemaVersion: 1 },
 });

@@ -1,5 +1,6 @@
 import { DomainError, RuleViolation, type Problem } from '../shared/errors';
 import { httpUrlProblems } from '../shared/url';
+import { columnSetOf, savedMappingProblems, type MappingRequest } from '../csv/mapping';
 
 /**
  * A workflow is what a batch runs once per item: an HTTP target taking named inputs. Workflows are
@@ -98,7 +99,30 @@ export type WorkflowReleased = {
   readonly data: { readonly workflowId: string; readonly reason: string; readonly occurredAt: string; readonly actor: string };
 };
 
-export type WorkflowEvent = WorkflowVersionAdded | WorkflowHeld | WorkflowReleased;
+/**
+ * The column mapping a team chose for CSVs with this set of headers (`columns`: sorted, each once),
+ * so the same headers next time, on any machine, start from it. The latest one per set counts.
+ */
+export type ColumnMappingSaved = {
+  readonly type: 'ColumnMappingSaved';
+  readonly data: {
+    readonly workflowId: string;
+    readonly columns: readonly string[];
+    readonly mapping: MappingRequest;
+    readonly occurredAt: string;
+    readonly actor: string;
+  };
+};
+
+export type WorkflowEvent = WorkflowVersionAdded | WorkflowHeld | WorkflowReleased | ColumnMappingSaved;
+
+/** A saved column mapping, by the set of headers it is for. */
+export interface SavedColumnMapping {
+  readonly columns: readonly string[];
+  readonly mapping: MappingRequest;
+  readonly savedAt: string;
+  readonly savedBy: string;
+}
 
 /** Since when, why and by whom a workflow is held. */
 export interface WorkflowHold {
@@ -112,6 +136,8 @@ export interface Workflow {
   readonly versions: readonly WorkflowVersion[];
   /** Null while calls of the workflow may be made. */
   readonly held: WorkflowHold | null;
+  /** One per set of CSV headers, oldest saved first. */
+  readonly mappings: readonly SavedColumnMapping[];
 }
 
 export type WorkflowState = Workflow | null;
@@ -121,13 +147,20 @@ export const evolveWorkflow = (state: WorkflowState, event: WorkflowEvent): Work
     case 'WorkflowVersionAdded': {
       const { occurredAt, actor: _actor, ...version } = event.data;
       const versions = [...(state?.versions ?? []), { ...version, createdAt: occurredAt }];
-      return { id: event.data.workflowId, versions, held: state?.held ?? null };
+      return { id: event.data.workflowId, versions, held: state?.held ?? null, mappings: state?.mappings ?? [] };
     }
     case 'WorkflowHeld':
       if (state === null) return state;
       return { ...state, held: { since: event.data.occurredAt, reason: event.data.reason, actor: event.data.actor } };
     case 'WorkflowReleased':
       return state === null ? state : { ...state, held: null };
+    case 'ColumnMappingSaved': {
+      if (state === null) return state;
+      const { columns, mapping, occurredAt, actor } = event.data;
+      const key = columns.join('\u0000');
+      const others = state.mappings.filter((saved) => saved.columns.join('\u0000') !== key);
+      return { ...state, mappings: [...others, { columns, mapping, savedAt: occurredAt, savedBy: actor }] };
+    }
     default: {
       const unknownEvent: never = event;
       void unknownEvent;
@@ -215,7 +248,23 @@ export type ReleaseWorkflow = {
   readonly now: Date;
 };
 
-export type WorkflowCommand = AddWorkflowVersion | HoldWorkflow | ReleaseWorkflow;
+/** Save the column mapping for CSVs with these headers (`PUT /v1/workflows/{id}/mappings`). */
+export type SaveColumnMapping = {
+  readonly type: 'SaveColumnMapping';
+  readonly workflowId: string;
+  readonly headers: unknown;
+  readonly mapping: unknown;
+  readonly actor: string;
+  readonly now: Date;
+};
+
+export type WorkflowCommand = AddWorkflowVersion | HoldWorkflow | ReleaseWorkflow | SaveColumnMapping;
+
+/** The saved mapping for a CSV with these headers, in any order; undefined when none was saved. */
+export const savedMappingFor = (workflow: Workflow, headers: readonly string[]): SavedColumnMapping | undefined => {
+  const key = columnSetOf(headers).join('\u0000');
+  return workflow.mappings.find((saved) => saved.columns.join('\u0000') === key);
+};
 
 /** A hold's reason goes into the history of every batch it holds: required, and kept short. */
 export const MAX_HOLD_REASON_LENGTH = 500;
@@ -233,11 +282,32 @@ export const decideWorkflow = (command: WorkflowCommand, state: WorkflowState): 
     case 'HoldWorkflow':
     case 'ReleaseWorkflow':
       return holdOrRelease(command, state);
+    case 'SaveColumnMapping':
+      return saveColumnMapping(command, state);
     default: {
       const unknownCommand: never = command;
       throw new Error(`Unknown command ${(unknownCommand as { type: string }).type}`);
     }
   }
+};
+
+const saveColumnMapping = (command: SaveColumnMapping, state: WorkflowState): WorkflowEvent[] => {
+  if (state === null) throw new WorkflowNotFound(command.workflowId);
+  const problems = savedMappingProblems(command.headers, command.mapping);
+  if (problems.length > 0) throw new RuleViolation(problems[0]?.message ?? 'The mapping is invalid', problems);
+  const headers = command.headers as readonly string[];
+  const mapping = command.mapping as MappingRequest;
+  // The same mapping saved again changes nothing, and records nothing.
+  const current = savedMappingFor(state, headers);
+  if (current !== undefined && JSON.stringify(current.mapping) === JSON.stringify(mapping)) return [];
+  const data = {
+    workflowId: state.id,
+    columns: columnSetOf(headers),
+    mapping,
+    occurredAt: command.now.toISOString(),
+    actor: command.actor,
+  };
+  return [{ type: 'ColumnMappingSaved', data }];
 };
 
 const holdOrRelease = (command: HoldWorkflow | ReleaseWorkflow, state: WorkflowState): WorkflowEvent[] => {
