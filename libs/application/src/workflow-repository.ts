@@ -5,6 +5,7 @@ import {
   type AddWorkflowVersion,
   type HoldWorkflow,
   type ReleaseWorkflow,
+  type SaveColumnMapping,
   type Workflow,
   type WorkflowCommand,
   type WorkflowEvent,
@@ -48,6 +49,13 @@ export class WorkflowRepository {
   /** Holds or releases the workflow; its batches follow (WorkflowHolds, in the ingest service). */
   holdOrRelease(command: HoldWorkflow | ReleaseWorkflow): Promise<{ workflow: Workflow; position: GlobalPosition }> {
     return this.decide(command);
+  }
+
+  /** Saves the column mapping for a set of CSV headers; the same mapping again records nothing. */
+  async saveMapping(command: SaveColumnMapping): Promise<{ workflow: Workflow; position: GlobalPosition | null }> {
+    const { state, position } = await this.handler.handle(command.workflowId, command, { actor: command.actor });
+    if (state === null) throw new Error(`Workflow ${command.workflowId} was not recorded`);
+    return { workflow: state, position };
   }
 
   /** The workflow's own events, oldest first: its versions, holds and releases. */

@@ -22,7 +22,7 @@ import {
   TeamOwned,
   BatchControl,
 } from '@flotilla/platform';
-import { BatchPage, BatchView, ExecutionPage, HistoryPage } from '@flotilla/projections';
+import { BatchPage, BatchView, ExecutionPage, HistoryPage, WavesView } from '@flotilla/projections';
 import type { Request, Response } from 'express';
 import { BatchIntakeService } from './batch-intake.service';
 import {
@@ -32,8 +32,8 @@ import {
   ListExecutionsQueryDto,
   OperatorActionDto,
   HISTORY_PAGE_DEFAULT,
+  HistoryQueryDto,
   PAGE_LIMIT_MAX,
-  PageQueryDto,
   ReconfigureBatchDto,
   RetryFailedDto,
 } from './dto';
@@ -337,9 +337,28 @@ export class BatchesController {
     });
   }
 
+  @Get(':id/waves')
+  @OwnTeamOnly()
+  @ApiOperation({
+    operationId: 'getBatchWaves',
+    summary: "The batch's waves: per due time, the executions planned and what became of them (a timeline's data)",
+    description:
+      'One point per wave (executions sharing a due time, a batch interval apart), or per span of several waves so that ' +
+      'there are at most 500 points; `bucketSeconds` says how long a span is.',
+  })
+  @ApiOkResponse({ type: WavesView })
+  @ApiErrors({ 404: 'No batch has this id.' })
+  waves(@Param('id') id: string): WavesView {
+    this.batchView(id);
+    return this.readModels.queries.waves(id);
+  }
+
   @Get(':id/history')
   @OwnTeamOnly()
-  @ApiOperation({ operationId: 'getBatchHistory', summary: 'The audit history of a batch: every event, in order, with who did it and why' })
+  @ApiOperation({
+    operationId: 'getBatchHistory',
+    summary: 'The audit history of a batch: every event, with who did it and why; oldest first, or newest first with order=desc',
+  })
   @ApiOkResponse({ type: HistoryPage })
   // PageQueryDto's limit, described with this route's default.
   @ApiQuery({
@@ -348,13 +367,14 @@ export class BatchesController {
     schema: { type: 'integer', minimum: 1, maximum: PAGE_LIMIT_MAX, default: HISTORY_PAGE_DEFAULT },
   })
   @ApiErrors({ 400: PAGE_QUERY_ERROR, 404: 'No batch has this id.' })
-  history(@Param('id') id: string, @Query() query: PageQueryDto, @Res({ passthrough: true }) response: Response): string {
+  history(@Param('id') id: string, @Query() query: HistoryQueryDto, @Res({ passthrough: true }) response: Response): string {
     this.batchView(id);
     // The page is JSON text already (the events' stored data written through): sent as it is.
     response.type('application/json');
     return this.readModels.queries.historyJson(id, {
       limit: query.limit ?? HISTORY_PAGE_DEFAULT,
       ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+      ...(query.order === undefined ? {} : { order: query.order }),
     });
   }
 

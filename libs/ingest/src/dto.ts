@@ -456,6 +456,25 @@ export class WorkflowHoldDto {
   reason!: string;
 }
 
+/** PUT /v1/workflows/{id}/mappings: the mapping for CSVs with these headers. The domain checks the rest (422). */
+export class SaveMappingDto {
+  @ApiProperty({ type: [String], example: ['Email', 'First Name', 'Note'], description: "The CSV's headers (any order)." })
+  @IsOptionalNotNull()
+  @IsArray()
+  @IsString({ each: true })
+  headers!: string[];
+
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    example: { Email: { type: 'input', field: 'email' }, Note: { type: 'metadata', key: 'note' } },
+    description: 'Header -> { type: input|profile|metadata|skip, field?, key? }; only headers in `headers`.',
+  })
+  @IsOptionalNotNull()
+  @IsObject()
+  mapping!: Record<string, unknown>;
+}
+
 /** What a retry of the failed executions may change; everything else comes from the parent batch. */
 export class RetryFailedDto extends OperatorActionDto {
   @ApiPropertyOptional({
@@ -602,6 +621,17 @@ export class ListBatchesQueryDto extends PageQueryDto {
   @IsOptional()
   @IsString()
   workflowId?: string;
+}
+
+export class HistoryQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({
+    enum: ['asc', 'desc'],
+    default: 'asc',
+    description: '`asc`: oldest first (replaying); `desc`: newest first (what an operator reads). A cursor pages on in the same order.',
+  })
+  @IsOptional()
+  @IsIn(['asc', 'desc'], { message: 'order must be asc or desc' })
+  order?: 'asc' | 'desc';
 }
 
 export class ListExecutionsQueryDto extends PageQueryDto {

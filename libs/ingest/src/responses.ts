@@ -129,13 +129,13 @@ export class WorkflowResponse extends WorkflowVersionResponse {
 
 /** One event of a workflow's own stream. */
 export class WorkflowHistoryEntry {
-  @ApiProperty({ enum: ['WorkflowVersionAdded', 'WorkflowHeld', 'WorkflowReleased'] })
+  @ApiProperty({ enum: ['WorkflowVersionAdded', 'WorkflowHeld', 'WorkflowReleased', 'ColumnMappingSaved'] })
   readonly type!: string;
   @ApiProperty({ format: 'date-time' })
   readonly occurredAt!: string;
   @ApiProperty()
   readonly actor!: string;
-  @ApiProperty({ type: String, nullable: true, description: 'The reason of a hold or release; null for a version.' })
+  @ApiProperty({ type: String, nullable: true, description: 'The reason of a hold or release; null for a version or a saved mapping.' })
   readonly reason!: string | null;
   @ApiProperty({ type: 'object', additionalProperties: true, description: "The event's data, as docs/events.md describes it." })
   readonly data!: Record<string, unknown>;
@@ -168,6 +168,30 @@ export class ColumnMappingBody {
   readonly field?: string;
   @ApiPropertyOptional({ description: '`metadata`: the metadata key the column fills.' })
   readonly key?: string;
+}
+
+/** A column mapping saved for a set of CSV headers (`PUT /v1/workflows/{id}/mappings`). */
+export class SavedMappingResponse {
+  @ApiProperty({ type: [String], description: 'The headers it is for, each once, sorted: a CSV with these headers in any order gets it.' })
+  readonly headers!: readonly string[];
+  @ApiProperty({ type: 'object', additionalProperties: { $ref: getSchemaPath(ColumnMappingBody) }, description: 'Header -> its mapping.' })
+  readonly mapping!: Record<string, ColumnMappingBody>;
+  @ApiProperty({ format: 'date-time' })
+  readonly savedAt!: string;
+  @ApiProperty({ description: 'Who saved it: the team/name of the key.' })
+  readonly savedBy!: string;
+}
+
+export class SavedMappingsResponse {
+  @ApiProperty({ type: [SavedMappingResponse], description: 'One per set of headers, oldest saved first.' })
+  readonly items!: readonly SavedMappingResponse[];
+}
+
+export class WorkflowPage {
+  @ApiProperty({ type: [WorkflowResponse], description: 'By id.' })
+  readonly items!: readonly WorkflowResponse[];
+  @ApiProperty({ type: String, nullable: true, description: 'Pass it as `cursor` for the next page; null on the last page.' })
+  readonly nextCursor!: string | null;
 }
 
 export class MappedRowResponse implements MappedRow {

@@ -44,6 +44,13 @@ export class WorkflowTeams implements OnModuleInit, OnModuleDestroy {
     return this.teams.get(workflowId);
   }
 
+  /** The ids of the workflows `visibleTeam` may see (every workflow when undefined), sorted. */
+  idsVisibleTo(visibleTeam: string | undefined): string[] {
+    const ids: string[] = [];
+    for (const [id, owner] of this.teams) if (visibleTeam === undefined || owner === visibleTeam) ids.push(id);
+    return ids.sort();
+  }
+
   countOf(team: string): number {
     let count = 0;
     for (const owner of this.teams.values()) if (owner === team) count++;

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Put, Query, Req } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { WorkflowRepository } from '@flotilla/application';
 import {
@@ -6,7 +6,10 @@ import {
   DEFAULT_RETRY,
   DEFAULT_TIMEOUT_MS,
   WorkflowNotFound,
+  encodePageCursor,
   latestVersion,
+  positionOfCursor,
+  savedMappingFor,
   type Workflow,
   type WorkflowDefaults,
   type WorkflowDefinition,
@@ -26,12 +29,28 @@ import {
   teamOf,
   visibleTeamOf,
   OutboundRules,
+  PAGE_QUERY_ERROR,
 } from '@flotilla/platform';
 import type { Request } from 'express';
-import { CreateWorkflowDto, WorkflowDefaultsDto, WorkflowHoldDto, WorkflowLimitsDto, WorkflowVersionDto } from './dto';
+import {
+  CreateWorkflowDto,
+  PageQueryDto,
+  SaveMappingDto,
+  WorkflowDefaultsDto,
+  WorkflowHoldDto,
+  WorkflowLimitsDto,
+  WorkflowVersionDto,
+} from './dto';
 import { actorOf } from './http-context';
 import { WorkflowTeams } from './workflow-teams';
-import { WorkflowHistoryResponse, WorkflowResponse, WorkflowVersionResponse } from './responses';
+import {
+  SavedMappingResponse,
+  SavedMappingsResponse,
+  WorkflowHistoryResponse,
+  WorkflowPage,
+  WorkflowResponse,
+  WorkflowVersionResponse,
+} from './responses';
 
 const definitionOf = (dto: WorkflowVersionDto): WorkflowDefinition => ({
   name: dto.name,
@@ -88,6 +107,10 @@ const workflowView = (workflow: Workflow): WorkflowResponse => ({
   held: workflow.held,
 });
 
+const mappingsView = (workflow: Workflow): SavedMappingsResponse => ({
+  items: workflow.mappings.map(({ columns, mapping, savedAt, savedBy }) => ({ headers: columns, mapping, savedAt, savedBy })),
+});
+
 const HOLD_ERRORS = {
   ...JSON_BODY_ERRORS,
   404: 'No workflow has this id.',
@@ -139,6 +162,70 @@ export class WorkflowsController {
     );
     this.workflowTeams.record(dto.id, team);
     return versionView(latestVersion(workflow));
+  }
+
+  @Get()
+  @ApiOperation({ operationId: 'listWorkflows', summary: "The workflows the key's team may see, by id, each with its latest version" })
+  @ApiOkResponse({ type: WorkflowPage })
+  @ApiErrors({ 400: PAGE_QUERY_ERROR })
+  async list(@Query() query: PageQueryDto, @Req() request: Request): Promise<WorkflowPage> {
+    const ids = this.workflowTeams.idsVisibleTo(visibleTeamOf(request));
+    // The cursor is the offset in the id order: workflows are few, and never removed.
+    const offset = Number(positionOfCursor(query.cursor) ?? 0);
+    const limit = query.limit ?? 50;
+    const page = ids.slice(offset, offset + limit);
+    const workflows = await Promise.all(page.map((id) => this.workflows.load(id)));
+    return {
+      items: workflows.filter((workflow): workflow is Workflow => workflow !== null).map(workflowView),
+      nextCursor: offset + limit < ids.length ? encodePageCursor(offset + limit) : null,
+    };
+  }
+
+  @Get(':id/mappings')
+  @ApiOperation({
+    operationId: 'listWorkflowMappings',
+    summary: 'The column mappings saved for this workflow, one per set of CSV headers',
+    description: "A console (or a script) restores the one whose `headers` are the set of its CSV's headers, in any order.",
+  })
+  @ApiOkResponse({ type: SavedMappingsResponse })
+  @ApiErrors({ 404: 'No workflow has this id.' })
+  async mappings(@Param('id') id: string, @Req() request: Request): Promise<SavedMappingsResponse> {
+    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+    const workflow = await this.workflows.load(id);
+    if (workflow === null) throw new WorkflowNotFound(id);
+    return mappingsView(workflow);
+  }
+
+  @Put(':id/mappings')
+  @TeamOwned()
+  @ApiOperation({
+    operationId: 'saveWorkflowMapping',
+    summary: 'Save the column mapping for CSVs with these headers (in any order); it replaces the one saved for the same set',
+    description:
+      "Records ColumnMappingSaved on the workflow's stream, with the actor; the same mapping again records nothing. " +
+      'Whether the mapping fits a version of the workflow is checked when a batch uses it (preview, plan, create).',
+  })
+  @ApiOkResponse({ type: SavedMappingResponse, description: 'The mapping as saved.' })
+  @ApiErrors({
+    ...JSON_BODY_ERRORS,
+    404: 'No workflow has this id.',
+    422:
+      '`headers` is missing, empty or over 1,000 columns, or `mapping` is not of the mapping shape ' +
+      'or names a header not in `headers`; `details` names the field.',
+  })
+  async saveMapping(@Param('id') id: string, @Body() dto: SaveMappingDto, @Req() request: Request): Promise<SavedMappingResponse> {
+    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+    const { workflow } = await this.workflows.saveMapping({
+      type: 'SaveColumnMapping',
+      workflowId: id,
+      headers: dto.headers,
+      mapping: dto.mapping,
+      actor: actorOf(request),
+      now: this.clock.now(),
+    });
+    const saved = savedMappingFor(workflow, dto.headers);
+    if (saved === undefined) throw new Error(`The mapping of workflow ${id} was not saved`);
+    return { headers: saved.columns, mapping: saved.mapping, savedAt: saved.savedAt, savedBy: saved.savedBy };
   }
 
   @Post(':id/versions')
@@ -232,7 +319,7 @@ export class WorkflowsController {
         type: event.type,
         occurredAt: event.data.occurredAt,
         actor: event.data.actor,
-        reason: event.type === 'WorkflowVersionAdded' ? null : event.data.reason,
+        reason: event.type === 'WorkflowHeld' || event.type === 'WorkflowReleased' ? event.data.reason : null,
         data: event.data as unknown as Record<string, unknown>,
       })),
     };

@@ -4,6 +4,7 @@ import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestj
 import {
   ApiErrors,
   CLOCK,
+  PAGE_QUERY_ERROR,
   JSON_BODY_ERRORS,
   OutboundRules,
   type Clock,
@@ -13,9 +14,16 @@ import {
   visibleTeamOf,
 } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
-import { WebhookNotFound, type Webhook } from '@flotilla/domain';
+import { WebhookNotFound, encodePageCursor, positionOfCursor, type Webhook } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
-import { DeliveriesPageResponse, DeliveriesQuery, RegisterWebhookRequest, WebhookResponse } from './webhooks.dto';
+import {
+  DeliveriesPageResponse,
+  DeliveriesQuery,
+  RegisterWebhookRequest,
+  WebhookPageResponse,
+  WebhooksQuery,
+  WebhookResponse,
+} from './webhooks.dto';
 
 @ApiTags('webhooks')
 @Controller('v1/webhooks')
@@ -53,6 +61,22 @@ export class WebhooksController {
       teamOf(request),
     );
     return toResponse(webhook);
+  }
+
+  @Get()
+  @ApiOperation({ operationId: 'listWebhooks', summary: "The webhooks the key's team may see, oldest registered first" })
+  @ApiOkResponse({ type: WebhookPageResponse })
+  @ApiErrors({ 400: PAGE_QUERY_ERROR })
+  async list(@Query() query: WebhooksQuery, @Req() request: Request): Promise<WebhookPageResponse> {
+    const team = visibleTeamOf(request);
+    const visible = (await this.registry.list()).filter((webhook) => team === undefined || this.registry.teamOfListed(webhook) === team);
+    // The cursor is the offset in registration order: webhooks are few, and never removed.
+    const offset = Number(positionOfCursor(query.cursor) ?? 0);
+    const limit = query.limit ?? 50;
+    return {
+      items: visible.slice(offset, offset + limit).map(toResponse),
+      nextCursor: offset + limit < visible.length ? encodePageCursor(offset + limit) : null,
+    };
   }
 
   @Get(':id')

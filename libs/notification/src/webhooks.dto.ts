@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptionalNotNull, IsPageCursor } from '@flotilla/platform';
 import { PageOf } from '@flotilla/projections';
 import { Type } from 'class-transformer';
-import { IsArray, IsInt, IsOptional, IsString } from 'class-validator';
+import { IsArray, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE } from './delivery-log';
 import {
   EXTEND_WEBHOOK_EVENT_TYPES,
@@ -89,6 +89,25 @@ export class WebhookResponse {
   createdAt!: string;
 }
 
+/** Most webhooks on one page of GET /v1/webhooks. */
+export const MAX_WEBHOOK_PAGE = 1000;
+const WEBHOOK_LIMIT_MESSAGE = `limit must be an integer from 1 to ${MAX_WEBHOOK_PAGE}`;
+
+export class WebhooksQuery {
+  @ApiPropertyOptional({ description: 'Page size.', minimum: 1, maximum: MAX_WEBHOOK_PAGE, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: WEBHOOK_LIMIT_MESSAGE })
+  @Min(1, { message: WEBHOOK_LIMIT_MESSAGE })
+  @Max(MAX_WEBHOOK_PAGE, { message: WEBHOOK_LIMIT_MESSAGE })
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page.' })
+  @IsOptional()
+  @IsPageCursor()
+  cursor?: string;
+}
+
 export class DeliveriesQuery {
   @ApiPropertyOptional({ description: 'Page size.', minimum: 1, maximum: MAX_DELIVERY_PAGE, default: DEFAULT_DELIVERY_PAGE })
   @IsOptional()
@@ -142,3 +161,4 @@ export class DeliveryAttemptResponse {
 
 /** Newest first; `nextCursor` leads to the next, older page. */
 export class DeliveriesPageResponse extends PageOf(DeliveryAttemptResponse) {}
+export class WebhookPageResponse extends PageOf(WebhookResponse) {}

@@ -8,11 +8,14 @@ import {
   type HoldSource,
 } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
-import type { BatchView, ExecutionView, Page } from './batch-views';
+import type { BatchView, ExecutionView, Page, WavesView } from './batch-views';
 import { historyPageJson, type StoredHistoryEntry } from './history-json';
 import { EXECUTIONS, EXECUTIONS_BY_STATE } from './execution-tables';
 
 /** Read side of batches: what the REST API returns (the shapes in batch-views.ts), straight from the read-model tables. */
+
+/** Most points GET /v1/batches/{id}/waves answers: waves are grouped into spans beyond it. */
+export const MAX_WAVE_POINTS = 500;
 
 const BATCH_STATUSES: readonly BatchStatus[] = ['pending', 'running', 'paused', 'completed', 'cancelled'];
 
@@ -175,6 +178,47 @@ export class BatchQueries {
     return { items: page.map(toExecutionView), nextCursor: rows.length > filter.limit && last ? encodePageCursor(last.idx) : null };
   }
 
+  /**
+   * The batch's waves, planned against what became of them: executions grouped by due time, in
+   * spans of the batch interval, or of a multiple of it so that there are at most MAX_WAVE_POINTS.
+   * Two scans of the batch's executions (the span, then the groups): a chart's worth, not a page's.
+   */
+  waves(batchId: string): WavesView {
+    const span = this.db.get<{ first: number | null; last: number | null; interval_ms: number | null }>(
+      'SELECT MIN(e.execute_at) AS first, MAX(e.execute_at) AS last, p.interval_ms FROM executions e ' +
+        'LEFT JOIN execution_plans p ON p.batch_id = e.batch_id WHERE e.batch_id = ? AND e.execute_at IS NOT NULL',
+      batchId,
+    );
+    if (span?.first == null || span.last == null) return { items: [], bucketSeconds: 0 };
+    const interval = Math.max(span.interval_ms ?? 0, 1000);
+    const bucketMs = interval * Math.max(1, Math.ceil((span.last - span.first + 1) / interval / MAX_WAVE_POINTS));
+    const rows = this.db.all<{ bucket: number; state: ExecutionState; count: number }>(
+      'SELECT (execute_at - ?) / ? AS bucket, state, COUNT(*) AS count FROM executions ' +
+        'WHERE batch_id = ? AND execute_at IS NOT NULL GROUP BY bucket, state ORDER BY bucket',
+      span.first,
+      bucketMs,
+      batchId,
+    );
+    const waves = new Map<number, WavesView['items'][number]>();
+    for (const { bucket, state, count } of rows) {
+      const at = Math.floor(bucket);
+      let wave = waves.get(at);
+      if (wave === undefined) {
+        const executeAt = new Date(span.first + at * bucketMs).toISOString();
+        waves.set(at, (wave = { executeAt, planned: 0, pending: 0, triggered: 0, completed: 0, failed: 0, cancelled: 0 }));
+      }
+      wave.planned += count;
+      if (state === 'pending') wave.pending += count;
+      else if (state === 'cancelled') wave.cancelled += count;
+      else {
+        wave.triggered += count;
+        if (state === 'completed') wave.completed += count;
+        if (state === 'failed') wave.failed += count;
+      }
+    }
+    return { items: [...waves.values()], bucketSeconds: bucketMs / 1000 };
+  }
+
   getExecution(batchId: string, index: number): ExecutionView | null {
     const row = this.db.get<ExecutionRow>(`${executionSelect(EXECUTIONS)} WHERE e.batch_id = ? AND e.idx = ?`, batchId, index);
     return row ? toExecutionView(row) : null;
@@ -186,15 +230,24 @@ export class BatchQueries {
    * a page of 1,000 events costs one query and some string joins. `historyPageJson` holds the text
    * to what JSON.stringify of the parsed page gives.
    */
-  historyJson(batchId: string, filter: { limit: number; cursor?: string }): string {
-    const after = positionOfCursor(filter.cursor) ?? '';
-    const statement = this.db.prepare(
-      'SELECT position, type, occurred_at, actor, reason, data FROM batch_history WHERE batch_id = ? AND ' +
-        'position > ? ORDER BY position LIMIT ?',
-    );
-    // The statement is cached by its text, which only this method uses: arrays are what it always answers.
+  historyJson(batchId: string, filter: { limit: number; cursor?: string; order?: 'asc' | 'desc' }): string {
+    const cursor = positionOfCursor(filter.cursor);
+    // Newest first pages backwards from the cursor; the statement text differs by order, so each is cached apart.
+    const statement =
+      filter.order === 'desc'
+        ? this.db.prepare(
+            'SELECT position, type, occurred_at, actor, reason, data FROM batch_history WHERE batch_id = ? AND ' +
+              'position < ? ORDER BY position DESC LIMIT ?',
+          )
+        : this.db.prepare(
+            'SELECT position, type, occurred_at, actor, reason, data FROM batch_history WHERE batch_id = ? AND ' +
+              'position > ? ORDER BY position LIMIT ?',
+          );
+    // The statements are cached by their text, which only this method uses: arrays are what they always answer.
     statement.setReturnArrays(true);
-    const rows = statement.all(batchId, after, filter.limit + 1) as unknown as StoredHistoryEntry[];
+    // Positions are fixed-width digits: '~' sorts after every one of them.
+    const bound = cursor ?? (filter.order === 'desc' ? '~' : '');
+    const rows = statement.all(batchId, bound, filter.limit + 1) as unknown as StoredHistoryEntry[];
     return historyPageJson(rows, filter.limit);
   }
 

@@ -255,6 +255,31 @@ export class HistoryEntry {
   data!: unknown;
 }
 
+/** The executions due in one span of time (one wave, or several when a batch has more than MAX_WAVE_POINTS). */
+export class WaveView {
+  @ApiProperty({ format: 'date-time', description: 'The start of the span: the due time of its first wave.' })
+  executeAt!: string;
+  @ApiProperty({ description: 'Executions planned in the span, whatever became of them.' })
+  planned!: number;
+  @ApiProperty({ description: 'Of those, still waiting for their time.' })
+  pending!: number;
+  @ApiProperty({ description: 'Of those, triggered: in flight, completed or failed.' })
+  triggered!: number;
+  @ApiProperty()
+  completed!: number;
+  @ApiProperty()
+  failed!: number;
+  @ApiProperty()
+  cancelled!: number;
+}
+
+export class WavesView {
+  @ApiProperty({ type: [WaveView], description: 'Oldest first; at most 500.' })
+  items!: WaveView[];
+  @ApiProperty({ description: 'The length of each span: the batch interval, or a multiple of it when the waves are grouped.' })
+  bucketSeconds!: number;
+}
+
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
