@@ -81,6 +81,7 @@ export function ConfigureStep({ workflow, form, onForm, localProblems, plan, pla
         <TextInput
           label="Batch name"
           required
+          withAsterisk={false}
           value={form.name}
           onChange={(e) => set('name', e.currentTarget.value)}
           error={errorOf('name')}
@@ -125,6 +126,7 @@ export function ConfigureStep({ workflow, form, onForm, localProblems, plan, pla
           label="Max concurrent"
           description="Executions triggered per wave (1 to 10,000)"
           required
+          withAsterisk={false}
           min={1}
           allowDecimal={false}
           value={form.maxConcurrent}
@@ -135,6 +137,7 @@ export function ConfigureStep({ workflow, form, onForm, localProblems, plan, pla
           label="Batch interval (seconds)"
           description="Between waves"
           required
+          withAsterisk={false}
           min={0}
           value={form.batchIntervalSeconds}
           onChange={(value) => set('batchIntervalSeconds', value)}
