@@ -63,7 +63,7 @@ export const runProjection = async (
   options.progress.start(total);
   const runner = new ProjectionRunner(store, db, [projection], {
     ...(options.until === undefined ? {} : { until: options.until }),
-    onApplied: (events) => options.progress.update((applied += events)),
+    onApplied: (events) => options.progress.update((applied += events.length)),
   });
   try {
     await runner.start();

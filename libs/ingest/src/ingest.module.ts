@@ -1,3 +1,4 @@
+import { BatchEventsController } from './batch-events.controller';
 import { Module } from '@nestjs/common';
 import { BatchIntakeService } from './batch-intake.service';
 import { BatchesController } from './batches.controller';
@@ -14,7 +15,15 @@ import { WorkflowRunsController } from './extend/workflow-runs.controller';
  * workflow runs; reads from the projections. Makes the batches of a held workflow follow its hold (WorkflowHolds).
  */
 @Module({
-  controllers: [WorkflowsController, BatchesController, ExecutionsController, ResultsController, WorkflowRunsController],
+  // BatchEventsController first: its `events` routes must match before BatchesController's `:id`.
+  controllers: [
+    BatchEventsController,
+    WorkflowsController,
+    BatchesController,
+    ExecutionsController,
+    ResultsController,
+    WorkflowRunsController,
+  ],
   providers: [BatchIntakeService, ReadModelsService, WorkflowHolds, WorkflowTeams],
   exports: [ReadModelsService],
 })

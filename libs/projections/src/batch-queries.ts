@@ -224,6 +224,12 @@ export class BatchQueries {
     return row ? toExecutionView(row) : null;
   }
 
+  /** The stored position of a batch's newest history entry (a cursor's position), or null before the first. */
+  newestHistoryPosition(batchId: string): string | null {
+    const row = this.db.get<{ position: string | null }>('SELECT MAX(position) AS position FROM batch_history WHERE batch_id = ?', batchId);
+    return row?.position ?? null;
+  }
+
   /**
    * A page of a batch's history as the JSON text of a `Page<HistoryEntry>`: each event's data is
    * written through as stored (JSON.stringify's compact text), not parsed and serialised again, so

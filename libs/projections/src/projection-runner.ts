@@ -11,8 +11,11 @@ export interface ProjectionRunnerOptions {
    * another copy of the projection stands and be compared with it (`flotilla verify`).
    */
   readonly until?: GlobalPosition;
-  /** Called after each committed transaction with the events it read and the position reached: for progress reports. */
-  readonly onApplied?: (events: number, position: GlobalPosition) => void;
+  /**
+   * Called after each committed transaction with the events it read and the position reached: for
+   * progress reports, and for the live streams, which read what those events changed.
+   */
+  readonly onApplied?: (events: readonly StoredEvent[], position: GlobalPosition) => void;
 }
 
 interface Checkpoint {
@@ -145,7 +148,7 @@ export class ProjectionRunner {
       throw error;
     }
     this.commitCheckpoints(last.position);
-    this.options.onApplied?.(events.length, last.position);
+    this.options.onApplied?.(events, last.position);
   }
 
   private advanceTo(scanned: GlobalPosition): void {
