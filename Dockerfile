@@ -44,6 +44,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist/apps ./dist/apps
 COPY --from=build /app/dist/libs ./dist/libs
 COPY --from=build /app/dist/scripts ./dist/scripts
+# The web console (Vite's build), served by the processes that serve the API.
+COPY --from=build /app/dist/console ./dist/console
 
 # The operator CLI on PATH: `docker compose exec <service> flotilla history <batchId>` works on the
 # service's own store and DATA_DIR (the same environment as the service).

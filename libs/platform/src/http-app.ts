@@ -16,6 +16,8 @@ import { KeyRegistry } from './auth/key-registry';
 import { keylessBodiesRefused } from './auth/auth.guard';
 import { ContentTypeGuard } from './content-type.guard';
 import { HttpErrorFilter, createValidationPipe, errorBody } from './http-errors';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
 
 /** Largest JSON body accepted (a JSON batch of ~100,000 small items); bigger batches come as CSV. */
@@ -78,6 +80,8 @@ export const createHttpApp = async (
     structuredLogs?: boolean;
     /** The module has the AuthModule and keys are on: a body is read only for a live key (keylessBodiesRefused). */
     keysBeforeBodies?: boolean;
+    /** The built web console (index.html and assets/) to serve beside the API; none when absent. */
+    consoleDir?: string;
   } = {},
 ): Promise<INestApplication> => {
   const app = await NestFactory.create<NestExpressApplication>(module, {
@@ -90,6 +94,7 @@ export const createHttpApp = async (
   if (options.structuredLogs === true) app.useLogger(app.get(PinoLogger));
   // Names the framework to every client, and so the exploits to try: nothing it needs to know.
   app.disable('x-powered-by');
+  if (options.consoleDir !== undefined) serveConsole(app, options.consoleDir);
   if (options.keysBeforeBodies === true) app.use(keylessBodiesRefused(app.get(KeyRegistry)));
   // body-parser inflates gzip, deflate and br itself, and counts the limit on the inflated bytes: bombs get 413.
   app.useBodyParser('json', { limit: JSON_BODY_LIMIT, verify: verifyJsonDepth });
@@ -118,6 +123,33 @@ export const createHttpApp = async (
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   return app;
+};
+
+/** Paths the API answers; everything else a browser asks for is the console's. */
+const API_PATHS = /^\/(v1|workflow_runs|docs|docs-json|health|metrics)(\/|$)/;
+
+/**
+ * Serves the web console from `dir` without a key (it holds no data; every read it makes is an API
+ * call with one): its hashed assets cached for good, and index.html, never cached, for any other
+ * GET a browser makes outside the API paths, so a deep link such as /batches/<id> opens the page.
+ * A client that does not ask for HTML still gets the API's JSON 404 for an unknown path.
+ */
+const serveConsole = (app: NestExpressApplication, dir: string): void => {
+  const index = join(dir, 'index.html');
+  if (!existsSync(index)) {
+    new Logger('Console').warn(`No console in ${dir} (npm run build makes it); serving the API only`);
+    return;
+  }
+  app.useStaticAssets(join(dir, 'assets'), { prefix: '/assets/', index: false, immutable: true, maxAge: '365d' });
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    const wantsPage =
+      (request.method === 'GET' || request.method === 'HEAD') &&
+      !API_PATHS.test(request.path) &&
+      (request.headers.accept ?? '').includes('text/html');
+    if (!wantsPage) return next();
+    response.setHeader('Cache-Control', 'no-cache');
+    response.sendFile(index);
+  });
 };
 
 export const listen = async (app: INestApplication, config: PlatformConfig, name: string): Promise<void> => {

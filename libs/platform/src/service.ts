@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Logger, Module, type DynamicModule, type Type } from '@nestjs/common';
 import { loadConfig, type PlatformConfig } from './config';
 import { CoreModule } from './core.module';
@@ -23,9 +25,24 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
     imports: [loggingModule(name, config.logLevel), CoreModule.forRoot(config), ...own],
     controllers: [HealthController, MetricsController],
   };
-  // Only a process that serves the API with keys on checks them, and then before any body is read.
-  const app = await createHttpApp(root, { structuredLogs: true, keysBeforeBodies: config.auth && own.includes(AuthModule) });
+  const servesApi = own.includes(AuthModule);
+  const app = await createHttpApp(root, {
+    structuredLogs: true,
+    // Only a process that serves the API with keys on checks them, and then before any body is read.
+    keysBeforeBodies: config.auth && servesApi,
+    // The console goes where the API is.
+    ...(servesApi ? { consoleDir: process.env['CONSOLE_DIR'] ?? builtConsoleDir() } : {}),
+  });
   await listen(app, config, name);
+};
+
+/**
+ * Where the build put the console: dist/console, beside dist/libs when this file runs from dist,
+ * and under the repository's dist when it runs from its sources (the e2e tests' swc-register).
+ */
+const builtConsoleDir = (): string => {
+  const besideLibs = resolve(__dirname, '../../../console');
+  return existsSync(besideLibs) ? besideLibs : resolve(__dirname, '../../../dist/console');
 };
 
 const describeFailure = (failure: unknown): string =>
