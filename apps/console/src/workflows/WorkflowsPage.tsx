@@ -1,3 +1,156 @@
+import { Alert, Anchor, Button, Group, Loader, Stack, Table, Text, Title } from '@mantine/core';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { Link, Route, Routes } from 'react-router';
+import { useState } from 'react';
+import { apiFetch, formatError } from '../api';
+import {
+  HOLD_LABEL,
+  HeldBadge,
+  HoldDialog,
+  InputsList,
+  LimitsText,
+  TargetText,
+  holdActionOf,
+  useHoldDialog,
+  workflowLink,
+} from './WorkflowBits';
+import { WorkflowDetail } from './WorkflowDetail';
+import type { Page, WorkflowResponse } from './types';
+
+const PAGE_SIZE = 50;
+
+const listPath = (cursor: string | null): string => {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (cursor) params.set('cursor', cursor);
+  return `/v1/workflows?${params}`;
+};
+
+/** /workflows: the list; /workflows/:id: one workflow's versions and saved mappings. */
 export function WorkflowsPage() {
-  return <div>WorkflowsPage</div>;
+  return (
+    <Routes>
+      <Route index element={<WorkflowList />} />
+      <Route path=":id" element={<WorkflowDetail />} />
+      <Route path="*" element={<WorkflowList />} />
+    </Routes>
+  );
+}
+
+function WorkflowList() {
+  /** The cursors of the pages before this one, and this one's (null: the first page). */
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const cursor = cursors[cursors.length - 1] ?? null;
+  const { open, dialog } = useHoldDialog();
+
+  const list = useQuery({
+    queryKey: ['workflows', { cursor }],
+    queryFn: ({ signal }) => apiFetch<Page<WorkflowResponse>>(listPath(cursor), { signal }),
+    placeholderData: keepPreviousData,
+  });
+
+  return (
+    <Stack>
+      <Title order={2}>Workflows</Title>
+      {list.isError && (
+        <Alert color="red" title="The workflows could not be loaded" style={{ whiteSpace: 'pre-line' }}>
+          {formatError(list.error)}
+        </Alert>
+      )}
+      <Table.ScrollContainer minWidth={1000}>
+        <Table striped highlightOnHover verticalSpacing="xs" aria-label="Workflows">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>ID</Table.Th>
+              <Table.Th>Name</Table.Th>
+              <Table.Th>Version</Table.Th>
+              <Table.Th>Inputs</Table.Th>
+              <Table.Th>Limits</Table.Th>
+              <Table.Th>Target</Table.Th>
+              <Table.Th>Hold</Table.Th>
+              <Table.Th>Actions</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {(list.data?.items ?? []).map((workflow) => (
+              <WorkflowRow key={workflow.id} workflow={workflow} onHold={open} />
+            ))}
+            {list.isSuccess && list.data.items.length === 0 && (
+              <Table.Tr>
+                <Table.Td colSpan={8}>
+                  <Text c="dimmed">No workflows yet.</Text>
+                </Table.Td>
+              </Table.Tr>
+            )}
+            {list.isPending && (
+              <Table.Tr>
+                <Table.Td colSpan={8}>
+                  <Group gap="xs">
+                    <Loader size="sm" aria-label="Loading the workflows" />
+                    <Text c="dimmed">Loading…</Text>
+                  </Group>
+                </Table.Td>
+              </Table.Tr>
+            )}
+          </Table.Tbody>
+        </Table>
+      </Table.ScrollContainer>
+      <Group>
+        <Button variant="default" disabled={cursors.length <= 1} onClick={() => setCursors((all) => all.slice(0, -1))}>
+          Previous page
+        </Button>
+        <Button
+          variant="default"
+          disabled={!list.data?.nextCursor || list.isPlaceholderData}
+          onClick={() => {
+            const next = list.data?.nextCursor;
+            if (next) setCursors((all) => [...all, next]);
+          }}
+        >
+          Next page
+        </Button>
+        <Text size="sm" c="dimmed">
+          Page {cursors.length}
+        </Text>
+      </Group>
+      <HoldDialog {...dialog} />
+    </Stack>
+  );
+}
+
+function WorkflowRow({ workflow, onHold }: { workflow: WorkflowResponse; onHold: (workflow: WorkflowResponse) => void }) {
+  const action = holdActionOf(workflow);
+  return (
+    <Table.Tr>
+      <Table.Td>
+        <Anchor component={Link} to={workflowLink(workflow.id)}>
+          {workflow.id}
+        </Anchor>
+      </Table.Td>
+      <Table.Td>{workflow.name}</Table.Td>
+      <Table.Td>v{workflow.version}</Table.Td>
+      <Table.Td>
+        <InputsList inputs={workflow.inputs} />
+      </Table.Td>
+      <Table.Td>
+        <LimitsText limits={workflow.limits} />
+      </Table.Td>
+      <Table.Td maw={320}>
+        <TargetText target={workflow.target} />
+      </Table.Td>
+      <Table.Td>
+        <HeldBadge held={workflow.held} />
+      </Table.Td>
+      <Table.Td>
+        <Button
+          size="compact-xs"
+          variant={action === 'hold' ? 'outline' : 'default'}
+          color={action === 'hold' ? 'red.9' : undefined}
+          aria-label={`${HOLD_LABEL[action]} ${workflow.id}`}
+          onClick={() => onHold(workflow)}
+        >
+          {HOLD_LABEL[action]}
+        </Button>
+      </Table.Td>
+    </Table.Tr>
+  );
 }
