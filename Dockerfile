@@ -21,7 +21,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 # scripts/build.mjs transpiles apps/, libs/ and bench/ with SWC and rewrites the @flotilla/* path
 # aliases (from tsconfig.base.json) into relative requires: dist/ is plain CommonJS.
 COPY tsconfig.base.json ./
-COPY scripts/build.mjs scripts/check-node.cjs ./scripts/
+COPY scripts/build.mjs scripts/build-console.mjs scripts/check-node.cjs ./scripts/
 COPY apps ./apps
 COPY libs ./libs
 COPY bench ./bench

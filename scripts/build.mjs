@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformFileSync } from '@swc/core';
-import { build as viteBuild } from 'vite';
+import { buildConsole } from './build-console.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
@@ -61,6 +61,5 @@ copyFileSync(join(root, 'scripts', 'check-node.cjs'), join(out, 'scripts', 'chec
 console.log(`built ${sources.length} files into ${relative(process.cwd(), out) || '.'}`);
 
 // The console (apps/console): a single-page app that ingest-api serves at `/`, built by Vite into dist/console.
-process.env.VITE_CONFIG_NATIVE_IGNORE_WARNING ??= 'true'; // the config is TypeScript with ES imports, bundled by Vite
-await viteBuild({ configFile: join(consoleRoot, 'vite.config.ts'), logLevel: 'warn' });
+await buildConsole(join(out, 'console'));
 console.log(`built the console into ${relative(process.cwd(), join(out, 'console')) || '.'}`);

@@ -1,3 +1,4 @@
 export * from './e2e-harness';
 export * from './poll';
 export * from './product-fixture';
+export * from './browser';
