@@ -197,6 +197,8 @@ describe('the API the console reads', () => {
     expect(waves.status).toBe(200);
     expect(waves.body.items).toHaveLength(3);
     for (const wave of waves.body.items) expect(wave).toMatchObject({ planned: 3, completed: 3, failed: 0, pending: 0 });
+    // Counted by the worker thread, not on the API's thread: it never fell back.
+    expect(app.output.join('')).not.toContain('waves worker failed');
     expect((await app.request('GET', '/v1/batches/missing/waves')).status).toBe(404);
     expect((await app.request('GET', '/v1/batches/missing/events')).status).toBe(404);
   });

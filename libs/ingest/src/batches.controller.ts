@@ -344,13 +344,14 @@ export class BatchesController {
     summary: "The batch's waves: per due time, the executions planned and what became of them (a timeline's data)",
     description:
       'One point per wave (executions sharing a due time, a batch interval apart), or per span of several waves so that ' +
-      'there are at most 500 points; `bucketSeconds` says how long a span is.',
+      "there are at most 500 points; `bucketSeconds` says how long a span is. Counted off the API's thread (a worker); " +
+      'an answer is reused for ten times what it cost, at least 1 s, so it may be that much behind GET /v1/batches/{id}.',
   })
   @ApiOkResponse({ type: WavesView })
   @ApiErrors({ 404: 'No batch has this id.' })
-  waves(@Param('id') id: string): WavesView {
+  waves(@Param('id') id: string): Promise<WavesView> {
     this.batchView(id);
-    return this.readModels.queries.waves(id);
+    return this.readModels.waves.read(id);
   }
 
   @Get(':id/history')

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { EventStore, GlobalPosition, StoredEvent } from '@flotilla/event-store';
 import { EVENT_STORE, Metrics } from '@flotilla/platform';
-import { BatchQueries, BatchResults, ProjectionRunner, batchProjections } from '@flotilla/projections';
+import { BatchQueries, BatchResults, ProjectionRunner, WavesReader, batchProjections } from '@flotilla/projections';
 import { StateDb } from '@flotilla/state';
 
 /**
@@ -13,6 +13,7 @@ import { StateDb } from '@flotilla/state';
 export class ReadModelsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly queries: BatchQueries;
   readonly results: BatchResults;
+  readonly waves: WavesReader;
   private readonly runner: ProjectionRunner;
   private readonly logger = new Logger('ReadModels');
   private readonly changeListeners = new Set<(batchIds: ReadonlySet<string>) => void>();
@@ -27,6 +28,9 @@ export class ReadModelsService implements OnApplicationBootstrap, BeforeApplicat
     });
     this.queries = new BatchQueries(db);
     this.results = new BatchResults(db);
+    this.waves = new WavesReader(this.queries, db.path, (error) =>
+      this.logger.warn(`The waves worker failed (${error.message}); waves are read on the main thread`),
+    );
     metrics.observe('flotilla_batches', 'Batches by status, from the read model', () => this.queries.countByStatus(), 'status');
   }
 
@@ -36,6 +40,7 @@ export class ReadModelsService implements OnApplicationBootstrap, BeforeApplicat
 
   async beforeApplicationShutdown(): Promise<void> {
     await this.runner.stop();
+    await this.waves.close();
   }
 
   /**

@@ -23,3 +23,4 @@ export const batchProjections = (): Projection[] => [
   new BatchHistoryProjection(),
   new WorkflowCostsProjection(),
 ];
+export * from './waves-reader';

@@ -28,7 +28,11 @@ export class StateDb {
   /** Called once the writes made with `later` so far are applied (or their transaction failed). */
   private afterFlushCallbacks: (() => void)[] = [];
 
+  /** The file, or `:memory:`. */
+  readonly path: string;
+
   constructor(path = ':memory:', migrations: readonly Migration[] = STATE_MIGRATIONS) {
+    this.path = path;
     this.db = new DatabaseSync(path);
     try {
       this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = OFF;');
