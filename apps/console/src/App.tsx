@@ -1,14 +1,17 @@
 import { Alert, AppShell, Button, Center, Group, Loader, NavLink, Paper, PasswordInput, Stack, Text, Title } from '@mantine/core';
 import { useQueryClient } from '@tanstack/react-query';
-import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { Suspense, lazy, useCallback, useEffect, useState, type FormEvent } from 'react';
 import { Link, Route, Routes, useLocation } from 'react-router';
 import { SIGNED_OUT_EVENT, getApiKey, setApiKey } from './api';
 import { BatchDetailPage } from './batches/BatchDetailPage';
 import { BatchesPage } from './batches/BatchesPage';
 import { NotificationsHost } from './notify';
-import { NewBatchPage } from './wizard/NewBatchPage';
-import { WebhooksPage } from './webhooks/WebhooksPage';
-import { WorkflowsPage } from './workflows/WorkflowsPage';
+
+// Loaded on their first visit: the batch pages, where most visits start, do not wait to parse the
+// wizard (papaparse, the dropzone) or the workflow and webhook screens.
+const NewBatchPage = lazy(() => import('./wizard/NewBatchPage').then((module) => ({ default: module.NewBatchPage })));
+const WorkflowsPage = lazy(() => import('./workflows/WorkflowsPage').then((module) => ({ default: module.WorkflowsPage })));
+const WebhooksPage = lazy(() => import('./webhooks/WebhooksPage').then((module) => ({ default: module.WebhooksPage })));
 
 type Gate = 'probing' | 'open' | 'signed-in' | 'signed-out' | 'unreachable';
 
@@ -161,15 +164,17 @@ function Shell({ onSignOut }: { onSignOut: (() => void) | undefined }) {
         ))}
       </AppShell.Navbar>
       <AppShell.Main>
-        <Routes>
-          <Route path="/" element={<BatchesPage />} />
-          <Route path="/batches" element={<BatchesPage />} />
-          <Route path="/batches/new" element={<NewBatchPage />} />
-          <Route path="/batches/:id" element={<BatchDetailPage />} />
-          <Route path="/workflows/*" element={<WorkflowsPage />} />
-          <Route path="/webhooks/*" element={<WebhooksPage />} />
-          <Route path="*" element={<NotFound />} />
-        </Routes>
+        <Suspense fallback={<Loader size="sm" aria-label="Loading the page" />}>
+          <Routes>
+            <Route path="/" element={<BatchesPage />} />
+            <Route path="/batches" element={<BatchesPage />} />
+            <Route path="/batches/new" element={<NewBatchPage />} />
+            <Route path="/batches/:id" element={<BatchDetailPage />} />
+            <Route path="/workflows/*" element={<WorkflowsPage />} />
+            <Route path="/webhooks/*" element={<WebhooksPage />} />
+            <Route path="*" element={<NotFound />} />
+          </Routes>
+        </Suspense>
       </AppShell.Main>
     </AppShell>
   );

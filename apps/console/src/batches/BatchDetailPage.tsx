@@ -1,6 +1,6 @@
 import { Alert, Anchor, Button, Group, Loader, NumberInput, Paper, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState, type ReactNode } from 'react';
+import { Suspense, lazy, useState, type ReactNode } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { apiFetch, formatError } from '../api';
 import { useNotify } from '../notify';
@@ -11,7 +11,11 @@ import { formatCount, formatTime } from './format';
 import { HistoryTable, historyKey } from './HistoryTable';
 import { FALLBACK_REFETCH_MS, useEventStream, useThrottled } from './live';
 import { canCancel, canEditPacing, canPause, canResume, type BatchView, type HistoryEntry, type Page } from './types';
-import { WaveChart } from './WaveChart';
+
+// The chart library is the bulk of the bundle: the page's heading, progress and tables render before it loads.
+const WaveChart = lazy(() => import('./WaveChart').then((module) => ({ default: module.WaveChart })));
+/** The height the chart's panel takes, kept while it loads so the page does not jump. */
+const WAVE_CHART_HEIGHT = 300;
 
 /** New history entries refetch the executions, the waves and the history at most this often. */
 const DETAIL_REFETCH_MS = 2000;
@@ -80,7 +84,9 @@ export function BatchDetailPage() {
     <Stack gap="md">
       <BatchHeader batch={view} live={live} />
       <BatchSummary batch={view} />
-      <WaveChart batchId={view.id} refetchInterval={refetchInterval} />
+      <Suspense fallback={<Paper withBorder p="md" h={WAVE_CHART_HEIGHT} />}>
+        <WaveChart batchId={view.id} refetchInterval={refetchInterval} />
+      </Suspense>
       <ExecutionsTable batchId={view.id} refetchInterval={refetchInterval} />
       <HistoryTable batchId={view.id} refetchInterval={refetchInterval} />
     </Stack>
