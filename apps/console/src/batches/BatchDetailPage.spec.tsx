@@ -120,4 +120,44 @@ describe('BatchDetailPage', () => {
     expect(history.getAllByRole('row')[2]).toHaveTextContent('WaveDue');
     expect(history.getAllByRole('row')).toHaveLength(4);
   });
+
+  it('keeps the first history page one page long as live entries come in', async () => {
+    const entry = (position: number, type: string) => ({
+      position: String(position),
+      type,
+      occurredAt: '2026-12-01T09:00:00.000Z',
+      data: {},
+    });
+    const stored = Array.from({ length: 50 }, (_, i) => entry(50 - i, 'ExecutionTriggered'));
+    const fresh = Array.from({ length: 30 }, (_, i) => entry(51 + i, i === 29 ? 'BatchCompleted' : 'ExecutionCompleted'));
+    let historyReads = 0;
+    let streamed: (() => void) | undefined;
+    stubFetch(
+      routes({
+        // The first read answers; the refetches that follow never do, so the page shows what the stream made of it.
+        'GET /v1/batches/bat_1/history': () =>
+          historyReads++ === 0 ? { items: stored, nextCursor: 'h50' } : new Response(new ReadableStream({ start: () => undefined })),
+        // Sent once the first page is on screen (entries streamed before it are in the page it loads).
+        'GET /v1/batches/bat_1/events': () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              start: (controller) => {
+                streamed = () =>
+                  controller.enqueue(new TextEncoder().encode(`event: history\ndata: ${JSON.stringify({ items: fresh })}\n\n`));
+              },
+            }),
+            { status: 200, headers: { 'content-type': 'text/event-stream' } },
+          ),
+      }),
+    );
+    renderDetail();
+    await within(await screen.findByRole('table', { name: 'History' })).findAllByText('ExecutionTriggered');
+    await waitFor(() => expect(streamed).toBeDefined());
+    streamed?.();
+    const history = within(await screen.findByRole('table', { name: 'History' }));
+    await waitFor(() => expect(history.getAllByRole('row')[1]).toHaveTextContent('BatchCompleted'));
+    // A header row and 50 entries: the 30 streamed, newest first, then the 20 newest stored.
+    expect(history.getAllByRole('row')).toHaveLength(51);
+    expect(history.getAllByRole('row')[31]).toHaveTextContent('ExecutionTriggered');
+  });
 });

@@ -8,7 +8,7 @@ import { ACTION_LABEL, BatchProgressBar, ReasonModal, StatusBadge, useBatchActio
 import { BatchDownloads } from './downloads';
 import { ExecutionsTable } from './ExecutionsTable';
 import { formatCount, formatTime } from './format';
-import { HistoryTable, historyKey } from './HistoryTable';
+import { HISTORY_PAGE_SIZE, HistoryTable, historyKey } from './HistoryTable';
 import { FALLBACK_REFETCH_MS, useEventStream, useThrottled } from './live';
 import { canCancel, canEditPacing, canPause, canResume, type BatchView, type HistoryEntry, type Page } from './types';
 
@@ -44,7 +44,9 @@ export function BatchDetailPage() {
         if (!page) return page;
         const known = new Set(page.items.map((entry) => entry.position));
         const fresh = entries.filter((entry) => !known.has(entry.position)).reverse();
-        return { ...page, items: [...fresh, ...page.items] };
+        // A page's worth: a running million sends up to 100 entries a second, and the page stays one page long
+        // (the refetch that follows within DETAIL_REFETCH_MS brings the cursor of its last entry).
+        return { ...page, items: [...fresh, ...page.items].slice(0, HISTORY_PAGE_SIZE) };
       });
       refetchDetails();
     },

@@ -7,6 +7,9 @@ import type { HistoryEntry, Page } from './types';
 
 export const historyKey = (batchId: string, cursor: string | null) => ['history', batchId, cursor] as const;
 
+/** Entries a page shows; the first page keeps this many newest as live entries come in. */
+export const HISTORY_PAGE_SIZE = 50;
+
 /** The audit trail, newest first, 50 a page; the first page also takes the live entries (see BatchDetailPage). */
 export function HistoryTable({ batchId, refetchInterval }: { batchId: string; refetchInterval: number | false }) {
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
@@ -14,7 +17,7 @@ export function HistoryTable({ batchId, refetchInterval }: { batchId: string; re
   const history = useQuery({
     queryKey: historyKey(batchId, cursor),
     queryFn: ({ signal }) => {
-      const params = new URLSearchParams({ order: 'desc', limit: '50' });
+      const params = new URLSearchParams({ order: 'desc', limit: String(HISTORY_PAGE_SIZE) });
       if (cursor) params.set('cursor', cursor);
       return apiFetch<Page<HistoryEntry>>(`/v1/batches/${encodeURIComponent(batchId)}/history?${params}`, { signal });
     },
