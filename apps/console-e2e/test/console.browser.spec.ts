@@ -239,7 +239,7 @@ describe('the console in a real browser', () => {
     const id = await product.createBatch({ name: 'checked', maxConcurrent: 2, batchIntervalSeconds: 1, items: ProductFixture.items(4) });
     const found: string[] = [];
     await page.goto(url('/'));
-    await page.getByRole('progressbar', { name: 'checked progress' }).waitFor();
+    await page.getByRole('progressbar', { name: 'checked progress' }).waitFor({ state: 'attached' });
     found.push(...(await seriousViolations('batches')));
     await page.goto(url(`/batches/${id}`));
     await page.getByRole('heading', { name: 'checked' }).waitFor();

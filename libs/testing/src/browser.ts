@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Debian's chromium package (`apt-get install -y chromium`); CHROMIUM_PATH overrides. */
@@ -17,8 +17,11 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** Where the browser tests and benches write their screenshots (under dist/, not committed). */
-export const SCREENSHOT_DIR = resolve(__dirname, '../../../dist/console-screens');
+/**
+ * Where the browser tests and benches write their screenshots: the repository's dist/console-screens
+ * (not committed), from the sources (libs/testing/src) as from the build (dist/libs/testing/src).
+ */
+export const SCREENSHOT_DIR = resolve(__dirname, __dirname.includes(`${sep}dist${sep}`) ? '../../..' : '../../../dist', 'console-screens');
 
 export const launchChromium = (): Promise<Browser> =>
   chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
