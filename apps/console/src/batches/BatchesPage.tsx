@@ -5,7 +5,7 @@ import { useCallback, useMemo, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { apiFetch, formatError } from '../api';
 import { ACTION_LABEL, BatchProgressBar, ReasonModal, StatusBadge, useBatchAction, useStoreBatch, type BatchAction } from './BatchBits';
-import { formatCount, formatTime } from './format';
+import { formatCount, formatShortTime, formatTime } from './format';
 import { FALLBACK_REFETCH_MS, useEventStream, useThrottled } from './live';
 import { BATCH_STATUSES, canCancel, canPause, canResume, type BatchStatus, type BatchView, type Page } from './types';
 
@@ -98,7 +98,7 @@ export function BatchesPage() {
           {formatError(list.error)}
         </Alert>
       )}
-      <Table.ScrollContainer minWidth={1100}>
+      <Table.ScrollContainer minWidth={1150}>
         <Table striped highlightOnHover verticalSpacing="xs">
           <Table.Thead>
             <Table.Tr>
@@ -169,15 +169,15 @@ function BatchRow({ batch, onAction }: { batch: BatchView; onAction: (batch: Bat
   const { progress } = batch;
   return (
     <Table.Tr>
-      <Table.Td>
+      <Table.Td miw={180}>
         <Anchor component={Link} to={`/batches/${encodeURIComponent(batch.id)}`}>
           {batch.name}
         </Anchor>
       </Table.Td>
-      <Table.Td miw={120}>
+      <Table.Td miw={130}>
         <StatusBadge status={batch.status} />
       </Table.Td>
-      <Table.Td>
+      <Table.Td style={{ whiteSpace: 'nowrap' }}>
         <Text size="sm">
           {batch.workflowId} v{batch.workflowVersion}
         </Text>
@@ -190,9 +190,16 @@ function BatchRow({ batch, onAction }: { batch: BatchView; onAction: (batch: Bat
       </Table.Td>
       <Table.Td>{formatCount(progress.completed)}</Table.Td>
       <Table.Td>{formatCount(progress.failed)}</Table.Td>
-      <Table.Td>{formatTime(batch.createdAt)}</Table.Td>
-      <Table.Td>{formatTime(batch.startedAt)}</Table.Td>
-      <Table.Td>{formatTime(batch.estimatedCompletionAt)}</Table.Td>
+      {/* One line each: a row of wrapped dates is three times as tall. */}
+      <Table.Td style={{ whiteSpace: 'nowrap' }} title={formatTime(batch.createdAt)}>
+        {formatShortTime(batch.createdAt)}
+      </Table.Td>
+      <Table.Td style={{ whiteSpace: 'nowrap' }} title={formatTime(batch.startedAt)}>
+        {formatShortTime(batch.startedAt)}
+      </Table.Td>
+      <Table.Td style={{ whiteSpace: 'nowrap' }} title={formatTime(batch.estimatedCompletionAt)}>
+        {formatShortTime(batch.estimatedCompletionAt)}
+      </Table.Td>
       <Table.Td>
         <Group gap={4} wrap="nowrap">
           {canPause(batch.status) && (

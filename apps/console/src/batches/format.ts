@@ -13,6 +13,14 @@ export const formatTime = (iso: string | null | undefined): string => {
   });
 };
 
+/** The same, short, for a list's columns: month, day and time to the minute; the full time is its title. */
+export const formatShortTime = (iso: string | null | undefined): string => {
+  if (!iso) return '—';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(undefined, { month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+};
+
 export const formatCount = (value: number): string => value.toLocaleString();
 
 /** An ISO time as a `datetime-local` input's value (local time, to the minute), and back. */
