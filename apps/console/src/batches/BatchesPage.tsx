@@ -8,6 +8,7 @@ import { ACTION_LABEL, BatchProgressBar, ReasonModal, StatusBadge, useBatchActio
 import { formatCount, formatShortTime, formatTime } from './format';
 import { FALLBACK_REFETCH_MS, useEventStream, useThrottled } from './live';
 import { BATCH_STATUSES, canCancel, canPause, canResume, type BatchStatus, type BatchView, type Page } from './types';
+import { CursorPager, useCursorPages } from '../paging';
 
 const PAGE_SIZE = 50;
 /** While the summary stream is up, changes refetch the list at most this often. */
@@ -28,9 +29,8 @@ export function BatchesPage() {
   const [status, setStatus] = useState('');
   const [workflowInput, setWorkflowInput] = useState('');
   const [workflowId] = useDebouncedValue(workflowInput.trim(), 300);
-  /** The cursors of the pages before this one, and this one's (null: the first page). */
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1] ?? null;
+  const pages = useCursorPages();
+  const { cursor } = pages;
 
   const refetchList = useThrottled(() => void queryClient.invalidateQueries({ queryKey: ['batches'] }), LIST_REFETCH_MS);
   const live = useEventStream('/v1/batches/events', {
@@ -47,7 +47,7 @@ export function BatchesPage() {
     refetchInterval: live ? false : FALLBACK_REFETCH_MS,
   });
 
-  const resetPaging = () => setCursors([null]);
+  const resetPaging = () => pages.first();
   const [pending, setPending] = useState<{ batch: BatchView; action: BatchAction } | null>(null);
   const action = useBatchAction(() => setPending(null));
   const resetAction = action.reset;
@@ -133,24 +133,7 @@ export function BatchesPage() {
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
-      <Group>
-        <Button variant="default" disabled={cursors.length <= 1} onClick={() => setCursors((all) => all.slice(0, -1))}>
-          Previous page
-        </Button>
-        <Button
-          variant="default"
-          disabled={!list.data?.nextCursor || list.isPlaceholderData}
-          onClick={() => {
-            const next = list.data?.nextCursor;
-            if (next) setCursors((all) => [...all, next]);
-          }}
-        >
-          Next page
-        </Button>
-        <Text size="sm" c="dimmed">
-          Page {cursors.length}
-        </Text>
-      </Group>
+      <CursorPager pages={pages} answer={list} />
       <ReasonModal
         opened={pending !== null}
         title={pending ? `${ACTION_LABEL[pending.action]} ${pending.batch.name}` : ''}

@@ -6,6 +6,7 @@ import { useNotify } from '../notify';
 import { ReasonModal } from './BatchBits';
 import { formatTime, fromLocalInput, toLocalInput } from './format';
 import { EXECUTION_FILTERS, type ExecutionView, type Page } from './types';
+import { CursorPager, useCursorPages } from '../paging';
 
 const PAGE_SIZE = 50;
 
@@ -24,8 +25,8 @@ export function ExecutionsTable({ batchId, refetchInterval }: { batchId: string;
   const queryClient = useQueryClient();
   const notify = useNotify();
   const [status, setStatus] = useState('');
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1] ?? null;
+  const pages = useCursorPages();
+  const { cursor } = pages;
   const executions = useQuery({
     queryKey: ['executions', batchId, { status, cursor }],
     queryFn: ({ signal }) => {
@@ -74,7 +75,7 @@ export function ExecutionsTable({ batchId, refetchInterval }: { batchId: string;
           value={status}
           onChange={(event) => {
             setStatus(event.currentTarget.value);
-            setCursors([null]);
+            pages.first();
           }}
           data={[{ value: '', label: 'All' }, ...EXECUTION_FILTERS.map((value) => ({ value, label: value }))]}
         />
@@ -160,25 +161,7 @@ export function ExecutionsTable({ batchId, refetchInterval }: { batchId: string;
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
-      <Group mt="xs">
-        <Button variant="default" size="xs" disabled={cursors.length <= 1} onClick={() => setCursors((all) => all.slice(0, -1))}>
-          Previous page
-        </Button>
-        <Button
-          variant="default"
-          size="xs"
-          disabled={!executions.data?.nextCursor || executions.isPlaceholderData}
-          onClick={() => {
-            const next = executions.data?.nextCursor;
-            if (next) setCursors((all) => [...all, next]);
-          }}
-        >
-          Next page
-        </Button>
-        <Text size="xs" c="dimmed">
-          Page {cursors.length}
-        </Text>
-      </Group>
+      <CursorPager pages={pages} answer={executions} size="xs" />
       <ReasonModal
         opened={pending !== null}
         title={pending ? `${pending.kind === 'cancel' ? 'Cancel' : 'Reschedule'} execution ${pending.execution.index}` : ''}

@@ -1,9 +1,9 @@
-import { Button, Group, Paper, Table, Text, Title } from '@mantine/core';
+import { Paper, Table, Text, Title } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
 import { apiFetch, formatError } from '../api';
 import { formatTime } from './format';
 import type { HistoryEntry, Page } from './types';
+import { CursorPager, useCursorPages } from '../paging';
 
 export const historyKey = (batchId: string, cursor: string | null) => ['history', batchId, cursor] as const;
 
@@ -12,8 +12,8 @@ export const HISTORY_PAGE_SIZE = 50;
 
 /** The audit trail, newest first, 50 a page; the first page also takes the live entries (see BatchDetailPage). */
 export function HistoryTable({ batchId, refetchInterval }: { batchId: string; refetchInterval: number | false }) {
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1] ?? null;
+  const pages = useCursorPages();
+  const { cursor } = pages;
   const history = useQuery({
     queryKey: historyKey(batchId, cursor),
     queryFn: ({ signal }) => {
@@ -59,22 +59,7 @@ export function HistoryTable({ batchId, refetchInterval }: { batchId: string; re
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
-      <Group mt="xs">
-        <Button variant="default" size="xs" disabled={cursors.length <= 1} onClick={() => setCursors([null])}>
-          Newest
-        </Button>
-        <Button
-          variant="default"
-          size="xs"
-          disabled={!history.data?.nextCursor || history.isPlaceholderData}
-          onClick={() => {
-            const next = history.data?.nextCursor;
-            if (next) setCursors((all) => [...all, next]);
-          }}
-        >
-          Older
-        </Button>
-      </Group>
+      <CursorPager pages={pages} answer={history} size="xs" back="first" labels={{ back: 'Newest', next: 'Older' }} showPage={false} />
     </Paper>
   );
 }

@@ -1,10 +1,10 @@
 import { Anchor, Badge, Button, Group, Loader, Paper, Stack, Table, Text, Title } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
 import { Link } from 'react-router';
 import { apiFetch, formatError } from '../api';
 import { formatTime } from '../batches/format';
 import type { DeliveryAttempt, Page, WebhookView } from './types';
+import { CursorPager, useCursorPages } from '../paging';
 
 const PAGE_SIZE = 50;
 
@@ -38,9 +38,8 @@ function Outcome({ attempt }: { attempt: DeliveryAttempt }) {
 
 /** The delivery attempts of one webhook, newest first, 50 a page (the route pages by cursor toward older attempts). */
 export function DeliveriesTable({ webhook }: { webhook: WebhookView }) {
-  /** The cursors of the newer pages and this one's (null: the newest page). */
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1] ?? null;
+  const pages = useCursorPages();
+  const { cursor } = pages;
   const deliveries = useQuery({
     queryKey: ['webhook-deliveries', webhook.id, cursor],
     queryFn: ({ signal }) => apiFetch<Page<DeliveryAttempt>>(deliveriesPath(webhook.id, cursor), { signal }),
@@ -102,7 +101,7 @@ export function DeliveriesTable({ webhook }: { webhook: WebhookView }) {
             {deliveries.isSuccess && deliveries.data.items.length === 0 && (
               <Table.Tr>
                 <Table.Td colSpan={9}>
-                  <Text c="dimmed">No deliveries{cursors.length > 1 ? ' on this page' : ' yet'}.</Text>
+                  <Text c="dimmed">No deliveries{pages.page > 1 ? ' on this page' : ' yet'}.</Text>
                 </Table.Td>
               </Table.Tr>
             )}
@@ -119,25 +118,7 @@ export function DeliveriesTable({ webhook }: { webhook: WebhookView }) {
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
-      <Group mt="xs">
-        <Button variant="default" size="xs" disabled={cursors.length <= 1} onClick={() => setCursors((all) => all.slice(0, -1))}>
-          Newer deliveries
-        </Button>
-        <Button
-          variant="default"
-          size="xs"
-          disabled={!deliveries.data?.nextCursor || deliveries.isPlaceholderData}
-          onClick={() => {
-            const next = deliveries.data?.nextCursor;
-            if (next) setCursors((all) => [...all, next]);
-          }}
-        >
-          Older deliveries
-        </Button>
-        <Text size="sm" c="dimmed">
-          Page {cursors.length}
-        </Text>
-      </Group>
+      <CursorPager pages={pages} answer={deliveries} size="xs" labels={{ back: 'Newer deliveries', next: 'Older deliveries' }} />
     </Paper>
   );
 }

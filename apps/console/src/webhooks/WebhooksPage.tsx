@@ -5,6 +5,7 @@ import { apiFetch, formatError } from '../api';
 import { formatTime } from '../batches/format';
 import { DeliveriesTable } from './DeliveriesTable';
 import type { Page, WebhookView } from './types';
+import { CursorPager, useCursorPages } from '../paging';
 
 const PAGE_SIZE = 50;
 
@@ -16,9 +17,8 @@ const listPath = (cursor: string | null): string => {
 
 /** /webhooks: the webhooks the key's team sees, oldest registered first, and the deliveries of the one chosen. */
 export function WebhooksPage() {
-  /** The cursors of the pages before this one, and this one's (null: the first page). */
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1] ?? null;
+  const pages = useCursorPages();
+  const { cursor } = pages;
   const [chosen, setChosen] = useState<WebhookView | null>(null);
 
   const list = useQuery({
@@ -105,24 +105,7 @@ export function WebhooksPage() {
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
-      <Group>
-        <Button variant="default" disabled={cursors.length <= 1} onClick={() => setCursors((all) => all.slice(0, -1))}>
-          Previous page
-        </Button>
-        <Button
-          variant="default"
-          disabled={!list.data?.nextCursor || list.isPlaceholderData}
-          onClick={() => {
-            const next = list.data?.nextCursor;
-            if (next) setCursors((all) => [...all, next]);
-          }}
-        >
-          Next page
-        </Button>
-        <Text size="sm" c="dimmed">
-          Page {cursors.length}
-        </Text>
-      </Group>
+      <CursorPager pages={pages} answer={list} />
       {chosen ? (
         <DeliveriesTable key={chosen.id} webhook={chosen} />
       ) : (

@@ -1,7 +1,6 @@
 import { Alert, Anchor, Button, Group, Loader, Stack, Table, Text, Title } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { Link, Route, Routes } from 'react-router';
-import { useState } from 'react';
 import { apiFetch, formatError } from '../api';
 import {
   HOLD_LABEL,
@@ -16,6 +15,7 @@ import {
 } from './WorkflowBits';
 import { WorkflowDetail } from './WorkflowDetail';
 import type { Page, WorkflowResponse } from './types';
+import { CursorPager, useCursorPages } from '../paging';
 
 const PAGE_SIZE = 50;
 
@@ -37,9 +37,8 @@ export function WorkflowsPage() {
 }
 
 function WorkflowList() {
-  /** The cursors of the pages before this one, and this one's (null: the first page). */
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1] ?? null;
+  const pages = useCursorPages();
+  const { cursor } = pages;
   const { open, dialog } = useHoldDialog();
 
   const list = useQuery({
@@ -94,24 +93,7 @@ function WorkflowList() {
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
-      <Group>
-        <Button variant="default" disabled={cursors.length <= 1} onClick={() => setCursors((all) => all.slice(0, -1))}>
-          Previous page
-        </Button>
-        <Button
-          variant="default"
-          disabled={!list.data?.nextCursor || list.isPlaceholderData}
-          onClick={() => {
-            const next = list.data?.nextCursor;
-            if (next) setCursors((all) => [...all, next]);
-          }}
-        >
-          Next page
-        </Button>
-        <Text size="sm" c="dimmed">
-          Page {cursors.length}
-        </Text>
-      </Group>
+      <CursorPager pages={pages} answer={list} />
       <HoldDialog {...dialog} />
     </Stack>
   );
