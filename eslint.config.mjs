@@ -45,9 +45,18 @@ const moduleBoundaries = (domainExternals) => ({
     },
     // Test support (process harnesses, loopback servers): used by end-to-end tests only.
     { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:read', 'type:testing'] },
+    // Benchmarks may use the test support too: the one headless-browser launcher (libs/testing/src/browser.ts).
     {
       sourceTag: 'type:bench',
-      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:application', 'type:read', 'type:platform', 'type:feature'],
+      onlyDependOnLibsWithTags: [
+        'type:domain',
+        'type:infra',
+        'type:application',
+        'type:read',
+        'type:platform',
+        'type:feature',
+        'type:testing',
+      ],
     },
   ],
 });
