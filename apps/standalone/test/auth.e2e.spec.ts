@@ -1,7 +1,16 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HistoryEntry } from '@flotilla/projections';
-import { PlatformProcess, TargetServer, eventually, freePort, startWebhookReceiver, tempDir } from '@flotilla/testing';
+import {
+  PlatformProcess,
+  TargetServer,
+  eventually,
+  freePort,
+  openEventStream,
+  sleep,
+  startWebhookReceiver,
+  tempDir,
+} from '@flotilla/testing';
 
 interface Answer<T = unknown> {
   readonly status: number;
@@ -226,6 +235,48 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     expect((await call('GET', `/v1/batches/${ofAlpha}`, alpha.key)).body).toMatchObject({ status: 'paused' });
     expect((await call('GET', `/v1/batches/${ofBeta}`, beta.key)).body).toMatchObject({ status: 'cancelled' });
     expect((await call('POST', `/v1/batches/${ofAlpha}/resume`, alpha.key, {})).status).toBe(200);
+  });
+
+  it("keeps the console's reads to the key's team: the workflow and webhook lists, mappings, waves and both live streams", async () => {
+    const eta = await createKey('eta', 'submitter', 'console-e');
+    const theta = await createKey('theta', 'submitter', 'console-t');
+    expect((await call('POST', '/v1/workflows', eta.key, workflow('w-eta'))).status).toBe(201);
+    expect((await call('POST', '/v1/workflows', theta.key, workflow('w-theta'))).status).toBe(201);
+    const hook = { events: ['batch.completed'], secret: 'console-secret-0123456789' };
+    expect((await call('POST', '/v1/webhooks', eta.key, { ...hook, url: 'http://127.0.0.1:9/eta' })).status).toBe(201);
+    expect((await call('POST', '/v1/webhooks', theta.key, { ...hook, url: 'http://127.0.0.1:9/theta' })).status).toBe(201);
+    const ofEta = (await call<{ id: string }>('POST', '/v1/batches', eta.key, batch('w-eta'))).body.id;
+    const ofTheta = (await call<{ id: string }>('POST', '/v1/batches', theta.key, batch('w-theta'))).body.id;
+
+    const workflowIds = (await call<{ items: { id: string }[] }>('GET', '/v1/workflows?limit=1000', theta.key)).body.items.map((w) => w.id);
+    expect(workflowIds).toEqual(['w-theta']);
+    const hookUrls = (await call<{ items: { url: string }[] }>('GET', '/v1/webhooks?limit=1000', theta.key)).body.items.map((h) => h.url);
+    expect(hookUrls).toEqual(['http://127.0.0.1:9/theta']);
+    expect((await call('GET', '/v1/workflows?limit=1000', admin)).body).toMatchObject({
+      items: expect.arrayContaining([expect.objectContaining({ id: 'w-eta' }), expect.objectContaining({ id: 'w-theta' })]),
+    });
+    const mapping = { headers: ['n'], mapping: { n: { type: 'input', field: 'n' } } };
+    expect((await call('PUT', '/v1/workflows/w-eta/mappings', theta.key, mapping)).status).toBe(404);
+    expect((await call('GET', '/v1/workflows/w-eta/mappings', theta.key)).status).toBe(404);
+    expect((await call('PUT', '/v1/workflows/w-eta/mappings', eta.key, mapping)).status).toBe(200);
+    for (const path of [`/v1/batches/${ofEta}/waves`, `/v1/batches/${ofEta}/events`, `/v1/batches/${ofEta}/history?order=desc`])
+      expect({ path, status: (await call('GET', path, theta.key)).status }).toEqual({ path, status: 404 });
+    expect((await call('GET', '/v1/batches/events', undefined)).status).toBe(401);
+
+    // Theta's list stream hears of theta's batch changing, never of eta's.
+    const stream = await openEventStream(`${app.url}/v1/batches/events`, { authorization: `Bearer ${theta.key}` });
+    expect(stream.response.status).toBe(200);
+    expect((await call('POST', `/v1/batches/${ofEta}/pause`, eta.key, {})).status).toBe(200);
+    expect((await call('POST', `/v1/batches/${ofTheta}/pause`, theta.key, {})).status).toBe(200);
+    await eventually(
+      () => stream.of<{ id: string; status: string }>('batch'),
+      (views) => views.some((view) => view.id === ofTheta && view.status === 'paused'),
+      10_000,
+      "theta's paused batch on theta's stream",
+    );
+    await sleep(1500);
+    await stream.close();
+    expect(new Set(stream.of<{ id: string }>('batch').map((view) => view.id))).toEqual(new Set([ofTheta]));
   });
 
   it("delivers to a team's webhooks only its own team's batch events, whichever workflow they name", async () => {

@@ -1236,6 +1236,12 @@ const sendNormal = (port: number, wire: WireRequest, timeoutMs: number): Promise
     const request = httpRequest(
       { host: '127.0.0.1', port, method: wire.method, path: wire.path, headers, agent: false, timeout: timeoutMs },
       (response) => {
+        // A live stream (SSE) answers with its headers and stays open: that is its answer, and the client hangs up.
+        if (String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+          resolve({ status: response.statusCode ?? null, headers: response.headers, body: '' });
+          request.destroy();
+          return;
+        }
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () =>

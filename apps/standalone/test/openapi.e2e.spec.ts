@@ -167,7 +167,11 @@ describe('the OpenAPI description', () => {
       const success = statuses.filter((status) => status.startsWith('2'));
       expect({
         at: operation.at,
-        bodies: success.map((status) => operation.responses[status]?.content?.['application/json']?.schema !== undefined),
+        // JSON, or for the live streams an event stream: described either way.
+        bodies: success.map((status) => {
+          const content = operation.responses[status]?.content;
+          return (content?.['application/json'] ?? content?.['text/event-stream'])?.schema !== undefined;
+        }),
       }).toEqual({
         at: operation.at,
         bodies: [true],

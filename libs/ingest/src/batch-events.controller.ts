@@ -1,5 +1,5 @@
 import { Controller, Get, Param, Req, Res, type BeforeApplicationShutdown } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { BatchNotFound, encodePageCursor, positionOfCursor } from '@flotilla/domain';
 import { ApiErrors, visibleTeamOf } from '@flotilla/platform';
 import type { HistoryEntry } from '@flotilla/projections';
@@ -17,6 +17,12 @@ export const LIVE_MAX_BATCHES = 500;
 export const LIVE_MAX_HISTORY = 100;
 /** How long a client waits before it reconnects a dropped stream (the `retry` field). */
 const RECONNECT_MS = 2000;
+
+/** How OpenAPI describes a stream: text/event-stream, each message's `data:` line a JSON document. */
+const eventStreamResponse = (messages: string) => ({
+  description: `An event stream that stays open: ${messages}`,
+  content: { 'text/event-stream': { schema: { type: 'string' as const, description: 'Server-Sent Events (text/event-stream)' } } },
+});
 
 /**
  * One open `text/event-stream` response. `flush` runs at most once per LIVE_FLUSH_MS after
@@ -91,8 +97,7 @@ export class BatchEventsController implements BeforeApplicationShutdown {
       '`event: batch` with a BatchView each time a batch the key may see changes (at most once a second per batch; at most ' +
       `${LIVE_MAX_BATCHES} views a second, the rest following). A comment line every ${LIVE_HEARTBEAT_MS / 1000} s keeps it open.`,
   })
-  @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: 'An event stream that stays open.' })
+  @ApiOkResponse(eventStreamResponse('`event: batch`, `data:` a BatchView, per change.'))
   @ApiErrors({ 401: 'No API key, or one that is not live (with auth on).' })
   all(@Req() request: Request, @Res() response: Response): void {
     const team = visibleTeamOf(request);
@@ -125,8 +130,7 @@ export class BatchEventsController implements BeforeApplicationShutdown {
       `entries recorded since the stream opened (or since the last message), oldest first, at most ${LIVE_MAX_HISTORY} a ` +
       'message. At most one message of each a second.',
   })
-  @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: 'An event stream that stays open.' })
+  @ApiOkResponse(eventStreamResponse('`event: batch` (a BatchView) and `event: history` (`{ items: HistoryEntry[] }`).'))
   @ApiErrors({ 404: 'No batch has this id.' })
   one(@Param('id') id: string, @Req() _request: Request, @Res() response: Response): void {
     const queries = this.readModels.queries;

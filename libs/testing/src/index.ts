@@ -2,3 +2,4 @@ export * from './e2e-harness';
 export * from './poll';
 export * from './product-fixture';
 export * from './browser';
+export * from './event-stream';
