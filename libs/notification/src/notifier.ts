@@ -360,6 +360,10 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     const retry = !delivered && attempt < this.policy.maxAttempts;
     const now = this.clock.now();
     const nextAttemptAt = now.getTime() + this.backoffMs(attempt);
+    // The queue counts the attempt before the log records it: a crash in between then loses a log
+    // line, never the count, so attempts go on from the right number (and maxAttempts holds) after
+    // a restart. The other way round, the log already showed attempt N when the restart made it again.
+    if (retry) this.queue.retryAt(delivery.seq, attempt, nextAttemptAt);
     await this.deliveryLog.record({
       ...aboutDelivery(delivery),
       attempt,
@@ -382,7 +386,6 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
       delivered,
     });
     if (retry) {
-      this.queue.retryAt(delivery.seq, attempt, nextAttemptAt);
       // The pump that follows every attempt arms the wake-up for it.
       lane.dueAt = nextAttemptAt;
       return;
