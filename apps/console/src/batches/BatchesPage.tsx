@@ -9,6 +9,7 @@ import { formatCount, formatShortTime, formatTime } from './format';
 import { FALLBACK_REFETCH_MS, useEventStream, useThrottled } from './live';
 import { BATCH_STATUSES, canCancel, canPause, canResume, type BatchStatus, type BatchView, type Page } from './types';
 import { CursorPager, useCursorPages } from '../paging';
+import { TableStateRow } from '../table-states';
 
 const PAGE_SIZE = 50;
 /** While the summary stream is up, changes refetch the list at most this often. */
@@ -116,20 +117,12 @@ export function BatchesPage() {
           </Table.Thead>
           <Table.Tbody>
             {rows}
-            {list.isSuccess && list.data.items.length === 0 && (
-              <Table.Tr>
-                <Table.Td colSpan={10}>
-                  <Text c="dimmed">No batches{status || workflowId ? ' match the filters' : ' yet'}.</Text>
-                </Table.Td>
-              </Table.Tr>
-            )}
-            {list.isPending && (
-              <Table.Tr>
-                <Table.Td colSpan={10}>
-                  <Text c="dimmed">Loading…</Text>
-                </Table.Td>
-              </Table.Tr>
-            )}
+            <TableStateRow
+              answer={list}
+              columns={10}
+              loading="Loading the batches"
+              empty={<>No batches{status || workflowId ? ' match the filters' : ' yet'}.</>}
+            />
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>

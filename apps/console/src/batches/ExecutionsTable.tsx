@@ -7,6 +7,7 @@ import { ReasonModal } from './BatchBits';
 import { formatTime, fromLocalInput, toLocalInput } from './format';
 import { EXECUTION_FILTERS, type ExecutionView, type Page } from './types';
 import { CursorPager, useCursorPages } from '../paging';
+import { TableStateRow } from '../table-states';
 
 const PAGE_SIZE = 50;
 
@@ -144,20 +145,12 @@ export function ExecutionsTable({ batchId, refetchInterval }: { batchId: string;
                 </Table.Td>
               </Table.Tr>
             ))}
-            {executions.isSuccess && items.length === 0 && (
-              <Table.Tr>
-                <Table.Td colSpan={8}>
-                  <Text c="dimmed">No executions{status ? ` with status ${status}` : ''}.</Text>
-                </Table.Td>
-              </Table.Tr>
-            )}
-            {executions.isPending && (
-              <Table.Tr>
-                <Table.Td colSpan={8}>
-                  <Text c="dimmed">Loading…</Text>
-                </Table.Td>
-              </Table.Tr>
-            )}
+            <TableStateRow
+              answer={executions}
+              columns={8}
+              loading="Loading the executions"
+              empty={<>No executions{status ? ` with status ${status}` : ''}.</>}
+            />
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>

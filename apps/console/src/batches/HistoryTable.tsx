@@ -4,6 +4,7 @@ import { apiFetch, formatError } from '../api';
 import { formatTime } from './format';
 import type { HistoryEntry, Page } from './types';
 import { CursorPager, useCursorPages } from '../paging';
+import { TableStateRow } from '../table-states';
 
 export const historyKey = (batchId: string, cursor: string | null) => ['history', batchId, cursor] as const;
 
@@ -49,13 +50,7 @@ export function HistoryTable({ batchId, refetchInterval }: { batchId: string; re
                 <Table.Td>{entry.reason ?? ''}</Table.Td>
               </Table.Tr>
             ))}
-            {history.isPending && (
-              <Table.Tr>
-                <Table.Td colSpan={4}>
-                  <Text c="dimmed">Loading…</Text>
-                </Table.Td>
-              </Table.Tr>
-            )}
+            <TableStateRow answer={history} columns={4} loading="Loading the history" />
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>

@@ -1,10 +1,11 @@
-import { Anchor, Badge, Button, Group, Loader, Paper, Stack, Table, Text, Title } from '@mantine/core';
+import { Anchor, Badge, Button, Group, Paper, Stack, Table, Text, Title } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { apiFetch, formatError } from '../api';
 import { formatTime } from '../batches/format';
 import type { DeliveryAttempt, Page, WebhookView } from './types';
 import { CursorPager, useCursorPages } from '../paging';
+import { TableStateRow } from '../table-states';
 
 const PAGE_SIZE = 50;
 
@@ -98,23 +99,12 @@ export function DeliveriesTable({ webhook }: { webhook: WebhookView }) {
                 </Table.Td>
               </Table.Tr>
             ))}
-            {deliveries.isSuccess && deliveries.data.items.length === 0 && (
-              <Table.Tr>
-                <Table.Td colSpan={9}>
-                  <Text c="dimmed">No deliveries{pages.page > 1 ? ' on this page' : ' yet'}.</Text>
-                </Table.Td>
-              </Table.Tr>
-            )}
-            {deliveries.isPending && (
-              <Table.Tr>
-                <Table.Td colSpan={9}>
-                  <Group gap="xs">
-                    <Loader size="sm" aria-label="Loading the deliveries" />
-                    <Text c="dimmed">Loading…</Text>
-                  </Group>
-                </Table.Td>
-              </Table.Tr>
-            )}
+            <TableStateRow
+              answer={deliveries}
+              columns={9}
+              loading="Loading the deliveries"
+              empty={<>No deliveries{pages.page > 1 ? ' on this page' : ' yet'}.</>}
+            />
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>

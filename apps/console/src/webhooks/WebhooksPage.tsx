@@ -1,4 +1,4 @@
-import { Alert, Button, Group, Loader, Stack, Table, Text, Title } from '@mantine/core';
+import { Alert, Button, Stack, Table, Text, Title } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { apiFetch, formatError } from '../api';
@@ -6,6 +6,7 @@ import { formatTime } from '../batches/format';
 import { DeliveriesTable } from './DeliveriesTable';
 import type { Page, WebhookView } from './types';
 import { CursorPager, useCursorPages } from '../paging';
+import { TableStateRow } from '../table-states';
 
 const PAGE_SIZE = 50;
 
@@ -85,23 +86,7 @@ export function WebhooksPage() {
                 </Table.Tr>
               );
             })}
-            {list.isSuccess && list.data.items.length === 0 && (
-              <Table.Tr>
-                <Table.Td colSpan={7}>
-                  <Text c="dimmed">No webhooks yet.</Text>
-                </Table.Td>
-              </Table.Tr>
-            )}
-            {list.isPending && (
-              <Table.Tr>
-                <Table.Td colSpan={7}>
-                  <Group gap="xs">
-                    <Loader size="sm" aria-label="Loading the webhooks" />
-                    <Text c="dimmed">Loading…</Text>
-                  </Group>
-                </Table.Td>
-              </Table.Tr>
-            )}
+            <TableStateRow answer={list} columns={7} loading="Loading the webhooks" empty={<>No webhooks yet.</>} />
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>

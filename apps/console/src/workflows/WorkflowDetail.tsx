@@ -17,6 +17,7 @@ import {
   workflowKey,
 } from './WorkflowBits';
 import type { SavedMappings, WorkflowResponse } from './types';
+import { TableStateRow } from '../table-states';
 
 const workflowPath = (id: string): string => `/v1/workflows/${encodeURIComponent(id)}`;
 
@@ -221,23 +222,12 @@ function MappingsTable({ workflowId }: { workflowId: string }) {
                 <Table.Td>{saved.savedBy}</Table.Td>
               </Table.Tr>
             ))}
-            {mappings.isSuccess && mappings.data.items.length === 0 && (
-              <Table.Tr>
-                <Table.Td colSpan={4}>
-                  <Text c="dimmed">No mapping saved yet: the new batch wizard saves one at its mapping step.</Text>
-                </Table.Td>
-              </Table.Tr>
-            )}
-            {mappings.isPending && (
-              <Table.Tr>
-                <Table.Td colSpan={4}>
-                  <Group gap="xs">
-                    <Loader size="sm" aria-label="Loading the saved mappings" />
-                    <Text c="dimmed">Loading…</Text>
-                  </Group>
-                </Table.Td>
-              </Table.Tr>
-            )}
+            <TableStateRow
+              answer={mappings}
+              columns={4}
+              loading="Loading the saved mappings"
+              empty={<>No mapping saved yet: the new batch wizard saves one at its mapping step.</>}
+            />
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>

@@ -1,4 +1,4 @@
-import { Alert, Anchor, Button, Group, Loader, Stack, Table, Text, Title } from '@mantine/core';
+import { Alert, Anchor, Button, Stack, Table, Title } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { Link, Route, Routes } from 'react-router';
 import { apiFetch, formatError } from '../api';
@@ -16,6 +16,7 @@ import {
 import { WorkflowDetail } from './WorkflowDetail';
 import type { Page, WorkflowResponse } from './types';
 import { CursorPager, useCursorPages } from '../paging';
+import { TableStateRow } from '../table-states';
 
 const PAGE_SIZE = 50;
 
@@ -73,23 +74,7 @@ function WorkflowList() {
             {(list.data?.items ?? []).map((workflow) => (
               <WorkflowRow key={workflow.id} workflow={workflow} onHold={open} />
             ))}
-            {list.isSuccess && list.data.items.length === 0 && (
-              <Table.Tr>
-                <Table.Td colSpan={8}>
-                  <Text c="dimmed">No workflows yet.</Text>
-                </Table.Td>
-              </Table.Tr>
-            )}
-            {list.isPending && (
-              <Table.Tr>
-                <Table.Td colSpan={8}>
-                  <Group gap="xs">
-                    <Loader size="sm" aria-label="Loading the workflows" />
-                    <Text c="dimmed">Loading…</Text>
-                  </Group>
-                </Table.Td>
-              </Table.Tr>
-            )}
+            <TableStateRow answer={list} columns={8} loading="Loading the workflows" empty={<>No workflows yet.</>} />
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
