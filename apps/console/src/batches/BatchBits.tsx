@@ -76,65 +76,93 @@ export const useBatchAction = (onDone?: () => void) => {
   });
 };
 
-/** A dialog asking for a reason before an action: a Textarea `Reason` and a button `Confirm`. */
+/**
+ * A dialog asking for a reason before an action: a Textarea `Reason` and a button `Confirm`; `error`
+ * (the API's refusal) shows inside it. With `required`, an empty reason is refused here ("Enter a
+ * reason") and nothing is sent. The form lives inside the modal, which unmounts it on close, so
+ * each opening starts with an empty reason.
+ */
 export function ReasonModal({
   opened,
   title,
-  description,
-  busy,
-  error,
   onClose,
-  onConfirm,
-  children,
+  ...form
 }: {
   opened: boolean;
   title: string;
   description?: ReactNode;
   busy?: boolean;
   error?: string | null;
+  required?: boolean;
+  maxLength?: number;
   onClose: () => void;
   onConfirm: (reason: string) => void;
+  /** Called as the reason is edited, e.g. to clear a refusal that no longer applies. */
+  onEdit?: () => void;
   children?: ReactNode;
 }) {
-  const [reason, setReason] = useState('');
-  const close = () => {
-    setReason('');
-    onClose();
-  };
   return (
-    <Modal opened={opened} onClose={close} title={title} centered closeButtonProps={{ 'aria-label': 'Close dialog' }}>
-      <form
-        onSubmit={(event) => {
-          event.preventDefault();
-          onConfirm(reason.trim());
-        }}
-      >
-        <Stack>
-          {description && <Text size="sm">{description}</Text>}
-          {children}
-          <Textarea
-            label="Reason"
-            value={reason}
-            onChange={(event) => setReason(event.currentTarget.value)}
-            autosize
-            minRows={2}
-            data-autofocus
-          />
-          {error && (
-            <Text c="red.9" size="sm" style={{ whiteSpace: 'pre-line' }} role="alert">
-              {error}
-            </Text>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={close}>
-              Close
-            </Button>
-            <Button type="submit" loading={busy}>
-              Confirm
-            </Button>
-          </Group>
-        </Stack>
-      </form>
+    <Modal opened={opened} onClose={onClose} title={title} centered closeButtonProps={{ 'aria-label': 'Close dialog' }}>
+      <ReasonForm {...form} onClose={onClose} />
     </Modal>
+  );
+}
+
+function ReasonForm({
+  description,
+  busy,
+  error,
+  required = false,
+  maxLength,
+  onClose,
+  onConfirm,
+  onEdit,
+  children,
+}: Omit<Parameters<typeof ReasonModal>[0], 'opened' | 'title'>) {
+  const [reason, setReason] = useState('');
+  const [missing, setMissing] = useState(false);
+  return (
+    <form
+      onSubmit={(event) => {
+        event.preventDefault();
+        const trimmed = reason.trim();
+        if (required && !trimmed) return setMissing(true);
+        onConfirm(trimmed);
+      }}
+    >
+      <Stack>
+        {description && <Text size="sm">{description}</Text>}
+        {children}
+        <Textarea
+          label="Reason"
+          // Checked here, with a message of ours; the browser still checks the fields in `children`.
+          aria-required={required}
+          maxLength={maxLength}
+          value={reason}
+          onChange={(event) => {
+            setReason(event.currentTarget.value);
+            setMissing(false);
+            onEdit?.();
+          }}
+          error={missing ? 'Enter a reason' : undefined}
+          autosize
+          minRows={2}
+          data-autofocus
+        />
+        {error && (
+          <Text c="red.9" size="sm" style={{ whiteSpace: 'pre-line' }} role="alert">
+            {error}
+          </Text>
+        )}
+        <Group justify="flex-end">
+          <Button variant="default" onClick={onClose}>
+            Close
+          </Button>
+          <Button type="submit" loading={busy}>
+            Confirm
+          </Button>
+        </Group>
+      </Stack>
+    </form>
   );
 }

@@ -63,6 +63,18 @@ describe('BatchDetailPage', () => {
     );
   });
 
+  it('starts each opening of the dialog with an empty reason', async () => {
+    stubFetch(routes({ 'POST /v1/batches/bat_1/pause': () => batchView({ status: 'paused' }) }));
+    renderDetail();
+    await userEvent.click(await screen.findByRole('button', { name: 'Pause' }));
+    await userEvent.type(within(await screen.findByRole('dialog')).getByLabelText('Reason'), 'maintenance window');
+    await userEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Confirm' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    // The same dialog, opened again for the next action on the (now paused) batch.
+    await userEvent.click(screen.getByRole('button', { name: 'Cancel', exact: true }));
+    expect(within(await screen.findByRole('dialog')).getByLabelText('Reason')).toHaveValue('');
+  });
+
   it('reschedules one execution to the new time', async () => {
     const calls = stubFetch(routes({ 'POST /v1/executions/bat_1.1/reschedule': () => execution(1) }));
     renderDetail();

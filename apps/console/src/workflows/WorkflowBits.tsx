@@ -1,17 +1,16 @@
-import { Badge, Button, Group, Modal, Stack, Text, Textarea } from '@mantine/core';
+import { MAX_HOLD_REASON_LENGTH } from '@flotilla/domain';
+import { Badge, Stack, Text } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { apiFetch, formatError } from '../api';
 import { formatTime } from '../batches/format';
+import { ReasonModal } from '../batches/BatchBits';
 import { useNotify } from '../notify';
 import type { Page, WorkflowHold, WorkflowResponse } from './types';
 
 export type HoldAction = 'hold' | 'release';
 export const HOLD_LABEL: Record<HoldAction, string> = { hold: 'Hold', release: 'Release' };
 const DONE_LABEL: Record<HoldAction, string> = { hold: 'Held', release: 'Released' };
-
-/** The API refuses a longer reason (422). */
-const MAX_REASON = 500;
 
 export const workflowLink = (id: string): string => `/workflows/${encodeURIComponent(id)}`;
 
@@ -63,80 +62,31 @@ export interface HoldTarget {
   action: HoldAction;
 }
 
-/**
- * The dialog of a hold or a release: a required Textarea `Reason` and a button `Confirm`; the API's refusal
- * (409 already held / not held, 422 …) shows inside it. `attempt` changes on each opening, which clears the reason.
- */
-export function HoldDialog({
-  target,
-  opened,
-  attempt,
-  onClose,
-}: {
-  target: HoldTarget | null;
-  opened: boolean;
-  attempt: number;
-  onClose: () => void;
-}) {
-  const title = target ? `${HOLD_LABEL[target.action]} ${target.id}` : '';
-  return (
-    <Modal opened={opened} onClose={onClose} title={title} centered closeButtonProps={{ 'aria-label': 'Close dialog' }}>
-      {target && <HoldForm key={attempt} target={target} onClose={onClose} />}
-    </Modal>
-  );
-}
-
-function HoldForm({ target, onClose }: { target: HoldTarget; onClose: () => void }) {
+/** The dialog of a hold or a release: a reason is required; the API's refusal (409 already held / not held, 422 …) shows inside it. */
+export function HoldDialog({ target, opened, onClose }: { target: HoldTarget | null; opened: boolean; onClose: () => void }) {
   const mutation = useHoldAction(onClose);
-  const [reason, setReason] = useState('');
-  const [missing, setMissing] = useState(false);
+  const { reset } = mutation;
+  // A refusal belongs to the opening it answered.
+  useEffect(() => {
+    if (opened) reset();
+  }, [opened, reset]);
   return (
-    <form
-      noValidate
-      onSubmit={(event) => {
-        event.preventDefault();
-        const trimmed = reason.trim();
-        if (!trimmed) return setMissing(true);
-        mutation.mutate({ id: target.id, action: target.action, reason: trimmed });
-      }}
-    >
-      <Stack>
-        <Text size="sm">
-          {target.action === 'hold'
-            ? 'While the workflow is held, none of its executions is called, whatever batch they belong to; calls in flight finish.'
-            : 'Its batches go on: the pending executions of the running ones are re-planned from now.'}
-        </Text>
-        <Textarea
-          label="Reason"
-          required
-          withAsterisk={false}
-          maxLength={MAX_REASON}
-          value={reason}
-          onChange={(event) => {
-            setReason(event.currentTarget.value);
-            setMissing(false);
-            if (mutation.isError) mutation.reset();
-          }}
-          error={missing ? 'Enter a reason' : undefined}
-          autosize
-          minRows={2}
-          data-autofocus
-        />
-        {mutation.isError && (
-          <Text c="red.9" size="sm" style={{ whiteSpace: 'pre-line' }} role="alert">
-            {formatError(mutation.error)}
-          </Text>
-        )}
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onClose}>
-            Close
-          </Button>
-          <Button type="submit" loading={mutation.isPending}>
-            Confirm
-          </Button>
-        </Group>
-      </Stack>
-    </form>
+    <ReasonModal
+      opened={opened}
+      title={target ? `${HOLD_LABEL[target.action]} ${target.id}` : ''}
+      description={
+        target?.action === 'hold'
+          ? 'While the workflow is held, none of its executions is called, whatever batch they belong to; calls in flight finish.'
+          : 'Its batches go on: the pending executions of the running ones are re-planned from now.'
+      }
+      required
+      maxLength={MAX_HOLD_REASON_LENGTH}
+      busy={mutation.isPending}
+      error={mutation.isError ? formatError(mutation.error) : null}
+      onClose={onClose}
+      onConfirm={(reason) => target && mutation.mutate({ id: target.id, action: target.action, reason })}
+      onEdit={() => mutation.isError && reset()}
+    />
   );
 }
 
@@ -144,13 +94,11 @@ function HoldForm({ target, onClose }: { target: HoldTarget; onClose: () => void
 export const useHoldDialog = () => {
   const [target, setTarget] = useState<HoldTarget | null>(null);
   const [opened, setOpened] = useState(false);
-  const [attempt, setAttempt] = useState(0);
   const open = (workflow: Pick<WorkflowResponse, 'id' | 'held'>) => {
     setTarget({ id: workflow.id, action: holdActionOf(workflow) });
-    setAttempt((n) => n + 1);
     setOpened(true);
   };
-  const dialog = { target, opened, attempt, onClose: () => setOpened(false) };
+  const dialog = { target, opened, onClose: () => setOpened(false) };
   return { open, dialog };
 };
 
