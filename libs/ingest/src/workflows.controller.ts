@@ -6,9 +6,8 @@ import {
   DEFAULT_RETRY,
   DEFAULT_TIMEOUT_MS,
   WorkflowNotFound,
-  encodePageCursor,
   latestVersion,
-  positionOfCursor,
+  pageByOffset,
   savedMappingFor,
   type Workflow,
   type WorkflowDefaults,
@@ -169,15 +168,14 @@ export class WorkflowsController {
   @ApiOkResponse({ type: WorkflowPage })
   @ApiErrors({ 400: PAGE_QUERY_ERROR })
   async list(@Query() query: PageQueryDto, @Req() request: Request): Promise<WorkflowPage> {
-    const ids = this.workflowTeams.idsVisibleTo(visibleTeamOf(request));
-    // The cursor is the offset in the id order: workflows are few, and never removed.
-    const offset = Number(positionOfCursor(query.cursor) ?? 0);
-    const limit = query.limit ?? 50;
-    const page = ids.slice(offset, offset + limit);
-    const workflows = await Promise.all(page.map((id) => this.workflows.load(id)));
+    const page = pageByOffset(this.workflowTeams.idsVisibleTo(visibleTeamOf(request)), {
+      limit: query.limit ?? 50,
+      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+    });
+    const workflows = await Promise.all(page.items.map((id) => this.workflows.load(id)));
     return {
       items: workflows.filter((workflow): workflow is Workflow => workflow !== null).map(workflowView),
-      nextCursor: offset + limit < ids.length ? encodePageCursor(offset + limit) : null,
+      nextCursor: page.nextCursor,
     };
   }
 

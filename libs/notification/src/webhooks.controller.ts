@@ -14,7 +14,7 @@ import {
   visibleTeamOf,
 } from '@flotilla/platform';
 import { DeliveryLog } from './delivery-log';
-import { WebhookNotFound, encodePageCursor, positionOfCursor, type Webhook } from '@flotilla/domain';
+import { WebhookNotFound, pageByOffset, type Webhook } from '@flotilla/domain';
 import { WebhookRegistry } from './webhook-registry';
 import {
   DeliveriesPageResponse,
@@ -70,13 +70,9 @@ export class WebhooksController {
   async list(@Query() query: WebhooksQuery, @Req() request: Request): Promise<WebhookPageResponse> {
     const team = visibleTeamOf(request);
     const visible = (await this.registry.list()).filter((webhook) => team === undefined || this.registry.teamOfListed(webhook) === team);
-    // The cursor is the offset in registration order: webhooks are few, and never removed.
-    const offset = Number(positionOfCursor(query.cursor) ?? 0);
-    const limit = query.limit ?? 50;
-    return {
-      items: visible.slice(offset, offset + limit).map(toResponse),
-      nextCursor: offset + limit < visible.length ? encodePageCursor(offset + limit) : null,
-    };
+    // In registration order.
+    const page = pageByOffset(visible, { limit: query.limit ?? 50, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
+    return { items: page.items.map(toResponse), nextCursor: page.nextCursor };
   }
 
   @Get(':id')

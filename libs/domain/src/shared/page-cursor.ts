@@ -35,3 +35,13 @@ export const positionOfCursor = (cursor: string | undefined): string | undefined
   if (position === null) throw new InvalidPageCursor(cursor);
   return position;
 };
+
+/**
+ * A page of a short list held whole in memory (workflows, webhooks: few, and never removed), its
+ * cursor the offset of the page's first element.
+ */
+export const pageByOffset = <T>(all: readonly T[], page: { limit: number; cursor?: string }): { items: T[]; nextCursor: string | null } => {
+  const offset = Number(positionOfCursor(page.cursor) ?? 0);
+  const end = offset + page.limit;
+  return { items: all.slice(offset, end), nextCursor: end < all.length ? encodePageCursor(end) : null };
+};

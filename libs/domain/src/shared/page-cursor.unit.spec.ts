@@ -1,4 +1,4 @@
-import { decodePageCursor, encodePageCursor, isPageCursor, positionOfCursor, InvalidPageCursor } from './page-cursor';
+import { decodePageCursor, encodePageCursor, isPageCursor, pageByOffset, positionOfCursor, InvalidPageCursor } from './page-cursor';
 
 describe('page cursors', () => {
   it('round-trip the positions of every read model: numbers and zero-padded global positions', () => {
@@ -32,5 +32,26 @@ describe('page cursors', () => {
     }
     expect(isPageCursor(42)).toBe(false);
     expect(isPageCursor(good)).toBe(true);
+  });
+});
+
+describe('pageByOffset', () => {
+  const all = ['a', 'b', 'c', 'd', 'e'];
+
+  it('walks a list page by page to its end, each element once', () => {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = pageByOffset(all, { limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    expect(seen).toEqual(all);
+  });
+
+  it('has no next page when the page reaches the end exactly, and refuses a cursor it did not hand out', () => {
+    expect(pageByOffset(all, { limit: 5 })).toEqual({ items: all, nextCursor: null });
+    expect(() => pageByOffset(all, { limit: 2, cursor: 'bogus' })).toThrow(InvalidPageCursor);
   });
 });
