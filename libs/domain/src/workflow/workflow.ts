@@ -116,6 +116,10 @@ export type ColumnMappingSaved = {
 
 export type WorkflowEvent = WorkflowVersionAdded | WorkflowHeld | WorkflowReleased | ColumnMappingSaved;
 
+/** Two column sets (each as columnSetOf gives it: sorted, each once) are the same set. */
+const sameColumns = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((column, i) => column === b[i]);
+
 /** A saved column mapping, by the set of headers it is for. */
 export interface SavedColumnMapping {
   readonly columns: readonly string[];
@@ -157,8 +161,7 @@ export const evolveWorkflow = (state: WorkflowState, event: WorkflowEvent): Work
     case 'ColumnMappingSaved': {
       if (state === null) return state;
       const { columns, mapping, occurredAt, actor } = event.data;
-      const key = columns.join('\u0000');
-      const others = state.mappings.filter((saved) => saved.columns.join('\u0000') !== key);
+      const others = state.mappings.filter((saved) => !sameColumns(saved.columns, columns));
       return { ...state, mappings: [...others, { columns, mapping, savedAt: occurredAt, savedBy: actor }] };
     }
     default: {
@@ -262,8 +265,8 @@ export type WorkflowCommand = AddWorkflowVersion | HoldWorkflow | ReleaseWorkflo
 
 /** The saved mapping for a CSV with these headers, in any order; undefined when none was saved. */
 export const savedMappingFor = (workflow: Workflow, headers: readonly string[]): SavedColumnMapping | undefined => {
-  const key = columnSetOf(headers).join('\u0000');
-  return workflow.mappings.find((saved) => saved.columns.join('\u0000') === key);
+  const columns = columnSetOf(headers);
+  return workflow.mappings.find((saved) => sameColumns(saved.columns, columns));
 };
 
 /** A hold's reason goes into the history of every batch it holds: required, and kept short. */
