@@ -71,7 +71,7 @@ describe('BatchDetailPage', () => {
     await userEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Confirm' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
     // The same dialog, opened again for the next action on the (now paused) batch.
-    await userEvent.click(screen.getByRole('button', { name: 'Cancel', exact: true }));
+    await userEvent.click(screen.getByRole('button', { name: /^Cancel$/ }));
     expect(within(await screen.findByRole('dialog')).getByLabelText('Reason')).toHaveValue('');
   });
 
