@@ -2,8 +2,9 @@
  * The event store port. The truth of the product is the event streams behind this interface;
  * everything else (batch state, progress, execution lists, audit history) is rebuilt from it.
  *
- * Two adapters implement it: the embedded SQLite store (node:sqlite, one file, WAL) and the
- * EventStoreDB store. Both must pass the one contract suite, `describeEventStoreContract` in `./testing.ts`.
+ * Three adapters implement it: the embedded SQLite store (node:sqlite, one file, WAL), the PostgreSQL
+ * store and the EventStoreDB store. All must pass the one contract suite, `describeEventStoreContract`
+ * in `./testing.ts` (ADR 0008 says which store is for what).
  */
 
 /** Stream names are `category-id`, built by one helper per category (see `streamName`). */
@@ -111,7 +112,11 @@ export interface Subscription {
 }
 
 export interface EventStore {
-  /** Appends atomically: all events or none. Throws `WrongExpectedRevisionError` on a concurrency conflict. */
+  /**
+   * Appends atomically: all events or none. Throws `WrongExpectedRevisionError` on a concurrency conflict,
+   * `DuplicateEventIdError` for an event id stored before by another append. The returned position is at
+   * most the stored position of the last event appended, and greater than that of every event stored before.
+   */
   appendToStream(stream: StreamName, events: readonly NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult>;
   /** Reads one stream. A stream that does not exist reads as empty. */
   readStream(stream: StreamName, options?: ReadStreamOptions): AsyncIterable<StoredEvent>;
@@ -134,6 +139,25 @@ export class WrongExpectedRevisionError extends Error {
     readonly actual: number | undefined,
   ) {
     super(`Append to ${stream} expected revision ${String(expected)} but the stream is at ${actual === undefined ? 'no stream' : actual}`);
+  }
+}
+
+/**
+ * An event id of the append is already stored, and the append is not a repeat of the one that stored it.
+ * Repeating an append (the same ids, in the same order, to the same stream) is not an error: it succeeds
+ * with the first append's result and stores nothing. The embedded stores check ids across all streams;
+ * EventStoreDB checks them only within the stream.
+ */
+export class DuplicateEventIdError extends Error {
+  override readonly name = 'DuplicateEventIdError';
+  constructor(
+    readonly id: string,
+    /** The stream the refused append was for. */
+    readonly stream: StreamName,
+    /** The stream that holds the event with this id. */
+    readonly storedIn: StreamName,
+  ) {
+    super(`Event id ${id} is already stored (in ${storedIn}): the whole append to ${stream} is refused`);
   }
 }
 
