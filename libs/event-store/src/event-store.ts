@@ -161,6 +161,25 @@ export class DuplicateEventIdError extends Error {
   }
 }
 
+/**
+ * One append is larger than the store accepts in a single write (EventStoreDB's `MaxAppendSize`, 1 MiB by
+ * default, counted over all the events of the append), and the store could not split it: make the events
+ * smaller. `bytes` is the size the store counted or estimated; `limit` is the size it accepts.
+ */
+export class AppendTooLargeError extends Error {
+  override readonly name = 'AppendTooLargeError';
+  constructor(
+    readonly stream: StreamName,
+    /** The size of what could not be written, in bytes; `undefined` when the server did not say. */
+    readonly bytes: number | undefined,
+    readonly limit: number,
+  ) {
+    super(
+      `Append to ${stream} is too large: ${bytes === undefined ? 'more than the limit' : `${bytes} bytes`}, the store accepts at most ${limit} bytes in one write`,
+    );
+  }
+}
+
 /** Builds `category-id` stream names; the category must not contain `-` so the id can be split off again. */
 export const streamName = (category: string, id: string): StreamName => {
   if (category.includes('-')) throw new Error(`Stream category must not contain '-': ${category}`);
