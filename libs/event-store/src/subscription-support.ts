@@ -1,4 +1,5 @@
-import type { SubscribeOptions, SubscriptionHandler } from './event-store';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
+import type { GlobalPosition, StoredEvent, SubscribeOptions, Subscription, SubscriptionHandler } from './event-store';
 
 /** `maxBatchSize` with its default, refused when it could never deliver anything. */
 export const maxBatchSizeOf = (options: SubscribeOptions): number => {
@@ -80,3 +81,130 @@ export class WakeSignal {
     this.sleeper = undefined;
   }
 }
+
+/** One read of a subscription: what it delivers, and how far it has looked. */
+export interface Page {
+  readonly events: readonly StoredEvent[];
+  /** Every position up to here has been looked at (delivered or filtered out). */
+  readonly scannedTo: GlobalPosition;
+  /** Nothing after `scannedTo` was stored when the page was read. */
+  readonly atEnd: boolean;
+}
+
+export interface StartingPoint {
+  readonly after: GlobalPosition;
+  readonly caughtUpAt: GlobalPosition;
+}
+
+export interface PageSource {
+  /** Events strictly after `after`, in global order; never an event that a later page could precede. */
+  readPage(after: GlobalPosition): Page | Promise<Page>;
+  /** Called once when the subscription has stopped, whatever the reason. */
+  finished(): void;
+}
+
+/**
+ * Catch-up then live delivery over a store read page by page (the SQLite and PostgreSQL stores). One loop
+ * reads a page, hands it out in batches (awaiting the handler), and at the end sleeps until `wake()`: an
+ * append in this process, a notification, or the store's poll.
+ */
+export class PagedSubscription implements Subscription {
+  private readonly signal = new CaughtUpSignal();
+  readonly caughtUp = this.signal.promise;
+  private readonly done: Promise<void>;
+  private stopping = false;
+  /** Woken when something may have been appended since the last page was read. */
+  private readonly wakeup = new WakeSignal();
+
+  constructor(
+    private readonly source: PageSource,
+    private readonly options: {
+      /**
+       * Where delivery starts (exclusive), and the head when the subscription was opened: caught up once
+       * delivery has passed it or a page was at the end. A promise when the head must first be read.
+       */
+      readonly from: StartingPoint | Promise<StartingPoint>;
+      readonly maxBatchSize: number;
+    },
+    private readonly handler: SubscriptionHandler,
+  ) {
+    // Start on a later tick: the handler may use the subscription, which its caller does not hold yet.
+    this.done = nextMacrotask().then(() => this.run());
+  }
+
+  wake(): void {
+    this.wakeup.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.done;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      const { after, caughtUpAt } = await this.options.from;
+      let position = after;
+      while (!this.stopping) {
+        this.wakeup.reset();
+        const page = await this.source.readPage(position);
+        for (let start = 0; start < page.events.length && !this.stopping; start += this.options.maxBatchSize) {
+          const batch = page.events.slice(start, start + this.options.maxBatchSize);
+          await this.handler.onEvents(batch);
+          position = (batch[batch.length - 1] as StoredEvent).position;
+          if (position >= caughtUpAt) this.signal.resolve();
+        }
+        if (this.stopping) break;
+        if (position < page.scannedTo) {
+          // Only a filter leaves scanned positions undelivered: report them so a stored checkpoint can move on.
+          position = page.scannedTo;
+          await this.handler.onCheckpoint?.(position);
+        }
+        if (page.atEnd || position >= caughtUpAt) this.signal.resolve();
+        if (!page.atEnd) {
+          await nextMacrotask();
+        } else if (!this.stopping) {
+          await this.wakeup.sleep();
+        }
+      }
+      this.signal.reject(stoppedBeforeCaughtUp());
+    } catch (error) {
+      this.stopping = true;
+      this.signal.reject(error);
+      reportSubscriptionError(this.handler, error);
+    } finally {
+      this.source.finished();
+    }
+  }
+}
+
+/**
+ * Hands out pages one event at a time. Written by hand rather than as an async generator: a generator's
+ * `yield` costs a good part of what reading and decoding the row does, and full reads go through millions.
+ * Between pages it gives timers and I/O a turn, even to a consumer that never awaits anything real.
+ * `nextPage` returns undefined once there is nothing more.
+ */
+export const pagedEvents = (
+  nextPage: () => readonly StoredEvent[] | undefined | Promise<readonly StoredEvent[] | undefined>,
+): AsyncIterable<StoredEvent> => {
+  let page: readonly StoredEvent[] = [];
+  let index = 0;
+  let started = false;
+  const turnPage = async (): Promise<IteratorResult<StoredEvent>> => {
+    for (;;) {
+      if (started) await nextMacrotask();
+      started = true;
+      const next = await nextPage();
+      if (next === undefined) return { done: true, value: undefined };
+      page = next;
+      index = 0;
+      if (page.length > 0) return { done: false, value: page[index++] as StoredEvent };
+    }
+  };
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => (index < page.length ? Promise.resolve({ done: false, value: page[index++] as StoredEvent }) : turnPage()),
+    }),
+  };
+};

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  DuplicateEventIdError,
   WrongExpectedRevisionError,
   type EventStore,
   type ExpectedRevision,
@@ -19,11 +20,21 @@ import { until } from '@flotilla/testing/poll';
 
 const TEST_TIMEOUT_MS = 30_000;
 
+/** What an adapter promises beyond the common contract. */
+export interface ContractOptions {
+  /**
+   * An event id stored in one stream is refused in any other (`DuplicateEventIdError`): true for the
+   * embedded stores, false for EventStoreDB, which checks ids only within a stream.
+   */
+  readonly uniqueIdsAcrossStreams?: boolean;
+}
+
 export function describeEventStoreContract(
   adapterName: string,
   open: () => Promise<EventStore>,
   /** Default: `store.close()`. */
   dispose: (store: EventStore) => Promise<void> = (store) => store.close(),
+  options: ContractOptions = {},
 ): void {
   describe(`EventStore contract: ${adapterName}`, () => {
     let store: EventStore;
@@ -135,6 +146,23 @@ export function describeEventStoreContract(
       );
 
       it(
+        "returns a position at most the stored position of the append's last event and above every event stored before",
+        async () => {
+          const mark0 = await mark();
+          const before = await collect(store.readAll({ after: mark0 }));
+          const storedBefore = before.reduce((max, event) => (event.position > max ? event.position : max), mark0);
+          const name = stream('positioned');
+          const result = await append(name, happened(3));
+          const last = (await collect(store.readStream(name))).at(-1);
+
+          expect(last?.revision).toBe(2);
+          expect(result.position <= (last?.position ?? -1n)).toBe(true);
+          expect(result.position > storedBefore).toBe(true);
+        },
+        TEST_TIMEOUT_MS,
+      );
+
+      it(
         'refuses an append without events',
         async () => {
           await expect(append(stream('a'), [])).rejects.toThrow();
@@ -167,6 +195,52 @@ export function describeEventStoreContract(
         },
         TEST_TIMEOUT_MS,
       );
+
+      it(
+        'stores a repeated append (the same ids to the same stream) once and returns the first result again',
+        async () => {
+          const name = stream('repeated');
+          const first = [randomUUID(), randomUUID()].map((id, i) => ({ id, type: 'Repeated', data: { i } }));
+          const second = [{ id: randomUUID(), type: 'Repeated', data: { i: 2 } }];
+          const firstResult = await append(name, first, 'no_stream');
+          const secondResult = await append(name, second, 1);
+
+          await expect(append(name, second, 1)).resolves.toEqual(secondResult);
+          await expect(append(name, first, 'no_stream')).resolves.toEqual(firstResult);
+          const read = await collect(store.readStream(name));
+          expect(read.map((event) => event.id)).toEqual([...first, ...second].map((event) => event.id));
+          await expect(store.streamRevision(name)).resolves.toBe(2);
+        },
+        TEST_TIMEOUT_MS,
+      );
+
+      // Only where the adapter promises it: EventStoreDB accepts the id in another stream.
+      if (options.uniqueIdsAcrossStreams)
+        it(
+          'refuses an id stored in another stream (DuplicateEventIdError) as a whole; not for EventStoreDB: it checks ids per stream only',
+          async () => {
+            const taken = randomUUID();
+            await append(stream('first'), [{ id: taken, type: 'Taken', data: {} }]);
+            for (const events of [
+              [{ id: taken, type: 'Again', data: {} }],
+              [
+                { id: randomUUID(), type: 'New', data: {} },
+                { id: taken, type: 'Again', data: {} },
+              ],
+            ]) {
+              const refusal = await append(stream('second'), events).then(
+                () => undefined,
+                (error: unknown) => error,
+              );
+              expect(refusal).toBeInstanceOf(DuplicateEventIdError);
+              expect(refusal).toMatchObject({ id: taken, stream: stream('second'), storedIn: stream('first') });
+              expect((refusal as Error).message).toContain(taken);
+            }
+            await expect(store.streamRevision(stream('second'))).resolves.toBeUndefined();
+            expect(await collect(store.readStream(stream('first')))).toHaveLength(1);
+          },
+          TEST_TIMEOUT_MS,
+        );
 
       it(
         'round-trips metadata, and reads absent metadata as empty',
@@ -431,6 +505,28 @@ export function describeEventStoreContract(
           await until(() => subscription.delivered.length >= 1, 10_000, 'the new event');
 
           expect(subscription.delivered.map((event) => event.revision)).toEqual([2]);
+        },
+        TEST_TIMEOUT_MS,
+      );
+
+      it(
+        "from 'end' never delivers what was appended before it was opened, and delivers all appended once caught up",
+        async () => {
+          for (let i = 0; i < 3; i += 1) await append(stream(`before${i}`), happened(2));
+          const unfiltered = record({ after: 'end' });
+          const filtered = record({ after: 'end', filter: { streamPrefixes: [ownPrefix()] } });
+          await Promise.all([unfiltered.subscription.caughtUp, filtered.subscription.caughtUp]);
+          for (let i = 0; i < 3; i += 1) await append(stream(`after${i}`), happened(2));
+          await append(stream('last'), happened(1));
+
+          for (const subscription of [unfiltered, filtered]) {
+            await until(() => subscription.own().some((event) => event.streamName === stream('last')), 10_000, 'the last event');
+            expect(subscription.own().map((event) => `${event.streamName}@${event.revision}`)).toEqual([
+              ...[0, 1, 2].flatMap((i) => [`${stream(`after${i}`)}@0`, `${stream(`after${i}`)}@1`]),
+              `${stream('last')}@0`,
+            ]);
+            expectIncreasing(subscription.delivered.map((event) => event.position));
+          }
         },
         TEST_TIMEOUT_MS,
       );

@@ -12,10 +12,12 @@ let files = 0;
 const freshStore = (options: ConstructorParameters<typeof SqliteEventStore>[1] = {}) =>
   new SqliteEventStore(join(directory, `store-${(files += 1)}.sqlite`), options);
 
-describeEventStoreContract('SQLite', async () => freshStore());
+describeEventStoreContract('SQLite', async () => freshStore(), undefined, { uniqueIdsAcrossStreams: true });
 
 // Small pages so that every paging path (stream pages, filtered scan windows) runs in the contract too.
-describeEventStoreContract('SQLite, 2-row pages', async () => freshStore({ pageSize: 2, durability: 'normal' }));
+describeEventStoreContract('SQLite, 2-row pages', async () => freshStore({ pageSize: 2, durability: 'normal' }), undefined, {
+  uniqueIdsAcrossStreams: true,
+});
 
 describe('SqliteEventStore', () => {
   it('delivers an append to subscriptions only once it has returned (its fsync, off the event loop, done)', async () => {

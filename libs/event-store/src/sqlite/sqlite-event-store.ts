@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { checkedFilter } from '../event-filter';
 import {
+  DuplicateEventIdError,
   WrongExpectedRevisionError,
   type AppendResult,
   type EventFilter,
@@ -18,7 +17,8 @@ import {
   type Subscription,
   type SubscriptionHandler,
 } from '../event-store';
-import { CaughtUpSignal, WakeSignal, maxBatchSizeOf, reportSubscriptionError, stoppedBeforeCaughtUp } from '../subscription-support';
+import { newEventId } from '../event-id';
+import { PagedSubscription, maxBatchSizeOf, pagedEvents, type Page } from '../subscription-support';
 
 /**
  * - `full`: an append that returned is on disk, and a subscription delivers only events on disk. The
@@ -81,14 +81,6 @@ type Row = [
   recordedAt: number,
 ];
 
-interface Page {
-  readonly events: StoredEvent[];
-  /** Every position up to here has been looked at (delivered or filtered out). */
-  readonly scannedTo: number;
-  /** Nothing after `scannedTo` was stored when the page was read. */
-  readonly atEnd: boolean;
-}
-
 /**
  * The embedded event store: one SQLite file in WAL mode, through Node's built-in `node:sqlite`.
  * Several processes on one host can share the file: appends serialize on SQLite's write lock, and live
@@ -100,7 +92,7 @@ export class SqliteEventStore implements EventStore {
   private readonly pollIntervalMs: number;
   private readonly statements: ReturnType<typeof prepareStatements>;
   private readonly filteredPageStatements = new Map<string, StatementSync>();
-  private readonly subscriptions = new Set<SqliteSubscription>();
+  private readonly subscriptions = new Set<PagedSubscription>();
   private poller: NodeJS.Timeout | undefined;
   private knownHead = 0;
   /** With `full` durability: the fsyncs of the WAL, off the event loop. */
@@ -140,6 +132,8 @@ export class SqliteEventStore implements EventStore {
     const expected = options.expectedRevision ?? 'any';
     const { currentRevision, insertEvent, saveStreamRevision } = this.statements;
     const result = this.inTransaction(() => {
+      const repeated = this.repeatedAppend(stream, events);
+      if (repeated !== undefined) return repeated;
       const current = currentRevision.get(stream)?.['revision'] as number | undefined;
       if (!revisionMatches(expected, current)) throw new WrongExpectedRevisionError(stream, expected, current);
       const recordedAt = Date.now();
@@ -160,9 +154,9 @@ export class SqliteEventStore implements EventStore {
             recordedAt,
           ).lastInsertRowid;
         } catch (error) {
-          throw isDuplicateId(error)
-            ? new Error(`Event id ${id} is already stored: the whole append to ${stream} is refused`, { cause: error })
-            : error;
+          if (!isDuplicateId(error)) throw error;
+          const storedIn = (this.statements.findEvent.get(id) as StoredAt | undefined)?.stream ?? stream;
+          throw Object.assign(new DuplicateEventIdError(id, stream, storedIn), { cause: error });
         }
       }
       saveStreamRevision.run(stream, revision);
@@ -204,7 +198,7 @@ export class SqliteEventStore implements EventStore {
       const page = this.readPage(after, Math.min(this.pageSize, remaining), filter);
       atEnd = page.atEnd;
       remaining -= page.events.length;
-      after = page.scannedTo;
+      after = Number(page.scannedTo);
       return page.events;
     });
   }
@@ -214,12 +208,12 @@ export class SqliteEventStore implements EventStore {
     const maxBatchSize = maxBatchSizeOf(options);
     const head = this.deliverableHead();
     const after = options.after === undefined || options.after === 'start' ? 0 : options.after === 'end' ? head : Number(options.after);
-    const subscription = new SqliteSubscription(
+    const subscription = new PagedSubscription(
       {
-        readPage: (from) => this.readPage(from, this.pageSize, filter, this.walSync?.durableHead),
+        readPage: (from) => this.readPage(Number(from), this.pageSize, filter, this.walSync?.durableHead),
         finished: () => this.detach(subscription),
       },
-      { after, caughtUpAt: head, maxBatchSize },
+      { from: { after: BigInt(after), caughtUpAt: BigInt(head) }, maxBatchSize },
       handler,
     );
     this.subscriptions.add(subscription);
@@ -251,6 +245,21 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
+  /**
+   * When the append's first event has an id that is stored already, the append is either a repeat of the
+   * one that stored it (the same ids in the same order in this stream: its result, nothing stored) or refused.
+   */
+  private repeatedAppend(stream: StreamName, events: readonly NewEvent[]): AppendResult | undefined {
+    const firstId = events[0]?.id;
+    if (firstId === undefined) return undefined;
+    const first = this.statements.findEvent.get(firstId) as StoredAt | undefined;
+    if (first === undefined) return undefined;
+    const stored = this.statements.streamIdsFrom.all(stream, first.revision, events.length) as unknown as [string, number][];
+    const repeat = first.stream === stream && stored.length === events.length && stored.every(([id], i) => id === events[i]?.id);
+    if (!repeat) throw new DuplicateEventIdError(firstId, stream, first.stream);
+    return { nextExpectedRevision: first.revision + events.length - 1, position: BigInt((stored.at(-1) as [string, number])[1]) };
+  }
+
   private head(): number {
     return (this.statements.head.get()?.['head'] as number | null) ?? 0;
   }
@@ -276,11 +285,11 @@ export class SqliteEventStore implements EventStore {
       const rows = (upToDurable === undefined
         ? this.statements.readAll.all(after, limit)
         : this.statements.readAllUpTo.all(after, upToDurable, limit)) as unknown as Row[];
-      return { events: rows.map(toStoredEvent), scannedTo: rows.at(-1)?.[0] ?? after, atEnd: rows.length < limit };
+      return { events: rows.map(toStoredEvent), scannedTo: BigInt(rows.at(-1)?.[0] ?? after), atEnd: rows.length < limit };
     }
     const head = upToDurable ?? this.head();
     const upTo = Math.min(after + this.pageSize * FILTER_SCAN_PAGES, head);
-    if (upTo <= after) return { events: [], scannedTo: after, atEnd: true };
+    if (upTo <= after) return { events: [], scannedTo: BigInt(after), atEnd: true };
     const prefixes = filter.streamPrefixes ?? [];
     const types = filter.eventTypes ?? [];
     const parameters: SQLInputValue[] = [after, upTo];
@@ -289,7 +298,7 @@ export class SqliteEventStore implements EventStore {
     const rows = this.filteredPageStatement(prefixes.length, types.length).all(...parameters) as unknown as Row[];
     const last = rows.at(-1);
     const scannedTo = last !== undefined && rows.length === limit ? last[0] : upTo;
-    return { events: rows.map(toStoredEvent), scannedTo, atEnd: scannedTo >= head };
+    return { events: rows.map(toStoredEvent), scannedTo: BigInt(scannedTo), atEnd: scannedTo >= head };
   }
 
   /** One cached statement per filter shape (number of prefixes and types); the values are bound. */
@@ -336,7 +345,7 @@ export class SqliteEventStore implements EventStore {
     for (const subscription of this.subscriptions) subscription.wake();
   }
 
-  private detach(subscription: SqliteSubscription): void {
+  private detach(subscription: PagedSubscription): void {
     this.subscriptions.delete(subscription);
     if (this.subscriptions.size === 0) {
       clearInterval(this.poller);
@@ -357,6 +366,8 @@ const prepareStatements = (db: DatabaseSync) => {
       'INSERT INTO streams (name, revision) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision',
     ),
     head: db.prepare('SELECT max(position) AS head FROM events'),
+    findEvent: db.prepare('SELECT stream, revision FROM events WHERE id = ?'),
+    streamIdsFrom: db.prepare('SELECT id, position FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?', rows),
     readStreamForwards: db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`, rows),
     readStreamBackwards: db.prepare(
       `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
@@ -366,6 +377,11 @@ const prepareStatements = (db: DatabaseSync) => {
     readAllUpTo: db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?`, rows),
   };
 };
+
+interface StoredAt {
+  readonly stream: string;
+  readonly revision: number;
+}
 
 const revisionMatches = (expected: ExpectedRevision, current: number | undefined): boolean => {
   switch (expected) {
@@ -482,114 +498,3 @@ class WalSync {
 }
 
 const noop = (): void => undefined;
-
-/**
- * Generated ids are UUIDv7 (time first, RFC 9562): consecutive ids land next to each other in the unique
- * index, where random v4 ids would dirty one index page per event and halve the append throughput.
- */
-const newEventId = (now: number): string => {
-  const time = now.toString(16).padStart(12, '0');
-  // randomUUID() is `xxxxxxxx-xxxx-4xxx-Nxxx-xxxxxxxxxxxx`: keep its random bits and variant, swap time and version in.
-  return `${time.slice(0, 8)}-${time.slice(8)}-7${randomUUID().slice(15)}`;
-};
-
-/**
- * Hands out pages one event at a time. Written by hand rather than as an async generator: a generator's
- * `yield` costs a good part of what reading and decoding the row does, and full reads go through millions.
- * Between pages it gives timers and I/O a turn, even to a consumer that never awaits anything real.
- * `nextPage` returns undefined once there is nothing more.
- */
-const pagedEvents = (nextPage: () => readonly StoredEvent[] | undefined): AsyncIterable<StoredEvent> => {
-  let page: readonly StoredEvent[] = [];
-  let index = 0;
-  let started = false;
-  const turnPage = async (): Promise<IteratorResult<StoredEvent>> => {
-    for (;;) {
-      if (started) await nextMacrotask();
-      started = true;
-      const next = nextPage();
-      if (next === undefined) return { done: true, value: undefined };
-      page = next;
-      index = 0;
-      if (page.length > 0) return { done: false, value: page[index++] as StoredEvent };
-    }
-  };
-  return {
-    [Symbol.asyncIterator]: () => ({
-      next: () => (index < page.length ? Promise.resolve({ done: false, value: page[index++] as StoredEvent }) : turnPage()),
-    }),
-  };
-};
-
-interface PageSource {
-  readPage(after: number): Page;
-  /** Called once when the subscription has stopped, whatever the reason. */
-  finished(): void;
-}
-
-/**
- * Catch-up then live delivery. One loop reads a page, hands it out in batches (awaiting the handler), and
- * at the end sleeps until an append in this process or the head poller wakes it.
- */
-class SqliteSubscription implements Subscription {
-  private readonly signal = new CaughtUpSignal();
-  readonly caughtUp = this.signal.promise;
-  private readonly done: Promise<void>;
-  private stopping = false;
-  /** Woken when something may have been appended since the last page was read. */
-  private readonly wakeup = new WakeSignal();
-
-  constructor(
-    private readonly source: PageSource,
-    private readonly options: { readonly after: number; readonly caughtUpAt: number; readonly maxBatchSize: number },
-    private readonly handler: SubscriptionHandler,
-  ) {
-    // Start on a later tick: the handler may use the subscription, which its caller does not hold yet.
-    this.done = nextMacrotask().then(() => this.run());
-  }
-
-  wake(): void {
-    this.wakeup.wake();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.wake();
-    await this.done;
-  }
-
-  private async run(): Promise<void> {
-    let position = this.options.after;
-    try {
-      while (!this.stopping) {
-        this.wakeup.reset();
-        const page = this.source.readPage(position);
-        for (let start = 0; start < page.events.length && !this.stopping; start += this.options.maxBatchSize) {
-          const batch = page.events.slice(start, start + this.options.maxBatchSize);
-          await this.handler.onEvents(batch);
-          position = Number(batch[batch.length - 1]?.position);
-          if (position >= this.options.caughtUpAt) this.signal.resolve();
-        }
-        if (this.stopping) break;
-        if (position < page.scannedTo) {
-          // Only a filter leaves scanned positions undelivered: report them so a stored checkpoint can move on.
-          position = page.scannedTo;
-          await this.handler.onCheckpoint?.(BigInt(position));
-        }
-        if (page.atEnd || position >= this.options.caughtUpAt) this.signal.resolve();
-        if (!page.atEnd) {
-          await nextMacrotask();
-        } else if (!this.stopping) {
-          await this.wakeup.sleep();
-        }
-      }
-      this.signal.reject(stoppedBeforeCaughtUp());
-    } catch (error) {
-      this.stopping = true;
-      this.signal.reject(error);
-      reportSubscriptionError(this.handler, error);
-    } finally {
-      this.source.finished();
-    }
-  }
-}
