@@ -24,6 +24,12 @@ export interface EventTypeSpec {
   readonly schemaVersion: number;
   /** Upcasters by the version they lift from: one for each version below `schemaVersion`. */
   readonly upcasters?: Readonly<Record<number, Upcaster>>;
+  /**
+   * Fields of the data that stay in the store and are never published (the Kafka topic, any
+   * outbound copy of the event): sealed secrets. Whoever can read the topic is not whoever may
+   * sign webhooks; the services that need these fields read them from the store.
+   */
+  readonly storeOnly?: readonly string[];
 }
 
 /** An event as recorded somewhere (the store, a message): its type, its data, the version it was written with. */
@@ -76,6 +82,18 @@ export class EventRegistry<E extends DomainEvent> {
     let data = recorded.data;
     for (; version < spec.schemaVersion; version++) data = (spec.upcasters?.[version] as Upcaster)(data);
     return { type: recorded.type, data } as E;
+  }
+
+  /**
+   * The event's data as it may leave the store: its `storeOnly` fields removed. The same object when
+   * the type has none (nearly every event), so publishing pays nothing for them.
+   */
+  publishable<Data>(type: string, data: Data): Data {
+    const storeOnly = this.specs.get(type)?.storeOnly;
+    if (storeOnly === undefined || storeOnly.length === 0 || typeof data !== 'object' || data === null) return data;
+    const kept: Record<string, unknown> = { ...(data as Record<string, unknown>) };
+    for (const field of storeOnly) delete kept[field];
+    return kept as Data;
   }
 
   /** One registry of these types and `other`'s, for a reader of both (their type names must not clash). */

@@ -54,4 +54,14 @@ describe('EventRegistry', () => {
     expect(renames.read({ type: 'Pinged', data: { at: 'x' } })).toBeNull();
     expect(renames.read({ type: 'Renamed', data: { title: 'd' } })).toEqual({ type: 'Renamed', data: { name: 'd', tags: [] } });
   });
+
+  it('publishes data without its store-only fields, and the very same data for types that have none', () => {
+    const guarded = new EventRegistry<Pinged>({ Pinged: { schemaVersion: 1, storeOnly: ['secret'] } });
+    const data = { at: 'x', secret: { ct: 'sealed' } };
+    expect(guarded.publishable('Pinged', data)).toEqual({ at: 'x' });
+    expect(data).toEqual({ at: 'x', secret: { ct: 'sealed' } });
+    const plain = { at: 'y' };
+    expect(registry.publishable('Pinged', plain)).toBe(plain);
+    expect(guarded.with(new EventRegistry<Renamed>({ Renamed: { schemaVersion: 1 } })).publishable('Pinged', data)).toEqual({ at: 'x' });
+  });
 });

@@ -184,7 +184,7 @@ export const initialWebhookRegistry = (): WebhookRegistryState => ({ ids: new Se
 export const evolveWebhookRegistry = (state: WebhookRegistryState, event: WebhookEvent): WebhookRegistryState =>
   event.type === 'WebhookRegistered' ? { ids: new Set([...state.ids, event.data.webhookId]) } : state;
 
-export const webhookEvents = new EventRegistry<WebhookEvent>({ WebhookRegistered: { schemaVersion: 1 } });
+export const webhookEvents = new EventRegistry<WebhookEvent>({ WebhookRegistered: { schemaVersion: 1, storeOnly: ['secret'] } });
 export const webhookDeliveryEvents = new EventRegistry<WebhookDeliveryAttempted>({ WebhookDeliveryAttempted: { schemaVersion: 1 } });
 
 export const MIN_SECRET_LENGTH = 8;
