@@ -4,3 +4,4 @@ export * from './message-processing';
 export * from './in-process-transport';
 export * from './kafka-transport';
 export * from './relay';
+export * from './relay-lease';

@@ -1,2 +1,3 @@
 export * from './kafka-broker';
 export * from './transport-contract';
+export * from './topic-reader';
