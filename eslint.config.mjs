@@ -16,7 +16,7 @@ const nodeBuiltins = ['fs', 'path', 'http', 'https', 'net', 'child_process', 'cr
 const moduleBoundaries = (domainExternals) => ({
   enforceBuildableLibDependency: false,
   // The Node version check every service main requires first: a plain script, not a project (see scripts/check-node.cjs).
-  allow: ['^\\.\\./\\.\\./\\.\\./scripts/check-node\\.cjs$', '^@flotilla/testing/poll$'],
+  allow: ['^\\.\\./\\.\\./\\.\\./scripts/check-node\\.cjs$', '^@flotilla/testing/(?:poll|postgres)$'],
   depConstraints: [
     {
       sourceTag: 'type:domain',

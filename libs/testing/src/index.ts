@@ -3,3 +3,4 @@ export * from './poll';
 export * from './product-fixture';
 export * from './browser';
 export * from './event-stream';
+export * from './postgres';
