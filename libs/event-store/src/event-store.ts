@@ -174,9 +174,8 @@ export class AppendTooLargeError extends Error {
     readonly bytes: number | undefined,
     readonly limit: number,
   ) {
-    super(
-      `Append to ${stream} is too large: ${bytes === undefined ? 'more than the limit' : `${bytes} bytes`}, the store accepts at most ${limit} bytes in one write`,
-    );
+    const size = bytes === undefined ? 'more than the limit' : `${bytes} bytes`;
+    super(`Append to ${stream} is too large: ${size}, the store accepts at most ${limit} bytes in one write`);
   }
 }
 
