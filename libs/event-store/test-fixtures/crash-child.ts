@@ -1,13 +1,14 @@
 /**
  * Appends without pause until it is killed, and acknowledges every event of every append that returned,
- * one line each on stdout: `<stream> <revision> <id>`. Run by src/sqlite/crash.int.spec.ts:
- *   node -r scripts/swc-register.cjs libs/event-store/test-fixtures/crash-child.ts <file>
+ * one line each on stdout: `<stream> <revision> <id>`. Run by src/sqlite/crash.int.spec.ts and src/postgres/crash.int.spec.ts:
+ *   node -r scripts/swc-register.cjs libs/event-store/test-fixtures/crash-child.ts <sqlite file | postgres:// URL>
  */
 import { randomUUID } from 'node:crypto';
-import { SqliteEventStore } from '../src/sqlite/sqlite-event-store';
+import { openEventStore } from '../src/open-event-store';
 
 const run = async (path: string): Promise<void> => {
-  const store = new SqliteEventStore(path);
+  // A SQLite file, or a postgres:// URL: the same store the services would open for it.
+  const store = await openEventStore(path);
   for (let i = 0; ; i += 1) {
     const stream = `crash-${i % 7}`;
     // Mostly single events, every fourth append a batch of up to 9.
@@ -21,7 +22,7 @@ const run = async (path: string): Promise<void> => {
 };
 
 const [path] = process.argv.slice(2);
-if (path === undefined) throw new Error('usage: crash-child.ts <sqlite file>');
+if (path === undefined) throw new Error('usage: crash-child.ts <sqlite file | postgres:// URL>');
 run(path).catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;

@@ -3,32 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { StoredEvent } from '../event-store';
-import { exitOf, onLines, spawnTsChild, stderrOf } from '../../test-fixtures/ts-child';
+import { appendUntilKilled, type Ack } from '../../test-fixtures/crash-writer';
 import { SqliteEventStore } from './sqlite-event-store';
 
 const directory = mkdtempSync(join(tmpdir(), 'flotilla-crash-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
-
-interface Ack {
-  readonly stream: string;
-  readonly revision: number;
-  readonly id: string;
-}
-
-/** Lets crash-child.ts append to the file until it has acknowledged `acks` more events, then SIGKILLs it. */
-const appendUntilKilled = async (path: string, acks: number): Promise<Ack[]> => {
-  const child = spawnTsChild('crash-child.ts', [path]);
-  const stderr = stderrOf(child);
-  const acknowledged: Ack[] = [];
-  onLines(child.stdout, (line) => {
-    const [stream = '', revision = '', id = ''] = line.split(' ');
-    acknowledged.push({ stream, revision: Number(revision), id });
-    if (acknowledged.length >= acks) child.kill('SIGKILL');
-  });
-  const exit = await exitOf(child);
-  if (exit.signal !== 'SIGKILL') throw new Error(`The writer ended by itself (exit code ${exit.code}): ${stderr()}`);
-  return acknowledged;
-};
 
 describe('SQLite store, writer killed mid-stream', () => {
   it('keeps every acknowledged append, stays readable and accepts appends again, kill after kill', async () => {
