@@ -612,7 +612,8 @@ export class ExecutionDispatcher {
             lifted,
             this.record(
               { type: 'RecordExecutionCompleted', batchId, index, output: outputOf(result.body), attempts: attempt, now: this.clock.now() },
-              result.body.length,
+              // Bytes, as the store's append limit counts them (a string's length is UTF-16 units).
+              Buffer.byteLength(result.body, 'utf8'),
             ),
           ]);
         return;

@@ -74,7 +74,8 @@ export class OutcomeWriter {
   /**
    * Resolves once `command` is appended. Rejects with the DomainError that refused it (for example
    * an IllegalExecutionTransition when the execution already has an outcome), or with the store's
-   * error when the append failed. `bytes` is the size of what the command carries (the output).
+   * error when the append failed. `bytes` is the size in UTF-8 bytes (Buffer.byteLength, not a string's
+   * length) of what the command carries (the output).
    */
   record(command: OutcomeCommand, bytes = 0): Promise<void> {
     return new Promise<void>((resolve, reject) => this.enqueue(this.queueOf(command.batchId), { command, bytes, resolve, reject }));
