@@ -6,6 +6,7 @@ import { SqliteEventStore } from '@flotilla/event-store';
 import { Partitioners, type Kafka } from 'kafkajs';
 import { CheckpointStore, HandledEvents, StateDb } from '@flotilla/state';
 import { KafkaTransport, createKafka, deadLetterTopic, ensureTopics, type KafkaSettings } from './kafka-transport';
+import type { KafkaLogEntry } from './kafkajs-quirks';
 import type { DeadLetter, EventMessage } from './message';
 import { Relay } from './relay';
 import { until } from '@flotilla/testing/poll';
@@ -234,6 +235,77 @@ describe('KafkaTransport and Relay, over a real broker: what only Kafka has', ()
     await until(() => reader.letters.length >= 1, 30_000, 'the dead letter');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(reader.letters.map((letter) => letter.message.data)).toEqual(['read, and not an event']);
+  });
+
+  it('several services starting at once on a new topic log no error (the topic creation race, groups forming)', async () => {
+    // Node's process warnings (TimeoutNegativeWarning) do not reach a jest test: service-start.int.spec.ts reads them from real services.
+    const logs: (KafkaLogEntry & { service: string })[] = [];
+    const service = (name: string): KafkaSettings => ({
+      ...settings,
+      clientId: name,
+      log: (entry) => void logs.push({ ...entry, service: name }),
+    });
+    // As in docker-compose: four services, each creating the topics and joining its groups at the same moment, one running the relay.
+    const groups: Record<string, string[]> = {
+      'ingest-api': ['ingest-workflow-holds', 'ingest-new-batch-holds'],
+      scheduler: ['scheduler'],
+      executor: ['executor-trigger', 'executor-dispatch', 'executor-holds'],
+      notifier: ['notifier'],
+    };
+    const handled = new Map<string, number>();
+    await Promise.all(
+      Object.entries(groups).map(async ([name, itsGroups]) => {
+        const own = service(name);
+        if (name === 'scheduler') {
+          const relay = new Relay(store, createKafka(own), own, new CheckpointStore(stateDb(`${name}-relay`)));
+          closers.push(() => relay.stop());
+          await relay.start();
+        }
+        const created = new KafkaTransport(own, new HandledEvents(stateDb(name)));
+        closers.push(() => created.close());
+        await Promise.all(
+          itsGroups.map((group) =>
+            created.consume(
+              { group, eventTypes: ['A'], concurrency: 16 },
+              async () => void handled.set(group, (handled.get(group) ?? 0) + 1),
+            ),
+          ),
+        );
+      }),
+    );
+    for (let n = 0; n < 20; n++) await append(`start-${n % 4}`, 'A', n);
+    const all = Object.values(groups).flat();
+    await until(() => all.every((group) => handled.get(group) === 20), 60_000, 'every group to handle every event');
+
+    expect(logs.filter((entry) => entry.level === 'error')).toEqual([]);
+    // The losers of the creation race did meet TOPIC_ALREADY_EXISTS, or none lost it: either way, at debug only.
+    expect(logs.filter((entry) => entry.level !== 'debug')).toEqual([]);
+  });
+
+  it('warns when the topic exists with fewer partitions than configured, and goes on', async () => {
+    const logs: KafkaLogEntry[] = [];
+    const kafka = createKafka({ ...settings, log: (entry) => void logs.push(entry) });
+    await ensureTopics(kafka, { ...settings, partitions: 2 });
+    await ensureTopics(kafka, { ...settings, partitions: 4 });
+    const warned = logs.filter((entry) => entry.level === 'warn').map((entry) => entry.extra);
+    expect(warned).toHaveLength(2);
+    expect(warned).toEqual(
+      expect.arrayContaining([
+        { topic: settings.topic, partitions: 2, configured: 4 },
+        { topic: deadLetterTopic(settings.topic!), partitions: 2, configured: 4 },
+      ]),
+    );
+    const admin = kafka.admin();
+    await admin.connect();
+    closers.push(() => admin.disconnect());
+    const described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [settings.topic!, deadLetterTopic(settings.topic!)].map((name) => ({ type: 2, name, configNames: ['retention.ms'] })),
+    });
+    expect(described.resources.map((resource) => resource.configEntries[0]?.configValue)).toEqual([
+      String(7 * 24 * 3_600_000),
+      String(30 * 24 * 3_600_000),
+    ]);
   });
 
   it('a handler that runs longer than the session timeout keeps its consumer in the group (heartbeats)', async () => {

@@ -3,47 +3,107 @@ import type { HandledEvents } from '@flotilla/state';
 import { deliverOnce, handleWithRetries } from './message-processing';
 import type { ConsumeOptions, DeadLetter, EventMessage, MessageConsumer, MessageHandler, MessageTransport } from './message';
 import { OrderedWindow } from './ordered-window';
+import { consoleKafkaLog, kafkaLogCreator, patchKafkajsRequestQueue, type KafkaLog } from './kafkajs-quirks';
 
 export interface KafkaSettings {
   readonly brokers: readonly string[];
   /** Names this process to the brokers (logs, quotas). */
   readonly clientId: string;
   readonly topic?: string;
+  /** Partitions of the topics this process creates; default 6 (DEFAULT_TOPIC_SETTINGS). */
   readonly partitions?: number;
+  /** Replicas of each partition of the topics this process creates; default 1, a single broker. */
+  readonly replicationFactor?: number;
+  /** `retention.ms` of the events topic when this process creates it; -1 keeps records forever. */
+  readonly retentionMs?: number;
+  /** `retention.ms` of the dead-letter topic when this process creates it; -1 keeps records forever. */
+  readonly deadLetterRetentionMs?: number;
   /** Consumer group ids are `<groupPrefix>.<group>`; default `flotilla`. */
   readonly groupPrefix?: string;
   /** First delay between a handler's attempts; doubled each time. */
   readonly retryBaseDelayMs?: number;
+  /** Where kafkajs' log lines go (by default JSON lines on the console, as kafkajs writes them). */
+  readonly log?: KafkaLog;
 }
+
+/**
+ * The topics' settings when configuration says nothing: 6 partitions (up to 6 members of a group
+ * share the work), one replica (a single broker; a cluster wants 3), events kept 7 days (Kafka's
+ * default: the event store is the truth, the topic only carries it) and dead letters 30 days (time
+ * for someone to look at them).
+ */
+export const DEFAULT_TOPIC_SETTINGS = {
+  partitions: 6,
+  replicationFactor: 1,
+  retentionMs: 7 * 24 * 3_600_000,
+  deadLetterRetentionMs: 30 * 24 * 3_600_000,
+} as const;
 
 export const EVENTS_TOPIC = 'flotilla.events';
 export const deadLetterTopic = (topic: string): string => `${topic}.dlq`;
 
 /**
  * The kafkajs client as every part of the product configures it: reconnects for a long while (a
- * broker restart must not end a service), logs only warnings.
+ * broker restart must not end a service), logs only warnings, through `settings.log`, with the broker
+ * answers its callers handle (an existing topic, a coordinator not ready yet) at debug
+ * (kafkajs-quirks.ts). kafkajs' request queue is patched once so it no longer spins a negative timer.
  */
-export const createKafka = (settings: KafkaSettings): Kafka =>
-  new Kafka({
+export const createKafka = (settings: KafkaSettings): Kafka => {
+  patchKafkajsRequestQueue();
+  return new Kafka({
     clientId: settings.clientId,
     brokers: [...settings.brokers],
     logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(settings.log ?? consoleKafkaLog),
     retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1000 },
   });
+};
 
-/** Creates the events topic and its dead-letter topic when they do not exist yet. */
+/**
+ * Creates the events topic and its dead-letter topic when they do not exist yet, with the
+ * configured partitions, replication factor and retention. Every service calls this at start, so
+ * several may create a topic at once: the one that loses the race gets TOPIC_ALREADY_EXISTS, which
+ * kafkajs' createTopics takes as done (and its log line is at debug). An existing topic is left as
+ * it is; one with fewer partitions than configured gets a warning (Kafka never removes partitions,
+ * and adding them moves keys to other partitions, which breaks their order: an operator's call).
+ */
 export const ensureTopics = async (kafka: Kafka, settings: KafkaSettings): Promise<void> => {
   const topic = settings.topic ?? EVENTS_TOPIC;
+  const partitions = settings.partitions ?? DEFAULT_TOPIC_SETTINGS.partitions;
+  const wanted = [
+    { topic, retentionMs: settings.retentionMs ?? DEFAULT_TOPIC_SETTINGS.retentionMs },
+    { topic: deadLetterTopic(topic), retentionMs: settings.deadLetterRetentionMs ?? DEFAULT_TOPIC_SETTINGS.deadLetterRetentionMs },
+  ];
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = [topic, deadLetterTopic(topic)].filter((name) => !existing.has(name));
+    const missing = wanted.filter(({ topic: name }) => !existing.has(name));
     if (missing.length > 0) {
       await admin.createTopics({
         waitForLeaders: true,
-        topics: missing.map((name) => ({ topic: name, numPartitions: settings.partitions ?? 6, replicationFactor: 1 })),
+        topics: missing.map(({ topic: name, retentionMs }) => ({
+          topic: name,
+          numPartitions: partitions,
+          replicationFactor: settings.replicationFactor ?? DEFAULT_TOPIC_SETTINGS.replicationFactor,
+          configEntries: [{ name: 'retention.ms', value: String(retentionMs) }],
+        })),
       });
+    }
+    const present = wanted.filter(({ topic: name }) => existing.has(name)).map(({ topic: name }) => name);
+    if (present.length > 0) {
+      const { topics } = await admin.fetchTopicMetadata({ topics: present });
+      for (const found of topics)
+        if (found.partitions.length < partitions)
+          kafka
+            .logger()
+            .namespace('Topics')
+            .warn(
+              `Topic ${found.name} has ${found.partitions.length} partitions, fewer than the ${partitions} configured ` +
+                '(KAFKA_PARTITIONS): no more than that many members of a group share the work. It is left as it is; add partitions with ' +
+                "Kafka's tools if wanted (keys then move to other partitions).",
+              { topic: found.name, partitions: found.partitions.length, configured: partitions },
+            );
     }
   } finally {
     await admin.disconnect();

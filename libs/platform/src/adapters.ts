@@ -1,6 +1,14 @@
 import { Logger } from '@nestjs/common';
 import type { EventStore } from '@flotilla/event-store';
-import { InProcessTransport, KafkaTransport, Relay, createKafka, type KafkaSettings, type MessageTransport } from '@flotilla/messaging';
+import {
+  InProcessTransport,
+  KafkaTransport,
+  Relay,
+  createKafka,
+  type KafkaLog,
+  type KafkaSettings,
+  type MessageTransport,
+} from '@flotilla/messaging';
 import { CheckpointStore, HandledEvents, type StateDb } from '@flotilla/state';
 import type { PlatformConfig } from './config';
 
@@ -13,7 +21,22 @@ const kafkaSettingsOf = (config: PlatformConfig, clientId: string): KafkaSetting
   clientId,
   topic: config.kafkaTopic,
   groupPrefix: config.kafkaGroupPrefix,
+  partitions: config.kafkaPartitions,
+  replicationFactor: config.kafkaReplicationFactor,
+  retentionMs: config.kafkaRetentionMs,
+  deadLetterRetentionMs: config.kafkaDlqRetentionMs,
+  log: kafkaLog,
 });
+
+/** kafkajs' lines in the process's log, like every other line: context `kafkajs`, its fields beside `msg`. */
+const kafkaLogger = new Logger('kafkajs');
+const kafkaLog: KafkaLog = ({ level, namespace, message, extra }) => {
+  const line = { msg: `[${namespace}] ${message}`, ...extra };
+  if (level === 'error') kafkaLogger.error(line);
+  else if (level === 'warn') kafkaLogger.warn(line);
+  else if (level === 'info') kafkaLogger.log(line);
+  else kafkaLogger.debug(line);
+};
 
 /** TRANSPORT: the in-process transport (one process, the store's own subscription) or Kafka. */
 export const transportFor = (config: PlatformConfig, store: EventStore, stateDb: StateDb): MessageTransport => {

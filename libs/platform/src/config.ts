@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DEFAULT_TOPIC_SETTINGS } from '@flotilla/messaging';
 import { SECRETS_KEY_BYTES } from './secret-box';
 import { LOG_LEVELS, type LogLevel } from './logging';
 
@@ -39,6 +40,14 @@ export interface PlatformConfig {
   readonly kafkaTopic: string;
   /** Kafka mode: consumer groups are `<prefix>.<group>`, e.g. `flotilla.executor-dispatch`. */
   readonly kafkaGroupPrefix: string;
+  /** Kafka mode: partitions of the topics the services create (KAFKA_PARTITIONS, default 6). */
+  readonly kafkaPartitions: number;
+  /** Kafka mode: replicas of each partition of the topics the services create (KAFKA_REPLICATION_FACTOR, default 1). */
+  readonly kafkaReplicationFactor: number;
+  /** Kafka mode: `retention.ms` of the events topic at creation (KAFKA_RETENTION_MS, default 7 days; -1 forever). */
+  readonly kafkaRetentionMs: number;
+  /** Kafka mode: `retention.ms` of the dead-letter topic at creation (KAFKA_DLQ_RETENTION_MS, default 30 days; -1 forever). */
+  readonly kafkaDlqRetentionMs: number;
   /** The base URL targets use to reach this API (async callbacks). */
   readonly publicUrl: string;
   /** HTTP calls to workflow targets in flight at once, per executor process. */
@@ -107,6 +116,10 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     relay: env['RELAY'] === '1' || env['RELAY'] === 'true',
     kafkaTopic: env['KAFKA_TOPIC'] ?? 'flotilla.events',
     kafkaGroupPrefix: env['KAFKA_GROUP_PREFIX'] ?? 'flotilla',
+    kafkaPartitions: positiveInteger(env, 'KAFKA_PARTITIONS', DEFAULT_TOPIC_SETTINGS.partitions),
+    kafkaReplicationFactor: positiveInteger(env, 'KAFKA_REPLICATION_FACTOR', DEFAULT_TOPIC_SETTINGS.replicationFactor),
+    kafkaRetentionMs: retentionMs(env, 'KAFKA_RETENTION_MS', DEFAULT_TOPIC_SETTINGS.retentionMs),
+    kafkaDlqRetentionMs: retentionMs(env, 'KAFKA_DLQ_RETENTION_MS', DEFAULT_TOPIC_SETTINGS.deadLetterRetentionMs),
     publicUrl: env['PUBLIC_URL'] ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     executorConcurrency,
     executorQueueDepth: positiveInteger(env, 'EXECUTOR_QUEUE_DEPTH', DEFAULT_EXECUTOR_QUEUE_DEPTH),
@@ -163,6 +176,16 @@ const positiveInteger = (env: NodeJS.ProcessEnv, name: string, fallback: number)
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not ${raw}`);
+  return value;
+};
+
+/** A topic's `retention.ms`: a positive number of milliseconds, or -1 for no limit (Kafka's own convention). */
+const retentionMs = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || (value < 1 && value !== -1))
+    throw new Error(`${name} must be a positive number of milliseconds, or -1 to keep records forever, not ${raw}`);
   return value;
 };
 

@@ -36,6 +36,32 @@ describe('configuration', () => {
     });
   });
 
+  it('reads the Kafka topic settings, with defaults, and refuses a bad value naming its variable', () => {
+    expect(loadConfig({ DATA_DIR: dir })).toMatchObject({
+      kafkaPartitions: 6,
+      kafkaReplicationFactor: 1,
+      kafkaRetentionMs: 604_800_000,
+      kafkaDlqRetentionMs: 2_592_000_000,
+    });
+    expect(
+      loadConfig({
+        DATA_DIR: dir,
+        KAFKA_PARTITIONS: '12',
+        KAFKA_REPLICATION_FACTOR: '3',
+        KAFKA_RETENTION_MS: '-1',
+        KAFKA_DLQ_RETENTION_MS: '86400000',
+      }),
+    ).toMatchObject({ kafkaPartitions: 12, kafkaReplicationFactor: 3, kafkaRetentionMs: -1, kafkaDlqRetentionMs: 86_400_000 });
+    expect(() => loadConfig({ DATA_DIR: dir, KAFKA_PARTITIONS: '0' })).toThrow('KAFKA_PARTITIONS must be a positive integer, not 0');
+    expect(() => loadConfig({ DATA_DIR: dir, KAFKA_REPLICATION_FACTOR: 'three' })).toThrow(
+      'KAFKA_REPLICATION_FACTOR must be a positive integer, not three',
+    );
+    expect(() => loadConfig({ DATA_DIR: dir, KAFKA_RETENTION_MS: '7d' })).toThrow(
+      'KAFKA_RETENTION_MS must be a positive number of milliseconds, or -1 to keep records forever, not 7d',
+    );
+    expect(() => loadConfig({ DATA_DIR: dir, KAFKA_DLQ_RETENTION_MS: '0' })).toThrow('KAFKA_DLQ_RETENTION_MS must be');
+  });
+
   it('logs at info unless LOG_LEVEL says otherwise, and refuses a level pino does not know', () => {
     expect(loadConfig({ DATA_DIR: dir }).logLevel).toBe('info');
     expect(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug');
