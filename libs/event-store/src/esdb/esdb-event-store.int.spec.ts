@@ -62,5 +62,8 @@ if (target.kind === 'none') {
       if (connectionString === undefined) throw new Error('The EventStoreDB container did not start');
       return EsdbEventStore.fromConnectionString(connectionString);
     },
+    undefined,
+    // EventStoreDB checks event ids within a stream only (an idempotent re-append), never across streams.
+    { uniqueIdsAcrossStreams: false },
   );
 }
