@@ -11,7 +11,7 @@ import { batchAt, describeBatchAt, parseMoment } from './state';
 import { tailEvents } from './tail';
 
 const STORE_HELP = `
-The store is the one the services use: EVENT_STORE (sqlite:<path> or esdb://…), else <DATA_DIR>/events.sqlite
+The store is the one the services use: EVENT_STORE (sqlite:<path>, postgres://… or esdb://…), else <DATA_DIR>/events.sqlite
 (DATA_DIR defaults to ./data). Read models come from the service's state file in DATA_DIR
 (standalone-state.sqlite or ingest-api-state.sqlite), or --state-db / STATE_DB.
 Exit codes: 0 done, 1 not found / refused / differences found, 2 bad usage, 3 the state file is in use.`;
