@@ -8,7 +8,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { BatchCommandHandler, BatchTeams, ItemsReader, WorkflowRepository } from '@flotilla/application';
-import { openEventStore, type EventStore } from '@flotilla/event-store';
+import type { EventStore } from '@flotilla/event-store';
 import { KafkaTransport, type MessageTransport, type Relay } from '@flotilla/messaging';
 import { StateDb } from '@flotilla/state';
 import { EVENT_STORE, MESSAGE_TRANSPORT, relayFor, transportFor } from './adapters';
@@ -17,6 +17,7 @@ import { CONFIG, type PlatformConfig } from './config';
 import { Metrics, batchEventMetrics } from './metrics';
 import { OutboundRules } from './outbound';
 import { SecretBox } from './secret-box';
+import { openConfiguredEventStore, openStateDb } from './storage-paths';
 
 const RELAY = Symbol('Relay');
 
@@ -65,9 +66,9 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         { provide: CLOCK, useValue: systemClock },
         {
           provide: EVENT_STORE,
-          useFactory: () => openEventStore(config.eventStoreUrl),
+          useFactory: () => openConfiguredEventStore(config.eventStoreUrl),
         },
-        { provide: StateDb, useFactory: () => new StateDb(config.stateDbPath) },
+        { provide: StateDb, useFactory: () => openStateDb(config.stateDbPath) },
         { provide: MESSAGE_TRANSPORT, ...overStoreAndState((store, stateDb) => transportFor(config, store, stateDb)) },
         { provide: RELAY, ...overStoreAndState((store, stateDb) => relayFor(config, store, stateDb)) },
         // One registry per process, whichever services it runs.
