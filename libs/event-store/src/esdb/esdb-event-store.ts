@@ -562,6 +562,10 @@ class EsdbSubscription implements Subscription {
   private stopping = false;
   private readonly wakeup = new WakeSignal();
   private stopBackoff: (() => void) | undefined;
+  private requestStop: () => void = () => undefined;
+  private readonly stopRequested = new Promise<undefined>((resolve) => {
+    this.requestStop = () => resolve(undefined);
+  });
 
   constructor(
     private readonly client: EventStoreDBClient,
@@ -579,6 +583,7 @@ class EsdbSubscription implements Subscription {
   async stop(): Promise<void> {
     if (!this.stopping) {
       this.stopping = true;
+      this.requestStop();
       this.stopBackoff?.();
       this.wake();
       if (this.connection !== undefined) await this.close(this.connection);
@@ -622,9 +627,14 @@ class EsdbSubscription implements Subscription {
   private async connectOnce(): Promise<{ readonly error: unknown; readonly progressed: boolean } | undefined> {
     let connection: Connection | undefined;
     try {
-      await this.settings.requireSupportedServer();
-      const from = await this.startPosition();
-      if (this.stopping) return undefined;
+      // The version check and the head read wait on the network: a stop does not wait for them.
+      const setup = (async () => {
+        await this.settings.requireSupportedServer();
+        return this.startPosition();
+      })();
+      setup.catch(() => undefined);
+      const from = await Promise.race([setup, this.stopRequested]);
+      if (from === undefined || this.stopping) return undefined;
       connection = this.open(from);
       await this.pump(connection);
       return undefined;

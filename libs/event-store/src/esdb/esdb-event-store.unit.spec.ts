@@ -680,6 +680,18 @@ describe('EsdbEventStore subscriptions on a fake client', () => {
     expect(calls).toHaveLength(0);
   });
 
+  it('stop() does not wait for a version check that hangs (an unreachable server)', async () => {
+    const { store, calls } = subscribeWith({}, { capabilities: new Promise(() => undefined) });
+    const { errors, handler } = recording();
+    const subscription = store.subscribeToAll({}, handler);
+
+    await subscription.stop();
+
+    await expect(subscription.caughtUp).rejects.toThrow('stopped before it caught up');
+    expect(errors).toEqual([]);
+    expect(calls).toHaveLength(0);
+  });
+
   it('accept 23.10 and later, and ask the server once per store', async () => {
     let asked = 0;
     const { store, stream: streamAt } = subscribeWith(
