@@ -24,6 +24,11 @@ export interface KafkaSettings {
   readonly retryBaseDelayMs?: number;
   /** Where kafkajs' log lines go (by default JSON lines on the console, as kafkajs writes them). */
   readonly log?: KafkaLog;
+  /**
+   * How often a request or a connection is retried before it fails; default 1000 (a broker restart
+   * must not end a service). A probe that must answer at once (readiness) sets 0.
+   */
+  readonly retries?: number;
 }
 
 /**
@@ -55,7 +60,7 @@ export const createKafka = (settings: KafkaSettings): Kafka => {
     brokers: [...settings.brokers],
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator(settings.log ?? consoleKafkaLog),
-    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 1000 },
+    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: settings.retries ?? 1000 },
   });
 };
 

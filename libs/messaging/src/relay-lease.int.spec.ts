@@ -1,22 +1,23 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@flotilla/event-store';
-import { tempDir } from '@flotilla/testing';
 import { RelayLease, relayLeaseStream } from './relay-lease';
 
 /** The relay lease on a real SQLite store file, with a clock the test moves. */
 describe('RelayLease', () => {
-  const data = tempDir('flotilla-relay-lease-');
+  const directory = mkdtempSync(join(tmpdir(), 'flotilla-relay-lease-'));
   let store: SqliteEventStore;
   let now: number;
   const clock = () => now;
   const lease = (holder: string) => new RelayLease(store, 'events', { holder, ttlMs: 10_000, now: clock });
 
   beforeEach(() => {
-    store = new SqliteEventStore(join(data.path, `${Date.now()}-${Math.random()}.sqlite`));
+    store = new SqliteEventStore(join(directory, `${Date.now()}-${Math.random()}.sqlite`));
     now = 1_000_000;
   });
   afterEach(() => store.close());
-  afterAll(() => data.remove());
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
   it('is held by one of two relays; the other takes it only once it expires, and resumes from what the holder had published', async () => {
     const a = lease('a');

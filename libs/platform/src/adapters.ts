@@ -11,6 +11,7 @@ import {
 } from '@flotilla/messaging';
 import { CheckpointStore, HandledEvents, type StateDb } from '@flotilla/state';
 import type { PlatformConfig } from './config';
+import { Readiness } from './readiness';
 
 /** Injection tokens for the ports; which adapter stands behind each is configuration, chosen here. */
 export const EVENT_STORE = Symbol('EventStore');
@@ -54,7 +55,21 @@ export const relayFor = (config: PlatformConfig, store: EventStore, stateDb: Sta
   if (config.transport !== 'kafka' || !config.relay) return null;
   const settings = kafkaSettingsOf(config, `${config.service}-relay`);
   const logger = new Logger('Relay');
-  return new Relay(store, createKafka(settings), settings, new CheckpointStore(stateDb), (error) =>
-    logger.warn(`Publishing to Kafka failed, resuming from the checkpoint: ${String(error)}`),
+  return new Relay(
+    store,
+    createKafka(settings),
+    settings,
+    new CheckpointStore(stateDb),
+    (error) => logger.warn(`Publishing to Kafka failed, resuming from the checkpoint: ${String(error)}`),
+    (message) => logger.log(message),
   );
 };
+
+/** The readiness checks of this process: the store always; in Kafka mode the broker, and the relay where it runs one. */
+export const readinessFor = (config: PlatformConfig, store: EventStore, relay: Relay | null): Readiness =>
+  new Readiness(
+    store,
+    config.transport === 'kafka' ? createKafka({ ...kafkaSettingsOf(config, `${config.service}-readiness`), retries: 0 }) : null,
+    relay,
+    config.readyMaxRelayLag,
+  );

@@ -36,6 +36,8 @@ export interface PlatformConfig {
   readonly kafkaBrokers: readonly string[];
   /** Kafka mode: whether this process runs the relay that publishes the store's events to Kafka. */
   readonly relay: boolean;
+  /** Kafka mode: `GET /health/ready` answers 503 while the relay is more than this many events behind (READY_MAX_RELAY_LAG). */
+  readonly readyMaxRelayLag: number;
   /** Kafka mode: the events topic (its dead letters go to `<topic>.dlq`). */
   readonly kafkaTopic: string;
   /** Kafka mode: consumer groups are `<prefix>.<group>`, e.g. `flotilla.executor-dispatch`. */
@@ -114,6 +116,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
       .map((broker) => broker.trim())
       .filter(Boolean),
     relay: env['RELAY'] === '1' || env['RELAY'] === 'true',
+    readyMaxRelayLag: positiveInteger(env, 'READY_MAX_RELAY_LAG', 1000),
     kafkaTopic: env['KAFKA_TOPIC'] ?? 'flotilla.events',
     kafkaGroupPrefix: env['KAFKA_GROUP_PREFIX'] ?? 'flotilla',
     kafkaPartitions: positiveInteger(env, 'KAFKA_PARTITIONS', DEFAULT_TOPIC_SETTINGS.partitions),

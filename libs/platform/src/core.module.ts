@@ -11,11 +11,12 @@ import { BatchCommandHandler, BatchTeams, ItemsReader, WorkflowRepository } from
 import type { EventStore } from '@flotilla/event-store';
 import { KafkaTransport, type MessageTransport, type Relay } from '@flotilla/messaging';
 import { StateDb } from '@flotilla/state';
-import { EVENT_STORE, MESSAGE_TRANSPORT, relayFor, transportFor } from './adapters';
+import { EVENT_STORE, MESSAGE_TRANSPORT, readinessFor, relayFor, transportFor } from './adapters';
 import { CLOCK, systemClock } from './clock';
 import { CONFIG, type PlatformConfig } from './config';
 import { Metrics, batchEventMetrics } from './metrics';
 import { OutboundRules } from './outbound';
+import { Readiness } from './readiness';
 import { SecretBox } from './secret-box';
 import { openConfiguredEventStore, openStateDb } from './storage-paths';
 
@@ -35,6 +36,7 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(MESSAGE_TRANSPORT) private readonly transport: MessageTransport,
     private readonly stateDb: StateDb,
     @Optional() @Inject(RELAY) private readonly relay: Relay | null,
+    private readonly readiness: Readiness,
     metrics: Metrics,
   ) {
     const relayOf = relay;
@@ -71,6 +73,11 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         { provide: StateDb, useFactory: () => openStateDb(config.stateDbPath) },
         { provide: MESSAGE_TRANSPORT, ...overStoreAndState((store, stateDb) => transportFor(config, store, stateDb)) },
         { provide: RELAY, ...overStoreAndState((store, stateDb) => relayFor(config, store, stateDb)) },
+        {
+          provide: Readiness,
+          inject: [EVENT_STORE, RELAY],
+          useFactory: (store: EventStore, relay: Relay | null) => readinessFor(config, store, relay),
+        },
         // One registry per process, whichever services it runs.
         { provide: Metrics, useFactory: () => new Metrics() },
         {
@@ -97,6 +104,7 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
         BatchTeams,
         SecretBox,
         OutboundRules,
+        Readiness,
       ],
     };
   }
@@ -107,6 +115,7 @@ export class CoreModule implements OnApplicationBootstrap, OnApplicationShutdown
 
   /** Services stop their consumers first (their own shutdown hooks); then the shared resources close. */
   async onApplicationShutdown(): Promise<void> {
+    await this.readiness.close();
     await this.relay?.stop();
     await this.transport.close();
     await this.store.close();
