@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Logger, Module, type DynamicModule, type Type } from '@nestjs/common';
 import { loadConfig, type PlatformConfig } from './config';
@@ -25,6 +25,15 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
     imports: [loggingModule(name, config.logLevel), CoreModule.forRoot(config), ...own],
     controllers: [HealthController, MetricsController],
   };
+  // Until the server listens, Nest buffers the log: a start that stalls with nothing left to wait on
+  // (the event loop empties) would otherwise end with exit code 0 and not one line. Say so, and fail.
+  let started = false;
+  const stalled = (): void => {
+    if (started) return;
+    writeSync(2, `${name}: the start stopped before the server listened (nothing left to wait on); exiting with 1\n`);
+    process.exitCode = 1;
+  };
+  process.once('beforeExit', stalled);
   const servesApi = own.includes(AuthModule);
   const app = await createHttpApp(root, {
     structuredLogs: true,
@@ -34,6 +43,7 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
     ...(servesApi ? { consoleDir: process.env['CONSOLE_DIR'] ?? builtConsoleDir() } : {}),
   });
   await listen(app, config, name);
+  started = true;
 };
 
 /**

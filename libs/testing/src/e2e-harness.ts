@@ -51,7 +51,9 @@ export class PlatformProcess {
     this.child.stdout?.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
     this.child.stderr?.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
     const exited = new Promise<never>((_, reject) =>
-      this.child?.once('exit', (code) => reject(new Error(`process exited with ${code}:\n${this.output.join('').slice(-3000)}`))),
+      this.child?.once('exit', (code) =>
+        reject(new Error(`${this.entry} (port ${this.port}) exited with ${code} before it was up:\n${this.output.join('').slice(-3000)}`)),
+      ),
     );
     await Promise.race([
       exited,
