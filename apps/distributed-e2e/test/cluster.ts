@@ -6,13 +6,19 @@ export type ServiceName = 'ingest-api' | 'scheduler' | 'executor' | 'notifier';
 
 /**
  * The distributed product on one host: each service its own OS process on TRANSPORT=kafka, all
- * sharing one SQLite event store file, each with its own state database. A topic and consumer
- * group prefix per cluster keep tests apart on a shared broker.
+ * sharing one event store (by default one SQLite file; or the PostgreSQL database given), each with
+ * its own state database. A topic and consumer group prefix per cluster keep tests apart on a
+ * shared broker.
  */
 export class Cluster {
   readonly data = tempDir('flotilla-cluster-');
   readonly topic = `flotilla.test.${randomUUID().slice(0, 8)}`;
+  readonly eventStoreUrl: string;
   private readonly processes = new Map<string, PlatformProcess>();
+
+  constructor(eventStoreUrl?: string) {
+    this.eventStoreUrl = eventStoreUrl ?? `sqlite:${join(this.data.path, 'events.sqlite')}`;
+  }
 
   async start(name: string, service: ServiceName, env: Record<string, string> = {}): Promise<PlatformProcess> {
     const brokers = process.env['KAFKA_BROKERS'];
@@ -27,7 +33,7 @@ export class Cluster {
         KAFKA_BROKERS: brokers,
         KAFKA_TOPIC: this.topic,
         KAFKA_GROUP_PREFIX: this.topic,
-        EVENT_STORE: `sqlite:${join(this.data.path, 'events.sqlite')}`,
+        EVENT_STORE: this.eventStoreUrl,
         STATE_DB: join(this.data.path, `${name}-state.sqlite`),
         KAFKAJS_NO_PARTITIONER_WARNING: '1',
         ...(service === 'scheduler' ? { RELAY: '1' } : {}),
@@ -46,15 +52,12 @@ export class Cluster {
     return found;
   }
 
-  /** The usual four. */
-  async startAll(): Promise<PlatformProcess> {
-    const [api] = await Promise.all([
-      this.start('ingest-api', 'ingest-api'),
-      this.start('scheduler', 'scheduler'),
-      this.start('executor', 'executor'),
-      this.start('notifier', 'notifier'),
-    ]);
-    return api;
+  /** The usual four, each with its own extra environment if given. */
+  async startAll(env: Partial<Record<ServiceName, Record<string, string>>> = {}): Promise<PlatformProcess> {
+    const [api] = await Promise.all(
+      (['ingest-api', 'scheduler', 'executor', 'notifier'] as const).map((service) => this.start(service, service, env[service])),
+    );
+    return api as PlatformProcess;
   }
 
   /** The tail of every process's output, for a failure's report. */

@@ -1,21 +1,27 @@
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { acquireKafkaBroker } from '@flotilla/messaging/testing';
+import { randomBytes } from 'node:crypto';
+import { openEventStore, type StoredEvent } from '@flotilla/event-store';
+import { RELAYED_STREAM_PREFIXES } from '@flotilla/messaging';
+import { acquireKafkaBroker, readWholeTopic } from '@flotilla/messaging/testing';
 import type { BatchView, HistoryEntry } from '@flotilla/projections';
-import { TargetServer, eventually, sleep, type PlatformProcess } from '@flotilla/testing';
+import { TargetServer, eventually, freshPostgresDatabase, sleep, startWebhookReceiver, type PlatformProcess } from '@flotilla/testing';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { Cluster } from './cluster';
 
 /**
- * The four services as four OS processes over a real Kafka broker, sharing one SQLite store file.
- * The target on loopback counts calls by Idempotency-Key.
+ * The four services as four OS processes over a real Kafka broker, sharing one event store: a
+ * SQLite file (one host), then a PostgreSQL database of its own on the real server (the tested
+ * multi-host shape). The target on loopback counts calls by Idempotency-Key.
  */
-describe('flotilla distributed over Kafka', () => {
+describe.each(['sqlite', 'postgres'] as const)('flotilla distributed over Kafka, the store on %s', (storeKind) => {
   let cluster: Cluster;
   let target: TargetServer;
+  let database: Awaited<ReturnType<typeof freshPostgresDatabase>> | null = null;
 
   beforeEach(async () => {
-    cluster = new Cluster();
+    database = storeKind === 'postgres' ? await freshPostgresDatabase() : null;
+    cluster = new Cluster(database?.url);
     target = new TargetServer();
     await target.start();
   });
@@ -23,6 +29,7 @@ describe('flotilla distributed over Kafka', () => {
     if (process.env['FLOTILLA_E2E_LOGS']) console.log(cluster.logs());
     await cluster.stop();
     await target.stop();
+    await database?.drop();
   });
 
   const setUp = async (api: PlatformProcess) => {
@@ -75,14 +82,27 @@ describe('flotilla distributed over Kafka', () => {
     expect(new Set(keys)).toEqual(new Set(Array.from({ length: total }, (_, i) => `${id}.${i}`)));
   };
 
+  const kafka = () => new Kafka({ brokers: (process.env['KAFKA_BROKERS'] ?? '').split(','), logLevel: logLevel.NOTHING });
+  /** The store's events that pass `keep`, read with the product's own adapter. */
+  const storedEvents = async (keep: (event: StoredEvent) => boolean): Promise<StoredEvent[]> => {
+    const store = await openEventStore(cluster.eventStoreUrl);
+    try {
+      const kept: StoredEvent[] = [];
+      for await (const event of store.readAll()) if (keep(event)) kept.push(event);
+      return kept;
+    } finally {
+      await store.close();
+    }
+  };
+
   it('runs a batch in waves across four processes; with two executors every execution is triggered and called exactly once; a poison message is dead-lettered', async () => {
     const api = await cluster.startAll();
     await cluster.start('executor-2', 'executor');
     await setUp(api);
 
     // A poison record on the events topic, before the batch: it must not hold up its partition.
-    const kafka = new Kafka({ brokers: (process.env['KAFKA_BROKERS'] ?? '').split(','), logLevel: logLevel.NOTHING });
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const client = kafka();
+    const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     for (let partition = 0; partition < 6; partition++)
       await producer.send({ topic: cluster.topic, messages: [{ partition, value: 'not an event' }] });
@@ -122,7 +142,7 @@ describe('flotilla distributed over Kafka', () => {
 
     // The poison records went to the dead-letter topic, named by group.
     const letters: { group: string; error: string }[] = [];
-    const reader = kafka.consumer({ groupId: `${cluster.topic}.dlq-reader` });
+    const reader = client.consumer({ groupId: `${cluster.topic}.dlq-reader` });
     await reader.connect();
     await reader.subscribe({ topics: [`${cluster.topic}.dlq`], fromBeginning: true });
     await reader.run({ eachMessage: async ({ message }) => void letters.push(JSON.parse(message.value?.toString() ?? 'null')) });
@@ -163,58 +183,187 @@ describe('flotilla distributed over Kafka', () => {
     await expectEachTriggeredOnce(api, id, 60);
   });
 
-  it('the broker stopped and restarted in the middle of a batch: the batch finishes, nothing lost', async () => {
-    const broker = await acquireKafkaBroker();
-    const api = await cluster.startAll();
+  it('two relays (RELAY=1 on both executors): one publishes, and after kill -9 of it the other takes over; nothing lost, nothing published twice beyond one relay batch', async () => {
+    const api = await cluster.startAll({ scheduler: { RELAY: '0' }, executor: { RELAY: '1' } });
+    await eventually(
+      async () => cluster.process('executor').output.join(''),
+      (output) => output.includes('Relay lease taken'),
+      30_000,
+      'the first executor taking the relay lease',
+    );
+    await cluster.start('executor-2', 'executor', { RELAY: '1' });
     await setUp(api);
-    const id = await submit(api, 30, 3, 0.5);
+    await sleep(5000);
+    const id = await submit(api, 60, 5, 0.5);
     await eventually(
       () => batch(api, id),
-      (view) => view.progress.triggered >= 6,
+      (view) => view.progress.triggered >= 10,
       30_000,
       'first waves',
     );
-    await broker.restart();
-    const done = await finished(api, id, 30, 180_000);
-    expect(done.progress).toMatchObject({ total: 30, triggered: 30, completed: 30, failed: 0 });
-    await expectEachTriggeredOnce(api, id, 30);
+    // While both run, only the holder publishes.
+    expect(cluster.process('executor-2').output.join('')).not.toContain('Relay lease taken');
+    await cluster.process('executor').kill();
+    const done = await finished(api, id, 60, 120_000);
+    expect(done.progress).toEqual({ total: 60, pending: 0, triggered: 60, cancelled: 0, completed: 60, failed: 0, percent: 100 });
+    await expectEachTriggeredOnce(api, id, 60);
+    expect(cluster.process('executor-2').output.join('')).toContain('Relay lease taken');
+
+    // Every relayed event of the store is on the topic; an event is there twice only when the
+    // killed holder had published it past its last checkpoint (at most one relay batch of 500).
+    const relayed = await storedEvents((event) => RELAYED_STREAM_PREFIXES.some((prefix) => event.streamName.startsWith(prefix)));
+    const published = (await readWholeTopic(kafka(), cluster.topic)).map((record) => record.headers['event-id']);
+    expect(new Set(published)).toEqual(new Set(relayed.map((event) => event.id)));
+    expect(published.length - new Set(published).size).toBeLessThanOrEqual(500);
   });
 
-  it('the broker stopped and started mid-batch: a paced batch is re-planned when the executor meets its late waves, and the target never gets more than maxConcurrent calls per interval', async () => {
-    const broker = await acquireKafkaBroker();
-    const api = await cluster.startAll();
-    await setUp(api);
-    const maxConcurrent = 2;
-    const intervalMs = 2000;
-    const id = await submit(api, 16, maxConcurrent, intervalMs / 1000);
-    await eventually(
-      () => batch(api, id),
-      (view) => view.progress.completed >= 2 * maxConcurrent,
-      30_000,
-      'the first two waves',
-    );
-    const stoppedAt = Date.now();
-    // Stop, then start on the same address and data: the scheduler goes on declaring waves into the
-    // store meanwhile, and the relay publishes them when the broker is back, late.
-    await broker.restart();
-    const outageMs = Date.now() - stoppedAt;
-    const done = await finished(api, id, 16, 180_000);
-    expect(done.progress).toMatchObject({ total: 16, triggered: 16, completed: 16, failed: 0 });
-    await expectEachTriggeredOnce(api, id, 16);
+  if (storeKind === 'sqlite') {
+    it("no secret on the topic: a webhook's signing secret, an Extend run's secrets, an API key and their stored forms are in no Kafka record", async () => {
+      const api = await cluster.startAll();
+      await setUp(api);
+      const webhookSecret = `whsec-${randomBytes(16).toString('hex')}`;
+      const extendSecret = `ext-${randomBytes(16).toString('hex')}`;
+      const receiver = await startWebhookReceiver();
+      try {
+        const registered = await api.request('POST', '/v1/webhooks', {
+          url: receiver.url,
+          events: ['batch.started', 'batch.completed'],
+          secret: webhookSecret,
+        });
+        expect(registered.status).toBe(201);
+        const key = await api.request<{ key: string }>('POST', '/v1/keys', { team: 'alpha', role: 'submitter', name: 'ci' });
+        expect(key.status).toBe(201);
+        const extendWorkflow = await api.request('POST', '/v1/workflows', {
+          id: 'ext',
+          name: 'ext',
+          inputs: [{ name: 'file' }],
+          target: { url: target.url },
+        });
+        expect(extendWorkflow.status).toBe(201);
+        const run = await api.request<{ batchId: string }>('POST', '/workflow_runs/batch', {
+          workflow: { id: 'ext' },
+          inputs: [{ file: { url: 'https://files.example.com/a.pdf' }, secrets: { apiKey: extendSecret } }],
+        });
+        expect(run.status).toBe(200);
+        await finished(api, run.body.batchId, 1);
+        const id = await submit(api, 5, 5, 0);
+        await finished(api, id, 5);
+        // The notifier still signs with the secret it reads from the store.
+        await eventually(
+          () => Promise.resolve(receiver.deliveries.length),
+          (count) => count >= 2,
+          30_000,
+          'deliveries',
+        );
 
-    const starts = target.calls
-      .filter((call) => call.key.startsWith(`${id}.`))
-      .map((call) => call.at)
-      .sort((a, b) => a - b);
-    let shortest = Number.POSITIVE_INFINITY;
-    for (let i = 0; i + maxConcurrent < starts.length; i++) shortest = Math.min(shortest, starts[i + maxConcurrent]! - starts[i]!);
-    // Any maxConcurrent + 1 consecutive call starts span at least the interval less the catch-up
-    // grace (1 s: a wave late by less fires as planned) and 300 ms of delivery jitter over Kafka.
-    expect({ outageMs, shortest: shortest >= intervalMs - 1000 - 300 }).toEqual({ outageMs, shortest: true });
+        // What is stored sealed or hashed: the ciphertexts and the key's hash, found in the store itself.
+        const stored = await storedEvents(() => true);
+        const storedForms = stored.flatMap((event) => sealedAndHashedIn(event.data));
+        expect(storedForms.length).toBeGreaterThanOrEqual(3);
+        const forbidden = [webhookSecret, extendSecret, key.body.key, ...storedForms];
 
-    const replanned = (await history(api, id)).filter((entry) => entry.type === 'BatchReplanned');
-    expect(replanned.length).toBeGreaterThan(0);
-    expect(replanned[0]).toMatchObject({ actor: 'system', reason: 'catch-up after downtime' });
-    expect(Date.parse(replanned[0]!.occurredAt)).toBeGreaterThan(stoppedAt);
-  });
+        const records = [
+          ...(await readWholeTopic(kafka(), cluster.topic)),
+          ...(await readWholeTopic(kafka(), `${cluster.topic}.dlq`).catch(() => [])),
+        ];
+        expect(records.some((record) => record.value?.includes('WebhookRegistered'))).toBe(true);
+        const leaks = records.flatMap((record) => {
+          const bytes = [record.key ?? '', record.value ?? '', ...Object.values(record.headers)].join('\n');
+          return forbidden
+            .filter((secret) => bytes.includes(secret))
+            .map((secret) => `${record.partition}/${record.offset}: ${secret.slice(0, 12)}…`);
+        });
+        expect(leaks).toEqual([]);
+      } finally {
+        await receiver.stop();
+      }
+    });
+
+    it('the broker stopped and restarted in the middle of a batch: the batch finishes, nothing lost', async () => {
+      const broker = await acquireKafkaBroker();
+      const api = await cluster.startAll();
+      await setUp(api);
+      const id = await submit(api, 30, 3, 0.5);
+      await eventually(
+        () => batch(api, id),
+        (view) => view.progress.triggered >= 6,
+        30_000,
+        'first waves',
+      );
+      // Readiness follows the broker: 503 naming it while it is away, 200 again once it is back.
+      const readiness: { status: number; broker?: boolean }[] = [];
+      let restarting = true;
+      const probing = (async () => {
+        while (restarting) {
+          const answer = await cluster.process('scheduler').request<{ checks: Record<string, { ok: boolean }> }>('GET', '/health/ready');
+          readiness.push({ status: answer.status, broker: answer.body.checks['broker']?.ok });
+          await sleep(250);
+        }
+      })();
+      await broker.restart();
+      await eventually(
+        () => cluster.process('scheduler').request('GET', '/health/ready'),
+        (answer) => answer.status === 200,
+        60_000,
+        'ready again',
+      );
+      restarting = false;
+      await probing;
+      expect(readiness).toContainEqual({ status: 503, broker: false });
+      expect(readiness[0]).toEqual({ status: 200, broker: true });
+      const done = await finished(api, id, 30, 180_000);
+      expect(done.progress).toMatchObject({ total: 30, triggered: 30, completed: 30, failed: 0 });
+      await expectEachTriggeredOnce(api, id, 30);
+    });
+
+    it('the broker stopped and started mid-batch: a paced batch is re-planned when the executor meets its late waves, and the target never gets more than maxConcurrent calls per interval', async () => {
+      const broker = await acquireKafkaBroker();
+      const api = await cluster.startAll();
+      await setUp(api);
+      const maxConcurrent = 2;
+      const intervalMs = 2000;
+      const id = await submit(api, 16, maxConcurrent, intervalMs / 1000);
+      await eventually(
+        () => batch(api, id),
+        (view) => view.progress.completed >= 2 * maxConcurrent,
+        30_000,
+        'the first two waves',
+      );
+      const stoppedAt = Date.now();
+      // Stop, then start on the same address and data: the scheduler goes on declaring waves into the
+      // store meanwhile, and the relay publishes them when the broker is back, late.
+      await broker.restart();
+      const outageMs = Date.now() - stoppedAt;
+      const done = await finished(api, id, 16, 180_000);
+      expect(done.progress).toMatchObject({ total: 16, triggered: 16, completed: 16, failed: 0 });
+      await expectEachTriggeredOnce(api, id, 16);
+
+      const starts = target.calls
+        .filter((call) => call.key.startsWith(`${id}.`))
+        .map((call) => call.at)
+        .sort((a, b) => a - b);
+      let shortest = Number.POSITIVE_INFINITY;
+      for (let i = 0; i + maxConcurrent < starts.length; i++) shortest = Math.min(shortest, starts[i + maxConcurrent]! - starts[i]!);
+      // Any maxConcurrent + 1 consecutive call starts span at least the interval less the catch-up
+      // grace (1 s: a wave late by less fires as planned) and 300 ms of delivery jitter over Kafka.
+      expect({ outageMs, shortest: shortest >= intervalMs - 1000 - 300 }).toEqual({ outageMs, shortest: true });
+
+      const replanned = (await history(api, id)).filter((entry) => entry.type === 'BatchReplanned');
+      expect(replanned.length).toBeGreaterThan(0);
+      expect(replanned[0]).toMatchObject({ actor: 'system', reason: 'catch-up after downtime' });
+      expect(Date.parse(replanned[0]!.occurredAt)).toBeGreaterThan(stoppedAt);
+    });
+  }
 });
+
+/** A sealed secret's ciphertext and a key's hash, wherever they sit in an event's data. */
+const sealedAndHashedIn = (value: unknown): string[] => {
+  if (Array.isArray(value)) return value.flatMap(sealedAndHashedIn);
+  if (typeof value !== 'object' || value === null) return [];
+  const record = value as Record<string, unknown>;
+  const own = [
+    ...(typeof record['ct'] === 'string' && typeof record['tag'] === 'string' ? [record['ct']] : []),
+    ...(typeof record['hash'] === 'string' && record['hash'].length >= 32 ? [record['hash']] : []),
+  ];
+  return [...own, ...Object.values(record).flatMap(sealedAndHashedIn)];
+};
