@@ -199,6 +199,7 @@ describe('the OpenAPI description', () => {
     );
     expect(open).toEqual([
       { at: 'get /health', security: [{}] },
+      { at: 'get /health/ready', security: [{}] },
       { at: 'get /metrics', security: [{}] },
       { at: 'post /v1/executions/{id}/result', security: [{}] },
     ]);
