@@ -1,4 +1,5 @@
-import { setImmediate as nextMacrotask } from 'node:timers/promises';
+import { setImmediate as nextMacrotask, setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '@flotilla/domain';
 import type { GlobalPosition, StoredEvent, SubscribeOptions, Subscription, SubscriptionHandler } from './event-store';
 
 /** `maxBatchSize` with its default, refused when it could never deliver anything. */
@@ -101,6 +102,16 @@ export interface PageSource {
   readPage(after: GlobalPosition): Page | Promise<Page>;
   /** Called once when the subscription has stopped, whatever the reason. */
   finished(): void;
+  /**
+   * A page read that failed this way is retried from the same position, with the product's backoff,
+   * instead of ending the subscription (a store on a server: a dropped or refused connection).
+   * Absent: every failure ends it (SQLite: a failed read is not a passing condition).
+   */
+  readonly retryable?: {
+    readonly isTransient: (error: unknown) => boolean;
+    readonly backoff: { readonly baseMs: number; readonly capMs: number };
+    readonly log: (message: string) => void;
+  };
 }
 
 /**
@@ -148,7 +159,8 @@ export class PagedSubscription implements Subscription {
       let position = after;
       while (!this.stopping) {
         this.wakeup.reset();
-        const page = await this.source.readPage(position);
+        const page = await this.readPage(position);
+        if (page === undefined) break;
         for (let start = 0; start < page.events.length && !this.stopping; start += this.options.maxBatchSize) {
           const batch = page.events.slice(start, start + this.options.maxBatchSize);
           await this.handler.onEvents(batch);
@@ -175,6 +187,28 @@ export class PagedSubscription implements Subscription {
       reportSubscriptionError(this.handler, error);
     } finally {
       this.source.finished();
+    }
+  }
+
+  /** The next page, retrying the failures the source calls transient until it reads or the subscription stops (undefined). */
+  private async readPage(position: GlobalPosition): Promise<Page | undefined> {
+    const retryable = this.source.retryable;
+    for (let failures = 1; ; failures++) {
+      try {
+        return await this.source.readPage(position);
+      } catch (error) {
+        if (retryable === undefined || !retryable.isTransient(error)) throw error;
+        const delay = backoffDelay(failures, retryable.backoff, Math.random);
+        retryable.log(
+          `Reading events after position ${position} failed (${String(error)}); trying again in ${delay} ms (attempt ${failures})`,
+        );
+        // Until the delay is up, or sooner when woken (stop, or something new was appended).
+        const pause = new AbortController();
+        this.wakeup.reset();
+        await Promise.race([sleep(delay, undefined, { signal: pause.signal }).catch(() => undefined), this.wakeup.sleep()]);
+        pause.abort();
+        if (this.stopping) return undefined;
+      }
     }
   }
 }

@@ -198,6 +198,58 @@ describe('PostgresEventStore', () => {
     });
   }, 30_000);
 
+  it('a subscription outlives the server dropping and refusing its connections: it retries the read and delivers every event once', async () => {
+    // A database of its own: this test shuts everyone out of it for a while.
+    const own = await freshPostgresDatabase();
+    const admin = new pg.Client({ connectionString: process.env['PG_URL'] || 'postgres://postgres@127.0.0.1:5432/test' });
+    await admin.connect();
+    const logged: string[] = [];
+    const store = await PostgresEventStore.open(own.url, {
+      pageSize: 5,
+      notifications: false,
+      pollIntervalMs: 50,
+      log: (line) => void logged.push(line),
+    });
+    try {
+      for (let i = 0; i < 20; i++) await store.appendToStream(`outage-${i}`, [{ type: 'Noted', data: { i } }]);
+      const delivered: number[] = [];
+      const errors: unknown[] = [];
+      let outage: Promise<unknown> | undefined;
+      store.subscribeToAll(
+        { filter: { streamPrefixes: ['outage-'] }, maxBatchSize: 5 },
+        {
+          onEvents: async (events) => {
+            delivered.push(...events.map((event) => (event.data as { i: number }).i));
+            if (outage === undefined) {
+              // After the first page: end every session of the database and refuse new ones for a second.
+              await admin.query(`ALTER DATABASE ${own.name} ALLOW_CONNECTIONS false`);
+              await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [
+                own.name,
+              ]);
+              outage = new Promise((resolve) => setTimeout(resolve, 1000)).then(() =>
+                admin.query(`ALTER DATABASE ${own.name} ALLOW_CONNECTIONS true`),
+              );
+            }
+          },
+          onError: (error) => void errors.push(error),
+        },
+      );
+      await until(() => delivered.length >= 20, 15_000, 'every event after the outage').catch((error: unknown) => {
+        throw new Error(
+          `${String(error)}; delivered ${JSON.stringify(delivered)}; logged ${JSON.stringify(logged)}; errors ${String(errors)}`,
+        );
+      });
+      await outage;
+      expect({ delivered, errors }).toEqual({ delivered: Array.from({ length: 20 }, (_, i) => i), errors: [] });
+      expect(logged.some((line) => line.includes('trying again'))).toBe(true);
+    } finally {
+      await admin.query(`ALTER DATABASE ${own.name} ALLOW_CONNECTIONS true`).catch(() => undefined);
+      await store.close();
+      await admin.end();
+      await own.drop();
+    }
+  }, 30_000);
+
   it('names the URL without its password when it cannot connect', async () => {
     const refusal = await PostgresEventStore.open('postgres://flotilla:s3cret@127.0.0.1:1/flotilla').catch((error: unknown) => error);
     expect(refusal).toBeInstanceOf(Error);

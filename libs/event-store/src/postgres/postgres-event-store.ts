@@ -32,9 +32,31 @@ export interface PostgresEventStoreOptions {
    * neither sends nor listens: subscriptions then learn of other processes' appends by polling alone.
    */
   readonly notifications?: boolean;
+  /** Where a subscription's retried reads are reported (a dropped or refused connection). Default: console.warn. */
+  readonly log?: (message: string) => void;
 }
 
 const CHANNEL = 'flotilla_events';
+
+/** Between retries of a subscription's read while the server is away: the product's backoff, full jitter. */
+const READ_RETRY_BACKOFF = { baseMs: 250, capMs: 10_000 } as const;
+
+/**
+ * A failure of the connection rather than of the statement: the server went away, restarted, refused
+ * connections or killed the session (SQLSTATE classes 08 and 57P, and the socket errors pg passes on).
+ * A subscription's read retries these; any other error ends it.
+ */
+export const isConnectionError = (error: unknown): boolean => {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code === '53300')) return true;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN'].includes(code))
+    return true;
+  // A database closed to new sessions for a while (ALLOW_CONNECTIONS false: maintenance) answers 55000 with this.
+  return /Connection terminated|connection timeout|Client has encountered a connection error|not currently accepting connections/i.test(
+    error.message,
+  );
+};
 /**
  * Transaction-level advisory lock keys ('flotil' + 'la' / 'ls'). Advisory locks are per database, so stores
  * in other databases of the same server never wait on each other.
@@ -163,6 +185,7 @@ export class PostgresEventStore implements EventStore {
   private readonly pageSize: number;
   private readonly pollIntervalMs: number;
   private readonly notifications: boolean;
+  private readonly log: (message: string) => void;
   private poller: NodeJS.Timeout | undefined;
   private knownHead = 0n;
   private listener: Listener | undefined;
@@ -176,6 +199,7 @@ export class PostgresEventStore implements EventStore {
     this.pageSize = positiveInteger('pageSize', options.pageSize ?? 1000);
     this.pollIntervalMs = positiveInteger('pollIntervalMs', options.pollIntervalMs ?? 500);
     this.notifications = options.notifications ?? true;
+    this.log = options.log ?? ((message) => console.warn(message));
   }
 
   /** Connects and creates the schema when missing (safe when several processes open at once). */
@@ -307,7 +331,11 @@ export class PostgresEventStore implements EventStore {
       return { after, caughtUpAt: head };
     });
     const subscription = new PagedSubscription(
-      { readPage: (after) => this.readPage(after, this.pageSize, filter), finished: () => this.detach(subscription) },
+      {
+        readPage: (after) => this.readPage(after, this.pageSize, filter),
+        finished: () => this.detach(subscription),
+        retryable: { isTransient: isConnectionError, backoff: READ_RETRY_BACKOFF, log: this.log },
+      },
       { from, maxBatchSize },
       handler,
     );
