@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagg
 import { isBatch, type BatchEvent, type BatchState } from '@flotilla/domain';
 import type { Request, Response } from 'express';
 import { Public } from './auth/access';
+import { withinMs } from './time-bound';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** An execution's end as counted by flotilla_executions_total. */
@@ -108,19 +109,8 @@ export class Metrics {
 /** How long a scrape waits for one value read at scrape time. */
 const SCRAPE_READ_MS = 2000;
 
-const withinScrape = async (read: () => Sample | Promise<Sample>): Promise<Sample | null> => {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      Promise.resolve().then(read),
-      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), SCRAPE_READ_MS))),
-    ]);
-  } catch {
-    return null;
-  } finally {
-    clearTimeout(timer);
-  }
-};
+const withinScrape = (read: () => Sample | Promise<Sample>): Promise<Sample | null> =>
+  withinMs(Promise.resolve().then(read), SCRAPE_READ_MS, 'A value read at scrape time').catch(() => null);
 
 /**
  * The batch command handler's `onAppended`: the facts counted from the events this process appended

@@ -1,6 +1,7 @@
 import type { EventStore } from '@flotilla/event-store';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Relay } from '@flotilla/messaging';
+import { withinMs } from './time-bound';
 
 /** One dependency's answer: reachable or not, and why not. */
 export interface ReadinessCheck {
@@ -17,23 +18,7 @@ export interface ReadinessReport {
 /** How long one probe may take before its dependency counts as unreachable. */
 export const READINESS_PROBE_TIMEOUT_MS = 2000;
 
-const withinTimeout = <T>(work: Promise<T>, what: string): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${what} did not answer within ${READINESS_PROBE_TIMEOUT_MS} ms`)),
-      READINESS_PROBE_TIMEOUT_MS,
-    );
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
+const withinTimeout = <T>(work: Promise<T>, what: string): Promise<T> => withinMs(work, READINESS_PROBE_TIMEOUT_MS, what);
 
 const failed = (error: unknown): ReadinessCheck => ({ ok: false, error: error instanceof Error ? error.message : String(error) });
 
