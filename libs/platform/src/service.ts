@@ -16,6 +16,26 @@ import { AuthModule } from './auth/auth.module';
  */
 export const runService = async (name: string, modules: (config: PlatformConfig) => (Type<unknown> | DynamicModule)[]): Promise<void> => {
   installSafetyNet();
+  // Until the server listens, Nest buffers the log, and the safety net would take a failed start for
+  // one failed task: a start that throws (a bad setting) or stalls with nothing left to wait on (the
+  // event loop empties) would end with exit code 0, the first without saying it stopped, the second
+  // without a line at all. Both say so on stderr and exit 1, for a supervisor to see.
+  let started = false;
+  process.once('beforeExit', () => {
+    if (started) return;
+    writeSync(2, `${name}: the start stopped before the server listened (nothing left to wait on); exiting with 1\n`);
+    process.exitCode = 1;
+  });
+  try {
+    await start(name, modules);
+    started = true;
+  } catch (failure) {
+    writeSync(2, `${name}: could not start: ${describeFailure(failure)}\n`);
+    process.exit(1);
+  }
+};
+
+const start = async (name: string, modules: (config: PlatformConfig) => (Type<unknown> | DynamicModule)[]): Promise<void> => {
   const config = loadConfig(process.env, name);
   @Module({})
   class ServiceModule {}
@@ -25,15 +45,6 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
     imports: [loggingModule(name, config.logLevel), CoreModule.forRoot(config), ...own],
     controllers: [HealthController, MetricsController],
   };
-  // Until the server listens, Nest buffers the log: a start that stalls with nothing left to wait on
-  // (the event loop empties) would otherwise end with exit code 0 and not one line. Say so, and fail.
-  let started = false;
-  const stalled = (): void => {
-    if (started) return;
-    writeSync(2, `${name}: the start stopped before the server listened (nothing left to wait on); exiting with 1\n`);
-    process.exitCode = 1;
-  };
-  process.once('beforeExit', stalled);
   const servesApi = own.includes(AuthModule);
   const app = await createHttpApp(root, {
     structuredLogs: true,
@@ -43,7 +54,6 @@ export const runService = async (name: string, modules: (config: PlatformConfig)
     ...(servesApi ? { consoleDir: process.env['CONSOLE_DIR'] ?? builtConsoleDir() } : {}),
   });
   await listen(app, config, name);
-  started = true;
 };
 
 /**
