@@ -2,6 +2,7 @@ import { batchEvents, batchItemsEvents, type RegisteredEvent } from '@flotilla/d
 import type { Recorded } from '@flotilla/event-store';
 import { type Projection, isoToMs } from './projection';
 import type { StateDb } from '@flotilla/state';
+import { FREEZE_EXECUTE_AT } from './execution-tables';
 
 /** Rows per INSERT statement when copying an items chunk: one statement per row cost more than the insert itself. */
 const ROWS_PER_INSERT = 100;
@@ -13,9 +14,12 @@ const ROWS_PER_INSERT = 100;
  * stay invisible and no row is written twice. `state` is the domain's execution state (pending,
  * triggered, cancelled, completed, failed) so it can be filtered on directly.
  *
- * Batch-wide events are set operations: a cancel cancels every pending row in one UPDATE; a new
- * plan (a resume, a reconfiguration of the waves, a catch-up) re-plans them with the wave formula
- * in SQL, in original order, with the figures `execution_plans` holds for the batch.
+ * Batch-wide events are set operations: a cancel cancels every pending row in one UPDATE. A pending
+ * row holds no time of its own: `execution_plans` holds the batch's current plan (its start, its
+ * first index and its wave figures) and reads compute the time from it (`EXECUTE_AT`), so a new plan
+ * (a resume, a release, a reconfiguration of the waves, a catch-up) writes one row. Only a pending
+ * row rescheduled on its own, or one of a plan with holes in it (below), holds its own time, and a
+ * row that leaves pending keeps the time it was due at.
  */
 const executionsEvents = batchItemsEvents.with(
   batchEvents.subset(
@@ -31,6 +35,7 @@ const executionsEvents = batchItemsEvents.with(
     'BatchResumed',
     'BatchReconfigured',
     'BatchReplanned',
+    'BatchReleased',
     'BatchCancelled',
   ),
 );
@@ -38,7 +43,7 @@ type ExecutionsEvent = RegisteredEvent<typeof executionsEvents>;
 
 export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
   readonly name = 'batch-executions';
-  readonly version = 2;
+  readonly version = 3;
   readonly tables = ['execution_items', 'executions', 'execution_plans'] as const;
   readonly events = executionsEvents;
 
@@ -78,25 +83,26 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         const data = event.data;
         const intervalMs = Math.round(data.batchIntervalSeconds * 1000);
         db.run(
-          'INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms, source) VALUES (?, ?, ?, ?)',
+          'INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms, source, plan_anchor_ms, plan_first_idx, ' +
+            'plan_max_concurrent, plan_interval_ms) VALUES (?, ?, ?, ?, ?, 0, ?, ?)',
           batchId,
           data.maxConcurrent,
           intervalMs,
           data.source === undefined ? null : JSON.stringify(data.source),
-        );
-        db.run(
-          `INSERT OR IGNORE INTO executions (batch_id, idx, state, execute_at)
-           SELECT batch_id, idx, 'pending', ? + (idx / CAST(? AS INTEGER)) * ? FROM execution_items WHERE batch_id = ?`,
           isoToMs(data.startAt),
           data.maxConcurrent,
           intervalMs,
+        );
+        db.run(
+          `INSERT OR IGNORE INTO executions (batch_id, idx, state) SELECT batch_id, idx, 'pending' FROM execution_items WHERE batch_id = ?`,
           batchId,
         );
         return;
       }
       case 'ExecutionTriggered':
         return db.run(
-          `UPDATE executions SET state = 'triggered', triggered_at = ?, attempts = 1 WHERE batch_id = ? AND idx = ?`,
+          `UPDATE executions SET state = 'triggered', triggered_at = ?, attempts = 1, ${FREEZE_EXECUTE_AT} ` +
+            'WHERE batch_id = ? AND idx = ?',
           event.data.occurredAt,
           batchId,
           event.data.index,
@@ -147,7 +153,7 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         );
       case 'ExecutionCancelled':
         return db.run(
-          `UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND idx = ?`,
+          `UPDATE executions SET state = 'cancelled', cancelled_at = ?, ${FREEZE_EXECUTE_AT} ` + 'WHERE batch_id = ? AND idx = ?',
           event.data.occurredAt,
           batchId,
           event.data.index,
@@ -161,13 +167,16 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         );
       case 'BatchCancelled':
         return db.run(
-          `UPDATE executions SET state = 'cancelled', cancelled_at = ? WHERE batch_id = ? AND state = 'pending'`,
+          `UPDATE executions SET state = 'cancelled', cancelled_at = ?, ${FREEZE_EXECUTE_AT} ` + `WHERE batch_id = ? AND state = 'pending'`,
           event.data.occurredAt,
           batchId,
         );
       case 'BatchResumed':
       case 'BatchReplanned':
-        return replan(db, batchId, isoToMs(event.data.occurredAt));
+        return replan(db, batchId, isoToMs(event.data.occurredAt), event.data.pending);
+      case 'BatchReleased':
+        if (event.data.planStartsAt !== null) replan(db, batchId, isoToMs(event.data.planStartsAt), event.data.pending);
+        return;
       case 'BatchReconfigured': {
         // The figures are kept whatever the status: a paused batch's resume plans with them.
         const { maxConcurrent, batchIntervalSeconds } = event.data.changes;
@@ -175,7 +184,7 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
           db.run('UPDATE execution_plans SET max_concurrent = ? WHERE batch_id = ?', maxConcurrent.to, batchId);
         if (batchIntervalSeconds !== undefined)
           db.run('UPDATE execution_plans SET interval_ms = ? WHERE batch_id = ?', Math.round(batchIntervalSeconds.to * 1000), batchId);
-        if (event.data.planStartsAt !== null) replan(db, batchId, isoToMs(event.data.planStartsAt));
+        if (event.data.planStartsAt !== null) replan(db, batchId, isoToMs(event.data.planStartsAt), event.data.pending);
         return;
       }
       default: {
@@ -186,27 +195,45 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
   }
 }
 
+/** A batch's pending rows, through the index that holds them in index order. */
+const PENDING_ROWS = "executions INDEXED BY executions_by_state WHERE batch_id = ? AND state = 'pending'";
+
 /**
- * A new plan of a batch's pending executions from `anchorMs`: the j-th of them in index order runs at
- * anchor + floor(j / maxConcurrent) * interval, with the batch's current figures. The one SQL of it,
- * for every event that starts a plan.
+ * A new plan of a batch's `pending` executions from `anchorMs`, with the batch's current figures:
+ * the j-th of them in index order runs at anchor + floor(j / maxConcurrent) * interval. The one
+ * place a plan is made, for every event that starts one.
+ *
+ * When the pending executions are a run of consecutive indexes (nothing in their span left pending
+ * on its own: the usual case, waves leave in index order), the j-th is the plan's first index plus
+ * j, so the plan's row is all there is to write; rescheduled executions rejoin it. Otherwise (some
+ * in the span were cancelled or triggered out of turn) every pending row is given its time.
  */
-const replan = (db: StateDb, batchId: string, anchorMs: number | null): void => {
-  const plan = db.get<{ max_concurrent: number; interval_ms: number }>(
-    'SELECT max_concurrent, interval_ms FROM execution_plans WHERE batch_id = ?',
+const replan = (db: StateDb, batchId: string, anchorMs: number | null, pending: number): void => {
+  // Two statements: SQLite reads a lone MIN or MAX from the end of the index, both at once by a scan.
+  const first = db.get<{ idx: number | null }>(`SELECT MIN(idx) AS idx FROM ${PENDING_ROWS}`, batchId)?.idx ?? null;
+  const last = db.get<{ idx: number | null }>(`SELECT MAX(idx) AS idx FROM ${PENDING_ROWS}`, batchId)?.idx ?? null;
+  db.run(
+    'UPDATE execution_plans SET plan_anchor_ms = ?, plan_first_idx = ?, plan_max_concurrent = max_concurrent, ' +
+      'plan_interval_ms = interval_ms WHERE batch_id = ?',
+    anchorMs,
+    first ?? 0,
     batchId,
   );
-  if (plan === undefined) return;
+  if (first === null || last === null || last - first + 1 === pending) {
+    db.run(
+      `UPDATE executions INDEXED BY executions_timed_pending SET execute_at = NULL ` +
+        `WHERE batch_id = ? AND state = 'pending' AND execute_at IS NOT NULL`,
+      batchId,
+    );
+    return;
+  }
   db.run(
     `WITH ranked AS (
-       SELECT idx, row_number() OVER (ORDER BY idx) - 1 AS rank FROM executions WHERE batch_id = ? AND state = 'pending'
+       SELECT idx, row_number() OVER (ORDER BY idx) - 1 AS rank FROM ${PENDING_ROWS}
      )
-     UPDATE executions SET execute_at = ? + (ranked.rank / CAST(? AS INTEGER)) * ?
-     FROM ranked WHERE executions.batch_id = ? AND executions.idx = ranked.idx`,
+     UPDATE executions SET execute_at = p.plan_anchor_ms + (ranked.rank / p.plan_max_concurrent) * p.plan_interval_ms
+     FROM ranked, execution_plans p WHERE p.batch_id = executions.batch_id AND executions.batch_id = ? AND executions.idx = ranked.idx`,
     batchId,
-    anchorMs,
-    plan.max_concurrent,
-    plan.interval_ms,
     batchId,
   );
 };

@@ -10,7 +10,7 @@ import {
 import type { StateDb } from '@flotilla/state';
 import type { BatchView, ExecutionView, Page, WavesView } from './batch-views';
 import { historyPageJson, type StoredHistoryEntry } from './history-json';
-import { EXECUTIONS, EXECUTIONS_BY_STATE } from './execution-tables';
+import { EXECUTE_AT, EXECUTIONS, EXECUTIONS_BY_STATE, WITH_PLAN } from './execution-tables';
 
 /** Read side of batches: what the REST API returns (the shapes in batch-views.ts), straight from the read-model tables. */
 
@@ -84,7 +84,9 @@ const BATCH_SELECT =
   'LEFT JOIN workflow_costs c ON c.workflow_id = b.workflow_id AND c.version = b.workflow_version';
 
 const executionSelect = (executions: string): string =>
-  `SELECT e.*, i.inputs, i.profile, i.metadata FROM ${executions} JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx`;
+  `SELECT e.batch_id, e.idx, e.state, ${EXECUTE_AT} AS execute_at, e.triggered_at, e.called_at, i.inputs, i.profile, i.metadata, ` +
+  'e.attempts, e.last_error, e.output, e.error, e.status_code, e.finished_at ' +
+  `FROM ${executions} JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx ${WITH_PLAN}`;
 
 export class BatchQueries {
   constructor(private readonly db: StateDb) {}
@@ -185,22 +187,23 @@ export class BatchQueries {
    */
   waves(batchId: string): WavesView {
     const span = this.db.get<{ first: number | null; last: number | null; interval_ms: number | null }>(
-      'SELECT MIN(e.execute_at) AS first, MAX(e.execute_at) AS last, p.interval_ms FROM executions e ' +
-        'LEFT JOIN execution_plans p ON p.batch_id = e.batch_id WHERE e.batch_id = ? AND e.execute_at IS NOT NULL',
+      `SELECT MIN(${EXECUTE_AT}) AS first, MAX(${EXECUTE_AT}) AS last, p.interval_ms FROM executions e ${WITH_PLAN} ` +
+        'WHERE e.batch_id = ?',
       batchId,
     );
     if (span?.first == null || span.last == null) return { items: [], bucketSeconds: 0 };
     const interval = Math.max(span.interval_ms ?? 0, 1000);
     const bucketMs = interval * Math.max(1, Math.ceil((span.last - span.first + 1) / interval / MAX_WAVE_POINTS));
-    const rows = this.db.all<{ bucket: number; state: ExecutionState; count: number }>(
-      'SELECT (execute_at - ?) / ? AS bucket, state, COUNT(*) AS count FROM executions ' +
-        'WHERE batch_id = ? AND execute_at IS NOT NULL GROUP BY bucket, state ORDER BY bucket',
+    const rows = this.db.all<{ bucket: number | null; state: ExecutionState; count: number }>(
+      `SELECT (${EXECUTE_AT} - ?) / ? AS bucket, e.state AS state, COUNT(*) AS count FROM executions e ${WITH_PLAN} ` +
+        'WHERE e.batch_id = ? GROUP BY bucket, e.state ORDER BY bucket',
       span.first,
       bucketMs,
       batchId,
     );
     const waves = new Map<number, WavesView['items'][number]>();
     for (const { bucket, state, count } of rows) {
+      if (bucket === null) continue;
       const at = Math.floor(bucket);
       let wave = waves.get(at);
       if (wave === undefined) {

@@ -1,7 +1,7 @@
 import type { BatchSource, ExecutionState } from '@flotilla/domain';
 import type { StateDb } from '@flotilla/state';
 import type { ExecutionResult } from './batch-views';
-import { EXECUTIONS, EXECUTIONS_BY_STATE } from './execution-tables';
+import { EXECUTE_AT, EXECUTIONS, EXECUTIONS_BY_STATE, WITH_PLAN } from './execution-tables';
 
 /**
  * An execution as the read model holds it, JSON columns as text: a row as an array, in the order
@@ -23,8 +23,8 @@ export type StoredResult = readonly [
 ];
 
 const resultSelect = (executions: string): string =>
-  'SELECT e.idx, e.state, e.execute_at, e.triggered_at, e.finished_at, e.cancelled_at, e.attempts, e.output, e.error, ' +
-  `i.inputs, i.profile, i.metadata FROM ${executions} JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx`;
+  `SELECT e.idx, e.state, ${EXECUTE_AT}, e.triggered_at, e.finished_at, e.cancelled_at, e.attempts, e.output, e.error, ` +
+  `i.inputs, i.profile, i.metadata FROM ${executions} JOIN execution_items i ON i.batch_id = e.batch_id AND i.idx = e.idx ${WITH_PLAN}`;
 
 /**
  * The results of a batch for exports, a page at a time: keyset on the index, so a million

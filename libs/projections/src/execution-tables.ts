@@ -12,3 +12,27 @@
  */
 export const EXECUTIONS = 'executions e';
 export const EXECUTIONS_BY_STATE = 'executions e INDEXED BY executions_by_state';
+
+/**
+ * When the execution row `row` is due under its batch's current plan (`execution_plans`, aliased
+ * `p`): the plan's wave formula over the row's rank in the plan, which is its index less the plan's
+ * first. A row holds no time of its own while it is pending and plan-timed, so that a new plan (a
+ * resume, a catch-up, a reconfiguration) is one write of the plan's row instead of one per pending
+ * execution (a million-row UPDATE held the event loop for seconds); a row that leaves pending keeps
+ * the time it had (`FREEZE_EXECUTE_AT`). Integer columns: the division is the wave number.
+ */
+export const plannedAtOf = (row: string): string =>
+  `p.plan_anchor_ms + ((${row}.idx - p.plan_first_idx) / p.plan_max_concurrent) * p.plan_interval_ms`;
+
+/** An execution row's due time in a read (`e` joined with its plan by `WITH_PLAN`): its own, or its plan's. */
+export const EXECUTE_AT = `COALESCE(e.execute_at, ${plannedAtOf('e')})`;
+export const WITH_PLAN = 'LEFT JOIN execution_plans p ON p.batch_id = e.batch_id';
+
+/**
+ * The SET term of an UPDATE of `executions` that moves rows out of pending: each keeps the time its
+ * plan gave it. A subquery, read only for a plan-timed row: an UPDATE ... FROM the plans made a
+ * trigger's update eight times as costly.
+ */
+export const FREEZE_EXECUTE_AT =
+  `execute_at = COALESCE(execute_at, (SELECT ${plannedAtOf('executions')} FROM execution_plans p ` +
+  'WHERE p.batch_id = executions.batch_id))';

@@ -212,6 +212,8 @@ describe('projections', () => {
         { type: 'RecordThrottled', batchId, until: new Date(now + 3000), workflowId: 'wf-a', now: at },
         { type: 'RecordThrottleLifted', batchId, now: at },
         { type: 'CancelBatch', batchId, now: at, ...actor },
+        { type: 'HoldBatch', batchId, by: 'workflow', reason: 'workflow held', actor: 'ops', now: at },
+        { type: 'ReleaseBatch', batchId, reason: 'workflow released', actor: 'ops', now: at },
         {
           type: 'ReconfigureBatch',
           batchId,
@@ -243,8 +245,23 @@ describe('projections', () => {
     // The mix reached the events that start a new plan.
     const historyTypes = new Set(liveDump.history.map((row) => (row as { type: string }).type));
     expect([...historyTypes]).toEqual(
-      expect.arrayContaining(['BatchResumed', 'BatchReconfigured', 'BatchReplanned', 'BatchThrottled', 'BatchThrottleLifted']),
+      expect.arrayContaining([
+        'BatchResumed',
+        'BatchReconfigured',
+        'BatchReplanned',
+        'BatchReleased',
+        'BatchThrottled',
+        'BatchThrottleLifted',
+      ]),
     );
+    // New plans both over a run of consecutive pending executions (the plan's row alone) and over
+    // pending executions with holes among them (a time written per row).
+    const plansAfterTriggers = live.all<{ n: number }>('SELECT COUNT(*) AS n FROM execution_plans WHERE plan_first_idx > 0')[0]?.n;
+    expect(plansAfterTriggers).toBeGreaterThan(0);
+    const timedPending = live.all<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM executions WHERE state = 'pending' AND execute_at IS NOT NULL",
+    )[0]?.n;
+    expect(timedPending).toBeGreaterThan(0);
 
     const rebuilt = readModels();
     await runner(rebuilt).start();
@@ -296,7 +313,15 @@ describe('projections', () => {
             execution.index,
             new Date(state.executions.executeAtOf(execution.index)).toISOString(),
           ]);
+        } else {
+          // It keeps the time it was due at when it left pending.
+          expect([execution.index, execution.executeAt]).toEqual([execution.index, expect.any(String)]);
         }
+      }
+      const exported = new BatchResults(live).page(batchId, { after: -1, limit: 100 });
+      expect(exported.map(([index]) => index)).toEqual(executions.map((execution) => execution.index));
+      for (const [index, status, executeAt] of exported) {
+        if (status === 'pending') expect([index, executeAt]).toEqual([index, state.executions.executeAtOf(index)]);
       }
     }
   });
@@ -383,6 +408,91 @@ describe('projections', () => {
       );
       expect(plan.join('\n')).not.toMatch(/TEMP B-TREE|SCAN e/);
     }
+  });
+
+  it('makes a new plan by writing the plan, not a time per pending execution, unless the pending ones have holes', async () => {
+    const driver = new Driver(store);
+    const t0 = new Date('2026-03-01T00:00:00Z');
+    const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+    const items = Array.from({ length: 10 }, (_, i) => ({ inputs: { n: i } }));
+    const settings = settingsAt(t0, { name: 'p', maxConcurrent: 2, batchIntervalSeconds: 10 });
+    await driver.create('bat_p', items, { type: 'CreateBatch', batchId: 'bat_p', settings, actor: 't', now: t0 });
+    for (const seconds of [0, 10])
+      await driver.run('bat_p', { type: 'TriggerDueExecutions', batchId: 'bat_p', now: at(seconds), limit: 100 });
+    await driver.run('bat_p', { type: 'RescheduleExecution', batchId: 'bat_p', index: 8, executeAt: at(500), now: at(11), actor: 'ops' });
+    await driver.run('bat_p', { type: 'PauseBatch', batchId: 'bat_p', now: at(12), actor: 'ops' });
+    await driver.run('bat_p', { type: 'ResumeBatch', batchId: 'bat_p', now: at(100), actor: 'ops' });
+    const db = readModels();
+    const projections = runner(db);
+    await projections.start();
+    const queries = new BatchQueries(db);
+    const times = () =>
+      queries.listExecutions('bat_p', { limit: 100 }).items.map((execution) => [execution.index, execution.status, execution.executeAt]);
+    const ownTimes = () =>
+      db.all<{ idx: number }>("SELECT idx FROM executions WHERE batch_id = 'bat_p' AND state = 'pending' AND execute_at IS NOT NULL");
+    const expectTimesOfTheDecider = () => {
+      const state = driver.state('bat_p');
+      if (!state || state.status === 'initial') throw new Error('no state');
+      for (const [index, status, executeAt] of times()) {
+        if (status === 'pending')
+          expect([index, executeAt]).toEqual([index, new Date(state.executions.executeAtOf(Number(index))).toISOString()]);
+      }
+    };
+    const sync = async () => {
+      let position = 0n;
+      for await (const event of store.readAll()) position = event.position;
+      await projections.waitFor(position);
+    };
+
+    // Waves 0 and 1 went out at 0 s and 10 s; the resume plans 4..9 from 100 s, 8 back in the plan.
+    expect(times()).toEqual([
+      [0, 'triggered', at(0).toISOString()],
+      [1, 'triggered', at(0).toISOString()],
+      [2, 'triggered', at(10).toISOString()],
+      [3, 'triggered', at(10).toISOString()],
+      [4, 'pending', at(100).toISOString()],
+      [5, 'pending', at(100).toISOString()],
+      [6, 'pending', at(110).toISOString()],
+      [7, 'pending', at(110).toISOString()],
+      [8, 'pending', at(120).toISOString()],
+      [9, 'pending', at(120).toISOString()],
+    ]);
+    expectTimesOfTheDecider();
+    expect(ownTimes()).toEqual([]);
+
+    // A hole: 6 cancelled, so 7 moves up a rank in the next plan, and each pending row gets its time.
+    await driver.run('bat_p', { type: 'CancelExecution', batchId: 'bat_p', index: 6, now: at(101), actor: 'ops' });
+    await driver.run('bat_p', { type: 'PauseBatch', batchId: 'bat_p', now: at(102), actor: 'ops' });
+    await driver.run('bat_p', { type: 'ResumeBatch', batchId: 'bat_p', now: at(200), actor: 'ops' });
+    await sync();
+    expect(times().slice(4)).toEqual([
+      [4, 'pending', at(200).toISOString()],
+      [5, 'pending', at(200).toISOString()],
+      [6, 'cancelled', at(110).toISOString()],
+      [7, 'pending', at(210).toISOString()],
+      [8, 'pending', at(210).toISOString()],
+      [9, 'pending', at(220).toISOString()],
+    ]);
+    expectTimesOfTheDecider();
+    expect(ownTimes().map((row) => row.idx)).toEqual([4, 5, 7, 8, 9]);
+
+    // 4 and 5 leave: the run 7..9 is planned by the plan's row again, each row's own time dropped.
+    await driver.run('bat_p', { type: 'TriggerDueExecutions', batchId: 'bat_p', now: at(200), limit: 100 });
+    await driver.run('bat_p', { type: 'ReconfigureBatch', batchId: 'bat_p', changes: { maxConcurrent: 1 }, now: at(300), actor: 'ops' });
+    await sync();
+    expect(times().slice(4)).toEqual([
+      [4, 'triggered', at(200).toISOString()],
+      [5, 'triggered', at(200).toISOString()],
+      [6, 'cancelled', at(110).toISOString()],
+      [7, 'pending', at(300).toISOString()],
+      [8, 'pending', at(310).toISOString()],
+      [9, 'pending', at(320).toISOString()],
+    ]);
+    expectTimesOfTheDecider();
+    expect(ownTimes()).toEqual([]);
+    expect(db.all("SELECT plan_first_idx, plan_max_concurrent FROM execution_plans WHERE batch_id = 'bat_p'")).toEqual([
+      { plan_first_idx: 7, plan_max_concurrent: 1 },
+    ]);
   });
 
   it("copies a chunk's items to execution_items as JSON.stringify wrote them, and the JSON export stays JSON.stringify of the result", async () => {

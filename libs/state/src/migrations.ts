@@ -217,4 +217,18 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX batches_by_team ON batches (team, created_position);
     `,
   },
+  {
+    id: 12,
+    name: 'executions: the current plan as a formula instead of a time per pending row',
+    sql: `
+      -- The plan in force (a plan-timed pending row is due at plan_anchor_ms + ((idx - plan_first_idx) / plan_max_concurrent)
+      -- * plan_interval_ms); max_concurrent and interval_ms stay the batch's figures, which a paused batch's resume plans with.
+      ALTER TABLE execution_plans ADD COLUMN plan_anchor_ms INTEGER;
+      ALTER TABLE execution_plans ADD COLUMN plan_first_idx INTEGER;
+      ALTER TABLE execution_plans ADD COLUMN plan_max_concurrent INTEGER;
+      ALTER TABLE execution_plans ADD COLUMN plan_interval_ms INTEGER;
+      -- The pending rows with a time of their own (rescheduled, or planned row by row): what a new plan resets.
+      CREATE INDEX executions_timed_pending ON executions (batch_id, idx) WHERE state = 'pending' AND execute_at IS NOT NULL;
+    `,
+  },
 ];
