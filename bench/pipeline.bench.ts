@@ -5,14 +5,17 @@
  *  - pipeline throughput: executions per second from submit to every outcome recorded
  *    (interval 0, large maxConcurrent);
  *  - wave lateness p50/p99 over waves of 1,000, to the call (calledAt - executeAt) and to the trigger
- *    (triggeredAt - executeAt); per wave, the lateness of its first call and the time to its last.
+ *    (triggeredAt - executeAt); per wave, the lateness of its first call and the time to its last,
+ *    both as recorded (calledAt) and as the target saw it (when the request reached it).
  *
  *   npm run build && node dist/bench/pipeline.bench.js [--rows 100000,1000000] [--executions 20000]
+ *     [--only csv,pipeline,lateness]   (the parts to run; all by default)
  */
 import { Product, arg, benchCsvForm, peakRssMb, percentile, registerBenchWorkflow, startTarget, waitForOutcomes } from './support';
 
 const rowCounts = arg('rows', '100000,1000000').split(',').map(Number);
 const executionCount = Number(arg('executions', '20000'));
+const parts = new Set(arg('only', 'csv,pipeline,lateness').split(','));
 
 async function csvIntake(rows: number, targetUrl: string): Promise<void> {
   const product = new Product();
@@ -67,7 +70,7 @@ async function throughput(targetUrl: string, calls: () => number): Promise<void>
   }
 }
 
-async function lateness(targetUrl: string): Promise<void> {
+async function lateness(targetUrl: string, receivedAt: ReadonlyMap<string, number>): Promise<void> {
   const product = new Product();
   await product.start();
   try {
@@ -90,21 +93,26 @@ async function lateness(targetUrl: string): Promise<void> {
     // reached, after any wait for a call slot), which is what the target sees.
     const toTrigger: number[] = [];
     const toCall: number[] = [];
+    // How far the recorded calledAt is from the target's receipt of the call (its honesty, per execution).
+    const receiptAfterCalledAt: number[] = [];
     // Per wave, its first call and its last: how late the wave started, and how long its 1,000 calls
     // took to go out at the workflow's call slots (the per-call figure above includes that spread).
-    const waveCalls = new Map<string, { first: number; last: number }>();
+    // And as the target saw it: when each request reached it (its own clock, the same machine's).
+    const waveCalls = new Map<string, { first: number; last: number; received: number; triggered: number }>();
     for (let cursor: string | null = ''; cursor !== null;) {
-      const page: { items: { executeAt: string; triggeredAt: string; calledAt: string }[]; nextCursor: string | null } = await product.json(
-        'GET',
-        `/v1/batches/${created.id}/executions?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
-      );
+      const page: { items: { id: string; executeAt: string; triggeredAt: string; calledAt: string }[]; nextCursor: string | null } =
+        await product.json('GET', `/v1/batches/${created.id}/executions?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
       for (const execution of page.items) {
         const executeAt = Date.parse(execution.executeAt);
         const calledAt = Date.parse(execution.calledAt);
         toTrigger.push(Date.parse(execution.triggeredAt) - executeAt);
         toCall.push(calledAt - executeAt);
-        const wave = waveCalls.get(execution.executeAt) ?? { first: Infinity, last: -Infinity };
+        const receipt = receivedAt.get(execution.id);
+        if (receipt !== undefined) receiptAfterCalledAt.push(receipt - calledAt);
+        const wave = waveCalls.get(execution.executeAt) ?? { first: Infinity, last: -Infinity, received: Infinity, triggered: -Infinity };
+        wave.triggered = Math.max(wave.triggered, Date.parse(execution.triggeredAt) - executeAt);
         wave.first = Math.min(wave.first, calledAt);
+        wave.received = Math.min(wave.received, receipt ?? Infinity);
         wave.last = Math.max(wave.last, calledAt);
         waveCalls.set(execution.executeAt, wave);
       }
@@ -119,9 +127,28 @@ async function lateness(targetUrl: string): Promise<void> {
         `lateness ${name}\t${waves} waves of 1000\tp50 ${percentile(late, 50)} ms\tp99 ${percentile(late, 99)} ms\tmax ${late.at(-1)} ms`,
       );
     }
-    const starts = [...waveCalls].map(([executeAt, wave]) => wave.first - Date.parse(executeAt)).sort((a, b) => a - b);
+    // In wave order for the lists, sorted for min and max.
+    const firstCalls = [...waveCalls].map(([executeAt, wave]) => wave.first - Date.parse(executeAt));
+    const received = [...waveCalls].map(([executeAt, wave]) => wave.received - Date.parse(executeAt));
+    const starts = firstCalls.toSorted((a, b) => a - b);
+    const receivedSorted = received.toSorted((a, b) => a - b);
     const spreads = [...waveCalls.values()].map((wave) => wave.last - wave.first).sort((a, b) => a - b);
-    console.log(`lateness of each wave's first call\t${waves} waves\tmin ${starts[0]} ms\tmax ${starts.at(-1)} ms`);
+    console.log(
+      `lateness of each wave's first call\t${waves} waves\tmin ${starts[0]} ms\tmax ${starts.at(-1)} ms\t(${firstCalls.join(', ')})`,
+    );
+    console.log(
+      `the same, as the target received it\t${waves} waves\tmin ${receivedSorted[0]} ms\tmax ${receivedSorted.at(-1)} ms\t` +
+        `(${received.join(', ')})`,
+    );
+    receiptAfterCalledAt.sort((a, b) => a - b);
+    console.log(
+      `target's receipt - calledAt\t${receiptAfterCalledAt.length} calls\tmin ${receiptAfterCalledAt[0]} ms\t` +
+        `p50 ${percentile(receiptAfterCalledAt, 50)} ms\tp99 ${percentile(receiptAfterCalledAt, 99)} ms\t` +
+        `max ${receiptAfterCalledAt.at(-1)} ms`,
+    );
+    console.log(
+      `lateness of each wave's last trigger\t${waves} waves\t(${[...waveCalls.values()].map((wave) => wave.triggered).join(', ')})`,
+    );
     console.log(`each wave's first call to its last\t${waves} waves\tmin ${spreads[0]} ms\tmax ${spreads.at(-1)} ms`);
   } finally {
     await product.stop();
@@ -132,9 +159,9 @@ async function main(): Promise<void> {
   const target = await startTarget();
   try {
     console.log('Flotilla embedded mode, end to end (one process, SQLite store, in-process transport)');
-    for (const rows of rowCounts) await csvIntake(rows, target.url);
-    await throughput(target.url, target.calls);
-    await lateness(target.url);
+    if (parts.has('csv')) for (const rows of rowCounts) await csvIntake(rows, target.url);
+    if (parts.has('pipeline')) await throughput(target.url, target.calls);
+    if (parts.has('lateness')) await lateness(target.url, target.calledAt);
   } finally {
     await target.close();
   }
