@@ -438,6 +438,47 @@ describe('ExecutionDispatcher', () => {
     expect(target.calls).toHaveLength(1);
   });
 
+  it('firstCallsOut waits for the executions being checked here until their first call has gone out', async () => {
+    const message = await oneExecution(() => ({ status: 200, body: '"ok"' }));
+    const order: string[] = [];
+    const call = client.call.bind(client);
+    client.call = (request, signal) => (order.push('call'), call(request, signal));
+
+    const done = dispatcher.handle(message, { defer: () => () => order.push('settled') });
+    // Asked while the execution's batch state is being read: resolved once its call is out, not before.
+    await dispatcher.firstCallsOut('bat_one');
+    order.push('out');
+    await done;
+    await until(() => order.includes('settled'));
+
+    expect(order).toEqual(['call', 'out', 'settled']);
+    // Nothing of the batch is on its way to a call any more: resolved at once.
+    await expect(dispatcher.firstCallsOut('bat_one')).resolves.toBeUndefined();
+    await expect(dispatcher.firstCallsOut('bat_unknown')).resolves.toBeUndefined();
+  });
+
+  it('firstCallsOut does not wait for an execution waiting in line for a slot', async () => {
+    // One slot, taken by the first execution's call, which the target keeps open.
+    dispatcher.stop();
+    dispatcher = dispatcherWith(undefined, new CallSlots(1));
+    target = await TargetServer.start((_call, n) => ({ status: 200, body: '"ok"', ...(n === 0 ? { delayMs: 60_000 } : {}) }));
+    await world.createBatch({ batchId: 'bat_line', target: { url: target.url }, items: [{ inputs: {} }, { inputs: {} }] });
+    const [first, second] = await world.trigger('bat_line');
+    const calls: string[] = [];
+    const call = client.call.bind(client);
+    client.call = (request, signal) => (calls.push(request.idempotencyKey), call(request, signal));
+    const deferred = { defer: () => () => undefined };
+
+    await dispatcher.handle(first!, deferred);
+    await dispatcher.firstCallsOut('bat_line');
+    await dispatcher.handle(second!, deferred);
+    // The second waits for the slot: that is no reason to wait for it.
+    await dispatcher.firstCallsOut('bat_line');
+
+    expect(calls).toEqual(['bat_line.0']);
+    expect(dispatcher.queuedOf('bat_line')).toEqual({ inLine: 2, parked: 0 });
+  });
+
   it('with a delivery: a run whose recording throws is checked and tried again after the backoff, then settled done', async () => {
     /** The store refuses the first outcome append, as a full disk or a lost connection would. */
     class FlakyWriter extends OutcomeWriter {

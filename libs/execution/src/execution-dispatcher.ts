@@ -81,8 +81,18 @@ interface RunningBatch {
    * batch's new executions join them, so its order holds, and come back as the handled ones go.
    */
   parked: IndexSet | null;
+  /** Of `byIndex`, the executions here between their delivery and their first call; null when none is. */
+  starting: Set<Handling> | null;
+  /** Who waits for some of `starting` to get there (`firstCallsOut`); null when no one does. */
+  startWaiters: StartWaiter[] | null;
   /** Of `byIndex`, the executions taken back from `parked`: no message stands for them. */
   unparked: number;
+}
+
+/** A wait for these executions to have made their first call, or stopped short of it. */
+interface StartWaiter {
+  readonly pending: Set<Handling>;
+  readonly resolve: () => void;
 }
 
 /**
@@ -95,6 +105,8 @@ class Handling implements Execution, SlotCallbacks {
   version!: WorkflowVersion;
   slot!: SlotRequest;
   firstAttempt = 1;
+  /** Set by `granted` when its first call goes out on that slot at once (no hold, a throttle permit). */
+  callComing = false;
   /** Runs tried: a run that threw is tried again, up to RUN_TRIES. */
   tries = 1;
   private end: End | null = null;
@@ -264,6 +276,7 @@ export class ExecutionDispatcher {
     if (running.parked !== null || running.byIndex.size >= this.config.executorBatchWindow) return this.park(running, index);
     const handling = new Handling(this.line, running, index);
     running.byIndex.set(index, handling);
+    this.startingOf(running).add(handling);
     let admitted: boolean;
     try {
       admitted = await this.admit(handling);
@@ -274,7 +287,24 @@ export class ExecutionDispatcher {
     if (!admitted) return this.end(handling, 'done');
     const ended = this.follow(handling, delivery);
     this.slots.enqueue(handling.slot, this.stopping.signal, handling);
+    // No call on a slot at once (every slot busy, the batch held, the workflow throttled): it waits in line.
+    if (!handling.callComing) this.leftStarting(handling);
     return ended;
+  }
+
+  /**
+   * Resolves once each execution of the batch that is here now between its delivery and its first
+   * call (its batch state being read, or a slot granted and its item being read) has made that call,
+   * or stopped short of it (it waits in line for a slot or to retry, or has ended). Executions that
+   * come later are not waited for, so this cannot be held up by a steady flow of them. The wave
+   * trigger waits for this after a wave's first append, so that its next decision, which holds the
+   * batch's lock through its append, does not come between those first executions and their calls.
+   */
+  firstCallsOut(batchId: string): Promise<void> {
+    const running = this.running.get(batchId);
+    if (running === undefined || running.starting === null) return Promise.resolve();
+    const pending = new Set(running.starting);
+    return new Promise<void>((resolve) => (running.startWaiters ??= []).push({ pending, resolve }));
   }
 
   /**
@@ -326,6 +356,7 @@ export class ExecutionDispatcher {
 
   private end(handling: Handling, outcome: 'done' | 'failed', error?: unknown): void {
     const { running } = handling;
+    this.leftStarting(handling);
     if (running.byIndex.get(handling.index) === handling) running.byIndex.delete(handling.index);
     handling.finish(outcome, error);
     if (handling.unparked) {
@@ -345,8 +376,33 @@ export class ExecutionDispatcher {
   private runningOf(batchId: string): RunningBatch {
     let running = this.running.get(batchId);
     if (running === undefined)
-      this.running.set(batchId, (running = { batchId, byIndex: new Map(), slot: null, parked: null, unparked: 0 }));
+      this.running.set(
+        batchId,
+        (running = { batchId, byIndex: new Map(), slot: null, parked: null, starting: null, startWaiters: null, unparked: 0 }),
+      );
     return running;
+  }
+
+  private startingOf(running: RunningBatch): Set<Handling> {
+    return (running.starting ??= new Set());
+  }
+
+  /** The execution made its first call or stopped short of it: those waiting for it (`firstCallsOut`) hear of it. */
+  private leftStarting(handling: Handling): void {
+    handling.callComing = false;
+    const { running } = handling;
+    if (running.starting?.delete(handling) !== true) return;
+    if (running.starting.size === 0) running.starting = null;
+    const waiters = running.startWaiters;
+    if (waiters === null) return;
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const waiter = waiters[i] as StartWaiter;
+      if (waiter.pending.delete(handling) && waiter.pending.size === 0) {
+        waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+    if (waiters.length === 0) running.startWaiters = null;
   }
 
   private forgetIfIdle(running: RunningBatch): void {
@@ -410,10 +466,16 @@ export class ExecutionDispatcher {
       if (permit !== null && this.throttle.begin(permit)) admitted = { permit, release };
       else permit?.release();
     }
-    if (admitted === null) release();
-    this.run(handling, handling.firstAttempt, admitted).then(
+    if (admitted === null) {
+      release();
+      this.leftStarting(handling);
+    } else handling.callComing = true;
+    this.run(handling, handling.firstAttempt, admitted, () => this.leftStarting(handling)).then(
       () => this.end(handling, 'done'),
-      (error: unknown) => void this.retry(handling, error),
+      (error: unknown) => {
+        this.leftStarting(handling);
+        void this.retry(handling, error);
+      },
     );
   }
 
@@ -516,8 +578,11 @@ export class ExecutionDispatcher {
     return this.payloadOf(batch, execution.executionId, item);
   }
 
-  /** `first`: the permit and slot of the first attempt when they came with the execution's turn in line. */
-  private async run(execution: Execution, firstAttempt: number, first: Admitted | null = null): Promise<void> {
+  /**
+   * `first`: the permit and slot of the first attempt when they came with the execution's turn in
+   * line. `calling`: told as each attempt's call goes out.
+   */
+  private async run(execution: Execution, firstAttempt: number, first: Admitted | null, calling: () => void): Promise<void> {
     const { batchId, index, version } = execution;
     const { workflowId } = version;
     // The failed attempts maxAttempts counts: 429s are not among them. A redelivery counts every
@@ -547,6 +612,7 @@ export class ExecutionDispatcher {
         }
         // calledAt: the read side keeps the earliest, so a redelivery's first call changes nothing.
         if (attempt === firstAttempt) this.writer.callStarted(batchId, index, this.clock.now());
+        calling();
         const startedAt = performance.now();
         result = await this.client.call(
           {

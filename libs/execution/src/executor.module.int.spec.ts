@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Test } from '@nestjs/testing';
 import { BatchCommandHandler } from '@flotilla/application';
 import type { EventStore } from '@flotilla/event-store';
-import { CONFIG, CoreModule, EVENT_STORE, callbackTokenOf, loadConfig, type PlatformConfig } from '@flotilla/platform';
+import { CLOCK, CONFIG, CoreModule, EVENT_STORE, callbackTokenOf, loadConfig, type Clock, type PlatformConfig } from '@flotilla/platform';
 import { ExecutionWorld, TargetServer } from './execution.fixtures';
 import { DISPATCH_GROUP, ExecutorModule, TRIGGER_GROUP } from './executor.module';
 import { until } from '@flotilla/testing/poll';
@@ -30,6 +31,19 @@ describe('ExecutorModule', () => {
       },
       { logger: false },
     );
+    running.add(app);
+    return app;
+  };
+  /** As `start`, with the clock given. */
+  const startWith = async (clock: Clock): Promise<INestApplicationContext> => {
+    const testing = await Test.createTestingModule({
+      imports: [CoreModule.forRoot(loadConfig({ DATA_DIR: dir, PUBLIC_URL, EXECUTOR_CONCURRENCY: '8' }, 'executor')), ExecutorModule],
+    })
+      .overrideProvider(CLOCK)
+      .useValue(clock)
+      .compile();
+    testing.useLogger(false);
+    const app = await testing.init();
     running.add(app);
     return app;
   };
@@ -97,6 +111,37 @@ describe('ExecutorModule', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(target.calls).toHaveLength(total);
     expect(await deadLetters(restarted.get<EventStore>(EVENT_STORE))).toBe(0);
+  });
+
+  it("calls a wave's first execution before the rest of the wave is triggered", async () => {
+    // Moves on a millisecond at each reading, so the times recorded give the order of the readings:
+    // the trigger reads it as it decides, the dispatcher as a call starts. A few seconds ahead of the
+    // wave's due time, so that each decision takes the clock's time rather than the due time.
+    let tick = Date.now() + 5000;
+    const app = await startWith({ now: () => new Date(++tick) });
+    const world = ExecutionWorld.over(app.get<EventStore>(EVENT_STORE));
+    const total = 3;
+    await world.createBatch({
+      batchId: 'bat_first',
+      target: { url: target.url },
+      items: Array.from({ length: total }, () => ({ inputs: {} })),
+    });
+
+    await app.get(BatchCommandHandler).handle('bat_first', { type: 'DeclareDueWaves', batchId: 'bat_first', now: new Date() });
+
+    await until(async () => (await world.events('bat_first')).filter((event) => event.type === 'ExecutionCompleted').length === total);
+    const events = await world.events('bat_first');
+    const triggeredAt = new Map(
+      events
+        .filter((event) => event.type === 'ExecutionTriggered')
+        .map((event) => [event.data['index'], Date.parse(event.data['occurredAt'] as string)]),
+    );
+    const started = events.find((event) => event.type === 'ExecutionCallsStarted' && (event.data['indexes'] as number[]).includes(0));
+    const calledAt = Date.parse(started!.data['at'] as string);
+    // The first execution alone, called; then the others, in one decision.
+    expect(triggeredAt.get(0)).toBeLessThan(calledAt);
+    expect(triggeredAt.get(1)).toBeGreaterThan(calledAt);
+    expect(triggeredAt.get(2)).toBe(triggeredAt.get(1));
   });
 
   it('shuts down promptly while a call waits for a retry, and the restarted executor finishes it', async () => {

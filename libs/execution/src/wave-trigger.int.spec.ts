@@ -2,7 +2,8 @@ import { batchEvents, type WaveDue } from '@flotilla/domain';
 import { systemClock } from '@flotilla/platform';
 import { readMessage, toMessage, type TypedMessage } from '@flotilla/messaging';
 import { ExecutionWorld } from './execution.fixtures';
-import { TRIGGER_LIMIT, WaveTrigger } from './wave-trigger';
+import { FIRST_TRIGGER_LIMIT, TRIGGER_LIMIT, WaveTrigger } from './wave-trigger';
+import { until } from '@flotilla/testing/poll';
 
 describe('WaveTrigger', () => {
   let world: ExecutionWorld;
@@ -37,6 +38,35 @@ describe('WaveTrigger', () => {
     expect(await count('bat_wave', 'BatchCompleted')).toBe(1);
   });
 
+  it("triggers the wave's first execution alone, and the rest only once the dispatcher here has called it", async () => {
+    const total = TRIGGER_LIMIT + 10;
+    await world.createBatch({ batchId: 'bat_first', target: { url: 'http://127.0.0.1:9/' }, items: items(total) });
+    const message = await waveDue('bat_first');
+    // The dispatcher's answer, held back by the test: what the store held when the trigger asked.
+    const asked: { batchId: string; triggered: number }[] = [];
+    let called!: () => void;
+    const firstCalls = {
+      firstCallsOut: async (batchId: string): Promise<void> => {
+        asked.push({ batchId, triggered: await count(batchId, 'ExecutionTriggered') });
+        await new Promise<void>((resolve) => (called = resolve));
+      },
+    };
+
+    const handled = new WaveTrigger(world.batches, systemClock, firstCalls).handle(message);
+    await until(() => asked.length === 1 && called !== undefined);
+    expect(asked).toEqual([{ batchId: 'bat_first', triggered: FIRST_TRIGGER_LIMIT }]);
+    // While the first call is not out, nothing more is decided.
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(await count('bat_first', 'ExecutionTriggered')).toBe(FIRST_TRIGGER_LIMIT);
+
+    called();
+    await handled;
+    const triggered = (await world.stored('bat_first')).filter((event) => event.type === 'ExecutionTriggered');
+    expect(triggered.map((event) => (event.data as { index: number }).index)).toEqual(Array.from({ length: total }, (_, index) => index));
+    // Asked once, after the first step only: the later steps follow each other at once.
+    expect(asked).toHaveLength(1);
+  });
+
   it('a wave met late by a paced batch is re-planned from now: the new first wave is triggered in steps, the next one waits', async () => {
     const waves = { maxConcurrent: TRIGGER_LIMIT + 200, batchIntervalSeconds: 60 };
     await world.createBatch({ batchId: 'bat_late', target: { url: 'http://127.0.0.1:9/' }, items: items(2 * waves.maxConcurrent), waves });
@@ -55,7 +85,7 @@ describe('WaveTrigger', () => {
     const triggered = stored
       .filter((event) => event.type === 'ExecutionTriggered')
       .map((event) => event.data as { index: number; executeAt: string });
-    // The first wave of the new plan, whole, in two steps, at the re-plan's time; the second wave is a minute later.
+    // The first wave of the new plan, whole, in steps, at the re-plan's time; the second wave is a minute later.
     expect(triggered.map((event) => event.index)).toEqual(Array.from({ length: waves.maxConcurrent }, (_, index) => index));
     expect(new Set(triggered.map((event) => event.executeAt))).toEqual(new Set([anchor]));
   });

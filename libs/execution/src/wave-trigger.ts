@@ -1,17 +1,33 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { BatchCommandHandler } from '@flotilla/application';
 import { IllegalBatchTransition, type WaveDue } from '@flotilla/domain';
 import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, type Clock } from '@flotilla/platform';
+import { ExecutionDispatcher } from './execution-dispatcher';
 
 /** Executions triggered per append: keeps each append (and the decision before it) small. */
 export const TRIGGER_LIMIT = 500;
 
 /**
+ * Executions triggered by a wave's first append: one, written, delivered and called before the rest
+ * of the wave is decided, so the target sees the wave start on time (the lateness of its first
+ * call). Each execution called before the next step delays the rest of the wave's triggers by its
+ * call's work on this event loop, so one is also what keeps those on time (docs/performance.md).
+ */
+export const FIRST_TRIGGER_LIMIT = 1;
+
+/** What the trigger waits for after a wave's first append: the dispatcher of this process (ExecutionDispatcher.firstCallsOut). */
+export interface FirstCalls {
+  firstCallsOut(batchId: string): Promise<void>;
+}
+
+/**
  * Answers a due wave by triggering every pending execution of the batch whose time has come, a
- * limited number per append, until none is left. Each append carries the revision its decision was
- * made on, so once a pause or cancel is appended no trigger decided before it can land after it:
- * the decision is made again, refused, and this stops quietly.
+ * limited number per append, until none is left: first FIRST_TRIGGER_LIMIT, then, once the
+ * dispatcher of this process has called those it has (ExecutionDispatcher.firstCallsOut), the
+ * others TRIGGER_LIMIT at a time. Each append carries the revision its decision was made on, so
+ * once a pause or cancel is appended no trigger decided before it can land after it: the decision
+ * is made again, refused, and this stops quietly.
  *
  * The first decision is also where a paced batch notices that its due executions are late (the
  * broker was away, this executor lagged): it then re-plans from now and triggers the new plan's
@@ -23,13 +39,15 @@ export class WaveTrigger {
   constructor(
     private readonly batches: BatchCommandHandler,
     @Inject(CLOCK) private readonly clock: Clock,
+    /** Absent (tests without a dispatcher): the steps follow each other at once. */
+    @Optional() @Inject(ExecutionDispatcher) private readonly firstCalls: FirstCalls | null = null,
   ) {}
 
   async handle(message: TypedMessage<WaveDue>): Promise<void> {
     const { batchId, dueAt } = message.data;
     const dueAtMs = Date.parse(dueAt);
     for (let step = 0; ; step++) {
-      let triggered: boolean;
+      let triggered: number;
       try {
         const result = await this.batches.handle(
           batchId,
@@ -40,18 +58,23 @@ export class WaveTrigger {
             type: 'TriggerDueExecutions',
             batchId,
             now: new Date(Math.max(this.clock.now().getTime(), dueAtMs)),
-            limit: TRIGGER_LIMIT,
+            limit: step === 0 ? FIRST_TRIGGER_LIMIT : TRIGGER_LIMIT,
             ...(step > 0 ? { continuing: true } : {}),
           }),
           { actor: 'executor', causationId: message.id },
         );
-        triggered = result.events.some((event) => event.type === 'ExecutionTriggered');
+        triggered = result.events.filter((event) => event.type === 'ExecutionTriggered').length;
       } catch (error) {
         // Paused, cancelled or completed: nothing more to trigger. Any other error goes back to the transport to retry.
         if (error instanceof IllegalBatchTransition) return;
         throw error;
       }
-      if (!triggered) return;
+      if (triggered === 0) return;
+      // The next decision holds the batch's lock through its append (and its fsync), and the
+      // dispatcher reads the batch under that lock twice before a call: without this wait the
+      // wave's first call would come after the next step's append. Only the executions delivered
+      // here by now are waited for (in this process they are; over Kafka, usually none yet).
+      if (step === 0 && triggered === FIRST_TRIGGER_LIMIT) await this.firstCalls?.firstCallsOut(batchId);
     }
   }
 }
