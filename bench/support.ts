@@ -31,8 +31,11 @@ export const startProcess = (
     child.once('exit', (code) => reject(new Error(`${command} exited with ${code} before it was ready`)));
   });
 
+/** Whether a child process has ended; one ended by a signal has a null exitCode. */
+const hasExited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
+
 export const stopProcess = async (child: ChildProcess): Promise<void> => {
-  if (child.exitCode !== null) return;
+  if (hasExited(child)) return;
   const exited = new Promise((done) => child.once('exit', done));
   child.kill('SIGTERM');
   await exited;
@@ -119,7 +122,7 @@ export class ServiceProcess {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (child && child.exitCode === null) {
+    if (child && !hasExited(child)) {
       const exited = new Promise((done) => child.once('exit', done));
       child.kill('SIGTERM');
       await exited;
