@@ -276,7 +276,7 @@ export class ExecutionDispatcher {
     if (running.parked !== null || running.byIndex.size >= this.config.executorBatchWindow) return this.park(running, index);
     const handling = new Handling(this.line, running, index);
     running.byIndex.set(index, handling);
-    this.startingOf(running).add(handling);
+    (running.starting ??= new Set()).add(handling);
     let admitted: boolean;
     try {
       admitted = await this.admit(handling);
@@ -381,10 +381,6 @@ export class ExecutionDispatcher {
         (running = { batchId, byIndex: new Map(), slot: null, parked: null, starting: null, startWaiters: null, unparked: 0 }),
       );
     return running;
-  }
-
-  private startingOf(running: RunningBatch): Set<Handling> {
-    return (running.starting ??= new Set());
   }
 
   /** The execution made its first call or stopped short of it: those waiting for it (`firstCallsOut`) hear of it. */

@@ -2,7 +2,7 @@ import { batchEvents, batchItemsEvents, type RegisteredEvent } from '@flotilla/d
 import type { Recorded } from '@flotilla/event-store';
 import { type Projection, isoToMs } from './projection';
 import type { StateDb } from '@flotilla/state';
-import { FREEZE_EXECUTE_AT } from './execution-tables';
+import { FREEZE_EXECUTE_AT, planTimeOfRank } from './execution-tables';
 
 /** Rows per INSERT statement when copying an items chunk: one statement per row cost more than the insert itself. */
 const ROWS_PER_INSERT = 100;
@@ -79,7 +79,8 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         return;
       }
       case 'BatchCreated': {
-        // node:sqlite binds JS numbers as REAL: CAST keeps the wave number an integer division.
+        // node:sqlite binds JS numbers as REAL; the plan's INTEGER columns store them as integers, so
+        // the wave formula over them (EXECUTE_AT) divides to a whole wave number.
         const data = event.data;
         const intervalMs = Math.round(data.batchIntervalSeconds * 1000);
         db.run(
@@ -231,7 +232,7 @@ const replan = (db: StateDb, batchId: string, anchorMs: number | null, pending: 
     `WITH ranked AS (
        SELECT idx, row_number() OVER (ORDER BY idx) - 1 AS rank FROM ${PENDING_ROWS}
      )
-     UPDATE executions SET execute_at = p.plan_anchor_ms + (ranked.rank / p.plan_max_concurrent) * p.plan_interval_ms
+     UPDATE executions SET execute_at = ${planTimeOfRank('ranked.rank')}
      FROM ranked, execution_plans p WHERE p.batch_id = executions.batch_id AND executions.batch_id = ? AND executions.idx = ranked.idx`,
     batchId,
     batchId,

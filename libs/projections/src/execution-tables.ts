@@ -21,8 +21,10 @@ export const EXECUTIONS_BY_STATE = 'executions e INDEXED BY executions_by_state'
  * execution (a million-row UPDATE held the event loop for seconds); a row that leaves pending keeps
  * the time it had (`FREEZE_EXECUTE_AT`). Integer columns: the division is the wave number.
  */
-export const plannedAtOf = (row: string): string =>
-  `p.plan_anchor_ms + ((${row}.idx - p.plan_first_idx) / p.plan_max_concurrent) * p.plan_interval_ms`;
+export const plannedAtOf = (row: string): string => planTimeOfRank(`${row}.idx - p.plan_first_idx`);
+
+/** The wave formula of the plan `p` in SQL: when its execution of rank `rank` (an expression) is due. */
+export const planTimeOfRank = (rank: string): string => `p.plan_anchor_ms + ((${rank}) / p.plan_max_concurrent) * p.plan_interval_ms`;
 
 /** An execution row's due time in a read (`e` joined with its plan by `WITH_PLAN`): its own, or its plan's. */
 export const EXECUTE_AT = `COALESCE(e.execute_at, ${plannedAtOf('e')})`;
