@@ -1,4 +1,5 @@
 import { FairQueue, type FairTicket } from '@flotilla/domain';
+import { dropStartsUpTo } from './start-times';
 
 /** Hands a slot back; calling it again does nothing. */
 export type ReleaseSlot = () => void;
@@ -187,7 +188,7 @@ export class CallSlots {
       }
       if (waiter.maxPerSecond === undefined) return true;
       const now = this.now();
-      trim(use.starts, now);
+      dropStartsUpTo(use.starts, now - WINDOW_MS);
       if (use.starts.length < waiter.maxPerSecond) return true;
       // The window frees when the start maxPerSecond calls back is a second old.
       wakeAt = Math.min(wakeAt, use.starts[use.starts.length - waiter.maxPerSecond]! + WINDOW_MS);
@@ -246,14 +247,7 @@ export class CallSlots {
   /** Drops a workflow's counters once nothing of it is in flight, waiting, or inside a per-second window. */
   private forget(workflowId: string, use: WorkflowUse): void {
     if (use.inFlight > 0 || use.waiting > 0) return;
-    trim(use.starts, this.now());
+    dropStartsUpTo(use.starts, this.now() - WINDOW_MS);
     if (use.starts.length === 0) this.byWorkflow.delete(workflowId);
   }
 }
-
-/** Drops the starts older than one second. */
-const trim = (starts: number[], now: number): void => {
-  let old = 0;
-  while (old < starts.length && starts[old]! <= now - WINDOW_MS) old++;
-  if (old > 0) starts.splice(0, old);
-};

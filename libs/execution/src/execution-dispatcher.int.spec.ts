@@ -479,6 +479,36 @@ describe('ExecutionDispatcher', () => {
     expect(dispatcher.queuedOf('bat_line')).toEqual({ inLine: 2, parked: 0 });
   });
 
+  it("a paced batch's waves delivered late and together are called an interval apart, less the slack; a burst batch's at once", async () => {
+    target = await TargetServer.start(() => ({ status: 200, body: '"ok"' }));
+    const items = Array.from({ length: 6 }, (_, n) => ({ inputs: { n: String(n) } }));
+    const waves = { maxConcurrent: 2, batchIntervalSeconds: 0.5 };
+    await world.createBatch({ batchId: 'bat_paced', target: { url: target.url }, items, waves });
+    await world.createBatch({ batchId: 'bat_burst', target: { url: target.url }, items, waves, catchUp: 'burst' });
+    // Three waves each, planned 500 ms apart, triggered on time but delivered only now, all together.
+    const asOf = new Date(Date.now() + 1100);
+    const messages = [...(await world.trigger('bat_paced', asOf)), ...(await world.trigger('bat_burst', asOf))];
+    expect(messages.map((message) => message.data.executeAt)).toHaveLength(12);
+
+    await Promise.all(messages.map((message) => dispatcher.handle(message)));
+
+    const startsOf = (batchId: string) =>
+      target!.calls
+        .filter((call) => call.body.executionId.startsWith(`${batchId}.`))
+        .map((call) => call.at)
+        .sort((a, b) => a - b);
+    const paced = startsOf('bat_paced');
+    const burst = startsOf('bat_burst');
+    expect([paced.length, burst.length]).toEqual([6, 6]);
+    // Each wave's calls start at least the interval less the slack (25 ms) after the wave before:
+    // any three consecutive starts span that much. Not much more either: they are on their way.
+    const spans = [paced[2]! - paced[0]!, paced[3]! - paced[1]!, paced[4]! - paced[2]!, paced[5]! - paced[3]!];
+    expect(spans.filter((span) => span < 500 - 25 - 10)).toEqual([]);
+    expect(paced[5]! - paced[0]!).toBeLessThan(1500);
+    // catchUp 'burst' asked for its overdue waves at once.
+    expect(burst[5]! - burst[0]!).toBeLessThan(300);
+  });
+
   it('with a delivery: a run whose recording throws is checked and tried again after the backoff, then settled done', async () => {
     /** The store refuses the first outcome append, as a full disk or a lost connection would. */
     class FlakyWriter extends OutcomeWriter {

@@ -26,6 +26,7 @@ import { ParkedBatches } from './parked-batches';
 import { retryDelay, isRetryable } from './retry-policy';
 import { TargetClient, type CallResult } from './target-client';
 import { WorkflowThrottle, type ThrottlePermit } from './workflow-throttle';
+import { WavePacer, pacingOf, type Pacing } from './wave-pacer';
 
 /** The JSON a workflow target receives; `attempt` counts from 1. */
 export interface TargetPayload {
@@ -87,6 +88,8 @@ interface RunningBatch {
   startWaiters: StartWaiter[] | null;
   /** Of `byIndex`, the executions taken back from `parked`: no message stands for them. */
   unparked: number;
+  /** How its first calls are paced here (WavePacer), as its state said when its latest execution was checked. */
+  pacing: Pacing | null;
 }
 
 /** A wait for these executions to have made their first call, or stopped short of it. */
@@ -196,7 +199,8 @@ interface AttemptFailure {
  * Each call takes one of the executor's call slots (CallSlots: a global limit and one per
  * workflow) and gives it back when the call ends, so a workflow whose calls hang holds at most its
  * share of them, and the messages of other workflows still get through. A held batch or a closed
- * workflow is passed over in the line (the entry's `ready`), keeping its place and no slot.
+ * workflow is passed over in the line (the entry's `ready`), keeping its place and no slot, and so
+ * is a paced batch that had its wave's worth of first calls within its interval (WavePacer).
  * Retries wait here, outside any slot but keeping their message: a failing target then slows its
  * own executions down instead of being called ever faster. Each failed attempt that will be retried
  * is recorded first, so the wait is visible, and a redelivered execution (after a restart) goes on
@@ -224,6 +228,7 @@ export class ExecutionDispatcher {
         this.recheckHoldsSoon();
         return false;
       }
+      if (!this.pacer.mayStart(handling.batchId, handling.running.pacing)) return false;
       return this.throttle.mayStartNow(handling.version.workflowId);
     },
   };
@@ -235,6 +240,8 @@ export class ExecutionDispatcher {
   private readonly throttledBatches = new Set<string>();
   /** Opens the items' sealed secrets, under the key every process of the deployment shares. */
   private readonly secrets: SecretBox;
+  /** Keeps a paced batch's first calls to its pace when its triggers come in late and together. */
+  private readonly pacer: WavePacer;
 
   constructor(
     private readonly batches: BatchCommandHandler,
@@ -253,6 +260,7 @@ export class ExecutionDispatcher {
   ) {
     this.batchStates = new SharedLoads((batchId) => this.batches.load(batchId));
     this.secrets = new SecretBox(config.secretsKey);
+    this.pacer = new WavePacer(() => clock.now().getTime());
     held.onReleased(() => slots.poke());
   }
 
@@ -378,7 +386,16 @@ export class ExecutionDispatcher {
     if (running === undefined)
       this.running.set(
         batchId,
-        (running = { batchId, byIndex: new Map(), slot: null, parked: null, starting: null, startWaiters: null, unparked: 0 }),
+        (running = {
+          batchId,
+          byIndex: new Map(),
+          slot: null,
+          parked: null,
+          starting: null,
+          startWaiters: null,
+          unparked: 0,
+          pacing: null,
+        }),
       );
     return running;
   }
@@ -465,7 +482,10 @@ export class ExecutionDispatcher {
     if (admitted === null) {
       release();
       this.leftStarting(handling);
-    } else handling.callComing = true;
+    } else {
+      handling.callComing = true;
+      this.pacer.started(handling.batchId, handling.running.pacing);
+    }
     this.run(handling, handling.firstAttempt, admitted, () => this.leftStarting(handling)).then(
       () => this.end(handling, 'done'),
       (error: unknown) => {
@@ -530,6 +550,7 @@ export class ExecutionDispatcher {
     // An episode recorded before a restart is lifted by the first answer that is not a 429.
     if (batch.throttledUntil !== null) this.throttledBatches.add(batchId);
     const { workflowId, workflowVersion, priority } = batch.settings;
+    running.pacing = pacingOf(batch);
     const version = await this.versionOf(workflowId, workflowVersion);
     if (version === undefined) {
       const error = `workflow ${workflowId} has no version ${workflowVersion}`;

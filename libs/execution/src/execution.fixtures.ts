@@ -7,6 +7,7 @@ import { BatchCommandHandler, ItemsReader, ItemsWriter, WorkflowRepository, batc
 import {
   batchEvents,
   type BatchItem,
+  type CatchUp,
   type ExecutionTriggered,
   type RetryPolicy,
   type WorkflowLimits,
@@ -104,6 +105,8 @@ export interface BatchSetup {
   readonly workflowVersion?: number;
   /** Waves; default every execution at once (one wave of all, interval 0). */
   readonly waves?: { readonly maxConcurrent: number; readonly batchIntervalSeconds: number };
+  /** Default `paced`. */
+  readonly catchUp?: CatchUp;
 }
 
 /**
@@ -180,7 +183,7 @@ export class ExecutionWorld {
         batchIntervalSeconds: setup.waves?.batchIntervalSeconds ?? 0,
         priority: 50,
         metadata: setup.metadata ?? {},
-        catchUp: 'paced',
+        catchUp: setup.catchUp ?? 'paced',
         ...(setup.profilePool === undefined ? {} : { profilePool: setup.profilePool }),
       },
       total: items.length,
@@ -190,9 +193,14 @@ export class ExecutionWorld {
     });
   }
 
-  /** Triggers every due execution and returns their ExecutionTriggered messages, as the transport would deliver them. */
-  async trigger(batchId: string): Promise<TypedMessage<ExecutionTriggered>[]> {
-    await this.batches.handle(batchId, { type: 'TriggerDueExecutions', batchId, now: new Date(), limit: 10_000 });
+  /**
+   * Triggers every due execution and returns their ExecutionTriggered messages, as the transport
+   * would deliver them. With `asOf` ahead of now, the waves due by then are triggered as planned
+   * (no catch-up), as if their triggers had been decided on time and delivered only now.
+   */
+  async trigger(batchId: string, asOf?: Date): Promise<TypedMessage<ExecutionTriggered>[]> {
+    const now = asOf ?? new Date();
+    await this.batches.handle(batchId, { type: 'TriggerDueExecutions', batchId, now, limit: 10_000, continuing: asOf !== undefined });
     const triggered = batchEvents.subset('ExecutionTriggered');
     return (await this.stored(batchId)).flatMap((event) => readMessage(triggered, toMessage(event)) ?? []);
   }
