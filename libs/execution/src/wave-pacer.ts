@@ -63,8 +63,9 @@ export class WavePacer {
     const nowMs = this.now();
     let starts = this.starts.get(batchId);
     if (starts !== undefined && pacing.plan < starts.plan) return;
-    if (starts === undefined || starts.plan !== pacing.plan || starts.windowMs !== pacing.windowMs) {
-      starts = { plan: pacing.plan, windowMs: pacing.windowMs, at: starts?.plan === pacing.plan ? starts.at : [] };
+    // A new plan starts afresh. Within a plan the window never changes: changing the waves re-plans.
+    if (starts === undefined || pacing.plan > starts.plan) {
+      starts = { plan: pacing.plan, windowMs: pacing.windowMs, at: [] };
       this.starts.set(batchId, starts);
     }
     starts.at.push(nowMs);

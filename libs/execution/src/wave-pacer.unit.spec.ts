@@ -68,7 +68,7 @@ describe('WavePacer', () => {
     expect(pacer.size).toBe(1);
   });
 
-  it('counts the starts already made when a reconfiguration changes the pace', () => {
+  it('measures the starts against the window and the calls of the pacing it is asked with', () => {
     pacer.started('a', pacing);
     expect(pacer.mayStart('a', { plan: 0, calls: 1, windowMs: 2000 })).toBe(false);
     nowMs += 1000;
