@@ -90,7 +90,28 @@ interface RunningBatch {
   unparked: number;
   /** How its first calls are paced here (WavePacer), as its state said when its latest execution was checked. */
   pacing: Pacing | null;
+  /** Who waits for the batch to have room here (`roomFor`); null when no one does. */
+  roomWaiters: RoomWaiter[] | null;
+  /** When an execution of the batch last ended here (ms, performance.now()): what tells room coming from a stall. */
+  lastEndMs: number;
 }
+
+/** A wait for the batch's executions here to fall to half its window. */
+interface RoomWaiter {
+  readonly resolve: (room: Room) => void;
+  readonly reject: (reason: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** What a wait for room ends with: room made by executions ending, or none of them ending for ROOM_STALL_MS. */
+export type Room = 'room' | 'stalled';
+
+/**
+ * How long a wait for room lasts with none of the batch's executions ending here: the batch is
+ * held, throttled, or its calls are slower than this. The trigger then goes on as if no one waited,
+ * since waiting would only hold its message (and a trigger slot) without making room.
+ */
+export const ROOM_STALL_MS = 5_000;
 
 /** A wait for these executions to have made their first call, or stopped short of it. */
 interface StartWaiter {
@@ -334,6 +355,25 @@ export class ExecutionDispatcher {
     }
   }
 
+  /**
+   * Resolves at once while the batch has fewer than its window (EXECUTOR_BATCH_WINDOW) of
+   * executions here, in hand or parked; otherwise once they have fallen to half of it ('room'), or
+   * once none of them has ended here for ROOM_STALL_MS ('stalled'). Rejects when the executor
+   * stops. The wave trigger asks this between its appends, so that a batch whose waves are all due
+   * at once (interval 0, or a late start) is triggered as fast as it is called rather than all up
+   * front: the executions it triggers early would only be parked, while the appends, read-model
+   * updates and deliveries of up to a million triggers take the event loop from the calls.
+   */
+  roomFor(batchId: string): Promise<Room> {
+    const running = this.running.get(batchId);
+    if (running === undefined || this.heldHere(running) < this.config.executorBatchWindow) return Promise.resolve('room');
+    if (this.stopping.signal.aborted) return Promise.reject(this.stopping.signal.reason);
+    return new Promise<Room>((resolve, reject) => {
+      const waiter: RoomWaiter = { resolve, reject, timer: setTimeout(() => this.checkStall(running, waiter), ROOM_STALL_MS).unref() };
+      (running.roomWaiters ??= []).push(waiter);
+    });
+  }
+
   /** Every execution here, of every batch: in line, calling, waiting to retry, or parked. */
   queueDepth(): number {
     let depth = 0;
@@ -351,6 +391,7 @@ export class ExecutionDispatcher {
   stop(): void {
     this.stopping.abort(new Error('The executor is stopping'));
     if (this.holdRecheck !== null) clearTimeout(this.holdRecheck);
+    for (const running of this.running.values()) this.endRoomWaits(running, (waiter) => waiter.reject(this.stopping.signal.reason));
   }
 
   /** Has this delivery end with `handling`: a deferred message is settled then, else the returned promise settles. */
@@ -377,8 +418,39 @@ export class ExecutionDispatcher {
         return;
       }
     }
+    running.lastEndMs = performance.now();
+    if (running.roomWaiters !== null && this.heldHere(running) <= this.config.executorBatchWindow / 2)
+      this.endRoomWaits(running, (waiter) => waiter.resolve('room'));
     if (running.parked !== null) this.unpark(running);
     else this.forgetIfIdle(running);
+  }
+
+  /** The batch's executions here: in hand (in line, calling, waiting to retry) and parked. */
+  private heldHere(running: RunningBatch): number {
+    return running.byIndex.size + (running.parked?.size ?? 0);
+  }
+
+  /** A wait for room whose timer ran out: a stall if nothing of the batch ended meanwhile, else it waits on from the last end. */
+  private checkStall(running: RunningBatch, waiter: RoomWaiter): void {
+    const sinceEnd = performance.now() - running.lastEndMs;
+    if (sinceEnd < ROOM_STALL_MS) {
+      waiter.timer = setTimeout(() => this.checkStall(running, waiter), ROOM_STALL_MS - sinceEnd).unref();
+      return;
+    }
+    const waiters = running.roomWaiters ?? [];
+    waiters.splice(waiters.indexOf(waiter), 1);
+    if (waiters.length === 0) running.roomWaiters = null;
+    waiter.resolve('stalled');
+  }
+
+  private endRoomWaits(running: RunningBatch, end: (waiter: RoomWaiter) => void): void {
+    const waiters = running.roomWaiters;
+    if (waiters === null) return;
+    running.roomWaiters = null;
+    for (const waiter of waiters) {
+      clearTimeout(waiter.timer);
+      end(waiter);
+    }
   }
 
   private runningOf(batchId: string): RunningBatch {
@@ -395,6 +467,8 @@ export class ExecutionDispatcher {
           startWaiters: null,
           unparked: 0,
           pacing: null,
+          roomWaiters: null,
+          lastEndMs: performance.now(),
         }),
       );
     return running;

@@ -16,8 +16,13 @@ import { WorkflowThrottle } from './workflow-throttle';
 export const TRIGGER_GROUP = 'executor-trigger';
 export const DISPATCH_GROUP = 'executor-dispatch';
 export const HOLDS_GROUP = 'executor-holds';
-/** Batches whose due waves are triggered at once; each batch's own waves still go one at a time, in order. */
-const TRIGGER_CONCURRENCY = 8;
+/**
+ * Batches whose due waves are triggered at once; each batch's own waves still go one at a time, in
+ * order. A wave of a batch past its window here waits for room between its appends (WaveTrigger),
+ * for as long as the batch runs, so this is more than the big batches that run at once are likely
+ * to be: a small batch's wave is not kept behind them.
+ */
+const TRIGGER_CONCURRENCY = 32;
 
 /** Starts the executor's consumer groups with the application and stops them before the shared resources close. */
 @Injectable()

@@ -3,7 +3,7 @@ import { BatchCommandHandler } from '@flotilla/application';
 import { IllegalBatchTransition, type WaveDue } from '@flotilla/domain';
 import type { TypedMessage } from '@flotilla/messaging';
 import { CLOCK, type Clock } from '@flotilla/platform';
-import { ExecutionDispatcher } from './execution-dispatcher';
+import { ExecutionDispatcher, type Room } from './execution-dispatcher';
 
 /** Executions triggered per append: keeps each append (and the decision before it) small. */
 export const TRIGGER_LIMIT = 500;
@@ -16,16 +16,24 @@ export const TRIGGER_LIMIT = 500;
  */
 export const FIRST_TRIGGER_LIMIT = 1;
 
-/** What the trigger waits for after a wave's first append: the dispatcher of this process (ExecutionDispatcher.firstCallsOut). */
-export interface FirstCalls {
+/** What the trigger waits for between its appends: the dispatcher of this process (ExecutionDispatcher). */
+export interface DispatcherHere {
+  /** After a wave's first append: that execution's call is out. */
   firstCallsOut(batchId: string): Promise<void>;
+  /** After a full append: the batch's executions here are under its window (absent: never waited for). */
+  roomFor?(batchId: string): Promise<Room>;
 }
 
 /**
  * Answers a due wave by triggering every pending execution of the batch whose time has come, a
  * limited number per append, until none is left: first FIRST_TRIGGER_LIMIT, then, once the
  * dispatcher of this process has called those it has (ExecutionDispatcher.firstCallsOut), the
- * others TRIGGER_LIMIT at a time. Each append carries the revision its decision was made on, so
+ * others TRIGGER_LIMIT at a time, each step once the dispatcher here has room for the batch
+ * (ExecutionDispatcher.roomFor). So a batch whose waves are all due at once (interval 0, a late
+ * start) is triggered about as fast as it is called. Over Kafka the window is the whole queue, so
+ * that wait does not come; nor does it once the batch's calls stall here (held, throttled, calls
+ * slower than ROOM_STALL_MS): the rest is then triggered at once, and the dispatcher parks what is
+ * past its window. Each append carries the revision its decision was made on, so
  * once a pause or cancel is appended no trigger decided before it can land after it: the decision
  * is made again, refused, and this stops quietly.
  *
@@ -40,12 +48,13 @@ export class WaveTrigger {
     private readonly batches: BatchCommandHandler,
     @Inject(CLOCK) private readonly clock: Clock,
     /** Absent (tests without a dispatcher): the steps follow each other at once. */
-    @Optional() @Inject(ExecutionDispatcher) private readonly firstCalls: FirstCalls | null = null,
+    @Optional() @Inject(ExecutionDispatcher) private readonly dispatcher: DispatcherHere | null = null,
   ) {}
 
   async handle(message: TypedMessage<WaveDue>): Promise<void> {
     const { batchId, dueAt } = message.data;
     const dueAtMs = Date.parse(dueAt);
+    let waitForRoom = this.dispatcher?.roomFor !== undefined;
     for (let step = 0; ; step++) {
       let triggered: number;
       try {
@@ -74,7 +83,9 @@ export class WaveTrigger {
       // dispatcher reads the batch under that lock twice before a call: without this wait the
       // wave's first call would come after the next step's append. Only the executions delivered
       // here by now are waited for (in this process they are; over Kafka, usually none yet).
-      if (step === 0 && triggered === FIRST_TRIGGER_LIMIT) await this.firstCalls?.firstCallsOut(batchId);
+      if (step === 0 && triggered === FIRST_TRIGGER_LIMIT) await this.dispatcher?.firstCallsOut(batchId);
+      // A step short of the limit triggered the last due ones: the next finds none, no need to wait for it.
+      else if (waitForRoom && triggered === TRIGGER_LIMIT) waitForRoom = (await this.dispatcher?.roomFor?.(batchId)) === 'room';
     }
   }
 }
