@@ -252,4 +252,45 @@ describe('flow control in the executor', () => {
 
   it('a kill -9 with executions parked past the batch window loses none and calls none twice', () =>
     restartLosesNone('kill', { EXECUTOR_BATCH_WINDOW: '5' }));
+
+  it('a kill -9 while a wave at interval 0 waits for room in the executor: the rest is triggered after the restart, none lost, none called twice', async () => {
+    const size = 1200;
+    const env = { EXECUTOR_CONCURRENCY: '4', EXECUTOR_BATCH_WINDOW: '20' };
+    data = tempDir('flotilla-flow-room-');
+    const port = await freePort();
+    app = new PlatformProcess(port, data.path, env);
+    const target = await slowTarget(10);
+    try {
+      await app.start();
+      await register('room', target.url);
+      const id = await submit('room', size);
+      await eventually(
+        () => target.calls.length,
+        (count) => count >= 12,
+        10_000,
+      );
+      // Past its window the wave waits for the calls: far from every execution is triggered yet.
+      const before = (await app.request<BatchView>('GET', `/v1/batches/${id}`)).body.progress;
+      expect(before.triggered).toBeGreaterThan(0);
+      expect(before.triggered).toBeLessThan(size);
+      await app.kill();
+      const calledBefore = new Set(target.calls.map((call) => call.key));
+
+      app = new PlatformProcess(port, data.path, env);
+      await app.start();
+      const view = await settled(id);
+      expect(view.progress).toMatchObject({ total: size, triggered: size, completed: size, failed: 0 });
+      const perKey = new Map<string, number>();
+      for (const call of target.calls) perKey.set(call.key, (perKey.get(call.key) ?? 0) + 1);
+      expect(perKey.size).toBe(size);
+      // Only calls cut off by the kill (at most the 4 in flight) ran again.
+      const twice = [...perKey].filter(([, count]) => count > 1).map(([key]) => key);
+      expect(twice.length).toBeLessThanOrEqual(4);
+      for (const key of twice) expect(calledBefore.has(key)).toBe(true);
+    } finally {
+      await app.kill();
+      await Promise.all(targets.splice(0).map((server) => server.stop()));
+      data.remove();
+    }
+  }, 90_000);
 });
