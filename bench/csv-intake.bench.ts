@@ -8,7 +8,9 @@
  *    (real CSVs have more columns than inputs).
  * Each upload goes to a fresh product process, so the server's peak RSS (VmHWM) printed is that
  * intake's. For reference it also prints papaparse alone streaming the same file with the same
- * options, in this process.
+ * options, in this process. During each upload another client reads `GET /v1/workflows/bench`,
+ * one read after the other every 50 ms, and the bench prints how long those reads took: what a
+ * million-row intake costs everyone else using the API.
  *
  *   npm run build && node dist/bench/csv-intake.bench.js [--rows 1000000] [--files narrow,wide]
  *     [--runs 1] [--profile /tmp/prof-csv] [--node-options "--max-old-space-size=256"]
@@ -22,7 +24,11 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import Papa from 'papaparse';
 import { CSV_PARSE_OPTIONS } from '@flotilla/domain';
-import { Product, peakRssMb, registerBenchWorkflow, startTarget } from './support';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Product, peakRssMb, percentile, registerBenchWorkflow, startTarget } from './support';
+
+/** How often another client's GET goes out during an upload (one at a time). */
+const PROBE_EVERY_MS = 50;
 
 const arg = (name: string, fallback: string): string => {
   const index = process.argv.indexOf(`--${name}`);
@@ -96,7 +102,7 @@ const upload = async (
   path: string,
   file: BenchFile,
   targetUrl: string,
-): Promise<{ seconds: number; onCpu: number; waiting: number; peakMb: number }> => {
+): Promise<{ seconds: number; onCpu: number; waiting: number; peakMb: number; probes: number[] }> => {
   const product = new Product(nodeOptions === '' ? {} : { NODE_OPTIONS: nodeOptions });
   await product.start();
   try {
@@ -118,11 +124,30 @@ const upload = async (
     const pid = product.child?.pid ?? 0;
     const before = schedSeconds(pid);
     const started = performance.now();
-    const created = await product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
+    const uploading = product.json<{ id: string; total: number }>('POST', '/v1/batches', form);
+    // Another client's request meanwhile, one after the other: how long the upload keeps the API from answering.
+    const probes: number[] = [];
+    let done = false;
+    const probing = (async () => {
+      while (!done) {
+        const sent = performance.now();
+        await (await fetch(`${product.url}/v1/workflows/bench`)).arrayBuffer();
+        probes.push(performance.now() - sent);
+        await sleep(PROBE_EVERY_MS);
+      }
+    })();
+    const created = await uploading.finally(() => (done = true));
+    await probing;
     const seconds = (performance.now() - started) / 1000;
     if (created.total !== rows) throw new Error(`accepted ${created.total} of ${rows}`);
     const after = schedSeconds(pid);
-    return { seconds, onCpu: after.onCpu - before.onCpu, waiting: after.waiting - before.waiting, peakMb: peakRssMb(pid) };
+    return {
+      seconds,
+      onCpu: after.onCpu - before.onCpu,
+      waiting: after.waiting - before.waiting,
+      peakMb: peakRssMb(pid),
+      probes,
+    };
   } finally {
     await product.stop();
   }
@@ -143,10 +168,16 @@ async function main(): Promise<void> {
       if (parsed.records !== rows + 1) throw new Error(`papaparse read ${parsed.records} records of ${rows + 1}`);
       console.log(`${name}\t${mb} MB\tpapaparse alone\t${parsed.seconds.toFixed(2)} s\t${Math.round(rows / parsed.seconds)} rows/s`);
       for (let run = 0; run < runs; run++) {
-        const { seconds, onCpu, waiting, peakMb } = await upload(path, file, target.url);
+        const { seconds, onCpu, waiting, peakMb, probes } = await upload(path, file, target.url);
         console.log(
           `${name}\t${mb} MB\tintake\t${seconds.toFixed(2)} s\t${Math.round(rows / seconds)} rows/s\t` +
             `event loop on CPU ${onCpu.toFixed(2)} s, waiting for a core ${waiting.toFixed(2)} s\tserver peak RSS ${peakMb.toFixed(0)} MB`,
+        );
+        const sorted = [...probes].sort((a, b) => a - b);
+        const ms = (value: number | undefined): string => `${(value ?? Number.NaN).toFixed(1)} ms`;
+        console.log(
+          `${name}\t${mb} MB\tanother client's GET during the upload\t${probes.length} reads\t` +
+            `p50 ${ms(percentile(sorted, 50))}\tp99 ${ms(percentile(sorted, 99))}\tmax ${ms(sorted.at(-1))}`,
         );
       }
       rmSync(path);

@@ -160,13 +160,16 @@ const spoolFailed = (error: unknown): BadRequestException => {
   return badUpload(`The upload could not be stored${typeof code === 'string' ? ` (${code})` : ''}`);
 };
 
+/** Characters of parsed records a CSV's queue holds before its file is paused: rows of 64 KiB would otherwise queue 300 MB. */
+export const CSV_QUEUE_CHARS = 8 * 1024 * 1024;
+
 /**
  * The records of a CSV file, parsed as a stream (papaparse), one array of cells per record.
  *
  * Backpressure is applied on the file, not on the parser: papaparse re-scans its pending input
  * each time its readable side is paused, which made a paused parser quadratic (6 s for 100,000
  * rows instead of 0.15 s). So the parser flows into a bounded queue, and the file is paused while
- * the queue is full.
+ * the queue is full: `highWater` records or CSV_QUEUE_CHARS characters, so wide rows are bounded too.
  */
 export async function* csvRecords(path: string, highWater = 5000): AsyncGenerator<string[]> {
   const parser = Papa.parse(Papa.NODE_STREAM_INPUT, CSV_PARSE_OPTIONS);
@@ -177,6 +180,7 @@ export async function* csvRecords(path: string, highWater = 5000): AsyncGenerato
   /** Records read so far, the header included; and the header, once read. */
   let records = 0;
   let header: string[] | null = null;
+  let queuedChars = 0;
   let ended = false;
   let failure: unknown = null;
   let wake: (() => void) | null = null;
@@ -186,7 +190,8 @@ export async function* csvRecords(path: string, highWater = 5000): AsyncGenerato
   };
   parser.on('data', (record: string[]) => {
     queue.push(record);
-    if (queue.length >= highWater) source.pause();
+    queuedChars += charsOf(record);
+    if (queue.length >= highWater || queuedChars >= CSV_QUEUE_CHARS) source.pause();
     notify();
   });
   parser.on('end', () => {
@@ -205,7 +210,8 @@ export async function* csvRecords(path: string, highWater = 5000): AsyncGenerato
       if (failure !== null) throw failure;
       const record = queue.shift();
       if (record !== undefined) {
-        if (queue.length < highWater / 2 && source.isPaused()) source.resume();
+        queuedChars -= charsOf(record);
+        if (queue.length < highWater / 2 && queuedChars < CSV_QUEUE_CHARS / 2 && source.isPaused()) source.resume();
         checkCsvRecord(record, records++, header);
         header ??= record;
         yield record;
@@ -220,6 +226,12 @@ export async function* csvRecords(path: string, highWater = 5000): AsyncGenerato
     parser.destroy();
   }
 }
+
+const charsOf = (record: readonly string[]): number => {
+  let chars = 0;
+  for (const cell of record) chars += cell.length;
+  return chars;
+};
 
 /**
  * Refuses a CSV record (`index` 0 is the header) with more than MAX_CSV_COLUMNS cells (422) or a
