@@ -495,6 +495,35 @@ describe('projections', () => {
     ]);
   });
 
+  it("writes a chunk's executions rows with its items, unseen until BatchCreated; BatchCreated writes those an older projection left out", async () => {
+    const items: BatchItem[] = Array.from({ length: 30 }, (_, n) => ({ inputs: { n } }));
+    const chunkStarts: number[] = [];
+    for (let from = 0; from < items.length; from += 7) {
+      chunkStarts.push(from);
+      await store.appendToStream('batchitems-bat_rows', [
+        { type: 'BatchItemsChunkRecorded', data: { batchId: 'bat_rows', fromIndex: from, items: items.slice(from, from + 7) } },
+      ]);
+    }
+    const db = readModels();
+    const live = runner(db);
+    await live.start();
+    const rows = () =>
+      db.all<{ idx: number; state: string }>('SELECT idx, state FROM executions WHERE batch_id = ? ORDER BY idx', 'bat_rows');
+    expect(rows()).toEqual(items.map((_, idx) => ({ idx, state: 'pending' })));
+    const queries = new BatchQueries(db);
+    expect(queries.getBatch('bat_rows')).toBeNull();
+    await live.stop();
+
+    // As the chunks of a version before this one left them: items, no executions rows.
+    db.run('DELETE FROM executions WHERE batch_id = ? AND idx >= 10', 'bat_rows');
+    const now = new Date('2026-03-01T00:00:00Z');
+    const command = { type: 'CreateBatch' as const, batchId: 'bat_rows', settings: settingsAt(now, { name: 'rows' }), actor: 't', now };
+    await new Driver(store).run('bat_rows', { ...command, total: items.length, items: { stream: 'batchitems-bat_rows', chunkStarts } });
+    await runner(db).start();
+    expect(rows()).toEqual(items.map((_, idx) => ({ idx, state: 'pending' })));
+    expect(queries.getBatch('bat_rows')?.progress).toMatchObject({ total: items.length, pending: items.length });
+  });
+
   it("copies a chunk's items to execution_items as JSON.stringify wrote them, and the JSON export stays JSON.stringify of the result", async () => {
     const deep = (levels: number): unknown => (levels === 0 ? 'bottom' : [deep(levels - 1)]);
     const proto = JSON.parse('{"__proto__":{"polluted":"yes"},"constructor":"c","toString":"t"}') as Record<string, unknown>;
