@@ -546,7 +546,7 @@ describe('ExecutionDispatcher', () => {
 
   describe('past EXECUTOR_BATCH_WINDOW', () => {
     const ITEMS = 30;
-    /** A dispatcher over a state file of the world's, parking past a window of `window` per batch, with one call slot unless told. */
+    /** A dispatcher over a state file of the world's, parking past a window of `window` per batch, with `slots` call slots. */
     const parkingDispatcher = (window: number, slots = 1): { dispatcher: ExecutionDispatcher; state: StateDb } => {
       const state = new StateDb(join(world.directory, 'executor-state.sqlite'));
       const parkingConfig = loadConfig({ DATA_DIR: world.directory, PUBLIC_URL, EXECUTOR_BATCH_WINDOW: String(window) });
@@ -643,110 +643,97 @@ describe('ExecutionDispatcher', () => {
       await until(() => marks(second.state).length === 0, 5000, 'the mark removed');
       second.state.close();
     });
-  });
 
-  describe('the wave trigger waits for room (ExecutionDispatcher.roomFor)', () => {
-    const WINDOW = 600;
-    const ITEMS = 8 * TRIGGER_LIMIT;
-    let subscription: Subscription | undefined;
-    let state: StateDb | undefined;
-    afterEach(async () => {
-      await subscription?.stop();
-      subscription = undefined;
-      state?.close();
-      state = undefined;
-    });
-
-    /**
-     * One batch of ITEMS at interval 0 (every wave due at once), a dispatcher parking past WINDOW
-     * with 16 call slots, and the batch's ExecutionTriggered messages delivered to it as they are
-     * appended, as the transport does. Counts, as the store delivers them, how far the triggers run
-     * ahead of the outcomes.
-     */
-    const interval0Batch = async (batchId: string, reply: Reply) => {
-      dispatcher.stop();
-      const made = new StateDb(join(world.directory, 'executor-state.sqlite'));
-      state = made;
-      const config = loadConfig({ DATA_DIR: world.directory, PUBLIC_URL, EXECUTOR_BATCH_WINDOW: String(WINDOW) });
-      dispatcher = new ExecutionDispatcher(
-        world.batches,
-        world.workflows,
-        world.items,
-        client,
-        new OutcomeWriter(world.batches),
-        new CallSlots(16),
-        new WorkflowThrottle(),
-        systemClock,
-        config,
-        new HeldBatches(),
-        new ParkedBatches(made),
-      );
-      target = await TargetServer.start(() => reply);
-      await world.createBatch({
-        batchId,
-        // A call that hangs is not timed out (and retried) during the test.
-        target: { url: target.url, timeoutMs: 120_000 },
-        items: Array.from({ length: ITEMS }, (_, n) => ({ inputs: { n: String(n) } })),
+    describe('the wave trigger waits for room (ExecutionDispatcher.roomFor)', () => {
+      const WINDOW = 600;
+      const ITEMS = 8 * TRIGGER_LIMIT;
+      let subscription: Subscription | undefined;
+      let state: StateDb | undefined;
+      afterEach(async () => {
+        await subscription?.stop();
+        subscription = undefined;
+        state?.close();
+        state = undefined;
       });
-      await world.batches.handle(batchId, { type: 'DeclareDueWaves', batchId, now: new Date() });
-      const waveDue = (await world.stored(batchId)).find((event) => event.type === 'WaveDue')!;
-      const seen = { triggered: 0, finished: 0, mostAhead: 0 };
-      const triggeredType = batchEvents.subset('ExecutionTriggered');
-      const here = dispatcher;
-      subscription = world.store.subscribeToAll(
-        { after: 'start', filter: { eventTypes: ['ExecutionTriggered', 'ExecutionCompleted'] } },
-        {
-          onEvents: (events) => {
-            for (const event of events) {
-              if (event.type === 'ExecutionCompleted') {
-                seen.finished++;
-                continue;
+
+      /**
+       * One batch of ITEMS at interval 0 (every wave due at once), a dispatcher parking past WINDOW
+       * with 16 call slots, and the batch's ExecutionTriggered messages delivered to it as they are
+       * appended, as the transport does. Counts, as the store delivers them, how far the triggers run
+       * ahead of the outcomes.
+       */
+      const interval0Batch = async (batchId: string, reply: Reply) => {
+        dispatcher.stop();
+        const parking = parkingDispatcher(WINDOW, 16);
+        dispatcher = parking.dispatcher;
+        state = parking.state;
+        target = await TargetServer.start(() => reply);
+        await world.createBatch({
+          batchId,
+          // A call that hangs is not timed out (and retried) during the test.
+          target: { url: target.url, timeoutMs: 120_000 },
+          items: Array.from({ length: ITEMS }, (_, n) => ({ inputs: { n: String(n) } })),
+        });
+        await world.batches.handle(batchId, { type: 'DeclareDueWaves', batchId, now: new Date() });
+        const waveDue = (await world.stored(batchId)).find((event) => event.type === 'WaveDue')!;
+        const seen = { triggered: 0, finished: 0, mostAhead: 0 };
+        const triggeredType = batchEvents.subset('ExecutionTriggered');
+        const here = dispatcher;
+        subscription = world.store.subscribeToAll(
+          { after: 'start', filter: { eventTypes: ['ExecutionTriggered', 'ExecutionCompleted'] } },
+          {
+            onEvents: (events) => {
+              for (const event of events) {
+                if (event.type === 'ExecutionCompleted') {
+                  seen.finished++;
+                  continue;
+                }
+                seen.triggered++;
+                seen.mostAhead = Math.max(seen.mostAhead, seen.triggered - seen.finished);
+                void here.handle(readMessage(triggeredType, toMessage(event))!, { defer: () => () => undefined });
               }
-              seen.triggered++;
-              seen.mostAhead = Math.max(seen.mostAhead, seen.triggered - seen.finished);
-              void here.handle(readMessage(triggeredType, toMessage(event))!, { defer: () => () => undefined });
-            }
+            },
           },
-        },
-      );
-      const trigger = new WaveTrigger(world.batches, systemClock, dispatcher);
-      return { seen, handled: trigger.handle(readMessage(batchEvents.subset('WaveDue'), toMessage(waveDue))!) };
-    };
+        );
+        const trigger = new WaveTrigger(world.batches, systemClock, dispatcher);
+        return { seen, handled: trigger.handle(readMessage(batchEvents.subset('WaveDue'), toMessage(waveDue))!) };
+      };
 
-    it('triggers a batch whose waves are all due at once as it is called: never more than the window and two steps ahead', async () => {
-      const { seen, handled } = await interval0Batch('bat_room', { status: 200, body: '"ok"', delayMs: 2 });
-      await handled;
-      await until(() => seen.finished === ITEMS, 30_000, 'every execution completed');
-      // Without the wait the trigger appends the whole batch in a few hundred ms, thousands ahead of the calls.
-      expect(seen.mostAhead).toBeLessThanOrEqual(WINDOW + 2 * TRIGGER_LIMIT);
-      expect(seen.triggered).toBe(ITEMS);
-      const calls = new Set(target!.calls.map((call) => call.body.executionId));
-      expect([calls.size, target!.calls.length]).toEqual([ITEMS, ITEMS]);
-    }, 60_000);
+      it('triggers a batch whose waves are all due at once as it is called: never more than the window and two steps ahead', async () => {
+        const { seen, handled } = await interval0Batch('bat_room', { status: 200, body: '"ok"', delayMs: 2 });
+        await handled;
+        await until(() => seen.finished === ITEMS, 30_000, 'every execution completed');
+        // Without the wait the trigger appends the whole batch in a few hundred ms, thousands ahead of the calls.
+        expect(seen.mostAhead).toBeLessThanOrEqual(WINDOW + 2 * TRIGGER_LIMIT);
+        expect(seen.triggered).toBe(ITEMS);
+        const calls = new Set(target!.calls.map((call) => call.body.executionId));
+        expect([calls.size, target!.calls.length]).toEqual([ITEMS, ITEMS]);
+      }, 60_000);
 
-    it('goes on triggering the rest at once when none of the batch ends for ROOM_STALL_MS (calls that hang)', async () => {
-      const started = Date.now();
-      const { seen, handled } = await interval0Batch('bat_stall', { status: 200, delayMs: 60_000 });
-      await handled;
-      expect(Date.now() - started).toBeGreaterThanOrEqual(ROOM_STALL_MS);
-      await until(() => seen.triggered === ITEMS, 10_000, 'every execution triggered');
-      expect(seen.finished).toBe(0);
-      // The calls out hang, so none of the batch ended: each is a first attempt, none was repeated.
-      expect(target!.calls.length).toBeGreaterThan(0);
-      expect(target!.calls.every((call) => call.body.attempt === 1)).toBe(true);
-    }, 30_000);
+      it('goes on triggering the rest at once when none of the batch ends for ROOM_STALL_MS (calls that hang)', async () => {
+        const started = Date.now();
+        const { seen, handled } = await interval0Batch('bat_stall', { status: 200, delayMs: 60_000 });
+        await handled;
+        expect(Date.now() - started).toBeGreaterThanOrEqual(ROOM_STALL_MS);
+        await until(() => seen.triggered === ITEMS, 10_000, 'every execution triggered');
+        expect(seen.finished).toBe(0);
+        // The calls out hang, so none of the batch ended: each is a first attempt, none was repeated.
+        expect(target!.calls.length).toBeGreaterThan(0);
+        expect(target!.calls.every((call) => call.body.attempt === 1)).toBe(true);
+      }, 30_000);
 
-    it('stops waiting when the executor stops: the wave is left for its message to be delivered again', async () => {
-      const { seen, handled } = await interval0Batch('bat_stop', { status: 200, delayMs: 60_000 });
-      await until(
-        () => dispatcher.queuedOf('bat_stop').inLine + dispatcher.queuedOf('bat_stop').parked >= WINDOW,
-        10_000,
-        'the window full',
-      );
-      dispatcher.stop();
-      await expect(handled).rejects.toThrow('The executor is stopping');
-      expect(seen.triggered).toBeLessThan(ITEMS);
-    }, 30_000);
+      it('stops waiting when the executor stops: the wave is left for its message to be delivered again', async () => {
+        const { seen, handled } = await interval0Batch('bat_stop', { status: 200, delayMs: 60_000 });
+        await until(
+          () => dispatcher.queuedOf('bat_stop').inLine + dispatcher.queuedOf('bat_stop').parked >= WINDOW,
+          10_000,
+          'the window full',
+        );
+        dispatcher.stop();
+        await expect(handled).rejects.toThrow('The executor is stopping');
+        expect(seen.triggered).toBeLessThan(ITEMS);
+      }, 30_000);
+    });
   });
 
   it('sends every documented field: the item inputs, its profile, the batch metadata overlaid with its own, the callback URL and token', async () => {
