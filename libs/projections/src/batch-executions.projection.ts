@@ -44,7 +44,8 @@ type ExecutionsEvent = RegisteredEvent<typeof executionsEvents>;
 
 export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
   readonly name = 'batch-executions';
-  readonly version = 3;
+  /** 4: a chunk's executions rows are written with its items (they were BatchCreated's); rebuilt on start. */
+  readonly version = 4;
   readonly tables = ['execution_items', 'executions', 'execution_plans'] as const;
   readonly events = executionsEvents;
 
@@ -104,15 +105,6 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
           data.maxConcurrent,
           intervalMs,
         );
-        // Chunks projected before their executions rows came with them (by an older version, with this
-        // event still to project) have none: written here then, as they used to be.
-        const rows = db.get<{ count: number }>('SELECT COUNT(*) AS count FROM executions WHERE batch_id = ?', batchId)?.count ?? 0;
-        if (rows < data.total)
-          db.run(
-            `INSERT OR IGNORE INTO executions (batch_id, idx, state) SELECT batch_id, idx, 'pending' FROM execution_items ` +
-              'WHERE batch_id = ?',
-            batchId,
-          );
         return;
       }
       case 'ExecutionTriggered':
