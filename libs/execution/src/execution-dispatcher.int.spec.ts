@@ -649,9 +649,13 @@ describe('ExecutionDispatcher', () => {
       const ITEMS = 8 * TRIGGER_LIMIT;
       let subscription: Subscription | undefined;
       let state: StateDb | undefined;
+      /** The deliveries to the dispatcher not settled yet: each reads the store, so the world closes only after them. */
+      const delivering = new Set<Promise<void>>();
       afterEach(async () => {
         await subscription?.stop();
         subscription = undefined;
+        await Promise.allSettled(delivering);
+        delivering.clear();
         state?.close();
         state = undefined;
       });
@@ -690,7 +694,13 @@ describe('ExecutionDispatcher', () => {
                 }
                 seen.triggered++;
                 seen.mostAhead = Math.max(seen.mostAhead, seen.triggered - seen.finished);
-                void here.handle(readMessage(triggeredType, toMessage(event))!, { defer: () => () => undefined });
+                const delivered = here.handle(readMessage(triggeredType, toMessage(event))!, { defer: () => () => undefined });
+                delivering.add(delivered);
+                // A check that throws (the executor stopped in the middle of it) is the transport's to retry, as in the product.
+                delivered.then(
+                  () => delivering.delete(delivered),
+                  () => delivering.delete(delivered),
+                );
               }
             },
           },
