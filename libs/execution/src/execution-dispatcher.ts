@@ -377,7 +377,7 @@ export class ExecutionDispatcher {
   /** Every execution here, of every batch: in line, calling, waiting to retry, or parked. */
   queueDepth(): number {
     let depth = 0;
-    for (const running of this.running.values()) depth += running.byIndex.size + (running.parked?.size ?? 0);
+    for (const running of this.running.values()) depth += this.heldHere(running);
     return depth;
   }
 

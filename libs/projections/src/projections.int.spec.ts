@@ -68,6 +68,12 @@ class Driver {
     items: BatchItem[],
     command: Omit<Extract<BatchCommand, { type: 'CreateBatch' }>, 'items' | 'total'>,
   ): Promise<void> {
+    const chunkStarts = await this.chunks(batchId, items);
+    await this.run(batchId, { ...command, total: items.length, items: { stream: `batchitems-${batchId}`, chunkStarts } });
+  }
+
+  /** Appends the batch's items in chunks of 7, as an intake does before its CreateBatch; returns where each chunk starts. */
+  async chunks(batchId: string, items: BatchItem[]): Promise<number[]> {
     const chunkStarts: number[] = [];
     for (let from = 0; from < items.length; from += 7) {
       chunkStarts.push(from);
@@ -75,7 +81,7 @@ class Driver {
         { type: 'BatchItemsChunkRecorded', data: { batchId, fromIndex: from, items: items.slice(from, from + 7) } },
       ]);
     }
-    await this.run(batchId, { ...command, total: items.length, items: { stream: `batchitems-${batchId}`, chunkStarts } });
+    return chunkStarts;
   }
 
   async run(batchId: string, command: BatchCommand): Promise<BatchEvent[]> {
@@ -497,13 +503,8 @@ describe('projections', () => {
 
   it("writes a chunk's executions rows with its items, pending and unseen until BatchCreated, which adds none of its own", async () => {
     const items: BatchItem[] = Array.from({ length: 30 }, (_, n) => ({ inputs: { n } }));
-    const chunkStarts: number[] = [];
-    for (let from = 0; from < items.length; from += 7) {
-      chunkStarts.push(from);
-      await store.appendToStream('batchitems-bat_rows', [
-        { type: 'BatchItemsChunkRecorded', data: { batchId: 'bat_rows', fromIndex: from, items: items.slice(from, from + 7) } },
-      ]);
-    }
+    const driver = new Driver(store);
+    const chunkStarts = await driver.chunks('bat_rows', items);
     const db = readModels();
     const live = runner(db);
     await live.start();
@@ -516,7 +517,7 @@ describe('projections', () => {
 
     const now = new Date('2026-03-01T00:00:00Z');
     const command = { type: 'CreateBatch' as const, batchId: 'bat_rows', settings: settingsAt(now, { name: 'rows' }), actor: 't', now };
-    await new Driver(store).run('bat_rows', { ...command, total: items.length, items: { stream: 'batchitems-bat_rows', chunkStarts } });
+    await driver.run('bat_rows', { ...command, total: items.length, items: { stream: 'batchitems-bat_rows', chunkStarts } });
     await runner(db).start();
     expect(rows()).toEqual(items.map((_, idx) => ({ idx, state: 'pending' })));
     expect(queries.getBatch('bat_rows')?.progress).toMatchObject({ total: items.length, pending: items.length });
