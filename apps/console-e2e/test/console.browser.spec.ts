@@ -257,7 +257,7 @@ describe('the console in a real browser', () => {
     expect(found).toEqual([]);
   });
 
-  it('signs in with an API key where keys exist, refuses a wrong one, and signs out', async () => {
+  it('signs in with an API key where keys exist, refuses a wrong one, signs out, and opens a linked batch once signed in', async () => {
     const data = tempDir('flotilla-console-auth-');
     const secured = new PlatformProcess(await freePort(), data.path, { AUTH: 'enabled', CONSOLE_DIR: consoleDir.path });
     try {
@@ -275,6 +275,32 @@ describe('the console in a real browser', () => {
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.getByLabel('API key').waitFor();
       expect(await page.evaluate(() => Object.keys(sessionStorage).length)).toBe(0);
+
+      // A link to a batch, opened signed out: the page reads the batch while it probes the key, and
+      // the read refused then is made again once signed in.
+      const asAdmin = async <T>(path: string, body: unknown): Promise<T> => {
+        const response = await fetch(`${secured.url}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        expect(response.status).toBe(201);
+        return (await response.json()) as T;
+      };
+      await asAdmin('/v1/workflows', { id: 'linked', name: 'Linked', inputs: [{ name: 'n' }], target: { url: 'http://127.0.0.1:9/run' } });
+      const linked = await asAdmin<{ id: string }>('/v1/batches', {
+        name: 'linked batch',
+        workflowId: 'linked',
+        maxConcurrent: 1,
+        batchIntervalSeconds: 1,
+        startAt: new Date(Date.now() + 3_600_000).toISOString(),
+        items: [{ inputs: { n: '1' } }],
+      });
+      await page.goto(`${secured.url}/batches/${linked.id}`);
+      await page.getByLabel('API key').fill(adminKey);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'linked batch', exact: true }).waitFor();
+      expect(await page.getByText('The batch could not be loaded').count()).toBe(0);
     } finally {
       await secured.kill();
       data.remove();

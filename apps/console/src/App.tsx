@@ -3,7 +3,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { Suspense, lazy, useCallback, useEffect, useState, type FormEvent } from 'react';
 import { Link, Route, Routes, useLocation } from 'react-router';
 import { SIGNED_OUT_EVENT, getApiKey, setApiKey } from './api';
-import { BatchDetailPage } from './batches/BatchDetailPage';
+import { BatchDetailPage, prefetchBatchOf } from './batches/BatchDetailPage';
 import { BatchesPage } from './batches/BatchesPage';
 import { NotificationsHost } from './notify';
 
@@ -29,6 +29,7 @@ export function App() {
 
   const check = useCallback(async () => {
     setGate('probing');
+    prefetchBatchOf(queryClient, window.location.pathname);
     try {
       const key = getApiKey();
       if (key) {
@@ -41,7 +42,7 @@ export function App() {
     } catch {
       setGate('unreachable');
     }
-  }, []);
+  }, [queryClient]);
 
   useEffect(() => {
     void check();

@@ -3,6 +3,7 @@ import { Paper, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import { useMemo } from 'react';
 import { ApiError, apiFetch } from '../api';
+import { formatClockTime } from './format';
 import type { WavesView } from './types';
 
 /** Planned against triggered per wave (GET /v1/batches/:id/waves, at most 500 points). Hidden when the API has none. */
@@ -16,7 +17,7 @@ export function WaveChart({ batchId, refetchInterval }: { batchId: string; refet
   const data = useMemo(
     () =>
       (waves.data?.items ?? []).map((wave) => ({
-        wave: new Date(wave.executeAt).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' }),
+        wave: formatClockTime(wave.executeAt),
         planned: wave.planned,
         triggered: wave.triggered,
       })),
