@@ -6,7 +6,9 @@
  * twice: while the million is scheduled (all of it pending), then while it runs (by default at
  * interval 0, the product at full speed; `--interval 1` paces it at 1,000 a second). It prints, per
  * phase and batch, the median and the worst of:
- *  - first render: from the navigation to the batch's heading and its progress bar on screen;
+ *  - first render painted: in the page, from its navigation's start to the frame that painted the
+ *    batch's heading and its progress bar (what the target is checked on);
+ *  - first render as the driver sees it: from the call to navigate to Playwright finding the two;
  *  - full page: to the first rows of the executions table and of the history, and the wave chart;
  *  - the next executions page (cursor paging): from the click to the new page's rows;
  * then the million's figures over the ten's (the issue asks the million to render in under 1 s),
@@ -39,6 +41,9 @@ const FIRST_RENDER_TARGET_MS = 1000;
 const START_DELAY_MS = 60_000;
 
 interface PageTimes {
+  /** From the navigation's start to the frame that painted the heading and the progress bar, timed in the page. */
+  painted: number;
+  /** The same as the driver sees it: from the call to navigate to the two found by Playwright's locators. */
   firstRender: number;
   fullPage: number;
   nextPage: number;
@@ -51,12 +56,24 @@ const visit = async (browser: Browser, url: string, name: string, shot?: string)
     const page: Page = await context.newPage();
     const errors: Error[] = [];
     page.on('pageerror', (error) => errors.push(error));
+    // In the page, from its navigation's start: the first frame after the heading and the bar are in the
+    // DOM. A task posted from an animation frame runs once that frame is painted. What the driver sees
+    // adds its own round trips and polling (a locator by role walks the accessibility tree): 150-300 ms.
+    await page.addInitScript(
+      `new MutationObserver((_, observer) => {
+        const heading = [...document.querySelectorAll('h1, h2')].some((h) => h.textContent === ${JSON.stringify(name)});
+        if (!heading || !document.querySelector('[role=progressbar]')) return;
+        observer.disconnect();
+        requestAnimationFrame(() => setTimeout(() => { window.__painted = performance.now(); }));
+      }).observe(document, { subtree: true, childList: true });`,
+    );
     const started = performance.now();
     await page.goto(url, { waitUntil: 'commit' });
     await page.getByRole('heading', { name, exact: true }).waitFor();
     // Attached, not visible: at 0 % the bar's filled section has no width.
     await page.getByRole('progressbar', { name: `${name} progress` }).waitFor({ state: 'attached' });
     const firstRender = performance.now() - started;
+    const painted = Number(await page.waitForFunction('window.__painted').then((handle) => handle.jsonValue()));
     const executions = page.getByRole('table', { name: 'Executions' });
     await executions.locator('tbody tr').first().waitFor();
     await page.getByRole('table', { name: 'History' }).locator('tbody tr').first().waitFor();
@@ -79,7 +96,7 @@ const visit = async (browser: Browser, url: string, name: string, shot?: string)
       nextPage = performance.now() - clicked;
     }
     if (errors.length > 0) throw new Error(`the page threw: ${errors.map((error) => error.message).join('; ')}`);
-    return { firstRender, fullPage, nextPage };
+    return { painted, firstRender, fullPage, nextPage };
   } finally {
     await context.close();
   }
@@ -108,17 +125,20 @@ const measure = async (
     }
   }
   const of = (label: string, key: keyof PageTimes) => (measured.get(label) ?? []).map((time) => time[key]);
-  console.log(`${phase}\t\tfirst render (median / worst)\tfull page (median / worst)\tnext executions page (median / worst)`);
+  console.log(
+    `${phase}\t\tfirst render painted, in the page (median / worst)\tas the driver sees it\tfull page (median / worst)\t` +
+      'next executions page (median / worst)',
+  );
   for (const { label } of batches) {
     const cell = (key: keyof PageTimes) => `${ms(median(of(label, key)))} / ${ms(worst(of(label, key)))}`;
-    console.log(`${label}\t\t${cell('firstRender')}\t\t${cell('fullPage')}\t\t${cell('nextPage')}`);
+    console.log(`${label}\t\t${cell('painted')}\t\t\t\t${cell('firstRender')}\t\t${cell('fullPage')}\t\t${cell('nextPage')}`);
   }
   const [small, big] = batches.map((batch) => batch.label);
   if (small === undefined || big === undefined) return;
-  const ratio = (key: 'firstRender' | 'fullPage') => `${(median(of(big, key)) / median(of(small, key))).toFixed(2)}x`;
-  console.log(`${big} over ${small}\t\t${ratio('firstRender')}\t\t\t\t${ratio('fullPage')}`);
-  const verdict = worst(of(big, 'firstRender')) < FIRST_RENDER_TARGET_MS ? 'met' : 'NOT met';
-  console.log(`target: the ${big}'s first render under ${FIRST_RENDER_TARGET_MS} ms in every run (${phase}): ${verdict}`);
+  const ratio = (key: 'painted' | 'firstRender' | 'fullPage') => `${(median(of(big, key)) / median(of(small, key))).toFixed(2)}x`;
+  console.log(`${big} over ${small}\t\t${ratio('painted')}\t\t\t\t\t\t${ratio('firstRender')}\t\t\t${ratio('fullPage')}`);
+  const verdict = worst(of(big, 'painted')) < FIRST_RENDER_TARGET_MS ? 'met' : 'NOT met';
+  console.log(`target: the ${big}'s first render painted under ${FIRST_RENDER_TARGET_MS} ms in every run (${phase}): ${verdict}`);
 };
 
 /** What the page asks the API for, timed from Node (20 GETs each, one after another). */
