@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
-import { ProjectionRunner, batchProjections, type Projection } from '@flotilla/projections';
+import { ProjectionRunner, batchProjections, settleFully, type Projection } from '@flotilla/projections';
 import { StateDb } from '@flotilla/state';
 import { CliError } from './context';
 
@@ -67,6 +67,8 @@ export const runProjection = async (
   });
   try {
     await runner.start();
+    await runner.stop();
+    settleFully(db, projection);
   } finally {
     await runner.stop();
     options.progress.stop();
@@ -229,8 +231,14 @@ export const verifyProjection = async (
     } finally {
       source.close();
     }
-    // The copy is brought to the current schema as a starting service would bring the live file.
-    new StateDb(copyPath).close();
+    // The copy is brought to the current schema as a starting service would bring the live file, and
+    // its deferred work done, as the rebuild's is: the live service may still be doing it slice by slice.
+    const copy = new StateDb(copyPath);
+    try {
+      settleFully(copy, projection);
+    } finally {
+      copy.close();
+    }
     const rebuiltPath = join(dir, 'rebuilt.sqlite');
     const db = new DatabaseSync(copyPath);
     try {

@@ -1,3 +1,5 @@
+import { DatabaseSync } from 'node:sqlite';
+import { join } from 'node:path';
 import type { BatchView, ExecutionView } from '@flotilla/projections';
 import { PlatformProcess, TargetServer, eventually, freePort, tempDir } from '@flotilla/testing';
 
@@ -155,6 +157,47 @@ describe('batch intake', () => {
     expect(badConfig).toMatchObject({ status: 400, body: { details: [{ field: 'config' }] } });
     const after = (await app.request<{ items: unknown[] }>('GET', '/v1/batches?limit=1000')).body.items.length;
     expect(after).toBe(before);
+  });
+
+  it('discards the chunks a refused upload had written: its rows leave the read models, the stream ends with the discard', async () => {
+    const rows = Array.from({ length: 3500 }, (_, i) => `u${i}@x.io,U${i}`);
+    const refused = await app.request<ErrorBody>('POST', '/v1/batches', csvForm(`email,first_name\n${rows.join('\n')}\n,Late\n`, config));
+    expect(refused.status).toBe(422);
+    expect(refused.body.message).toBe('1 of 3501 rows is invalid; nothing was created');
+
+    const events = new DatabaseSync(join(data.path, 'events.sqlite'), { readOnly: true });
+    const state = new DatabaseSync(join(data.path, 'standalone-state.sqlite'), { readOnly: true });
+    try {
+      const discarded = events.prepare("SELECT stream, revision, data FROM events WHERE type = 'BatchItemsDiscarded'").all() as {
+        stream: string;
+        revision: number;
+        data: string;
+      }[];
+      expect(discarded).toHaveLength(1);
+      const { batchId, reason } = JSON.parse(discarded[0]?.data ?? '{}') as { batchId: string; reason: string };
+      expect(discarded[0]).toMatchObject({ stream: `batchitems-${batchId}` });
+      expect(reason).toBe('RuleViolation');
+      // The three full chunks appended before the invalid row came, then the discard.
+      const chunks = events
+        .prepare("SELECT count(*) AS n FROM events WHERE stream = ? AND type = 'BatchItemsChunkRecorded'")
+        .get(`batchitems-${batchId}`);
+      expect(chunks).toEqual({ n: 3 });
+      expect(discarded[0]?.revision).toBe(3);
+      // A batch accepted after it: once its executions are listed, the projection has passed the discard.
+      const later = await app.request<{ id: string }>('POST', '/v1/batches', csvForm('email,first_name\nz@x.io,Zed\n', config));
+      expect(later.status).toBe(201);
+      await eventually(
+        () => app.request<{ items: unknown[] }>('GET', `/v1/batches/${later.body.id}/executions`).then((response) => response.body.items),
+        (items) => items.length === 1,
+        10_000,
+      );
+      const rowsOf = (table: string, id: string) => state.prepare(`SELECT count(*) AS n FROM ${table} WHERE batch_id = ?`).get(id);
+      expect([rowsOf('execution_items', batchId), rowsOf('executions', batchId)]).toEqual([{ n: 0 }, { n: 0 }]);
+      expect(rowsOf('execution_items', later.body.id)).toEqual({ n: 1 });
+    } finally {
+      events.close();
+      state.close();
+    }
   });
 
   it('answers every bad JSON body with the documented 4xx and the error shape', async () => {

@@ -4,6 +4,7 @@ import {
   jsonBytes,
   type BatchItem,
   type BatchItemsChunkRecorded,
+  type BatchItemsDiscarded,
   type ItemsLocation,
 } from '@flotilla/domain';
 import { streamName, type EventStore } from '@flotilla/event-store';
@@ -24,7 +25,8 @@ export const CHUNKS_PER_APPEND = 3;
  * Writes a batch's items to `batchitems-<batchId>` as they arrive, in chunk events bounded in count
  * and bytes, so an upload of any size is stored in constant memory. Chunks are appended up to
  * CHUNKS_PER_APPEND at a time, each append with the exact expected revision: a second writer of the
- * same batch id fails instead of interleaving. Everything is appended by the time `finish` returns.
+ * same batch id fails instead of interleaving. Everything is appended by the time `finish` returns;
+ * an intake that fails after that, or before it with chunks appended, ends the stream with `discard`.
  */
 export class ItemsWriter {
   private readonly chunkStarts: number[] = [];
@@ -64,6 +66,22 @@ export class ItemsWriter {
     this.closeChunk();
     await this.append();
     return { stream: itemsStream(this.batchId), chunkStarts: [...this.chunkStarts] };
+  }
+
+  /**
+   * Ends the stream with BatchItemsDiscarded when chunks were appended (the ones still in memory are
+   * dropped), so that the read models drop the rows those chunks made.
+   */
+  async discard(reason: string, now: Date): Promise<void> {
+    this.pending = [];
+    this.full = [];
+    const appended = this.chunkStarts.length;
+    if (appended === 0) return;
+    const discarded: BatchItemsDiscarded = {
+      type: 'BatchItemsDiscarded',
+      data: { batchId: this.batchId, reason, occurredAt: now.toISOString() },
+    };
+    await this.store.appendToStream(itemsStream(this.batchId), [discarded], { expectedRevision: appended - 1 });
   }
 
   /** The pending items become a full chunk, to be appended with the next ones. */
@@ -138,7 +156,7 @@ export class ItemsReader {
   private async read(location: ItemsLocation, chunk: number): Promise<BatchItem[]> {
     for await (const stored of this.store.readStream(location.stream, { fromRevision: chunk, maxCount: 1 })) {
       const event = batchItemsEvents.read(stored);
-      if (event === null) break;
+      if (event?.type !== 'BatchItemsChunkRecorded') break;
       return [...event.data.items];
     }
     throw new Error(`Chunk ${chunk} of ${location.stream} is missing`);

@@ -1,5 +1,5 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
-import { BatchCommandHandler, ItemsReader, WorkflowRepository } from '@flotilla/application';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { BatchCommandHandler, ItemsReader, ItemsWriter, WorkflowRepository } from '@flotilla/application';
 import {
   BatchNotFound,
   costOf,
@@ -45,10 +45,12 @@ interface Creation {
 /**
  * Accepts batches: resolves the workflow version, checks the settings and every item, writes the
  * items in chunks as they arrive, then records the batch. An invalid item anywhere means nothing is
- * created: the chunks already written belong to no batch and are never read.
+ * created: the chunks already written belong to no batch, are never read, and are discarded.
  */
 @Injectable()
 export class BatchIntakeService {
+  private readonly logger = new Logger('BatchIntake');
+
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     private readonly batches: BatchCommandHandler,
@@ -232,19 +234,39 @@ export class BatchIntakeService {
     const source = this.withinTeamLimits(settings, creation.team, unlimited);
     const now = this.clock.now();
     const batchId = newBatchId(now);
-    const { items, total, source: described } = await writeItemChunks(this.store, batchId, source);
-    // Read last, so a hold that came while the items were written is seen; one that comes after
-    // this read is caught up by WorkflowHolds when it meets the BatchCreated.
-    const hold = (await this.workflows.load(settings.workflowId))?.held ?? null;
-    const held = hold === null ? {} : { held: { by: 'workflow' as const, reason: hold.reason, actor: hold.actor } };
-    const { team, ...byWhom } = creation;
-    const command = { type: 'CreateBatch' as const, batchId, settings, total, items, ...byWhom, ...held, now };
-    const result = await this.batches.handle(batchId, described ? { ...command, source: described } : command, {
-      actor: creation.actor,
-      team,
-    });
-    if (result.position === null) throw new Error(`Batch ${batchId} was not recorded`);
-    return { batchId, total, position: result.position };
+    const writer = new ItemsWriter(this.store, batchId);
+    try {
+      const { items, total, source: described } = await writeItemChunks(writer, source);
+      // Read last, so a hold that came while the items were written is seen; one that comes after
+      // this read is caught up by WorkflowHolds when it meets the BatchCreated.
+      const hold = (await this.workflows.load(settings.workflowId))?.held ?? null;
+      const held = hold === null ? {} : { held: { by: 'workflow' as const, reason: hold.reason, actor: hold.actor } };
+      const { team, ...byWhom } = creation;
+      const command = { type: 'CreateBatch' as const, batchId, settings, total, items, ...byWhom, ...held, now };
+      const result = await this.batches.handle(batchId, described ? { ...command, source: described } : command, {
+        actor: creation.actor,
+        team,
+      });
+      if (result.position === null) throw new Error(`Batch ${batchId} was not recorded`);
+      return { batchId, total, position: result.position };
+    } catch (error) {
+      await this.discard(writer, batchId, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Without it, every refused upload of more than a chunk would keep its rows in the read models
+   * (about 200 bytes an item), for good. A batch that was created after all (a CreateBatch whose
+   * append failed in a way that leaves its outcome unknown) keeps its rows: the projection drops
+   * the rows only of a batch that does not exist. The discard failing changes nothing for the caller.
+   */
+  private async discard(writer: ItemsWriter, batchId: string, error: unknown): Promise<void> {
+    try {
+      await writer.discard(error instanceof Error ? error.name : 'Error', this.clock.now());
+    } catch (discardError) {
+      this.logger.warn(`The items of the refused batch ${batchId} were not discarded: ${String(discardError)}`);
+    }
   }
 }
 

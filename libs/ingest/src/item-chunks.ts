@@ -1,6 +1,5 @@
 import { ItemTooLarge, ItemsWriter } from '@flotilla/application';
 import { RuleViolation, type BatchItem, type Metadata, type BatchSource, type ItemsLocation, type SealedSecret } from '@flotilla/domain';
-import type { EventStore } from '@flotilla/event-store';
 
 /** Where checked items go: the writer of a batch's chunks, or nowhere for a plan. */
 export type ItemsSink = Pick<ItemsWriter, 'add'>;
@@ -15,11 +14,10 @@ export interface WrittenItems {
 }
 
 /**
- * Writes the items of batch `batchId` in chunks as `source` gives them. An item too large for a
- * chunk is a 422 naming its row. Chunks written before a failure belong to no batch and are never read.
+ * Writes a batch's items in chunks through `writer` as `source` gives them. An item too large for a
+ * chunk is a 422 naming its row. On a failure the caller discards the chunks written (`discard`).
  */
-export const writeItemChunks = async (store: EventStore, batchId: string, source: ItemsSource): Promise<WrittenItems> => {
-  const writer = new ItemsWriter(store, batchId);
+export const writeItemChunks = async (writer: ItemsWriter, source: ItemsSource): Promise<WrittenItems> => {
   let described: BatchSource | void;
   try {
     described = await source(writer);

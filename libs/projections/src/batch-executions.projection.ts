@@ -6,14 +6,20 @@ import { FREEZE_EXECUTE_AT, planTimeOfRank } from './execution-tables';
 
 /** Rows per INSERT statement when copying an items chunk: one statement per row cost more than the insert itself. */
 const ROWS_PER_INSERT = 100;
+/**
+ * Rows of each table deleted per slice of a discard (settle): about 10 ms of the event loop, where
+ * deleting a refused million in one transaction held it, and every request, for 5 s.
+ */
+const ROWS_PER_DISCARD_SLICE = 2000;
 
 /**
  * The executions of each batch. Items chunks land in `execution_items` (inputs, profile,
  * metadata) as they arrive, each with its `executions` rows (state, schedule, attempts, outcome),
  * pending; `BatchCreated` adds the batch's plan. Every read goes through a batch, which exists from
  * `BatchCreated` on, so the rows of a batch whose creation never finished stay invisible, as its
- * items do. `state` is the domain's execution state (pending,
- * triggered, cancelled, completed, failed) so it can be filtered on directly.
+ * items do, and after `BatchItemsDiscarded` (a refused intake) `settle` deletes them, a slice at
+ * a time. `state` is the domain's execution state (pending, triggered, cancelled, completed,
+ * failed) so it can be filtered on directly.
  *
  * Batch-wide events are set operations: a cancel cancels every pending row in one UPDATE. A pending
  * row holds no time of its own: `execution_plans` holds the batch's current plan (its start, its
@@ -46,13 +52,31 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
   readonly name = 'batch-executions';
   /** 4: a chunk's executions rows are written with its items (they were BatchCreated's); rebuilt on start. */
   readonly version = 4;
-  readonly tables = ['execution_items', 'executions', 'execution_plans'] as const;
+  readonly tables = ['execution_items', 'executions', 'execution_plans', 'discarded_item_batches'] as const;
   readonly events = executionsEvents;
 
   reset(db: StateDb): void {
     db.run('DELETE FROM execution_items');
     db.run('DELETE FROM executions');
     db.run('DELETE FROM execution_plans');
+    db.run('DELETE FROM discarded_item_batches');
+  }
+
+  settle(db: StateDb): boolean {
+    const next = db.get<{ batch_id: string }>('SELECT batch_id FROM discarded_item_batches LIMIT 1');
+    if (next === undefined) return false;
+    const batchId = next.batch_id;
+    db.transaction(() => {
+      let left = false;
+      for (const table of ['execution_items', 'executions']) {
+        const first = db.get<{ idx: number | null }>(`SELECT min(idx) AS idx FROM ${table} WHERE batch_id = ?`, batchId)?.idx ?? null;
+        if (first === null) continue;
+        db.run(`DELETE FROM ${table} WHERE batch_id = ? AND idx < ?`, batchId, first + ROWS_PER_DISCARD_SLICE);
+        left = true;
+      }
+      if (!left) db.run('DELETE FROM discarded_item_batches WHERE batch_id = ?', batchId);
+    });
+    return true;
   }
 
   apply(event: Recorded<ExecutionsEvent>, db: StateDb): void {
@@ -89,6 +113,15 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         );
         return;
       }
+      case 'BatchItemsDiscarded':
+        // Only a batch that does not exist (no plan: BatchCreated writes it) loses its rows: one
+        // created after all, by a CreateBatch whose outcome its writer could not know, keeps them.
+        return db.run(
+          'INSERT OR IGNORE INTO discarded_item_batches (batch_id) ' +
+            'SELECT ? WHERE NOT EXISTS (SELECT 1 FROM execution_plans WHERE batch_id = ?)',
+          batchId,
+          batchId,
+        );
       case 'BatchCreated': {
         // node:sqlite binds JS numbers as REAL; the plan's INTEGER columns store them as integers, so
         // the wave formula over them (EXECUTE_AT) divides to a whole wave number.

@@ -35,6 +35,8 @@ export class ProjectionRunner {
   private readonly checkpoints = new Map<string, Checkpoint>();
   private readonly waiters: { position: GlobalPosition; resolve: () => void }[] = [];
   private failure: unknown = null;
+  /** The next slice of the projections' deferred work (`settle`), while some is left. */
+  private settling: NodeJS.Immediate | null = null;
 
   constructor(
     private readonly store: EventStore,
@@ -63,11 +65,14 @@ export class ProjectionRunner {
       },
     );
     await this.subscription.caughtUp;
+    this.settleLater();
   }
 
   async stop(): Promise<void> {
     const subscription = this.subscription;
     this.subscription = null;
+    if (this.settling !== null) clearImmediate(this.settling);
+    this.settling = null;
     await subscription?.stop();
   }
 
@@ -149,6 +154,32 @@ export class ProjectionRunner {
     }
     this.commitCheckpoints(last.position);
     this.options.onApplied?.(events, last.position);
+    this.settleLater();
+  }
+
+  /**
+   * One slice of the projections' deferred work per turn of the event loop, so the requests and
+   * events that come meanwhile are served between slices. A failed slice stops the runner as a
+   * failed transaction does (onError); its next start tries again.
+   */
+  private settleLater(): void {
+    if (this.settling !== null || this.subscription === null || !this.projections.some((projection) => projection.settle)) return;
+    this.settling = setImmediate(() => {
+      this.settling = null;
+      if (this.subscription === null) return;
+      let more = false;
+      try {
+        for (const projection of this.projections) more = (projection.settle?.(this.db) ?? false) || more;
+      } catch (error) {
+        this.failure = error;
+        const subscription = this.subscription;
+        this.subscription = null;
+        void subscription?.stop();
+        this.options.onError?.(error);
+        return;
+      }
+      if (more) this.settleLater();
+    });
   }
 
   private advanceTo(scanned: GlobalPosition): void {

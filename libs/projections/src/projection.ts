@@ -22,6 +22,20 @@ export interface Projection<E extends DomainEvent = DomainEvent> {
   flush?(db: StateDb): void;
   /** Called when a transaction rolled back, to drop what `apply` kept in memory for `flush`. */
   discard?(): void;
+  /**
+   * Does one bounded slice of the work `apply` left for later, in its own transaction, and says
+   * whether some is left: for work too big for one transaction on the event loop (deleting a
+   * million rows). The runner calls it between transactions until it says none is left; the rows
+   * a rebuild makes equal the live ones once both are settled (`settleFully`).
+   */
+  settle?(db: StateDb): boolean;
 }
+
+/** Runs `projection`'s deferred work to its end: what `flotilla replay` and `verify` do before they hand over or compare. */
+export const settleFully = (db: StateDb, projection: Projection): void => {
+  while (projection.settle?.(db) === true) {
+    // each call is one slice
+  }
+};
 
 export const isoToMs = (iso: unknown): number | null => (typeof iso === 'string' ? Date.parse(iso) : null);

@@ -23,8 +23,10 @@ import {
   IsoTimes,
   ProjectionRunner,
   WorkflowRunQueries,
+  BatchExecutionsProjection,
   batchProjections,
   executionResultJson,
+  settleFully,
   toExecutionResult,
 } from './index';
 import type { HistoryEntry } from './batch-views';
@@ -521,6 +523,54 @@ describe('projections', () => {
     await runner(db).start();
     expect(rows()).toEqual(items.map((_, idx) => ({ idx, state: 'pending' })));
     expect(queries.getBatch('bat_rows')?.progress).toMatchObject({ total: items.length, pending: items.length });
+  });
+
+  it('drops a discarded batch that never was a slice at a time; a batch created after all keeps its rows', async () => {
+    // More than two slices of ROWS_PER_DISCARD_SLICE (2,000).
+    const items: BatchItem[] = Array.from({ length: 4500 }, (_, n) => ({ inputs: { n } }));
+    const driver = new Driver(store);
+    const discard = (batchId: string, revision: number) =>
+      store.appendToStream(
+        `batchitems-${batchId}`,
+        [{ type: 'BatchItemsDiscarded', data: { batchId, reason: 'RuleViolation', occurredAt: '2026-03-01T00:00:01Z' } }],
+        { expectedRevision: revision },
+      );
+    const refusedStarts = await driver.chunks('bat_refused', items);
+    const now = new Date('2026-03-01T00:00:00Z');
+    const command = { type: 'CreateBatch' as const, batchId: 'bat_kept', settings: settingsAt(now, { name: 'kept' }), actor: 't', now };
+    await driver.create('bat_kept', items, command);
+    const db = readModels();
+    const live = runner(db);
+    await live.start();
+    const counts = () =>
+      db.all<{ batch_id: string; items: number; executions: number }>(
+        'SELECT batch_id, count(*) AS items, (SELECT count(*) FROM executions e WHERE e.batch_id = i.batch_id) AS executions ' +
+          'FROM execution_items i GROUP BY batch_id ORDER BY batch_id',
+      );
+    expect(counts()).toEqual([
+      { batch_id: 'bat_kept', items: 4500, executions: 4500 },
+      { batch_id: 'bat_refused', items: 4500, executions: 4500 },
+    ]);
+    await live.stop();
+
+    await discard('bat_refused', refusedStarts.length - 1);
+    await discard('bat_kept', Math.ceil(items.length / 7) - 1);
+    await runner(db).start();
+    // The runner deletes the refused batch's rows between its transactions, one slice a turn.
+    const seen = new Set<number>();
+    for (let turn = 0; turn < 100 && db.all('SELECT batch_id FROM discarded_item_batches').length > 0; turn++) {
+      seen.add(counts().find((row) => row.batch_id === 'bat_refused')?.items ?? 0);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(seen).toEqual(new Set([4500, 2500, 500, 0]));
+    expect(counts()).toEqual([{ batch_id: 'bat_kept', items: 4500, executions: 4500 }]);
+    expect(db.all('SELECT batch_id FROM discarded_item_batches')).toEqual([]);
+    // A rebuild from the first event agrees once settled.
+    const rebuilt = readModels();
+    await runner(rebuilt).start();
+    settleFully(rebuilt, new BatchExecutionsProjection());
+    for (const table of ['execution_items', 'executions', 'discarded_item_batches'])
+      expect(rebuilt.all(`SELECT * FROM ${table} ORDER BY 1`)).toEqual(db.all(`SELECT * FROM ${table} ORDER BY 1`));
   });
 
   it("copies a chunk's items to execution_items as JSON.stringify wrote them, and the JSON export stays JSON.stringify of the result", async () => {

@@ -231,4 +231,13 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX executions_timed_pending ON executions (batch_id, idx) WHERE state = 'pending' AND execute_at IS NOT NULL;
     `,
   },
+  {
+    id: 13,
+    name: 'executions: the batches whose items were discarded, while their rows are deleted',
+    sql: `
+      -- A batch that never was (its intake was refused after some chunks were written): its execution_items and
+      -- executions rows are deleted a slice at a time (BatchExecutionsProjection.settle), and then this row.
+      CREATE TABLE discarded_item_batches (batch_id TEXT PRIMARY KEY) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -60,8 +60,9 @@ describe('StateDb', () => {
     state.close();
     // The embedded default of then never made the Kafka transport's table: the baseline adds it. Later
     // migrations add their own tables (the webhook queue, with SQLite's sequence table for its AUTOINCREMENT;
-    // the workflow costs; the executor's parked batches).
+    // the workflow costs; the executor's parked batches; the batches whose items are being discarded).
     const added = [
+      'discarded_item_batches',
       'handled_events',
       'parked_batches',
       'schema_migrations',

@@ -487,3 +487,14 @@ export type BatchItemsChunkRecorded = {
   readonly type: 'BatchItemsChunkRecorded';
   readonly data: { readonly batchId: string; readonly fromIndex: number; readonly items: readonly BatchItem[] };
 };
+
+/**
+ * The last event of an items stream whose batch was never created: its intake failed (an invalid
+ * row, a limit, a client gone) after some chunks were written. Those chunks belong to no batch, and
+ * the read models drop the rows they made. `reason` is the failure's kind (the error's name), never
+ * its message, which may quote an input.
+ */
+export type BatchItemsDiscarded = {
+  readonly type: 'BatchItemsDiscarded';
+  readonly data: { readonly batchId: string; readonly reason: string; readonly occurredAt: string };
+};

@@ -1,7 +1,7 @@
 import { EventRegistry } from '../shared/event-registry';
 import { DEFAULT_CATCH_UP } from './catch-up';
 import { DEFAULT_BATCH_PRIORITY } from './priority';
-import type { BatchCreated, BatchEvent, BatchEventType, BatchItemsChunkRecorded } from './batch.events';
+import type { BatchCreated, BatchEvent, BatchEventType, BatchItemsChunkRecorded, BatchItemsDiscarded } from './batch.events';
 
 /** Schema 1 of BatchCreated had no priority: those batches run at the default one. */
 const defaultPriority = (data: unknown): unknown => ({
@@ -43,7 +43,10 @@ export const batchEvents = new EventRegistry<BatchEvent>({
 });
 
 /** The events of a batch's items stream. */
-export const batchItemsEvents = new EventRegistry<BatchItemsChunkRecorded>({ BatchItemsChunkRecorded: { schemaVersion: 1 } });
+export const batchItemsEvents = new EventRegistry<BatchItemsChunkRecorded | BatchItemsDiscarded>({
+  BatchItemsChunkRecorded: { schemaVersion: 1 },
+  BatchItemsDiscarded: { schemaVersion: 1 },
+});
 
 export const batchEventTypes: readonly BatchEventType[] = batchEvents.types;
 
