@@ -177,14 +177,15 @@ const upload = async (
     })();
     // The reads made by the answer are the upload's; with --refused, those after it are the discard's.
     let answeredAt = 0;
+    let seconds = 0;
     const answered = uploading.then(async (created) => {
+      seconds = (performance.now() - started) / 1000;
       answeredAt = probes.length;
       if (refused) await sleep(REFUSED_SETTLE_MS);
       return created;
     });
     const created = await answered.finally(() => (done = true));
     await probing;
-    const seconds = (performance.now() - started) / 1000 - (refused ? REFUSED_SETTLE_MS / 1000 : 0);
     if (created.total !== rows) throw new Error(`accepted ${created.total} of ${rows}`);
     const after = schedSeconds(pid);
     return {

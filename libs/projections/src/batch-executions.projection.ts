@@ -54,17 +54,27 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
   readonly version = 4;
   readonly tables = ['execution_items', 'executions', 'execution_plans', 'discarded_item_batches'] as const;
   readonly events = executionsEvents;
+  /**
+   * False once `settle` found no discarded batch left, until the next discard: so the runner's call
+   * after each transaction costs no query in the usual case, where nothing is ever discarded.
+   */
+  private mayHaveDiscarded = true;
 
   reset(db: StateDb): void {
     db.run('DELETE FROM execution_items');
     db.run('DELETE FROM executions');
     db.run('DELETE FROM execution_plans');
     db.run('DELETE FROM discarded_item_batches');
+    this.mayHaveDiscarded = true;
   }
 
   settle(db: StateDb): boolean {
+    if (!this.mayHaveDiscarded) return false;
     const next = db.get<{ batch_id: string }>('SELECT batch_id FROM discarded_item_batches LIMIT 1');
-    if (next === undefined) return false;
+    if (next === undefined) {
+      this.mayHaveDiscarded = false;
+      return false;
+    }
     const batchId = next.batch_id;
     db.transaction(() => {
       let left = false;
@@ -114,8 +124,10 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         return;
       }
       case 'BatchItemsDiscarded':
-        // Only a batch that does not exist (no plan: BatchCreated writes it) loses its rows: one
-        // created after all, by a CreateBatch whose outcome its writer could not know, keeps them.
+        // Only a batch that does not exist (no plan: BatchCreated writes it) is marked, for `settle` to
+        // delete its rows: one created after all, by a CreateBatch whose outcome its writer could not
+        // know, keeps them.
+        this.mayHaveDiscarded = true;
         return db.run(
           'INSERT OR IGNORE INTO discarded_item_batches (batch_id) ' +
             'SELECT ? WHERE NOT EXISTS (SELECT 1 FROM execution_plans WHERE batch_id = ?)',

@@ -57,11 +57,7 @@ export class ProjectionRunner {
       {
         onEvents: (events) => this.applyBatch(events),
         onCheckpoint: (position) => this.advanceTo(position),
-        onError: (error) => {
-          this.failure = error;
-          this.subscription = null;
-          this.options.onError?.(error);
-        },
+        onError: (error) => this.fail(error),
       },
     );
     await this.subscription.caughtUp;
@@ -171,15 +167,19 @@ export class ProjectionRunner {
       try {
         for (const projection of this.projections) more = (projection.settle?.(this.db) ?? false) || more;
       } catch (error) {
-        this.failure = error;
-        const subscription = this.subscription;
-        this.subscription = null;
-        void subscription?.stop();
-        this.options.onError?.(error);
+        void this.subscription.stop();
+        this.fail(error);
         return;
       }
       if (more) this.settleLater();
     });
+  }
+
+  /** The runner stopped on `error` (its subscription's, or a slice's): reported, until the next start. */
+  private fail(error: unknown): void {
+    this.failure = error;
+    this.subscription = null;
+    this.options.onError?.(error);
   }
 
   private advanceTo(scanned: GlobalPosition): void {
