@@ -237,6 +237,84 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     expect((await call('POST', `/v1/batches/${ofAlpha}/resume`, alpha.key, {})).status).toBe(200);
   });
 
+  it('lets two teams each register a workflow of the same id, neither learning of the other, and operators name the one they mean', async () => {
+    const iota = await createKey('iota', 'submitter', 'same-i');
+    const kappa = await createKey('kappa', 'submitter', 'same-k');
+    const operator = await createKey('ops', 'operator', 'same-ops');
+    const registered = {} as Record<'iota' | 'kappa', { id: string }>;
+    // Iota's webhook names the workflow as iota does: it hears iota's batch of it, not kappa's.
+    const receiver = await startWebhookReceiver();
+    const hook = { url: receiver.url, events: ['batch.started'], secret: 'iota-secret-0123456789', workflowId: 'w-same' };
+    expect((await call('POST', '/v1/webhooks', iota.key, hook)).status).toBe(201);
+    for (const [team, key] of [
+      ['iota', iota.key],
+      ['kappa', kappa.key],
+    ] as const) {
+      const answer = await call<{ id: string }>('POST', '/v1/workflows', key, { ...workflow('w-same'), name: `${team}'s` });
+      expect(answer.status).toBe(201);
+      expect(answer.body.id).toBe(`${team}:w-same`);
+      // Again: a conflict within the team, named as the team named it.
+      const again = await call<{ message: string }>('POST', '/v1/workflows', key, workflow('w-same'));
+      expect({ status: again.status, message: again.body.message }).toEqual({
+        status: 409,
+        message: `Workflow ${team}:w-same already exists; to change it, add a version`,
+      });
+      const mine = await call<{ id: string; versions: { name: string }[] }>('GET', '/v1/workflows/w-same', key);
+      expect({ status: mine.status, id: mine.body.id, name: mine.body.versions.at(-1)?.name }).toEqual({
+        status: 200,
+        id: `${team}:w-same`,
+        name: `${team}'s`,
+      });
+      const created = await call<{ id: string }>('POST', '/v1/batches', key, batch('w-same'));
+      expect(created.status).toBe(201);
+      const view = await call<{ workflowId: string }>('GET', `/v1/batches/${created.body.id}`, key);
+      expect(view.body.workflowId).toBe(`${team}:w-same`);
+      registered[team] = { id: created.body.id };
+    }
+    try {
+      await eventually(
+        async () => receiver.deliveries.map((delivery) => delivery.body.batchId),
+        (ids) => ids.includes(registered.iota.id),
+        10_000,
+        "iota's webhook to hear iota's batch of w-same start",
+      );
+      await sleep(500);
+      expect(receiver.deliveries.map((delivery) => delivery.body.batchId)).toEqual([registered.iota.id]);
+    } finally {
+      await receiver.stop();
+    }
+    // The Extend API names workflows as the REST API does.
+    const file = { ...workflow('w-file'), inputs: [{ name: 'file' }] };
+    expect((await call('POST', '/v1/workflows', kappa.key, file)).status).toBe(201);
+    const run = await call<{ batchId: string }>('POST', '/workflow_runs/batch', kappa.key, {
+      workflow: { id: 'w-file' },
+      inputs: [{ file: { id: 'f' } }],
+    });
+    expect(run.status).toBe(200);
+    expect((await call<{ workflowId: string }>('GET', `/v1/batches/${run.body.batchId}`, kappa.key)).body.workflowId).toBe('kappa:w-file');
+    expect(
+      (await call('POST', '/workflow_runs/batch', iota.key, { workflow: { id: 'w-file' }, inputs: [{ file: { id: 'f' } }] })).status,
+    ).toBe(404);
+    // Each team's list filter by the bare id finds its own batch only.
+    for (const [team, key, other] of [
+      ['iota', iota.key, 'kappa'],
+      ['kappa', kappa.key, 'iota'],
+    ] as const) {
+      const ids = (await call<{ items: { id: string }[] }>('GET', '/v1/batches?workflowId=w-same', key)).body.items.map((b) => b.id);
+      expect(ids).toEqual([registered[team].id]);
+      expect((await call('GET', `/v1/workflows/${other}:w-same`, key)).status).toBe(404);
+    }
+    // To an operator the bare id is ambiguous (409 listing both); the qualified ones name one each.
+    const ambiguous = await call<{ message: string }>('GET', '/v1/workflows/w-same', operator.key);
+    expect(ambiguous.status).toBe(409);
+    expect(ambiguous.body.message).toContain('registered by several teams: name the one meant (iota:w-same, kappa:w-same)');
+    const named = await call<{ versions: { name: string }[] }>('GET', '/v1/workflows/kappa:w-same', operator.key);
+    expect({ status: named.status, name: named.body.versions.at(-1)?.name }).toEqual({ status: 200, name: "kappa's" });
+    expect((await call('POST', '/v1/workflows/iota:w-same/hold', operator.key, { reason: 'target down' })).status).toBe(200);
+    expect((await call<{ held: unknown }>('GET', '/v1/workflows/w-same', iota.key)).body.held).toMatchObject({ reason: 'target down' });
+    expect((await call<{ held: unknown }>('GET', '/v1/workflows/w-same', kappa.key)).body.held).toBeNull();
+  });
+
   it("keeps the console's reads to the key's team: the workflow and webhook lists, mappings, waves and both live streams", async () => {
     const eta = await createKey('eta', 'submitter', 'console-e');
     const theta = await createKey('theta', 'submitter', 'console-t');
@@ -249,11 +327,12 @@ describe('auth: keys, roles, the actor (AUTH on)', () => {
     const ofTheta = (await call<{ id: string }>('POST', '/v1/batches', theta.key, batch('w-theta'))).body.id;
 
     const workflowIds = (await call<{ items: { id: string }[] }>('GET', '/v1/workflows?limit=1000', theta.key)).body.items.map((w) => w.id);
-    expect(workflowIds).toEqual(['w-theta']);
+    // Workflow ids are per team: theta's is stored and shown as theta:w-theta, and w-theta names it to theta.
+    expect(workflowIds).toEqual(['theta:w-theta']);
     const hookUrls = (await call<{ items: { url: string }[] }>('GET', '/v1/webhooks?limit=1000', theta.key)).body.items.map((h) => h.url);
     expect(hookUrls).toEqual(['http://127.0.0.1:9/theta']);
     expect((await call('GET', '/v1/workflows?limit=1000', admin)).body).toMatchObject({
-      items: expect.arrayContaining([expect.objectContaining({ id: 'w-eta' }), expect.objectContaining({ id: 'w-theta' })]),
+      items: expect.arrayContaining([expect.objectContaining({ id: 'eta:w-eta' }), expect.objectContaining({ id: 'theta:w-theta' })]),
     });
     const mapping = { headers: ['n'], mapping: { n: { type: 'input', field: 'n' } } };
     expect((await call('PUT', '/v1/workflows/w-eta/mappings', theta.key, mapping)).status).toBe(404);

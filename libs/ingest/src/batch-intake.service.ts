@@ -14,7 +14,17 @@ import {
   type WorkflowVersion,
 } from '@flotilla/domain';
 import type { EventStore, GlobalPosition } from '@flotilla/event-store';
-import { CLOCK, EVENT_STORE, type Clock, DEFAULT_TEAM, TeamLimitsRegistry, teamLimitExceeded, type TeamLimits } from '@flotilla/platform';
+import {
+  AUTH_OFF_CALLER,
+  CLOCK,
+  EVENT_STORE,
+  type Caller,
+  type Clock,
+  DEFAULT_TEAM,
+  TeamLimitsRegistry,
+  teamLimitExceeded,
+  type TeamLimits,
+} from '@flotilla/platform';
 import { newBatchId } from './batch-ids';
 import { batchSettingsOf } from './batch-settings';
 import { csvRowsSource, mappingOf, previewCsvRows, readCsvRows } from './csv-rows';
@@ -74,8 +84,10 @@ export class BatchIntakeService {
     team = DEFAULT_TEAM,
     ownTeamOnly = false,
   ): Promise<CreatedBatch> {
-    if (ownTeamOnly) this.workflowTeams.assertVisible(config.workflowId, team);
-    const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
+    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, {
+      team,
+      visibleTeam: ownTeamOnly ? team : undefined,
+    });
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     const { maxItemsPerBatch } = this.limitsOf(team);
     if (maxItemsPerBatch !== undefined && items.length > maxItemsPerBatch)
@@ -93,9 +105,11 @@ export class BatchIntakeService {
     team = DEFAULT_TEAM,
     ownTeamOnly = false,
   ): Promise<CreatedBatch> {
-    if (ownTeamOnly) this.workflowTeams.assertVisible(config.workflowId, team);
     const mapping = mappingOf(rawMapping, 'config.mapping');
-    const workflow = await resolveWorkflowVersion(this.workflows, config.workflowId, config.workflowVersion);
+    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, {
+      team,
+      visibleTeam: ownTeamOnly ? team : undefined,
+    });
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     return this.create(settings, { actor, team }, csvRowsSource(rows, workflow, mapping, settings));
   }
@@ -162,16 +176,16 @@ export class BatchIntakeService {
     version: number | undefined,
     rawMapping: unknown,
     rows: AsyncIterable<string[]>,
-    visibleTeam?: string,
+    caller: Caller = AUTH_OFF_CALLER,
   ): Promise<CsvPreview> {
     const mapping = mappingOf(rawMapping, 'mapping');
-    const workflow = await this.visibleWorkflow(workflowId, version, visibleTeam);
+    const workflow = await this.visibleWorkflow(workflowId, version, caller);
     return previewCsvRows(rows, workflow, mapping);
   }
 
   /** The plan of a JSON batch: its items checked, nothing written. */
-  async planFromJson(config: BatchConfigDto, items: readonly BatchItemDto[], visibleTeam?: string): Promise<BatchPlanResponse> {
-    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, visibleTeam);
+  async planFromJson(config: BatchConfigDto, items: readonly BatchItemDto[], caller: Caller = AUTH_OFF_CALLER): Promise<BatchPlanResponse> {
+    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, caller);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     return planOf(settings, workflow, jsonItemProblems(items, workflow));
   }
@@ -181,20 +195,22 @@ export class BatchIntakeService {
     config: BatchConfigDto,
     rawMapping: unknown,
     rows: AsyncIterable<string[]>,
-    visibleTeam?: string,
+    caller: Caller = AUTH_OFF_CALLER,
   ): Promise<BatchPlanResponse> {
     const mapping = mappingOf(rawMapping, 'config.mapping');
-    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, visibleTeam);
+    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, caller);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     const problems = new RowProblems();
     await readCsvRows(rows, workflow, mapping, settings, problems, NOWHERE);
     return planOf(settings, workflow, problems);
   }
 
-  /** The workflow version asked for; another team's workflow is the 404 of an unknown one, to a caller who sees only `visibleTeam`. */
-  private visibleWorkflow(workflowId: string, version: number | undefined, visibleTeam: string | undefined) {
-    this.workflowTeams.assertVisible(workflowId, visibleTeam);
-    return resolveWorkflowVersion(this.workflows, workflowId, version);
+  /**
+   * The workflow version the caller asks for by the workflow's id as it gave it (WorkflowTeams.resolve:
+   * ids are per team); another team's workflow is the 404 of an unknown one to a caller who sees one team.
+   */
+  private visibleWorkflow(ref: string, version: number | undefined, caller: Caller) {
+    return resolveWorkflowVersion(this.workflows, this.workflowTeams.resolve(ref, caller), version);
   }
 
   /** 422 when `maxConcurrent` (a new batch's, or a PATCH's) is over the team's limit. */

@@ -24,6 +24,7 @@ import {
 } from '@flotilla/platform';
 import { BatchPage, BatchView, ExecutionPage, HistoryPage, WavesView } from '@flotilla/projections';
 import type { Request, Response } from 'express';
+import { WorkflowTeams } from './workflow-teams';
 import { BatchIntakeService } from './batch-intake.service';
 import {
   BatchConfigDto,
@@ -39,7 +40,7 @@ import {
 } from './dto';
 import { actorOf } from './http-context';
 import { OwnTeamOnly } from './team-scope';
-import { teamOf, visibleTeamOf } from '@flotilla/platform';
+import { callerOf, teamOf, visibleTeamOf } from '@flotilla/platform';
 import { ReadModelsService } from './read-models.service';
 import { BatchCreatedResponse, BatchPlanResponse, ColumnMappingBody, CsvPreviewResponse, RetryCreatedResponse } from './responses';
 import { csvRecords, jsonField, receiveUpload, validDto } from './uploads';
@@ -76,6 +77,7 @@ export class BatchesController {
     private readonly batches: BatchCommandHandler,
     private readonly readModels: ReadModelsService,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly workflowTeams: WorkflowTeams,
   ) {}
 
   @Post()
@@ -135,9 +137,9 @@ export class BatchesController {
   async plan(@Req() request: Request, @Body() body: unknown): Promise<BatchPlanResponse> {
     if (!request.is('multipart/form-data')) {
       const { items, ...config } = await validDto(CreateBatchDto, body);
-      return this.intake.planFromJson(config, items, visibleTeamOf(request));
+      return this.intake.planFromJson(config, items, callerOf(request));
     }
-    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.planFromCsv(config, mapping, rows, visibleTeamOf(request)));
+    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.planFromCsv(config, mapping, rows, callerOf(request)));
   }
 
   @Post('preview')
@@ -184,7 +186,7 @@ export class BatchesController {
       }
       if (upload.filePath === null) throw missingFile();
       const mapping = jsonField(upload.fields, 'mapping') ?? {};
-      return await this.intake.preview(workflowId, version, mapping, csvRecords(upload.filePath), visibleTeamOf(request));
+      return await this.intake.preview(workflowId, version, mapping, csvRecords(upload.filePath), callerOf(request));
     } finally {
       await upload.dispose();
     }
@@ -196,12 +198,15 @@ export class BatchesController {
   @ApiErrors({ 400: PAGE_QUERY_ERROR })
   list(@Query() query: ListBatchesQueryDto, @Req() request: Request): BatchPage {
     const team = visibleTeamOf(request);
+    // The workflow as the caller names it (ids are per team); one it may not see matches none of its batches anyway.
+    const workflowId =
+      query.workflowId === undefined ? undefined : (this.workflowTeams.find(query.workflowId, callerOf(request)) ?? query.workflowId);
     return this.readModels.queries.listBatches({
       ...(team === undefined ? {} : { team }),
       limit: query.limit ?? 50,
       ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
       ...(query.status === undefined ? {} : { status: query.status }),
-      ...(query.workflowId === undefined ? {} : { workflowId: query.workflowId }),
+      ...(workflowId === undefined ? {} : { workflowId }),
     });
   }
 

@@ -71,7 +71,13 @@ export class WorkflowDefaultsResponse implements WorkflowDefaults {
 
 /** One version of a workflow, with every default filled in. */
 export class WorkflowVersionResponse {
-  @ApiProperty({ example: 'enrich-lead' })
+  @ApiProperty({
+    example: 'enrich-lead',
+    description:
+      'Workflow ids are per team: the id registered, as `<team>:<id>` for a team other than `default`. Either form names ' +
+      "the workflow to its team; a caller who sees every team names another team's by the qualified form (or by the bare " +
+      'id when one team only has it).',
+  })
   readonly id!: string;
   @ApiProperty({ example: 1 })
   readonly version!: number;

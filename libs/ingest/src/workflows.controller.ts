@@ -5,7 +5,9 @@ import {
   DEFAULT_CALLBACK_TIMEOUT_MS,
   DEFAULT_RETRY,
   DEFAULT_TIMEOUT_MS,
+  WorkflowAlreadyExists,
   WorkflowNotFound,
+  qualifiedWorkflowId,
   latestVersion,
   pageByOffset,
   savedMappingFor,
@@ -26,6 +28,7 @@ import {
   TeamLimitsRegistry,
   teamLimitExceeded,
   teamOf,
+  callerOf,
   visibleTeamOf,
   OutboundRules,
   PAGE_QUERY_ERROR,
@@ -139,7 +142,7 @@ export class WorkflowsController {
   @ApiCreatedResponse({ type: WorkflowVersionResponse, description: 'Version 1 of the workflow, every default filled in.' })
   @ApiErrors({
     ...JSON_BODY_ERRORS,
-    409: 'A workflow with this id already exists: add a version instead.',
+    409: "The key's team has a workflow with this id already: add a version instead.",
     422: WORKFLOW_RULES,
   })
   async register(@Body() dto: CreateWorkflowDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
@@ -148,10 +151,15 @@ export class WorkflowsController {
     const { maxWorkflows } = this.teamLimits?.of(team) ?? {};
     if (maxWorkflows !== undefined && this.workflowTeams.countOf(team) >= maxWorkflows)
       throw teamLimitExceeded(team, 'maxWorkflows', maxWorkflows, `The team has ${this.workflowTeams.countOf(team)} workflows`);
+    // Ids are per team: the id is stored as `<team>:<id>` (the default team's as it is), so another
+    // team's workflow of the same id is no conflict, and no answer tells that it exists. A team's
+    // own workflow of this id from before ids were per team (stored bare) is one.
+    const workflowId = qualifiedWorkflowId(team, dto.id);
+    if (workflowId !== dto.id && this.workflowTeams.teamOf(dto.id) === team) throw new WorkflowAlreadyExists(dto.id);
     const { workflow } = await this.workflows.add(
       {
         type: 'AddWorkflowVersion',
-        workflowId: dto.id,
+        workflowId,
         isNew: true,
         definition: definitionOf(dto),
         actor: actorOf(request),
@@ -159,7 +167,7 @@ export class WorkflowsController {
       },
       team,
     );
-    this.workflowTeams.record(dto.id, team);
+    this.workflowTeams.record(workflowId, team);
     return versionView(latestVersion(workflow));
   }
 
@@ -187,8 +195,8 @@ export class WorkflowsController {
   })
   @ApiOkResponse({ type: SavedMappingsResponse })
   @ApiErrors({ 404: 'No workflow has this id.' })
-  async mappings(@Param('id') id: string, @Req() request: Request): Promise<SavedMappingsResponse> {
-    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+  async mappings(@Param('id') ref: string, @Req() request: Request): Promise<SavedMappingsResponse> {
+    const id = this.workflowIdOf(ref, request);
     const workflow = await this.workflows.load(id);
     if (workflow === null) throw new WorkflowNotFound(id);
     return mappingsView(workflow);
@@ -211,8 +219,8 @@ export class WorkflowsController {
       '`headers` is missing, empty or over 1,000 columns, or `mapping` is not of the mapping shape ' +
       'or names a header not in `headers`; `details` names the field.',
   })
-  async saveMapping(@Param('id') id: string, @Body() dto: SaveMappingDto, @Req() request: Request): Promise<SavedMappingResponse> {
-    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+  async saveMapping(@Param('id') ref: string, @Body() dto: SaveMappingDto, @Req() request: Request): Promise<SavedMappingResponse> {
+    const id = this.workflowIdOf(ref, request);
     const { workflow } = await this.workflows.saveMapping({
       type: 'SaveColumnMapping',
       workflowId: id,
@@ -236,8 +244,8 @@ export class WorkflowsController {
     404: 'No workflow has this id.',
     422: WORKFLOW_RULES,
   })
-  async addVersion(@Param('id') id: string, @Body() dto: WorkflowVersionDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
-    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+  async addVersion(@Param('id') ref: string, @Body() dto: WorkflowVersionDto, @Req() request: Request): Promise<WorkflowVersionResponse> {
+    const id = this.workflowIdOf(ref, request);
     await this.outbound.assertAllowed(dto.target.url, 'target.url');
     const { workflow } = await this.workflows.add({
       type: 'AddWorkflowVersion',
@@ -264,8 +272,8 @@ export class WorkflowsController {
   })
   @ApiOkResponse({ type: WorkflowResponse, description: 'The workflow, `held` set.' })
   @ApiErrors({ ...HOLD_ERRORS, 409: 'The workflow is already held (`workflow_already_held`).' })
-  async hold(@Param('id') id: string, @Body() dto: WorkflowHoldDto, @Req() request: Request): Promise<WorkflowResponse> {
-    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+  async hold(@Param('id') ref: string, @Body() dto: WorkflowHoldDto, @Req() request: Request): Promise<WorkflowResponse> {
+    const id = this.workflowIdOf(ref, request);
     const { workflow } = await this.workflows.holdOrRelease({
       type: 'HoldWorkflow',
       workflowId: id,
@@ -289,8 +297,8 @@ export class WorkflowsController {
   })
   @ApiOkResponse({ type: WorkflowResponse, description: 'The workflow, `held` null.' })
   @ApiErrors({ ...HOLD_ERRORS, 409: 'The workflow is not held (`workflow_not_held`).' })
-  async release(@Param('id') id: string, @Body() dto: WorkflowHoldDto, @Req() request: Request): Promise<WorkflowResponse> {
-    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+  async release(@Param('id') ref: string, @Body() dto: WorkflowHoldDto, @Req() request: Request): Promise<WorkflowResponse> {
+    const id = this.workflowIdOf(ref, request);
     const { workflow } = await this.workflows.holdOrRelease({
       type: 'ReleaseWorkflow',
       workflowId: id,
@@ -308,8 +316,8 @@ export class WorkflowsController {
   })
   @ApiOkResponse({ type: WorkflowHistoryResponse })
   @ApiErrors({ 404: 'No workflow has this id.' })
-  async history(@Param('id') id: string, @Req() request: Request): Promise<WorkflowHistoryResponse> {
-    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+  async history(@Param('id') ref: string, @Req() request: Request): Promise<WorkflowHistoryResponse> {
+    const id = this.workflowIdOf(ref, request);
     const history = await this.workflows.history(id);
     if (history.length === 0) throw new WorkflowNotFound(id);
     return {
@@ -327,10 +335,15 @@ export class WorkflowsController {
   @ApiOperation({ operationId: 'getWorkflow', summary: 'The latest version of a workflow and the list of its versions' })
   @ApiOkResponse({ type: WorkflowResponse })
   @ApiErrors({ 404: 'No workflow has this id.' })
-  async get(@Param('id') id: string, @Req() request: Request): Promise<WorkflowResponse> {
-    this.workflowTeams.assertVisible(id, visibleTeamOf(request));
+  async get(@Param('id') ref: string, @Req() request: Request): Promise<WorkflowResponse> {
+    const id = this.workflowIdOf(ref, request);
     const workflow = await this.workflows.load(id);
     if (workflow === null) throw new WorkflowNotFound(id);
     return workflowView(workflow);
+  }
+
+  /** The stored id of the workflow the caller means by the path's id (WorkflowTeams.resolve). */
+  private workflowIdOf(ref: string, request: Request): string {
+    return this.workflowTeams.resolve(ref, callerOf(request));
   }
 }

@@ -11,6 +11,7 @@ import {
   extendTypeOf,
   isBatch,
   notifiedBatchEvents,
+  qualifiedWorkflowId,
   webhookTypeOf,
   type Batch,
   type RegisteredEvent,
@@ -196,11 +197,15 @@ export class Notifier implements OnApplicationBootstrap, BeforeApplicationShutdo
     // The batch as it is now, not as it was at the event: only its settings are used, and they never change.
     const batch = await this.batches.load(data.batchId);
     if (!isBatch(batch)) throw new Error(`Batch ${data.batchId} of event ${message.id} does not exist`);
-    // A webhook hears only its own team's batches, whichever workflow it names.
+    // A webhook hears only its own team's batches, whichever workflow it names. It names the workflow
+    // as its team does: `onboard` is the team's `alpha:onboard` (ids are per team), or a workflow stored
+    // bare (the default team's, or one from before ids were per team).
     const team = await this.batchTeams.teamOf(data.batchId);
+    const { workflowId } = batch.settings;
     const targets = subscribed.filter(
       (webhook) =>
-        this.registry.teamOfListed(webhook) === team && (webhook.workflowId === null || webhook.workflowId === batch.settings.workflowId),
+        this.registry.teamOfListed(webhook) === team &&
+        (webhook.workflowId === null || webhook.workflowId === workflowId || qualifiedWorkflowId(team, webhook.workflowId) === workflowId),
     );
     if (targets.length === 0) return;
 

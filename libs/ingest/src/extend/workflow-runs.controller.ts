@@ -28,7 +28,8 @@ import type { BatchConfigDto } from '../dto';
 import type { JsonItem } from '../json-items';
 import { actorOf } from '../http-context';
 import { OwnTeamOnly, WorkflowRunNotFound } from '../team-scope';
-import { teamOf, visibleTeamOf } from '@flotilla/platform';
+import { callerOf, teamOf, visibleTeamOf } from '@flotilla/platform';
+import { WorkflowTeams } from '../workflow-teams';
 import { ReadModelsService } from '../read-models.service';
 import { resolveWorkflowVersion } from '../workflow-versions';
 import { ExtendErrorBody, ExtendErrorFilter, ExtendRateLimited } from './extend-errors';
@@ -142,6 +143,7 @@ export class WorkflowRunsController {
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: PlatformConfig,
     private readonly box: SecretBox,
+    private readonly workflowTeams: WorkflowTeams,
   ) {
     this.runs = new WorkflowRunQueries(db);
     this.rate = new InputRateLimit(config.extendInputsPerMinute);
@@ -177,7 +179,7 @@ export class WorkflowRunsController {
     const version = body.workflow.version;
     const workflow = await resolveWorkflowVersion(
       this.workflows,
-      body.workflow.id,
+      this.workflowTeams.resolve(body.workflow.id, callerOf(request)),
       version === undefined || version === 'latest' || version === 'draft' ? undefined : Number(version),
     );
     const config: BatchConfigDto = {
@@ -221,10 +223,12 @@ export class WorkflowRunsController {
   })
   async list(@Query() query: ListWorkflowRunsQueryDto, @Req() request: Request): Promise<WorkflowRunListResponse> {
     const team = visibleTeamOf(request);
+    const workflowId =
+      query.workflowId === undefined ? undefined : (this.workflowTeams.find(query.workflowId, callerOf(request)) ?? query.workflowId);
     const page = this.runs.list({
       ...(team === undefined ? {} : { team }),
       ...(query.batchId === undefined ? {} : { batchId: query.batchId }),
-      ...(query.workflowId === undefined ? {} : { workflowId: query.workflowId }),
+      ...(workflowId === undefined ? {} : { workflowId }),
       ...(query.status === undefined ? {} : { state: executionStateOf(query.status) }),
       ...(query.nextPageToken === undefined ? {} : { pageToken: query.nextPageToken }),
       limit: query.maxPageSize ?? DEFAULT_PAGE_SIZE,

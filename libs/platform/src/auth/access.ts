@@ -65,3 +65,14 @@ export const visibleTeamOf = (request: Request): string | undefined => {
   const principal = principalOf(request);
   return principal === undefined || seesEveryTeam(principal) ? undefined : principal.team;
 };
+
+/** Who asks, as far as what it may see goes: its key's team, and the one team it may see (undefined: every team). */
+export interface Caller {
+  readonly team: string;
+  readonly visibleTeam: string | undefined;
+}
+
+/** The caller of a request with auth off (AUTH=disabled): the default team's, seeing every team. */
+export const AUTH_OFF_CALLER: Caller = { team: DEFAULT_TEAM, visibleTeam: undefined };
+
+export const callerOf = (request: Request): Caller => ({ team: teamOf(request), visibleTeam: visibleTeamOf(request) });
