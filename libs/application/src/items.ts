@@ -77,11 +77,7 @@ export class ItemsWriter {
     this.full = [];
     const appended = this.chunkStarts.length;
     if (appended === 0) return;
-    const discarded: BatchItemsDiscarded = {
-      type: 'BatchItemsDiscarded',
-      data: { batchId: this.batchId, reason, occurredAt: now.toISOString() },
-    };
-    await this.store.appendToStream(itemsStream(this.batchId), [discarded], { expectedRevision: appended - 1 });
+    await discardItems(this.store, this.batchId, appended - 1, reason, now);
   }
 
   /** The pending items become a full chunk, to be appended with the next ones. */
@@ -102,6 +98,16 @@ export class ItemsWriter {
     this.full = [];
   }
 }
+
+/**
+ * Ends the items stream of a batch that was never created with BatchItemsDiscarded, at `revision`
+ * (its last chunk's): an append made since then fails the discard instead of following it.
+ * `reason` is the kind of failure (an error's name, `abandoned`), never a message quoting an input.
+ */
+export const discardItems = async (store: EventStore, batchId: string, revision: number, reason: string, now: Date): Promise<void> => {
+  const discarded: BatchItemsDiscarded = { type: 'BatchItemsDiscarded', data: { batchId, reason, occurredAt: now.toISOString() } };
+  await store.appendToStream(itemsStream(batchId), [discarded], { expectedRevision: revision });
+};
 
 export class ItemTooLarge extends Error {
   constructor(

@@ -326,7 +326,10 @@ export class BatchConfigDto {
   @MaxLength(200)
   name!: string;
 
-  @ApiProperty({ example: 'enrich-lead' })
+  @ApiProperty({
+    example: 'enrich-lead',
+    description: "The workflow's id as its team registered it, or qualified (`alpha:enrich-lead`); the batch records the qualified one.",
+  })
   @IsString()
   @IsNotEmpty()
   workflowId!: string;

@@ -1,3 +1,4 @@
+import { AbandonedIntakes } from './abandoned-intakes';
 import { BatchEventsController } from './batch-events.controller';
 import { Module } from '@nestjs/common';
 import { BatchIntakeService } from './batch-intake.service';
@@ -12,7 +13,8 @@ import { WorkflowRunsController } from './extend/workflow-runs.controller';
 
 /**
  * The REST API: workflows, batches (JSON and CSV), executions, history, and the Extend-compatible
- * workflow runs; reads from the projections. Makes the batches of a held workflow follow its hold (WorkflowHolds).
+ * workflow runs; reads from the projections. Makes the batches of a held workflow follow its hold (WorkflowHolds),
+ * and discards the items of intakes their process left unfinished (AbandonedIntakes).
  */
 @Module({
   // BatchEventsController first: its `events` routes must match before BatchesController's `:id`.
@@ -24,7 +26,7 @@ import { WorkflowRunsController } from './extend/workflow-runs.controller';
     ResultsController,
     WorkflowRunsController,
   ],
-  providers: [BatchIntakeService, ReadModelsService, WorkflowHolds, WorkflowTeams],
+  providers: [BatchIntakeService, ReadModelsService, WorkflowHolds, WorkflowTeams, AbandonedIntakes],
   exports: [ReadModelsService],
 })
 export class IngestModule {}

@@ -70,6 +70,12 @@ export interface PlatformConfig {
   readonly callbackSecret: string;
   /** Inputs `POST /workflow_runs/batch` accepts per minute, per API process, before it answers 429 with Retry-After. */
   readonly extendInputsPerMinute: number;
+  /**
+   * How long after its last chunk an intake with no batch counts as abandoned (its process died
+   * mid-upload) and has its items discarded: longer than any upload request lives (Node's
+   * requestTimeout, 5 minutes), so none in progress is taken.
+   */
+  readonly abandonedIntakeAfterMs: number;
   /** Whether the API needs a key (AUTH=disabled turns it off, for local experiments only). */
   readonly auth: boolean;
   /** Requests one key may make per minute before it is answered 429 with Retry-After (RATE_LIMIT_PER_MINUTE). */
@@ -136,6 +142,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env, service = 'plat
     ),
     callbackSecret: callbackSecretOf(env, dataDir),
     extendInputsPerMinute: positiveInteger(env, 'EXTEND_RATE_LIMIT', 600_000),
+    abandonedIntakeAfterMs: positiveInteger(env, 'ABANDONED_INTAKE_AFTER_SECONDS', 15 * 60) * 1000,
     auth: authOf(env),
     rateLimitPerMinute: positiveInteger(env, 'RATE_LIMIT_PER_MINUTE', 1200),
     secretsKey: secretsKeyOf(env, dataDir),

@@ -17,9 +17,10 @@ const ROWS_PER_DISCARD_SLICE = 2000;
  * metadata) as they arrive, each with its `executions` rows (state, schedule, attempts, outcome),
  * pending; `BatchCreated` adds the batch's plan. Every read goes through a batch, which exists from
  * `BatchCreated` on, so the rows of a batch whose creation never finished stay invisible, as its
- * items do, and after `BatchItemsDiscarded` (a refused intake) `settle` deletes them, a slice at
- * a time. `state` is the domain's execution state (pending, triggered, cancelled, completed,
- * failed) so it can be filtered on directly.
+ * items do, and after `BatchItemsDiscarded` (a refused or abandoned intake) `settle` deletes them,
+ * a slice at a time; until one of the two, `unfinished_intakes` has the time of the batch's last
+ * chunk. `state` is the domain's execution state (pending, triggered, cancelled, completed, failed)
+ * so it can be filtered on directly.
  *
  * Batch-wide events are set operations: a cancel cancels every pending row in one UPDATE. A pending
  * row holds no time of its own: `execution_plans` holds the batch's current plan (its start, its
@@ -50,9 +51,9 @@ type ExecutionsEvent = RegisteredEvent<typeof executionsEvents>;
 
 export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
   readonly name = 'batch-executions';
-  /** 4: a chunk's executions rows are written with its items (they were BatchCreated's); rebuilt on start. */
-  readonly version = 4;
-  readonly tables = ['execution_items', 'executions', 'execution_plans', 'discarded_item_batches'] as const;
+  /** 5: the unfinished intakes (4: a chunk's executions rows are written with its items); rebuilt on start. */
+  readonly version = 5;
+  readonly tables = ['execution_items', 'executions', 'execution_plans', 'discarded_item_batches', 'unfinished_intakes'] as const;
   readonly events = executionsEvents;
   /**
    * False once `settle` found no discarded batch left, until the next discard: so the runner's call
@@ -65,6 +66,7 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
     db.run('DELETE FROM executions');
     db.run('DELETE FROM execution_plans');
     db.run('DELETE FROM discarded_item_batches');
+    db.run('DELETE FROM unfinished_intakes');
     this.mayHaveDiscarded = true;
   }
 
@@ -121,6 +123,13 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
           fromIndex,
           fromIndex + items.length,
         );
+        // Until BatchCreated or BatchItemsDiscarded: the time of the store, so a rebuild writes the same.
+        db.run(
+          'INSERT INTO unfinished_intakes (batch_id, last_chunk_ms) VALUES (?, ?) ' +
+            'ON CONFLICT (batch_id) DO UPDATE SET last_chunk_ms = excluded.last_chunk_ms',
+          batchId,
+          event.recordedAt.getTime(),
+        );
         return;
       }
       case 'BatchItemsDiscarded':
@@ -128,6 +137,7 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         // delete its rows: one created after all, by a CreateBatch whose outcome its writer could not
         // know, keeps them.
         this.mayHaveDiscarded = true;
+        db.run('DELETE FROM unfinished_intakes WHERE batch_id = ?', batchId);
         return db.run(
           'INSERT OR IGNORE INTO discarded_item_batches (batch_id) ' +
             'SELECT ? WHERE NOT EXISTS (SELECT 1 FROM execution_plans WHERE batch_id = ?)',
@@ -139,6 +149,7 @@ export class BatchExecutionsProjection implements Projection<ExecutionsEvent> {
         // the wave formula over them (EXECUTE_AT) divides to a whole wave number.
         const data = event.data;
         const intervalMs = Math.round(data.batchIntervalSeconds * 1000);
+        db.run('DELETE FROM unfinished_intakes WHERE batch_id = ?', batchId);
         db.run(
           'INSERT OR REPLACE INTO execution_plans (batch_id, max_concurrent, interval_ms, source, plan_anchor_ms, plan_first_idx, ' +
             'plan_max_concurrent, plan_interval_ms) VALUES (?, ?, ?, ?, ?, 0, ?, ?)',

@@ -118,6 +118,20 @@ export class BatchQueries {
   }
 
   /** The team's batches not yet finished (pending, running or paused), for its maxRunningBatches. */
+  /**
+   * The intakes whose last chunk was recorded before `beforeMs` and whose batch the read model has not
+   * seen created (nor their items discarded), oldest first: abandoned ones, if older than any upload lives.
+   */
+  unfinishedIntakesBefore(beforeMs: number, limit: number): string[] {
+    return this.db
+      .all<{ batch_id: string }>(
+        'SELECT batch_id FROM unfinished_intakes WHERE last_chunk_ms < ? ORDER BY last_chunk_ms LIMIT ?',
+        beforeMs,
+        limit,
+      )
+      .map((row) => row.batch_id);
+  }
+
   countUnfinishedBatches(team: string): number {
     return (
       this.db.get<{ count: number }>(

@@ -551,6 +551,13 @@ describe('projections', () => {
       { batch_id: 'bat_kept', items: 4500, executions: 4500 },
       { batch_id: 'bat_refused', items: 4500, executions: 4500 },
     ]);
+    // The intake without a batch is unfinished since its last chunk, as the store recorded it.
+    const lastChunk = (await Array.fromAsync(store.readStream('batchitems-bat_refused', { direction: 'backwards', maxCount: 1 })))[0];
+    expect(db.all('SELECT batch_id, last_chunk_ms FROM unfinished_intakes')).toEqual([
+      { batch_id: 'bat_refused', last_chunk_ms: lastChunk?.recordedAt.getTime() },
+    ]);
+    expect(new BatchQueries(db).unfinishedIntakesBefore((lastChunk?.recordedAt.getTime() ?? 0) + 1, 10)).toEqual(['bat_refused']);
+    expect(new BatchQueries(db).unfinishedIntakesBefore(lastChunk?.recordedAt.getTime() ?? 0, 10)).toEqual([]);
     await live.stop();
 
     await discard('bat_refused', refusedStarts.length - 1);
@@ -565,11 +572,12 @@ describe('projections', () => {
     expect(seen).toEqual(new Set([4500, 2500, 500, 0]));
     expect(counts()).toEqual([{ batch_id: 'bat_kept', items: 4500, executions: 4500 }]);
     expect(db.all('SELECT batch_id FROM discarded_item_batches')).toEqual([]);
+    expect(db.all('SELECT batch_id FROM unfinished_intakes')).toEqual([]);
     // A rebuild from the first event agrees once settled.
     const rebuilt = readModels();
     await runner(rebuilt).start();
     settleFully(rebuilt, new BatchExecutionsProjection());
-    for (const table of ['execution_items', 'executions', 'discarded_item_batches'])
+    for (const table of ['execution_items', 'executions', 'discarded_item_batches', 'unfinished_intakes'])
       expect(rebuilt.all(`SELECT * FROM ${table} ORDER BY 1`)).toEqual(db.all(`SELECT * FROM ${table} ORDER BY 1`));
   });
 

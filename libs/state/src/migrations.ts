@@ -240,4 +240,13 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE TABLE discarded_item_batches (batch_id TEXT PRIMARY KEY) WITHOUT ROWID;
     `,
   },
+  {
+    id: 14,
+    name: 'executions: the intakes with chunks written and no batch yet, by the time of their last chunk',
+    sql: `
+      -- An intake's row from its first chunk until its batch is created or its items discarded: one that stays
+      -- long after its last chunk was abandoned (its process died mid-upload), and AbandonedIntakes discards it.
+      CREATE TABLE unfinished_intakes (batch_id TEXT PRIMARY KEY, last_chunk_ms INTEGER NOT NULL) WITHOUT ROWID;
+    `,
+  },
 ];

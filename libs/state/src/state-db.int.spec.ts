@@ -60,13 +60,15 @@ describe('StateDb', () => {
     state.close();
     // The embedded default of then never made the Kafka transport's table: the baseline adds it. Later
     // migrations add their own tables (the webhook queue, with SQLite's sequence table for its AUTOINCREMENT;
-    // the workflow costs; the executor's parked batches; the batches whose items are being discarded).
+    // the workflow costs; the executor's parked batches; the batches whose items are being discarded; the
+    // intakes not finished yet).
     const added = [
       'discarded_item_batches',
       'handled_events',
       'parked_batches',
       'schema_migrations',
       'sqlite_sequence',
+      'unfinished_intakes',
       'webhook_delivery_keys',
       'webhook_delivery_queue',
       'workflow_costs',
