@@ -16,7 +16,11 @@
  * moment the work was accepted (addBulk returned; POST /v1/batches answered) to the last outcome;
  * then the ratios Flotilla / BullMQ over the medians.
  *
- *   npm run build && node dist/bench/race.bench.js [--executions 20000] [--rounds 2] [--sides bullmq,flotilla]
+ * The `loop` side is the ceiling of any side on this machine: the same POSTs from an undici pool,
+ * 100 at a time, with no queue and nothing recorded. The last line says what 1.5x BullMQ would be
+ * as a share of it.
+ *
+ *   npm run build && node dist/bench/race.bench.js [--executions 20000] [--rounds 2] [--sides bullmq,flotilla,loop]
  *
  * `--sides flotilla` runs Flotilla alone: a quicker loop while profiling, no ratio printed.
  */
@@ -30,7 +34,7 @@ import { Product, arg, freePort, startNoopTarget, startProcess, stopProcess } fr
 
 const executions = Number(arg('executions', '20000'));
 const rounds = Number(arg('rounds', '2'));
-const sides = new Set(arg('sides', 'bullmq,flotilla').split(','));
+const sides = new Set(arg('sides', 'bullmq,flotilla,loop').split(','));
 const WORKER_CONCURRENCY = 100;
 
 interface Lap {
@@ -179,6 +183,30 @@ const perExecutionIo = (product: Product): string => {
   );
 };
 
+/** The bare loop: every POST from a keep-alive pool, WORKER_CONCURRENCY at a time, nothing queued or recorded. */
+async function loopLap(targetUrl: string): Promise<Lap> {
+  const target = new URL(targetUrl);
+  const pool = new Pool(target.origin, { connections: WORKER_CONCURRENCY });
+  let next = 0;
+  const started = performance.now();
+  const caller = async (): Promise<void> => {
+    for (let n = next++; n < executions; n = next++) {
+      const response = await pool.request({
+        method: 'POST',
+        path: target.pathname,
+        headers: { 'content-type': 'application/json', 'idempotency-key': String(n) },
+        body: JSON.stringify({ executionId: String(n), inputs: { n: String(n) } }),
+      });
+      await response.body.text();
+      if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}`);
+    }
+  };
+  await Promise.all(Array.from({ length: WORKER_CONCURRENCY }, caller));
+  const finished = performance.now();
+  await pool.close();
+  return { endToEnd: rate(executions, started, finished), onceAccepted: rate(executions, started, finished) };
+}
+
 const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -190,7 +218,12 @@ const show = (lap: Lap): string =>
 
 const main = async (): Promise<void> => {
   const { child: target, url: targetUrl } = await startNoopTarget();
-  const laps: Record<'bullmq-none' | 'bullmq-aof' | 'flotilla', Lap[]> = { 'bullmq-none': [], 'bullmq-aof': [], flotilla: [] };
+  const laps: Record<'bullmq-none' | 'bullmq-aof' | 'flotilla' | 'loop', Lap[]> = {
+    'bullmq-none': [],
+    'bullmq-aof': [],
+    flotilla: [],
+    loop: [],
+  };
   try {
     for (let round = 1; round <= rounds; round++) {
       if (sides.has('bullmq')) {
@@ -203,6 +236,10 @@ const main = async (): Promise<void> => {
         laps.flotilla.push(await flotillaLap(targetUrl));
         console.log(`round ${round} flotilla embedded:\t${show(laps.flotilla.at(-1) as Lap)}`);
       }
+      if (sides.has('loop')) {
+        laps.loop.push(await loopLap(targetUrl));
+        console.log(`round ${round} the bare undici loop:\t${Math.round((laps.loop.at(-1) as Lap).endToEnd)} calls/s`);
+      }
     }
   } finally {
     await stopProcess(target);
@@ -214,6 +251,14 @@ const main = async (): Promise<void> => {
     `race\t${executions} executions x ${rounds} rounds\tflotilla / bullmq (no persistence): ` +
       `${ratio(laps['bullmq-none'], 'endToEnd')}x submit to last outcome, ${ratio(laps['bullmq-none'], 'onceAccepted')}x once accepted\t` +
       `flotilla / bullmq (aof everysec): ${ratio(laps['bullmq-aof'], 'endToEnd')}x, ${ratio(laps['bullmq-aof'], 'onceAccepted')}x`,
+  );
+  if (!sides.has('loop')) return;
+  const ceiling = median(laps.loop.map((l) => l.endToEnd));
+  const aim = 1.5 * median(laps['bullmq-none'].map((l) => l.endToEnd));
+  console.log(
+    `ceiling\tthe bare loop ${Math.round(ceiling)} calls/s\t1.5x bullmq (no persistence) submit to last would be ${Math.round(aim)} /s, ` +
+      `${(aim / ceiling).toFixed(2)}x the bare loop; flotilla is ${(median(laps.flotilla.map((l) => l.endToEnd)) / ceiling).toFixed(2)}x it, ` +
+      `bullmq ${(median(laps['bullmq-none'].map((l) => l.endToEnd)) / ceiling).toFixed(2)}x`,
   );
 };
 
