@@ -10,13 +10,14 @@ export const ABANDONED = 'abandoned';
 const INTAKES_PER_SWEEP = 100;
 
 /**
- * Discards the items of intakes whose process died mid-upload. A refused intake discards its own
+ * Discards the items of intakes whose process died mid-intake. A refused intake discards its own
  * chunks (BatchIntakeService); a process killed while it wrote them cannot, and their rows would stay
- * in the read models for good. An intake whose last chunk is older than `abandonedIntakeAfterMs`
- * (longer than any upload request lives) and whose batch does not exist gets BatchItemsDiscarded
- * `abandoned`, at the revision of its last chunk, so a chunk written meanwhile fails the discard
- * instead; the executions projection then deletes the rows as for a refused intake. A batch created
- * at the same moment keeps its rows: the projection drops a discard that follows BatchCreated.
+ * in the read models for good. An intake whose last chunk is older than `abandonedIntakeAfterMs` (a
+ * live intake appends its chunks milliseconds apart: an upload is on disk before the first) and
+ * whose batch does not exist gets BatchItemsDiscarded `abandoned`, at the revision of its last
+ * chunk, so a chunk written meanwhile fails the discard instead; the executions projection then
+ * deletes the rows as for a refused intake. A batch created at the same moment keeps its rows: the
+ * projection drops a discard that follows BatchCreated.
  *
  * Every API process sweeps, every quarter of that age (at most a minute): two processes discarding
  * the same intake append one discard, the other's append fails on the revision.

@@ -72,8 +72,8 @@ export interface PlatformConfig {
   readonly extendInputsPerMinute: number;
   /**
    * How long after its last chunk an intake with no batch counts as abandoned (its process died
-   * mid-upload) and has its items discarded: longer than any upload request lives (Node's
-   * requestTimeout, 5 minutes), so none in progress is taken.
+   * mid-intake) and has its items discarded. An upload is on disk before its first chunk is written,
+   * and a live intake then appends chunks milliseconds apart, so none in progress is taken.
    */
   readonly abandonedIntakeAfterMs: number;
   /** Whether the API needs a key (AUTH=disabled turns it off, for local experiments only). */

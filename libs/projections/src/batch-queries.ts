@@ -120,7 +120,7 @@ export class BatchQueries {
   /** The team's batches not yet finished (pending, running or paused), for its maxRunningBatches. */
   /**
    * The intakes whose last chunk was recorded before `beforeMs` and whose batch the read model has not
-   * seen created (nor their items discarded), oldest first: abandoned ones, if older than any upload lives.
+   * seen created (nor their items discarded), oldest first: abandoned ones, once older than a live intake's chunks are ever apart.
    */
   unfinishedIntakesBefore(beforeMs: number, limit: number): string[] {
     return this.db
