@@ -254,11 +254,13 @@ const main = async (): Promise<void> => {
   );
   if (!sides.has('loop')) return;
   const ceiling = median(laps.loop.map((l) => l.endToEnd));
-  const aim = 1.5 * median(laps['bullmq-none'].map((l) => l.endToEnd));
+  const bullmq = median(laps['bullmq-none'].map((l) => l.endToEnd));
+  const flotilla = median(laps.flotilla.map((l) => l.endToEnd));
+  const aim = 1.5 * bullmq;
   console.log(
     `ceiling\tthe bare loop ${Math.round(ceiling)} calls/s\t1.5x bullmq (no persistence) submit to last would be ${Math.round(aim)} /s, ` +
-      `${(aim / ceiling).toFixed(2)}x the bare loop; flotilla is ${(median(laps.flotilla.map((l) => l.endToEnd)) / ceiling).toFixed(2)}x it, ` +
-      `bullmq ${(median(laps['bullmq-none'].map((l) => l.endToEnd)) / ceiling).toFixed(2)}x`,
+      `${(aim / ceiling).toFixed(2)}x the bare loop; flotilla is ${(flotilla / ceiling).toFixed(2)}x it, ` +
+      `bullmq ${(bullmq / ceiling).toFixed(2)}x`,
   );
 };
 
