@@ -14,7 +14,13 @@ import {
   type BatchItem,
   type BatchSettings,
 } from '@flotilla/domain';
-import { SqliteEventStore, type EventStore, type SubscribeOptions, type SubscriptionHandler } from '@flotilla/event-store';
+import {
+  SqliteEventStore,
+  type EventStore,
+  type StoredEvent,
+  type SubscribeOptions,
+  type SubscriptionHandler,
+} from '@flotilla/event-store';
 import { StateDb } from '@flotilla/state';
 import fc from 'fast-check';
 import {
@@ -552,7 +558,8 @@ describe('projections', () => {
       { batch_id: 'bat_refused', items: 4500, executions: 4500 },
     ]);
     // The intake without a batch is unfinished since its last chunk, as the store recorded it.
-    const lastChunk = (await Array.fromAsync(store.readStream('batchitems-bat_refused', { direction: 'backwards', maxCount: 1 })))[0];
+    let lastChunk: StoredEvent | undefined;
+    for await (const event of store.readStream('batchitems-bat_refused', { direction: 'backwards', maxCount: 1 })) lastChunk = event;
     expect(db.all('SELECT batch_id, last_chunk_ms FROM unfinished_intakes')).toEqual([
       { batch_id: 'bat_refused', last_chunk_ms: lastChunk?.recordedAt.getTime() },
     ]);
