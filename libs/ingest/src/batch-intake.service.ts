@@ -76,18 +76,18 @@ export class BatchIntakeService {
     return this.teamLimits?.of(team) ?? {};
   }
 
-  /** `ownTeamOnly`: the caller (a submitter) may use only `team`'s workflows; another team's is a 404. */
+  /**
+   * The batch belongs to the caller's team; a caller who sees one team (a submitter) may use only that
+   * team's workflows, another team's being a 404.
+   */
   async createFromJson(
     config: BatchConfigDto,
     items: readonly JsonItem[],
     actor: string,
-    team = DEFAULT_TEAM,
-    ownTeamOnly = false,
+    caller: Caller = AUTH_OFF_CALLER,
   ): Promise<CreatedBatch> {
-    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, {
-      team,
-      visibleTeam: ownTeamOnly ? team : undefined,
-    });
+    const { team } = caller;
+    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, caller);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
     const { maxItemsPerBatch } = this.limitsOf(team);
     if (maxItemsPerBatch !== undefined && items.length > maxItemsPerBatch)
@@ -102,16 +102,12 @@ export class BatchIntakeService {
     rawMapping: unknown,
     rows: AsyncIterable<string[]>,
     actor: string,
-    team = DEFAULT_TEAM,
-    ownTeamOnly = false,
+    caller: Caller = AUTH_OFF_CALLER,
   ): Promise<CreatedBatch> {
     const mapping = mappingOf(rawMapping, 'config.mapping');
-    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, {
-      team,
-      visibleTeam: ownTeamOnly ? team : undefined,
-    });
+    const workflow = await this.visibleWorkflow(config.workflowId, config.workflowVersion, caller);
     const settings = batchSettingsOf(config, workflow, this.clock.now());
-    return this.create(settings, { actor, team }, csvRowsSource(rows, workflow, mapping, settings));
+    return this.create(settings, { actor, team: caller.team }, csvRowsSource(rows, workflow, mapping, settings));
   }
 
   /**

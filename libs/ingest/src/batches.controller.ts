@@ -40,7 +40,7 @@ import {
 } from './dto';
 import { actorOf } from './http-context';
 import { OwnTeamOnly } from './team-scope';
-import { callerOf, teamOf, visibleTeamOf } from '@flotilla/platform';
+import { callerOf, teamOf, visibleTeamOf, type Caller } from '@flotilla/platform';
 import { ReadModelsService } from './read-models.service';
 import { BatchCreatedResponse, BatchPlanResponse, ColumnMappingBody, CsvPreviewResponse, RetryCreatedResponse } from './responses';
 import { csvRecords, jsonField, receiveUpload, validDto } from './uploads';
@@ -105,11 +105,10 @@ export class BatchesController {
   })
   async create(@Req() request: Request, @Body() body: unknown): Promise<BatchCreatedResponse> {
     const actor = actorOf(request);
-    const team = teamOf(request);
-    const ownTeamOnly = visibleTeamOf(request) !== undefined;
+    const caller = callerOf(request);
     const created = request.is('multipart/form-data')
-      ? await this.createFromCsv(request, actor, team, ownTeamOnly)
-      : await this.createFromJson(body, actor, team, ownTeamOnly);
+      ? await this.createFromCsv(request, actor, caller)
+      : await this.createFromJson(body, actor, caller);
     await this.readModels.settle(created.position);
     const batch = this.readModels.queries.getBatch(created.batchId);
     return { id: created.batchId, status: batch?.status ?? 'pending', total: created.total };
@@ -384,16 +383,14 @@ export class BatchesController {
     });
   }
 
-  private async createFromJson(body: unknown, actor: string, team: string, ownTeamOnly: boolean) {
+  private async createFromJson(body: unknown, actor: string, caller: Caller) {
     const dto = await validDto(CreateBatchDto, body);
     const { items, ...config } = dto;
-    return this.intake.createFromJson(config, items, actor, team, ownTeamOnly);
+    return this.intake.createFromJson(config, items, actor, caller);
   }
 
-  private createFromCsv(request: Request, actor: string, team: string, ownTeamOnly: boolean) {
-    return this.withCsvUpload(request, (config, mapping, rows) =>
-      this.intake.createFromCsv(config, mapping, rows, actor, team, ownTeamOnly),
-    );
+  private createFromCsv(request: Request, actor: string, caller: Caller) {
+    return this.withCsvUpload(request, (config, mapping, rows) => this.intake.createFromCsv(config, mapping, rows, actor, caller));
   }
 
   /** Reads the `config` and `file` of a CSV upload for `use`, then disposes of the upload. */

@@ -28,7 +28,7 @@ import type { BatchConfigDto } from '../dto';
 import type { JsonItem } from '../json-items';
 import { actorOf } from '../http-context';
 import { OwnTeamOnly, WorkflowRunNotFound } from '../team-scope';
-import { callerOf, teamOf, visibleTeamOf } from '@flotilla/platform';
+import { callerOf, visibleTeamOf } from '@flotilla/platform';
 import { WorkflowTeams } from '../workflow-teams';
 import { ReadModelsService } from '../read-models.service';
 import { resolveWorkflowVersion } from '../workflow-versions';
@@ -197,13 +197,7 @@ export class WorkflowRunsController {
       ...(input.secrets === undefined ? {} : { secrets: this.box.seal(JSON.stringify(input.secrets)) }),
     }));
     try {
-      const created = await this.intake.createFromJson(
-        config,
-        items,
-        actorOf(request),
-        teamOf(request),
-        visibleTeamOf(request) !== undefined,
-      );
+      const created = await this.intake.createFromJson(config, items, actorOf(request), callerOf(request));
       await this.readModels.settle(created.position);
       return { success: true, batchId: created.batchId };
     } catch (error) {
