@@ -26,7 +26,7 @@ const INTAKES_PER_SWEEP = 100;
 export class AbandonedIntakes implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger(AbandonedIntakes.name);
   private timer: NodeJS.Timeout | null = null;
-  private sweeping: Promise<number> | null = null;
+  private sweeping: Promise<void> | null = null;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -45,21 +45,19 @@ export class AbandonedIntakes implements OnApplicationBootstrap, BeforeApplicati
     await this.sweeping;
   }
 
-  /** One sweep (one at a time); resolves to the number of intakes it discarded. */
-  sweep(): Promise<number> {
+  /** One sweep at a time: a slow one is not overlapped by the next tick. */
+  private sweep(): Promise<void> {
     this.sweeping ??= this.discardAbandoned()
       .catch((error: unknown) => {
         this.log.warn(`Sweeping abandoned intakes failed: ${error instanceof Error ? error.message : String(error)}`);
-        return 0;
       })
       .finally(() => (this.sweeping = null));
     return this.sweeping;
   }
 
-  private async discardAbandoned(): Promise<number> {
+  private async discardAbandoned(): Promise<void> {
     const now = this.clock.now();
     const batchIds = this.readModels.queries.unfinishedIntakesBefore(now.getTime() - this.config.abandonedIntakeAfterMs, INTAKES_PER_SWEEP);
-    let discarded = 0;
     for (const batchId of batchIds) {
       // Created, the read model not there yet: it drops the row when it applies BatchCreated.
       if ((await this.store.streamRevision(batchStream(batchId))) !== undefined) continue;
@@ -67,7 +65,6 @@ export class AbandonedIntakes implements OnApplicationBootstrap, BeforeApplicati
       if (revision === undefined) continue;
       try {
         await discardItems(this.store, batchId, revision, ABANDONED, now);
-        discarded++;
         this.log.log(
           `Discarded the items of an abandoned intake (batch ${batchId}, no chunk for ${this.config.abandonedIntakeAfterMs / 1000} s)`,
         );
@@ -76,6 +73,5 @@ export class AbandonedIntakes implements OnApplicationBootstrap, BeforeApplicati
         if (!(error instanceof WrongExpectedRevisionError)) throw error;
       }
     }
-    return discarded;
   }
 }

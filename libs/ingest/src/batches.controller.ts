@@ -197,9 +197,7 @@ export class BatchesController {
   @ApiErrors({ 400: PAGE_QUERY_ERROR })
   list(@Query() query: ListBatchesQueryDto, @Req() request: Request): BatchPage {
     const team = visibleTeamOf(request);
-    // The workflow as the caller names it (ids are per team); one it may not see matches none of its batches anyway.
-    const workflowId =
-      query.workflowId === undefined ? undefined : (this.workflowTeams.find(query.workflowId, callerOf(request)) ?? query.workflowId);
+    const workflowId = this.workflowTeams.listFilter(query.workflowId, callerOf(request));
     return this.readModels.queries.listBatches({
       ...(team === undefined ? {} : { team }),
       limit: query.limit ?? 50,

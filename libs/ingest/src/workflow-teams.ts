@@ -85,6 +85,14 @@ export class WorkflowTeams implements OnModuleInit, OnModuleDestroy {
     return visibleTeam === undefined || this.teams.get(known) === visibleTeam ? known : undefined;
   }
 
+  /**
+   * What a list's `workflowId` filter matches, as `find` reads it; a workflow the caller may not see
+   * is left as given, which matches none of the batches its list holds.
+   */
+  listFilter(ref: string | undefined, caller: Caller): string | undefined {
+    return ref === undefined ? undefined : (this.find(ref, caller) ?? ref);
+  }
+
   /** As `find`, with the 404 of an id that does not exist for a workflow the caller may not see. */
   resolve(ref: string, caller: Caller): string {
     const workflowId = this.find(ref, caller);

@@ -217,8 +217,7 @@ export class WorkflowRunsController {
   })
   async list(@Query() query: ListWorkflowRunsQueryDto, @Req() request: Request): Promise<WorkflowRunListResponse> {
     const team = visibleTeamOf(request);
-    const workflowId =
-      query.workflowId === undefined ? undefined : (this.workflowTeams.find(query.workflowId, callerOf(request)) ?? query.workflowId);
+    const workflowId = this.workflowTeams.listFilter(query.workflowId, callerOf(request));
     const page = this.runs.list({
       ...(team === undefined ? {} : { team }),
       ...(query.batchId === undefined ? {} : { batchId: query.batchId }),
