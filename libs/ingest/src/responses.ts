@@ -76,7 +76,7 @@ export class WorkflowVersionResponse {
     description:
       'Workflow ids are per team: the id registered, as `<team>:<id>` for a team other than `default`. Either form names ' +
       "the workflow to its team; a caller who sees every team names another team's by the qualified form (or by the bare " +
-      'id when one team only has it).',
+      'id when one team only has it: a bare id of several teams answers 409, listing them).',
   })
   readonly id!: string;
   @ApiProperty({ example: 1 })
