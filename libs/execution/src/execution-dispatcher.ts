@@ -24,7 +24,7 @@ import { IndexSet } from './index-set';
 import { OutcomeWriter, type OutcomeCommand } from './outcome-writer';
 import { ParkedBatches } from './parked-batches';
 import { retryDelay, isRetryable } from './retry-policy';
-import { TargetClient, type CallResult } from './target-client';
+import { TargetCalls, type CallResult } from './target-client';
 import { WorkflowThrottle, type ThrottlePermit } from './workflow-throttle';
 import { WavePacer, pacingOf, type Pacing } from './wave-pacer';
 
@@ -268,7 +268,7 @@ export class ExecutionDispatcher {
     private readonly batches: BatchCommandHandler,
     private readonly workflows: WorkflowRepository,
     private readonly items: ItemsReader,
-    private readonly client: TargetClient,
+    private readonly client: TargetCalls,
     private readonly writer: OutcomeWriter,
     private readonly slots: CallSlots,
     private readonly throttle: WorkflowThrottle,

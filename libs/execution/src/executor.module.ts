@@ -1,4 +1,4 @@
-import { Inject, Injectable, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { BatchCommandHandler } from '@flotilla/application';
 import { batchEvents } from '@flotilla/domain';
 import { consumeEvents, type MessageConsumer, type MessageTransport } from '@flotilla/messaging';
@@ -9,7 +9,8 @@ import { ExecutionDispatcher } from './execution-dispatcher';
 import { HeldBatches } from './held-batches';
 import { OutcomeWriter } from './outcome-writer';
 import { ParkedBatches } from './parked-batches';
-import { TargetClient } from './target-client';
+import { TargetCalls } from './target-client';
+import { ThreadedTargetClient } from './threaded-target-client';
 import { WaveTrigger } from './wave-trigger';
 import { WorkflowThrottle } from './workflow-throttle';
 
@@ -34,7 +35,7 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
     @Inject(CONFIG) private readonly config: PlatformConfig,
     private readonly trigger: WaveTrigger,
     private readonly dispatcher: ExecutionDispatcher,
-    private readonly client: TargetClient,
+    private readonly client: TargetCalls,
     private readonly held: HeldBatches,
     throttle: WorkflowThrottle,
     metrics: Metrics,
@@ -99,7 +100,7 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
     this.dispatcher.stop();
     await stopped;
     this.consumers = [];
-    this.client.close();
+    await this.client.close();
   }
 }
 
@@ -110,10 +111,12 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
 @Module({
   providers: [
     {
-      provide: TargetClient,
-      inject: [CONFIG, OutboundRules],
-      useFactory: (config: PlatformConfig, outbound: OutboundRules) =>
-        new TargetClient({ maxSocketsPerOrigin: config.executorConcurrency, outbound }),
+      provide: TargetCalls,
+      inject: [CONFIG],
+      useFactory: (config: PlatformConfig) =>
+        new ThreadedTargetClient({ maxSocketsPerOrigin: config.executorConcurrency, outbound: OutboundRules.settingsOf(config) }, (error) =>
+          new Logger('TargetCalls').warn(`Target calls are made on the main thread from now on: ${error.message}`),
+        ),
     },
     { provide: OutcomeWriter, inject: [BatchCommandHandler], useFactory: (batches: BatchCommandHandler) => new OutcomeWriter(batches) },
     {
@@ -132,6 +135,6 @@ export class ExecutorConsumers implements OnApplicationBootstrap, BeforeApplicat
     ExecutionDispatcher,
     ExecutorConsumers,
   ],
-  exports: [TargetClient, OutcomeWriter, CallSlots, HeldBatches, WorkflowThrottle],
+  exports: [TargetCalls, OutcomeWriter, CallSlots, HeldBatches, WorkflowThrottle],
 })
 export class ExecutorModule {}

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, STATUS_CODES, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { OUTBOUND_DENIED, type OutboundRules } from '@flotilla/platform';
+// The outbound rules' own module, not the platform's index: the call worker loads this file, and the index is most of Nest.
+import { OUTBOUND_DENIED, type OutboundRules } from '@flotilla/platform/outbound';
 
 /** One call of a workflow target: a JSON POST. */
 export interface TargetRequest {
@@ -52,12 +53,27 @@ const CONNECTION_ERRORS: Readonly<Record<string, string>> = {
 };
 
 /**
+ * What the executor calls its workflow targets through: `TargetClient` on whatever thread holds
+ * it, or `ThreadedTargetClient`, the same client on a worker thread of its own. An abstract class
+ * rather than an interface so that it can be the dependency injection token.
+ */
+export abstract class TargetCalls {
+  /**
+   * Resolves with what happened; rejects only when `signal` aborts (the executor is stopping: the
+   * call is dropped unrecorded and redelivered later) or when the request cannot even be built.
+   */
+  abstract call(request: TargetRequest, signal?: AbortSignal): Promise<CallResult>;
+  /** Closes the idle keep-alive connections (and the client's thread, if it has one). */
+  abstract close(): void | Promise<void>;
+}
+
+/**
  * Calls workflow targets over node:http(s) with keep-alive agents: measured at about twice the
  * throughput of the global fetch for small JSON calls, and it lets the body be read with a size cap.
  * Timeouts are plain timers cleared when the call ends (an AbortSignal.timeout would keep one timer
  * per call alive for the whole timeout, tens of thousands of them at full rate).
  */
-export class TargetClient {
+export class TargetClient implements TargetCalls {
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
 

@@ -39,7 +39,12 @@ export class OutboundRules {
   }
 
   static of(config: PlatformConfig): OutboundRules {
-    return new OutboundRules({ deny: config.outboundDeny, allow: config.outboundAllow, dnsServers: config.dnsServers });
+    return new OutboundRules(OutboundRules.settingsOf(config));
+  }
+
+  /** The rules' settings in the configuration, as plain data (for a worker thread to make its own rules from). */
+  static settingsOf(config: PlatformConfig): OutboundSettings {
+    return { deny: config.outboundDeny, allow: config.outboundAllow, dnsServers: config.dnsServers };
   }
 
   /** Why `address` (an IP literal) is refused, or null when it may be called. */
