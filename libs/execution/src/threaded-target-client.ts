@@ -108,7 +108,7 @@ export class ThreadedTargetClient implements TargetCalls {
     this.closed = true;
     const worker = this.worker;
     this.worker = null;
-    this.settleAll(() => ({ reject: new Error('The target client was closed before the call ended') }));
+    for (const call of this.takeAll()) call.reject(new Error('The target client was closed before the call ended'));
     this.inline?.close();
     await worker?.terminate();
   }
@@ -138,10 +138,8 @@ export class ThreadedTargetClient implements TargetCalls {
 
   private report(reports: readonly CallReport[]): void {
     for (const [id, result, error] of reports) {
-      const call = this.pending.get(id);
+      const call = this.take(id);
       if (call === undefined) continue;
-      this.pending.delete(id);
-      call.signal?.removeEventListener('abort', call.onAbort);
       if (result !== null) call.resolve(result);
       else call.reject(new Error(error));
     }
@@ -152,30 +150,29 @@ export class ThreadedTargetClient implements TargetCalls {
     if (this.worker !== worker) return;
     this.worker = null;
     this.onWorkerFailure?.(error);
-    if (!this.ready) {
-      // The worker never listened: none of the calls asked of it was made; they are made here.
-      const asked = [...this.pending.values()];
-      this.pending.clear();
-      for (const call of asked) {
-        call.signal?.removeEventListener('abort', call.onAbort);
-        this.inlineClient().call(call.request, call.signal).then(call.resolve, call.reject);
-      }
-      return;
+    for (const call of this.takeAll()) {
+      // A worker that never listened made none of the calls asked of it: they are made here.
+      if (!this.ready) this.inlineClient().call(call.request, call.signal).then(call.resolve, call.reject);
+      else
+        call.resolve({
+          kind: 'failure',
+          reason: 'connection',
+          error: `the executor's call thread stopped during the call (${error.message})`,
+        });
     }
-    this.settleAll(() => ({
-      resolve: { kind: 'failure', reason: 'connection', error: `the executor's call thread stopped during the call (${error.message})` },
-    }));
   }
 
-  private settleAll(outcome: () => { resolve?: CallResult; reject?: Error }): void {
-    const calls = [...this.pending.values()];
-    this.pending.clear();
-    for (const call of calls) {
-      call.signal?.removeEventListener('abort', call.onAbort);
-      const { resolve, reject } = outcome();
-      if (resolve !== undefined) call.resolve(resolve);
-      else call.reject(reject);
-    }
+  /** The call `id` off the pending ones, its abort no longer listened to; undefined once it has ended. */
+  private take(id: number): PendingCall | undefined {
+    const call = this.pending.get(id);
+    if (call === undefined) return undefined;
+    this.pending.delete(id);
+    call.signal?.removeEventListener('abort', call.onAbort);
+    return call;
+  }
+
+  private takeAll(): PendingCall[] {
+    return [...this.pending.keys()].map((id) => this.take(id) as PendingCall);
   }
 
   private idleCheck(): void {
